@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""CDK entry point: `npx aws-cdk@2 synth|deploy` runs this (see cdk.json), and so does `make synth`."""
+
+import os
+
+import aws_cdk as cdk
+
+from infra.stack import BulkIngestStack
+
+app = cdk.App(outdir=os.environ.get("CDK_OUTDIR"))
+BulkIngestStack(
+    app,
+    "BulkIngest",
+    env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
+)
+app.synth()

@@ -1,0 +1,1 @@
+"""AWS CDK definitions. Nothing here imports handler code: functions are referenced by handler path."""

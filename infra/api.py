@@ -1,0 +1,91 @@
+"""API: the REST API, its routes, gateway error responses and the API function."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from constructs import Construct
+
+from infra.auth import Auth
+from infra.functions import python_function
+from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, Storage
+
+STAGE = "prod"
+UPLOAD_URL_TTL_SECONDS = 3600
+
+# Every route: (path, methods). All go to the one API function behind the token authorizer.
+ROUTES: list[tuple[str, tuple[str, ...]]] = [
+    ("/v1/datasets", ("GET", "POST")),
+    ("/v1/datasets/{dataset_id}", ("GET",)),
+    ("/v1/datasets/{dataset_id}/records/{record_type}/{key}", ("GET",)),
+    ("/v1/record-types", ("GET",)),
+    ("/v1/uploads", ("GET", "POST")),
+    ("/v1/uploads/{upload_id}", ("GET",)),
+]
+
+# API Gateway's own answers, as JSON {"message": ...} like ours.
+GATEWAY_RESPONSES = {
+    apigw.ResponseType.UNAUTHORIZED: ("401", "missing, unknown or revoked Auth-Api-Token"),
+    apigw.ResponseType.ACCESS_DENIED: ("403", "this token may not access this resource"),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "no such route: check the method and the path"),
+    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "request body too large: upload files through a presigned URL"),
+    apigw.ResponseType.THROTTLED: ("429", "too many requests: slow down and retry"),
+}
+
+
+class Api(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth) -> None:
+        super().__init__(scope, construct_id)
+        self.function = python_function(
+            self,
+            "ApiFunction",
+            handler="ingest.handlers.api.handler",
+            description="Bulk-ingest REST API: datasets, uploads, records",
+            environment={
+                "UPLOADS_BUCKET": storage.bucket.bucket_name,
+                "JOBS_TABLE": storage.jobs_table.table_name,
+                "DATASETS_TABLE": storage.datasets_table.table_name,
+                "RECORDS_TABLE": storage.records_table.table_name,
+                "UPLOAD_URL_TTL_SECONDS": str(UPLOAD_URL_TTL_SECONDS),
+            },
+            timeout=Duration.seconds(29),
+            memory_size=512,
+        )
+        storage.jobs_table.grant(self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query")
+        storage.datasets_table.grant(self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query")
+        storage.records_table.grant(self.function, "dynamodb:GetItem")
+        # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
+        storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
+        storage.bucket.grant_read(self.function, f"{RESULTS_PREFIX}*")
+
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name="bulk-ingest",
+            description="Bulk ingestion: presigned uploads, load jobs, datasets",
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                throttling_rate_limit=50,
+                throttling_burst_limit=100,
+            ),
+            default_method_options=apigw.MethodOptions(
+                authorization_type=apigw.AuthorizationType.CUSTOM, authorizer=auth.authorizer
+            ),
+            cloud_watch_role=False,
+        )
+        integration = apigw.LambdaIntegration(self.function, proxy=True)
+        for path, methods in ROUTES:
+            resource = self.rest_api.root.resource_for_path(path)
+            for method in methods:
+                resource.add_method(method, integration)
+        for response_type, (status, message) in GATEWAY_RESPONSES.items():
+            self.rest_api.add_gateway_response(
+                f"{response_type.response_type}Response",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": json.dumps({"message": message})},
+            )

@@ -1,0 +1,61 @@
+"""One way to declare a Python Lambda: arm64, Python 3.12, Powertools settings, bounded log retention."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.lambda_bundle import build_lambda_bundle
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+_bundle_code: lambda_.Code | None = None
+
+
+def lambda_code() -> lambda_.Code:
+    """The shared asset: built once per synthesis, identical for every function."""
+    global _bundle_code
+    if _bundle_code is None:
+        _bundle_code = lambda_.Code.from_asset(str(build_lambda_bundle()))
+    return _bundle_code
+
+
+def python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    handler: str,
+    description: str,
+    environment: dict[str, str],
+    timeout: Duration = Duration.seconds(30),
+    memory_size: int = 512,
+    ephemeral_storage_mib: int = 512,
+) -> lambda_.Function:
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_code(),
+        description=description,
+        timeout=timeout,
+        memory_size=memory_size,
+        ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mib),
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        environment={
+            "POWERTOOLS_SERVICE_NAME": "bulk-ingest",
+            "POWERTOOLS_METRICS_NAMESPACE": "BulkIngest",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **environment,
+        },
+    )
+

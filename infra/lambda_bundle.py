@@ -1,0 +1,52 @@
+"""Build the Lambda asset directory without Docker: our code plus wheels built for Lambda arm64.
+
+pip downloads manylinux aarch64 wheels for CPython 3.12 (`--platform`), never the build machine's
+own builds, so the asset runs on Lambda whatever machine synthesizes it. The dependency layer is
+cached under .build/ by the hash of lambdas/requirements.txt; our code is copied fresh each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_SOURCE = ROOT / "lambdas"
+BUILD_DIR = ROOT / ".build"
+PYTHON_VERSION = "3.12"
+PLATFORM = "manylinux2014_aarch64"
+
+
+def _dependencies_dir() -> Path:
+    requirements = LAMBDA_SOURCE / "requirements.txt"
+    digest = hashlib.sha256(requirements.read_bytes() + PLATFORM.encode() + PYTHON_VERSION.encode()).hexdigest()[:16]
+    target = BUILD_DIR / f"lambda-deps-{digest}"
+    if target.exists():
+        return target
+    staging = BUILD_DIR / f"lambda-deps-{digest}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--target", str(staging),
+            "--platform", PLATFORM, "--implementation", "cp", "--python-version", PYTHON_VERSION,
+            "--only-binary=:all:", "--no-deps",
+            "-r", str(requirements),
+        ],
+        check=True,
+    )
+    staging.rename(target)
+    return target
+
+
+def build_lambda_bundle() -> Path:
+    """Return a directory holding `ingest/` and its third-party packages, ready to zip."""
+    dependencies = _dependencies_dir()
+    bundle = BUILD_DIR / "lambda-bundle"
+    shutil.rmtree(bundle, ignore_errors=True)
+    shutil.copytree(dependencies, bundle, ignore=shutil.ignore_patterns("*.dist-info", "__pycache__", "bin"))
+    shutil.copytree(LAMBDA_SOURCE / "ingest", bundle / "ingest", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return bundle

@@ -1,0 +1,52 @@
+"""Storage: the uploads bucket and the DynamoDB tables (jobs, datasets, records)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+# Prefixes inside the uploads bucket (lambdas/ingest/logic uses the same layout).
+UPLOADS_PREFIX = "uploads/"
+WORK_PREFIX = "work/"
+RESULTS_PREFIX = "results/"
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int = 30) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "UploadsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                # Chunks and manifests are deleted by Finalize; this catches any a failed run left.
+                s3.LifecycleRule(id="expire-work-files", prefix=WORK_PREFIX, expiration=Duration.days(2)),
+                s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX, expiration=Duration.days(upload_retention_days)),
+                s3.LifecycleRule(id="expire-results", prefix=RESULTS_PREFIX, expiration=Duration.days(upload_retention_days)),
+            ],
+        )
+        self.jobs_table = self._table("JobsTable", "account_id", "job_id")
+        self.datasets_table = self._table("DatasetsTable", "account_id", "dataset_id")
+        # pk = account#dataset#record_type#shard, sk = record key (see adapters/record_store.py)
+        self.records_table = self._table("RecordsTable", "pk", "sk")
+
+    def _table(self, construct_id: str, partition_key: str, sort_key: str) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )

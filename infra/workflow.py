@@ -1,0 +1,146 @@
+"""Workflow: the load state machine, its task functions, and the S3 -> workflow trigger.
+
+Inspect -> Split -> Load (Distributed Map over chunks) -> Finalize; every state's Catch goes to
+MarkFailed so a job never stays in Processing.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from aws_cdk import RemovalPolicy
+from constructs import Construct
+
+from infra.functions import python_function
+from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
+
+LOAD_MAX_CONCURRENCY = 8
+# Errors worth another attempt: our own wrapped unexpected errors and Lambda's transient ones.
+RETRYABLE_ERRORS = ["StepFailedError", "Lambda.TooManyRequestsException", "Lambda.ServiceException", "States.Timeout"]
+
+
+class Workflow(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, chunk_target_bytes: int) -> None:
+        super().__init__(scope, construct_id)
+        bucket = storage.bucket
+        environment = {
+            "UPLOADS_BUCKET": bucket.bucket_name,
+            "JOBS_TABLE": storage.jobs_table.table_name,
+            "DATASETS_TABLE": storage.datasets_table.table_name,
+            "RECORDS_TABLE": storage.records_table.table_name,
+            "CHUNK_TARGET_BYTES": str(chunk_target_bytes),
+        }
+        self.inspect_fn = self._step("Inspect", "inspect", environment, Duration.minutes(1), 512)
+        self.split_fn = self._step("Split", "split", environment, Duration.minutes(15), 1769, ephemeral=10240)
+        self.load_fn = self._step("Load", "load", environment, Duration.minutes(15), 1769)
+        self.finalize_fn = self._step("Finalize", "finalize", environment, Duration.minutes(15), 1024)
+        self.mark_failed_fn = self._step("MarkFailed", "mark_failed", environment, Duration.minutes(5), 512)
+        self._grant(storage)
+
+        self.state_machine = sfn.StateMachine(
+            self,
+            "LoadWorkflow",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(self._definition(bucket)),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(
+                    self, "WorkflowLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                ),
+                level=sfn.LogLevel.ERROR,
+                include_execution_data=False,  # execution data can hold record-derived values
+            ),
+        )
+
+        self.trigger_fn = python_function(
+            self,
+            "UploadTriggerFunction",
+            handler="ingest.handlers.upload_trigger.handler",
+            description="S3 ObjectCreated -> one workflow execution per upload",
+            environment={
+                "JOBS_TABLE": storage.jobs_table.table_name,
+                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+            },
+            timeout=Duration.seconds(30),
+            memory_size=256,
+        )
+        storage.jobs_table.grant(self.trigger_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.state_machine.grant_start_execution(self.trigger_fn)
+        bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.trigger_fn), s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX)
+        )
+
+    def _step(self, name: str, entry: str, environment: dict, timeout: Duration, memory: int, ephemeral: int = 512):
+        return python_function(
+            self,
+            f"{name}Function",
+            handler=f"ingest.handlers.workflow.{entry}",
+            description=f"Load workflow: {name} step",
+            environment=environment,
+            timeout=timeout,
+            memory_size=memory,
+            ephemeral_storage_mib=ephemeral,
+        )
+
+    def _grant(self, storage: Storage) -> None:
+        bucket, jobs, datasets, records = storage.bucket, storage.jobs_table, storage.datasets_table, storage.records_table
+        job_rw = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+        # Inspect: read the upload's size and first bytes; move the job to Processing.
+        bucket.grant_read(self.inspect_fn, f"{UPLOADS_PREFIX}*")
+        jobs.grant(self.inspect_fn, *job_rw)
+        # Split: stream the upload, write chunks, manifest and split errors.
+        bucket.grant_read(self.split_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_put(self.split_fn, f"{WORK_PREFIX}*")
+        jobs.grant(self.split_fn, *job_rw)
+        # Load: read its chunk, write its error file, upsert records.
+        bucket.grant_read(self.load_fn, f"{WORK_PREFIX}*")
+        bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
+        records.grant(self.load_fn, "dynamodb:BatchWriteItem")
+        # Finalize and MarkFailed: merge error logs, count records, settle the job, clean up.
+        for fn in (self.finalize_fn, self.mark_failed_fn):
+            bucket.grant_read(fn, f"{WORK_PREFIX}*")
+            bucket.grant_delete(fn, f"{WORK_PREFIX}*")
+            jobs.grant(fn, *job_rw)
+            datasets.grant(fn, "dynamodb:UpdateItem")
+            records.grant(fn, "dynamodb:Query")
+        bucket.grant_put(self.finalize_fn, f"{RESULTS_PREFIX}*")
+
+    def _task(self, state_name: str, fn: lambda_.IFunction, **kwargs) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(self, state_name, lambda_function=fn, output_path="$.Payload", **kwargs)
+        task.add_retry(errors=RETRYABLE_ERRORS, max_attempts=2, interval=Duration.seconds(2), backoff_rate=2)
+        return task
+
+    def _definition(self, bucket: s3.IBucket) -> sfn.IChainable:
+        failed = sfn.Fail(self, "JobFailed", cause="see the job's failure_reason", error="JobFailed")
+        mark_failed = tasks.LambdaInvoke(
+            self, "MarkFailed", lambda_function=self.mark_failed_fn, output_path="$.Payload"
+        ).add_retry(errors=["States.ALL"], max_attempts=3, interval=Duration.seconds(2), backoff_rate=2)
+        mark_failed.next(failed)
+
+        inspect = self._task("Inspect", self.inspect_fn)
+        split = self._task("Split", self.split_fn)
+        load_chunk = self._task("LoadChunk", self.load_fn)
+        load = sfn.DistributedMap(
+            self,
+            "Load",
+            item_reader=sfn.S3JsonItemReader(bucket=bucket, key=sfn.JsonPath.string_at("$.job.manifest_key")),
+            item_selector={
+                "job": sfn.JsonPath.object_at("$.job"),
+                "chunk": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+            },
+            max_concurrency=LOAD_MAX_CONCURRENCY,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path="$.chunk_results",
+        )
+        load.item_processor(load_chunk)
+        finalize = self._task("Finalize", self.finalize_fn)
+        completed = sfn.Succeed(self, "JobCompleted")
+
+        for state in (inspect, split, load, finalize):
+            state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+        return inspect.next(split).next(load).next(finalize).next(completed)

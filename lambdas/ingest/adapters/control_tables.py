@@ -1,0 +1,176 @@
+"""DynamoDB tables for control data: jobs, datasets and API tokens.
+
+Items are partitioned by account, so every read is scoped to the caller by construction.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to ints/floats, recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def encode_token(last_key: dict | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(plain(last_key)).encode()).decode()
+
+
+def decode_token(token: str | None) -> dict | None:
+    if not token:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("next_token is not a token this API returned") from exc
+    if not isinstance(decoded, dict):
+        raise ValueError("next_token is not a token this API returned")
+    return decoded
+
+
+def _update_expression(fields: dict[str, Any]) -> dict[str, Any]:
+    names, values, sets = {}, {}, []
+    for index, (name, value) in enumerate(fields.items()):
+        names[f"#f{index}"] = name
+        values[f":v{index}"] = value
+        sets.append(f"#f{index} = :v{index}")
+    return {
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+class JobsTable:
+    """One item per job (uploads now; clear jobs later), key (account_id, job_id)."""
+
+    def __init__(self, table):
+        self._table = table
+
+    def create(self, job: dict[str, Any]) -> None:
+        self._table.put_item(Item=job, ConditionExpression=Attr("job_id").not_exists())
+
+    def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"account_id": account_id, "job_id": job_id}).get("Item")
+        return plain(item) if item else None
+
+    def update(self, account_id: str, job_id: str, **fields: Any) -> None:
+        self._table.update_item(
+            Key={"account_id": account_id, "job_id": job_id},
+            ConditionExpression=Attr("job_id").exists(),
+            **_update_expression(fields),
+        )
+
+    def update_unless_final(self, account_id: str, job_id: str, **fields: Any) -> bool:
+        """Update a job that has not yet reached Completed or Failed; False if it had."""
+        expression = _update_expression(fields)
+        expression["ExpressionAttributeValues"].update({":done": "Completed", ":failed": "Failed"})
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                ConditionExpression="attribute_exists(job_id) AND #st <> :done AND #st <> :failed",
+                **{**expression, "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
+        """Newest first (job ids sort by time); filters are exact matches on top-level fields."""
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("account_id").eq(account_id),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        condition = None
+        for name, value in filters.items():
+            clause = Attr(name).eq(value)
+            condition = clause if condition is None else condition & clause
+        if condition is not None:
+            query["FilterExpression"] = condition
+        start = decode_token(token)
+        if start:
+            if start.get("account_id") != account_id:
+                raise ValueError("next_token is not a token this API returned")
+            query["ExclusiveStartKey"] = start
+        items: list[dict[str, Any]] = []
+        # A filter can leave a page short; keep reading until the page is full or the end.
+        while True:
+            page = self._table.query(**query)
+            items.extend(plain(item) for item in page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            if len(items) >= limit or not last:
+                break
+            query["ExclusiveStartKey"] = last
+            query["Limit"] = limit - len(items)
+        next_key = None
+        if last:
+            next_key = {"account_id": account_id, "job_id": items[-1]["job_id"]} if items else last
+        return items[:limit], encode_token(next_key)
+
+
+class DatasetsTable:
+    def __init__(self, table):
+        self._table = table
+
+    def create(self, dataset: dict[str, Any]) -> None:
+        self._table.put_item(Item=dataset, ConditionExpression=Attr("dataset_id").not_exists())
+
+    def get(self, account_id: str, dataset_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"account_id": account_id, "dataset_id": dataset_id}).get("Item")
+        return plain(item) if item else None
+
+    def list(self, account_id: str, limit: int, token: str | None):
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("account_id").eq(account_id),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        start = decode_token(token)
+        if start:
+            if start.get("account_id") != account_id:
+                raise ValueError("next_token is not a token this API returned")
+            query["ExclusiveStartKey"] = start
+        page = self._table.query(**query)
+        return [plain(item) for item in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
+
+    def record_load(self, account_id: str, dataset_id: str, record_type: str, count: int, load: dict) -> None:
+        """Store the distinct-record count of one type and the last load's summary."""
+        self._table.update_item(
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            UpdateExpression="SET record_counts.#rt = :count, last_load = :load, updated_at = :at",
+            ConditionExpression=Attr("dataset_id").exists(),
+            ExpressionAttributeNames={"#rt": record_type},
+            ExpressionAttributeValues={":count": count, ":load": load, ":at": load["finished_at"]},
+        )
+
+
+class TokensTable:
+    """API tokens by SHA-256 hash; the token itself is never stored."""
+
+    def __init__(self, table):
+        self._table = table
+
+    def put(self, item: dict[str, Any]) -> None:
+        self._table.put_item(Item=item, ConditionExpression=Attr("token_hash").not_exists())
+
+    def get(self, token_hash: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"token_hash": token_hash}).get("Item")
+        return plain(item) if item else None

@@ -1,0 +1,116 @@
+"""The dataset store: one DynamoDB item per (account, dataset, record type, record key).
+
+Items are written in DynamoDB's typed JSON by hand with the record kept as one JSON string:
+boto3's TypeSerializer costs more per record than parsing and validating it (shared/NOTES.md).
+The partition key carries a hash-derived shard so one large dataset spreads over SHARD_COUNT
+partitions instead of one hot partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable
+
+BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call (DynamoDB limit)
+SHARD_COUNT = 16
+MAX_WRITE_ATTEMPTS = 10
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 5.0
+
+
+class StoreWriteError(RuntimeError):
+    pass
+
+
+def key_hash(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def shard_of(key: str) -> int:
+    return key_hash(key) % SHARD_COUNT
+
+
+def partition(account_id: str, dataset_id: str, record_type: str, shard: int) -> str:
+    return f"{account_id}#{dataset_id}#{record_type}#{shard:02d}"
+
+
+class RecordStore:
+    def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep):
+        self._ddb = dynamodb_client
+        self._table = table_name
+        self._sleep = sleep
+
+    def put_records(
+        self, account_id: str, dataset_id: str, record_type: str, records: Iterable[tuple[str, str]], job_id: str
+    ) -> int:
+        """Upsert (key, record_json) pairs; keys must be unique within the call. Returns items written."""
+        batch: list[dict] = []
+        written = 0
+        for key, record_json in records:
+            batch.append(
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))},
+                            "sk": {"S": key},
+                            "data": {"S": record_json},
+                            "job_id": {"S": job_id},
+                        }
+                    }
+                }
+            )
+            if len(batch) == BATCH_WRITE_LIMIT:
+                self._write_batch(batch)
+                written += len(batch)
+                batch = []
+        if batch:
+            self._write_batch(batch)
+            written += len(batch)
+        return written
+
+    def _write_batch(self, requests: list[dict]) -> None:
+        pending = {self._table: requests}
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            response = self._ddb.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            # Full jitter backoff: throttled writes are retried, never dropped.
+            self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+        left = sum(len(items) for items in pending.values())
+        raise StoreWriteError(f"the dataset store kept throttling writes; {left} records not written after retries")
+
+    def get(self, account_id: str, dataset_id: str, record_type: str, key: str) -> str | None:
+        response = self._ddb.get_item(
+            TableName=self._table,
+            Key={
+                "pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))},
+                "sk": {"S": key},
+            },
+        )
+        item = response.get("Item")
+        return item["data"]["S"] if item else None
+
+    def count(self, account_id: str, dataset_id: str, record_type: str) -> int:
+        """Distinct records of one type in a dataset: a COUNT query per shard, in parallel."""
+
+        def count_shard(shard: int) -> int:
+            total = 0
+            query = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": partition(account_id, dataset_id, record_type, shard)}},
+                "Select": "COUNT",
+            }
+            while True:
+                page = self._ddb.query(**query)
+                total += page["Count"]
+                if "LastEvaluatedKey" not in page:
+                    return total
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return sum(pool.map(count_shard, range(SHARD_COUNT)))

@@ -1,0 +1,84 @@
+"""Step Functions task entry points: one function per workflow state, all thin."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ingest.adapters import aws
+from ingest.adapters.control_tables import DatasetsTable, JobsTable
+from ingest.adapters.object_store import ObjectStore
+from ingest.adapters.record_store import RecordStore
+from ingest.config import WorkflowSettings
+from ingest.errors import FileRejectedError, StepFailedError
+from ingest.handlers.observability import logger, metrics, tracer
+from ingest.logic.pipeline import Pipeline
+
+settings = WorkflowSettings.from_env()
+pipeline = Pipeline(
+    objects=ObjectStore(aws.client("s3"), settings.uploads_bucket),
+    jobs=JobsTable(aws.table(settings.jobs_table)),
+    datasets=DatasetsTable(aws.table(settings.datasets_table)),
+    records=RecordStore(aws.client("dynamodb"), settings.records_table),
+    chunk_target_bytes=settings.chunk_target_bytes,
+    max_chunks=settings.max_chunks,
+)
+
+
+def workflow_step(name: str) -> Callable:
+    """Log the step by upload id, and turn unexpected errors into a safe, actionable message."""
+
+    def decorate(step: Callable[[dict], dict]) -> Callable[[dict, Any], dict]:
+        @functools.wraps(step)
+        @logger.inject_lambda_context(log_event=False)
+        @tracer.capture_lambda_handler
+        @metrics.log_metrics
+        def handler(event: dict, context: Any) -> dict:
+            job = event.get("job") or event
+            logger.append_keys(upload_id=job.get("upload_id"), step=name)
+            try:
+                return step(event)
+            except FileRejectedError:
+                logger.info("file rejected")
+                raise
+            except Exception as exc:
+                logger.exception("step failed")
+                raise StepFailedError(
+                    f"the {name} step failed unexpectedly ({type(exc).__name__}); "
+                    "nothing was lost: upload the file again to retry"
+                ) from exc
+
+        return handler
+
+    return decorate
+
+
+@workflow_step("Inspect")
+def inspect(event: dict) -> dict:
+    return pipeline.inspect(event)
+
+
+@workflow_step("Split")
+def split(event: dict) -> dict:
+    return pipeline.split(event)
+
+
+@workflow_step("Load")
+def load(event: dict) -> dict:
+    stats = pipeline.load_chunk(event["job"], event["chunk"])
+    metrics.add_metric(name="RecordsLoaded", unit=MetricUnit.Count, value=stats["loaded"])
+    metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=stats["rejected"])
+    return stats
+
+
+@workflow_step("Finalize")
+def finalize(event: dict) -> dict:
+    return pipeline.finalize(event)
+
+
+@workflow_step("MarkFailed")
+def mark_failed(event: dict) -> dict:
+    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+    return pipeline.mark_failed(event)

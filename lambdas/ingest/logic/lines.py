@@ -1,0 +1,105 @@
+"""Turn an uploaded object's byte stream into numbered lines.
+
+Handles gzip (detected by its magic bytes, not the filename), a UTF-8 byte-order mark,
+LF or CRLF endings and blank lines, in constant memory whatever the file size.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from ingest.errors import FileRejectedError
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+# One record per line; a line longer than this is rejected on its own, the rest goes on.
+MAX_LINE_BYTES = 1024 * 1024
+
+
+def is_gzip(first_bytes: bytes) -> bool:
+    return first_bytes[:2] == GZIP_MAGIC
+
+
+def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Decompress a (possibly multi-member) gzip stream; a truncated or corrupt one is rejected."""
+    decompressor = zlib.decompressobj(wbits=31)
+    member_open = False  # bytes of the current member were fed but its end not yet seen
+    try:
+        for chunk in chunks:
+            while chunk:
+                member_open = True
+                out = decompressor.decompress(chunk)
+                if out:
+                    yield out
+                if not decompressor.eof:
+                    break
+                member_open = False
+                chunk = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+    except zlib.error as exc:
+        raise FileRejectedError(
+            f"the gzip file is corrupt ({exc}); re-create it and upload it again"
+        ) from exc
+    if member_open:
+        raise FileRejectedError(
+            "the gzip file is truncated: it ends before the end of its compressed data; "
+            "upload the complete file again"
+        )
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int  # 1-based physical line number in the (decompressed) file
+    raw: bytes  # without line ending; empty when too_long
+    too_long: bool = False
+
+
+def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
+    """Yield every non-blank line with its 1-based number; blank lines still count for numbering.
+
+    A line over max_line_bytes is yielded with too_long=True and empty raw, without being held
+    in memory.
+    """
+    number = 0
+    buffer = bytearray()
+    skipping_long_line = False
+    first = True
+    for chunk in chunks:
+        if first and chunk:
+            if chunk.startswith(UTF8_BOM):
+                chunk = chunk[len(UTF8_BOM):]
+            first = False
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                if not skipping_long_line:
+                    buffer += chunk[start:]
+                    if len(buffer) > max_line_bytes:
+                        skipping_long_line = True
+                        buffer.clear()
+                break
+            number += 1
+            if skipping_long_line:
+                skipping_long_line = False
+                yield Line(number, b"", too_long=True)
+            else:
+                if buffer:
+                    buffer += chunk[start:end]
+                    line = bytes(buffer)
+                    buffer.clear()
+                else:
+                    line = chunk[start:end]
+                if len(line) > max_line_bytes:
+                    yield Line(number, b"", too_long=True)
+                else:
+                    line = line.rstrip(b"\r")
+                    if line.strip():
+                        yield Line(number, line)
+            start = end + 1
+    if skipping_long_line:
+        yield Line(number + 1, b"", too_long=True)
+    elif buffer.strip():
+        yield Line(number + 1, bytes(buffer).rstrip(b"\r"))

@@ -1,0 +1,288 @@
+"""The load workflow's steps: Inspect -> Split -> Load (per chunk) -> Finalize, and MarkFailed.
+
+Each step takes and returns small JSON-able state so Step Functions can pass it along;
+bulk data moves through S3 work files, never through the state machine.
+
+Work files of one upload live under work/<account>/<upload>/:
+  chunks/NNNN.ndjson   lines routed by record key, each framed as "<line number>\t<raw line>"
+  manifest.json        the JSON array the Distributed Map reads
+  errors/split.ndjson, errors/NNNN.ndjson   rejected lines, each file sorted by line number
+The merged error log goes to results/<account>/<upload>/errors.ndjson.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from ingest import record_types
+from ingest.clock import iso_now
+from ingest.errors import FileRejectedError
+from ingest.logic import lines as line_reader
+from ingest.adapters.record_store import key_hash
+
+MAX_OBJECT_BYTES = 5 * 1024**3  # 5 GB: the largest object a single presigned PUT can create
+GZIP_SIZE_FACTOR = 4  # rough expansion of gzip-compressed NDJSON, used only to size chunks
+# DynamoDB items are limited to 400 KB; leave room for the keys and attributes.
+MAX_STORED_RECORD_BYTES = 380 * 1024
+ERROR_RAW_LIMIT = 64 * 1024  # longest raw line echoed in the error log
+
+
+@dataclass(frozen=True)
+class WorkKeys:
+    account_id: str
+    upload_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"work/{self.account_id}/{self.upload_id}/"
+
+    def chunk(self, index: int) -> str:
+        return f"{self.prefix}chunks/{index:04d}.ndjson"
+
+    @property
+    def manifest(self) -> str:
+        return f"{self.prefix}manifest.json"
+
+    @property
+    def errors_prefix(self) -> str:
+        return f"{self.prefix}errors/"
+
+    def errors(self, name: str) -> str:
+        return f"{self.errors_prefix}{name}.ndjson"
+
+    @property
+    def error_log(self) -> str:
+        return f"results/{self.account_id}/{self.upload_id}/errors.ndjson"
+
+
+def error_line(line_number: int, error: str, raw: bytes) -> bytes:
+    text = raw[:ERROR_RAW_LIMIT].decode("utf-8", errors="replace")
+    return orjson.dumps({"line": line_number, "error": error, "raw": text}) + b"\n"
+
+
+class Pipeline:
+    def __init__(self, objects, jobs, datasets, records, chunk_target_bytes: int, max_chunks: int):
+        self._objects = objects
+        self._jobs = jobs
+        self._datasets = datasets
+        self._records = records
+        self._chunk_target_bytes = chunk_target_bytes
+        self._max_chunks = max_chunks
+
+    # -- Inspect -------------------------------------------------------------------------
+    def inspect(self, execution_input: dict[str, Any]) -> dict[str, Any]:
+        account_id, upload_id = execution_input["account_id"], execution_input["upload_id"]
+        job = self._jobs.get(account_id, upload_id)
+        if job is None:
+            raise FileRejectedError(f"upload {upload_id} has no job record; request a new upload URL")
+        key = job["object_key"]
+        size = self._objects.size_of(key)
+        if size is None:
+            raise FileRejectedError("the uploaded file is no longer in storage; upload it again with a new URL")
+        if size > MAX_OBJECT_BYTES:
+            raise FileRejectedError(f"the file is {size} bytes, over the 5 GB limit; split it into smaller files")
+        if size == 0:
+            raise FileRejectedError("the uploaded file is empty (0 bytes)")
+        gzipped = line_reader.is_gzip(self._objects.first_bytes(key, 2))
+        self._jobs.update(account_id, upload_id, status="Processing", size=size, gzip=gzipped, updated_at=iso_now())
+        expected_bytes = size * (GZIP_SIZE_FACTOR if gzipped else 1)
+        chunk_count = max(1, min(self._max_chunks, math.ceil(expected_bytes / self._chunk_target_bytes)))
+        return {
+            "job": {
+                "account_id": account_id,
+                "upload_id": upload_id,
+                "object_key": key,
+                "dataset_id": job["dataset_id"],
+                "record_type": job["record_type"],
+                "gzip": gzipped,
+                "size": size,
+                "chunk_count": chunk_count,
+                "dry_run": bool(job.get("options", {}).get("dry_run", False)),
+            }
+        }
+
+    # -- Split ---------------------------------------------------------------------------
+    def split(self, state: dict[str, Any]) -> dict[str, Any]:
+        job = state["job"]
+        work = WorkKeys(job["account_id"], job["upload_id"])
+        record_type = record_types.get(job["record_type"])
+        chunk_count = job["chunk_count"]
+        stream: Iterable[bytes] = self._objects.stream(job["object_key"])
+        if job["gzip"]:
+            stream = line_reader.gunzip(stream)
+        total = rejected = 0
+        with tempfile.TemporaryDirectory() as scratch:
+            sinks: dict[int, Any] = {}
+            errors_path = os.path.join(scratch, "split-errors.ndjson")
+            with open(errors_path, "wb") as errors:
+                try:
+                    for line in line_reader.numbered_lines(stream):
+                        total += 1
+                        if line.too_long:
+                            rejected += 1
+                            errors.write(error_line(line.number, f"line is longer than {line_reader.MAX_LINE_BYTES} bytes", b""))
+                            continue
+                        index = self._route(line, record_type, chunk_count)
+                        sink = sinks.get(index)
+                        if sink is None:
+                            sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
+                        sink.write(b"%d\t" % line.number + line.raw + b"\n")
+                finally:
+                    for sink in sinks.values():
+                        sink.close()
+            manifest = []
+            for index in sorted(sinks):
+                self._objects.put_file(work.chunk(index), os.path.join(scratch, f"{index:04d}"))
+                manifest.append({"index": index, "key": work.chunk(index)})
+            if rejected:
+                self._objects.put_file(work.errors("split"), errors_path)
+        self._objects.put(work.manifest, orjson.dumps(manifest), content_type="application/json")
+        self._jobs.update(job["account_id"], job["upload_id"], updated_at=iso_now(),
+                          stats={"total": total, "loaded": 0, "rejected": rejected})
+        return {"job": {**job, "manifest_key": work.manifest, "chunks": len(manifest),
+                        "split": {"total": total, "rejected": rejected}}}
+
+    @staticmethod
+    def _route(line: line_reader.Line, record_type, chunk_count: int) -> int:
+        """All lines of one record key go to one chunk, so the last line for a key wins in order."""
+        try:
+            key = record_type.key_of(orjson.loads(line.raw))
+        except orjson.JSONDecodeError:
+            key = None
+        if key is None:
+            return line.number % chunk_count  # rejected in Load; any chunk will do
+        return key_hash(key) % chunk_count
+
+    # -- Load ----------------------------------------------------------------------------
+    def load_chunk(self, job: dict[str, Any], chunk: dict[str, Any]) -> dict[str, int]:
+        """Validate one chunk and upsert its records. Safe to retry: writes are idempotent upserts."""
+        work = WorkKeys(job["account_id"], job["upload_id"])
+        record_type = record_types.get(job["record_type"])
+        latest: dict[str, bytes] = {}
+        error_lines: list[bytes] = []
+        total = loaded = 0
+        for number, raw in _framed_lines(self._objects.stream(chunk["key"])):
+            total += 1
+            problem, key, stored = check_line(record_type, raw)
+            if problem:
+                error_lines.append(error_line(number, problem, raw))
+                continue
+            latest[key] = stored
+            loaded += 1
+        if not job.get("dry_run"):
+            self._records.put_records(
+                job["account_id"], job["dataset_id"], job["record_type"],
+                ((key, value.decode("utf-8")) for key, value in latest.items()),
+                job_id=job["upload_id"],
+            )
+        if error_lines:
+            self._objects.put(work.errors(f"{chunk['index']:04d}"), b"".join(error_lines))
+        return {"index": chunk["index"], "total": total, "loaded": loaded, "rejected": len(error_lines)}
+
+    # -- Finalize ------------------------------------------------------------------------
+    def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
+        job = state["job"]
+        work = WorkKeys(job["account_id"], job["upload_id"])
+        chunk_stats = state.get("chunk_results") or []
+        split = job.get("split", {"total": 0, "rejected": 0})
+        loaded = sum(item["loaded"] for item in chunk_stats)
+        rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
+        total = split["rejected"] + sum(item["total"] for item in chunk_stats)
+        if total != split["total"]:
+            raise RuntimeError(f"chunk totals {total} do not match the {split['total']} lines split")
+        error_log_key = self._merge_error_logs(work) if rejected else None
+        finished = iso_now()
+        stats = {"total": total, "loaded": loaded, "rejected": rejected}
+        if not job.get("dry_run"):
+            self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
+        fields: dict[str, Any] = {"status": "Completed", "stats": stats, "updated_at": finished, "finished_at": finished}
+        if error_log_key:
+            fields["error_log_key"] = error_log_key
+        self._jobs.update(job["account_id"], job["upload_id"], **fields)
+        self._objects.delete_prefix(work.prefix)
+        return {"upload_id": job["upload_id"], "status": "Completed", "stats": stats}
+
+    def _merge_error_logs(self, work: WorkKeys) -> str:
+        keys = self._objects.list_keys(work.errors_prefix)
+        streams = [_json_lines(self._objects.stream(key)) for key in keys]
+        with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", delete=False) as merged:
+            try:
+                for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+                    merged.write(line)
+                merged.close()
+                self._objects.put_file(work.error_log, merged.name)
+            finally:
+                os.unlink(merged.name)
+        return work.error_log
+
+    def _refresh_record_count(self, job: dict[str, Any], load: dict[str, Any]) -> None:
+        count = self._records.count(job["account_id"], job["dataset_id"], job["record_type"])
+        self._datasets.record_load(job["account_id"], job["dataset_id"], job["record_type"], count, load)
+
+    # -- MarkFailed ----------------------------------------------------------------------
+    def mark_failed(self, state: dict[str, Any]) -> dict[str, Any]:
+        job = state.get("job") or state
+        account_id, upload_id = job["account_id"], job["upload_id"]
+        reason = failure_reason(state.get("error") or {})
+        self._jobs.update(account_id, upload_id, status="Failed", failure_reason=reason,
+                          updated_at=iso_now(), finished_at=iso_now())
+        if job.get("dataset_id") and job.get("record_type") and not job.get("dry_run"):
+            # Chunks loaded before the failure stay; keep the dataset's count true to the store.
+            self._refresh_record_count(job, {"upload_id": upload_id, "finished_at": iso_now(), "status": "Failed"})
+        self._objects.delete_prefix(WorkKeys(account_id, upload_id).prefix)
+        return {"upload_id": upload_id, "status": "Failed", "failure_reason": reason}
+
+
+def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes | None]:
+    """(problem, key, stored JSON) for one line; problem is None when the line is accepted."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return f"invalid JSON: {exc}", None, None
+    problem = record_type.problem_with(record)
+    if problem:
+        return problem, None, None
+    stored = orjson.dumps(record)
+    if len(stored) > MAX_STORED_RECORD_BYTES:
+        return f"record is {len(stored)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store", None, None
+    return None, record_type.key_of(record), stored
+
+
+def failure_reason(error: dict[str, Any]) -> str:
+    """A message a user can act on, from a Step Functions Catch result {Error, Cause}."""
+    name = error.get("Error", "")
+    cause = error.get("Cause") or ""
+    try:
+        details = orjson.loads(cause) if cause else {}
+    except orjson.JSONDecodeError:
+        details = {}
+    message = details.get("errorMessage") if isinstance(details, dict) else None
+    if name in ("FileRejectedError", "StepFailedError") and message:
+        return message
+    if name == "States.Timeout" or (name == "Sandbox.Timedout"):
+        return "a processing step ran out of time; try splitting the file into smaller files"
+    if name.startswith("States.") or name.startswith("Lambda."):
+        return f"the workflow failed ({name}); upload the file again to retry"
+    return f"processing failed unexpectedly ({name or 'unknown error'}); upload the file again to retry"
+
+
+# Work files hold lines the Split step already bounded, plus a short frame.
+_WORK_LINE_LIMIT = line_reader.MAX_LINE_BYTES + 64 * 1024
+
+
+def _framed_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    for line in line_reader.numbered_lines(chunks, _WORK_LINE_LIMIT):
+        number, _, raw = line.raw.partition(b"\t")
+        yield int(number), raw
+
+
+def _json_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    for line in line_reader.numbered_lines(chunks, _WORK_LINE_LIMIT):
+        yield orjson.loads(line.raw)["line"], line.raw + b"\n"

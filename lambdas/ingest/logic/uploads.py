@@ -1,0 +1,125 @@
+"""Upload jobs: request a presigned URL, then follow the job (Lexer File Upload API shape)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote_plus
+
+from ingest import ids, record_types
+from ingest.clock import iso_in, iso_now
+from ingest.errors import BadRequestError, NotFoundError
+from ingest.logic.datasets import get_dataset
+from ingest.logic.requests import page_limit, require_object, required_string
+
+FILENAME_RULE = re.compile(r"^[A-Za-z0-9_-]+\.(json|ndjson|jsonl|csv)(\.gz)?$")
+FILENAME_RULE_TEXT = (
+    "filename may contain only letters, digits, '-' and '_', followed by one of "
+    ".json, .ndjson, .jsonl or .csv, optionally followed by .gz "
+    "(for example customer_record-2024-08-29-1.json)"
+)
+DESTINATION_TYPES = ("dataset_load",)
+STATUSES = ("Pending", "Processing", "Completed", "Failed")
+UPLOAD_PREFIX = "uploads/"
+MAX_FILENAME_LENGTH = 200
+
+
+def object_key(account_id: str, upload_id: str, filename: str) -> str:
+    return f"{UPLOAD_PREFIX}{account_id}/{upload_id}/{filename}"
+
+
+def parse_object_key(key: str) -> tuple[str, str] | None:
+    """(account_id, upload_id) from an S3 event's URL-encoded object key, or None if not an upload."""
+    parts = unquote_plus(key).split("/")
+    if len(parts) != 4 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def _destination(body: dict[str, Any], datasets, account_id: str) -> dict[str, str]:
+    destination = require_object(body.get("destination"), "destination")
+    destination_type = required_string(destination, "destination_type", path="destination.")
+    if destination_type not in DESTINATION_TYPES:
+        raise BadRequestError(f"destination.destination_type must be one of: {', '.join(DESTINATION_TYPES)}")
+    dataset_id = required_string(destination, "dataset_id", max_length=64, path="destination.")
+    record_type = required_string(destination, "record_type", max_length=64, path="destination.")
+    if record_types.get(record_type) is None:
+        raise BadRequestError(
+            f"destination.record_type {record_type!r} is unknown; known types: {', '.join(record_types.catalogue())}"
+        )
+    get_dataset(datasets, account_id, dataset_id)
+    return {"destination_type": destination_type, "dataset_id": dataset_id, "record_type": record_type}
+
+
+def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int) -> dict[str, Any]:
+    body = require_object(body)
+    filename = body.get("filename")
+    if not isinstance(filename, str) or len(filename) > MAX_FILENAME_LENGTH or not FILENAME_RULE.match(filename):
+        raise BadRequestError(FILENAME_RULE_TEXT)
+    destination = _destination(body, datasets, account_id)
+    upload_id = ids.new_id()
+    now = iso_now()
+    key = object_key(account_id, upload_id, filename)
+    job = {
+        "account_id": account_id,
+        "job_id": upload_id,
+        "job_type": "upload",
+        "status": "Pending",
+        "filename": filename,
+        "destination": destination,
+        "dataset_id": destination["dataset_id"],
+        "record_type": destination["record_type"],
+        "object_key": key,
+        "stats": {"total": 0, "loaded": 0, "rejected": 0},
+        "created_at": now,
+        "updated_at": now,
+    }
+    jobs.create(job)
+    view = upload_view(job, objects, url_ttl_seconds)
+    view["url"] = objects.presigned_put(key, url_ttl_seconds)
+    view["expires_at"] = iso_in(url_ttl_seconds)
+    return view
+
+
+def get_upload(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: int) -> dict[str, Any]:
+    job = jobs.get(account_id, upload_id)
+    if job is None or job.get("job_type") != "upload":
+        raise NotFoundError(f"upload {upload_id} not found")
+    return upload_view(job, objects, url_ttl_seconds)
+
+
+def list_uploads(jobs, objects, account_id: str, query: dict[str, str], url_ttl_seconds: int) -> dict[str, Any]:
+    filters = {"job_type": "upload"}
+    status = query.get("status")
+    if status is not None:
+        if status not in STATUSES:
+            raise BadRequestError(f"status must be one of: {', '.join(STATUSES)}")
+        filters["status"] = status
+    if query.get("dataset_id"):
+        filters["dataset_id"] = query["dataset_id"]
+    try:
+        items, token = jobs.list(account_id, filters, page_limit(query.get("limit")), query.get("next_token"))
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from exc
+    return {"uploads": [upload_view(item, objects, url_ttl_seconds) for item in items], "next_token": token}
+
+
+def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str, Any]:
+    stats = job.get("stats") or {"total": 0, "loaded": 0, "rejected": 0}
+    view: dict[str, Any] = {
+        "id": job["job_id"],
+        "status": job["status"],
+        "filename": job["filename"],
+        "destination": job["destination"],
+        "created_at": job["created_at"],
+        "updated_at": job["updated_at"],
+        "stats": {name: stats.get(name, 0) for name in ("total", "loaded", "rejected")},
+        "execution_arn": job.get("execution_arn"),
+    }
+    if job.get("finished_at"):
+        view["finished_at"] = job["finished_at"]
+    if stats.get("rejected") and job.get("error_log_key"):
+        view["error_log_url"] = objects.presigned_get(job["error_log_key"], url_ttl_seconds)
+    if job["status"] == "Failed":
+        view["failure_reason"] = job.get("failure_reason") or "the job failed for an unknown reason"
+    return view

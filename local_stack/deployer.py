@@ -1,0 +1,186 @@
+"""Create the template's resources in moto, as CloudFormation would, and report their physical ids.
+
+Only the resource types the service uses are created; API Gateway resources are served by
+api_gateway.py; IAM policies, permissions and log groups have no local effect and get a
+physical id only. An unknown resource type stops the deployment, so the template and the local
+stack cannot silently drift apart.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_stack.template import Resolver, Template
+
+CREATED_TYPES = {
+    "AWS::S3::Bucket",
+    "AWS::DynamoDB::Table",
+    "AWS::IAM::Role",
+    "AWS::Lambda::Function",
+    "AWS::StepFunctions::StateMachine",
+    "Custom::S3BucketNotifications",
+}
+# No local behaviour: moto does not enforce IAM, and these only configure AWS-side features.
+ID_ONLY_TYPES = {
+    "AWS::IAM::Policy",
+    "AWS::Lambda::Permission",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::BucketPolicy",
+    "AWS::CDK::Metadata",
+}
+API_GATEWAY_PREFIX = "AWS::ApiGateway::"
+
+
+class UnsupportedResourceError(RuntimeError):
+    pass
+
+
+@dataclass
+class Deployment:
+    template: Template
+    resolver: Resolver
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> name, arn, handler, env
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def function_by_arn(self, arn: str) -> dict[str, Any]:
+        for function in self.functions.values():
+            if function["arn"] == arn:
+                return function
+        raise KeyError(arn)
+
+    def physical_id(self, logical_id: str) -> Any:
+        return self.resolver.refs[logical_id]
+
+
+def _placeholder_zip() -> bytes:
+    # moto stores code but never runs it: lambda_runtime.py runs the handler from lambdas/.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "local stack: handlers run in-process from lambdas/\n")
+    return buffer.getvalue()
+
+
+class Deployer:
+    def __init__(self, session, account_id: str, region: str, stack_name: str = "BulkIngest"):
+        self._session = session
+        self._account = account_id
+        self._region = region
+        self._stack = stack_name
+        self._zip = _placeholder_zip()
+
+    def _client(self, service: str):
+        return self._session.client(service, region_name=self._region)
+
+    def _name(self, logical_id: str, limit: int = 63) -> str:
+        return f"{self._stack}-{logical_id}"[:limit]
+
+    def deploy(self, template: Template) -> Deployment:
+        resolver = Resolver(self._account, self._region, self._stack)
+        deployment = Deployment(template, resolver)
+        for logical_id in template.creation_order():
+            resource = template.resources[logical_id]
+            kind = resource["Type"]
+            if kind.startswith(API_GATEWAY_PREFIX):
+                self._api_gateway_ids(resolver, logical_id, kind)
+            elif kind in ID_ONLY_TYPES:
+                resolver.refs[logical_id] = logical_id
+                resolver.attributes[logical_id] = {"Arn": f"arn:aws:local:::{logical_id}"}
+            elif kind in CREATED_TYPES:
+                properties = resolver.resolve(resource.get("Properties", {}))
+                getattr(self, "_create_" + kind.split("::")[-1].lower())(deployment, logical_id, properties)
+            else:
+                raise UnsupportedResourceError(
+                    f"{logical_id} has type {kind}, which the local stack does not deploy; "
+                    "teach local_stack/deployer.py about it"
+                )
+        deployment.outputs = {
+            name: resolver.resolve(output["Value"]) for name, output in template.document.get("Outputs", {}).items()
+        }
+        return deployment
+
+    @staticmethod
+    def _api_gateway_ids(resolver: Resolver, logical_id: str, kind: str) -> None:
+        resolver.refs[logical_id] = logical_id
+        attributes = {"Arn": f"arn:aws:apigateway:local::/{logical_id}"}
+        if kind == "AWS::ApiGateway::RestApi":
+            attributes["RootResourceId"] = "root"
+        resolver.attributes[logical_id] = attributes
+
+    def _create_bucket(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("BucketName") or self._name(logical_id).lower()
+        s3 = self._client("s3")
+        s3.create_bucket(Bucket=name)
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
+            )
+        deployment.resolver.refs[logical_id] = name
+        deployment.resolver.attributes[logical_id] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.local"}
+
+    def _create_table(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("TableName") or self._name(logical_id, 255)
+        arguments = {
+            "TableName": name,
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if properties.get("GlobalSecondaryIndexes"):
+            arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        description = self._client("dynamodb").create_table(**arguments)["TableDescription"]
+        deployment.resolver.refs[logical_id] = name
+        deployment.resolver.attributes[logical_id] = {"Arn": description["TableArn"]}
+
+    def _create_role(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("RoleName") or self._name(logical_id, 64)
+        role = self._client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+        )["Role"]
+        deployment.resolver.refs[logical_id] = name
+        deployment.resolver.attributes[logical_id] = {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+    def _create_function(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("FunctionName") or self._name(logical_id, 64)
+        environment = (properties.get("Environment") or {}).get("Variables", {})
+        function = self._client("lambda").create_function(
+            FunctionName=name,
+            Runtime=properties.get("Runtime", "python3.12"),
+            Role=properties["Role"],
+            Handler=properties["Handler"],
+            Code={"ZipFile": self._zip},
+            Timeout=int(properties.get("Timeout", 3)),
+            MemorySize=int(properties.get("MemorySize", 128)),
+            Architectures=properties.get("Architectures", ["x86_64"]),
+            Environment={"Variables": environment},
+        )
+        deployment.resolver.refs[logical_id] = name
+        deployment.resolver.attributes[logical_id] = {"Arn": function["FunctionArn"]}
+        deployment.functions[logical_id] = {
+            "name": name,
+            "arn": function["FunctionArn"],
+            "handler": properties["Handler"],
+            "environment": environment,
+        }
+
+    def _create_statemachine(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("StateMachineName") or self._name(logical_id, 80)
+        definition = properties.get("DefinitionString") or json.dumps(properties["Definition"])
+        machine = self._client("stepfunctions").create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=properties["RoleArn"],
+            type=properties.get("StateMachineType", "STANDARD"),
+        )
+        deployment.resolver.refs[logical_id] = machine["stateMachineArn"]
+        deployment.resolver.attributes[logical_id] = {"Arn": machine["stateMachineArn"], "Name": name}
+
+    def _create_s3bucketnotifications(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        # CDK's custom resource applies this configuration in AWS; here we apply it directly.
+        self._client("s3").put_bucket_notification_configuration(
+            Bucket=properties["BucketName"], NotificationConfiguration=properties["NotificationConfiguration"]
+        )
+        deployment.resolver.refs[logical_id] = logical_id

@@ -1,0 +1,114 @@
+"""Start and stop the whole local stack: moto on 127.0.0.1, the template deployed, the API served."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from local_stack import lambda_runtime
+from local_stack.api_gateway import LocalApiGateway
+from local_stack.deployer import Deployer, Deployment
+from local_stack.template import Template
+
+HOST = "127.0.0.1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "us-east-1"
+log = logging.getLogger("local_stack")
+
+
+class EnvironmentConflictError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class StackInfo:
+    api_url: str
+    aws_endpoint: str
+    tokens_table: str
+    uploads_bucket: str
+    state_machine_arn: str
+
+
+class LocalStack:
+    def __init__(self, template_path: Path, aws_port: int = 4566, api_port: int = 3000):
+        self.template_path = Path(template_path)
+        self.aws_port = aws_port
+        self.api_port = api_port
+        self.aws_endpoint = f"http://{HOST}:{aws_port}"
+        self._moto: ThreadedMotoServer | None = None
+        self._api: LocalApiGateway | None = None
+        self.deployment: Deployment | None = None
+
+    def start(self) -> StackInfo:
+        self._configure_process()
+        lambda_runtime.install()
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+        self._moto.start()
+        session = self.session()
+        self.deployment = Deployer(session, ACCOUNT_ID, REGION).deploy(Template.load(self.template_path))
+        self._apply_function_environment(self.deployment)
+        self._api = LocalApiGateway(self.deployment, session.client("lambda"), HOST, self.api_port)
+        self._api.start()
+        return self.info
+
+    @property
+    def info(self) -> StackInfo:
+        outputs = self.deployment.outputs
+        return StackInfo(
+            api_url=self._api.url,
+            aws_endpoint=self.aws_endpoint,
+            tokens_table=outputs["TokensTableName"],
+            uploads_bucket=outputs["UploadsBucketName"],
+            state_machine_arn=outputs["StateMachineArn"],
+        )
+
+    def stop(self) -> None:
+        if self._api:
+            self._api.stop()
+        if self._moto:
+            self._moto.stop()
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+
+    def _configure_process(self) -> None:
+        # Every boto3 client in this process - handlers included - talks to the embedded AWS.
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "MOTO_PORT": str(self.aws_port),  # moto's Step Functions interpreter calls back here
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+    @staticmethod
+    def _apply_function_environment(deployment: Deployment) -> None:
+        """All handlers share this process, so their environments must agree; they are one service."""
+        merged: dict[str, str] = {}
+        for function in deployment.functions.values():
+            for name, value in function["environment"].items():
+                if merged.setdefault(name, str(value)) != str(value):
+                    raise EnvironmentConflictError(
+                        f"{name} differs between functions ({merged[name]!r} vs {value!r}); "
+                        "in-process handlers need one value per variable"
+                    )
+        os.environ.update(merged)
