@@ -25,7 +25,7 @@ run: synth
 
 ## test: the whole suite (unit, infrastructure assertions, end-to-end over HTTP on the local stack)
 test: $(STAMP)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## token: print a new API token for ACCOUNT on the running local stack (or on AWS with STACK=<name>)
 token: $(STAMP)

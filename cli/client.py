@@ -1,0 +1,112 @@
+"""A small HTTP client for the service's API, used by the CLI, `make run` and the tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Iterator
+
+import requests
+
+FINAL_STATUSES = ("Completed", "Failed")
+PUT_CHUNK_BYTES = 256 * 1024
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, message: str):
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class IngestClient:
+    def __init__(self, api_url: str, token: str, timeout: float = 30.0):
+        self.api_url = api_url.rstrip("/")
+        self._session = requests.Session()
+        self._session.headers["Auth-Api-Token"] = token
+        self._timeout = timeout
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        response = self._session.request(method, self.api_url + path, timeout=self._timeout, **kwargs)
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message", response.text)
+            except ValueError:
+                message = response.text
+            raise ApiError(response.status_code, message)
+        return response.json()
+
+    def create_dataset(self, name: str, description: str = "") -> dict:
+        return self._call("POST", "/v1/datasets", json={"name": name, "description": description})
+
+    def get_dataset(self, dataset_id: str) -> dict:
+        return self._call("GET", f"/v1/datasets/{dataset_id}")
+
+    def request_upload(self, filename: str, dataset_id: str, record_type: str) -> dict:
+        body = {
+            "filename": filename,
+            "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": record_type},
+        }
+        return self._call("POST", "/v1/uploads", json=body)
+
+    def get_upload(self, upload_id: str) -> dict:
+        return self._call("GET", f"/v1/uploads/{upload_id}")
+
+    def list_uploads(self, **filters: str) -> dict:
+        return self._call("GET", "/v1/uploads", params={k: v for k, v in filters.items() if v})
+
+    def wait_for(self, upload_id: str, timeout: float = 600.0, poll: float = 0.5,
+                 on_poll: Callable[[dict], None] | None = None) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            upload = self.get_upload(upload_id)
+            if on_poll:
+                on_poll(upload)
+            if upload["status"] in FINAL_STATUSES:
+                return upload
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"upload {upload_id} still {upload['status']} after {timeout:.0f}s")
+            time.sleep(poll)
+
+
+def put_file(url: str, path: str, on_progress: Callable[[int], None] | None = None, timeout: float = 3600.0) -> None:
+    """PUT a file to a presigned URL, streaming it from disk; on_progress gets bytes sent."""
+    size = os.path.getsize(path)
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            while True:
+                data = handle.read(PUT_CHUNK_BYTES)
+                if not data:
+                    return
+                yield data
+                if on_progress:
+                    on_progress(len(data))
+
+    # A generator body would be sent chunked, which S3 refuses for presigned PUTs; a sized
+    # file-like wrapper keeps Content-Length while still streaming.
+    response = requests.put(url, data=_SizedStream(chunks(), size), headers={"Content-Length": str(size)}, timeout=timeout)
+    if response.status_code >= 300:
+        raise ApiError(response.status_code, response.text[:500])
+
+
+class _SizedStream:
+    def __init__(self, chunks: Iterator[bytes], size: int):
+        self._chunks = chunks
+        self._size = size
+        self._buffer = b""
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        while amount < 0 or len(self._buffer) < amount:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if amount < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:amount], self._buffer[amount:]
+        return data

@@ -1,0 +1,36 @@
+"""Shared fixtures: one synthesis and one local stack per test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lambdas"))
+sys.path.insert(0, str(ROOT))
+
+# Small chunks in tests, so a few hundred lines already exercise the multi-chunk Map path.
+TEST_CONTEXT = {"chunk_target_bytes": 4096}
+SYNTH_DIR = ROOT / ".build" / "cdk.out.test"
+
+
+@pytest.fixture(scope="session")
+def template_path() -> Path:
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(SYNTH_DIR),
+        "CDK_CONTEXT_JSON": json.dumps(TEST_CONTEXT),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    return SYNTH_DIR / "BulkIngest.template.json"
+
+
+@pytest.fixture(scope="session")
+def template(template_path) -> dict:
+    return json.loads(template_path.read_text())
