@@ -54,6 +54,7 @@ class LocalStack:
 
     def start(self) -> StackInfo:
         self._configure_process()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
