@@ -55,8 +55,9 @@ class Route:
     methods: dict[str, dict[str, Any]]  # HTTP method -> {"function_arn", "authorizer"}
 
     @property
-    def specificity(self) -> tuple[int, int]:
-        return (-self.resource_path.count("{"), -len(self.resource_path))
+    def specificity(self) -> tuple[int, ...]:
+        # API Gateway prefers a literal path part over a {parameter}, segment by segment.
+        return tuple(0 if part.startswith("{") else 1 for part in self.resource_path.strip("/").split("/"))
 
 
 def _function_arn_in(value: Any, deployment: Deployment) -> str | None:
@@ -136,6 +137,7 @@ class ApiDefinition:
         return paths
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The most specific route matching the path (routes are sorted most specific first)."""
         for route in self.routes:
             found = route.pattern.match(path)
             if found:

@@ -78,6 +78,8 @@ class RecordStore:
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 return
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
+                break
             # Full jitter backoff: throttled writes are retried, never dropped.
             self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
         left = sum(len(items) for items in pending.values())

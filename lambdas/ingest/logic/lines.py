@@ -65,19 +65,15 @@ def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES
     number = 0
     buffer = bytearray()
     skipping_long_line = False
-    first = True
-    for chunk in chunks:
-        if first and chunk:
-            if chunk.startswith(UTF8_BOM):
-                chunk = chunk[len(UTF8_BOM):]
-            first = False
+    for chunk in _without_bom(chunks):
         start = 0
         while True:
             end = chunk.find(b"\n", start)
             if end < 0:
                 if not skipping_long_line:
                     buffer += chunk[start:]
-                    if len(buffer) > max_line_bytes:
+                    # +1 leaves room for a trailing \r that is not part of the line
+                    if len(buffer) > max_line_bytes + 1:
                         skipping_long_line = True
                         buffer.clear()
                 break
@@ -92,14 +88,35 @@ def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES
                     buffer.clear()
                 else:
                     line = chunk[start:end]
+                if line.endswith(b"\r"):
+                    line = line[:-1]
                 if len(line) > max_line_bytes:
                     yield Line(number, b"", too_long=True)
-                else:
-                    line = line.rstrip(b"\r")
-                    if line.strip():
-                        yield Line(number, line)
+                elif line.strip():
+                    yield Line(number, line)
             start = end + 1
     if skipping_long_line:
         yield Line(number + 1, b"", too_long=True)
-    elif buffer.strip():
-        yield Line(number + 1, bytes(buffer).rstrip(b"\r"))
+    else:
+        line = bytes(buffer)
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > max_line_bytes:
+            yield Line(number + 1, b"", too_long=True)
+        elif line.strip():
+            yield Line(number + 1, line)
+
+
+def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Drop a UTF-8 byte-order mark at the start, even when it is split across chunks."""
+    head = b""
+    iterator = iter(chunks)
+    for chunk in iterator:
+        head += chunk
+        if len(head) >= len(UTF8_BOM):
+            break
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM):]
+    if head:
+        yield head
+    yield from iterator

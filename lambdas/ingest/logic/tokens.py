@@ -19,7 +19,7 @@ def token_hash(token: str) -> str:
 
 def mint_token(tokens_table, account_id: str, label: str = "") -> str:
     """Create a token for the account; the caller shows it once, we keep only its hash."""
-    if not ACCOUNT_ID_RULE.match(account_id):
+    if not isinstance(account_id, str) or not ACCOUNT_ID_RULE.fullmatch(account_id):
         raise BadRequestError(
             "account must be 1-63 characters: lowercase letters, digits and '-', starting with a letter or digit"
         )

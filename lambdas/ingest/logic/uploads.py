@@ -54,7 +54,7 @@ def _destination(body: dict[str, Any], datasets, account_id: str) -> dict[str, s
 def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int) -> dict[str, Any]:
     body = require_object(body)
     filename = body.get("filename")
-    if not isinstance(filename, str) or len(filename) > MAX_FILENAME_LENGTH or not FILENAME_RULE.match(filename):
+    if not isinstance(filename, str) or len(filename) > MAX_FILENAME_LENGTH or not FILENAME_RULE.fullmatch(filename):
         raise BadRequestError(FILENAME_RULE_TEXT)
     destination = _destination(body, datasets, account_id)
     upload_id = ids.new_id()

@@ -37,6 +37,8 @@ class RecordType:
                 continue
             if isinstance(value, int):
                 return str(value)
+            if isinstance(value, float) and value.is_integer():
+                return str(int(value))  # JSON Schema counts 5.0 as the integer 5; so do keys
             if isinstance(value, str) and value:
                 return value
         return None

@@ -1,0 +1,180 @@
+"""Small in-memory stand-ins for the adapters the logic layer talks to.
+
+They mirror the adapters' public methods (ingest/adapters/*.py) closely enough for the logic
+to run unchanged, with no AWS, no moto and no network. Import them as `tests.unit.fakes`
+(pytest.ini puts the repository root on sys.path), which cannot collide with a `fakes`
+module elsewhere under tests/.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterator
+
+
+class FakeObjectStore:
+    """ObjectStore in memory. stream() yields `read_size`-byte pieces to exercise chunk boundaries."""
+
+    def __init__(self, read_size: int = 7):
+        self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}  # overrides what size_of reports (e.g. to fake a 6 GB object)
+        self.read_size = read_size
+        self.deleted_prefixes: list[str] = []
+
+    # -- reads
+    def size_of(self, key: str) -> int | None:
+        if key in self.sizes:
+            return self.sizes[key]
+        data = self.objects.get(key)
+        return None if data is None else len(data)
+
+    def first_bytes(self, key: str, count: int) -> bytes:
+        return self.objects[key][:count]
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        data = self.objects[key]
+        for start in range(0, len(data), self.read_size):
+            yield data[start:start + self.read_size]
+
+    def read(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(key for key in self.objects if key.startswith(prefix))
+
+    # -- writes
+    def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
+        self.objects[key] = bytes(data)
+        self.content_types[key] = content_type
+
+    def put_file(self, key: str, path: str, content_type: str = "application/x-ndjson") -> None:
+        with open(path, "rb") as handle:
+            self.put(key, handle.read(), content_type)
+
+    def delete_prefix(self, prefix: str) -> int:
+        self.deleted_prefixes.append(prefix)
+        keys = self.list_keys(prefix)
+        for key in keys:
+            del self.objects[key]
+        return len(keys)
+
+    def presigned_put(self, key: str, expires_in: int) -> str:
+        return f"https://fake-s3.local/{key}?method=PUT&expires={expires_in}"
+
+    def presigned_get(self, key: str, expires_in: int) -> str:
+        return f"https://fake-s3.local/{key}?method=GET&expires={expires_in}"
+
+
+class ConditionFailed(Exception):
+    """Stands in for DynamoDB's ConditionalCheckFailedException."""
+
+
+class FakeJobsTable:
+    def __init__(self):
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def create(self, job: dict[str, Any]) -> None:
+        key = (job["account_id"], job["job_id"])
+        if key in self.items:
+            raise ConditionFailed(key)
+        self.items[key] = copy.deepcopy(job)
+
+    def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+        item = self.items.get((account_id, job_id))
+        return copy.deepcopy(item) if item is not None else None
+
+    def update(self, account_id: str, job_id: str, **fields: Any) -> None:
+        key = (account_id, job_id)
+        if key not in self.items:
+            raise ConditionFailed(key)
+        self.items[key].update(copy.deepcopy(fields))
+
+    def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
+        if token is not None:
+            raise ValueError("next_token is not a token this API returned")
+        items = [
+            copy.deepcopy(item)
+            for (account, _), item in sorted(self.items.items(), key=lambda kv: kv[0][1], reverse=True)
+            if account == account_id and all(item.get(name) == value for name, value in filters.items())
+        ]
+        return items[:limit], None
+
+
+class FakeDatasetsTable:
+    def __init__(self):
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def create(self, dataset: dict[str, Any]) -> None:
+        key = (dataset["account_id"], dataset["dataset_id"])
+        if key in self.items:
+            raise ConditionFailed(key)
+        self.items[key] = copy.deepcopy(dataset)
+
+    def add(self, account_id: str, dataset_id: str, name: str = "test") -> dict[str, Any]:
+        dataset = {
+            "account_id": account_id,
+            "dataset_id": dataset_id,
+            "name": name,
+            "description": "",
+            "record_counts": {},
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        }
+        self.create(dataset)
+        return dataset
+
+    def get(self, account_id: str, dataset_id: str) -> dict[str, Any] | None:
+        item = self.items.get((account_id, dataset_id))
+        return copy.deepcopy(item) if item is not None else None
+
+    def list(self, account_id: str, limit: int, token: str | None):
+        items = [copy.deepcopy(v) for (account, _), v in self.items.items() if account == account_id]
+        return items[:limit], None
+
+    def record_load(self, account_id: str, dataset_id: str, record_type: str, count: int, load: dict) -> None:
+        key = (account_id, dataset_id)
+        if key not in self.items:
+            raise ConditionFailed(key)
+        item = self.items[key]
+        item.setdefault("record_counts", {})[record_type] = count
+        item["last_load"] = copy.deepcopy(load)
+        item["updated_at"] = load["finished_at"]
+
+
+class FakeRecordStore:
+    def __init__(self):
+        self.items: dict[tuple[str, str, str, str], dict[str, str]] = {}
+        self.put_calls = 0
+
+    def put_records(self, account_id, dataset_id, record_type, records, job_id) -> int:
+        self.put_calls += 1
+        written = 0
+        for key, record_json in records:
+            self.items[(account_id, dataset_id, record_type, key)] = {"data": record_json, "job_id": job_id}
+            written += 1
+        return written
+
+    def get(self, account_id, dataset_id, record_type, key) -> str | None:
+        item = self.items.get((account_id, dataset_id, record_type, key))
+        return item["data"] if item else None
+
+    def count(self, account_id, dataset_id, record_type) -> int:
+        return sum(1 for (a, d, t, _) in self.items if (a, d, t) == (account_id, dataset_id, record_type))
+
+
+class FakeTokensTable:
+    def __init__(self):
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def put(self, item: dict[str, Any]) -> None:
+        if item["token_hash"] in self.items:
+            raise ConditionFailed(item["token_hash"])
+        self.items[item["token_hash"]] = copy.deepcopy(item)
+
+    def get(self, token_hash: str) -> dict[str, Any] | None:
+        item = self.items.get(token_hash)
+        return copy.deepcopy(item) if item is not None else None
