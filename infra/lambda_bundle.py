@@ -7,10 +7,12 @@ cached under .build/ by the hash of lambdas/requirements.txt; our code is copied
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +45,15 @@ def _dependencies_dir() -> Path:
 
 
 def build_lambda_bundle() -> Path:
-    """Return a directory holding `ingest/` and its third-party packages, ready to zip."""
+    """Return a directory holding `ingest/` and its third-party packages, ready to zip.
+
+    Each synthesis gets its own directory (CDK copies it into the output while synthesizing),
+    so concurrent synths - `make run` beside `make test` - never see each other's half-copied tree.
+    """
     dependencies = _dependencies_dir()
-    bundle = BUILD_DIR / "lambda-bundle"
-    shutil.rmtree(bundle, ignore_errors=True)
+    BUILD_DIR.mkdir(exist_ok=True)
+    bundle = Path(tempfile.mkdtemp(prefix="lambda-bundle-", dir=BUILD_DIR)) / "asset"
+    atexit.register(shutil.rmtree, bundle.parent, True)
     shutil.copytree(dependencies, bundle, ignore=shutil.ignore_patterns("*.dist-info", "__pycache__", "bin"))
     shutil.copytree(LAMBDA_SOURCE / "ingest", bundle / "ingest", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return bundle

@@ -16,19 +16,19 @@ sys.path.insert(0, str(ROOT))
 
 # Small chunks in tests, so a few hundred lines already exercise the multi-chunk Map path.
 TEST_CONTEXT = {"chunk_target_bytes": 4096}
-SYNTH_DIR = ROOT / ".build" / "cdk.out.test"
 
 
 @pytest.fixture(scope="session")
-def template_path() -> Path:
+def template_path(tmp_path_factory) -> Path:
+    synth_dir = tmp_path_factory.mktemp("cdk.out")
     env = {
         **os.environ,
-        "CDK_OUTDIR": str(SYNTH_DIR),
+        "CDK_OUTDIR": str(synth_dir),
         "CDK_CONTEXT_JSON": json.dumps(TEST_CONTEXT),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
     subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    return SYNTH_DIR / "BulkIngest.template.json"
+    return synth_dir / "BulkIngest.template.json"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,799 @@
+"""Assertions over the synthesized CloudFormation template (session fixtures `template`, `template_path`).
+
+Resources are found by what they are wired to (handler paths, environment variables, stack outputs),
+never by CDK's hashed logical ids, so a rename does not break the tests but a regression does.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk.assertions import Match, Template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDA_SOURCE = ROOT / "lambdas"
+
+TOKEN_HEADER_SOURCE = "method.request.header.Auth-Api-Token"
+MAX_AUTHORIZER_TTL = 300
+MAX_MAP_CONCURRENCY = 100
+MIN_PYTHON_MINOR = 12
+
+# Every function this service declares, by handler path.
+HANDLERS = {
+    "api": "ingest.handlers.api.handler",
+    "authorizer": "ingest.handlers.authorizer.handler",
+    "trigger": "ingest.handlers.upload_trigger.handler",
+    "inspect": "ingest.handlers.workflow.inspect",
+    "split": "ingest.handlers.workflow.split",
+    "load": "ingest.handlers.workflow.load",
+    "finalize": "ingest.handlers.workflow.finalize",
+    "mark_failed": "ingest.handlers.workflow.mark_failed",
+}
+# The one Lambda CDK adds itself (Custom::S3BucketNotifications provider, inline code, CDK-managed runtime).
+CDK_PROVIDED_FUNCTION_PREFIXES = ("BucketNotificationsHandler",)
+
+# Actions IAM cannot scope to a resource, that CDK grants with Resource "*": X-Ray (tracing) and
+# CloudWatch Logs delivery (Step Functions logging).
+UNSCOPABLE_ACTIONS = {
+    "xray:puttracesegments",
+    "xray:puttelemetryrecords",
+    "xray:getsamplingrules",
+    "xray:getsamplingtargets",
+    "logs:createlogdelivery",
+    "logs:getlogdelivery",
+    "logs:updatelogdelivery",
+    "logs:deletelogdelivery",
+    "logs:listlogdeliveries",
+    "logs:putresourcepolicy",
+    "logs:describeresourcepolicies",
+    "logs:describeloggroups",
+}
+DYNAMODB_WRITE_ACTIONS = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:DeleteTable",
+    "dynamodb:UpdateTable",
+]
+DYNAMODB_READ_ACTIONS = {
+    "dynamodb:getitem",
+    "dynamodb:batchgetitem",
+    "dynamodb:query",
+    "dynamodb:scan",
+    "dynamodb:conditioncheckitem",
+    "dynamodb:describetable",
+    "dynamodb:getrecords",
+    "dynamodb:getsharditerator",
+}
+
+
+# -- template navigation ---------------------------------------------------------------------
+
+
+def resources(template: dict, resource_type: str) -> dict[str, dict]:
+    return {lid: res for lid, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def props(template: dict, logical_id: str) -> dict:
+    return template["Resources"][logical_id].get("Properties", {})
+
+
+def ref_target(value: Any) -> str | None:
+    """The logical id a {"Ref": X} or {"Fn::GetAtt": [X, ...]} points at, else None."""
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return target[0] if isinstance(target, list) else target.split(".")[0]
+    return None
+
+
+def output_target(template: dict, name: str) -> str:
+    target = ref_target(template["Outputs"][name]["Value"])
+    assert target in template["Resources"], f"output {name} does not reference a resource"
+    return target
+
+
+def service_functions(template: dict) -> dict[str, dict]:
+    """logical id -> properties, for every Lambda except the one CDK provides itself."""
+    return {
+        lid: res["Properties"]
+        for lid, res in resources(template, "AWS::Lambda::Function").items()
+        if not lid.startswith(CDK_PROVIDED_FUNCTION_PREFIXES)
+    }
+
+
+def project_functions(template: dict) -> dict[str, str]:
+    """handler path -> logical id, for the service's functions."""
+    found: dict[str, str] = {}
+    for lid, fn in service_functions(template).items():
+        handler = fn.get("Handler", "")
+        assert handler not in found, f"two functions share handler {handler}"
+        found[handler] = lid
+    return found
+
+
+@pytest.fixture(scope="module")
+def functions(template) -> dict[str, str]:
+    """Short name (see HANDLERS) -> logical id of that function."""
+    by_handler = project_functions(template)
+    missing = {name: handler for name, handler in HANDLERS.items() if handler not in by_handler}
+    assert not missing, f"functions missing from the template: {missing}"
+    return {name: by_handler[handler] for name, handler in HANDLERS.items()}
+
+
+@pytest.fixture(scope="module")
+def named(template, functions) -> dict[str, str]:
+    """Logical ids of the bucket, tables and state machine, found through outputs and function env."""
+    load_env = props(template, functions["load"])["Environment"]["Variables"]
+    names = {
+        "bucket": output_target(template, "UploadsBucketName"),
+        "tokens": output_target(template, "TokensTableName"),
+        "state_machine": output_target(template, "StateMachineArn"),
+        "jobs": ref_target(load_env["JOBS_TABLE"]),
+        "datasets": ref_target(load_env["DATASETS_TABLE"]),
+        "records": ref_target(load_env["RECORDS_TABLE"]),
+    }
+    expected_types = {
+        "bucket": "AWS::S3::Bucket",
+        "tokens": "AWS::DynamoDB::Table",
+        "state_machine": "AWS::StepFunctions::StateMachine",
+        "jobs": "AWS::DynamoDB::Table",
+        "datasets": "AWS::DynamoDB::Table",
+        "records": "AWS::DynamoDB::Table",
+    }
+    for key, lid in names.items():
+        assert lid in template["Resources"], f"{key}: {lid!r} is not a resource"
+        assert template["Resources"][lid]["Type"] == expected_types[key], key
+    assert len({names[k] for k in ("tokens", "jobs", "datasets", "records")}) == 4, "tables must be distinct"
+    return names
+
+
+@pytest.fixture(scope="module")
+def assertions(template) -> Template:
+    return Template.from_json(template)
+
+
+# -- S3 ----------------------------------------------------------------------------------------
+
+
+def test_bucket_blocks_public_access_and_encrypts(assertions, template, named):
+    assertions.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": Match.array_with(
+                    [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": Match.any_value()}}]
+                )
+            },
+        },
+    )
+    # ...and that bucket is the uploads bucket, with a real SSE algorithm.
+    bucket = props(template, named["bucket"])
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert {rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in sse} <= {"AES256", "aws:kms", "aws:kms:dsse"}
+    assert all(bucket["PublicAccessBlockConfiguration"].get(flag) is True for flag in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    # No ACL-based sharing either.
+    assert "AccessControl" not in bucket
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_bucket_lifecycle_rules(template, named):
+    rules = props(template, named["bucket"])["LifecycleConfiguration"]["Rules"]
+    enabled = [rule for rule in rules if rule.get("Status") == "Enabled"]
+
+    abort = [r for r in enabled if "AbortIncompleteMultipartUpload" in r]
+    assert abort, "no rule aborts incomplete multipart uploads"
+    # Bucket-wide (no prefix/filter), so a failed presigned multipart PUT anywhere is cleaned up.
+    assert any("Prefix" not in r and "Filter" not in r for r in abort)
+    assert all(1 <= r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 7 for r in abort)
+
+    work = [r for r in enabled if r.get("Prefix") == "work/" or r.get("Filter", {}).get("Prefix") == "work/"]
+    assert work, "no lifecycle rule for the work/ prefix"
+    assert any(1 <= r.get("ExpirationInDays", 0) <= 7 for r in work), "work/ files must expire within a week"
+
+
+def test_bucket_policy_denies_insecure_transport(template, named):
+    policies = [
+        p["Properties"]["PolicyDocument"]
+        for p in resources(template, "AWS::S3::BucketPolicy").values()
+        if ref_target(p["Properties"]["Bucket"]) == named["bucket"]
+    ]
+    assert len(policies) == 1
+    bucket_arn = {"Fn::GetAtt": [named["bucket"], "Arn"]}
+    objects_arn = {"Fn::Join": ["", [bucket_arn, "/*"]]}
+    denies = [
+        s for s in policies[0]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+        and as_list(s["Action"]) in (["s3:*"], ["*"])
+        and s.get("Principal") in ("*", {"AWS": "*"})
+    ]
+    assert denies, "the bucket policy does not deny non-TLS requests"
+    covered = [r for s in denies for r in as_list(s["Resource"])]
+    assert bucket_arn in covered and objects_arn in covered, "the TLS deny must cover the bucket and its objects"
+
+
+# -- DynamoDB ------------------------------------------------------------------------------------
+
+
+def key_schema(table: dict) -> list[tuple[str, str, str]]:
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    return [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in table["KeySchema"]]
+
+
+def test_every_table_is_on_demand_and_encrypted(template):
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert len(tables) == 4
+    for lid, table in tables.items():
+        assert table["Properties"].get("BillingMode") == "PAY_PER_REQUEST", lid
+        assert "ProvisionedThroughput" not in table["Properties"], lid
+        assert table["Properties"].get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, lid
+        assert table.get("DeletionPolicy") == "Retain", f"{lid}: data tables must survive stack deletion"
+
+
+@pytest.mark.parametrize(
+    "table, expected",
+    [
+        ("records", [("pk", "HASH", "S"), ("sk", "RANGE", "S")]),
+        ("tokens", [("token_hash", "HASH", "S")]),
+        ("jobs", [("account_id", "HASH", "S"), ("job_id", "RANGE", "S")]),
+        ("datasets", [("account_id", "HASH", "S"), ("dataset_id", "RANGE", "S")]),
+    ],
+)
+def test_table_key_schema(template, named, table, expected):
+    assert key_schema(props(template, named[table])) == expected
+
+
+def test_tokens_table_with_assertions_api(assertions):
+    assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "token_hash", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+# -- Lambda functions ----------------------------------------------------------------------------
+
+
+def test_the_service_declares_exactly_its_functions(template):
+    assert set(project_functions(template)) == set(HANDLERS.values())
+
+
+def test_every_lambda_is_arm64_python312_plus_traced(template):
+    functions = service_functions(template)
+    assert len(functions) >= len(HANDLERS)
+    problems = []
+    for lid, fn in functions.items():
+        if fn.get("Architectures") != ["arm64"]:
+            problems.append(f"{lid}: Architectures {fn.get('Architectures')}")
+        match = re.fullmatch(r"python3\.(\d+)", fn.get("Runtime", ""))
+        if not (match and int(match.group(1)) >= MIN_PYTHON_MINOR):
+            problems.append(f"{lid}: Runtime {fn.get('Runtime')}")
+        if fn.get("TracingConfig") != {"Mode": "Active"}:
+            problems.append(f"{lid}: TracingConfig {fn.get('TracingConfig')}")
+        if "S3Key" not in fn.get("Code", {}):
+            problems.append(f"{lid}: not built from the Lambda asset")
+    assert not problems, problems
+
+
+def top_level_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def test_every_handler_is_a_top_level_function_in_lambdas(template):
+    functions = service_functions(template)
+    assert functions
+    problems = []
+    for lid, fn in functions.items():
+        module, _, attribute = fn["Handler"].rpartition(".")
+        source = LAMBDA_SOURCE.joinpath(*module.split(".")).with_suffix(".py")
+        if not module or not source.is_file():
+            problems.append(f"{lid}: {fn['Handler']}: no module {source.relative_to(ROOT)}")
+        elif attribute not in top_level_functions(source):
+            problems.append(f"{lid}: {fn['Handler']}: {source.relative_to(ROOT)} has no top-level function {attribute}")
+    assert not problems, problems
+
+
+def asset_directory(template: dict, template_path: Path, function_id: str) -> Path:
+    """The function's code directory: Metadata aws:asset:path if present, else the assets manifest."""
+    resource = template["Resources"][function_id]
+    asset_path = resource.get("Metadata", {}).get("aws:asset:path")
+    if asset_path is None:
+        object_key = resource["Properties"]["Code"]["S3Key"]
+        matches = []
+        for manifest in template_path.parent.glob("*.assets.json"):
+            for entry in json.loads(manifest.read_text())["files"].values():
+                if any(d.get("objectKey") == object_key for d in entry["destinations"].values()):
+                    matches.append(entry["source"]["path"])
+        assert len(matches) == 1, f"cannot find the asset for {function_id} ({object_key}): {matches}"
+        asset_path = matches[0]
+    directory = template_path.parent / asset_path
+    assert directory.is_dir(), directory
+    return directory
+
+
+@pytest.fixture(scope="module")
+def asset_dirs(template, template_path, functions) -> dict[str, Path]:
+    return {name: asset_directory(template, template_path, lid) for name, lid in functions.items()}
+
+
+def test_asset_holds_our_package_and_handler_sources(asset_dirs):
+    for name, directory in asset_dirs.items():
+        module, _, attribute = HANDLERS[name].rpartition(".")
+        source = directory.joinpath(*module.split(".")).with_suffix(".py")
+        assert source.is_file(), f"{name}: {source} missing from the asset"
+        assert attribute in top_level_functions(source), f"{name}: asset copy has no {attribute}"
+        assert (directory / "ingest" / "__init__.py").is_file()
+
+
+def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs):
+    for name, directory in asset_dirs.items():
+        assert list((directory / "orjson").glob("*.cpython-312-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson"
+        assert (directory / "fastjsonschema" / "__init__.py").is_file(), name
+        assert (directory / "aws_lambda_powertools" / "__init__.py").is_file(), name
+        # Lambda provides boto3/botocore; bundling them only bloats the asset and pins old versions.
+        for provided in ("boto3", "botocore"):
+            assert not (directory / provided).exists(), f"{name}: {provided} is bundled"
+        # No native extension built for the synthesizing machine rather than for Lambda arm64.
+        foreign = [p.name for p in directory.rglob("*.so") if "x86_64" in p.name or "darwin" in p.name or "win_" in p.name]
+        assert not foreign, f"{name}: non-arm64 native extensions: {foreign}"
+
+
+# -- Step Functions ------------------------------------------------------------------------------
+
+
+def definition_of(template: dict, state_machine_id: str) -> dict:
+    """Parse DefinitionString; each intrinsic becomes "<<LogicalId>>" (or "<<?>>") inside the JSON text."""
+    body = props(template, state_machine_id)["DefinitionString"]
+    if isinstance(body, str):
+        return json.loads(body)
+    separator, parts = body["Fn::Join"]
+    text = separator.join(p if isinstance(p, str) else f"<<{ref_target(p) or '?'}>>" for p in parts)
+    return json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def definition(template, named) -> dict:
+    return definition_of(template, named["state_machine"])
+
+
+def test_state_machine_is_standard(template, named):
+    assert props(template, named["state_machine"])["StateMachineType"] == "STANDARD"
+
+
+def test_state_machine_states_and_order(definition):
+    states = definition["States"]
+    assert definition["StartAt"] == "Inspect"
+    assert {"Inspect", "Split", "Load", "Finalize", "MarkFailed", "JobFailed", "JobCompleted"} <= set(states)
+    assert states["Inspect"]["Next"] == "Split"
+    assert states["Split"]["Next"] == "Load"
+    assert states["Load"]["Next"] == "Finalize"
+    assert states["Finalize"]["Next"] == "JobCompleted"
+    assert states["JobCompleted"]["Type"] == "Succeed"
+
+
+@pytest.mark.parametrize(
+    "state, name",
+    [("Inspect", "inspect"), ("Split", "split"), ("Finalize", "finalize"), ("MarkFailed", "mark_failed")],
+)
+def test_task_state_invokes_its_function(definition, functions, state, name):
+    task = definition["States"][state]
+    assert task["Type"] == "Task"
+    assert task["Parameters"]["FunctionName"] == f"<<{functions[name]}>>"
+
+
+def test_load_is_a_bounded_distributed_map_over_the_manifest(definition, functions, named):
+    load = definition["States"]["Load"]
+    assert load["Type"] == "Map"
+    assert load["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    reader = load["ItemReader"]
+    assert reader["ReaderConfig"]["InputType"] == "JSON"
+    assert reader["Resource"].endswith(":states:::s3:getObject")
+    assert reader["Parameters"]["Bucket"] == f"<<{named['bucket']}>>"
+    assert isinstance(load.get("MaxConcurrency"), int), "MaxConcurrency unset means unbounded"
+    assert 1 <= load["MaxConcurrency"] <= MAX_MAP_CONCURRENCY
+    # Each item runs the Load function.
+    processor = load["ItemProcessor"]
+    inner = processor["States"][processor["StartAt"]]
+    assert inner["Parameters"]["FunctionName"] == f"<<{functions['load']}>>"
+
+
+@pytest.mark.parametrize("state", ["Inspect", "Split", "Load", "Finalize"])
+def test_state_catches_everything_into_mark_failed(definition, state):
+    catches = definition["States"][state].get("Catch", [])
+    assert any(
+        c["ErrorEquals"] == ["States.ALL"] and c["Next"] == "MarkFailed" and c.get("ResultPath") == "$.error"
+        for c in catches
+    ), f"{state} has no States.ALL catch to MarkFailed with ResultPath $.error: {catches}"
+
+
+def test_mark_failed_ends_in_a_fail_state(definition):
+    states = definition["States"]
+    assert states["MarkFailed"]["Type"] == "Task"
+    assert states["MarkFailed"]["Next"] == "JobFailed"
+    assert "Catch" not in states["MarkFailed"] or all(c["Next"] != "MarkFailed" for c in states["MarkFailed"]["Catch"])
+    assert states["JobFailed"]["Type"] == "Fail"
+
+
+# -- S3 -> workflow trigger ---------------------------------------------------------------------
+
+
+def test_uploads_prefix_notification_targets_the_trigger(template, functions, named):
+    notifications = [
+        n["Properties"] for n in resources(template, "Custom::S3BucketNotifications").values()
+        if ref_target(n["Properties"]["BucketName"]) == named["bucket"]
+    ]
+    assert len(notifications) == 1
+    configs = notifications[0]["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    matching = [
+        c for c in configs
+        if "s3:ObjectCreated:*" in c["Events"]
+        and {"Name": "prefix", "Value": "uploads/"} in c.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        and ref_target(c["LambdaFunctionArn"]) == functions["trigger"]
+    ]
+    assert len(matching) == 1, configs
+    # S3 may invoke the trigger, for this bucket only.
+    permissions = [
+        p["Properties"] for p in resources(template, "AWS::Lambda::Permission").values()
+        if ref_target(p["Properties"]["FunctionName"]) == functions["trigger"]
+        and p["Properties"]["Principal"] == "s3.amazonaws.com"
+    ]
+    assert permissions and all(ref_target(p.get("SourceArn")) == named["bucket"] for p in permissions)
+
+
+def test_trigger_knows_and_may_only_start_the_state_machine(template, functions, named):
+    env = props(template, functions["trigger"])["Environment"]["Variables"]
+    assert env["STATE_MACHINE_ARN"] == {"Ref": named["state_machine"]}
+    state_statements = [s for s in function_statements(template, functions["trigger"])
+                        if any(a.lower().startswith("states:") for a in as_list(s["Action"]))]
+    assert state_statements, "the trigger may not start executions"
+    for statement in state_statements:
+        assert statement["Effect"] == "Allow"
+        assert as_list(statement["Action"]) == ["states:StartExecution"]
+        assert as_list(statement["Resource"]) == [{"Ref": named["state_machine"]}]
+
+
+# -- IAM ----------------------------------------------------------------------------------------
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def role_policies(template: dict) -> dict[str, list[dict]]:
+    """role logical id -> its policy statements (AWS::IAM::Policy resources and inline role policies)."""
+    by_role: dict[str, list[dict]] = {}
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for role in policy["Properties"].get("Roles", []):
+            by_role.setdefault(ref_target(role), []).extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for lid, role in resources(template, "AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            by_role.setdefault(lid, []).extend(inline["PolicyDocument"]["Statement"])
+    return by_role
+
+
+def function_statements(template: dict, function_id: str) -> list[dict]:
+    role = ref_target(props(template, function_id)["Role"])
+    return role_policies(template).get(role, [])
+
+
+def all_statements(template: dict) -> list[tuple[str, dict]]:
+    found = [(f"role {role}", s) for role, statements in role_policies(template).items() for s in statements]
+    for lid, res in resources(template, "AWS::IAM::ManagedPolicy").items():
+        found.extend((lid, s) for s in res["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def render(template: dict, value: Any) -> str:
+    """A resource expression as an ARN-like string; unresolvable pieces become "<?>" (matches nothing)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "<?>"
+    if "Ref" in value:
+        target = value["Ref"]
+        if target.startswith("AWS::"):
+            return {"AWS::Partition": "aws", "AWS::Region": "region", "AWS::AccountId": "account"}.get(target, "<?>")
+        kind = template["Resources"].get(target, {}).get("Type")
+        if kind == "AWS::StepFunctions::StateMachine":
+            return f"arn:aws:states:region:account:stateMachine:{target}"
+        return target  # a name (bucket, table)
+    if "Fn::GetAtt" in value:
+        target, attribute = value["Fn::GetAtt"]
+        kind = template["Resources"].get(target, {}).get("Type")
+        if attribute == "Arn" and kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{target}"
+        if attribute == "Arn" and kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:region:account:table/{target}"
+        if attribute == "Arn" and kind == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:region:account:function:{target}"
+        return "<?>"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(template, part) for part in parts)
+    return "<?>"
+
+
+def wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def allows(template: dict, statements: list[dict], action: str, resource: str) -> bool:
+    """IAM-style evaluation of Allow/Deny over Action/Resource (no conditions)."""
+
+    def matches(statement: dict) -> bool:
+        return any(wildcard(a, action, ignore_case=True) for a in as_list(statement["Action"])) and any(
+            wildcard(render(template, r), resource) for r in as_list(statement["Resource"])
+        )
+
+    if any(s["Effect"] == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and matches(s) for s in statements)
+
+
+def table_arn(lid: str) -> str:
+    return f"arn:aws:dynamodb:region:account:table/{lid}"
+
+
+def object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def targets(named: dict) -> dict[str, str]:
+    bucket = named["bucket"]
+    return {
+        "bucket": f"arn:aws:s3:::{bucket}",
+        "uploads/": object_arn(bucket, "uploads/acct/upload-1/file.ndjson"),
+        "work/": object_arn(bucket, "work/acct/upload-1/chunks/0000.ndjson"),
+        "results/": object_arn(bucket, "results/acct/upload-1/errors.ndjson"),
+        "jobs": table_arn(named["jobs"]),
+        "datasets": table_arn(named["datasets"]),
+        "records": table_arn(named["records"]),
+        "tokens": table_arn(named["tokens"]),
+        "state_machine": f"arn:aws:states:region:account:stateMachine:{named['state_machine']}",
+    }
+
+
+# What each function needs at run time (so the restrictions below are not vacuous).
+MUST_ALLOW = {
+    "api": [
+        ("s3:PutObject", "uploads/"), ("s3:GetObject", "results/"),
+        ("dynamodb:PutItem", "jobs"), ("dynamodb:Query", "jobs"), ("dynamodb:GetItem", "jobs"),
+        ("dynamodb:PutItem", "datasets"), ("dynamodb:Query", "datasets"), ("dynamodb:GetItem", "records"),
+    ],
+    "authorizer": [("dynamodb:GetItem", "tokens")],
+    "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
+    "inspect": [("s3:GetObject", "uploads/"), ("dynamodb:UpdateItem", "jobs")],
+    "split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "jobs")],
+    "load": [("s3:GetObject", "work/"), ("s3:PutObject", "work/"), ("dynamodb:BatchWriteItem", "records")],
+    "finalize": [
+        ("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"), ("s3:PutObject", "results/"),
+        ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
+    ],
+    "mark_failed": [
+        ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"),
+        ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
+    ],
+}
+
+# What each function must not be able to do.
+MUST_NOT_ALLOW = {
+    "load": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("s3:GetObject", "uploads/"),
+             ("dynamodb:UpdateItem", "records"), ("dynamodb:DeleteItem", "records")],
+    "api": [("dynamodb:BatchWriteItem", t) for t in ("records", "jobs", "datasets")]
+           + [("dynamodb:PutItem", "records"), ("s3:PutObject", "work/"), ("s3:PutObject", "results/"),
+              ("s3:DeleteObject", "uploads/"), ("states:StartExecution", "state_machine")],
+    "inspect": [("s3:PutObject", p) for p in ("uploads/", "work/", "results/")] + [("dynamodb:BatchWriteItem", "records")],
+    "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+    "finalize": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+    "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+    "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUST_ALLOW))
+def test_function_has_the_permissions_it_needs(template, functions, named, name):
+    statements = function_statements(template, functions[name])
+    where = targets(named)
+    missing = [(a, r) for a, r in MUST_ALLOW[name] if not allows(template, statements, a, where[r])]
+    assert not missing, f"{name} lacks {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(MUST_NOT_ALLOW))
+def test_function_lacks_permissions_outside_its_job(template, functions, named, name):
+    statements = function_statements(template, functions[name])
+    where = targets(named)
+    excess = [(a, r) for a, r in MUST_NOT_ALLOW[name] if allows(template, statements, a, where[r])]
+    assert not excess, f"{name} may {excess}"
+
+
+def test_only_the_authorizer_touches_the_tokens_table(template, functions, named):
+    tokens = targets(named)["tokens"]
+    for name, lid in functions.items():
+        if name == "authorizer":
+            continue
+        statements = function_statements(template, lid)
+        for action in ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", *DYNAMODB_WRITE_ACTIONS]:
+            assert not allows(template, statements, action, tokens), f"{name} may {action} on the tokens table"
+        assert not any(named["tokens"] in json.dumps(s["Resource"]) for s in statements), name
+
+
+def test_authorizer_can_only_read_the_tokens_table(template, functions, named):
+    statements = function_statements(template, functions["authorizer"])
+    where = targets(named)
+    for action in DYNAMODB_WRITE_ACTIONS:
+        assert not allows(template, statements, action, where["tokens"]), action
+    for statement in statements:
+        actions = [a.lower() for a in as_list(statement["Action"])]
+        assert not any(a.startswith(("s3:", "states:")) for a in actions), statement
+        dynamodb = [a for a in actions if a.startswith("dynamodb:")]
+        assert set(dynamodb) <= DYNAMODB_READ_ACTIONS, dynamodb
+        if dynamodb:
+            assert {render(template, r) for r in as_list(statement["Resource"])} <= {
+                where["tokens"], where["tokens"] + "/index/*"}, statement["Resource"]
+        else:
+            assert set(actions) <= UNSCOPABLE_ACTIONS, actions
+
+
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_function_roles_have_no_extra_managed_policies(template, functions, name):
+    role = template["Resources"][ref_target(props(template, functions[name])["Role"])]
+    assert role["Type"] == "AWS::IAM::Role"
+    managed = [render(template, arn) for arn in role["Properties"].get("ManagedPolicyArns", [])]
+    assert managed == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"], managed
+    principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "lambda.amazonaws.com"}
+
+
+def test_no_wildcard_grants_anywhere(template):
+    statements = all_statements(template)
+    assert statements
+    for where, statement in statements:
+        assert "NotAction" not in statement and "NotResource" not in statement, where
+        if statement["Effect"] != "Allow":
+            continue
+        actions = [a.lower() for a in as_list(statement["Action"])]
+        assert "*" not in actions, f"{where}: Action *"
+        assert not any(a in ("s3:*", "dynamodb:*", "states:*", "lambda:*", "iam:*") for a in actions), f"{where}: {actions}"
+        if "*" in as_list(statement["Resource"]):
+            assert not any(a.startswith(("s3:", "dynamodb:")) for a in actions), f"{where}: {actions} on *"
+            assert set(actions) <= UNSCOPABLE_ACTIONS, f"{where}: {actions} on Resource *"
+
+
+# -- API Gateway --------------------------------------------------------------------------------
+
+
+def reconstruct_routes(template: dict) -> set[tuple[str, str]]:
+    api_resources = resources(template, "AWS::ApiGateway::Resource")
+
+    def path_of(parent: Any) -> str:
+        if "Fn::GetAtt" in parent and parent["Fn::GetAtt"][1] == "RootResourceId":
+            return ""
+        lid = ref_target(parent)
+        resource = api_resources[lid]["Properties"]
+        return f"{path_of(resource['ParentId'])}/{resource['PathPart']}"
+
+    routes = set()
+    for method in resources(template, "AWS::ApiGateway::Method").values():
+        resource_id = method["Properties"]["ResourceId"]
+        path = path_of(resource_id) or "/"
+        routes.add((method["Properties"]["HttpMethod"], path))
+    return routes
+
+
+def handler_routes() -> set[tuple[str, str]]:
+    """(METHOD, /path/{param}) for every @app.<method>("...") route in the API handler."""
+    tree = ast.parse((LAMBDA_SOURCE / "ingest" / "handlers" / "api.py").read_text())
+    routes = set()
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if (
+                isinstance(decorator, ast.Call)
+                and isinstance(decorator.func, ast.Attribute)
+                and isinstance(decorator.func.value, ast.Name)
+                and decorator.func.value.id == "app"
+                and decorator.func.attr in ("get", "post", "put", "delete", "patch")
+            ):
+                path = re.sub(r"<([^>]+)>", r"{\1}", decorator.args[0].value)
+                routes.add((decorator.func.attr.upper(), path))
+    return routes
+
+
+def test_a_single_rest_api(template):
+    assert len(resources(template, "AWS::ApiGateway::RestApi")) == 1
+    assert not resources(template, "AWS::ApiGatewayV2::Api")
+
+
+def test_required_routes_exist(template):
+    routes = reconstruct_routes(template)
+    required = {
+        ("POST", "/v1/uploads"),
+        ("GET", "/v1/uploads"),
+        ("GET", "/v1/uploads/{upload_id}"),
+        ("POST", "/v1/datasets"),
+        ("GET", "/v1/datasets/{dataset_id}"),
+        ("GET", "/v1/datasets/{dataset_id}/records/{record_type}/{key}"),
+    }
+    assert required <= routes, f"missing routes: {required - routes}"
+
+
+def test_gateway_routes_match_the_handler_routes(template):
+    gateway = {route for route in reconstruct_routes(template) if route[0] != "OPTIONS"}
+    assert gateway == handler_routes()
+
+
+def test_every_method_uses_the_token_authorizer(template, functions):
+    methods = resources(template, "AWS::ApiGateway::Method")
+    assert methods
+    api_arn = {"Fn::GetAtt": [functions["api"], "Arn"]}
+    for lid, method in methods.items():
+        p = method["Properties"]
+        if p["HttpMethod"] == "OPTIONS":
+            continue
+        assert p.get("AuthorizationType") == "CUSTOM", lid
+        authorizer = template["Resources"][ref_target(p["AuthorizerId"])]
+        assert authorizer["Type"] == "AWS::ApiGateway::Authorizer", lid
+        a = authorizer["Properties"]
+        assert a["Type"] == "REQUEST", lid
+        assert a["IdentitySource"] == TOKEN_HEADER_SOURCE, lid
+        assert 0 <= a.get("AuthorizerResultTtlInSeconds", 300) <= MAX_AUTHORIZER_TTL, lid
+        assert api_arn in p["Integration"]["Uri"]["Fn::Join"][1], f"{lid} does not integrate with the API function"
+        assert p["Integration"]["Type"] == "AWS_PROXY", lid
+
+
+def test_authorizer_runs_the_authorizer_function(template, functions):
+    authorizers = resources(template, "AWS::ApiGateway::Authorizer")
+    assert len(authorizers) == 1
+    uri = next(iter(authorizers.values()))["Properties"]["AuthorizerUri"]
+    assert {"Fn::GetAtt": [functions["authorizer"], "Arn"]} in uri["Fn::Join"][1]
+
+
+@pytest.mark.parametrize("response_type, statuses", [("UNAUTHORIZED", {"401"}), ("MISSING_AUTHENTICATION_TOKEN", {"403", "404"})])
+def test_gateway_responses_are_json_messages(template, response_type, statuses):
+    matching = [
+        r["Properties"] for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+        if r["Properties"]["ResponseType"] == response_type
+    ]
+    assert len(matching) == 1, response_type
+    response = matching[0]
+    assert response["StatusCode"] in statuses
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"].strip()
+
+
+def test_unauthorized_response_with_assertions_api(assertions):
+    assertions.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {
+            "ResponseType": "UNAUTHORIZED",
+            "StatusCode": "401",
+            "ResponseTemplates": {"application/json": Match.serialized_json({"message": Match.any_value()})},
+        },
+    )
