@@ -42,6 +42,9 @@ class IngestClient:
     def get_dataset(self, dataset_id: str) -> dict:
         return self._call("GET", f"/v1/datasets/{dataset_id}")
 
+    def list_datasets(self, **params: str) -> dict:
+        return self._call("GET", "/v1/datasets", params={k: v for k, v in params.items() if v})
+
     def request_upload(self, filename: str, dataset_id: str, record_type: str) -> dict:
         body = {
             "filename": filename,

@@ -1,0 +1,337 @@
+"""`python -m cli`: upload files, follow jobs, list uploads and manage datasets over the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import requests
+from tqdm import tqdm
+
+from cli.client import FINAL_STATUSES, ApiError, IngestClient, put_file
+from cli.config import STACK_FILE_ENV, ConfigError, read_stack_file, stack_file
+
+STATUSES = ("Pending", "Processing", "Completed", "Failed")
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+HELP = f"""Client for the bulk-ingest API.
+
+\b
+Where it connects (first found wins, separately for the URL and the token):
+  --api-url / --token options
+  INGEST_API_URL / INGEST_TOKEN environment variables
+  the local stack's state file .local/stack.json, written by `make run`
+  (another file with {STACK_FILE_ENV}=<path>)
+The local stack's token is only ever sent to the local stack's own URL.
+
+\b
+Exit codes:
+  0    success; for `upload`, the job ended Completed (also when some lines
+       were rejected: a warning then says how many, and the error log URL is printed)
+  1    the job ended Failed, the API answered with an error (printed as
+       `error: HTTP <status>: <message>`), the API could not be reached,
+       or `upload` gave up following the job (--timeout)
+  2    bad command line (unknown option, missing argument, file not found)
+  130  interrupted with Ctrl-C
+"""
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+def note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@dataclass
+class Settings:
+    api_url: str | None
+    token: str | None
+    stack_file: Path
+    from_stack_file: bool = False
+
+    def client(self) -> IngestClient:
+        api_url, token = self.api_url, self.token
+        if not api_url or not token:
+            state = read_stack_file(self.stack_file) or {}
+            if not api_url:
+                api_url = state.get("api_url")
+                self.from_stack_file = bool(api_url)
+            # The local stack's dev token goes only to the local stack: never to an API named elsewhere.
+            if not token and api_url and _same_url(api_url, state.get("api_url")):
+                token = state.get("token")
+        if not api_url:
+            raise ConfigError(
+                "no API to talk to: pass --api-url and --token, set INGEST_API_URL and INGEST_TOKEN, "
+                "or start the local stack with `make run`"
+            )
+        if not token:
+            raise ConfigError(
+                f"no token for {api_url}: pass --token or set INGEST_TOKEN "
+                "(`make token ACCOUNT=<name>` mints one)"
+            )
+        self.api_url = api_url
+        return IngestClient(api_url, token)
+
+
+def _same_url(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and a.rstrip("/") == b.rstrip("/")
+
+
+class IngestGroup(click.Group):
+    """Turns the ways a call can fail into one `error: ...` line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            fail(f"HTTP {exc.status}: {exc.message}")
+        except ConfigError as exc:
+            fail(str(exc))
+        except requests.RequestException as exc:
+            settings: Settings | None = ctx.obj
+            where = settings.api_url if settings and settings.api_url else "the API"
+            hint = ""
+            if settings and settings.from_stack_file:
+                hint = f" (is `make run` still serving? {settings.stack_file} stays behind after it stops)"
+            fail(f"cannot reach {where}: {type(exc).__name__}{hint}")
+
+
+@click.group(cls=IngestGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--api-url", envvar="INGEST_API_URL", metavar="URL", help="API base URL [env INGEST_API_URL].")
+@click.option("--token", envvar="INGEST_TOKEN", metavar="TOKEN", help="API token [env INGEST_TOKEN].")
+@click.pass_context
+def cli(ctx: click.Context, api_url: str | None, token: str | None) -> None:
+    ctx.obj = Settings(api_url=api_url or None, token=token or None, stack_file=stack_file())
+
+
+# --- upload -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--dataset", "dataset_id", required=True, metavar="ID", help="Dataset to load into.")
+@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase_event, ...")
+@click.option("--no-wait", is_flag=True, help="Exit once the file is sent; do not follow the job.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
+              help="How long to follow the job before giving up (exit 1; the job carries on).")
+@click.pass_obj
+def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no_wait: bool, timeout: float) -> None:
+    """Upload FILE into a dataset and follow the load job to its end.
+
+    \b
+    The file is uploaded under its own name, which must follow the API's rule:
+    letters, digits, '-' and '_', then .json, .ndjson, .jsonl or .csv, optionally .gz.
+    A progress bar (stderr) shows the bytes sent; then a status line follows the job.
+    At the end stdout gets `key: value` lines: id, status, total, loaded, rejected,
+    and error_log_url (when lines were rejected) or failure_reason (when Failed).
+
+    \b
+    Exit status: 0 Completed (a warning on stderr when lines were rejected),
+    1 Failed, API error or --timeout reached, 130 interrupted.
+    """
+    client = settings.client()
+    size = file.stat().st_size
+    requested = client.request_upload(file.name, dataset_id, record_type)
+    upload_id = requested["id"]
+    note(f"upload {upload_id}: sending {file.name} into dataset {dataset_id} as {record_type}")
+    try:
+        with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                  desc=file.name, dynamic_ncols=True) as bar:
+            put_file(requested["url"], str(file), on_progress=bar.update)
+    except KeyboardInterrupt:
+        note(f"\ninterrupted: {file.name} was not sent completely; upload {upload_id} stays Pending")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+    if no_wait:
+        click.echo(f"id: {upload_id}")
+        note(f"sent; follow the job with: python -m cli status {upload_id}")
+        return
+
+    try:
+        final = _follow(client, upload_id, timeout, _StatusLine(upload_id))
+    except KeyboardInterrupt:
+        note(f"\nstopped following upload {upload_id}; the job carries on: python -m cli status {upload_id}")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if final is None:
+        fail(f"upload {upload_id} had not finished after {timeout:.0f}s; "
+             f"the job carries on: python -m cli status {upload_id}")
+
+    stats = final.get("stats", {})
+    click.echo(f"id: {final['id']}")
+    click.echo(f"status: {final['status']}")
+    for name in ("total", "loaded", "rejected"):
+        click.echo(f"{name}: {stats.get(name, 0)}")
+    if final.get("error_log_url"):
+        click.echo(f"error_log_url: {final['error_log_url']}")
+    if final["status"] == "Failed":
+        click.echo(f"failure_reason: {final.get('failure_reason', '')}")
+        raise click.exceptions.Exit(EXIT_ERROR)
+    if stats.get("rejected"):
+        note(f"warning: {stats['rejected']} of {stats.get('total', 0)} lines rejected; "
+             "the error log lists each one with its line number and the reason")
+
+
+class _StatusLine:
+    """One status line on stderr: rewritten in place on a terminal, one line per change otherwise."""
+
+    def __init__(self, upload_id: str):
+        self.upload_id = upload_id
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.last_status: str | None = None
+
+    def __call__(self, upload: dict) -> None:
+        status = upload["status"]
+        text = f"upload {self.upload_id}: {status}"
+        if self.tty:
+            elapsed = time.monotonic() - self.started
+            done = status in FINAL_STATUSES
+            sys.stderr.write(f"\r\033[K{text} ({elapsed:.0f}s)" + ("\n" if done else ""))
+            sys.stderr.flush()
+        elif status != self.last_status:
+            note(text)
+        self.last_status = status
+
+
+def _follow(client: IngestClient, upload_id: str, timeout: float, on_poll: Callable[[dict], None]) -> dict | None:
+    """Poll until the job is Completed or Failed (None on timeout), backing off from 0.25 s to 2 s."""
+    deadline = time.monotonic() + timeout
+    pause = 0.25
+    while True:
+        upload = client.get_upload(upload_id)
+        on_poll(upload)
+        if upload["status"] in FINAL_STATUSES:
+            return upload
+        if time.monotonic() + pause > deadline:
+            return None
+        time.sleep(pause)
+        pause = min(pause * 1.5, 2.0)
+
+
+# --- status and list --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("upload_id", metavar="ID")
+@click.option("--json", "raw", is_flag=True, help="Print the API's JSON on one line, as is.")
+@click.pass_obj
+def status(settings: Settings, upload_id: str, raw: bool) -> None:
+    """Show upload ID (its status, stats, error log URL or failure reason) as JSON."""
+    _print_json(settings.client().get_upload(upload_id), raw)
+
+
+@cli.command("list")
+@click.option("--status", "status_filter", type=click.Choice(STATUSES, case_sensitive=False),
+              help="Only uploads in this status.")
+@click.option("--dataset", "dataset_id", metavar="ID", help="Only uploads into this dataset.")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True,
+              help="Uploads per page (the API's maximum is 100).")
+@click.option("--all", "everything", is_flag=True, help="Follow next_token through every page.")
+@click.option("--json", "raw", is_flag=True, help="Print the uploads as a JSON array instead of a table.")
+@click.pass_obj
+def list_command(settings: Settings, status_filter: str | None, dataset_id: str | None, limit: int,
+                 everything: bool, raw: bool) -> None:
+    """List uploads, newest first: id, status, filename, total/loaded/rejected lines, created_at."""
+    client = settings.client()
+    uploads, next_token = _pages(
+        lambda token: client.list_uploads(status=status_filter, dataset_id=dataset_id, limit=str(limit),
+                                          next_token=token),
+        "uploads", everything)
+    if raw:
+        click.echo(json.dumps(uploads, indent=2))
+    elif not uploads:
+        note("no uploads")
+    else:
+        rows = [(u["id"], u["status"], u["filename"], str(u["stats"]["total"]), str(u["stats"]["loaded"]),
+                 str(u["stats"]["rejected"]), u["created_at"]) for u in uploads]
+        _table(("ID", "STATUS", "FILENAME", "TOTAL", "LOADED", "REJECTED", "CREATED_AT"), rows, numeric={3, 4, 5})
+    if next_token:
+        note("more uploads than shown: add --all to list them all (or a larger --limit, up to 100)")
+
+
+def _pages(fetch: Callable[[str | None], dict], key: str, everything: bool) -> tuple[list[dict], str | None]:
+    items: list[dict] = []
+    token = None
+    while True:
+        page = fetch(token)
+        items.extend(page.get(key, []))
+        token = page.get("next_token")
+        if not token or not everything:
+            return items, token
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[int]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        return "  ".join(cells).rstrip()
+
+    click.echo(line(header))
+    for row in rows:
+        click.echo(line(row))
+
+
+def _print_json(value: Any, raw: bool) -> None:
+    click.echo(json.dumps(value, separators=(",", ":")) if raw else json.dumps(value, indent=2))
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def datasets() -> None:
+    """Create, show and list datasets (uploads load into a dataset)."""
+
+
+@datasets.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="Free text shown with the dataset.")
+@click.pass_obj
+def datasets_create(settings: Settings, name: str, description: str) -> None:
+    """Create a dataset called NAME and print its id (alone on stdout)."""
+    dataset = settings.client().create_dataset(name, description)
+    note(f"created dataset {name!r}")
+    click.echo(dataset["id"])
+
+
+@datasets.command("show")
+@click.argument("dataset_id", metavar="ID")
+@click.option("--json", "raw", is_flag=True, help="Print the API's JSON on one line, as is.")
+@click.pass_obj
+def datasets_show(settings: Settings, dataset_id: str, raw: bool) -> None:
+    """Show dataset ID as JSON: name, description, record counts per type, last load."""
+    _print_json(settings.client().get_dataset(dataset_id), raw)
+
+
+@datasets.command("list")
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True, help="Datasets per page.")
+@click.option("--all", "everything", is_flag=True, help="Follow next_token through every page.")
+@click.pass_obj
+def datasets_list(settings: Settings, limit: int, everything: bool) -> None:
+    """List datasets, newest first: id, name, created_at."""
+    client = settings.client()
+    found, next_token = _pages(lambda token: client.list_datasets(limit=str(limit), next_token=token),
+                               "datasets", everything)
+    if found:
+        _table(("ID", "NAME", "CREATED_AT"), [(d["id"], d["name"], d["created_at"]) for d in found], numeric=set())
+    else:
+        note("no datasets")
+    if next_token:
+        note("more datasets than shown: add --all to list them all")
+
+
+def main() -> None:
+    cli(prog_name="python -m cli")
+
+
+if __name__ == "__main__":
+    main()
