@@ -6,6 +6,7 @@ import json
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.auth import Auth
@@ -18,11 +19,14 @@ UPLOAD_URL_TTL_SECONDS = 3600
 # Every route: (path, methods). All go to the one API function behind the token authorizer.
 ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/datasets", ("GET", "POST")),
-    ("/v1/datasets/{dataset_id}", ("GET",)),
+    ("/v1/datasets/{dataset_id}", ("GET", "PATCH")),
+    ("/v1/datasets/{dataset_id}/clear", ("POST",)),
     ("/v1/datasets/{dataset_id}/records/{record_type}/{key}", ("GET",)),
     ("/v1/record-types", ("GET",)),
     ("/v1/uploads", ("GET", "POST")),
     ("/v1/uploads/{upload_id}", ("GET",)),
+    ("/v1/jobs", ("GET",)),
+    ("/v1/jobs/{job_id}", ("GET",)),
 ]
 
 # API Gateway's own answers, as JSON {"message": ...} like ours.
@@ -36,7 +40,8 @@ GATEWAY_RESPONSES = {
 
 
 class Api(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth,
+                 clear_workflow: sfn.IStateMachine) -> None:
         super().__init__(scope, construct_id)
         self.function = python_function(
             self,
@@ -49,12 +54,18 @@ class Api(Construct):
                 "DATASETS_TABLE": storage.datasets_table.table_name,
                 "RECORDS_TABLE": storage.records_table.table_name,
                 "UPLOAD_URL_TTL_SECONDS": str(UPLOAD_URL_TTL_SECONDS),
+                "CLEAR_STATE_MACHINE_ARN": clear_workflow.state_machine_arn,
             },
             timeout=Duration.seconds(29),
             memory_size=512,
         )
-        storage.jobs_table.grant(self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query")
-        storage.datasets_table.grant(self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query")
+        storage.jobs_table.grant(
+            self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"
+        )
+        storage.datasets_table.grant(
+            self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"
+        )
+        clear_workflow.grant_start_execution(self.function)
         storage.records_table.grant(self.function, "dynamodb:GetItem")
         # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")

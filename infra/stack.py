@@ -7,6 +7,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.auth import Auth
+from infra.maintenance import DatasetMaintenance
 from infra.storage import Storage
 from infra.workflow import Workflow
 
@@ -20,10 +21,12 @@ class BulkIngestStack(Stack):
         storage = Storage(self, "Storage")
         auth = Auth(self, "Auth")
         workflow = Workflow(self, "Workflow", storage=storage, chunk_target_bytes=chunk_target_bytes)
-        api = Api(self, "Api", storage=storage, auth=auth)
+        maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)
+        api = Api(self, "Api", storage=storage, auth=auth, clear_workflow=maintenance.state_machine)
         Tags.of(self).add("service", "bulk-ingest")
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UploadsBucketName", value=storage.bucket.bucket_name)
         CfnOutput(self, "TokensTableName", value=auth.tokens_table.table_name)
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "ClearStateMachineArn", value=maintenance.state_machine.state_machine_arn)

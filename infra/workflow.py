@@ -38,6 +38,7 @@ class Workflow(Construct):
         self.inspect_fn = self._step("Inspect", "inspect", environment, Duration.minutes(1), 512)
         self.split_fn = self._step("Split", "split", environment, Duration.minutes(15), 1769, ephemeral=10240)
         self.load_fn = self._step("Load", "load", environment, Duration.minutes(15), 1769)
+        self.budget_fn = self._step("CheckErrorBudget", "check_error_budget", environment, Duration.minutes(15), 1024)
         self.finalize_fn = self._step("Finalize", "finalize", environment, Duration.minutes(15), 1024)
         self.mark_failed_fn = self._step("MarkFailed", "mark_failed", environment, Duration.minutes(5), 512)
         self._grant(storage)
@@ -102,6 +103,7 @@ class Workflow(Construct):
         bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
         records.grant(self.load_fn, "dynamodb:BatchWriteItem")
         # Finalize and MarkFailed: merge error logs, count records, settle the job, clean up.
+        datasets.grant(self.inspect_fn, "dynamodb:GetItem")  # refuses loads into a dataset being cleared
         for fn in (self.finalize_fn, self.mark_failed_fn):
             bucket.grant_read(fn, f"{WORK_PREFIX}*")
             bucket.grant_delete(fn, f"{WORK_PREFIX}*")
@@ -109,11 +111,33 @@ class Workflow(Construct):
             datasets.grant(fn, "dynamodb:UpdateItem")
             records.grant(fn, "dynamodb:Query")
         bucket.grant_put(self.finalize_fn, f"{RESULTS_PREFIX}*")
+        # CheckErrorBudget: when over budget, merge the error log and settle the job as Failed.
+        bucket.grant_read(self.budget_fn, f"{WORK_PREFIX}*")
+        bucket.grant_delete(self.budget_fn, f"{WORK_PREFIX}*")
+        bucket.grant_put(self.budget_fn, f"{RESULTS_PREFIX}*")
+        jobs.grant(self.budget_fn, *job_rw)
 
     def _task(self, state_name: str, fn: lambda_.IFunction, **kwargs) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(self, state_name, lambda_function=fn, output_path="$.Payload", **kwargs)
         task.add_retry(errors=RETRYABLE_ERRORS, max_attempts=2, interval=Duration.seconds(2), backoff_rate=2)
         return task
+
+    def _chunk_map(self, bucket: s3.IBucket, name: str, task_name: str, validate_only: bool) -> sfn.DistributedMap:
+        chunk_map = sfn.DistributedMap(
+            self,
+            name,
+            item_reader=sfn.S3JsonItemReader(bucket=bucket, key=sfn.JsonPath.string_at("$.job.manifest_key")),
+            item_selector={
+                "job": sfn.JsonPath.object_at("$.job"),
+                "chunk": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+                "validate_only": validate_only,
+            },
+            max_concurrency=LOAD_MAX_CONCURRENCY,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path="$.chunk_results",
+        )
+        chunk_map.item_processor(self._task(task_name, self.load_fn))
+        return chunk_map
 
     def _definition(self, bucket: s3.IBucket) -> sfn.IChainable:
         failed = sfn.Fail(self, "JobFailed", cause="see the job's failure_reason", error="JobFailed")
@@ -124,23 +148,26 @@ class Workflow(Construct):
 
         inspect = self._task("Inspect", self.inspect_fn)
         split = self._task("Split", self.split_fn)
-        load_chunk = self._task("LoadChunk", self.load_fn)
-        load = sfn.DistributedMap(
-            self,
-            "Load",
-            item_reader=sfn.S3JsonItemReader(bucket=bucket, key=sfn.JsonPath.string_at("$.job.manifest_key")),
-            item_selector={
-                "job": sfn.JsonPath.object_at("$.job"),
-                "chunk": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-            },
-            max_concurrency=LOAD_MAX_CONCURRENCY,
-            map_execution_type=sfn.StateMachineType.STANDARD,
-            result_path="$.chunk_results",
-        )
-        load.item_processor(load_chunk)
+        load = self._chunk_map(bucket, "Load", "LoadChunk", validate_only=False)
+        # With an error budget, a validate-only pass decides before anything is written.
+        validate = self._chunk_map(bucket, "Validate", "ValidateChunk", validate_only=True)
+        check_budget = self._task("CheckErrorBudget", self.budget_fn)
+        budget_exceeded = sfn.Fail(self, "ErrorBudgetExceeded", cause="see the job's failure_reason",
+                                   error="ErrorBudgetExceeded")
         finalize = self._task("Finalize", self.finalize_fn)
         completed = sfn.Succeed(self, "JobCompleted")
 
-        for state in (inspect, split, load, finalize):
+        for state in (inspect, split, validate, check_budget, load, finalize):
             state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
-        return inspect.next(split).next(load).next(finalize).next(completed)
+        load.next(finalize).next(completed)
+        validate.next(check_budget).next(
+            sfn.Choice(self, "WithinErrorBudget?")
+            .when(sfn.Condition.boolean_equals("$.within_budget", True), load)
+            .otherwise(budget_exceeded)
+        )
+        has_budget = (
+            sfn.Choice(self, "HasErrorBudget?")
+            .when(sfn.Condition.number_less_than("$.job.max_rejected_percent", 100), validate)
+            .otherwise(load)
+        )
+        return inspect.next(split).next(has_budget)

@@ -43,6 +43,7 @@ class ApiSettings:
     jobs_table: str
     datasets_table: str
     records_table: str
+    clear_state_machine_arn: str
     upload_url_ttl_seconds: int = 3600
 
     @classmethod
@@ -71,4 +72,15 @@ class WorkflowSettings:
 
     @classmethod
     def from_env(cls) -> "WorkflowSettings":
+        return _load(cls)
+
+
+@dataclass(frozen=True)
+class ClearSettings:
+    jobs_table: str
+    datasets_table: str
+    records_table: str
+
+    @classmethod
+    def from_env(cls) -> "ClearSettings":
         return _load(cls)

@@ -37,6 +37,11 @@ HANDLERS = {
     "load": "ingest.handlers.workflow.load",
     "finalize": "ingest.handlers.workflow.finalize",
     "mark_failed": "ingest.handlers.workflow.mark_failed",
+    "check_error_budget": "ingest.handlers.workflow.check_error_budget",
+    "clear_plan": "ingest.handlers.clear.plan",
+    "clear_partition": "ingest.handlers.clear.clear_partition",
+    "clear_finish": "ingest.handlers.clear.finish",
+    "clear_failed": "ingest.handlers.clear.mark_failed",
 }
 # The one Lambda CDK adds itself (Custom::S3BucketNotifications provider, inline code, CDK-managed runtime).
 CDK_PROVIDED_FUNCTION_PREFIXES = ("BucketNotificationsHandler",)
@@ -390,7 +395,19 @@ def test_state_machine_states_and_order(definition):
     assert definition["StartAt"] == "Inspect"
     assert {"Inspect", "Split", "Load", "Finalize", "MarkFailed", "JobFailed", "JobCompleted"} <= set(states)
     assert states["Inspect"]["Next"] == "Split"
-    assert states["Split"]["Next"] == "Load"
+    assert states["Split"]["Next"] == "HasErrorBudget?"
+    budget = states["HasErrorBudget?"]
+    assert budget["Type"] == "Choice" and budget["Default"] == "Load"
+    assert budget["Choices"] == [{"Variable": "$.job.max_rejected_percent", "NumericLessThan": 100, "Next": "Validate"}]
+    # With a budget: a validate-only pass over the same chunks, then the budget decides.
+    validate = states["Validate"]
+    assert validate["Type"] == "Map" and validate["ItemSelector"]["validate_only"] is True
+    assert states["Load"]["ItemSelector"]["validate_only"] is False
+    assert validate["Next"] == "CheckErrorBudget"
+    assert states["CheckErrorBudget"]["Next"] == "WithinErrorBudget?"
+    within = states["WithinErrorBudget?"]
+    assert within["Choices"][0]["Next"] == "Load" and within["Default"] == "ErrorBudgetExceeded"
+    assert states["ErrorBudgetExceeded"]["Type"] == "Fail"
     assert states["Load"]["Next"] == "Finalize"
     assert states["Finalize"]["Next"] == "JobCompleted"
     assert states["JobCompleted"]["Type"] == "Succeed"
@@ -398,7 +415,8 @@ def test_state_machine_states_and_order(definition):
 
 @pytest.mark.parametrize(
     "state, name",
-    [("Inspect", "inspect"), ("Split", "split"), ("Finalize", "finalize"), ("MarkFailed", "mark_failed")],
+    [("Inspect", "inspect"), ("Split", "split"), ("Finalize", "finalize"), ("MarkFailed", "mark_failed"),
+     ("CheckErrorBudget", "check_error_budget")],
 )
 def test_task_state_invokes_its_function(definition, functions, state, name):
     task = definition["States"][state]
@@ -422,7 +440,7 @@ def test_load_is_a_bounded_distributed_map_over_the_manifest(definition, functio
     assert inner["Parameters"]["FunctionName"] == f"<<{functions['load']}>>"
 
 
-@pytest.mark.parametrize("state", ["Inspect", "Split", "Load", "Finalize"])
+@pytest.mark.parametrize("state", ["Inspect", "Split", "Validate", "CheckErrorBudget", "Load", "Finalize"])
 def test_state_catches_everything_into_mark_failed(definition, state):
     catches = definition["States"][state].get("Catch", [])
     assert any(

@@ -31,19 +31,21 @@ class World:
     """A pipeline wired to fakes, with one upload job and its dataset."""
 
     def __init__(self, data: bytes, record_type: str = "customer_record", chunk_target_bytes: int = 1 << 20,
-                 max_chunks: int = 8, options: dict | None = None, read_size: int = 7):
+                 max_chunks: int = 8, options: dict | None = None, read_size: int = 7,
+                 filename: str = "file.ndjson"):
         self.objects = FakeObjectStore(read_size=read_size)
         self.jobs = FakeJobsTable()
         self.datasets = FakeDatasetsTable()
         self.records = FakeRecordStore()
         self.datasets.add(ACCOUNT, DATASET)
-        self.key = f"uploads/{ACCOUNT}/{UPLOAD}/file.ndjson"
+        self.key = f"uploads/{ACCOUNT}/{UPLOAD}/{filename}"
         self.objects.put(self.key, data)
         job = {
             "account_id": ACCOUNT,
             "job_id": UPLOAD,
             "job_type": "upload",
             "status": "Pending",
+            "filename": filename,
             "dataset_id": DATASET,
             "record_type": record_type,
             "object_key": self.key,

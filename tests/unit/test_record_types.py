@@ -24,8 +24,8 @@ def valid_purchase(**overrides):
     return record
 
 
-def test_catalogue_lists_both_shipped_types():
-    assert set(record_types.catalogue()) == {"customer_record", "purchase_event"}
+def test_catalogue_includes_the_walking_skeleton_types():
+    assert {"customer_record", "purchase_event"} <= set(record_types.catalogue())
     assert record_types.get("no_such_type") is None
 
 
@@ -140,7 +140,7 @@ def test_customer_schema_messages(customer, record, message):
     [
         ({"currency": "usd"}, "currency: must match the pattern ^[A-Z]{3}$"),
         ({"total": "12.00"}, "total: must be of type number"),
-        ({"link": {}}, "link: must have at least 1 field(s)"),
+        ({"link": {}}, "link: must contain one of customer_id, email, phone"),
         ({"products": {"product_id": 1}}, "products: must be of type array"),
         ({"products": [{"product_id": 1, "quantity": 1.5}]}, "products[0].quantity: must be of type integer"),
         ({"purchased_at": "2024-08-29"}, "purchased_at: must match the pattern "
@@ -176,4 +176,4 @@ def test_whole_number_float_ids_key_like_integers():
 
     customer = catalogue.get("customer_record")
     assert customer.key_of({"link": {"customer_id": 5.0, "email": "a@b.c"}}) == "5"
-    assert catalogue.get("purchase_event").problem_with({"purchase_id": 1.0, "link": {"a": 1}}) is None
+    assert catalogue.get("purchase_event").problem_with({"purchase_id": 1.0, "link": {"customer_id": 1}}) is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ingest import record_types
+
 from ingest.errors import BadRequestError, NotFoundError
 from ingest.logic import uploads
 from ingest.logic.uploads import FILENAME_RULE_TEXT, parse_object_key, request_upload
@@ -87,7 +89,7 @@ def test_unknown_record_type_lists_known_types(env):
     with pytest.raises(BadRequestError) as info:
         request(env, body(record_type="invoice"))
     assert str(info.value) == (
-        "destination.record_type 'invoice' is unknown; known types: customer_record, purchase_event"
+        "destination.record_type 'invoice' is unknown; known types: " + ", ".join(sorted(record_types.catalogue()))
     )
 
 

@@ -162,6 +162,55 @@ class DatasetsTable:
         )
 
 
+    def update(self, account_id: str, dataset_id: str, **fields: Any) -> dict[str, Any]:
+        try:
+            item = self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                ConditionExpression=Attr("dataset_id").exists(),
+                ReturnValues="ALL_NEW",
+                **_update_expression(fields),
+            )["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise LookupError(dataset_id) from exc
+            raise
+        return plain(item)
+
+    def start_clear(self, account_id: str, dataset_id: str, job_id: str, at: str) -> bool:
+        """Mark the dataset as being cleared by job_id; False if another clear holds it."""
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                UpdateExpression="SET clearing_job = :job, updated_at = :at",
+                ConditionExpression="attribute_exists(dataset_id) AND attribute_not_exists(clearing_job)",
+                ExpressionAttributeValues={":job": job_id, ":at": at},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def end_clear(self, account_id: str, dataset_id: str, job_id: str, at: str, emptied: bool) -> None:
+        """Release the clear mark (only if job_id holds it); an emptied dataset counts no records."""
+        expression = "REMOVE clearing_job SET updated_at = :at"
+        if emptied:
+            expression += ", record_counts = :empty"
+        values: dict[str, Any] = {":job": job_id, ":at": at}
+        if emptied:
+            values[":empty"] = {}
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                UpdateExpression=expression,
+                ConditionExpression="clearing_job = :job",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
 class TokensTable:
     """API tokens by SHA-256 hash; the token itself is never stored."""
 

@@ -85,6 +85,34 @@ class RecordStore:
         left = sum(len(items) for items in pending.values())
         raise StoreWriteError(f"the dataset store kept throttling writes; {left} records not written after retries")
 
+    def delete_all(self, account_id: str, dataset_id: str, record_type: str) -> int:
+        """Delete every record of one type in a dataset (all shards, in parallel); returns how many."""
+
+        def clear_shard(shard: int) -> int:
+            pk = partition(account_id, dataset_id, record_type, shard)
+            query = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": pk}},
+                "ProjectionExpression": "sk",
+            }
+            deleted = 0
+            while True:
+                page = self._ddb.query(**query)
+                keys = [item["sk"]["S"] for item in page.get("Items", [])]
+                for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+                    self._write_batch([
+                        {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": key}}}}
+                        for key in keys[start:start + BATCH_WRITE_LIMIT]
+                    ])
+                deleted += len(keys)
+                if "LastEvaluatedKey" not in page:
+                    return deleted
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return sum(pool.map(clear_shard, range(SHARD_COUNT)))
+
     def get(self, account_id: str, dataset_id: str, record_type: str, key: str) -> str | None:
         response = self._ddb.get_item(
             TableName=self._table,

@@ -17,13 +17,15 @@ from ingest.adapters.record_store import RecordStore
 from ingest.config import ApiSettings
 from ingest.errors import BadRequestError, ConflictError, IngestError, NotFoundError, UnauthorizedError
 from ingest.handlers.observability import logger, metrics, tracer
-from ingest.logic import datasets, uploads
+from ingest.adapters.workflow import WorkflowStarter
+from ingest.logic import clear, datasets, jobs as job_listing, uploads
 
 settings = ApiSettings.from_env()
 jobs = JobsTable(aws.table(settings.jobs_table))
 dataset_table = DatasetsTable(aws.table(settings.datasets_table))
 objects = ObjectStore(aws.client("s3"), settings.uploads_bucket)
 records = RecordStore(aws.client("dynamodb"), settings.records_table)
+clear_starter = WorkflowStarter(aws.client("stepfunctions"), settings.clear_state_machine_arn)
 
 app = APIGatewayRestResolver()
 
@@ -78,6 +80,28 @@ def list_datasets() -> Response:
 @app.get("/v1/datasets/<dataset_id>")
 def get_dataset(dataset_id: str) -> Response:
     return _json(200, datasets.dataset_view(datasets.get_dataset(dataset_table, _account(), dataset_id)))
+
+
+@app.patch("/v1/datasets/<dataset_id>")
+def update_dataset(dataset_id: str) -> Response:
+    return _json(200, datasets.update_dataset(dataset_table, _account(), dataset_id, _body()))
+
+
+@app.post("/v1/datasets/<dataset_id>/clear")
+def clear_dataset(dataset_id: str) -> Response:
+    view = clear.request_clear(jobs, dataset_table, clear_starter, _account(), dataset_id)
+    logger.info("clear requested", extra={"job_id": view["id"], "dataset_id": dataset_id})
+    return _json(202, view)
+
+
+@app.get("/v1/jobs")
+def list_jobs() -> Response:
+    return _json(200, job_listing.list_jobs(jobs, objects, _account(), _query(), settings.upload_url_ttl_seconds))
+
+
+@app.get("/v1/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    return _json(200, job_listing.get_job(jobs, objects, _account(), job_id, settings.upload_url_ttl_seconds))
 
 
 @app.get("/v1/datasets/<dataset_id>/records/<record_type>/<key>")

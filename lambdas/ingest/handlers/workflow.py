@@ -67,10 +67,15 @@ def split(event: dict) -> dict:
 
 @workflow_step("Load")
 def load(event: dict) -> dict:
-    stats = pipeline.load_chunk(event["job"], event["chunk"])
+    stats = pipeline.load_chunk(event["job"], event["chunk"], validate_only=bool(event.get("validate_only")))
     metrics.add_metric(name="RecordsLoaded", unit=MetricUnit.Count, value=stats["loaded"])
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=stats["rejected"])
     return stats
+
+
+@workflow_step("CheckErrorBudget")
+def check_error_budget(event: dict) -> dict:
+    return pipeline.check_error_budget(event)
 
 
 @workflow_step("Finalize")

@@ -35,6 +35,26 @@ def get_dataset(datasets, account_id: str, dataset_id: str) -> dict[str, Any]:
     return dataset
 
 
+def update_dataset(datasets, account_id: str, dataset_id: str, body: Any) -> dict[str, Any]:
+    body = require_object(body)
+    unknown = sorted(set(body) - {"name", "description"})
+    if unknown:
+        raise BadRequestError(f"only name and description can be changed; got {', '.join(unknown)}")
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = required_string(body, "name", max_length=256)
+    if "description" in body:
+        changes["description"] = optional_string(body, "description", max_length=4096) or ""
+    if not changes:
+        raise BadRequestError("send name and/or description to change")
+    get_dataset(datasets, account_id, dataset_id)
+    try:
+        updated = datasets.update(account_id, dataset_id, **changes, updated_at=iso_now())
+    except LookupError as exc:
+        raise NotFoundError(f"dataset {dataset_id} not found") from exc
+    return dataset_view(updated)
+
+
 def list_datasets(datasets, account_id: str, limit: str | None, next_token: str | None) -> dict[str, Any]:
     try:
         items, token = datasets.list(account_id, page_limit(limit), next_token)
@@ -64,4 +84,6 @@ def dataset_view(dataset: dict[str, Any]) -> dict[str, Any]:
     }
     if dataset.get("last_load"):
         view["last_load"] = dataset["last_load"]
+    if dataset.get("clearing_job"):
+        view["clearing_job"] = dataset["clearing_job"]
     return view

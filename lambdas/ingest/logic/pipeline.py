@@ -24,6 +24,7 @@ import orjson
 from ingest import record_types
 from ingest.clock import iso_now
 from ingest.errors import FileRejectedError
+from ingest.logic import formats
 from ingest.logic import lines as line_reader
 from ingest.adapters.record_store import key_hash
 
@@ -91,7 +92,17 @@ class Pipeline:
         if size == 0:
             raise FileRejectedError("the uploaded file is empty (0 bytes)")
         gzipped = line_reader.is_gzip(self._objects.first_bytes(key, 2))
+        dataset = self._datasets.get(account_id, job["dataset_id"])
+        if dataset is None:
+            raise FileRejectedError(f"dataset {job['dataset_id']} no longer exists")
+        if dataset.get("clearing_job"):
+            raise FileRejectedError(
+                f"dataset {job['dataset_id']} was being cleared when the file arrived; upload it again when the clear job ends"
+            )
+        fmt = formats.format_of(job["filename"])
+        formats.check_start(self._first_lines(key, gzipped), fmt, record_types.get(job["record_type"]))
         self._jobs.update(account_id, upload_id, status="Processing", size=size, gzip=gzipped, updated_at=iso_now())
+        options = job.get("options") or {}
         expected_bytes = size * (GZIP_SIZE_FACTOR if gzipped else 1)
         chunk_count = max(1, min(self._max_chunks, math.ceil(expected_bytes / self._chunk_target_bytes)))
         return {
@@ -104,9 +115,20 @@ class Pipeline:
                 "gzip": gzipped,
                 "size": size,
                 "chunk_count": chunk_count,
-                "dry_run": bool(job.get("options", {}).get("dry_run", False)),
+                "format": fmt,
+                "dry_run": bool(options.get("dry_run", False)),
+                "max_rejected_percent": options.get("max_rejected_percent", 100),
             }
         }
+
+    def _first_lines(self, key: str, gzipped: bool) -> list[bytes]:
+        """The first non-blank line, read without streaming the whole object."""
+        stream: Iterable[bytes] = self._objects.stream(key)
+        if gzipped:
+            stream = line_reader.gunzip(stream)
+        for line in line_reader.numbered_lines(stream):
+            return [] if line.too_long else [line.raw]
+        return []
 
     # -- Split ---------------------------------------------------------------------------
     def split(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +136,7 @@ class Pipeline:
         work = WorkKeys(job["account_id"], job["upload_id"])
         record_type = record_types.get(job["record_type"])
         chunk_count = job["chunk_count"]
+        fmt = job.get("format", formats.NDJSON)
         stream: Iterable[bytes] = self._objects.stream(job["object_key"])
         if job["gzip"]:
             stream = line_reader.gunzip(stream)
@@ -123,17 +146,17 @@ class Pipeline:
             errors_path = os.path.join(scratch, "split-errors.ndjson")
             with open(errors_path, "wb") as errors:
                 try:
-                    for line in line_reader.numbered_lines(stream):
+                    for record in formats.records_of(stream, fmt, record_type):
                         total += 1
-                        if line.too_long:
+                        if record.problem:
                             rejected += 1
-                            errors.write(error_line(line.number, f"line is longer than {line_reader.MAX_LINE_BYTES} bytes", b""))
+                            errors.write(error_line(record.number, record.problem, record.raw))
                             continue
-                        index = self._route(line, record_type, chunk_count)
+                        index = self._route(record.json, record_type, chunk_count)
                         sink = sinks.get(index)
                         if sink is None:
                             sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
-                        sink.write(b"%d\t" % line.number + line.raw + b"\n")
+                        sink.write(_frame(record, fmt))
                 finally:
                     for sink in sinks.values():
                         sink.close()
@@ -150,33 +173,42 @@ class Pipeline:
                         "split": {"total": total, "rejected": rejected}}}
 
     @staticmethod
-    def _route(line: line_reader.Line, record_type, chunk_count: int) -> int:
+    def _route(record_json: bytes, record_type, chunk_count: int) -> int:
         """All lines of one record key go to one chunk, so the last line for a key wins in order."""
         try:
-            key = record_type.key_of(orjson.loads(line.raw))
+            key = record_type.key_of(orjson.loads(record_json))
         except orjson.JSONDecodeError:
             key = None
         if key is None:
-            return line.number % chunk_count  # rejected in Load; any chunk will do
+            return len(record_json) % chunk_count  # rejected in Load; any chunk will do
         return key_hash(key) % chunk_count
 
     # -- Load ----------------------------------------------------------------------------
-    def load_chunk(self, job: dict[str, Any], chunk: dict[str, Any]) -> dict[str, int]:
-        """Validate one chunk and upsert its records. Safe to retry: writes are idempotent upserts."""
+    def load_chunk(self, job: dict[str, Any], chunk: dict[str, Any], validate_only: bool = False) -> dict[str, int]:
+        """Validate one chunk and upsert its records. Safe to retry: writes are idempotent upserts.
+
+        validate_only (the error-budget pass) and dry runs write no records, only the error file.
+        """
         work = WorkKeys(job["account_id"], job["upload_id"])
         record_type = record_types.get(job["record_type"])
         latest: dict[str, bytes] = {}
         error_lines: list[bytes] = []
         total = loaded = 0
-        for number, raw in _framed_lines(self._objects.stream(chunk["key"])):
+        csv_frames = job.get("format") == formats.CSV
+        for number, payload in _framed_lines(self._objects.stream(chunk["key"])):
             total += 1
-            problem, key, stored = check_line(record_type, raw)
+            if csv_frames:
+                record_json, _, raw_json = payload.partition(b"\t")
+                raw = orjson.loads(raw_json).encode("utf-8")
+            else:
+                record_json = raw = payload
+            problem, key, stored = check_line(record_type, record_json)
             if problem:
                 error_lines.append(error_line(number, problem, raw))
                 continue
             latest[key] = stored
             loaded += 1
-        if not job.get("dry_run"):
+        if not job.get("dry_run") and not validate_only:
             self._records.put_records(
                 job["account_id"], job["dataset_id"], job["record_type"],
                 ((key, value.decode("utf-8")) for key, value in latest.items()),
@@ -190,16 +222,9 @@ class Pipeline:
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
         job = state["job"]
         work = WorkKeys(job["account_id"], job["upload_id"])
-        chunk_stats = state.get("chunk_results") or []
-        split = job.get("split", {"total": 0, "rejected": 0})
-        loaded = sum(item["loaded"] for item in chunk_stats)
-        rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
-        total = split["rejected"] + sum(item["total"] for item in chunk_stats)
-        if total != split["total"]:
-            raise RuntimeError(f"chunk totals {total} do not match the {split['total']} lines split")
-        error_log_key = self._merge_error_logs(work) if rejected else None
+        stats = _summed_stats(job, state.get("chunk_results") or [])
+        error_log_key = self._merge_error_logs(work) if stats["rejected"] else None
         finished = iso_now()
-        stats = {"total": total, "loaded": loaded, "rejected": rejected}
         if not job.get("dry_run"):
             self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
         fields: dict[str, Any] = {"status": "Completed", "stats": stats, "updated_at": finished, "finished_at": finished}
@@ -208,6 +233,32 @@ class Pipeline:
         self._jobs.update(job["account_id"], job["upload_id"], **fields)
         self._objects.delete_prefix(work.prefix)
         return {"upload_id": job["upload_id"], "status": "Completed", "stats": stats}
+
+    # -- CheckErrorBudget --------------------------------------------------------------------
+    def check_error_budget(self, state: dict[str, Any]) -> dict[str, Any]:
+        """After a validate-only pass: fail the job, loading nothing, if too many lines were rejected."""
+        job = state["job"]
+        stats = _summed_stats(job, state.get("chunk_results") or [])
+        allowed = job["max_rejected_percent"]
+        if not stats["total"] or stats["rejected"] * 100 <= allowed * stats["total"]:
+            return {"job": job, "within_budget": True}
+        work = WorkKeys(job["account_id"], job["upload_id"])
+        error_log_key = self._merge_error_logs(work)
+        percent = stats["rejected"] * 100 / stats["total"]
+        finished = iso_now()
+        self._jobs.update(
+            job["account_id"], job["upload_id"],
+            status="Failed",
+            failure_reason=(
+                f"error budget exceeded: {stats['rejected']} of {stats['total']} lines rejected ({percent:.1f}%), "
+                f"over the {allowed}% allowed by max_rejected_percent; nothing was loaded"
+            ),
+            stats={"total": stats["total"], "loaded": 0, "rejected": stats["rejected"],
+                   "not_loaded": stats["total"] - stats["rejected"]},
+            error_log_key=error_log_key, updated_at=finished, finished_at=finished,
+        )
+        self._objects.delete_prefix(work.prefix)
+        return {"job": job, "within_budget": False}
 
     def _merge_error_logs(self, work: WorkKeys) -> str:
         keys = self._objects.list_keys(work.errors_prefix)
@@ -238,6 +289,24 @@ class Pipeline:
             self._refresh_record_count(job, {"upload_id": upload_id, "finished_at": iso_now(), "status": "Failed"})
         self._objects.delete_prefix(WorkKeys(account_id, upload_id).prefix)
         return {"upload_id": upload_id, "status": "Failed", "failure_reason": reason}
+
+
+def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int]]) -> dict[str, int]:
+    split = job.get("split", {"total": 0, "rejected": 0})
+    loaded = sum(item["loaded"] for item in chunk_stats)
+    rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
+    total = split["rejected"] + sum(item["total"] for item in chunk_stats)
+    if total != split["total"]:
+        raise RuntimeError(f"chunk totals {total} do not match the {split['total']} lines split")
+    return {"total": total, "loaded": loaded, "rejected": rejected}
+
+
+def _frame(record: formats.SourceRecord, fmt: str) -> bytes:
+    """A work-file line: '<line number>\t<record JSON>', plus '\t<original text as a JSON string>' for CSV."""
+    framed = b"%d\t" % record.number + record.json
+    if fmt == formats.CSV:
+        framed += b"\t" + orjson.dumps(record.raw.decode("utf-8", errors="replace"))
+    return framed + b"\n"
 
 
 def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes | None]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
 from ingest import ids, record_types
 from ingest.clock import iso_in, iso_now
-from ingest.errors import BadRequestError, NotFoundError
+from ingest.errors import BadRequestError, ConflictError, NotFoundError
 from ingest.logic.datasets import get_dataset
 from ingest.logic.requests import page_limit, require_object, required_string
 
@@ -51,12 +52,37 @@ def _destination(body: dict[str, Any], datasets, account_id: str) -> dict[str, s
     return {"destination_type": destination_type, "dataset_id": dataset_id, "record_type": record_type}
 
 
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    """Job options: dry_run (validate only, write nothing) and max_rejected_percent (error budget)."""
+    raw = body.get("options")
+    if raw is None:
+        return {"dry_run": False, "max_rejected_percent": 100}
+    options = require_object(raw, "options")
+    unknown = sorted(set(options) - {"dry_run", "max_rejected_percent"})
+    if unknown:
+        raise BadRequestError(f"unknown options: {', '.join(unknown)}; known: dry_run, max_rejected_percent")
+    dry_run = options.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise BadRequestError("options.dry_run must be true or false")
+    budget = options.get("max_rejected_percent", 100)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 100:
+        raise BadRequestError("options.max_rejected_percent must be a number from 0 to 100")
+    return {"dry_run": dry_run, "max_rejected_percent": int(budget) if float(budget).is_integer() else Decimal(str(budget))}
+
+
 def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int) -> dict[str, Any]:
     body = require_object(body)
     filename = body.get("filename")
     if not isinstance(filename, str) or len(filename) > MAX_FILENAME_LENGTH or not FILENAME_RULE.fullmatch(filename):
         raise BadRequestError(FILENAME_RULE_TEXT)
     destination = _destination(body, datasets, account_id)
+    options = _options(body)
+    dataset = datasets.get(account_id, destination["dataset_id"])
+    if dataset and dataset.get("clearing_job"):
+        raise ConflictError(
+            f"dataset {destination['dataset_id']} is being cleared (job {dataset['clearing_job']}); "
+            "request the upload again when that job has finished"
+        )
     upload_id = ids.new_id()
     now = iso_now()
     key = object_key(account_id, upload_id, filename)
@@ -70,6 +96,7 @@ def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_
         "dataset_id": destination["dataset_id"],
         "record_type": destination["record_type"],
         "object_key": key,
+        "options": options,
         "stats": {"total": 0, "loaded": 0, "rejected": 0},
         "created_at": now,
         "updated_at": now,
@@ -108,6 +135,7 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str,
     stats = job.get("stats") or {"total": 0, "loaded": 0, "rejected": 0}
     view: dict[str, Any] = {
         "id": job["job_id"],
+        "type": "upload",
         "status": job["status"],
         "filename": job["filename"],
         "destination": job["destination"],
@@ -115,7 +143,10 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str,
         "updated_at": job["updated_at"],
         "stats": {name: stats.get(name, 0) for name in ("total", "loaded", "rejected")},
         "execution_arn": job.get("execution_arn"),
+        "options": job.get("options") or {"dry_run": False, "max_rejected_percent": 100},
     }
+    if "not_loaded" in stats:
+        view["stats"]["not_loaded"] = stats["not_loaded"]
     if job.get("finished_at"):
         view["finished_at"] = job["finished_at"]
     if stats.get("rejected") and job.get("error_log_key"):

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any, Callable
 
 import fastjsonschema
+import orjson
 
 # DynamoDB limits a sort key to 1024 bytes; keys are stored as the sort key.
 MAX_KEY_BYTES = 1024
@@ -21,30 +22,29 @@ MAX_KEY_BYTES = 1024
 class RecordType:
     name: str
     description: str
-    key_paths: tuple[tuple[str, ...], ...]
+    key_paths: tuple[tuple[str, ...], ...]  # alternatives: the first present one is the key
     schema: dict[str, Any]
     _validator: Callable[[Any], Any] = field(repr=False, compare=False)
+    key_fields: tuple[tuple[str, ...], ...] = ()  # composite: every one present, joined
 
     def key_of(self, record: Any) -> str | None:
-        """The record's key: the first key path holding a non-empty string or integer."""
+        """The record's key: the first key path holding a non-empty string or integer, or for
+        event types the identifying fields joined with '|' (so a re-sent event keeps its key)."""
         if not isinstance(record, dict):
             return None
+        if self.key_fields:
+            parts = [_key_part(_at(record, path), allow_objects=True) for path in self.key_fields]
+            return None if any(part is None for part in parts) else "|".join(parts)
         for path in self.key_paths:
-            value: Any = record
-            for part in path:
-                value = value.get(part) if isinstance(value, dict) else None
-            if isinstance(value, bool):
-                continue
-            if isinstance(value, int):
-                return str(value)
-            if isinstance(value, float) and value.is_integer():
-                return str(int(value))  # JSON Schema counts 5.0 as the integer 5; so do keys
-            if isinstance(value, str) and value:
-                return value
+            part = _key_part(_at(record, path))
+            if part is not None:
+                return part
         return None
 
     @property
     def key_description(self) -> str:
+        if self.key_fields:
+            return " and ".join(".".join(path) for path in self.key_fields)
         return " or ".join(".".join(path) for path in self.key_paths)
 
     def problem_with(self, record: Any) -> str | None:
@@ -67,8 +67,31 @@ class RecordType:
             "name": self.name,
             "description": self.description,
             "key": [".".join(path) for path in self.key_paths],
+            "key_fields": [".".join(path) for path in self.key_fields],
             "schema": self.schema,
         }
+
+
+def _at(record: Any, path: tuple[str, ...]) -> Any:
+    value = record
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _key_part(value: Any, allow_objects: bool = False) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JSON Schema counts 5.0 as the integer 5; so do keys
+    if isinstance(value, str) and value:
+        return value
+    if allow_objects and isinstance(value, dict) and value:
+        # e.g. a link object: the same identifiers in any order give the same key
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return None
 
 
 def _json_kind(value: Any) -> str:
@@ -134,11 +157,15 @@ def describe_schema_error(exc: fastjsonschema.JsonSchemaValueException) -> str:
 
 
 def _load(document: dict[str, Any]) -> RecordType:
-    key_paths = tuple(tuple(path.split(".")) for path in document["key"])
+    key_paths = tuple(tuple(path.split(".")) for path in document.get("key", []))
+    key_fields = tuple(tuple(path.split(".")) for path in document.get("key_fields", []))
+    if bool(key_paths) == bool(key_fields):
+        raise ValueError(f"record type {document.get('name')}: give exactly one of 'key' or 'key_fields'")
     return RecordType(
         name=document["name"],
         description=document.get("description", ""),
         key_paths=key_paths,
+        key_fields=key_fields,
         schema=document["schema"],
         _validator=fastjsonschema.compile(document["schema"]),
     )

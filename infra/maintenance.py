@@ -1,0 +1,92 @@
+"""Dataset maintenance: the Clear Data workflow that removes every record of a dataset."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.functions import python_function
+from infra.storage import Storage
+
+CLEAR_MAX_CONCURRENCY = 4
+
+
+class DatasetMaintenance(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        environment = {
+            "JOBS_TABLE": storage.jobs_table.table_name,
+            "DATASETS_TABLE": storage.datasets_table.table_name,
+            "RECORDS_TABLE": storage.records_table.table_name,
+        }
+        plan_fn = self._function("PlanClear", "plan", environment, Duration.minutes(1))
+        partition_fn = self._function("ClearPartition", "clear_partition", environment, Duration.minutes(15))
+        finish_fn = self._function("FinishClear", "finish", environment, Duration.minutes(1))
+        failed_fn = self._function("ClearFailed", "mark_failed", environment, Duration.minutes(1))
+        job_rw = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+        for fn in (plan_fn, finish_fn, failed_fn):
+            storage.jobs_table.grant(fn, *job_rw)
+        for fn in (finish_fn, failed_fn):
+            storage.datasets_table.grant(fn, "dynamodb:UpdateItem")
+        storage.records_table.grant(partition_fn, "dynamodb:Query", "dynamodb:BatchWriteItem")
+
+        failed = sfn.Fail(self, "ClearJobFailed", cause="see the job's failure_reason", error="ClearFailed")
+        mark_failed = self._task("ClearFailed", failed_fn)
+        mark_failed.next(failed)
+        plan = self._task("PlanClear", plan_fn)
+        partitions = sfn.Map(
+            self,
+            "ClearPartitions",
+            items_path="$.partitions",
+            item_selector={
+                "job": {
+                    "account_id": sfn.JsonPath.string_at("$.account_id"),
+                    "job_id": sfn.JsonPath.string_at("$.job_id"),
+                    "dataset_id": sfn.JsonPath.string_at("$.dataset_id"),
+                },
+                "partition": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+            },
+            max_concurrency=CLEAR_MAX_CONCURRENCY,
+            result_path="$.results",
+        )
+        partitions.item_processor(self._task("ClearPartition", partition_fn))
+        finish = self._task("FinishClear", finish_fn)
+        for state in (plan, partitions, finish):
+            state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+
+        self.state_machine = sfn.StateMachine(
+            self,
+            "ClearWorkflow",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(
+                plan.next(partitions).next(finish).next(sfn.Succeed(self, "ClearCompleted"))
+            ),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=logs.LogGroup(
+                    self, "ClearWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                ),
+                level=sfn.LogLevel.ERROR,
+                include_execution_data=False,
+            ),
+        )
+
+    def _function(self, name: str, entry: str, environment: dict, timeout: Duration):
+        return python_function(
+            self,
+            f"{name}Function",
+            handler=f"ingest.handlers.clear.{entry}",
+            description=f"Clear Data workflow: {name}",
+            environment=environment,
+            timeout=timeout,
+            memory_size=512,
+        )
+
+    def _task(self, name: str, fn) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(self, name, lambda_function=fn, output_path="$.Payload")
+        task.add_retry(errors=["Lambda.TooManyRequestsException", "Lambda.ServiceException"], max_attempts=3,
+                       interval=Duration.seconds(2), backoff_rate=2)
+        return task

@@ -1,0 +1,253 @@
+"""File formats: turn an uploaded byte stream into numbered records, the same way everywhere.
+
+The Split step and the offline `validate` command both read files through `records_of`, and both
+check each record with `pipeline.check_line`, so they agree line for line.
+
+NDJSON (.json/.ndjson/.jsonl): one JSON value per line; parsing happens in Load.
+CSV (.csv): RFC 4180 with a header row. Dotted headers build nested objects (`link.email`); cells
+are typed by the record type's JSON Schema; an empty cell means the field is absent. A record
+that spans several physical lines (quoted newlines) is numbered by the line where it starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from ingest.errors import FileRejectedError
+from ingest.logic import lines as line_reader
+
+NDJSON = "ndjson"
+CSV = "csv"
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+
+
+def format_of(filename: str) -> str:
+    name = filename[:-3] if filename.endswith(".gz") else filename
+    return CSV if name.endswith(".csv") else NDJSON
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    number: int  # 1-based line number in the (decompressed) file where the record starts
+    raw: bytes  # the original text, for the error log
+    json: bytes | None  # NDJSON: same as raw; CSV: the converted record; None when problem is set
+    problem: str | None = None  # rejected before validation (too long, malformed CSV, bad encoding)
+
+
+def records_of(chunks: Iterable[bytes], fmt: str, record_type) -> Iterator[SourceRecord]:
+    if fmt == CSV:
+        yield from _csv_records(chunks, record_type)
+        return
+    for line in line_reader.numbered_lines(chunks):
+        if line.too_long:
+            yield SourceRecord(line.number, b"", None, f"line is longer than {line_reader.MAX_LINE_BYTES} bytes")
+        else:
+            yield SourceRecord(line.number, line.raw, line.raw)
+
+
+def check_start(first_lines: list[bytes], fmt: str, record_type) -> None:
+    """Fail fast, before anything is loaded, when the file cannot be what its name says."""
+    if not first_lines:
+        return
+    first = first_lines[0].strip()
+    if b"\x00" in first:
+        raise FileRejectedError("the file is binary, not text: upload UTF-8 NDJSON or CSV")
+    if fmt == CSV:
+        if first.startswith(b"{"):
+            raise FileRejectedError(
+                "the file is named .csv but holds JSON lines: name NDJSON files .json, .ndjson or .jsonl"
+            )
+        problems = header_problems(_parse_header(first_lines), record_type)
+        if problems:
+            raise FileRejectedError("the CSV header does not match " + record_type.name + ": " + "; ".join(problems))
+        return
+    if first == b"[":
+        raise FileRejectedError("the file holds one JSON array; send one JSON object per line (NDJSON)")
+    if not first.startswith((b"{", b"[")) and b"," in first:
+        raise FileRejectedError(
+            "the file is named as NDJSON but its first line is not JSON (it looks like CSV): name CSV files .csv"
+        )
+
+
+# -- CSV ------------------------------------------------------------------------------------
+def _text_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, str | None, str | None]]:
+    """(number, text with '\\n', problem) for every physical line, blank ones included."""
+    expected = 1
+    for line in line_reader.numbered_lines(chunks):
+        while expected < line.number:
+            yield expected, "\n", None
+            expected += 1
+        expected = line.number + 1
+        if line.too_long:
+            yield line.number, None, f"line is longer than {line_reader.MAX_LINE_BYTES} bytes"
+            continue
+        try:
+            yield line.number, line.raw.decode("utf-8") + "\n", None
+        except UnicodeDecodeError as exc:
+            yield line.number, None, f"line is not valid UTF-8 (byte {exc.start + 1})"
+
+
+class _LineFeed:
+    """Feeds csv.reader one physical line at a time and remembers which lines a row used."""
+
+    def __init__(self, lines: Iterator[tuple[int, str | None, str | None]]):
+        self._lines = lines
+        self.used: list[str] = []
+        self.last_number = 0
+        self.rejected: list[tuple[int, str]] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        while True:
+            number, text, problem = next(self._lines)
+            self.last_number = number
+            if problem is None:
+                self.used.append(text)
+                return text
+            self.rejected.append((number, problem))
+
+
+def _parse_header(first_lines: list[bytes]) -> list[str]:
+    text = b"\n".join(first_lines).decode("utf-8", errors="replace").lstrip("\ufeff")
+    return next(csv.reader(text.splitlines()), [])
+
+
+def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]:
+    feed = _LineFeed(_text_lines(chunks))
+    reader = csv.reader(feed, strict=True)
+    try:
+        header = next(reader)
+        while not header:  # blank lines before the header
+            header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise FileRejectedError(f"the CSV header row is malformed: {exc}") from exc
+    columns = [_column(name, record_type.schema) for name in header]
+    while True:
+        feed.used = []
+        start = feed.last_number + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            yield from _flush_rejected(feed)
+            return
+        except csv.Error as exc:
+            yield from _flush_rejected(feed)
+            raw = "".join(feed.used).rstrip("\r\n").encode()
+            yield SourceRecord(start, raw, None, f"malformed CSV: {exc}")
+            continue
+        yield from _flush_rejected(feed)
+        if not row:
+            continue  # blank line
+        raw_text = "".join(feed.used).rstrip("\r\n")
+        start = feed.last_number - len(feed.used) + 1
+        raw = raw_text.encode()
+        if len(row) != len(header):
+            yield SourceRecord(start, raw, None, f"row has {len(row)} fields; the header has {len(header)}")
+            continue
+        record: dict[str, Any] = {}
+        for (path, kinds), cell in zip(columns, row):
+            if cell == "":
+                continue  # an empty cell means the field is absent
+            _place(record, path, _typed(cell, kinds))
+        yield SourceRecord(start, raw, orjson.dumps(record))
+
+
+def _flush_rejected(feed: _LineFeed) -> Iterator[SourceRecord]:
+    for number, problem in feed.rejected:
+        yield SourceRecord(number, b"", None, problem)
+    feed.rejected.clear()
+
+
+def _schema_at(schema: dict, path: list[str]) -> dict | None:
+    node = schema
+    for part in path:
+        properties = node.get("properties")
+        if properties is None:
+            # A free-form object (e.g. attributes) accepts any nested field.
+            return {} if node.get("type") in ("object", None) and node is not schema else None
+        node = properties.get(part)
+        if node is None:
+            return None
+    return node
+
+
+def _column(name: str, schema: dict) -> tuple[list[str], list[str]]:
+    path = name.strip().split(".")
+    node = _schema_at(schema, path) or {}
+    kinds = node.get("type", "string")
+    return path, kinds if isinstance(kinds, list) else [kinds]
+
+
+def _typed(cell: str, kinds: list[str]) -> Any:
+    """The cell as the schema's type; left as text when it does not convert (validation says why)."""
+    if "string" in kinds:
+        return cell
+    text = cell.strip()
+    for kind in kinds:
+        if kind == "integer" and _INTEGER.match(text):
+            return int(text)
+        if kind == "number" and _NUMBER.match(text):
+            return int(text) if _INTEGER.match(text) else float(text)
+        if kind == "boolean" and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        if kind in ("object", "array") and text[:1] in ("{", "["):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
+    return cell
+
+
+def _place(record: dict, path: list[str], value: Any) -> None:
+    node = record
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def header_problems(header: list[str], record_type) -> list[str]:
+    """Unknown, duplicate or empty columns, and required fields no column provides."""
+    problems = []
+    names = [name.strip() for name in header]
+    if any(not name for name in names):
+        problems.append("a column has an empty name")
+    duplicates = sorted({name for name in names if name and names.count(name) > 1})
+    if duplicates:
+        problems.append("duplicate columns: " + ", ".join(duplicates))
+    unknown = [name for name in names if name and _schema_at(record_type.schema, name.split(".")) is None]
+    if unknown:
+        problems.append("unknown columns: " + ", ".join(unknown))
+    missing = []
+    schema = record_type.schema
+    for field in schema.get("required", []):
+        node = schema.get("properties", {}).get(field, {})
+        under = [name[len(field) + 1:] for name in names if name.startswith(field + ".")]
+        if field in names:
+            continue
+        if node.get("type") == "object" and under:
+            alternatives = [option.get("required", []) for option in node.get("anyOf", [])]
+            needed = [f for f in node.get("required", []) if f not in under]
+            if needed:
+                missing.extend(f"{field}.{f}" for f in needed)
+            elif alternatives and not any(all(f in under for f in option) for option in alternatives):
+                missing.append(" or ".join(f"{field}.{option[0]}" for option in alternatives if option))
+            continue
+        missing.append(field if node.get("type") != "object" else f"{field}.*")
+    if missing:
+        problems.append("missing required columns: " + ", ".join(missing))
+    return problems
