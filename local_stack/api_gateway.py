@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -176,14 +177,19 @@ class LocalApiGateway:
         return Response(json.dumps(body), status=status, headers=headers or {}, content_type="application/json")
 
     def _handle(self, request: Request) -> Response:
-        path = request.path
+        # Match on the path as sent (percent-encoded), like API Gateway: an encoded '/' stays
+        # inside its path parameter instead of splitting the path.
+        raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or quote(request.path)
+        path = raw.split("?", 1)[0]
         stage_prefix = f"/{self.definition.stage}/"
         if path.startswith(stage_prefix):
             path = path[len(stage_prefix) - 1:]
         matched = self.definition.match(path)
         if matched is None or request.method not in matched[0].methods:
             return self._gateway_response("MISSING_AUTHENTICATION_TOKEN")
-        route, path_parameters = matched
+        route, encoded_parameters = matched
+        path_parameters = {name: unquote(value) for name, value in encoded_parameters.items()}
+        path = unquote(path)
         method = route.methods[request.method]
         if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
             return self._gateway_response("REQUEST_TOO_LARGE")

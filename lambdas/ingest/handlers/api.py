@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import quote
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -62,6 +64,25 @@ def _body() -> Any:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from exc
 
 
+def _routable(event: dict) -> dict:
+    """Route on API Gateway's resource template, not the raw path.
+
+    API Gateway has already matched the route and decoded each path parameter; a record key can
+    hold characters (quotes, braces, '/') that the resolver's path patterns cannot match, so the
+    path handed to the resolver carries each parameter percent-encoded and routes read the
+    decoded values from pathParameters.
+    """
+    resource, parameters = event.get("resource"), event.get("pathParameters") or {}
+    if not resource or not parameters:
+        return event
+    path = re.sub(r"\{([^}+]+)\}", lambda m: quote(parameters.get(m.group(1), ""), safe=""), resource)
+    return {**event, "path": path}
+
+
+def _param(name: str) -> str:
+    return app.current_event.path_parameters[name]
+
+
 def _query() -> dict[str, str]:
     return dict(app.current_event.query_string_parameters or {})
 
@@ -106,7 +127,8 @@ def get_job(job_id: str) -> Response:
 
 @app.get("/v1/datasets/<dataset_id>/records/<record_type>/<key>")
 def get_record(dataset_id: str, record_type: str, key: str) -> Response:
-    stored = datasets.get_record(dataset_table, records, _account(), dataset_id, record_type, key)
+    stored = datasets.get_record(dataset_table, records, _account(), _param("dataset_id"), _param("record_type"),
+                                 _param("key"))
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=stored)
 
 
@@ -137,4 +159,4 @@ def get_upload(upload_id: str) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> dict:
-    return app.resolve(event, context)
+    return app.resolve(_routable(event), context)
