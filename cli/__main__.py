@@ -35,8 +35,10 @@ Exit codes:
        were rejected: a warning then says how many, and the error log URL is printed)
   1    the job ended Failed, the API answered with an error (printed as
        `error: HTTP <status>: <message>`), the API could not be reached,
-       or `upload` gave up following the job (--timeout)
-  2    bad command line (unknown option, missing argument, file not found)
+       or `upload` gave up following the job (--timeout);
+       for `validate`, the file has invalid lines or would be rejected whole
+  2    bad command line (unknown option, missing argument, file not found,
+       unknown record type for `validate`)
   130  interrupted with Ctrl-C
 """
 
@@ -282,6 +284,36 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[in
 
 def _print_json(value: Any, raw: bool) -> None:
     click.echo(json.dumps(value, separators=(",", ":")) if raw else json.dumps(value, indent=2))
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase_event, ...")
+@click.option("--format", "fmt", type=click.Choice(["ndjson", "csv"]),
+              help="Read FILE as this format instead of the one its name implies (.csv[.gz] is CSV, else NDJSON).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print every error as the server's error-log line (NDJSON) on stdout; the summary goes to stderr.")
+@click.option("--max-errors", type=click.IntRange(min=0), default=20, show_default=True, metavar="N",
+              help="Errors listed after the summary (without --json).")
+def validate(file: Path, record_type: str, fmt: str | None, as_json: bool, max_errors: int) -> None:
+    """Check FILE locally exactly as an upload of it would be checked; no API, no token.
+
+    \b
+    Gzip is detected by its magic bytes. Prints `total`, `valid` and `invalid` line counts,
+    then the first N errors as `line <n>: <error>`. A file the service would reject whole
+    (e.g. a CSV header naming an unknown column) gives `error: <reason>`.
+    A progress bar (stderr) shows the bytes read for files over 10 MB.
+
+    \b
+    Exit status: 0 every line valid, 1 invalid lines or the file rejected,
+    2 bad command line or unknown record type.
+    """
+    from cli.validate import run  # imports the service's code: only this command needs it
+
+    raise click.exceptions.Exit(run(file, record_type, fmt, as_json, max_errors))
 
 
 # --- datasets ---------------------------------------------------------------------------------

@@ -95,26 +95,37 @@ def _text_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, str | None, str 
             yield line.number, None, f"line is not valid UTF-8 (byte {exc.start + 1})"
 
 
+class _BadLine(Exception):
+    """A physical line that cannot be part of any record (too long, not UTF-8)."""
+
+    def __init__(self, number: int, problem: str):
+        super().__init__(problem)
+        self.number = number
+        self.problem = problem
+
+
 class _LineFeed:
-    """Feeds csv.reader one physical line at a time and remembers which lines a row used."""
+    """Feeds csv.reader one physical line at a time and remembers which lines a row used.
+
+    A bad line aborts the record it falls in (csv.reader starts afresh on its next call), so
+    that record is rejected whole, once, at its own first line - never loaded with a line missing.
+    """
 
     def __init__(self, lines: Iterator[tuple[int, str | None, str | None]]):
         self._lines = lines
         self.used: list[str] = []
         self.last_number = 0
-        self.rejected: list[tuple[int, str]] = []
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        while True:
-            number, text, problem = next(self._lines)
-            self.last_number = number
-            if problem is None:
-                self.used.append(text)
-                return text
-            self.rejected.append((number, problem))
+        number, text, problem = next(self._lines)
+        self.last_number = number
+        if problem is not None:
+            raise _BadLine(number, problem)
+        self.used.append(text)
+        return text
 
 
 def _parse_header(first_lines: list[bytes]) -> list[str]:
@@ -131,7 +142,7 @@ def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]
             header = next(reader)
     except StopIteration:
         return
-    except csv.Error as exc:
+    except (csv.Error, _BadLine) as exc:
         raise FileRejectedError(f"the CSV header row is malformed: {exc}") from exc
     columns = [_column(name, record_type.schema) for name in header]
     while True:
@@ -140,19 +151,22 @@ def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]
         try:
             row = next(reader)
         except StopIteration:
-            yield from _flush_rejected(feed)
             return
+        except _BadLine as bad:
+            raw = "".join(feed.used).rstrip("\r\n").encode()
+            if feed.used:
+                yield SourceRecord(start, raw, None, f"line {bad.number} of this record: {bad.problem}")
+            else:
+                yield SourceRecord(bad.number, b"", None, bad.problem)
+            continue
         except csv.Error as exc:
-            yield from _flush_rejected(feed)
             raw = "".join(feed.used).rstrip("\r\n").encode()
             yield SourceRecord(start, raw, None, f"malformed CSV: {exc}")
             continue
-        yield from _flush_rejected(feed)
         if not row:
             continue  # blank line
-        raw_text = "".join(feed.used).rstrip("\r\n")
         start = feed.last_number - len(feed.used) + 1
-        raw = raw_text.encode()
+        raw = "".join(feed.used).rstrip("\r\n").encode()
         if len(row) != len(header):
             yield SourceRecord(start, raw, None, f"row has {len(row)} fields; the header has {len(header)}")
             continue
@@ -162,12 +176,6 @@ def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]
                 continue  # an empty cell means the field is absent
             _place(record, path, _typed(cell, kinds))
         yield SourceRecord(start, raw, orjson.dumps(record))
-
-
-def _flush_rejected(feed: _LineFeed) -> Iterator[SourceRecord]:
-    for number, problem in feed.rejected:
-        yield SourceRecord(number, b"", None, problem)
-    feed.rejected.clear()
 
 
 def _schema_at(schema: dict, path: list[str]) -> dict | None:

@@ -56,11 +56,12 @@ class Line:
     too_long: bool = False
 
 
-def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Line]:
+def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES, strip_cr: bool = True) -> Iterator[Line]:
     """Yield every non-blank line with its 1-based number; blank lines still count for numbering.
 
     A line over max_line_bytes is yielded with too_long=True and empty raw, without being held
-    in memory.
+    in memory. strip_cr=False keeps a trailing '\r' (for our own work files, whose lines are
+    already exactly the uploaded lines).
     """
     number = 0
     buffer = bytearray()
@@ -88,7 +89,7 @@ def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES
                     buffer.clear()
                 else:
                     line = chunk[start:end]
-                if line.endswith(b"\r"):
+                if strip_cr and line.endswith(b"\r"):
                     line = line[:-1]
                 if len(line) > max_line_bytes:
                     yield Line(number, b"", too_long=True)
@@ -99,7 +100,7 @@ def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES
         yield Line(number + 1, b"", too_long=True)
     else:
         line = bytes(buffer)
-        if line.endswith(b"\r"):
+        if strip_cr and line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > max_line_bytes:
             yield Line(number + 1, b"", too_long=True)

@@ -347,7 +347,7 @@ _WORK_LINE_LIMIT = line_reader.MAX_LINE_BYTES + 64 * 1024
 
 
 def _framed_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    for line in line_reader.numbered_lines(chunks, _WORK_LINE_LIMIT):
+    for line in line_reader.numbered_lines(chunks, _WORK_LINE_LIMIT, strip_cr=False):
         number, _, raw = line.raw.partition(b"\t")
         yield int(number), raw
 
