@@ -31,6 +31,7 @@ class DatasetMaintenance(Construct):
             storage.jobs_table.grant(fn, *job_rw)
         for fn in (finish_fn, failed_fn):
             storage.datasets_table.grant(fn, "dynamodb:UpdateItem")
+        storage.datasets_table.grant(plan_fn, "dynamodb:GetItem")
         storage.records_table.grant(partition_fn, "dynamodb:Query", "dynamodb:BatchWriteItem")
 
         failed = sfn.Fail(self, "ClearJobFailed", cause="see the job's failure_reason", error="ClearFailed")

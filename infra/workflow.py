@@ -103,7 +103,8 @@ class Workflow(Construct):
         bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
         records.grant(self.load_fn, "dynamodb:BatchWriteItem")
         # Finalize and MarkFailed: merge error logs, count records, settle the job, clean up.
-        datasets.grant(self.inspect_fn, "dynamodb:GetItem")  # refuses loads into a dataset being cleared
+        # Inspect refuses loads into a dataset being cleared and notes the record type for Clear Data.
+        datasets.grant(self.inspect_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         for fn in (self.finalize_fn, self.mark_failed_fn):
             bucket.grant_read(fn, f"{WORK_PREFIX}*")
             bucket.grant_delete(fn, f"{WORK_PREFIX}*")

@@ -135,6 +135,12 @@ class FakeDatasetsTable:
         items = [copy.deepcopy(v) for (account, _), v in self.items.items() if account == account_id]
         return items[:limit], None
 
+    def note_record_type(self, account_id: str, dataset_id: str, record_type: str) -> None:
+        key = (account_id, dataset_id)
+        if key not in self.items:
+            raise ConditionFailed(key)
+        self.items[key].setdefault("record_types_seen", set()).add(record_type)
+
     def record_load(self, account_id: str, dataset_id: str, record_type: str, count: int, load: dict) -> None:
         key = (account_id, dataset_id)
         if key not in self.items:

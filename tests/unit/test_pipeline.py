@@ -495,3 +495,12 @@ def test_mark_failed_from_execution_input_before_inspect():
     assert world.job["status"] == "Failed"
     assert world.job["failure_reason"] == "a processing step ran out of time; try splitting the file into smaller files"
     assert "last_load" not in world.datasets.get(ACCOUNT, DATASET)
+
+
+def test_inspect_notes_the_record_type_for_clear_data_unless_dry_run():
+    world = World(b'{"link": {"customer_id": "a"}}\n')
+    world.inspect()
+    assert world.datasets.get(ACCOUNT, DATASET)["record_types_seen"] == {"customer_record"}
+    dry = World(b'{"link": {"customer_id": "a"}}\n', options={"dry_run": True})
+    dry.inspect()
+    assert "record_types_seen" not in dry.datasets.get(ACCOUNT, DATASET)

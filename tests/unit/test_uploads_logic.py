@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ingest.logic import jobs as job_listing
+
 from ingest import record_types
 
 from ingest.errors import BadRequestError, NotFoundError
@@ -157,17 +159,17 @@ def test_completed_upload_with_rejections_links_the_error_log(env):
 def test_list_uploads_rejects_unknown_status(env):
     jobs, _, objects = env
     with pytest.raises(BadRequestError, match="status must be one of: Pending, Processing, Completed, Failed"):
-        uploads.list_uploads(jobs, objects, ACCOUNT, {"status": "Done"}, TTL)
+        job_listing.list_uploads(jobs, objects, ACCOUNT, {"status": "Done"}, TTL)
 
 
 def test_list_uploads_filters_by_status_and_account(env):
     jobs, _, objects = env
     first, second = request(env, body()), request(env, body())
     jobs.update(ACCOUNT, second["id"], status="Completed")
-    listed = uploads.list_uploads(jobs, objects, ACCOUNT, {"status": "Completed"}, TTL)
+    listed = job_listing.list_uploads(jobs, objects, ACCOUNT, {"status": "Completed"}, TTL)
     assert [item["id"] for item in listed["uploads"]] == [second["id"]]
-    assert uploads.list_uploads(jobs, objects, "other-co", {}, TTL)["uploads"] == []
-    assert {item["id"] for item in uploads.list_uploads(jobs, objects, ACCOUNT, {}, TTL)["uploads"]} == {
+    assert job_listing.list_uploads(jobs, objects, "other-co", {}, TTL)["uploads"] == []
+    assert {item["id"] for item in job_listing.list_uploads(jobs, objects, ACCOUNT, {}, TTL)["uploads"]} == {
         first["id"], second["id"],
     }
 

@@ -176,6 +176,15 @@ class DatasetsTable:
             raise
         return plain(item)
 
+    def note_record_type(self, account_id: str, dataset_id: str, record_type: str) -> None:
+        """Remember that records of this type may exist (Clear Data visits only these types)."""
+        self._table.update_item(
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            UpdateExpression="ADD record_types_seen :type",
+            ConditionExpression=Attr("dataset_id").exists(),
+            ExpressionAttributeValues={":type": {record_type}},
+        )
+
     def start_clear(self, account_id: str, dataset_id: str, job_id: str, at: str) -> bool:
         """Mark the dataset as being cleared by job_id; False if another clear holds it."""
         try:

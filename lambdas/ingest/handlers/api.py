@@ -147,7 +147,7 @@ def request_upload() -> Response:
 
 @app.get("/v1/uploads")
 def list_uploads() -> Response:
-    return _json(200, uploads.list_uploads(jobs, objects, _account(), _query(), settings.upload_url_ttl_seconds))
+    return _json(200, job_listing.list_uploads(jobs, objects, _account(), _query(), settings.upload_url_ttl_seconds))
 
 
 @app.get("/v1/uploads/<upload_id>")

@@ -21,7 +21,7 @@ records = RecordStore(aws.client("dynamodb"), settings.records_table)
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def plan(event: dict, context: Any) -> dict:
-    return clear.plan(jobs, event)
+    return clear.plan(jobs, datasets, event)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -46,10 +46,16 @@ def request_clear(jobs, datasets, starter, account_id: str, dataset_id: str) -> 
     return clear_view(job)
 
 
-def plan(jobs, event: dict[str, Any]) -> dict[str, Any]:
-    """The partitions to clear: every record type (counts may lag a failed load), one item each."""
+def plan(jobs, datasets, event: dict[str, Any]) -> dict[str, Any]:
+    """The partitions to clear: every record type a load ever started into this dataset.
+
+    Inspect notes the type before any record is written, so this covers loads that failed
+    midway too (their counts may lag); one Map item per type.
+    """
     jobs.update(event["account_id"], event["job_id"], status="Processing", updated_at=iso_now())
-    return {**event, "partitions": [{"record_type": name} for name in record_types.catalogue()]}
+    dataset = datasets.get(event["account_id"], event["dataset_id"]) or {}
+    seen = sorted(set(dataset.get("record_types_seen") or ()) | set(dataset.get("record_counts") or {}))
+    return {**event, "partitions": [{"record_type": name} for name in seen if record_types.get(name)]}
 
 
 def clear_partition(records, job: dict[str, Any], record_type: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.errors import BadRequestError
+from ingest.errors import BadRequestError, NotFoundError
 from ingest.logic.clear import clear_view
 from ingest.logic.requests import page_limit
 from ingest.logic.uploads import STATUSES, upload_view
@@ -33,9 +33,13 @@ def list_jobs(jobs, objects, account_id: str, query: dict[str, str], url_ttl_sec
     return {"jobs": views, "next_token": token}
 
 
-def get_job(jobs, objects, account_id: str, job_id: str, url_ttl_seconds: int) -> dict[str, Any]:
-    from ingest.errors import NotFoundError
+def list_uploads(jobs, objects, account_id: str, query: dict[str, str], url_ttl_seconds: int) -> dict[str, Any]:
+    """GET /v1/uploads: the account's upload jobs only, in the Lexer-style envelope."""
+    listed = list_jobs(jobs, objects, account_id, {**query, "type": "upload"}, url_ttl_seconds)
+    return {"uploads": listed["jobs"], "next_token": listed["next_token"]}
 
+
+def get_job(jobs, objects, account_id: str, job_id: str, url_ttl_seconds: int) -> dict[str, Any]:
     job = jobs.get(account_id, job_id)
     if job is None:
         raise NotFoundError(f"job {job_id} not found")

@@ -101,6 +101,9 @@ class Pipeline:
             )
         fmt = formats.format_of(job["filename"])
         formats.check_start(self._first_lines(key, gzipped), fmt, record_types.get(job["record_type"]))
+        if not (job.get("options") or {}).get("dry_run"):
+            # Before any record can be written, so a clear never misses a type.
+            self._datasets.note_record_type(account_id, job["dataset_id"], job["record_type"])
         self._jobs.update(account_id, upload_id, status="Processing", size=size, gzip=gzipped, updated_at=iso_now())
         options = job.get("options") or {}
         expected_bytes = size * (GZIP_SIZE_FACTOR if gzipped else 1)

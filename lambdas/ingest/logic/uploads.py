@@ -11,7 +11,7 @@ from ingest import ids, record_types
 from ingest.clock import iso_in, iso_now
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
 from ingest.logic.datasets import get_dataset
-from ingest.logic.requests import page_limit, require_object, required_string
+from ingest.logic.requests import require_object, required_string
 
 FILENAME_RULE = re.compile(r"^[A-Za-z0-9_-]+\.(json|ndjson|jsonl|csv)(\.gz)?$")
 FILENAME_RULE_TEXT = (
@@ -113,22 +113,6 @@ def get_upload(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: 
     if job is None or job.get("job_type") != "upload":
         raise NotFoundError(f"upload {upload_id} not found")
     return upload_view(job, objects, url_ttl_seconds)
-
-
-def list_uploads(jobs, objects, account_id: str, query: dict[str, str], url_ttl_seconds: int) -> dict[str, Any]:
-    filters = {"job_type": "upload"}
-    status = query.get("status")
-    if status is not None:
-        if status not in STATUSES:
-            raise BadRequestError(f"status must be one of: {', '.join(STATUSES)}")
-        filters["status"] = status
-    if query.get("dataset_id"):
-        filters["dataset_id"] = query["dataset_id"]
-    try:
-        items, token = jobs.list(account_id, filters, page_limit(query.get("limit")), query.get("next_token"))
-    except ValueError as exc:
-        raise BadRequestError(str(exc)) from exc
-    return {"uploads": [upload_view(item, objects, url_ttl_seconds) for item in items], "next_token": token}
 
 
 def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str, Any]:
