@@ -77,6 +77,7 @@ def bench_validation(lines: list[bytes]) -> dict:
 
 def bench_split(lines: list[bytes]) -> dict:
     from ingest import record_types
+    from ingest.logic import formats
     from ingest.logic import lines as line_reader
     from ingest.logic.pipeline import Pipeline
 
@@ -85,8 +86,8 @@ def bench_split(lines: list[bytes]) -> dict:
     record_type = record_types.get("purchase_event")
 
     def ours():
-        for line in line_reader.numbered_lines(chunks):
-            Pipeline._route(line, record_type, 64)
+        for record in formats.records_of(chunks, formats.NDJSON, record_type):
+            Pipeline._route(record.json, record_type, 64)
 
     def baseline():
         for _ in line_reader.numbered_lines(chunks):
