@@ -12,13 +12,16 @@ from infra.storage import Storage
 from infra.workflow import Workflow
 
 DEFAULT_CHUNK_TARGET_BYTES = 32 * 1024 * 1024
+DEFAULT_UPLOAD_RETENTION_DAYS = 30
 
 
 class BulkIngestStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         chunk_target_bytes = int(self.node.try_get_context("chunk_target_bytes") or DEFAULT_CHUNK_TARGET_BYTES)
-        storage = Storage(self, "Storage")
+        # How long uploaded originals (and error logs) are kept, so a user can re-run a job.
+        retention_days = int(self.node.try_get_context("upload_retention_days") or DEFAULT_UPLOAD_RETENTION_DAYS)
+        storage = Storage(self, "Storage", upload_retention_days=retention_days)
         auth = Auth(self, "Auth")
         workflow = Workflow(self, "Workflow", storage=storage, chunk_target_bytes=chunk_target_bytes)
         maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)

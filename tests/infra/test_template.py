@@ -216,6 +216,10 @@ def test_bucket_lifecycle_rules(template, named):
     assert work, "no lifecycle rule for the work/ prefix"
     assert any(1 <= r.get("ExpirationInDays", 0) <= 7 for r in work), "work/ files must expire within a week"
 
+    # Originals are kept long enough to re-run a job (default 30 days), then expire.
+    originals = [r for r in enabled if r.get("Prefix") == "uploads/"]
+    assert [r["ExpirationInDays"] for r in originals] == [30]
+
 
 def test_bucket_policy_denies_insecure_transport(template, named):
     policies = [

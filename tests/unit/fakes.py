@@ -62,8 +62,9 @@ class FakeObjectStore:
             del self.objects[key]
         return len(keys)
 
-    def presigned_put(self, key: str, expires_in: int) -> str:
-        return f"https://fake-s3.local/{key}?method=PUT&expires={expires_in}"
+    def presigned_put(self, key: str, expires_in: int, content_length: int | None = None) -> str:
+        length = "" if content_length is None else f"&content-length={content_length}"
+        return f"https://fake-s3.local/{key}?method=PUT&expires={expires_in}{length}"
 
     def presigned_get(self, key: str, expires_in: int) -> str:
         return f"https://fake-s3.local/{key}?method=GET&expires={expires_in}"

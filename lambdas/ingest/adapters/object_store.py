@@ -61,10 +61,12 @@ class ObjectStore:
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
         return len(keys)
 
-    def presigned_put(self, key: str, expires_in: int) -> str:
-        return self._s3.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-        )
+    def presigned_put(self, key: str, expires_in: int, content_length: int | None = None) -> str:
+        """A PUT URL for one key; with content_length, S3 accepts only a body of exactly that size."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if content_length is not None:
+            params["ContentLength"] = content_length
+        return self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
 
     def presigned_get(self, key: str, expires_in: int) -> str:
         return self._s3.generate_presigned_url(

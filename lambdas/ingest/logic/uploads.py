@@ -11,6 +11,7 @@ from ingest import ids, record_types
 from ingest.clock import iso_in, iso_now
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
 from ingest.logic.datasets import get_dataset
+from ingest.logic.pipeline import MAX_OBJECT_BYTES
 from ingest.logic.requests import require_object, required_string
 
 FILENAME_RULE = re.compile(r"^[A-Za-z0-9_-]+\.(json|ndjson|jsonl|csv)(\.gz)?$")
@@ -70,6 +71,20 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     return {"dry_run": dry_run, "max_rejected_percent": int(budget) if float(budget).is_integer() else Decimal(str(budget))}
 
 
+def _declared_size(body: dict[str, Any]) -> int | None:
+    """Optional `size` in bytes: refused over 5 GB now, and signed into the URL so S3 holds the PUT to it."""
+    size = body.get("size")
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise BadRequestError("size must be the file's size in bytes: a positive integer")
+    if size > MAX_OBJECT_BYTES:
+        raise BadRequestError(
+            f"size {size} bytes is over the 5 GB limit of one upload ({MAX_OBJECT_BYTES} bytes); split the file"
+        )
+    return size
+
+
 def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int) -> dict[str, Any]:
     body = require_object(body)
     filename = body.get("filename")
@@ -77,6 +92,7 @@ def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_
         raise BadRequestError(FILENAME_RULE_TEXT)
     destination = _destination(body, datasets, account_id)
     options = _options(body)
+    size = _declared_size(body)
     dataset = datasets.get(account_id, destination["dataset_id"])
     if dataset and dataset.get("clearing_job"):
         raise ConflictError(
@@ -97,13 +113,14 @@ def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_
         "record_type": destination["record_type"],
         "object_key": key,
         "options": options,
+        **({"declared_size": size} if size is not None else {}),
         "stats": {"total": 0, "loaded": 0, "rejected": 0},
         "created_at": now,
         "updated_at": now,
     }
     jobs.create(job)
     view = upload_view(job, objects, url_ttl_seconds)
-    view["url"] = objects.presigned_put(key, url_ttl_seconds)
+    view["url"] = objects.presigned_put(key, url_ttl_seconds, content_length=size)
     view["expires_at"] = iso_in(url_ttl_seconds)
     return view
 
