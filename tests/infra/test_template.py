@@ -819,3 +819,12 @@ def test_unauthorized_response_with_assertions_api(assertions):
             "ResponseTemplates": {"application/json": Match.serialized_json({"message": Match.any_value()})},
         },
     )
+
+
+def test_state_machines_log_errors_without_execution_data(template):
+    machines = resources(template, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2
+    for machine in machines.values():
+        logging = machine["Properties"]["LoggingConfiguration"]
+        assert logging["Level"] == "ERROR"
+        assert logging["IncludeExecutionData"] is False  # execution data can hold record-derived values
