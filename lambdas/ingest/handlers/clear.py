@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 from ingest.adapters import aws
 from ingest.adapters.control_tables import DatasetsTable, JobsTable
@@ -18,27 +19,36 @@ datasets = DatasetsTable(aws.table(settings.datasets_table))
 records = RecordStore(aws.client("dynamodb"), settings.records_table)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-def plan(event: dict, context: Any) -> dict:
+def clear_step(step: Callable[[dict], dict]) -> Callable[[dict, Any], dict]:
+    """A Lambda entry point for one Clear Data state: logged by job id, traced."""
+
+    @functools.wraps(step)
+    @logger.inject_lambda_context(log_event=False)
+    @tracer.capture_lambda_handler
+    def handler(event: dict, context: Any) -> dict:
+        logger.append_keys(job_id=(event.get("job") or event).get("job_id"), step=step.__name__)
+        return step(event)
+
+    return handler
+
+
+@clear_step
+def plan(event: dict) -> dict:
     return clear.plan(jobs, datasets, event)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-def clear_partition(event: dict, context: Any) -> dict:
+@clear_step
+def clear_partition(event: dict) -> dict:
     result = clear.clear_partition(records, event["job"], event["partition"]["record_type"])
-    logger.info("partition cleared", extra={"job_id": event["job"]["job_id"], **result})
+    logger.info("partition cleared", extra=result)
     return result
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-def finish(event: dict, context: Any) -> dict:
+@clear_step
+def finish(event: dict) -> dict:
     return clear.finish(jobs, datasets, event)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-def mark_failed(event: dict, context: Any) -> dict:
+@clear_step
+def mark_failed(event: dict) -> dict:
     return clear.fail(jobs, datasets, event, failure_reason(event.get("error") or {}))
