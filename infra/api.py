@@ -6,6 +6,7 @@ import json
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -27,6 +28,8 @@ ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/uploads/{upload_id}", ("GET",)),
     ("/v1/jobs", ("GET",)),
     ("/v1/jobs/{job_id}", ("GET",)),
+    ("/v1/tokens", ("GET", "POST")),
+    ("/v1/tokens/{token_id}", ("DELETE",)),
 ]
 
 # API Gateway's own answers, as JSON {"message": ...} like ours.
@@ -47,7 +50,7 @@ class Api(Construct):
             self,
             "ApiFunction",
             handler="ingest.handlers.api.handler",
-            description="Bulk-ingest REST API: datasets, uploads, records",
+            description="Bulk-ingest REST API: datasets, uploads, records, tokens",
             environment={
                 "UPLOADS_BUCKET": storage.bucket.bucket_name,
                 "JOBS_TABLE": storage.jobs_table.table_name,
@@ -55,6 +58,8 @@ class Api(Construct):
                 "RECORDS_TABLE": storage.records_table.table_name,
                 "UPLOAD_URL_TTL_SECONDS": str(UPLOAD_URL_TTL_SECONDS),
                 "CLEAR_STATE_MACHINE_ARN": clear_workflow.state_machine_arn,
+                # Same name and value as the authorizer's: local handlers share one process env.
+                "TOKENS_TABLE": auth.tokens_table.table_name,
             },
             timeout=Duration.seconds(29),
             memory_size=512,
@@ -65,6 +70,13 @@ class Api(Construct):
         storage.datasets_table.grant(
             self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"
         )
+        # Token routes: list through the by-account index; mint and revoke are transactions of
+        # Put/Update on token and counter items (DynamoDB authorizes each part as PutItem/UpdateItem).
+        # No GetItem, Scan or DeleteItem: the API never reads a token by its hash nor deletes one.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[auth.tokens_table.table_arn]))
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[auth.tokens_by_account_index_arn]))
         clear_workflow.grant_start_execution(self.function)
         storage.records_table.grant(self.function, "dynamodb:GetItem")
         # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.

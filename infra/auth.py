@@ -1,10 +1,11 @@
-"""Auth: the token table (SHA-256 hashes only) and the API Gateway Lambda authorizer."""
+"""Auth: the token table (SHA-256 hashes only, plus an index by account) and the API Gateway Lambda authorizer."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.functions import python_function
@@ -12,6 +13,11 @@ from infra.functions import python_function
 TOKEN_HEADER = "Auth-Api-Token"
 # Short, so a revoked token stops working quickly; long enough to spare the table on bursts.
 AUTHORIZER_CACHE_TTL = Duration.seconds(60)
+# An account's tokens, for listing and revoking by id (lambdas/ingest/adapters/control_tables.py
+# TOKENS_BY_ACCOUNT_INDEX names it too; a template test holds the two equal). It projects only
+# what a listing shows and revoked_at; the table's key (the hash) is always projected, never shown.
+TOKENS_BY_ACCOUNT_INDEX = "by_account"
+TOKENS_INDEX_ATTRIBUTES = ["label", "created_at", "last_used_at", "revoked_at"]
 
 
 class Auth(Construct):
@@ -28,6 +34,14 @@ class Auth(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self.tokens_table.add_global_secondary_index(
+            index_name=TOKENS_BY_ACCOUNT_INDEX,
+            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="token_id", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=TOKENS_INDEX_ATTRIBUTES,
+        )
+        self.tokens_by_account_index_arn = f"{self.tokens_table.table_arn}/index/{TOKENS_BY_ACCOUNT_INDEX}"
         self.function = python_function(
             self,
             "AuthorizerFunction",
@@ -37,7 +51,9 @@ class Auth(Construct):
             timeout=Duration.seconds(10),
             memory_size=256,
         )
-        self.tokens_table.grant_read_data(self.function)
+        # Read a token by its hash, and record its last use (UpdateItem of last_used_at); nothing else.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[self.tokens_table.table_arn]))
         self.authorizer = apigw.RequestAuthorizer(
             self,
             "TokenAuthorizer",

@@ -44,6 +44,7 @@ class ApiSettings:
     datasets_table: str
     records_table: str
     clear_state_machine_arn: str
+    tokens_table: str
     upload_url_ttl_seconds: int = 3600
 
     @classmethod

@@ -273,6 +273,20 @@ def test_table_key_schema(template, named, table, expected):
     assert key_schema(props(template, named[table])) == expected
 
 
+def test_tokens_table_has_a_by_account_index_that_projects_no_secret(template, named):
+    from ingest.adapters.control_tables import TOKENS_BY_ACCOUNT_INDEX
+
+    (index,) = props(template, named["tokens"])["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == TOKENS_BY_ACCOUNT_INDEX  # the name the adapter queries
+    types = {a["AttributeName"]: a["AttributeType"] for a in props(template, named["tokens"])["AttributeDefinitions"]}
+    assert [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in index["KeySchema"]] == [
+        ("account_id", "HASH", "S"), ("token_id", "RANGE", "S")]
+    # Only what a listing shows and revoked_at (the table key, the hash, is always projected too).
+    assert index["Projection"] == {"ProjectionType": "INCLUDE",
+                                   "NonKeyAttributes": ["label", "created_at", "last_used_at", "revoked_at"]}
+    assert "ProvisionedThroughput" not in index
+
+
 def test_tokens_table_with_assertions_api(assertions):
     assertions.has_resource_properties(
         "AWS::DynamoDB::Table",
@@ -597,6 +611,8 @@ def targets(named: dict) -> dict[str, str]:
         "datasets": table_arn(named["datasets"]),
         "records": table_arn(named["records"]),
         "tokens": table_arn(named["tokens"]),
+        "tokens_index": table_arn(named["tokens"]) + "/index/by_account",
+        "tokens_other_index": table_arn(named["tokens"]) + "/index/other",
         "state_machine": f"arn:aws:states:region:account:stateMachine:{named['state_machine']}",
     }
 
@@ -607,8 +623,9 @@ MUST_ALLOW = {
         ("s3:PutObject", "uploads/"), ("s3:GetObject", "results/"),
         ("dynamodb:PutItem", "jobs"), ("dynamodb:Query", "jobs"), ("dynamodb:GetItem", "jobs"),
         ("dynamodb:PutItem", "datasets"), ("dynamodb:Query", "datasets"), ("dynamodb:GetItem", "records"),
+        ("dynamodb:Query", "tokens_index"), ("dynamodb:PutItem", "tokens"), ("dynamodb:UpdateItem", "tokens"),
     ],
-    "authorizer": [("dynamodb:GetItem", "tokens")],
+    "authorizer": [("dynamodb:GetItem", "tokens"), ("dynamodb:UpdateItem", "tokens")],
     "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
     "inspect": [("s3:GetObject", "uploads/"), ("dynamodb:UpdateItem", "jobs")],
     "split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "jobs")],
@@ -654,32 +671,70 @@ def test_function_lacks_permissions_outside_its_job(template, functions, named, 
     assert not excess, f"{name} may {excess}"
 
 
-def test_only_the_authorizer_touches_the_tokens_table(template, functions, named):
-    tokens = targets(named)["tokens"]
+TOKEN_TABLE_USERS = {"authorizer", "api"}
+
+
+def test_only_the_authorizer_and_the_api_touch_the_tokens_table(template, functions, named):
+    where = targets(named)
     for name, lid in functions.items():
-        if name == "authorizer":
+        if name in TOKEN_TABLE_USERS:
             continue
         statements = function_statements(template, lid)
         for action in ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", *DYNAMODB_WRITE_ACTIONS]:
-            assert not allows(template, statements, action, tokens), f"{name} may {action} on the tokens table"
+            for target in ("tokens", "tokens_index"):
+                assert not allows(template, statements, action, where[target]), f"{name} may {action} on {target}"
         assert not any(named["tokens"] in json.dumps(s["Resource"]) for s in statements), name
 
 
-def test_authorizer_can_only_read_the_tokens_table(template, functions, named):
-    statements = function_statements(template, functions["authorizer"])
+def _token_statements(template, functions, named, name) -> list[tuple[set[str], set[str]]]:
+    """(actions, rendered resources) of each of the function's statements that names the tokens table."""
+    found = []
+    for statement in function_statements(template, functions[name]):
+        if named["tokens"] in json.dumps(statement["Resource"]):
+            assert statement["Effect"] == "Allow" and "Condition" not in statement, statement
+            found.append(({a.lower() for a in as_list(statement["Action"])},
+                          {render(template, r) for r in as_list(statement["Resource"])}))
+    return found
+
+
+def test_authorizer_may_only_read_tokens_and_record_their_use(template, functions, named):
     where = targets(named)
-    for action in DYNAMODB_WRITE_ACTIONS:
-        assert not allows(template, statements, action, where["tokens"]), action
+    statements = function_statements(template, functions["authorizer"])
+    # GetItem by hash, UpdateItem of last_used_at; on the table only, not its index.
+    assert _token_statements(template, functions, named, "authorizer") == [
+        ({"dynamodb:getitem", "dynamodb:updateitem"}, {where["tokens"]})]
+    for action in ["dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem",
+                   *(a for a in DYNAMODB_WRITE_ACTIONS if a != "dynamodb:UpdateItem")]:
+        for target in ("tokens", "tokens_index"):
+            assert not allows(template, statements, action, where[target]), (action, target)
     for statement in statements:
         actions = [a.lower() for a in as_list(statement["Action"])]
         assert not any(a.startswith(("s3:", "states:")) for a in actions), statement
-        dynamodb = [a for a in actions if a.startswith("dynamodb:")]
-        assert set(dynamodb) <= DYNAMODB_READ_ACTIONS, dynamodb
-        if dynamodb:
-            assert {render(template, r) for r in as_list(statement["Resource"])} <= {
-                where["tokens"], where["tokens"] + "/index/*"}, statement["Resource"]
-        else:
+        if not any(a.startswith("dynamodb:") for a in actions):
             assert set(actions) <= UNSCOPABLE_ACTIONS, actions
+
+
+def test_api_may_only_list_mint_and_revoke_tokens(template, functions, named):
+    where = targets(named)
+    statements = function_statements(template, functions["api"])
+    # Query on the by-account index only; Put/Update (mint and revoke transactions) on the table.
+    assert sorted(_token_statements(template, functions, named, "api"), key=lambda s: sorted(s[0])) == [
+        ({"dynamodb:putitem", "dynamodb:updateitem"}, {where["tokens"]}),
+        ({"dynamodb:query"}, {where["tokens_index"]}),
+    ]
+    for action in ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem",
+                   *(a for a in DYNAMODB_WRITE_ACTIONS if a not in ("dynamodb:PutItem", "dynamodb:UpdateItem"))]:
+        assert not allows(template, statements, action, where["tokens"]), f"api may {action} on the tokens table"
+    assert not allows(template, statements, "dynamodb:Query", where["tokens_other_index"])
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem"):
+        assert not allows(template, statements, action, where["tokens_index"]), action
+
+
+def test_api_and_authorizer_name_the_same_tokens_table(template, functions, named):
+    # One variable name and value: the local stack runs both handlers in one process environment.
+    for name in TOKEN_TABLE_USERS:
+        variables = props(template, functions[name])["Environment"]["Variables"]
+        assert ref_target(variables["TOKENS_TABLE"]) == named["tokens"], name
 
 
 @pytest.mark.parametrize("name", sorted(HANDLERS))
@@ -762,6 +817,9 @@ def test_required_routes_exist(template):
         ("POST", "/v1/datasets"),
         ("GET", "/v1/datasets/{dataset_id}"),
         ("GET", "/v1/datasets/{dataset_id}/records/{record_type}/{key}"),
+        ("GET", "/v1/tokens"),
+        ("POST", "/v1/tokens"),
+        ("DELETE", "/v1/tokens/{token_id}"),
     }
     assert required <= routes, f"missing routes: {required - routes}"
 

@@ -174,14 +174,64 @@ class FakeRecordStore:
 
 
 class FakeTokensTable:
-    def __init__(self):
-        self.items: dict[str, dict[str, Any]] = {}
+    """TokensTable in memory. Each write method holds one lock, as DynamoDB applies a conditional
+    write or a transaction atomically; reads (get, list_for_account, find) do not.
 
-    def put(self, item: dict[str, Any]) -> None:
-        if item["token_hash"] in self.items:
-            raise ConditionFailed(item["token_hash"])
-        self.items[item["token_hash"]] = copy.deepcopy(item)
+    `counters` holds the per-account counter items (account -> active tokens), kept apart from
+    `items` (token hash -> token) as the adapter keeps them out of the by-account index.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.items: dict[str, dict[str, Any]] = {}
+        self.counters: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.record_use_calls: list[tuple[str, str, str]] = []
 
     def get(self, token_hash: str) -> dict[str, Any] | None:
         item = self.items.get(token_hash)
         return copy.deepcopy(item) if item is not None else None
+
+    def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
+        with self.lock:
+            count = self.counters.get(item["account_id"])
+            if count is None or count >= limit or item["token_hash"] in self.items:
+                return False
+            self.counters[item["account_id"]] = count + 1
+            self.items[item["token_hash"]] = copy.deepcopy(item)
+            return True
+
+    def start_count(self, account_id: str, active: int) -> bool:
+        with self.lock:
+            if account_id in self.counters:
+                return False
+            self.counters[account_id] = active
+            return True
+
+    def revoke(self, account_id: str, token_hash: str, at: str) -> bool:
+        with self.lock:
+            item = self.items.get(token_hash)
+            count = self.counters.get(account_id)
+            if item is None or item.get("account_id") != account_id or "revoked_at" in item or not count:
+                return False
+            item["revoked_at"] = at
+            self.counters[account_id] = count - 1
+            return True
+
+    def list_for_account(self, account_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(item) for item in sorted(self.items.values(), key=lambda i: i["token_id"])
+                if item.get("account_id") == account_id]
+
+    def find(self, account_id: str, token_id: str) -> dict[str, Any] | None:
+        found = [i for i in self.list_for_account(account_id) if i["token_id"] == token_id]
+        return found[0] if found else None
+
+    def record_use(self, token_hash: str, at: str, stale_before: str) -> bool:
+        with self.lock:
+            self.record_use_calls.append((token_hash, at, stale_before))
+            item = self.items.get(token_hash)
+            if item is None or "revoked_at" in item or item.get("last_used_at", "") > stale_before:
+                return False
+            item["last_used_at"] = at
+            return True

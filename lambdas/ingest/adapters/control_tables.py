@@ -220,15 +220,126 @@ class DatasetsTable:
                 raise
 
 
+# The tokens table's index of an account's tokens (partition account_id, sort token_id). Only
+# token items carry those attributes, so the per-account counter items stay out of it.
+TOKENS_BY_ACCOUNT_INDEX = "by_account"
+# Key prefix of the per-account counter of active tokens. Token keys are SHA-256 hex digests, which
+# never contain '#', so a counter can never be taken for a token.
+ACTIVE_COUNT_KEY_PREFIX = "active-tokens#"
+
+
 class TokensTable:
-    """API tokens by SHA-256 hash; the token itself is never stored."""
+    """API tokens by SHA-256 hash; the token itself is never stored.
+
+    Beside the tokens, one counter item per account, {token_hash: "active-tokens#<account>",
+    active_tokens: n}, changed only in the same transaction as a token, bounds the active tokens.
+    """
 
     def __init__(self, table):
         self._table = table
 
-    def put(self, item: dict[str, Any]) -> None:
-        self._table.put_item(Item=item, ConditionExpression=Attr("token_hash").not_exists())
+    @staticmethod
+    def _counter_key(account_id: str) -> dict[str, str]:
+        return {"token_hash": ACTIVE_COUNT_KEY_PREFIX + account_id}
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        """Run a write transaction; False if DynamoDB cancelled it (a condition failed)."""
+        try:
+            self._table.meta.client.transact_write_items(TransactItems=items)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
 
     def get(self, token_hash: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"token_hash": token_hash}).get("Item")
         return plain(item) if item else None
+
+    def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
+        """Store the token and count it, atomically, only while the account has fewer than `limit`.
+
+        False when the counter is at the limit or does not exist yet (see start_count).
+        """
+        name = self._table.name
+        return self._transact([
+            {"Update": {
+                "TableName": name,
+                "Key": self._counter_key(item["account_id"]),
+                "UpdateExpression": "SET active_tokens = active_tokens + :one",
+                "ConditionExpression": "active_tokens < :limit",
+                "ExpressionAttributeValues": {":one": 1, ":limit": limit},
+            }},
+            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(token_hash)"}},
+        ])
+
+    def start_count(self, account_id: str, active: int) -> bool:
+        """Create the account's counter at `active` unless it exists; True if this call created it."""
+        try:
+            self._table.put_item(
+                Item={**self._counter_key(account_id), "counter_of": account_id, "active_tokens": active},
+                ConditionExpression=Attr("token_hash").not_exists(),
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def revoke(self, account_id: str, token_hash: str, at: str) -> bool:
+        """Mark the account's active token revoked and uncount it, atomically; False if it was not
+        the account's active token (or the counter does not exist yet)."""
+        name = self._table.name
+        return self._transact([
+            {"Update": {
+                "TableName": name,
+                "Key": {"token_hash": token_hash},
+                "UpdateExpression": "SET revoked_at = :at",
+                "ConditionExpression": "account_id = :account AND attribute_not_exists(revoked_at)",
+                "ExpressionAttributeValues": {":at": at, ":account": account_id},
+            }},
+            {"Update": {
+                "TableName": name,
+                "Key": self._counter_key(account_id),
+                "UpdateExpression": "SET active_tokens = active_tokens - :one",
+                "ConditionExpression": "active_tokens > :zero",
+                "ExpressionAttributeValues": {":one": 1, ":zero": 0},
+            }},
+        ])
+
+    def list_for_account(self, account_id: str) -> list[dict[str, Any]]:
+        """Every token of the account, revoked ones included (from the by-account index)."""
+        query: dict[str, Any] = {
+            "IndexName": TOKENS_BY_ACCOUNT_INDEX,
+            "KeyConditionExpression": Key("account_id").eq(account_id),
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._table.query(**query)
+            items.extend(plain(item) for item in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def find(self, account_id: str, token_id: str) -> dict[str, Any] | None:
+        page = self._table.query(
+            IndexName=TOKENS_BY_ACCOUNT_INDEX,
+            KeyConditionExpression=Key("account_id").eq(account_id) & Key("token_id").eq(token_id),
+        )
+        items = page.get("Items", [])
+        return plain(items[0]) if items else None
+
+    def record_use(self, token_hash: str, at: str, stale_before: str) -> bool:
+        """Set last_used_at unless it is newer than stale_before. Best effort: never fails the
+        request it accompanies; False when nothing was written."""
+        try:
+            self._table.update_item(
+                Key={"token_hash": token_hash},
+                UpdateExpression="SET last_used_at = :at",
+                ConditionExpression="attribute_exists(account_id) AND attribute_not_exists(revoked_at) "
+                                    "AND (attribute_not_exists(last_used_at) OR last_used_at <= :stale)",
+                ExpressionAttributeValues={":at": at, ":stale": stale_before},
+            )
+            return True
+        except ClientError:
+            return False

@@ -13,14 +13,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ingest import record_types
 from ingest.adapters import aws
-from ingest.adapters.control_tables import DatasetsTable, JobsTable
+from ingest.adapters.control_tables import DatasetsTable, JobsTable, TokensTable
 from ingest.adapters.object_store import ObjectStore
 from ingest.adapters.record_store import RecordStore
 from ingest.config import ApiSettings
 from ingest.errors import BadRequestError, ConflictError, IngestError, NotFoundError, UnauthorizedError
 from ingest.handlers.observability import logger, metrics, tracer
 from ingest.adapters.workflow import WorkflowStarter
-from ingest.logic import clear, datasets, jobs as job_listing, uploads
+from ingest.logic import clear, datasets, jobs as job_listing, tokens, uploads
 
 settings = ApiSettings.from_env()
 jobs = JobsTable(aws.table(settings.jobs_table))
@@ -28,6 +28,7 @@ dataset_table = DatasetsTable(aws.table(settings.datasets_table))
 objects = ObjectStore(aws.client("s3"), settings.uploads_bucket)
 records = RecordStore(aws.client("dynamodb"), settings.records_table)
 clear_starter = WorkflowStarter(aws.client("stepfunctions"), settings.clear_state_machine_arn)
+token_table = TokensTable(aws.table(settings.tokens_table))
 
 app = APIGatewayRestResolver()
 
@@ -153,6 +154,31 @@ def list_uploads() -> Response:
 @app.get("/v1/uploads/<upload_id>")
 def get_upload(upload_id: str) -> Response:
     return _json(200, uploads.get_upload(jobs, objects, _account(), upload_id, settings.upload_url_ttl_seconds))
+
+
+def _optional_body() -> Any:
+    raw = app.current_event.body
+    return {} if raw is None or not raw.strip() else _body()
+
+
+@app.get("/v1/tokens")
+def list_tokens() -> Response:
+    return _json(200, tokens.list_tokens(token_table, _account()))
+
+
+@app.post("/v1/tokens")
+def create_token() -> Response:
+    # The view holds the new token itself: shown in this response only, never logged.
+    view = tokens.create_token_from_request(token_table, _account(), _optional_body())
+    logger.info("token created", extra={"token_id": view["id"]})
+    return _json(201, view)
+
+
+@app.delete("/v1/tokens/<token_id>")
+def revoke_token(token_id: str) -> Response:
+    tokens.revoke_token(token_table, _account(), _param("token_id"))
+    logger.info("token revoked", extra={"token_id": _param("token_id")})
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -1,45 +1,140 @@
-"""API tokens: minted once, shown once, stored only as a SHA-256 hash."""
+"""API tokens: minted once, shown once, stored only as a SHA-256 hash.
+
+An account holds at most MAX_ACTIVE_TOKENS tokens that are not revoked. The limit is kept by a
+per-account counter item that the tokens table changes in the same transaction as the token
+(adapters/control_tables.py TokensTable): minting adds the token and increments the counter only if
+the counter is below the limit, revoking marks the token and decrements the counter. Two concurrent
+mints are therefore serialized by DynamoDB on the counter item; no read-then-write decides.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from datetime import datetime, timedelta
+from typing import Any
 
-from ingest.clock import iso_now
-from ingest.errors import BadRequestError, UnauthorizedError
+from ingest import clock
+from ingest.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
+from ingest.logic.requests import optional_string, require_object
 
 ACCOUNT_ID_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOKEN_PREFIX = "ing_"
+MAX_ACTIVE_TOKENS = 5
+TOKEN_LIMIT_MESSAGE = f"an account may have at most {MAX_ACTIVE_TOKENS} active tokens; revoke one first"
+MAX_LABEL_LENGTH = 100
+# last_used_at is written at most once per this interval per token (API Gateway caches a decision
+# for 60 s anyway, so finer resolution would not be seen).
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def mint_token(tokens_table, account_id: str, label: str = "") -> str:
-    """Create a token for the account; the caller shows it once, we keep only its hash."""
+def _check_account(account_id: Any) -> None:
     if not isinstance(account_id, str) or not ACCOUNT_ID_RULE.fullmatch(account_id):
         raise BadRequestError(
             "account must be 1-63 characters: lowercase letters, digits and '-', starting with a letter or digit"
         )
+
+
+def _check_label(label: Any) -> str:
+    if label is None:
+        return ""
+    if not isinstance(label, str):
+        raise BadRequestError("label must be a string")
+    if len(label) > MAX_LABEL_LENGTH:
+        raise BadRequestError(f"label must be at most {MAX_LABEL_LENGTH} characters")
+    return label
+
+
+def token_view(item: dict[str, Any]) -> dict[str, Any]:
+    """What a caller may see of a stored token: never its hash (nor, of course, the token)."""
+    return {
+        "id": item["token_id"],
+        "label": item.get("label", ""),
+        "created_at": item["created_at"],
+        "last_used_at": item.get("last_used_at"),
+    }
+
+
+def _active(tokens_table, account_id: str) -> list[dict[str, Any]]:
+    items = [item for item in tokens_table.list_for_account(account_id) if not item.get("revoked_at")]
+    return sorted(items, key=lambda item: (item["created_at"], item["token_id"]))
+
+
+def create_token(tokens_table, account_id: str, label: Any = "") -> dict[str, Any]:
+    """Create a token for the account: its view plus "token", the secret shown this once.
+
+    Refused with ConflictError when the account already has MAX_ACTIVE_TOKENS active tokens.
+    """
+    _check_account(account_id)
+    label = _check_label(label)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    tokens_table.put(
-        {
-            "token_hash": token_hash(token),
-            "token_id": secrets.token_hex(6),
-            "account_id": account_id,
-            "label": label,
-            "created_at": iso_now(),
-        }
-    )
-    return token
+    item = {
+        "token_hash": token_hash(token),
+        "token_id": secrets.token_hex(6),
+        "account_id": account_id,
+        "label": label,
+        "created_at": clock.iso_now(),
+    }
+    for attempt in range(2):
+        if tokens_table.add_within_limit(item, MAX_ACTIVE_TOKENS):
+            return {**token_view(item), "token": token}
+        if attempt == 0:
+            # The transaction fails when the counter is full or absent (an account that has never
+            # minted, or one whose tokens predate the counter): start it from the tokens it has.
+            # Only one start wins (conditional put); then the counted transaction decides again.
+            tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
+    raise ConflictError(TOKEN_LIMIT_MESSAGE)
 
 
-def account_for_token(tokens_table, token: str | None) -> str:
+def mint_token(tokens_table, account_id: str, label: str = "") -> str:
+    """Create a token for the account; the caller shows it once, we keep only its hash."""
+    return create_token(tokens_table, account_id, label)["token"]
+
+
+def create_token_from_request(tokens_table, account_id: str, body: Any) -> dict[str, Any]:
+    body = require_object(body)
+    unknown = sorted(set(body) - {"label"})
+    if unknown:
+        raise BadRequestError(f"only label can be given; got {', '.join(unknown)}")
+    return create_token(tokens_table, account_id, optional_string(body, "label", MAX_LABEL_LENGTH) or "")
+
+
+def list_tokens(tokens_table, account_id: str) -> dict[str, Any]:
+    return {"tokens": [token_view(item) for item in _active(tokens_table, account_id)]}
+
+
+def revoke_token(tokens_table, account_id: str, token_id: str) -> None:
+    """Revoke one of the account's active tokens; an unknown, foreign or revoked id is NotFound."""
+    item = tokens_table.find(account_id, token_id)
+    if item is None or item.get("revoked_at") or item.get("account_id") != account_id:
+        raise NotFoundError(f"token {token_id} not found")
+    at = clock.iso_now()
+    for attempt in range(2):
+        if tokens_table.revoke(account_id, item["token_hash"], at):
+            return
+        if attempt == 0:
+            # Fails when the token was revoked meanwhile, or the account's counter predates this
+            # code: start the counter (a no-op if it exists) and try once more.
+            tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
+    raise NotFoundError(f"token {token_id} not found")
+
+
+def account_for_token(tokens_table, token: str | None, now: datetime | None = None) -> str:
+    """The account a presented token acts for; records its use at most once per LAST_USED_RESOLUTION."""
     if not token:
         raise UnauthorizedError("missing Auth-Api-Token")
-    item = tokens_table.get(token_hash(token.strip()))
-    if not item or item.get("revoked_at"):
+    hashed = token_hash(token.strip())
+    item = tokens_table.get(hashed)
+    if not item or item.get("revoked_at") or not item.get("account_id"):
         raise UnauthorizedError("unknown or revoked token")
+    moment = now or clock.now()
+    stale_before = clock.iso(moment - LAST_USED_RESOLUTION)
+    last_used = item.get("last_used_at")
+    if not last_used or last_used <= stale_before:
+        tokens_table.record_use(hashed, clock.iso(moment), stale_before)
     return item["account_id"]
