@@ -19,12 +19,17 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from moto.awslambda import models as lambda_models
 
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
 log = logging.getLogger("local_stack.lambda")
+
+# Test-only seam for local_stack/faults.py, empty unless a test injects a fault. Each hook is called
+# as hook(function, event) before the handler: raising fails the invocation as a handler exception
+# would; returning anything but None replaces the handler's result (the handler does not run).
+invoke_hooks: list[Callable[[Any, Any], Any]] = []
 
 
 class LambdaContext:
@@ -62,7 +67,9 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
     started = time.monotonic()
     try:
         # Handler logs go to this process's stdout (Powertools JSON lines), as to CloudWatch in AWS.
-        result = _handler_for(function.handler)(event, context)
+        result = next((r for r in (hook(function, event) for hook in list(invoke_hooks)) if r is not None), None)
+        if result is None:
+            result = _handler_for(function.handler)(event, context)
         payload, errored = json.dumps(result), False
     except Exception as exc:  # the Lambda runtime reports every exception this way
         payload = json.dumps(

@@ -43,6 +43,9 @@ def workflow_step(name: str) -> Callable:
             except FileRejectedError:
                 logger.info("file rejected")
                 raise
+            except StepFailedError:  # already carries a safe, specific message
+                logger.exception("step failed")
+                raise
             except Exception as exc:
                 logger.exception("step failed")
                 raise StepFailedError(

@@ -23,7 +23,7 @@ import orjson
 
 from ingest import record_types
 from ingest.clock import iso_now
-from ingest.errors import FileRejectedError
+from ingest.errors import FileRejectedError, StepFailedError
 from ingest.logic import formats
 from ingest.logic import lines as line_reader
 from ingest.adapters.record_store import key_hash
@@ -224,6 +224,11 @@ class Pipeline:
     # -- Finalize ------------------------------------------------------------------------
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
         job = state["job"]
+        settled = self._jobs.get(job["account_id"], job["upload_id"]) or {}
+        if settled.get("status") == "Completed":
+            # A retry after Finalize did its work: the work files are gone, so merging again would
+            # publish an empty error log. The first run's outcome stands.
+            return {"upload_id": job["upload_id"], "status": "Completed", "stats": settled.get("stats")}
         work = WorkKeys(job["account_id"], job["upload_id"])
         stats = _summed_stats(job, state.get("chunk_results") or [])
         error_log_key = self._merge_error_logs(work) if stats["rejected"] else None
@@ -264,17 +269,23 @@ class Pipeline:
         return {"job": job, "within_budget": False}
 
     def _merge_error_logs(self, work: WorkKeys) -> str:
+        return self._merge_counting_error_logs(work)[0]
+
+    def _merge_counting_error_logs(self, work: WorkKeys) -> tuple[str, int]:
+        """Merge the per-chunk error files into the job's error log, in line order; (key, lines)."""
         keys = self._objects.list_keys(work.errors_prefix)
         streams = [_json_lines(self._objects.stream(key)) for key in keys]
+        count = 0
         with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", delete=False) as merged:
             try:
                 for _, line in heapq.merge(*streams, key=lambda item: item[0]):
                     merged.write(line)
+                    count += 1
                 merged.close()
                 self._objects.put_file(work.error_log, merged.name)
             finally:
                 os.unlink(merged.name)
-        return work.error_log
+        return work.error_log, count
 
     def _refresh_record_count(self, job: dict[str, Any], load: dict[str, Any]) -> None:
         count = self._records.count(job["account_id"], job["dataset_id"], job["record_type"])
@@ -285,8 +296,18 @@ class Pipeline:
         job = state.get("job") or state
         account_id, upload_id = job["account_id"], job["upload_id"]
         reason = failure_reason(state.get("error") or {})
-        self._jobs.update(account_id, upload_id, status="Failed", failure_reason=reason,
-                          updated_at=iso_now(), finished_at=iso_now())
+        fields: dict[str, Any] = {"status": "Failed", "failure_reason": reason,
+                                  "updated_at": iso_now(), "finished_at": iso_now()}
+        split = job.get("split")
+        if split:
+            # Nothing of a failed job counts as loaded; lines already rejected keep their error log.
+            work = WorkKeys(account_id, upload_id)
+            rejected = 0
+            if self._objects.list_keys(work.errors_prefix):
+                fields["error_log_key"], rejected = self._merge_counting_error_logs(work)
+            fields["stats"] = {"total": split["total"], "loaded": 0, "rejected": rejected,
+                               "not_loaded": split["total"] - rejected}
+        self._jobs.update(account_id, upload_id, **fields)
         if job.get("dataset_id") and job.get("record_type") and not job.get("dry_run"):
             # Chunks loaded before the failure stay; keep the dataset's count true to the store.
             self._refresh_record_count(job, {"upload_id": upload_id, "finished_at": iso_now(), "status": "Failed"})
@@ -294,7 +315,13 @@ class Pipeline:
         return {"upload_id": upload_id, "status": "Failed", "failure_reason": reason}
 
 
-def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int]]) -> dict[str, int]:
+def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None]) -> dict[str, int]:
+    failed = sum(1 for item in chunk_stats if not isinstance(item, dict))
+    if failed:
+        raise StepFailedError(
+            f"the Load step failed on {failed} of {len(chunk_stats)} chunks after retries; "
+            "upload the file again to retry"
+        )
     split = job.get("split", {"total": 0, "rejected": 0})
     loaded = sum(item["loaded"] for item in chunk_stats)
     rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
@@ -338,6 +365,8 @@ def failure_reason(error: dict[str, Any]) -> str:
     message = details.get("errorMessage") if isinstance(details, dict) else None
     if name in ("FileRejectedError", "StepFailedError") and message:
         return message
+    if name == "States.ExceedToleratedFailureThreshold":
+        return "the Load step failed on some chunks after retries; upload the file again to retry"
     if name == "States.Timeout" or (name == "Sandbox.Timedout"):
         return "a processing step ran out of time; try splitting the file into smaller files"
     if name.startswith("States.") or name.startswith("Lambda."):

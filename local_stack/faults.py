@@ -1,0 +1,354 @@
+"""Fault injection for the local stack: test-only, off by default, absent from the deployed template.
+
+Nothing in infra/ or lambdas/ knows about it. A fault patches an in-process piece of the local stack
+for the duration of a `with` block and restores it on exit, even when the block raises:
+
+    from local_stack import faults
+
+    with faults.inject(faults.FailAfterWrites(step="Load", after_items=10, times=1)) as fault:
+        upload = load_file(content)
+    assert fault.fired == 1
+
+Faults are injected *below* the handlers wherever possible (the pipeline's step methods, the record
+store), so the real error handling runs: a handler wraps an unexpected exception into
+StepFailedError, the state machine's Retry and Catch see what they would see in AWS.
+
+  FailAfterWrites  a Load writes part of its chunk to the record store, then crashes
+  Throttle         BatchWriteItem answers with UnprocessedItems (DynamoDB throttling)
+  Crash            a workflow step's logic raises (before doing anything, or after it is done)
+  Drop             invocations of a function are swallowed (an S3 event that is delayed or lost)
+  Rendezvous       holds invocations of a function until `parties` of them have arrived, so they
+                   run at the same moment (races on purpose)
+  Invocations      observes every invocation (which function, which event); injects nothing
+
+Faults are thread-safe: moto's Step Functions interpreter runs executions, and the Distributed
+Map's iterations, in background threads. `times` counts matching calls across all threads; by
+default a fault matches every account, `account=` narrows it to one (the test's own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from typing import Any, Callable, Iterator
+
+from local_stack import lambda_runtime
+
+if str(lambda_runtime.LAMBDA_SOURCE) not in sys.path:
+    sys.path.insert(0, str(lambda_runtime.LAMBDA_SOURCE))
+
+from ingest.adapters import record_store  # noqa: E402  (after the path above, as the handlers see it)
+from ingest.logic import pipeline  # noqa: E402
+
+# Workflow step name (as in the state machine and in failure reasons) -> (handler, Pipeline method).
+STEPS = {
+    "Inspect": ("ingest.handlers.workflow.inspect", "inspect"),
+    "Split": ("ingest.handlers.workflow.split", "split"),
+    "Load": ("ingest.handlers.workflow.load", "load_chunk"),
+    "CheckErrorBudget": ("ingest.handlers.workflow.check_error_budget", "check_error_budget"),
+    "Finalize": ("ingest.handlers.workflow.finalize", "finalize"),
+    "MarkFailed": ("ingest.handlers.workflow.mark_failed", "mark_failed"),
+}
+TRIGGER = "ingest.handlers.upload_trigger.handler"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by an injected crash. Handlers treat it as any unexpected error."""
+
+
+class Fault:
+    """Base: `install()` applies the fault and returns the function that undoes it."""
+
+    def __init__(self, times: int | None = None, account: str | None = None):
+        self.times = times  # None: every matching call
+        self.account = account
+        self.fired = 0  # how many times the fault actually happened
+        self._lock = threading.Lock()
+
+    def install(self) -> Callable[[], None]:
+        raise NotImplementedError
+
+    def _matches(self, account_id: str | None) -> bool:
+        return self.account is None or account_id == self.account
+
+    def _claim(self, account_id: str | None) -> bool:
+        """True when this call should fail; counts it. Thread-safe."""
+        if not self._matches(account_id):
+            return False
+        with self._lock:
+            if self.times is not None and self.fired >= self.times:
+                return False
+            self.fired += 1
+            return True
+
+
+@contextlib.contextmanager
+def inject(*faults: Fault) -> Iterator[Any]:
+    """Apply the faults for the block; yields the fault (or the tuple of faults). Always restored."""
+    with contextlib.ExitStack() as undo:
+        for fault in faults:
+            undo.callback(fault.install())
+        yield faults[0] if len(faults) == 1 else faults
+
+
+def _patch(owner: Any, name: str, replacement: Any) -> Callable[[], None]:
+    original = owner.__dict__[name]
+    setattr(owner, name, replacement)
+
+    def restore() -> None:
+        setattr(owner, name, original)
+
+    return restore
+
+
+def _hook(hook: Callable[[Any, Any], Any]) -> Callable[[], None]:
+    lambda_runtime.invoke_hooks.append(hook)
+    return lambda: lambda_runtime.invoke_hooks.remove(hook)
+
+
+def _account_in(*args: Any) -> str | None:
+    """The account a pipeline call is about, from its state/job argument."""
+    for arg in args:
+        if isinstance(arg, dict):
+            job = arg.get("job") if isinstance(arg.get("job"), dict) else arg
+            if "account_id" in job:
+                return job["account_id"]
+    return None
+
+
+def _handler_path(target: str) -> str:
+    return STEPS[target][0] if target in STEPS else TRIGGER if target == "UploadTrigger" else target
+
+
+# -- Record store faults -----------------------------------------------------------------------------
+class FailAfterWrites(Fault):
+    """A Load upserts the first `after_items` records of its chunk (default: half), then crashes.
+
+    The handler turns the crash into StepFailedError, which the state machine retries (interval 2 s).
+    `written` lists how many records each failed attempt left in the store.
+    """
+
+    def __init__(self, step: str = "Load", after_items: int | None = None, times: int | None = 1,
+                 account: str | None = None):
+        if step != "Load":
+            raise ValueError("only the Load step writes records")
+        super().__init__(times, account)
+        self.after_items = after_items
+        self.written: list[int] = []
+
+    def install(self) -> Callable[[], None]:
+        original = record_store.RecordStore.put_records
+        fault = self
+
+        def put_records(store, account_id, dataset_id, record_type, records, job_id):
+            if not fault._claim(account_id):
+                return original(store, account_id, dataset_id, record_type, records, job_id)
+            records = list(records)
+            keep = len(records) // 2 if fault.after_items is None else min(fault.after_items, len(records))
+            written = original(store, account_id, dataset_id, record_type, records[:keep], job_id)
+            with fault._lock:
+                fault.written.append(written)
+            raise InjectedFault(f"injected: Load crashed after writing {written} of {len(records)} records")
+
+        return _patch(record_store.RecordStore, "put_records", put_records)
+
+
+class Throttle(Fault):
+    """BatchWriteItem leaves items unprocessed, as DynamoDB does when throttling, for `times` calls.
+
+    Each throttled call really writes the first `1 - unprocessed` share of its items and returns the
+    rest as UnprocessedItems (all of them by default). The record store's real retry loop runs;
+    `sleeps` records its backoff delays.
+    """
+
+    def __init__(self, times: int | None = 3, unprocessed: float = 1.0, account: str | None = None):
+        super().__init__(times, account)
+        self.unprocessed = unprocessed
+        self.unprocessed_items = 0
+        self.calls = 0
+        self.sleeps: list[float] = []
+
+    def install(self) -> Callable[[], None]:
+        original = record_store.RecordStore._write_batch
+        fault = self
+
+        def _write_batch(store, requests):
+            account_id = _account_of_request(requests[0]) if requests else None
+            if not fault._matches(account_id):
+                return original(store, requests)
+            return original(_ThrottledStore(store, fault, account_id), requests)
+
+        return _patch(record_store.RecordStore, "_write_batch", _write_batch)
+
+
+def _account_of_request(request: dict) -> str:
+    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+    return item["pk"]["S"].split("#", 1)[0]
+
+
+class _ThrottledStore:
+    """Stands in for a RecordStore inside one _write_batch call: a throttling client, a recorded sleep."""
+
+    def __init__(self, store, fault: Throttle, account_id: str | None):
+        self._store, self._fault, self._account = store, fault, account_id
+        self._ddb = _ThrottlingClient(store._ddb, fault, account_id)
+
+    def _sleep(self, seconds: float) -> None:
+        with self._fault._lock:
+            self._fault.sleeps.append(seconds)
+        self._store._sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _ThrottlingClient:
+    def __init__(self, client, fault: Throttle, account_id: str | None):
+        self._client, self._fault, self._account = client, fault, account_id
+
+    def batch_write_item(self, RequestItems: dict, **kwargs: Any) -> dict:
+        fault = self._fault
+        with fault._lock:
+            fault.calls += 1
+        if not fault._claim(self._account):
+            return self._client.batch_write_item(RequestItems=RequestItems, **kwargs)
+        processed: dict[str, list] = {}
+        unprocessed: dict[str, list] = {}
+        for table, items in RequestItems.items():
+            cut = len(items) - max(1, round(len(items) * fault.unprocessed))
+            if items[:cut]:
+                processed[table] = items[:cut]
+            unprocessed[table] = items[cut:]
+        if processed:
+            self._client.batch_write_item(RequestItems=processed, **kwargs)
+        with fault._lock:
+            fault.unprocessed_items += sum(len(items) for items in unprocessed.values())
+        return {"UnprocessedItems": unprocessed}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+# -- Step faults ---------------------------------------------------------------------------------------
+class Crash(Fault):
+    """A workflow step's logic raises InjectedFault: before it does anything, or (after=True) once done.
+
+    times=None (the default) crashes every attempt, so the state machine's retries are exhausted and
+    its Catch settles the job; times=1 crashes only the first attempt.
+    """
+
+    def __init__(self, step: str, times: int | None = None, after: bool = False, account: str | None = None):
+        if step not in STEPS:
+            raise ValueError(f"unknown step {step!r}; known: {', '.join(STEPS)}")
+        super().__init__(times, account)
+        self.step = step
+        self.after = after
+        self.calls = 0
+
+    def install(self) -> Callable[[], None]:
+        method = STEPS[self.step][1]
+        original = getattr(pipeline.Pipeline, method)
+        fault = self
+
+        def crashing(this, *args, **kwargs):
+            with fault._lock:
+                fault.calls += 1
+            account_id = _account_in(*args)
+            if not fault.after and fault._claim(account_id):
+                raise InjectedFault(f"injected: {fault.step} crashed")
+            result = original(this, *args, **kwargs)
+            if fault.after and fault._claim(account_id):
+                raise InjectedFault(f"injected: {fault.step} crashed after finishing")
+            return result
+
+        return _patch(pipeline.Pipeline, method, crashing)
+
+
+# -- Invocation faults (through lambda_runtime.invoke_hooks) ------------------------------------------------
+class Drop(Fault):
+    """Invocations of `target` (a step name, "UploadTrigger" or a handler path) are swallowed.
+
+    The invoker gets `{"dropped": true}`; `events` keeps what was dropped, to be delivered later.
+    """
+
+    def __init__(self, target: str = "UploadTrigger", times: int | None = None):
+        super().__init__(times)
+        self.handler = _handler_path(target)
+        self.events: list[Any] = []
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler == self.handler and self._claim(None):
+                with self._lock:
+                    self.events.append(event)
+                return {"dropped": True}
+            return None
+
+        return _hook(hook)
+
+
+class Rendezvous(Fault):
+    """Invocations of `target` wait until `parties` of them have arrived, then all run at once.
+
+    `met` becomes True when they did; after `timeout` seconds waiting ones go on alone (met stays False).
+    """
+
+    def __init__(self, target: str, parties: int, timeout: float = 10.0):
+        super().__init__(times=parties)
+        self.handler = _handler_path(target)
+        self.met = False
+        self._barrier = threading.Barrier(parties, timeout=timeout)
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler == self.handler and self._claim(None):
+                try:
+                    if self._barrier.wait() == 0:
+                        self.met = True
+                except threading.BrokenBarrierError:
+                    pass
+            return None
+
+        return _hook(hook)
+
+
+class Invocations(Fault):
+    """Observes every in-process Lambda invocation: `calls` is a list of (handler path, event)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, Any]] = []
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            with self._lock:
+                self.calls.append((function.handler, event))
+            return None
+
+        return _hook(hook)
+
+    def of(self, target: str, upload_id: str | None = None) -> list[Any]:
+        """Events of one function (step name, "UploadTrigger" or handler path), optionally for one upload."""
+        handler = _handler_path(target)
+        with self._lock:
+            events = [event for path, event in self.calls if path == handler]
+        if upload_id is None:
+            return events
+        return [event for event in events if _upload_in(event) == upload_id]
+
+
+def _upload_in(event: Any) -> str | None:
+    if isinstance(event, dict):
+        job = event.get("job") if isinstance(event.get("job"), dict) else event
+        if "upload_id" in job:
+            return job["upload_id"]
+        for record in event.get("Records") or []:  # an S3 event: uploads/<account>/<upload>/<file>
+            parts = record["s3"]["object"]["key"].split("/")
+            if len(parts) >= 3:
+                return parts[2]
+    return None
+
+
+__all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
+           "Invocations", "STEPS", "TRIGGER"]
