@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test synth token bench deploy lint clean
+.PHONY: run test synth token import-key bench deploy lint clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,18 @@ run: synth
 	$(PY) -m local_stack
 
 ## test: the whole suite (unit, infrastructure assertions, end-to-end over HTTP on the local stack)
+# Two workers, one per core, each with its own synthesis and local stack; a file's tests stay together.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## token: print a new API token for ACCOUNT on the running local stack (or on AWS with STACK=<name>)
 token: $(STAMP)
 	$(PY) -m cli.admin mint-token --account "$(ACCOUNT)" $(if $(STACK),--stack $(STACK),)
+
+## import-key: print a new import key and secret (JSON) for ACCOUNT's Localytics-compatible endpoints; APPS="a b" adds apps
+import-key: $(STAMP)
+	$(PY) -m cli.admin mint-import-key --account "$(ACCOUNT)" $(foreach app,$(APPS),--app-id $(app)) $(if $(STACK),--stack $(STACK),)
 
 ## bench: hot-path and end-to-end throughput, with ratios against a baseline measured in the same run
 bench: synth

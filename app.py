@@ -5,9 +5,13 @@ import os
 
 import aws_cdk as cdk
 
+from infra import nag
 from infra.stack import BulkIngestStack
 
 app = cdk.App(outdir=os.environ.get("CDK_OUTDIR"))
+# cdk-nag's AwsSolutions pack: findings are printed and written to validation-report.json in the
+# output; tests/infra/test_nag.py fails on any that is not acknowledged with a reason.
+nag.attach_checks(app)
 BulkIngestStack(
     app,
     "BulkIngest",

@@ -1,13 +1,19 @@
 """`python -m cli.admin`: operator commands that work on the service's tables directly.
 
-mint-token writes a token into the Tokens table through the same logic and adapter as everywhere
-else (ingest.logic.tokens.mint_token on a TokensTable), on the local stack or on a deployed stack.
+mint-token writes a token into the Tokens table (and its API key into the per-token usage plan)
+through the same logic and adapters as everywhere else (ingest.logic.tokens.mint_token on a
+TokensTable and UsagePlanKeys), on the local stack or on a deployed stack. set-ip-allowlist sets an
+account's IP allow-list the same way (ingest.logic.accounts), so an operator can recover an account
+that locked itself out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import boto3
 import click
@@ -18,13 +24,24 @@ from cli.config import NOT_RUNNING, ROOT, STACK_FILE_ENV, ConfigError, read_stac
 
 sys.path.insert(0, str(ROOT / "lambdas"))
 
-from ingest.adapters.control_tables import TokensTable  # noqa: E402
+from ingest.adapters.control_tables import AccountsTable, TokensTable  # noqa: E402
+from ingest.adapters.usage_plans import (  # noqa: E402
+    UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name)
 from ingest.errors import IngestError  # noqa: E402
+from ingest.logic.accounts import set_ip_allowlist  # noqa: E402
 from ingest.logic.tokens import mint_token  # noqa: E402
+from ingest.adapters.control_tables import DatasetsTable  # noqa: E402
+from ingest.adapters.import_keys_table import ImportKeysTable  # noqa: E402
+from ingest.logic.import_keys import create_import_key  # noqa: E402
 
 LOCAL_REGION = "us-east-1"
 LOCAL_KEY = "testing"
 TOKENS_OUTPUT = "TokensTableName"
+ACCOUNTS_OUTPUT = "AccountsTableName"
+# The local stack deploys the template as this stack (local_stack/deployer.py STACK_NAME).
+LOCAL_STACK_NAME = "BulkIngest"
+# The local stack names a table "<stack>-<logical id>"; the accounts table's logical id starts so.
+LOCAL_ACCOUNTS_TABLE_PREFIX = f"{LOCAL_STACK_NAME}-AuthAccountsTable"
 
 HELP = """Operator commands for the bulk-ingest service.
 
@@ -69,15 +86,55 @@ def mint_token_command(account: str, label: str, stack_name: str | None, region:
     if not account:
         fail("no account given: pass --account NAME (with make: `make token ACCOUNT=<name>`)", code=2)
     table_name = None
-    try:
+    with _reporting_failures(stack_name):
         if stack_name:
             table_name, table, where = _deployed_table(stack_name, region)
+            apigateway = _deployed_session(region).client("apigateway")
+            keys = UsagePlanKeys(apigateway, per_token_plan_name(apigateway, stack_name))
         else:
             table_name, table, where = _local_table(stack_file(state_file))
-        token = mint_token(TokensTable(table), account, label)
-    except IngestError as exc:  # the account name breaks the rule
-        fail(str(exc))
-    except ConfigError as exc:
+            keys = _local_usage_plan_keys(stack_file(state_file))
+        token = mint_token(TokensTable(table), keys, account, label)
+    note(f"minted a token for account {account!r}{f' (label {label!r})' if label else ''} "
+         f"in tokens table {table_name} on {where}")
+    note("it is shown only this once; keep it somewhere safe:")
+    click.echo(token)
+
+
+@admin.command("set-ip-allowlist")
+@click.option("--account", required=True, metavar="NAME", help="The account whose allow-list is replaced.")
+@click.option("--cidr", "cidrs", multiple=True, metavar="CIDR",
+              help="An address or network (IPv4 or IPv6) requests may come from; repeat for more. "
+                   "None: no restriction.")
+@click.option("--stack", "stack_name", metavar="STACKNAME",
+              help="Work on this deployed CloudFormation stack. Without it, on the running local stack.")
+@click.option("--region", help="AWS region of --stack (default: your AWS configuration's).")
+@click.option("--stack-file", "state_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help=f"The local stack's state file [env {STACK_FILE_ENV}; default .local/stack.json].")
+def set_ip_allowlist_command(account: str, cidrs: tuple[str, ...], stack_name: str | None, region: str | None,
+                             state_file: Path | None) -> None:
+    """Replace an account's IP allow-list and print it as JSON on stdout.
+
+    Takes effect within the authorizer cache's 60 s. With no --cidr the account is unrestricted again:
+    the way to recover an account that locked itself out.
+    """
+    with _reporting_failures(stack_name):
+        if stack_name:
+            table, where = _deployed_accounts_table(stack_name, region)
+        else:
+            table, where = _local_accounts_table(stack_file(state_file))
+        allowlist = set_ip_allowlist(AccountsTable(table), account.strip(), list(cidrs))
+    note(f"account {account.strip()!r} on {where}: "
+         + (f"{len(allowlist)} allow-list entries" if allowlist else "no IP restriction"))
+    click.echo(json.dumps({"account_id": account.strip(), "ip_allowlist": allowlist}))
+
+
+@contextlib.contextmanager
+def _reporting_failures(stack_name: str | None) -> Iterator[None]:
+    """Turn what can go wrong reaching the tables into one clear line on stderr and exit 1."""
+    try:
+        yield
+    except (IngestError, ConfigError, UsagePlanNotFoundError) as exc:  # a rule broken, or no stack
         fail(str(exc))
     except EndpointConnectionError as exc:
         if stack_name:
@@ -85,23 +142,20 @@ def mint_token_command(account: str, label: str, stack_name: str | None, region:
         fail(f"{NOT_RUNNING} (nothing answers at {exc.kwargs.get('endpoint_url', 'its endpoint')}; "
              "the state file stays behind after `make run` stops)")
     except NoCredentialsError:
-        fail("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) to mint on --stack")
+        fail("no AWS credentials found: configure them (aws configure, AWS_PROFILE, ...) to use --stack")
     except NoRegionError:
         fail("no AWS region: pass --region or set AWS_REGION")
     except ClientError as exc:
         error = exc.response.get("Error", {})
         if error.get("Code") == "ResourceNotFoundException" and not stack_name:
-            fail(f"the local stack has no tokens table {table_name!r}: restart it with `make run`")
+            fail(f"the local stack lacks a table this command needs ({error.get('Message', exc)}): "
+                 "restart it with `make run`")
         fail(f"{error.get('Code', 'AWS error')}: {error.get('Message', exc)}")
     except BotoCoreError as exc:
         fail(str(exc))
-    note(f"minted a token for account {account!r}{f' (label {label!r})' if label else ''} "
-         f"in tokens table {table_name} on {where}")
-    note("it is shown only this once; keep it somewhere safe:")
-    click.echo(token)
 
 
-def _local_table(path: Path):
+def _local_session(path: Path) -> tuple[dict, boto3.Session, Config]:
     state = read_stack_file(path)
     if state is None:
         raise ConfigError(NOT_RUNNING)
@@ -111,9 +165,49 @@ def _local_table(path: Path):
     # The local stack is moto: dummy credentials, a fixed region, its endpoint for every call. Given
     # explicitly so nothing in the caller's AWS configuration can send this to a real account.
     session = boto3.Session(aws_access_key_id=LOCAL_KEY, aws_secret_access_key=LOCAL_KEY, region_name=LOCAL_REGION)
-    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
+    return state, session, Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
+
+
+def _local_table(path: Path):
+    state, session, config = _local_session(path)
     dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
     return state["tokens_table"], dynamodb.Table(state["tokens_table"]), f"the local stack ({state['aws_endpoint']})"
+
+
+def _local_usage_plan_keys(path: Path) -> UsagePlanKeys:
+    state, session, config = _local_session(path)
+    client = session.client("apigateway", endpoint_url=state["aws_endpoint"], config=config)
+    return UsagePlanKeys(client, usage_plan_name(LOCAL_STACK_NAME))
+
+
+def _local_accounts_table(path: Path):
+    state, session, config = _local_session(path)
+    dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
+    if state.get("accounts_table"):
+        return dynamodb.Table(state["accounts_table"]), f"the local stack ({state['aws_endpoint']})"
+    # A state file from before the accounts table was recorded: the local stack holds exactly one.
+    names = [name for name in dynamodb.meta.client.list_tables()["TableNames"]
+             if name.startswith(LOCAL_ACCOUNTS_TABLE_PREFIX)]
+    if len(names) != 1:
+        raise ConfigError(f"the local stack has {len(names)} accounts tables: restart it with `make run`")
+    return dynamodb.Table(names[0]), f"the local stack ({state['aws_endpoint']})"
+
+
+def _deployed_session(region: str | None) -> boto3.Session:
+    return boto3.Session(region_name=region) if region else boto3.Session()
+
+
+def _deployed_accounts_table(stack_name: str, region: str | None):
+    session = _deployed_session(region)
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack_name)
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise ConfigError(f"cannot read stack {stack_name!r}: {message}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    if not outputs.get(ACCOUNTS_OUTPUT):
+        raise ConfigError(f"stack {stack_name!r} has no {ACCOUNTS_OUTPUT} output: deploy the current version")
+    return session.resource("dynamodb").Table(outputs[ACCOUNTS_OUTPUT]), f"stack {stack_name} ({session.region_name})"
 
 
 def _deployed_table(stack_name: str, region: str | None):
@@ -130,6 +224,74 @@ def _deployed_table(stack_name: str, region: str | None):
                           "fully deployed?")
     return table_name, session.resource("dynamodb").Table(table_name), f"stack {stack_name} ({session.region_name})"
 
+
+
+# -- import keys (Localytics-compatible endpoints) --------------------------------------------------
+# The local stack's tables are named "<stack>-<logical id>"; these prefixes find them (one each).
+LOCAL_IMPORTS_TABLE_PREFIX = f"{LOCAL_STACK_NAME}-ImportsImportsTable"
+LOCAL_DATASETS_TABLE_PREFIX = f"{LOCAL_STACK_NAME}-StorageDatasetsTable"
+IMPORTS_OUTPUT = "ImportsTableName"
+DATASETS_OUTPUT = "DatasetsTableName"
+
+
+@admin.command("mint-import-key")
+@click.option("--account", required=True, metavar="NAME",
+              help="The account (the Localytics org: org_id = this name) the key imports into.")
+@click.option("--app-id", "app_ids", multiple=True, metavar="APP",
+              help="An app id the key may import into (as app_id); repeat for more. Each app gets its dataset.")
+@click.option("--label", default="", help="A note stored with the key (who or what it is for).")
+@click.option("--stack", "stack_name", metavar="STACKNAME",
+              help="Work on this deployed CloudFormation stack. Without it, on the running local stack.")
+@click.option("--region", help="AWS region of --stack (default: your AWS configuration's).")
+@click.option("--stack-file", "state_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help=f"The local stack's state file [env {STACK_FILE_ENV}; default .local/stack.json].")
+def mint_import_key_command(account: str, app_ids: tuple[str, ...], label: str, stack_name: str | None,
+                            region: str | None, state_file: Path | None) -> None:
+    """Mint an import key (HTTP Basic key:secret) for the Localytics-compatible endpoints.
+
+    Prints the key, its org and apps and their datasets as JSON on stdout, the secret included: it is
+    shown this once (only its SHA-256 hash is stored). `jq -r .key` and `jq -r .secret` take them apart.
+    """
+    with _reporting_failures(stack_name):
+        if stack_name:
+            imports, datasets, where = _deployed_import_tables(stack_name, region)
+        else:
+            imports, datasets, where = _local_import_tables(stack_file(state_file))
+        minted = create_import_key(ImportKeysTable(imports), DatasetsTable(datasets), account.strip(),
+                                   list(app_ids), label)
+    note(f"minted import key {minted['key']} for org {minted['org_id']!r}"
+         f"{' and apps ' + ', '.join(minted['app_ids']) if minted['app_ids'] else ''} on {where}")
+    note("the secret is shown only this once; use key:secret as HTTP Basic credentials on /v1/imports/...")
+    click.echo(json.dumps(minted, indent=2))
+
+
+def _local_import_tables(path: Path):
+    state, session, config = _local_session(path)
+    dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
+    names = dynamodb.meta.client.list_tables()["TableNames"]
+    found = []
+    for prefix in (LOCAL_IMPORTS_TABLE_PREFIX, LOCAL_DATASETS_TABLE_PREFIX):
+        matching = [name for name in names if name.startswith(prefix)]
+        if len(matching) != 1:
+            raise ConfigError(f"the local stack has {len(matching)} tables named {prefix}*: restart it with `make run`")
+        found.append(dynamodb.Table(matching[0]))
+    return found[0], found[1], f"the local stack ({state['aws_endpoint']})"
+
+
+def _deployed_import_tables(stack_name: str, region: str | None):
+    session = _deployed_session(region)
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack_name)
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise ConfigError(f"cannot read stack {stack_name!r}: {message}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    missing = [name for name in (IMPORTS_OUTPUT, DATASETS_OUTPUT) if not outputs.get(name)]
+    if missing:
+        raise ConfigError(f"stack {stack_name!r} has no {', '.join(missing)} output: deploy the current version")
+    dynamodb = session.resource("dynamodb")
+    return (dynamodb.Table(outputs[IMPORTS_OUTPUT]), dynamodb.Table(outputs[DATASETS_OUTPUT]),
+            f"stack {stack_name} ({session.region_name})")
 
 def main() -> None:
     admin(prog_name="python -m cli.admin")

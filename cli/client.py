@@ -10,6 +10,9 @@ import requests
 
 FINAL_STATUSES = ("Completed", "Failed")
 PUT_CHUNK_BYTES = 256 * 1024
+# A throttled call (429) is retried after the Retry-After the API sends, this many times at most.
+THROTTLE_RETRIES = 5
+MAX_RETRY_AFTER_SECONDS = 60.0
 
 
 class ApiError(RuntimeError):
@@ -20,14 +23,23 @@ class ApiError(RuntimeError):
 
 
 class IngestClient:
-    def __init__(self, api_url: str, token: str, timeout: float = 30.0):
+    def __init__(self, api_url: str, token: str, timeout: float = 30.0, throttle_retries: int = THROTTLE_RETRIES,
+                 sleep: Callable[[float], None] = time.sleep):
         self.api_url = api_url.rstrip("/")
         self._session = requests.Session()
         self._session.headers["Auth-Api-Token"] = token
         self._timeout = timeout
+        self._throttle_retries = throttle_retries
+        self._sleep = sleep
 
     def _call(self, method: str, path: str, **kwargs) -> Any:
-        response = self._session.request(method, self.api_url + path, timeout=self._timeout, **kwargs)
+        for _ in range(self._throttle_retries):
+            response = self._session.request(method, self.api_url + path, timeout=self._timeout, **kwargs)
+            if response.status_code != 429:
+                break
+            self._sleep(_retry_after(response))
+        else:
+            response = self._session.request(method, self.api_url + path, timeout=self._timeout, **kwargs)
         if response.status_code >= 400:
             try:
                 message = response.json().get("message", response.text)
@@ -70,6 +82,15 @@ class IngestClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"upload {upload_id} still {upload['status']} after {timeout:.0f}s")
             time.sleep(poll)
+
+
+def _retry_after(response: requests.Response) -> float:
+    """Seconds to wait before retrying a throttled call: the Retry-After header (seconds), else 1."""
+    try:
+        seconds = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def put_file(url: str, path: str, on_progress: Callable[[int], None] | None = None, timeout: float = 3600.0) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.auth import Auth
+from infra.imports import DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE, DEFAULT_PROFILE_UPLOADS_PER_HOUR, Imports
 from infra.functions import python_function
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, Storage
 
@@ -30,22 +33,82 @@ ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/jobs/{job_id}", ("GET",)),
     ("/v1/tokens", ("GET", "POST")),
     ("/v1/tokens/{token_id}", ("DELETE",)),
+    ("/v1/account", ("GET",)),
+    ("/v1/account/ip-allowlist", ("PUT",)),
+    ("/v1/import-keys", ("GET", "POST")),
+    ("/v1/import-keys/{key_id}", ("DELETE",)),
+    # The analytics file-upload API (handlers/compat_api.py), with the same tokens.
+    ("/analytics/files/upload", ("POST",)),
+    ("/analytics/files/{file_id}", ("GET",)),
+    ("/v1/audiences", ("GET",)),
+    ("/v1/audiences/{audience_id}", ("GET", "PATCH", "DELETE")),
+    ("/v1/audiences/{audience_id}/members/{customer_id}", ("GET",)),
 ]
+# Localytics Profile Imports (handlers/compat_api.py): same API function, HTTP Basic auth with an
+# import key (infra/imports.py), and no usage-plan key: those are per token, these have quotas per key.
+IMPORT_ROUTES: list[tuple[str, tuple[str, ...]]] = [
+    ("/v1/imports/profiles/upload", ("POST",)),
+    ("/v1/imports/profiles/status/{activity_id}", ("GET",)),
+    # Localytics Audience Imports. One resource serves "/list" and "/list/": API Gateway (REST) routes a
+    # path with a trailing slash to the resource without it (a PathPart cannot be empty), and so do the
+    # local gateway and the Powertools resolver.
+    ("/v1/imports/audiences/list", ("POST",)),
+    ("/v1/imports/audiences/list/status/{activity_id}", ("GET",)),
+    ("/v1/imports/audiences/list/{audience_list_id}", ("PUT", "DELETE")),
+    ("/v1/imports/audiences/list/{audience_list_id}/name", ("PUT",)),
+    ("/v1/imports/audiences/list/app/{app_id}", ("GET",)),
+]
+# Request bodies API Gateway hands the function base64-encoded (isBase64Encoded), bytes intact.
+BINARY_MEDIA_TYPES = ["multipart/form-data"]
 
 # API Gateway's own answers, as JSON {"message": ...} like ours.
 GATEWAY_RESPONSES = {
-    apigw.ResponseType.UNAUTHORIZED: ("401", "missing, unknown or revoked Auth-Api-Token"),
-    apigw.ResponseType.ACCESS_DENIED: ("403", "this token may not access this resource"),
+    apigw.ResponseType.UNAUTHORIZED: ("401", "missing, unknown or revoked Auth-Api-Token "
+                                            "(on /v1/imports: Basic credentials, import key and secret)"),
+    # The authorizer denies only when the request's source IP is outside the account's allow-list.
+    apigw.ResponseType.ACCESS_DENIED: ("403", "this request's IP address is not on the account's IP allow-list"),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "no such route: check the method and the path"),
     apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "request body too large: upload files through a presigned URL"),
     apigw.ResponseType.THROTTLED: ("429", "too many requests: slow down and retry"),
 }
+# The per-token usage plan's name is "<stack name><suffix>"; the API function, the admin CLI and the
+# local stack find the plan by it (lambdas/ingest/adapters/usage_plans.py usage_plan_name; a template
+# test holds the two equal). Its id cannot be in the API function's environment: the plan refers to
+# the stage, the stage to the deployment, the deployment to the methods, the methods to the function.
+USAGE_PLAN_NAME_SUFFIX = "-per-token"
+# Per-import-key quotas of the audience routes (CDK context audience_uploads_per_hour and
+# audience_status_requests_per_minute): by default the same as Localytics documents for profile imports.
+DEFAULT_AUDIENCE_UPLOADS_PER_HOUR = DEFAULT_PROFILE_UPLOADS_PER_HOUR
+DEFAULT_AUDIENCE_STATUS_REQUESTS_PER_MINUTE = DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE
+# The stage's access log, one JSON line per request: who called which route and how it went. The
+# route template (resourcePath), not the path, so record keys stay out; no bodies, headers or token.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "ip": "$context.identity.sourceIp",
+    "account": "$context.authorizer.principalId",
+    "method": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "latencyMs": "$context.responseLatency",
+    "responseLength": "$context.responseLength",
+    "errorType": "$context.error.responseType",
+}
+
+
+def retry_after_seconds(rate_per_second: float) -> int:
+    """Seconds after which a throttled token has at least one request again (API Gateway can only
+    send a static Retry-After, so it is derived from the configured rate)."""
+    return max(1, math.ceil(1 / rate_per_second))
 
 
 class Api(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth,
-                 clear_workflow: sfn.IStateMachine) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth, imports: Imports,
+                 clear_workflow: sfn.IStateMachine, rate_limit_per_second: int, rate_limit_burst: int,
+                 audience_uploads_per_hour: int = DEFAULT_AUDIENCE_UPLOADS_PER_HOUR,
+                 audience_status_requests_per_minute: int = DEFAULT_AUDIENCE_STATUS_REQUESTS_PER_MINUTE) -> None:
         super().__init__(scope, construct_id)
+        usage_plan_name = Stack.of(self).stack_name + USAGE_PLAN_NAME_SUFFIX
         self.function = python_function(
             self,
             "ApiFunction",
@@ -60,6 +123,14 @@ class Api(Construct):
                 "CLEAR_STATE_MACHINE_ARN": clear_workflow.state_machine_arn,
                 # Same name and value as the authorizer's: local handlers share one process env.
                 "TOKENS_TABLE": auth.tokens_table.table_name,
+                "ACCOUNTS_TABLE": auth.accounts_table.table_name,
+                # A name, not the plan's id (see USAGE_PLAN_NAME_SUFFIX); the numbers are shown by GET /v1/account.
+                "USAGE_PLAN_NAME": usage_plan_name,
+                "RATE_LIMIT_PER_SECOND": str(rate_limit_per_second),
+                "RATE_LIMIT_BURST": str(rate_limit_burst),
+                **imports.api_environment(),
+                "AUDIENCE_UPLOADS_PER_HOUR": str(audience_uploads_per_hour),
+                "AUDIENCE_STATUS_REQUESTS_PER_MINUTE": str(audience_status_requests_per_minute),
             },
             timeout=Duration.seconds(29),
             memory_size=512,
@@ -77,7 +148,11 @@ class Api(Construct):
             actions=["dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[auth.tokens_table.table_arn]))
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:Query"], resources=[auth.tokens_by_account_index_arn]))
+        # GET /v1/account and PUT /v1/account/ip-allowlist: one item per account, read and written whole.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[auth.accounts_table.table_arn]))
         clear_workflow.grant_start_execution(self.function)
+        imports.grant_api(self.function)
         storage.records_table.grant(self.function, "dynamodb:GetItem")
         # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
@@ -94,21 +169,62 @@ class Api(Construct):
                 metrics_enabled=True,
                 throttling_rate_limit=50,
                 throttling_burst_limit=100,
+                access_log_destination=apigw.LogGroupLogDestination(logs.LogGroup(
+                    self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY)),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
             ),
             default_method_options=apigw.MethodOptions(
-                authorization_type=apigw.AuthorizationType.CUSTOM, authorizer=auth.authorizer
+                authorization_type=apigw.AuthorizationType.CUSTOM, authorizer=auth.authorizer,
+                # The authorizer names the caller's API key (usageIdentifierKey): the usage plan throttles per token.
+                api_key_required=True,
             ),
-            cloud_watch_role=False,
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+            # Access logging needs the account's API Gateway CloudWatch role (AWS::ApiGateway::Account).
+            cloud_watch_role=True,
+            binary_media_types=BINARY_MEDIA_TYPES,
         )
+        self.usage_plan = self.rest_api.add_usage_plan(
+            "PerTokenUsagePlan",
+            name=usage_plan_name,
+            description="Per-token throttling: every API token has its own API key in this plan",
+            throttle=apigw.ThrottleSettings(rate_limit=rate_limit_per_second, burst_limit=rate_limit_burst),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
+        self._grant_token_keys()
         integration = apigw.LambdaIntegration(self.function, proxy=True)
         for path, methods in ROUTES:
             resource = self.rest_api.root.resource_for_path(path)
             for method in methods:
                 resource.add_method(method, integration)
+        for path, methods in IMPORT_ROUTES:
+            resource = self.rest_api.root.resource_for_path(path)
+            for method in methods:
+                resource.add_method(method, integration, authorizer=imports.authorizer,
+                                    authorization_type=apigw.AuthorizationType.CUSTOM, api_key_required=False)
         for response_type, (status, message) in GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
                 f"{response_type.response_type}Response",
                 type=response_type,
                 status_code=status,
                 templates={"application/json": json.dumps({"message": message})},
+                response_headers=(
+                    {"Retry-After": f"'{retry_after_seconds(rate_limit_per_second)}'"}
+                    if response_type.response_type == apigw.ResponseType.THROTTLED.response_type else None
+                ),
             )
+
+    def _grant_token_keys(self) -> None:
+        """Minting creates the token's API key and adds it to the plan; revoking deletes the key.
+
+        A separate policy, not the role's default one: the function depends on its default policy,
+        and this one names the usage plan, which depends (through the stage) on the function.
+        """
+        region = Stack.of(self).region
+        plan_id = self.usage_plan.usage_plan_id
+        iam.Policy(self, "TokenApiKeysPolicy", roles=[self.function.role], statements=[
+            # Find the plan by name (GET /usageplans lists plans; it grants no other reads).
+            iam.PolicyStatement(actions=["apigateway:GET"], resources=[f"arn:aws:apigateway:{region}::/usageplans"]),
+            iam.PolicyStatement(actions=["apigateway:POST"], resources=[
+                f"arn:aws:apigateway:{region}::/apikeys", f"arn:aws:apigateway:{region}::/usageplans/{plan_id}/keys"]),
+            iam.PolicyStatement(actions=["apigateway:DELETE"], resources=[f"arn:aws:apigateway:{region}::/apikeys/*"]),
+        ])

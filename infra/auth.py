@@ -1,4 +1,5 @@
-"""Auth: the token table (SHA-256 hashes only, plus an index by account) and the API Gateway Lambda authorizer."""
+"""Auth: the token table (SHA-256 hashes only, plus an index by account), the accounts table (per-account
+settings such as the IP allow-list) and the API Gateway Lambda authorizer."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ AUTHORIZER_CACHE_TTL = Duration.seconds(60)
 # TOKENS_BY_ACCOUNT_INDEX names it too; a template test holds the two equal). It projects only
 # what a listing shows and revoked_at; the table's key (the hash) is always projected, never shown.
 TOKENS_BY_ACCOUNT_INDEX = "by_account"
-TOKENS_INDEX_ATTRIBUTES = ["label", "created_at", "last_used_at", "revoked_at"]
+# api_key_id (the token's API Gateway key, not a secret) is projected so revoking can delete the key.
+TOKENS_INDEX_ATTRIBUTES = ["label", "created_at", "last_used_at", "revoked_at", "api_key_id"]
+# The authorizer's decision depends on the token and on where the request comes from (the account's
+# IP allow-list), so API Gateway must cache it per (token, source IP), not per token.
+SOURCE_IP_CONTEXT = "identity.sourceIp"
 
 
 class Auth(Construct):
@@ -42,22 +47,38 @@ class Auth(Construct):
             non_key_attributes=TOKENS_INDEX_ATTRIBUTES,
         )
         self.tokens_by_account_index_arn = f"{self.tokens_table.table_arn}/index/{TOKENS_BY_ACCOUNT_INDEX}"
+        # One item per account that has settings (today: its IP allow-list); no item = no restriction.
+        self.accounts_table = dynamodb.Table(
+            self,
+            "AccountsTable",
+            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.function = python_function(
             self,
             "AuthorizerFunction",
             handler="ingest.handlers.authorizer.handler",
-            description="Auth-Api-Token -> account id (by SHA-256 hash)",
-            environment={"TOKENS_TABLE": self.tokens_table.table_name},
+            description="Auth-Api-Token -> account id (by SHA-256 hash), checked against the account's IP allow-list",
+            environment={"TOKENS_TABLE": self.tokens_table.table_name,
+                         "ACCOUNTS_TABLE": self.accounts_table.table_name},
             timeout=Duration.seconds(10),
             memory_size=256,
         )
         # Read a token by its hash, and record its last use (UpdateItem of last_used_at); nothing else.
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[self.tokens_table.table_arn]))
+        # Read the caller's account settings (the IP allow-list); nothing else.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem"], resources=[self.accounts_table.table_arn]))
         self.authorizer = apigw.RequestAuthorizer(
             self,
             "TokenAuthorizer",
             handler=self.function,
-            identity_sources=[apigw.IdentitySource.header(TOKEN_HEADER)],
+            identity_sources=[apigw.IdentitySource.header(TOKEN_HEADER), apigw.IdentitySource.context(SOURCE_IP_CONTEXT)],
             results_cache_ttl=AUTHORIZER_CACHE_TTL,
         )

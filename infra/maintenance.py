@@ -8,6 +8,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra import nag
 from infra.functions import python_function
 from infra.storage import Storage
 
@@ -74,6 +75,7 @@ class DatasetMaintenance(Construct):
                 include_execution_data=False,
             ),
         )
+        nag.acknowledge_state_machine(self.state_machine, (plan_fn, partition_fn, finish_fn, failed_fn))
 
     def _function(self, name: str, entry: str, environment: dict, timeout: Duration):
         return python_function(

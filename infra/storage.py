@@ -1,4 +1,4 @@
-"""Storage: the uploads bucket and the DynamoDB tables (jobs, datasets, records)."""
+"""Storage: the uploads bucket (and its access-log bucket) and the DynamoDB tables (jobs, datasets, records)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,31 @@ from constructs import Construct
 UPLOADS_PREFIX = "uploads/"
 WORK_PREFIX = "work/"
 RESULTS_PREFIX = "results/"
+# Server access logs of the uploads bucket: who read or wrote which key, from which address (the
+# presigned URLs are bearer credentials, so this is their audit trail). Keys, never object contents.
+ACCESS_LOGS_PREFIX = "uploads-bucket/"
+ACCESS_LOG_RETENTION_DAYS = 90
+S3_ACCESS_LOGS_BY_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int = 30) -> None:
         super().__init__(scope, construct_id)
+        # S3 delivers the logs under a bucket policy, not the log-delivery ACL: ACLs are disabled here.
+        self.node.set_context(S3_ACCESS_LOGS_BY_POLICY_FLAG, True)
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,  # the only encryption S3 log delivery supports
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(ACCESS_LOG_RETENTION_DAYS)),
+            ],
+        )
+        # Not logged itself: cdk-nag's S1 accepts a bucket that is another bucket's log target.
         self.bucket = s3.Bucket(
             self,
             "UploadsBucket",
@@ -24,6 +44,8 @@ class Storage(Construct):
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=RemovalPolicy.RETAIN,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=ACCESS_LOGS_PREFIX,
             lifecycle_rules=[
                 s3.LifecycleRule(id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=Duration.days(1)),
                 # Chunks and manifests are deleted by Finalize; this catches any a failed run left.

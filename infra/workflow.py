@@ -13,15 +13,21 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from constructs import Construct
 
+from infra import nag
 from infra.functions import python_function
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
 
 LOAD_MAX_CONCURRENCY = 8
 # Errors worth another attempt: our own wrapped unexpected errors and Lambda's transient ones.
 RETRYABLE_ERRORS = ["StepFailedError", "Lambda.TooManyRequestsException", "Lambda.ServiceException", "States.Timeout"]
+# Loads into one dataset run one at a time: Inspect raises DatasetBusyError while another upload holds
+# the dataset, and is retried - 1 s, growing 1.5x to at most 20 s between tries, with full jitter so
+# queued uploads do not wake together - for about two hours before the job fails saying why.
+DATASET_BUSY_ERROR = "DatasetBusyError"
+DATASET_BUSY_RETRY = {"interval_seconds": 1, "backoff_rate": 1.5, "max_delay_seconds": 20, "max_attempts": 400}
 
 
 class Workflow(Construct):
@@ -75,6 +81,42 @@ class Workflow(Construct):
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.trigger_fn), s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX)
         )
+        self._acknowledge_nag_findings(bucket)
+
+    def _acknowledge_nag_findings(self, bucket: s3.IBucket) -> None:
+        """The cdk-nag findings we accept here, with why (infra/nag.py): the same prefixes as _grant."""
+        nag.acknowledge_bucket_grants(self.inspect_fn, bucket, read=[UPLOADS_PREFIX])
+        nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
+        for fn in (self.finalize_fn, self.budget_fn):
+            nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX], put=[RESULTS_PREFIX])
+        nag.acknowledge_bucket_grants(self.mark_failed_fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX])
+        steps = (self.inspect_fn, self.split_fn, self.load_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
+        nag.acknowledge_state_machine(self.state_machine, steps)
+        nag.acknowledge(
+            self.state_machine.role, "IAM5",
+            "The Distributed Maps read their manifest through an S3 ItemReader, whose key is chosen per "
+            "execution (work/<account>/<upload>/manifest.json); CDK grants GetObject on the bucket's objects.",
+            [f"Resource::arn:<AWS::Partition>:s3:::<{nag.logical_id(bucket)}>/*"],
+        )
+        # A Distributed Map runs its iterations as child executions named by Step Functions.
+        machine_name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % nag.logical_id(self.state_machine)
+        execution_arn = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{machine_name}"
+        nag.acknowledge(
+            self.state_machine, "IAM5",
+            "A Distributed Map starts, describes and stops its child executions, whose names Step Functions "
+            "generates; the grant is limited to this state machine's executions.",
+            [f"Resource::{execution_arn}:*", f"Resource::{execution_arn}/*:*"],
+        )
+        # CDK's own function that applies the bucket notification (one per stack, created by it).
+        for child in Stack.of(self).node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                nag.acknowledge(
+                    child, "IAM4",
+                    "CDK's bucket-notification handler runs once at deploy time with the basic execution "
+                    "policy (log streams and events only).",
+                    [nag.LAMBDA_BASIC_EXECUTION_POLICY],
+                )
 
     def _step(self, name: str, entry: str, environment: dict, timeout: Duration, memory: int, ephemeral: int = 512):
         return python_function(
@@ -102,6 +144,8 @@ class Workflow(Construct):
         bucket.grant_read(self.load_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
         records.grant(self.load_fn, "dynamodb:BatchWriteItem")
+        # profile_changes: Load reads the current profiles before applying the changes to them.
+        records.grant(self.load_fn, "dynamodb:BatchGetItem")
         # Finalize and MarkFailed: merge error logs, count records, settle the job, clean up.
         # Inspect refuses loads into a dataset being cleared and notes the record type for Clear Data.
         datasets.grant(self.inspect_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -117,6 +161,9 @@ class Workflow(Construct):
         bucket.grant_delete(self.budget_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.budget_fn, f"{RESULTS_PREFIX}*")
         jobs.grant(self.budget_fn, *job_rw)
+        # Inspect holds the dataset for this load (a conditional UpdateItem); the steps that end a
+        # job release it: Finalize, MarkFailed (granted above) and an exceeded error budget.
+        datasets.grant(self.budget_fn, "dynamodb:UpdateItem")
 
     def _task(self, state_name: str, fn: lambda_.IFunction, **kwargs) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(self, state_name, lambda_function=fn, output_path="$.Payload", **kwargs)
@@ -148,6 +195,14 @@ class Workflow(Construct):
         mark_failed.next(failed)
 
         inspect = self._task("Inspect", self.inspect_fn)
+        inspect.add_retry(
+            errors=[DATASET_BUSY_ERROR],
+            interval=Duration.seconds(DATASET_BUSY_RETRY["interval_seconds"]),
+            backoff_rate=DATASET_BUSY_RETRY["backoff_rate"],
+            max_delay=Duration.seconds(DATASET_BUSY_RETRY["max_delay_seconds"]),
+            jitter_strategy=sfn.JitterType.FULL,
+            max_attempts=DATASET_BUSY_RETRY["max_attempts"],
+        )
         split = self._task("Split", self.split_fn)
         load = self._chunk_map(bucket, "Load", "LoadChunk", validate_only=False)
         # With an error budget, a validate-only pass decides before anything is written.

@@ -48,7 +48,7 @@ def main() -> int:
         return 1
     token = mint_local_token(info.tokens_table, "dev", label="make run")
     state = {"api_url": info.api_url, "aws_endpoint": info.aws_endpoint, "token": token}
-    (STATE_DIR / "stack.json").write_text(json.dumps({**state, "tokens_table": info.tokens_table}, indent=2) + "\n")
+    (STATE_DIR / "stack.json").write_text(json.dumps({**state, "tokens_table": info.tokens_table, "accounts_table": info.accounts_table}, indent=2) + "\n")
     say("Local stack is up (state in .local/stack.json, handler logs in .local/lambda.log):")
     for key, value in state.items():
         say(f"  {key:13} {value}")

@@ -1,7 +1,8 @@
 """Create the template's resources in moto, as CloudFormation would, and report their physical ids.
 
 Only the resource types the service uses are created; API Gateway resources are served by
-api_gateway.py; IAM policies, permissions and log groups have no local effect and get a
+api_gateway.py, except usage plans, which are created in moto because minting a token adds an API
+key to one (api_gateway.py reads the keys back to throttle per key); IAM policies, permissions and log groups have no local effect and get a
 physical id only. An unknown resource type stops the deployment, so the template and the local
 stack cannot silently drift apart.
 """
@@ -33,6 +34,9 @@ ID_ONLY_TYPES = {
     "AWS::CDK::Metadata",
 }
 API_GATEWAY_PREFIX = "AWS::ApiGateway::"
+# Created in moto (the rest of API Gateway is only read from the template by api_gateway.py).
+USAGE_PLAN_TYPE = "AWS::ApiGateway::UsagePlan"
+STACK_NAME = "BulkIngest"
 
 
 class UnsupportedResourceError(RuntimeError):
@@ -65,7 +69,7 @@ def _placeholder_zip() -> bytes:
 
 
 class Deployer:
-    def __init__(self, session, account_id: str, region: str, stack_name: str = "BulkIngest"):
+    def __init__(self, session, account_id: str, region: str, stack_name: str = STACK_NAME):
         self._session = session
         self._account = account_id
         self._region = region
@@ -84,8 +88,10 @@ class Deployer:
         for logical_id in template.creation_order():
             resource = template.resources[logical_id]
             kind = resource["Type"]
-            if kind.startswith(API_GATEWAY_PREFIX):
-                self._api_gateway_ids(resolver, logical_id, kind)
+            if kind == USAGE_PLAN_TYPE:
+                self._create_usage_plan(deployment, logical_id, resolver.resolve(resource.get("Properties", {})))
+            elif kind.startswith(API_GATEWAY_PREFIX):
+                self._api_gateway_ids(resolver, logical_id, kind, resource.get("Properties", {}))
             elif kind in ID_ONLY_TYPES:
                 resolver.refs[logical_id] = logical_id
                 resolver.attributes[logical_id] = {"Arn": f"arn:aws:local:::{logical_id}"}
@@ -103,12 +109,24 @@ class Deployer:
         return deployment
 
     @staticmethod
-    def _api_gateway_ids(resolver: Resolver, logical_id: str, kind: str) -> None:
-        resolver.refs[logical_id] = logical_id
+    def _api_gateway_ids(resolver: Resolver, logical_id: str, kind: str, properties: dict) -> None:
+        # As in CloudFormation, a stage's Ref is its name (a usage plan names its stage by it).
+        resolver.refs[logical_id] = properties["StageName"] if kind == "AWS::ApiGateway::Stage" else logical_id
         attributes = {"Arn": f"arn:aws:apigateway:local::/{logical_id}"}
         if kind == "AWS::ApiGateway::RestApi":
             attributes["RootResourceId"] = "root"
         resolver.attributes[logical_id] = attributes
+
+    def _create_usage_plan(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        throttle = properties.get("Throttle") or {}
+        plan = self._client("apigateway").create_usage_plan(
+            name=properties.get("UsagePlanName") or self._name(logical_id),
+            apiStages=[{"apiId": stage["ApiId"], "stage": stage["Stage"]} for stage in properties.get("ApiStages", [])],
+            throttle={"rateLimit": float(throttle["RateLimit"]), "burstLimit": int(throttle["BurstLimit"])}
+            if throttle else {},
+        )
+        deployment.resolver.refs[logical_id] = plan["id"]
+        deployment.resolver.attributes[logical_id] = {"Arn": f"arn:aws:apigateway:local::/usageplans/{plan['id']}"}
 
     def _create_bucket(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
         name = properties.get("BucketName") or self._name(logical_id).lower()

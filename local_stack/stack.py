@@ -38,6 +38,7 @@ class StackInfo:
     api_url: str
     aws_endpoint: str
     tokens_table: str
+    accounts_table: str
     uploads_bucket: str
     state_machine_arn: str
 
@@ -73,6 +74,7 @@ class LocalStack:
             api_url=self._api.url,
             aws_endpoint=self.aws_endpoint,
             tokens_table=outputs["TokensTableName"],
+            accounts_table=outputs["AccountsTableName"],
             uploads_bucket=outputs["UploadsBucketName"],
             state_machine_arn=outputs["StateMachineArn"],
         )

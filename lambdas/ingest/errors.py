@@ -27,3 +27,19 @@ class UnauthorizedError(IngestError):
 
 class StepFailedError(IngestError):
     """A workflow step failed for a reason other than the file; its message is safe to show."""
+
+
+class DatasetBusyError(IngestError):
+    """Another upload is loading into the dataset; this one waits its turn (the workflow retries)."""
+
+
+class ForbiddenError(IngestError):
+    """Good credentials, but not for this resource (HTTP 403): e.g. an import key and another app."""
+
+
+class QuotaExceededError(IngestError):
+    """A per-key quota's window is used up (HTTP 429); retry_after_seconds says when the next one opens."""
+
+    def __init__(self, message: str, retry_after_seconds: int):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

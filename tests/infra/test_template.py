@@ -22,7 +22,8 @@ from aws_cdk.assertions import Match, Template  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_SOURCE = ROOT / "lambdas"
 
-TOKEN_HEADER_SOURCE = "method.request.header.Auth-Api-Token"
+# The token and the source IP: the authorizer's decision depends on both (the account's IP allow-list).
+TOKEN_HEADER_SOURCE = "method.request.header.Auth-Api-Token,context.identity.sourceIp"
 MAX_AUTHORIZER_TTL = 300
 MAX_MAP_CONCURRENCY = 100
 MIN_PYTHON_MINOR = 12
@@ -31,6 +32,7 @@ MIN_PYTHON_MINOR = 12
 HANDLERS = {
     "api": "ingest.handlers.api.handler",
     "authorizer": "ingest.handlers.authorizer.handler",
+    "import_authorizer": "ingest.handlers.import_authorizer.handler",
     "trigger": "ingest.handlers.upload_trigger.handler",
     "inspect": "ingest.handlers.workflow.inspect",
     "split": "ingest.handlers.workflow.split",
@@ -150,6 +152,7 @@ def named(template, functions) -> dict[str, str]:
         "jobs": ref_target(load_env["JOBS_TABLE"]),
         "datasets": ref_target(load_env["DATASETS_TABLE"]),
         "records": ref_target(load_env["RECORDS_TABLE"]),
+        "audiences": ref_target(load_env["AUDIENCES_TABLE"]),
     }
     expected_types = {
         "bucket": "AWS::S3::Bucket",
@@ -158,11 +161,12 @@ def named(template, functions) -> dict[str, str]:
         "jobs": "AWS::DynamoDB::Table",
         "datasets": "AWS::DynamoDB::Table",
         "records": "AWS::DynamoDB::Table",
+        "audiences": "AWS::DynamoDB::Table",
     }
     for key, lid in names.items():
         assert lid in template["Resources"], f"{key}: {lid!r} is not a resource"
         assert template["Resources"][lid]["Type"] == expected_types[key], key
-    assert len({names[k] for k in ("tokens", "jobs", "datasets", "records")}) == 4, "tables must be distinct"
+    assert len({names[k] for k in ("tokens", "jobs", "datasets", "records", "audiences")}) == 5, "tables must be distinct"
     return names
 
 
@@ -250,13 +254,24 @@ def key_schema(table: dict) -> list[tuple[str, str, str]]:
     return [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in table["KeySchema"]]
 
 
-def test_every_table_is_on_demand_and_encrypted(template):
+# Every table of the stack, by the API function's variable naming it: storage (records, jobs,
+# datasets), auth (tokens, accounts), imports (import keys, quotas) and audiences.
+SERVICE_TABLE_VARIABLES = ("RECORDS_TABLE", "JOBS_TABLE", "DATASETS_TABLE", "TOKENS_TABLE", "ACCOUNTS_TABLE",
+                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE")
+
+
+def test_every_table_is_on_demand_and_encrypted(template, functions):
     tables = resources(template, "AWS::DynamoDB::Table")
-    assert len(tables) == 4
+    api_env = props(template, functions["api"])["Environment"]["Variables"]
+    expected = {ref_target(api_env[variable]) for variable in SERVICE_TABLE_VARIABLES}
+    assert len(expected) == len(SERVICE_TABLE_VARIABLES), "each variable must name a table of its own"
+    assert set(tables) == expected, f"unexpected tables {sorted(set(tables) - expected)}, missing {sorted(expected - set(tables))}"
     for lid, table in tables.items():
         assert table["Properties"].get("BillingMode") == "PAY_PER_REQUEST", lid
         assert "ProvisionedThroughput" not in table["Properties"], lid
         assert table["Properties"].get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, lid
+        if "TimeToLiveSpecification" in table["Properties"]:
+            continue  # quota counters live an hour: nothing to keep (test_imports_template.py)
         assert table.get("DeletionPolicy") == "Retain", f"{lid}: data tables must survive stack deletion"
 
 
@@ -283,7 +298,8 @@ def test_tokens_table_has_a_by_account_index_that_projects_no_secret(template, n
         ("account_id", "HASH", "S"), ("token_id", "RANGE", "S")]
     # Only what a listing shows and revoked_at (the table key, the hash, is always projected too).
     assert index["Projection"] == {"ProjectionType": "INCLUDE",
-                                   "NonKeyAttributes": ["label", "created_at", "last_used_at", "revoked_at"]}
+                                   "NonKeyAttributes": ["label", "created_at", "last_used_at", "revoked_at",
+                                                        "api_key_id"]}
     assert "ProvisionedThroughput" not in index
 
 
@@ -373,9 +389,11 @@ def test_asset_holds_our_package_and_handler_sources(asset_dirs):
         assert (directory / "ingest" / "__init__.py").is_file()
 
 
-def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs):
+def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs, template, functions):
     for name, directory in asset_dirs.items():
-        assert list((directory / "orjson").glob("*.cpython-312-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson"
+        # Built for the Python the function runs on: Runtime python3.14 -> cpython-314.
+        abi = props(template, functions[name])["Runtime"].replace("python", "cpython-").replace(".", "")
+        assert list((directory / "orjson").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson for {abi}"
         assert (directory / "fastjsonschema" / "__init__.py").is_file(), name
         assert (directory / "aws_lambda_powertools" / "__init__.py").is_file(), name
         # Lambda provides boto3/botocore; bundling them only bloats the asset and pins old versions.
@@ -579,13 +597,55 @@ def wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
     return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
 
 
-def allows(template: dict, statements: list[dict], action: str, resource: str) -> bool:
-    """IAM-style evaluation of Allow/Deny over Action/Resource (no conditions)."""
+CONDITION_OPERATORS = {  # operator -> (matches one request value against one policy value, negated)
+    "StringEquals": (lambda pattern, value: pattern == value, False),
+    "StringLike": (lambda pattern, value: wildcard(pattern, value), False),
+    "StringNotEquals": (lambda pattern, value: pattern == value, True),
+    "StringNotLike": (lambda pattern, value: wildcard(pattern, value), True),
+    "Bool": (lambda pattern, value: str(pattern).lower() == str(value).lower(), False),
+}
+
+
+def condition_holds(condition: dict, context: dict[str, list[str]]) -> bool:
+    """IAM's evaluation of a Condition block against the request's keys (each a list of values):
+    every operator and key must hold. ForAllValues holds when every request value matches a policy
+    value (and, as in IAM, when the request has no value for the key); ForAnyValue when one does.
+    An operator this evaluator does not know fails the test instead of guessing."""
+    for raw_operator, keys in condition.items():
+        qualifier, _, operator = raw_operator.rpartition(":")
+        if_exists = operator.endswith("IfExists")
+        operator = operator.removesuffix("IfExists")
+        assert operator in CONDITION_OPERATORS and qualifier in ("", "ForAllValues", "ForAnyValue"), raw_operator
+        match, negated = CONDITION_OPERATORS[operator]
+        for key, patterns in keys.items():
+            values = context.get(key) or []
+
+            def matches(value: str) -> bool:
+                return any(match(pattern, value) for pattern in as_list(patterns)) != negated
+
+            if qualifier == "ForAllValues":
+                holds = all(matches(value) for value in values)
+            elif qualifier == "ForAnyValue":
+                holds = any(matches(value) for value in values)
+            elif not values:
+                holds = if_exists or negated
+            else:
+                assert len(values) == 1, f"{key} is multivalued: {raw_operator} needs ForAllValues/ForAnyValue"
+                holds = matches(values[0])
+            if not holds:
+                return False
+    return True
+
+
+def allows(template: dict, statements: list[dict], action: str, resource: str,
+           context: dict[str, list[str]] | None = None) -> bool:
+    """IAM-style evaluation of Allow/Deny over Action/Resource and Condition (against `context`, the
+    request's condition keys, e.g. {"dynamodb:LeadingKeys": [partition key]})."""
 
     def matches(statement: dict) -> bool:
         return any(wildcard(a, action, ignore_case=True) for a in as_list(statement["Action"])) and any(
             wildcard(render(template, r), resource) for r in as_list(statement["Resource"])
-        )
+        ) and condition_holds(statement.get("Condition", {}), context or {})
 
     if any(s["Effect"] == "Deny" and matches(s) for s in statements):
         return False
@@ -600,6 +660,25 @@ def object_arn(bucket: str, key: str) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
 
 
+# Partition keys of the records table (adapters/record_store.py layout): a dataset's records, and an
+# audience's member set (logic/audiences.py). A request to the records table names its partitions
+# (dynamodb:LeadingKeys), so "records" asks about a dataset's partition and "member_sets" about an
+# audience's: a grant limited to member sets must answer no to the first.
+from ingest.adapters.record_store import partition  # noqa: E402
+from ingest.logic.audiences import MEMBER_TYPE, member_set  # noqa: E402
+from infra.audiences import MEMBER_PARTITIONS  # noqa: E402
+
+DATASET_PARTITION = partition("acct", "01J0000000000000000000DSET", "customer_record", 3)
+MEMBER_SET_PARTITION = partition("acct", member_set("01J0000000000000000000AUDI", "01J0000000000000000000LOAD"),
+                                 MEMBER_TYPE, 3)
+LEADING_KEYS = "dynamodb:LeadingKeys"
+
+
+def request_context(target: str) -> dict[str, list[str]]:
+    return {"records": {LEADING_KEYS: [DATASET_PARTITION]},
+            "member_sets": {LEADING_KEYS: [MEMBER_SET_PARTITION]}}.get(target, {})
+
+
 def targets(named: dict) -> dict[str, str]:
     bucket = named["bucket"]
     return {
@@ -610,6 +689,8 @@ def targets(named: dict) -> dict[str, str]:
         "jobs": table_arn(named["jobs"]),
         "datasets": table_arn(named["datasets"]),
         "records": table_arn(named["records"]),
+        "member_sets": table_arn(named["records"]),
+        "audiences": table_arn(named["audiences"]),
         "tokens": table_arn(named["tokens"]),
         "tokens_index": table_arn(named["tokens"]) + "/index/by_account",
         "tokens_other_index": table_arn(named["tokens"]) + "/index/other",
@@ -624,19 +705,30 @@ MUST_ALLOW = {
         ("dynamodb:PutItem", "jobs"), ("dynamodb:Query", "jobs"), ("dynamodb:GetItem", "jobs"),
         ("dynamodb:PutItem", "datasets"), ("dynamodb:Query", "datasets"), ("dynamodb:GetItem", "records"),
         ("dynamodb:Query", "tokens_index"), ("dynamodb:PutItem", "tokens"), ("dynamodb:UpdateItem", "tokens"),
+        # Audiences: the routes and audience_list upload requests; membership reads and deletes of member sets.
+        *(("dynamodb:" + a, "audiences") for a in ("GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem")),
+        ("dynamodb:GetItem", "member_sets"), ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets"),
     ],
     "authorizer": [("dynamodb:GetItem", "tokens"), ("dynamodb:UpdateItem", "tokens")],
     "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
-    "inspect": [("s3:GetObject", "uploads/"), ("dynamodb:UpdateItem", "jobs")],
+    "inspect": [("s3:GetObject", "uploads/"), ("dynamodb:UpdateItem", "jobs"),
+                ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences")],  # holds an audience for its load
+    "check_error_budget": [("dynamodb:UpdateItem", "audiences")],  # an exceeded budget releases the audience
     "split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "jobs")],
-    "load": [("s3:GetObject", "work/"), ("s3:PutObject", "work/"), ("dynamodb:BatchWriteItem", "records")],
+    "load": [("s3:GetObject", "work/"), ("s3:PutObject", "work/"), ("dynamodb:BatchWriteItem", "records"),
+             ("dynamodb:BatchWriteItem", "member_sets")],
     "finalize": [
         ("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"), ("s3:PutObject", "results/"),
         ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
+        # Flips an audience to its new member set, counts it and deletes the replaced ones.
+        ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"), ("dynamodb:Query", "member_sets"),
+        ("dynamodb:BatchWriteItem", "member_sets"),
     ],
     "mark_failed": [
         ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"),
         ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
+        # Releases the audience and deletes the member set an abandoned load wrote.
+        ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"), ("dynamodb:BatchWriteItem", "member_sets"),
     ],
 }
 
@@ -647,11 +739,14 @@ MUST_NOT_ALLOW = {
     "api": [("dynamodb:BatchWriteItem", t) for t in ("records", "jobs", "datasets")]
            + [("dynamodb:PutItem", "records"), ("s3:PutObject", "work/"), ("s3:PutObject", "results/"),
               ("s3:DeleteObject", "uploads/"), ("states:StartExecution", "state_machine")],
-    "inspect": [("s3:PutObject", p) for p in ("uploads/", "work/", "results/")] + [("dynamodb:BatchWriteItem", "records")],
-    "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+    "inspect": [("s3:PutObject", p) for p in ("uploads/", "work/", "results/")]
+               + [("dynamodb:BatchWriteItem", "records"), ("dynamodb:BatchWriteItem", "member_sets")],
+    "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
+              ("dynamodb:BatchWriteItem", "member_sets"), ("dynamodb:PutItem", "audiences")],
     "finalize": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
     "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
-    "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+    "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
+                ("dynamodb:BatchWriteItem", "member_sets")],
 }
 
 
@@ -659,7 +754,7 @@ MUST_NOT_ALLOW = {
 def test_function_has_the_permissions_it_needs(template, functions, named, name):
     statements = function_statements(template, functions[name])
     where = targets(named)
-    missing = [(a, r) for a, r in MUST_ALLOW[name] if not allows(template, statements, a, where[r])]
+    missing = [(a, r) for a, r in MUST_ALLOW[name] if not allows(template, statements, a, where[r], request_context(r))]
     assert not missing, f"{name} lacks {missing}"
 
 
@@ -667,8 +762,50 @@ def test_function_has_the_permissions_it_needs(template, functions, named, name)
 def test_function_lacks_permissions_outside_its_job(template, functions, named, name):
     statements = function_statements(template, functions[name])
     where = targets(named)
-    excess = [(a, r) for a, r in MUST_NOT_ALLOW[name] if allows(template, statements, a, where[r])]
+    excess = [(a, r) for a, r in MUST_NOT_ALLOW[name] if allows(template, statements, a, where[r], request_context(r))]
     assert not excess, f"{name} may {excess}"
+
+
+# The evaluation above decides what the two tests before say, so it is checked on its own too.
+RECORDS_ARN = "arn:aws:dynamodb:region:account:table/Records"
+
+
+def _grant(condition: dict | None, action: str = "dynamodb:BatchWriteItem") -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": RECORDS_ARN, **({"Condition": condition} if condition else {})}
+
+
+def _member_sets_only(patterns: list[str], qualifier: str = "ForAllValues") -> dict:
+    return {f"{qualifier}:StringLike": {LEADING_KEYS: patterns}}
+
+
+@pytest.mark.parametrize("condition, dataset_allowed", [
+    (None, True),  # an unconditioned grant reaches every dataset
+    (_member_sets_only([MEMBER_PARTITIONS]), False),  # what infra/audiences.py grants
+    (_member_sets_only(["acct#*"]), True),  # also matches dataset partitions
+    (_member_sets_only(["*#audience-*", "*"]), True),
+    (_member_sets_only(["*#*#*#*"]), True),  # any partition of the layout
+    (_member_sets_only([MEMBER_PARTITIONS], "ForAnyValue"), False),
+    ({"StringLike": {LEADING_KEYS: MEMBER_PARTITIONS}}, False),
+])
+def test_allows_evaluates_the_leading_keys_condition(condition, dataset_allowed):
+    statements = [_grant(condition)]
+    assert allows({}, statements, "dynamodb:BatchWriteItem", RECORDS_ARN, request_context("records")) is dataset_allowed
+    assert allows({}, statements, "dynamodb:BatchWriteItem", RECORDS_ARN, request_context("member_sets"))
+    assert not allows({}, statements, "dynamodb:Query", RECORDS_ARN, request_context("member_sets"))
+
+
+def test_allows_follows_iam_on_requests_naming_several_partitions():
+    both = {LEADING_KEYS: [MEMBER_SET_PARTITION, DATASET_PARTITION]}
+    # ForAllValues: every partition must be a member set; ForAnyValue would let a dataset's ride along.
+    assert not allows({}, [_grant(_member_sets_only([MEMBER_PARTITIONS]))], "dynamodb:BatchWriteItem", RECORDS_ARN, both)
+    assert allows({}, [_grant(_member_sets_only([MEMBER_PARTITIONS], "ForAnyValue"))], "dynamodb:BatchWriteItem",
+                  RECORDS_ARN, both)
+    # A Deny with a condition applies only when it holds.
+    deny = {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*", "Condition": _member_sets_only(["acct#01J*"])}
+    assert not allows({}, [_grant(None), deny], "dynamodb:BatchWriteItem", RECORDS_ARN, request_context("records"))
+    assert allows({}, [_grant(None), deny], "dynamodb:BatchWriteItem", RECORDS_ARN, request_context("member_sets"))
+    with pytest.raises(AssertionError):
+        allows({}, [_grant({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}})], "dynamodb:BatchWriteItem", RECORDS_ARN)
 
 
 TOKEN_TABLE_USERS = {"authorizer", "api"}
@@ -784,8 +921,16 @@ def reconstruct_routes(template: dict) -> set[tuple[str, str]]:
 
 
 def handler_routes() -> set[tuple[str, str]]:
-    """(METHOD, /path/{param}) for every @app.<method>("...") route in the API handler."""
-    tree = ast.parse((LAMBDA_SOURCE / "ingest" / "handlers" / "api.py").read_text())
+    """(METHOD, /path/{param}) for every @app.<method>("...") route in the API handler, and every
+    @router.<method>("...") route of the router it includes (handlers/compat_api.py)."""
+    routes = set()
+    for module in ("api.py", "compat_api.py"):
+        routes |= _decorated_routes(LAMBDA_SOURCE / "ingest" / "handlers" / module, "router" if module != "api.py" else "app")
+    return routes
+
+
+def _decorated_routes(path: Path, resolver: str) -> set[tuple[str, str]]:
+    tree = ast.parse(path.read_text())
     routes = set()
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
@@ -795,7 +940,7 @@ def handler_routes() -> set[tuple[str, str]]:
                 isinstance(decorator, ast.Call)
                 and isinstance(decorator.func, ast.Attribute)
                 and isinstance(decorator.func.value, ast.Name)
-                and decorator.func.value.id == "app"
+                and decorator.func.value.id == resolver
                 and decorator.func.attr in ("get", "post", "put", "delete", "patch")
             ):
                 path = re.sub(r"<([^>]+)>", r"{\1}", decorator.args[0].value)
@@ -829,6 +974,10 @@ def test_gateway_routes_match_the_handler_routes(template):
     assert gateway == handler_routes()
 
 
+# The Basic-auth authorizer of the Localytics import routes (infra/imports.py): test_imports_template.py.
+BASIC_AUTH_SOURCE = "method.request.header.Authorization"
+
+
 def test_every_method_uses_the_token_authorizer(template, functions):
     methods = resources(template, "AWS::ApiGateway::Method")
     assert methods
@@ -838,6 +987,9 @@ def test_every_method_uses_the_token_authorizer(template, functions):
         if p["HttpMethod"] == "OPTIONS":
             continue
         assert p.get("AuthorizationType") == "CUSTOM", lid
+        if template["Resources"][ref_target(p["AuthorizerId"])]["Properties"]["IdentitySource"].startswith(
+                BASIC_AUTH_SOURCE + ","):
+            continue  # a Localytics import route: test_imports_template.py
         authorizer = template["Resources"][ref_target(p["AuthorizerId"])]
         assert authorizer["Type"] == "AWS::ApiGateway::Authorizer", lid
         a = authorizer["Properties"]
@@ -849,7 +1001,8 @@ def test_every_method_uses_the_token_authorizer(template, functions):
 
 
 def test_authorizer_runs_the_authorizer_function(template, functions):
-    authorizers = resources(template, "AWS::ApiGateway::Authorizer")
+    authorizers = {lid: a for lid, a in resources(template, "AWS::ApiGateway::Authorizer").items()
+                   if a["Properties"]["IdentitySource"] == TOKEN_HEADER_SOURCE}
     assert len(authorizers) == 1
     uri = next(iter(authorizers.values()))["Properties"]["AuthorizerUri"]
     assert {"Fn::GetAtt": [functions["authorizer"], "Arn"]} in uri["Fn::Join"][1]
@@ -886,3 +1039,128 @@ def test_state_machines_log_errors_without_execution_data(template):
         logging = machine["Properties"]["LoggingConfiguration"]
         assert logging["Level"] == "ERROR"
         assert logging["IncludeExecutionData"] is False  # execution data can hold record-derived values
+
+
+# -- per-token rate limits and the IP allow-list ---------------------------------------------------
+
+
+def _usage_plan(template) -> tuple[str, dict]:
+    (found,) = resources(template, "AWS::ApiGateway::UsagePlan").items()
+    return found
+
+
+def test_one_usage_plan_throttles_the_stage_with_the_default_rate_and_burst(template):
+    lid, plan = _usage_plan(template)
+    p = plan["Properties"]
+    assert p["Throttle"] == {"RateLimit": 25, "BurstLimit": 50}
+    (stage_id,) = resources(template, "AWS::ApiGateway::Stage")
+    (api_id,) = resources(template, "AWS::ApiGateway::RestApi")
+    assert [(ref_target(s["ApiId"]), ref_target(s["Stage"])) for s in p["ApiStages"]] == [(api_id, stage_id)]
+    assert "Quota" not in p
+    from ingest.adapters.usage_plans import usage_plan_name
+    assert p["UsagePlanName"] == usage_plan_name("BulkIngest")  # the name the API function looks the plan up by
+
+
+def test_api_keys_come_from_the_authorizer_and_every_token_route_requires_one(template):
+    (api,) = resources(template, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    token_methods = [m["Properties"] for m in resources(template, "AWS::ApiGateway::Method").values()
+                     if m["Properties"].get("AuthorizerId") and
+                     template["Resources"][ref_target(m["Properties"]["AuthorizerId"])]["Properties"]
+                     .get("IdentitySource") == TOKEN_HEADER_SOURCE]
+    assert len(token_methods) >= 15
+    assert all(m.get("ApiKeyRequired") is True for m in token_methods)
+
+
+def test_throttled_answers_429_with_a_retry_after_derived_from_the_rate(template):
+    (throttled,) = [r["Properties"] for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+                    if r["Properties"]["ResponseType"] == "THROTTLED"]
+    assert throttled["StatusCode"] == "429"
+    # ceil(1 / 25 per second) = 1 s: a request is allowed again after it.
+    assert throttled["ResponseParameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+
+
+def test_access_denied_says_the_ip_is_not_on_the_allow_list(template):
+    (denied,) = [r["Properties"] for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+                 if r["Properties"]["ResponseType"] == "ACCESS_DENIED"]
+    assert denied["StatusCode"] == "403"
+    assert "allow-list" in json.loads(denied["ResponseTemplates"]["application/json"])["message"]
+
+
+def test_the_authorizer_is_cached_per_token_and_source_ip_and_reads_only_the_accounts_table(template, functions):
+    (authorizer,) = [r["Properties"] for r in resources(template, "AWS::ApiGateway::Authorizer").values()
+                     if r["Properties"]["IdentitySource"].startswith("method.request.header.Auth-Api-Token")]
+    assert authorizer["IdentitySource"].split(",") == ["method.request.header.Auth-Api-Token",
+                                                       "context.identity.sourceIp"]
+    accounts = ref_target(props(template, functions["authorizer"])["Environment"]["Variables"]["ACCOUNTS_TABLE"])
+    assert template["Resources"][accounts]["Type"] == "AWS::DynamoDB::Table"
+    assert key_schema(props(template, accounts)) == [("account_id", "HASH", "S")]
+    statements = function_statements(template, functions["authorizer"])
+    assert allows(template, statements, "dynamodb:GetItem", table_arn(accounts))
+    for action in ["dynamodb:Query", "dynamodb:Scan", *DYNAMODB_WRITE_ACTIONS]:
+        assert not allows(template, statements, action, table_arn(accounts)), action
+    api = ref_target(props(template, functions["api"])["Environment"]["Variables"]["ACCOUNTS_TABLE"])
+    assert api == accounts
+
+
+def test_api_may_make_and_delete_api_keys_only_in_its_usage_plan(template, functions):
+    plan_id, _ = _usage_plan(template)
+    statements = function_statements(template, functions["api"])
+    apigw_statements = [s for s in statements if any(a.lower().startswith("apigateway:") for a in as_list(s["Action"]))]
+    rendered = sorted((a.lower(), render(template, r)) for s in apigw_statements
+                      for a in as_list(s["Action"]) for r in as_list(s["Resource"]))
+    assert rendered == [
+        ("apigateway:delete", "arn:aws:apigateway:region::/apikeys/*"),
+        ("apigateway:get", "arn:aws:apigateway:region::/usageplans"),
+        ("apigateway:post", "arn:aws:apigateway:region::/apikeys"),
+        ("apigateway:post", f"arn:aws:apigateway:region::/usageplans/{plan_id}/keys"),
+    ]
+    assert not allows(template, statements, "apigateway:POST", "arn:aws:apigateway:region::/usageplans/other/keys")
+    assert not allows(template, statements, "apigateway:PATCH", "arn:aws:apigateway:region::/usageplans/" + plan_id)
+    for name, lid in functions.items():
+        if name != "api":
+            assert not any(a.lower().startswith("apigateway:") for s in function_statements(template, lid)
+                           for a in as_list(s["Action"])), name
+
+
+def test_api_access_log_is_json_with_ids_and_outcomes_only(template):
+    stages = resources(template, "AWS::ApiGateway::Stage")
+    assert len(stages) == 1
+    setting = next(iter(stages.values()))["Properties"]["AccessLogSetting"]
+    destination = ref_target(setting["DestinationArn"])
+    assert template["Resources"][destination]["Type"] == "AWS::Logs::LogGroup"
+    assert template["Resources"][destination]["Properties"].get("RetentionInDays"), "access logs must expire"
+    fields = json.loads(setting["Format"])
+    values = set(fields.values())
+    assert {"$context.requestId", "$context.identity.sourceIp", "$context.httpMethod", "$context.resourcePath",
+            "$context.status", "$context.responseLatency"} <= values, fields
+    # The route template only (record keys can be personal data); no bodies, headers or tokens.
+    assert not [v for v in values if re.search(r"\$context\.path\b|\$input|header|body|apiKey|token", v, re.I)], fields
+    # Access logs need API Gateway's account-level CloudWatch role.
+    accounts = resources(template, "AWS::ApiGateway::Account")
+    assert len(accounts) == 1
+    role = template["Resources"][ref_target(next(iter(accounts.values()))["Properties"]["CloudWatchRoleArn"])]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "apigateway.amazonaws.com"}
+
+
+def test_uploads_bucket_access_logs_go_to_a_private_expiring_bucket(template, named):
+    logging = props(template, named["bucket"])["LoggingConfiguration"]
+    log_bucket_id = ref_target(logging["DestinationBucketName"])
+    assert log_bucket_id != named["bucket"]
+    log_bucket = props(template, log_bucket_id)
+    assert all(log_bucket["PublicAccessBlockConfiguration"].get(flag) is True for flag in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    sse = log_bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert [rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in sse] == ["AES256"]
+    assert log_bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert [r.get("ExpirationInDays") for r in log_bucket["LifecycleConfiguration"]["Rules"]] == [90]
+    policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::S3::BucketPolicy").values()
+                if ref_target(p["Properties"]["Bucket"]) == log_bucket_id]
+    assert len(policies) == 1
+    # TLS only, and S3's log delivery may write logs (under the prefix) and nothing else.
+    assert any(s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+               for s in policies[0])
+    grants = [s for s in policies[0] if s["Effect"] == "Allow"]
+    assert [s["Principal"] for s in grants] == [{"Service": "logging.s3.amazonaws.com"}]
+    assert as_list(grants[0]["Action"]) == ["s3:PutObject"]

@@ -142,6 +142,22 @@ class FakeDatasetsTable:
             raise ConditionFailed(key)
         self.items[key].setdefault("record_types_seen", set()).add(record_type)
 
+    def hold_for_load(self, account_id: str, dataset_id: str, job_id: str, at: str,
+                      stale_holder: str | None = None) -> bool:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or item.get("clearing_job"):
+            return False
+        if item.get("loading_job") not in (None, job_id, stale_holder):
+            return False
+        item.update(loading_job=job_id, loading_since=at)
+        return True
+
+    def release_load(self, account_id: str, dataset_id: str, job_id: str) -> None:
+        item = self.items.get((account_id, dataset_id))
+        if item is not None and item.get("loading_job") == job_id:
+            item.pop("loading_job")
+            item.pop("loading_since", None)
+
     def record_load(self, account_id: str, dataset_id: str, record_type: str, count: int, load: dict) -> None:
         key = (account_id, dataset_id)
         if key not in self.items:
@@ -171,6 +187,38 @@ class FakeRecordStore:
 
     def count(self, account_id, dataset_id, record_type) -> int:
         return sum(1 for (a, d, t, _) in self.items if (a, d, t) == (account_id, dataset_id, record_type))
+
+
+class FakeProfileRecordStore(FakeRecordStore):
+    """FakeRecordStore that also keeps extra item attributes (a profile's `applied` marker) and
+    answers get_many. `crash_after_items`: the next put_records writes that many items, then raises,
+    as a Load that dies mid-chunk would."""
+
+    def __init__(self):
+        super().__init__()
+        self.crash_after_items: int | None = None
+        self.get_many_calls = 0
+
+    def put_records(self, account_id, dataset_id, record_type, records, job_id) -> int:
+        self.put_calls += 1
+        written = 0
+        for key, record_json, *extra in records:
+            if self.crash_after_items is not None and written == self.crash_after_items:
+                self.crash_after_items = None
+                raise RuntimeError(f"injected: crashed after writing {written} items")
+            self.items[(account_id, dataset_id, record_type, key)] = {
+                "data": record_json, "job_id": job_id, **(extra[0] if extra else {})}
+            written += 1
+        return written
+
+    def get_many(self, account_id, dataset_id, record_type, keys) -> dict[str, dict[str, str]]:
+        self.get_many_calls += 1
+        found = {}
+        for key in keys:
+            item = self.items.get((account_id, dataset_id, record_type, key))
+            if item is not None:
+                found[key] = dict(item)
+        return found
 
 
 class FakeTokensTable:
@@ -235,3 +283,195 @@ class FakeTokensTable:
                 return False
             item["last_used_at"] = at
             return True
+
+
+class FakeUsagePlanKeys:
+    """UsagePlanKeys in memory: `keys` maps each API key's id to its name and value, as API Gateway
+    holds them; a key in `keys` is in the plan. A value can be used by one key only, as in AWS."""
+
+    def __init__(self):
+        import threading
+
+        self.keys: dict[str, dict[str, str]] = {}
+        self.deleted: list[str] = []
+        self._ids = iter(range(1, 1_000_000))
+        self._lock = threading.Lock()
+
+    def add_key(self, name: str, value: str) -> str:
+        with self._lock:
+            if any(key["value"] == value for key in self.keys.values()):
+                raise ValueError("API key already exists")  # API Gateway's ConflictException
+            key_id = f"key{next(self._ids)}"
+            self.keys[key_id] = {"name": name, "value": value}
+            return key_id
+
+    def delete_key(self, key_id: str) -> None:
+        with self._lock:
+            if self.keys.pop(key_id, None) is not None:
+                self.deleted.append(key_id)
+
+
+class FakeAccountsTable:
+    def __init__(self):
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def get(self, account_id: str) -> dict[str, Any] | None:
+        item = self.items.get(account_id)
+        return copy.deepcopy(item) if item is not None else None
+
+    def put_ip_allowlist(self, account_id: str, cidrs: list[str], at: str) -> dict[str, Any]:
+        self.items[account_id] = {"account_id": account_id, "ip_allowlist": list(cidrs), "updated_at": at}
+        return copy.deepcopy(self.items[account_id])
+
+
+class FakeAudienceStore:
+    """AudienceStore in memory. Each write holds one lock, as DynamoDB applies a conditional write or
+    a transaction atomically; reads do not. `counters` holds the per-account counter items apart from
+    the audiences, as the adapter keeps them out of listings."""
+
+    def __init__(self):
+        import threading
+
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counters: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
+        with self.lock:
+            key = (item["account_id"], item["audience_id"])
+            count = self.counters.get(item["account_id"])
+            if count is None or count >= limit or key in self.items:
+                return False
+            self.counters[item["account_id"]] = count + 1
+            self.items[key] = copy.deepcopy(item)
+            return True
+
+    def start_count(self, account_id: str, existing: int) -> bool:
+        with self.lock:
+            if account_id in self.counters:
+                return False
+            self.counters[account_id] = existing
+            return True
+
+    def remove(self, account_id: str, audience_id: str) -> bool:
+        with self.lock:
+            count = self.counters.get(account_id)
+            if (account_id, audience_id) not in self.items or not count:
+                return False
+            del self.items[(account_id, audience_id)]
+            self.counters[account_id] = count - 1
+            return True
+
+    def get(self, account_id: str, audience_id: str) -> dict[str, Any] | None:
+        item = self.items.get((account_id, audience_id))
+        return copy.deepcopy(item) if item is not None else None
+
+    def list_for_account(self, account_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(item) for (account, _), item in sorted(self.items.items()) if account == account_id]
+
+    def rename(self, account_id: str, audience_id: str, name: str, at: str) -> dict[str, Any] | None:
+        with self.lock:
+            item = self.items.get((account_id, audience_id))
+            if item is None:
+                return None
+            item.update(name=name, updated_at=at)
+            return copy.deepcopy(item)
+
+    def hold_for_load(self, account_id: str, audience_id: str, job_id: str, at: str,
+                      stale_holder: str | None = None) -> bool:
+        with self.lock:
+            item = self.items.get((account_id, audience_id))
+            if item is None or item.get("loading_job") not in (None, job_id, stale_holder):
+                return False
+            item.update(loading_job=job_id, loading_since=at)
+            return True
+
+    def release_load(self, account_id: str, audience_id: str, job_id: str) -> None:
+        with self.lock:
+            item = self.items.get((account_id, audience_id))
+            if item is not None and item.get("loading_job") == job_id:
+                item.pop("loading_job")
+                item.pop("loading_since", None)
+
+    def flip(self, account_id: str, audience_id: str, load_id: str, previous_load: str,
+             record_count: int, at: str) -> bool:
+        with self.lock:
+            item = self.items.get((account_id, audience_id))
+            if item is None or item.get("loading_job") != load_id or item.get("members_load") != previous_load:
+                return False
+            item.update(members_load=load_id, record_count=record_count, updated_at=at, version=item["version"] + 1)
+            if previous_load:
+                item.setdefault("retired_loads", set()).add(previous_load)
+            return True
+
+    def forget_retired(self, account_id: str, audience_id: str, load_id: str) -> None:
+        with self.lock:
+            item = self.items.get((account_id, audience_id))
+            if item is not None:
+                item.get("retired_loads", set()).discard(load_id)
+                if not item.get("retired_loads"):
+                    item.pop("retired_loads", None)
+
+
+class FakeMemberStore(FakeRecordStore):
+    """FakeRecordStore that can also delete a whole record set (delete_all) and answer membership
+    questions as AudienceMembers.contains does."""
+
+    def delete_all(self, account_id, dataset_id, record_type) -> int:
+        keys = [key for key in self.items if key[:3] == (account_id, dataset_id, record_type)]
+        for key in keys:
+            del self.items[key]
+        return len(keys)
+
+    def contains(self, account_id, member_set, record_type, customer_id) -> bool:
+        return (account_id, member_set, record_type, customer_id) in self.items
+
+
+class FakeImportKeysTable:
+    """ImportKeysTable in memory: import keys by key id, and target datasets by (account, family, name)."""
+
+    def __init__(self):
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.targets: dict[tuple[str, str, str], str] = {}
+
+    def put_key(self, item: dict[str, Any]) -> None:
+        if item["key_id"] in self.keys:
+            raise ConditionFailed(item["key_id"])
+        self.keys[item["key_id"]] = copy.deepcopy(item)
+
+    def get_key(self, key_id: str) -> dict[str, Any] | None:
+        item = self.keys.get(key_id)
+        return copy.deepcopy(item) if item is not None else None
+
+    def list_for_account(self, account_id: str) -> list[dict[str, Any]]:
+        # As the index projects them: no secret hash.
+        return [{k: v for k, v in item.items() if k != "secret_hash"}
+                for item in self.keys.values() if item["account_id"] == account_id]
+
+    def revoke(self, account_id: str, key_id: str, at: str) -> bool:
+        item = self.keys.get(key_id)
+        if item is None or item["account_id"] != account_id or item.get("revoked_at"):
+            return False
+        item["revoked_at"] = at
+        return True
+
+    def get_target(self, account_id: str, family: str, name: str) -> str | None:
+        return self.targets.get((account_id, family, name))
+
+    def claim_target(self, account_id: str, family: str, name: str, dataset_id: str, at: str) -> str:
+        return self.targets.setdefault((account_id, family, name), dataset_id)
+
+
+class FakeQuotaCounters:
+    """QuotaCounters in memory: counter -> uses (expires_at kept to check the TTL is set)."""
+
+    def __init__(self):
+        self.uses: dict[str, int] = {}
+        self.expires_at: dict[str, int] = {}
+
+    def increment_below(self, counter: str, limit: int, expires_at: int) -> int | None:
+        if self.uses.get(counter, 0) >= limit:
+            return None
+        self.uses[counter] = self.uses.get(counter, 0) + 1
+        self.expires_at[counter] = expires_at
+        return self.uses[counter]

@@ -9,12 +9,15 @@ import pytest
 
 from ingest.errors import BadRequestError, UnauthorizedError
 from ingest.logic.tokens import TOKEN_PREFIX, account_for_token, mint_token, token_hash
-from tests.unit.fakes import FakeTokensTable
+from tests.unit.fakes import FakeAccountsTable, FakeTokensTable, FakeUsagePlanKeys
+
+# Tests about the usage-plan keys make their own; the others share this one.
+KEYS = FakeUsagePlanKeys()
 
 
 def test_only_the_sha256_hash_is_stored():
     table = FakeTokensTable()
-    token = mint_token(table, "acme", label="ci")
+    token = mint_token(table, KEYS, "acme", label="ci")
     assert token.startswith(TOKEN_PREFIX)
     (item,) = table.items.values()
     assert item["token_hash"] == hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -27,21 +30,21 @@ def test_only_the_sha256_hash_is_stored():
 
 def test_minted_token_resolves_to_its_account():
     table = FakeTokensTable()
-    token = mint_token(table, "acme")
+    token = mint_token(table, KEYS, "acme")
     assert account_for_token(table, token) == "acme"
     assert account_for_token(table, f"  {token}\n") == "acme"
 
 
 def test_tokens_are_unique_per_mint():
     table = FakeTokensTable()
-    tokens = {mint_token(table, "acme") for _ in range(5)}
+    tokens = {mint_token(table, KEYS, "acme") for _ in range(5)}
     assert len(tokens) == 5
     assert len(table.items) == 5
 
 
 def test_unknown_token_is_unauthorized():
     table = FakeTokensTable()
-    mint_token(table, "acme")
+    mint_token(table, KEYS, "acme")
     with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
         account_for_token(table, "ing_not-a-real-token")
 
@@ -54,14 +57,14 @@ def test_missing_token_is_unauthorized():
 
 def test_the_hash_itself_is_not_a_valid_token():
     table = FakeTokensTable()
-    token = mint_token(table, "acme")
+    token = mint_token(table, KEYS, "acme")
     with pytest.raises(UnauthorizedError):
         account_for_token(table, token_hash(token))
 
 
 def test_revoked_token_is_unauthorized():
     table = FakeTokensTable()
-    token = mint_token(table, "acme")
+    token = mint_token(table, KEYS, "acme")
     table.items[token_hash(token)]["revoked_at"] = "2024-01-01T00:00:00Z"
     with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
         account_for_token(table, token)
@@ -71,14 +74,14 @@ def test_revoked_token_is_unauthorized():
 def test_invalid_account_names_are_rejected(account):
     table = FakeTokensTable()
     with pytest.raises(BadRequestError, match="account must be 1-63 characters"):
-        mint_token(table, account)
+        mint_token(table, KEYS, account)
     assert table.items == {}
 
 
 @pytest.mark.parametrize("account", ["a", "acme-co", "0day", "a" * 63])
 def test_valid_account_names_are_accepted(account):
     table = FakeTokensTable()
-    assert account_for_token(table, mint_token(table, account)) == account
+    assert account_for_token(table, mint_token(table, KEYS, account)) == account
 
 
 # --- the active-token limit, listing and revocation -------------------------------------------
@@ -110,31 +113,31 @@ def test_the_limit_is_five_and_the_message_says_so():
 def test_a_sixth_active_token_is_refused_and_nothing_is_stored():
     table = FakeTokensTable()
     for _ in range(5):
-        mint_token(table, "acme")
+        mint_token(table, KEYS, "acme")
     with pytest.raises(ConflictError) as refused:
-        mint_token(table, "acme")
+        mint_token(table, KEYS, "acme")
     assert str(refused.value) == LIMIT_MESSAGE
     assert len(table.items) == 5 and table.counters["acme"] == 5
     # Another account has its own five.
-    assert account_for_token(table, mint_token(table, "other")) == "other"
+    assert account_for_token(table, mint_token(table, KEYS, "other")) == "other"
 
 
 def test_revoking_frees_a_place_and_the_revoked_token_stops_working():
     table = FakeTokensTable()
-    minted = [create_token(table, "acme", f"t{n}") for n in range(5)]
-    revoke_token(table, "acme", minted[2]["id"])
+    minted = [create_token(table, KEYS, "acme", f"t{n}") for n in range(5)]
+    revoke_token(table, KEYS, "acme", minted[2]["id"])
     with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
         account_for_token(table, minted[2]["token"])
     assert account_for_token(table, minted[1]["token"]) == "acme"
-    assert account_for_token(table, mint_token(table, "acme")) == "acme"  # the freed place
+    assert account_for_token(table, mint_token(table, KEYS, "acme")) == "acme"  # the freed place
     with pytest.raises(ConflictError):
-        mint_token(table, "acme")
+        mint_token(table, KEYS, "acme")
     assert table.counters["acme"] == 5
 
 
 def test_create_shows_the_token_once_and_listing_never_shows_a_secret():
     table = FakeTokensTable()
-    created = create_token_from_request(table, "acme", {"label": "ci"})
+    created = create_token_from_request(table, KEYS, "acme", {"label": "ci"})
     assert set(created) == {"id", "label", "created_at", "last_used_at", "token"}
     assert created["label"] == "ci" and created["last_used_at"] is None
     listed = list_tokens(table, "acme")
@@ -145,14 +148,14 @@ def test_create_shows_the_token_once_and_listing_never_shows_a_secret():
 
 def test_listing_shows_only_the_accounts_active_tokens_oldest_first():
     table = FakeTokensTable()
-    first = create_token(table, "acme", "first")
-    second = create_token(table, "acme", "second")
-    create_token(table, "other", "foreign")
+    first = create_token(table, KEYS, "acme", "first")
+    second = create_token(table, KEYS, "acme", "second")
+    create_token(table, KEYS, "other", "foreign")
     for item in table.items.values():  # same second: the order falls back to the id
         item["created_at"] = "2024-01-01T00:00:00Z"
     table.items[token_hash(first["token"])]["created_at"] = "2023-12-31T00:00:00Z"
-    gone = create_token(table, "acme", "gone")
-    revoke_token(table, "acme", gone["id"])
+    gone = create_token(table, KEYS, "acme", "gone")
+    revoke_token(table, KEYS, "acme", gone["id"])
     assert [t["label"] for t in list_tokens(table, "acme")["tokens"]] == ["first", "second"]
     assert [t["label"] for t in list_tokens(table, "other")["tokens"]] == ["foreign"]
     assert second["id"] not in json.dumps(list_tokens(table, "other"))
@@ -167,21 +170,21 @@ def test_listing_shows_only_the_accounts_active_tokens_oldest_first():
 def test_create_request_rules(body, message):
     table = FakeTokensTable()
     with pytest.raises(BadRequestError, match=message):
-        create_token_from_request(table, "acme", body)
+        create_token_from_request(table, KEYS, "acme", body)
     assert table.items == {}
 
 
 def test_revoking_an_unknown_foreign_or_revoked_id_is_not_found():
     table = FakeTokensTable()
-    mine = create_token(table, "acme")
-    theirs = create_token(table, "other")
+    mine = create_token(table, KEYS, "acme")
+    theirs = create_token(table, KEYS, "other")
     for account, token_id in [("acme", "000000000000"), ("acme", theirs["id"])]:
         with pytest.raises(NotFoundError, match=f"token {token_id} not found"):
-            revoke_token(table, account, token_id)
+            revoke_token(table, KEYS, account, token_id)
     assert account_for_token(table, theirs["token"]) == "other"  # untouched
-    revoke_token(table, "acme", mine["id"])
+    revoke_token(table, KEYS, "acme", mine["id"])
     with pytest.raises(NotFoundError):
-        revoke_token(table, "acme", mine["id"])
+        revoke_token(table, KEYS, "acme", mine["id"])
     assert table.counters == {"acme": 0, "other": 1}
 
 
@@ -195,14 +198,14 @@ def test_tokens_minted_before_the_counter_count_towards_the_limit():
     table = FakeTokensTable()
     for n in range(4):
         _legacy_token(table, "acme", n)
-    mint_token(table, "acme")
+    mint_token(table, KEYS, "acme")
     with pytest.raises(ConflictError):
-        mint_token(table, "acme")
-    revoke_token(table, "acme", "legacy0")
+        mint_token(table, KEYS, "acme")
+    revoke_token(table, KEYS, "acme", "legacy0")
     assert table.counters["acme"] == 4
     # Revoking first, on an account whose counter was never started, also works.
     _legacy_token(table, "old", 0)
-    revoke_token(table, "old", "legacy0")
+    revoke_token(table, KEYS, "old", "legacy0")
     assert table.counters["old"] == 0 and list_tokens(table, "old") == {"tokens": []}
 
 
@@ -234,7 +237,7 @@ def test_concurrent_mints_never_exceed_the_limit(already):
     def mint_one():
         start.wait()
         try:
-            mint_token(table, "acme")
+            mint_token(table, KEYS, "acme")
             outcomes.append("minted")
         except ConflictError as exc:
             outcomes.append(str(exc))
@@ -258,7 +261,7 @@ T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 def test_use_is_recorded_at_most_once_a_minute():
     table = FakeTokensTable()
-    token = mint_token(table, "acme")
+    token = mint_token(table, KEYS, "acme")
     hashed = token_hash(token)
     assert account_for_token(table, token, now=T0) == "acme"
     assert table.items[hashed]["last_used_at"] == "2024-05-01T12:00:00Z"
@@ -274,8 +277,8 @@ def test_use_is_recorded_at_most_once_a_minute():
 
 def test_a_revoked_token_records_no_use():
     table = FakeTokensTable()
-    created = create_token(table, "acme")
-    revoke_token(table, "acme", created["id"])
+    created = create_token(table, KEYS, "acme")
+    revoke_token(table, KEYS, "acme", created["id"])
     with pytest.raises(UnauthorizedError):
         account_for_token(table, created["token"], now=T0)
     assert table.record_use_calls == [] and "last_used_at" not in table.items[token_hash(created["token"])]
@@ -292,11 +295,13 @@ def authorizer(monkeypatch):
     """The authorizer module on a FakeTokensTable, imported fresh and forgotten afterwards (the
     e2e local stack imports it again with its own environment)."""
     monkeypatch.setenv("TOKENS_TABLE", "unit-test-tokens")
+    monkeypatch.setenv("ACCOUNTS_TABLE", "unit-test-accounts")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     saved = sys.modules.pop(HANDLER, None)
     module = importlib.import_module(HANDLER)
     table = FakeTokensTable()
     monkeypatch.setattr(module, "tokens", table)
+    monkeypatch.setattr(module, "accounts", FakeAccountsTable())
     yield module, table
     sys.modules.pop(HANDLER, None)
     if saved is not None:
@@ -308,14 +313,15 @@ def _context():
                            invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:authorizer")
 
 
-def _authorize(module, token):
-    return module.handler({"methodArn": METHOD_ARN, "headers": {"Auth-Api-Token": token}}, _context())
+def _authorize(module, token, source_ip="203.0.113.9"):
+    return module.handler({"methodArn": METHOD_ARN, "headers": {"Auth-Api-Token": token},
+                           "requestContext": {"identity": {"sourceIp": source_ip}}}, _context())
 
 
 def test_the_authorizer_refuses_a_revoked_token_and_records_use_of_a_good_one(authorizer):
     module, table = authorizer
-    kept, revoked = create_token(table, "acme"), create_token(table, "acme")
-    revoke_token(table, "acme", revoked["id"])
+    kept, revoked = create_token(table, KEYS, "acme"), create_token(table, KEYS, "acme")
+    revoke_token(table, KEYS, "acme", revoked["id"])
     allowed = _authorize(module, kept["token"])
     assert allowed["context"] == {"account_id": "acme"}
     assert allowed["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:api/prod/*"
@@ -323,3 +329,69 @@ def test_the_authorizer_refuses_a_revoked_token_and_records_use_of_a_good_one(au
     for token in (revoked["token"], "ing_unknown"):
         with pytest.raises(Exception, match="^Unauthorized$"):
             _authorize(module, token)
+    assert allowed["usageIdentifierKey"] == token_hash(kept["token"])
+
+
+def test_the_authorizer_denies_a_source_ip_outside_the_accounts_allow_list(authorizer):
+    module, table = authorizer
+    created = create_token(table, KEYS, "acme")
+    module.accounts.put_ip_allowlist("acme", ["198.51.100.0/24", "2001:db8::/32"], "2024-01-01T00:00:00Z")
+    for source_ip, effect in [("198.51.100.77", "Allow"), ("2001:db8::5", "Allow"), ("203.0.113.9", "Deny")]:
+        decision = _authorize(module, created["token"], source_ip)
+        (statement,) = decision["policyDocument"]["Statement"]
+        assert statement["Effect"] == effect, source_ip
+        assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:api/prod/*"
+    # Another account's tokens are not restricted by acme's list.
+    other = create_token(table, KEYS, "other")
+    assert _authorize(module, other["token"], "203.0.113.9")["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    # An unknown token is still 401, wherever it comes from.
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        _authorize(module, "ing_unknown", "198.51.100.77")
+
+
+# --- usage-plan keys: one per token, made at mint, gone at revoke -----------------------------
+
+
+def test_each_token_gets_its_own_api_key_valued_by_its_hash_never_the_token():
+    keys, table = FakeUsagePlanKeys(), FakeTokensTable()
+    first, second = create_token(table, keys, "acme"), create_token(table, keys, "acme")
+    assert len(keys.keys) == 2
+    for created in (first, second):
+        item = table.items[token_hash(created["token"])]
+        key = keys.keys[item["api_key_id"]]
+        assert key["value"] == token_hash(created["token"])
+        assert created["token"] not in json.dumps(keys.keys)
+        assert created["id"] in key["name"] and "acme" in key["name"]
+    assert "api_key_id" not in first  # not part of the view
+
+
+def test_revoking_deletes_the_tokens_api_key_only():
+    keys, table = FakeUsagePlanKeys(), FakeTokensTable()
+    kept, gone = create_token(table, keys, "acme"), create_token(table, keys, "acme")
+    gone_key = table.items[token_hash(gone["token"])]["api_key_id"]
+    revoke_token(table, keys, "acme", gone["id"])
+    assert keys.deleted == [gone_key]
+    assert list(keys.keys) == [table.items[token_hash(kept["token"])]["api_key_id"]]
+
+
+def test_a_refused_mint_leaves_no_api_key_behind():
+    keys, table = FakeUsagePlanKeys(), FakeTokensTable()
+    for _ in range(5):
+        create_token(table, keys, "acme")
+    with pytest.raises(ConflictError):
+        create_token(table, keys, "acme")
+    assert len(keys.keys) == 5 and len(keys.deleted) == 1
+    with pytest.raises(BadRequestError):
+        create_token(table, keys, "Not Valid")  # refused before any key is made
+    assert len(keys.keys) == 5 and len(keys.deleted) == 1
+
+
+def test_a_failing_table_write_deletes_the_new_api_key():
+    class BrokenTable(FakeTokensTable):
+        def add_within_limit(self, item, limit):
+            raise RuntimeError("DynamoDB is down")
+
+    keys = FakeUsagePlanKeys()
+    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+        create_token(BrokenTable(), keys, "acme")
+    assert keys.keys == {} and len(keys.deleted) == 1

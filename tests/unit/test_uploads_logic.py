@@ -115,7 +115,7 @@ def test_missing_dataset_is_not_found(env):
          "destination.destination_type is required and must be a non-empty string"),
         ({"filename": "a.json", "destination": {"destination_type": "s3_copy", "dataset_id": "ds-mine",
                                                 "record_type": "customer_record"}},
-         "destination.destination_type must be one of: dataset_load"),
+         "destination.destination_type must be one of: dataset_load, audience_list"),
         ({"filename": "a.json", "destination": {"destination_type": "dataset_load", "record_type": "customer_record"}},
          "destination.dataset_id is required and must be a non-empty string"),
     ],

@@ -31,7 +31,7 @@ def encode_token(last_key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(plain(last_key)).encode()).decode()
 
 
-def decode_token(token: str | None) -> dict | None:
+def decode_token(token: str | None, key_names: tuple[str, ...] | None = None) -> dict | None:
     if not token:
         return None
     try:
@@ -39,6 +39,10 @@ def decode_token(token: str | None) -> dict | None:
     except (ValueError, TypeError) as exc:
         raise ValueError("next_token is not a token this API returned") from exc
     if not isinstance(decoded, dict):
+        raise ValueError("next_token is not a token this API returned")
+    # Anything but the table's own string key would reach DynamoDB as a bad ExclusiveStartKey (a 500).
+    if key_names is not None and (set(decoded) != set(key_names)
+                                  or not all(isinstance(value, str) and value for value in decoded.values())):
         raise ValueError("next_token is not a token this API returned")
     return decoded
 
@@ -105,7 +109,7 @@ class JobsTable:
             condition = clause if condition is None else condition & clause
         if condition is not None:
             query["FilterExpression"] = condition
-        start = decode_token(token)
+        start = decode_token(token, ("account_id", "job_id"))
         if start:
             if start.get("account_id") != account_id:
                 raise ValueError("next_token is not a token this API returned")
@@ -143,7 +147,7 @@ class DatasetsTable:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        start = decode_token(token)
+        start = decode_token(token, ("account_id", "dataset_id"))
         if start:
             if start.get("account_id") != account_id:
                 raise ValueError("next_token is not a token this API returned")
@@ -176,6 +180,46 @@ class DatasetsTable:
             raise
         return plain(item)
 
+    def hold_for_load(self, account_id: str, dataset_id: str, job_id: str, at: str,
+                      stale_holder: str | None = None) -> bool:
+        """Make job_id the one load that may write into the dataset; False while another holds it.
+
+        Loads into one dataset run one at a time, so concurrent uploads with overlapping keys end as
+        some serial order of the files. Also refused while a clear holds the dataset. A holder
+        known to have ended (stale_holder) can be replaced.
+        """
+        condition = ("attribute_exists(dataset_id) AND attribute_not_exists(clearing_job) AND "
+                     "(attribute_not_exists(loading_job) OR loading_job = :job")
+        values: dict[str, Any] = {":job": job_id, ":at": at}
+        if stale_holder:
+            condition += " OR loading_job = :stale"
+            values[":stale"] = stale_holder
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                UpdateExpression="SET loading_job = :job, loading_since = :at",
+                ConditionExpression=condition + ")",
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def release_load(self, account_id: str, dataset_id: str, job_id: str) -> None:
+        """Let the next load in, if job_id holds the dataset (a no-op otherwise, so retries are safe)."""
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                UpdateExpression="REMOVE loading_job, loading_since",
+                ConditionExpression="loading_job = :job",
+                ExpressionAttributeValues={":job": job_id},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def note_record_type(self, account_id: str, dataset_id: str, record_type: str) -> None:
         """Remember that records of this type may exist (Clear Data visits only these types)."""
         self._table.update_item(
@@ -186,12 +230,13 @@ class DatasetsTable:
         )
 
     def start_clear(self, account_id: str, dataset_id: str, job_id: str, at: str) -> bool:
-        """Mark the dataset as being cleared by job_id; False if another clear holds it."""
+        """Mark the dataset as being cleared by job_id; False if another clear or a load holds it."""
         try:
             self._table.update_item(
                 Key={"account_id": account_id, "dataset_id": dataset_id},
                 UpdateExpression="SET clearing_job = :job, updated_at = :at",
-                ConditionExpression="attribute_exists(dataset_id) AND attribute_not_exists(clearing_job)",
+                ConditionExpression="attribute_exists(dataset_id) AND attribute_not_exists(clearing_job) "
+                                    "AND attribute_not_exists(loading_job)",
                 ExpressionAttributeValues={":job": job_id, ":at": at},
             )
             return True
@@ -343,3 +388,21 @@ class TokensTable:
             return True
         except ClientError:
             return False
+
+
+class AccountsTable:
+    """Per-account settings, one item per account (key account_id); an account with no item has
+    the defaults (no IP restriction)."""
+
+    def __init__(self, table):
+        self._table = table
+
+    def get(self, account_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"account_id": account_id}).get("Item")
+        return plain(item) if item else None
+
+    def put_ip_allowlist(self, account_id: str, cidrs: list[str], at: str) -> dict[str, Any]:
+        """Replace the account's IP allow-list (the item holds nothing else yet, so a put is exact)."""
+        item = {"account_id": account_id, "ip_allowlist": list(cidrs), "updated_at": at}
+        self._table.put_item(Item=item)
+        return item

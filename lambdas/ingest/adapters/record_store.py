@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call (DynamoDB limit)
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (DynamoDB limit)
 SHARD_COUNT = 16
 MAX_WRITE_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 0.05
@@ -22,6 +23,10 @@ BACKOFF_CAP_SECONDS = 5.0
 
 
 class StoreWriteError(RuntimeError):
+    pass
+
+
+class StoreReadError(RuntimeError):
     pass
 
 
@@ -46,22 +51,23 @@ class RecordStore:
     def put_records(
         self, account_id: str, dataset_id: str, record_type: str, records: Iterable[tuple[str, str]], job_id: str
     ) -> int:
-        """Upsert (key, record_json) pairs; keys must be unique within the call. Returns items written."""
+        """Upsert (key, record_json) pairs; keys must be unique within the call. Returns items written.
+
+        A pair may carry a third element, a dict of further string attributes stored in the same item
+        (a profile's `applied` marker), so they are written atomically with the record.
+        """
         batch: list[dict] = []
         written = 0
-        for key, record_json in records:
-            batch.append(
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))},
-                            "sk": {"S": key},
-                            "data": {"S": record_json},
-                            "job_id": {"S": job_id},
-                        }
-                    }
-                }
-            )
+        for key, record_json, *extra in records:
+            item = {
+                "pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))},
+                "sk": {"S": key},
+                "data": {"S": record_json},
+                "job_id": {"S": job_id},
+            }
+            for name, value in (extra[0] if extra else {}).items():
+                item[name] = {"S": value}
+            batch.append({"PutRequest": {"Item": item}})
             if len(batch) == BATCH_WRITE_LIMIT:
                 self._write_batch(batch)
                 written += len(batch)
@@ -123,6 +129,31 @@ class RecordStore:
         )
         item = response.get("Item")
         return item["data"]["S"] if item else None
+
+    def get_many(self, account_id: str, dataset_id: str, record_type: str, keys: list[str]) -> dict[str, dict[str, str]]:
+        """The stored items of these keys (unique), as {key: {string attribute: value}}; absent keys are left out.
+
+        BatchGetItem, 100 keys a call, strongly consistent (a retried Load must see its own writes);
+        UnprocessedKeys are retried with the same jittered backoff as writes.
+        """
+        found: dict[str, dict[str, str]] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request = {self._table: {"ConsistentRead": True, "Keys": [
+                {"pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))}, "sk": {"S": key}}
+                for key in keys[start:start + BATCH_GET_LIMIT]
+            ]}}
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                response = self._ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["sk"]["S"]] = {name: value["S"] for name, value in item.items()
+                                              if name not in ("pk", "sk") and "S" in value}
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == MAX_WRITE_ATTEMPTS - 1:
+                    raise StoreReadError("the dataset store kept throttling reads; records not read after retries")
+                self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+        return found
 
     def count(self, account_id: str, dataset_id: str, record_type: str) -> int:
         """Distinct records of one type in a dataset: a COUNT query per shard, in parallel."""

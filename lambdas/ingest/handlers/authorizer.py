@@ -1,50 +1,39 @@
-"""API Gateway REQUEST authorizer: Auth-Api-Token -> account id, by the token's SHA-256 hash."""
+"""API Gateway REQUEST authorizer: Auth-Api-Token -> account id (by the token's SHA-256 hash), the
+token's usage-plan key, and the account's IP allow-list checked against the request's source IP."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ingest.adapters import aws
-from ingest.adapters.control_tables import TokensTable
+from ingest.adapters.control_tables import AccountsTable, TokensTable
 from ingest.config import AuthSettings
 from ingest.errors import UnauthorizedError
+from ingest.handlers.authorizer_events import header, policy, source_ip, stage_resource
 from ingest.handlers.observability import logger
-from ingest.logic.tokens import account_for_token
+from ingest.logic.tokens import authorize
 
 TOKEN_HEADER = "auth-api-token"
 
 settings = AuthSettings.from_env()
 tokens = TokensTable(aws.table(settings.tokens_table))
-
-
-def _header(event: dict, name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _api_wide(method_arn: str) -> str:
-    # arn:aws:execute-api:region:account:api-id/stage/METHOD/path -> .../api-id/stage/*
-    # One policy for every route, so a cached decision serves the whole API.
-    prefix, _, path = method_arn.partition("/")
-    stage = path.split("/", 1)[0]
-    return f"{prefix}/{stage}/*"
+accounts = AccountsTable(aws.table(settings.accounts_table))
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict, context: Any) -> dict:
     try:
-        account_id = account_for_token(tokens, _header(event, TOKEN_HEADER))
+        decision = authorize(tokens, accounts, header(event, TOKEN_HEADER), source_ip(event))
     except UnauthorizedError:
         logger.info("request refused: unknown token")
         # API Gateway turns exactly this message into HTTP 401.
         raise Exception("Unauthorized")  # noqa: TRY002
-    return {
-        "principalId": account_id,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _api_wide(event["methodArn"])}],
-        },
-        "context": {"account_id": account_id},
-    }
+    if not decision.ip_allowed:
+        # A Deny answers 403 (the ACCESS_DENIED gateway response); the IP itself is not logged.
+        logger.info("request refused: source IP not on the account's allow-list",
+                    extra={"account_id": decision.account_id})
+    # One policy for the whole stage: a cached decision serves every route.
+    return policy(decision.account_id, decision.ip_allowed, stage_resource(event["methodArn"]),
+                  {"account_id": decision.account_id},
+                  # API Gateway throttles by the usage-plan key with this value (the token's own key).
+                  usage_identifier_key=decision.api_key_value)

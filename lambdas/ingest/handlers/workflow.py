@@ -8,11 +8,12 @@ from typing import Any, Callable
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ingest.adapters import aws
+from ingest.adapters.audience_store import AudienceStore
 from ingest.adapters.control_tables import DatasetsTable, JobsTable
 from ingest.adapters.object_store import ObjectStore
 from ingest.adapters.record_store import RecordStore
 from ingest.config import WorkflowSettings
-from ingest.errors import FileRejectedError, StepFailedError
+from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
 from ingest.handlers.observability import logger, metrics, tracer
 from ingest.logic.pipeline import Pipeline
 
@@ -24,6 +25,7 @@ pipeline = Pipeline(
     records=RecordStore(aws.client("dynamodb"), settings.records_table),
     chunk_target_bytes=settings.chunk_target_bytes,
     max_chunks=settings.max_chunks,
+    audiences=AudienceStore(aws.table(settings.audiences_table)),
 )
 
 
@@ -42,6 +44,9 @@ def workflow_step(name: str) -> Callable:
                 return step(event)
             except FileRejectedError:
                 logger.info("file rejected")
+                raise
+            except DatasetBusyError:  # the state machine retries: the upload waits for its turn
+                logger.info("dataset busy with another load; waiting")
                 raise
             except StepFailedError:  # already carries a safe, specific message
                 logger.exception("step failed")

@@ -1,8 +1,8 @@
 """Clear Data: a job that removes every record of a dataset; the dataset itself stays.
 
 While a clear runs the dataset is marked (`clearing_job`): new upload requests get 409 and a file
-that arrives anyway is refused by Inspect. A clear is refused with 409 while a load into the
-dataset is processing. Concurrent clears are refused by a conditional write, not by a read.
+that arrives anyway is refused by Inspect. A clear is refused with 409 while a load holds the
+dataset (`loading_job`, see logic/pipeline.py). Both are conditional writes, not reads.
 """
 
 from __future__ import annotations
@@ -18,15 +18,25 @@ from ingest.logic.datasets import get_dataset
 
 def request_clear(jobs, datasets, starter, account_id: str, dataset_id: str) -> dict[str, Any]:
     get_dataset(datasets, account_id, dataset_id)
-    busy, _ = jobs.list(account_id, {"dataset_id": dataset_id, "status": "Processing"}, 1, None)
-    if busy:
-        raise ConflictError(
-            f"upload {busy[0]['job_id']} is loading into dataset {dataset_id}; clear it when that job has finished"
-        )
     job_id = ids.new_id()
     now = iso_now()
-    if not datasets.start_clear(account_id, dataset_id, job_id, now):
-        raise ConflictError(f"dataset {dataset_id} is already being cleared")
+    # The mark is a conditional write, refused while a clear or a load holds the dataset.
+    for _ in range(3):
+        if datasets.start_clear(account_id, dataset_id, job_id, now):
+            break
+        dataset = get_dataset(datasets, account_id, dataset_id)
+        if dataset.get("clearing_job"):
+            raise ConflictError(f"dataset {dataset_id} is already being cleared")
+        holder = dataset.get("loading_job")
+        if holder:
+            holding_job = jobs.get(account_id, holder)
+            if holding_job is not None and holding_job.get("status") not in ("Completed", "Failed"):
+                raise ConflictError(
+                    f"upload {holder} is loading into dataset {dataset_id}; clear it when that job has finished"
+                )
+            datasets.release_load(account_id, dataset_id, holder)  # its job has ended: a stale hold
+    else:
+        raise ConflictError(f"dataset {dataset_id} is busy; try the clear again")
     job = {
         "account_id": account_id,
         "job_id": job_id,
@@ -55,7 +65,10 @@ def plan(jobs, datasets, event: dict[str, Any]) -> dict[str, Any]:
     jobs.update(event["account_id"], event["job_id"], status="Processing", updated_at=iso_now())
     dataset = datasets.get(event["account_id"], event["dataset_id"]) or {}
     seen = sorted(set(dataset.get("record_types_seen") or ()) | set(dataset.get("record_counts") or {}))
-    return {**event, "partitions": [{"record_type": name} for name in seen if record_types.get(name)]}
+    # An uploaded type may be stored as another (profile_changes -> profile): clear what is stored.
+    stored = sorted({record_types.get(name).stored_type for name in seen if record_types.get(name)}
+                    | {name for name in seen if name in record_types.stored_types()})
+    return {**event, "partitions": [{"record_type": name} for name in stored]}
 
 
 def clear_partition(records, job: dict[str, Any], record_type: str) -> dict[str, Any]:

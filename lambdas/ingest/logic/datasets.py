@@ -65,8 +65,13 @@ def list_datasets(datasets, account_id: str, limit: str | None, next_token: str 
 
 def get_record(datasets, records, account_id: str, dataset_id: str, record_type: str, key: str) -> str:
     get_dataset(datasets, account_id, dataset_id)
-    if record_types.get(record_type) is None:
-        raise NotFoundError(f"record type {record_type} not found; known types: {', '.join(record_types.catalogue())}")
+    readable = record_types.stored_types()  # e.g. profile, which is loaded through profile_changes
+    if record_type not in readable:
+        uploaded = record_types.get(record_type)
+        if uploaded is not None:
+            raise NotFoundError(f"{record_type} records are not stored as such: they change {uploaded.stored_type} "
+                                f"records; read /records/{uploaded.stored_type}/{{key}}")
+        raise NotFoundError(f"record type {record_type} not found; readable types: {', '.join(readable)}")
     stored = records.get(account_id, dataset_id, record_type, key)
     if stored is None:
         raise NotFoundError(f"no {record_type} with key {key} in dataset {dataset_id}")

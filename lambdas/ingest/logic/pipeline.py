@@ -23,11 +23,13 @@ import orjson
 
 from ingest import record_types
 from ingest.clock import iso_now
-from ingest.errors import FileRejectedError, StepFailedError
+from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
 from ingest.logic import formats
 from ingest.logic import lines as line_reader
+from ingest.logic import audiences, profiles
 from ingest.adapters.record_store import key_hash
 
+FINAL_STATUSES = ("Completed", "Failed")
 MAX_OBJECT_BYTES = 5 * 1024**3  # 5 GB: the largest object a single presigned PUT can create
 GZIP_SIZE_FACTOR = 4  # rough expansion of gzip-compressed NDJSON, used only to size chunks
 # DynamoDB items are limited to 400 KB; leave room for the keys and attributes.
@@ -68,11 +70,57 @@ def error_line(line_number: int, error: str, raw: bytes) -> bytes:
     return orjson.dumps({"line": line_number, "error": error, "raw": text}) + b"\n"
 
 
+@dataclass(frozen=True)
+class ValidLine:
+    """A line that passed its record type's schema, on its way to the load kind's strategy."""
+
+    number: int
+    key: str
+    stored: bytes  # the record as compact JSON
+    raw: bytes  # the line as sent, for the error log
+
+
+class UpsertLoad:
+    """Load kind "upsert" (the default): the last line per key wins; one idempotent upsert per key."""
+
+    def __init__(self, records, job: dict[str, Any]):
+        self._records = records
+        self._job = job
+        self._latest: dict[str, bytes] = {}
+        self._loaded = 0
+
+    def add(self, line: ValidLine) -> None:
+        self._latest[line.key] = line.stored
+        self._loaded += 1
+
+    def finish(self, write: bool) -> tuple[int, list[tuple[ValidLine, str]]]:
+        """(lines loaded, [(line, reason) rejected]); writes only with `write`."""
+        job = self._job
+        if write:
+            self._records.put_records(
+                job["account_id"], job["dataset_id"], job["record_type"],
+                ((key, value.decode("utf-8")) for key, value in self._latest.items()),
+                job_id=job["upload_id"],
+            )
+        return self._loaded, []
+
+
+# A record type's "load" kind -> its strategy: made with (record store, job), fed each valid line in
+# file order with add(), then finish(write) -> (loaded, rejected lines with their reasons).
+LOADERS = {
+    record_types.UPSERT: UpsertLoad,
+    "profile_changes": profiles.ProfileChangesLoad,
+    audiences.AUDIENCE_MEMBERS_LOAD: audiences.AudienceMembersLoad,
+}
+
+
 class Pipeline:
-    def __init__(self, objects, jobs, datasets, records, chunk_target_bytes: int, max_chunks: int):
+    def __init__(self, objects, jobs, datasets, records, chunk_target_bytes: int, max_chunks: int,
+                 audiences=None):
         self._objects = objects
         self._jobs = jobs
         self._datasets = datasets
+        self._audiences = audiences  # audience lists: their items take the place of datasets
         self._records = records
         self._chunk_target_bytes = chunk_target_bytes
         self._max_chunks = max_chunks
@@ -92,19 +140,22 @@ class Pipeline:
         if size == 0:
             raise FileRejectedError("the uploaded file is empty (0 bytes)")
         gzipped = line_reader.is_gzip(self._objects.first_bytes(key, 2))
-        dataset = self._datasets.get(account_id, job["dataset_id"])
+        dataset = self._load_target(job).get(account_id, job["dataset_id"])
         if dataset is None:
             raise FileRejectedError(f"dataset {job['dataset_id']} no longer exists")
         if dataset.get("clearing_job"):
-            raise FileRejectedError(
-                f"dataset {job['dataset_id']} was being cleared when the file arrived; upload it again when the clear job ends"
-            )
+            raise FileRejectedError(_being_cleared(job["dataset_id"]))
         fmt = formats.format_of(job["filename"])
         formats.check_start(self._first_lines(key, gzipped), fmt, record_types.get(job["record_type"]))
         if not (job.get("options") or {}).get("dry_run"):
+            # Last check before Processing: a busy dataset makes this step fail with DatasetBusyError,
+            # which the state machine retries, so the job waits (Pending, queued_behind) for its turn.
+            self._hold_dataset(account_id, upload_id, job["dataset_id"], self._load_target(job))
             # Before any record can be written, so a clear never misses a type.
-            self._datasets.note_record_type(account_id, job["dataset_id"], job["record_type"])
-        self._jobs.update(account_id, upload_id, status="Processing", size=size, gzip=gzipped, updated_at=iso_now())
+            if not audiences.is_audience_load(job):  # audiences are never cleared, only replaced
+                self._datasets.note_record_type(account_id, job["dataset_id"], job["record_type"])
+        self._jobs.update(account_id, upload_id, status="Processing", size=size, gzip=gzipped,
+                          queued_behind=None, updated_at=iso_now())
         options = job.get("options") or {}
         expected_bytes = size * (GZIP_SIZE_FACTOR if gzipped else 1)
         chunk_count = max(1, min(self._max_chunks, math.ceil(expected_bytes / self._chunk_target_bytes)))
@@ -123,6 +174,42 @@ class Pipeline:
                 "max_rejected_percent": options.get("max_rejected_percent", 100),
             }
         }
+
+    def _hold_dataset(self, account_id: str, upload_id: str, dataset_id: str, target=None) -> None:
+        """Become the one load writing into the dataset, or raise DatasetBusyError naming the holder."""
+        target = target or self._datasets  # an audience list's load holds its audience item instead
+        stale = None
+        for _ in range(3):
+            if target.hold_for_load(account_id, dataset_id, upload_id, iso_now(), stale_holder=stale):
+                return
+            dataset = target.get(account_id, dataset_id)
+            if dataset is None:
+                raise FileRejectedError(f"dataset {dataset_id} no longer exists")
+            if dataset.get("clearing_job"):
+                raise FileRejectedError(_being_cleared(dataset_id))
+            holder = dataset.get("loading_job")
+            if holder is None:
+                continue  # released in the meantime
+            holding_job = self._jobs.get(account_id, holder)
+            if holding_job is None or holding_job.get("status") in FINAL_STATUSES:
+                stale = holder  # its job ended without letting go (a workflow stopped from outside)
+                continue
+            self._jobs.update(account_id, upload_id, queued_behind=holder, updated_at=iso_now())
+            raise DatasetBusyError(f"dataset {dataset_id} is busy loading upload {holder}")
+        raise DatasetBusyError(f"dataset {dataset_id} is busy with another load")
+
+    def _release_dataset(self, job: dict[str, Any]) -> None:
+        """Let the next load into the dataset start; a no-op unless this upload holds it."""
+        dataset_id, described = job.get("dataset_id"), job
+        if dataset_id is None:  # failed before Inspect described the job: the job record knows
+            described = self._jobs.get(job["account_id"], job["upload_id"]) or {}
+            dataset_id = described.get("dataset_id")
+        if dataset_id:
+            self._load_target(described).release_load(job["account_id"], dataset_id, job["upload_id"])
+
+    def _load_target(self, job: dict[str, Any]):
+        """The item a load holds: its audience for an audience list's members, else its dataset."""
+        return self._audiences if audiences.is_audience_load(job) else self._datasets
 
     def _first_lines(self, key: str, gzipped: bool) -> list[bytes]:
         """The first non-blank line, read without streaming the whole object."""
@@ -188,15 +275,16 @@ class Pipeline:
 
     # -- Load ----------------------------------------------------------------------------
     def load_chunk(self, job: dict[str, Any], chunk: dict[str, Any], validate_only: bool = False) -> dict[str, int]:
-        """Validate one chunk and upsert its records. Safe to retry: writes are idempotent upserts.
+        """Validate one chunk and apply its lines as the record type's load kind says. Safe to retry:
+        upserts are idempotent, profile changes skip what this upload already applied.
 
         validate_only (the error-budget pass) and dry runs write no records, only the error file.
         """
         work = WorkKeys(job["account_id"], job["upload_id"])
         record_type = record_types.get(job["record_type"])
-        latest: dict[str, bytes] = {}
-        error_lines: list[bytes] = []
-        total = loaded = 0
+        loader = LOADERS[record_type.load](self._records, job)
+        errors: list[tuple[int, bytes]] = []
+        total = 0
         csv_frames = job.get("format") == formats.CSV
         for number, payload in _framed_lines(self._objects.stream(chunk["key"])):
             total += 1
@@ -207,19 +295,16 @@ class Pipeline:
                 record_json = raw = payload
             problem, key, stored = check_line(record_type, record_json)
             if problem:
-                error_lines.append(error_line(number, problem, raw))
+                errors.append((number, error_line(number, problem, raw)))
                 continue
-            latest[key] = stored
-            loaded += 1
-        if not job.get("dry_run") and not validate_only:
-            self._records.put_records(
-                job["account_id"], job["dataset_id"], job["record_type"],
-                ((key, value.decode("utf-8")) for key, value in latest.items()),
-                job_id=job["upload_id"],
-            )
-        if error_lines:
-            self._objects.put(work.errors(f"{chunk['index']:04d}"), b"".join(error_lines))
-        return {"index": chunk["index"], "total": total, "loaded": loaded, "rejected": len(error_lines)}
+            loader.add(ValidLine(number, key, stored, raw))
+        loaded, refused = loader.finish(write=not job.get("dry_run") and not validate_only)
+        if refused:  # the merge needs each error file in line order
+            errors.extend((line.number, error_line(line.number, reason, line.raw)) for line, reason in refused)
+            errors.sort(key=lambda error: error[0])
+        if errors:
+            self._objects.put(work.errors(f"{chunk['index']:04d}"), b"".join(line for _, line in errors))
+        return {"index": chunk["index"], "total": total, "loaded": loaded, "rejected": len(errors)}
 
     # -- Finalize ------------------------------------------------------------------------
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -228,17 +313,22 @@ class Pipeline:
         if settled.get("status") == "Completed":
             # A retry after Finalize did its work: the work files are gone, so merging again would
             # publish an empty error log. The first run's outcome stands.
+            self._release_dataset(job)
             return {"upload_id": job["upload_id"], "status": "Completed", "stats": settled.get("stats")}
         work = WorkKeys(job["account_id"], job["upload_id"])
         stats = _summed_stats(job, state.get("chunk_results") or [])
         error_log_key = self._merge_error_logs(work) if stats["rejected"] else None
         finished = iso_now()
         if not job.get("dry_run"):
-            self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
+            if audiences.is_audience_load(job):  # the audience's list becomes this file's members, whole
+                audiences.complete_load(self._audiences, self._records, job)
+            else:
+                self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
         fields: dict[str, Any] = {"status": "Completed", "stats": stats, "updated_at": finished, "finished_at": finished}
         if error_log_key:
             fields["error_log_key"] = error_log_key
         self._jobs.update(job["account_id"], job["upload_id"], **fields)
+        self._release_dataset(job)
         self._objects.delete_prefix(work.prefix)
         return {"upload_id": job["upload_id"], "status": "Completed", "stats": stats}
 
@@ -265,6 +355,7 @@ class Pipeline:
                    "not_loaded": stats["total"] - stats["rejected"]},
             error_log_key=error_log_key, updated_at=finished, finished_at=finished,
         )
+        self._release_dataset(job)
         self._objects.delete_prefix(work.prefix)
         return {"job": job, "within_budget": False}
 
@@ -288,8 +379,11 @@ class Pipeline:
         return work.error_log, count
 
     def _refresh_record_count(self, job: dict[str, Any], load: dict[str, Any]) -> None:
-        count = self._records.count(job["account_id"], job["dataset_id"], job["record_type"])
-        self._datasets.record_load(job["account_id"], job["dataset_id"], job["record_type"], count, load)
+        # Count what the store holds: a profile_changes upload changes `profile` records.
+        record_type = record_types.get(job["record_type"])
+        stored_type = record_type.stored_type if record_type else job["record_type"]
+        count = self._records.count(job["account_id"], job["dataset_id"], stored_type)
+        self._datasets.record_load(job["account_id"], job["dataset_id"], stored_type, count, load)
 
     # -- MarkFailed ----------------------------------------------------------------------
     def mark_failed(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -308,11 +402,19 @@ class Pipeline:
             fields["stats"] = {"total": split["total"], "loaded": 0, "rejected": rejected,
                                "not_loaded": split["total"] - rejected}
         self._jobs.update(account_id, upload_id, **fields)
-        if job.get("dataset_id") and job.get("record_type") and not job.get("dry_run"):
+        if job.get("dataset_id") and audiences.is_audience_load(job) and not job.get("dry_run"):
+            # The old list stays; what this load wrote goes.
+            audiences.abandon_load(self._audiences, self._records, job)
+        elif job.get("dataset_id") and job.get("record_type") and not job.get("dry_run"):
             # Chunks loaded before the failure stay; keep the dataset's count true to the store.
             self._refresh_record_count(job, {"upload_id": upload_id, "finished_at": iso_now(), "status": "Failed"})
+        self._release_dataset(job)
         self._objects.delete_prefix(WorkKeys(account_id, upload_id).prefix)
         return {"upload_id": upload_id, "status": "Failed", "failure_reason": reason}
+
+
+def _being_cleared(dataset_id: str) -> str:
+    return f"dataset {dataset_id} was being cleared when the file arrived; upload it again when the clear job ends"
 
 
 def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None]) -> dict[str, int]:
@@ -365,6 +467,8 @@ def failure_reason(error: dict[str, Any]) -> str:
     message = details.get("errorMessage") if isinstance(details, dict) else None
     if name in ("FileRejectedError", "StepFailedError") and message:
         return message
+    if name == "DatasetBusyError" and message:
+        return f"gave up waiting for its turn: {message}; upload the file again when that load has finished"
     if name == "States.ExceedToleratedFailureThreshold":
         return "the Load step failed on some chunks after retries; upload the file again to retry"
     if name == "States.Timeout" or (name == "Sandbox.Timedout"):

@@ -34,6 +34,7 @@ def required_string(body: dict[str, Any], field: str, max_length: int = 1024, pa
 def page_limit(raw: str | None, default: int = 50, maximum: int = 100) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII only: str.isdigit() also accepts '²', which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise BadRequestError(f"limit must be an integer from 1 to {maximum}")
     return int(raw)

@@ -5,6 +5,10 @@ per-account counter item that the tokens table changes in the same transaction a
 (adapters/control_tables.py TokensTable): minting adds the token and increments the counter only if
 the counter is below the limit, revoking marks the token and decrements the counter. Two concurrent
 mints are therefore serialized by DynamoDB on the counter item; no read-then-write decides.
+
+Every token also has its own API Gateway API key in the per-token usage plan (adapters/usage_plans.py),
+so API Gateway throttles each token on its own: minting creates the key, revoking deletes it. The
+key's value is the token's hash (api_key_value); the authorizer hands it to API Gateway.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ingest import clock
 from ingest.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
+from ingest.logic.accounts import allowlist_of, ip_allowed
 from ingest.logic.requests import optional_string, require_object
 
 ACCOUNT_ID_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -31,6 +37,12 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def api_key_value(hashed: str) -> str:
+    """The value of the token's API key: its hash, never the token (API key values are readable
+    by anyone who may read API Gateway's keys)."""
+    return hashed
 
 
 def _check_account(account_id: Any) -> None:
@@ -65,54 +77,70 @@ def _active(tokens_table, account_id: str) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (item["created_at"], item["token_id"]))
 
 
-def create_token(tokens_table, account_id: str, label: Any = "") -> dict[str, Any]:
-    """Create a token for the account: its view plus "token", the secret shown this once.
+def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> dict[str, Any]:
+    """Create a token for the account, with its API key in the usage plan: the token's view plus
+    "token", the secret shown this once.
 
     Refused with ConflictError when the account already has MAX_ACTIVE_TOKENS active tokens.
     """
     _check_account(account_id)
     label = _check_label(label)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    hashed = token_hash(token)
+    token_id = secrets.token_hex(6)
+    # The key first: a stored token always has its key. A key whose token is refused is deleted.
+    api_key_id = usage_plan.add_key(f"token {token_id} of {account_id}", api_key_value(hashed))
     item = {
-        "token_hash": token_hash(token),
-        "token_id": secrets.token_hex(6),
+        "token_hash": hashed,
+        "token_id": token_id,
         "account_id": account_id,
         "label": label,
         "created_at": clock.iso_now(),
+        "api_key_id": api_key_id,
     }
-    for attempt in range(2):
-        if tokens_table.add_within_limit(item, MAX_ACTIVE_TOKENS):
-            return {**token_view(item), "token": token}
-        if attempt == 0:
-            # The transaction fails when the counter is full or absent (an account that has never
-            # minted, or one whose tokens predate the counter): start it from the tokens it has.
-            # Only one start wins (conditional put); then the counted transaction decides again.
-            tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
+    try:
+        for attempt in range(2):
+            if tokens_table.add_within_limit(item, MAX_ACTIVE_TOKENS):
+                return {**token_view(item), "token": token}
+            if attempt == 0:
+                # The transaction fails when the counter is full or absent (an account that has never
+                # minted, or one whose tokens predate the counter): start it from the tokens it has.
+                # Only one start wins (conditional put); then the counted transaction decides again.
+                tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
+    except BaseException:
+        usage_plan.delete_key(api_key_id)
+        raise
+    usage_plan.delete_key(api_key_id)
     raise ConflictError(TOKEN_LIMIT_MESSAGE)
 
 
-def mint_token(tokens_table, account_id: str, label: str = "") -> str:
+def mint_token(tokens_table, usage_plan, account_id: str, label: str = "") -> str:
     """Create a token for the account; the caller shows it once, we keep only its hash."""
-    return create_token(tokens_table, account_id, label)["token"]
+    return create_token(tokens_table, usage_plan, account_id, label)["token"]
 
 
-def create_token_from_request(tokens_table, account_id: str, body: Any) -> dict[str, Any]:
+def create_token_from_request(tokens_table, usage_plan, account_id: str, body: Any) -> dict[str, Any]:
     body = require_object(body)
     unknown = sorted(set(body) - {"label"})
     if unknown:
         raise BadRequestError(f"only label can be given; got {', '.join(unknown)}")
-    return create_token(tokens_table, account_id, optional_string(body, "label", MAX_LABEL_LENGTH) or "")
+    return create_token(tokens_table, usage_plan, account_id, optional_string(body, "label", MAX_LABEL_LENGTH) or "")
 
 
 def list_tokens(tokens_table, account_id: str) -> dict[str, Any]:
     return {"tokens": [token_view(item) for item in _active(tokens_table, account_id)]}
 
 
-def revoke_token(tokens_table, account_id: str, token_id: str) -> None:
-    """Revoke one of the account's active tokens; an unknown, foreign or revoked id is NotFound."""
+def revoke_token(tokens_table, usage_plan, account_id: str, token_id: str) -> None:
+    """Revoke one of the account's active tokens and delete its API key; an unknown, foreign or
+    revoked id is NotFound."""
     item = tokens_table.find(account_id, token_id)
     if item is None or item.get("revoked_at") or item.get("account_id") != account_id:
         raise NotFoundError(f"token {token_id} not found")
+    if item.get("api_key_id"):
+        # Before the revocation is stored: if this fails, the token is still listed and a retry
+        # finishes the job (deleting a deleted key is fine). Without its key the token gets 403.
+        usage_plan.delete_key(item["api_key_id"])
     at = clock.iso_now()
     for attempt in range(2):
         if tokens_table.revoke(account_id, item["token_hash"], at):
@@ -122,6 +150,26 @@ def revoke_token(tokens_table, account_id: str, token_id: str) -> None:
             # code: start the counter (a no-op if it exists) and try once more.
             tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
     raise NotFoundError(f"token {token_id} not found")
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The authorizer's decision about one request."""
+
+    account_id: str
+    api_key_value: str  # API Gateway's usageIdentifierKey: the token's key in the usage plan
+    ip_allowed: bool
+
+
+def authorize(tokens_table, accounts_table, token: str | None, source_ip: str | None,
+              now: datetime | None = None) -> Authorization:
+    """Who a request acts for, and whether its source IP is on the account's allow-list.
+
+    An unknown token is UnauthorizedError before anything about the account is read.
+    """
+    account_id = account_for_token(tokens_table, token, now)
+    allowed = ip_allowed(allowlist_of(accounts_table, account_id), source_ip)
+    return Authorization(account_id, api_key_value(token_hash(token.strip())), allowed)
 
 
 def account_for_token(tokens_table, token: str | None, now: datetime | None = None) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 from ingest import ids, record_types
 from ingest.clock import iso_in, iso_now
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
+from ingest.logic import audiences, formats
 from ingest.logic.datasets import get_dataset
 from ingest.logic.pipeline import MAX_OBJECT_BYTES
 from ingest.logic.requests import require_object, required_string
@@ -20,7 +21,7 @@ FILENAME_RULE_TEXT = (
     ".json, .ndjson, .jsonl or .csv, optionally followed by .gz "
     "(for example customer_record-2024-08-29-1.json)"
 )
-DESTINATION_TYPES = ("dataset_load",)
+DESTINATION_TYPES = ("dataset_load", audiences.AUDIENCE_LIST)
 STATUSES = ("Pending", "Processing", "Completed", "Failed")
 UPLOAD_PREFIX = "uploads/"
 MAX_FILENAME_LENGTH = 200
@@ -43,14 +44,30 @@ def _destination(body: dict[str, Any], datasets, account_id: str) -> dict[str, s
     destination_type = required_string(destination, "destination_type", path="destination.")
     if destination_type not in DESTINATION_TYPES:
         raise BadRequestError(f"destination.destination_type must be one of: {', '.join(DESTINATION_TYPES)}")
+    if destination_type == audiences.AUDIENCE_LIST:  # its record type is implicitly audience_member
+        return audiences.parse_destination(destination)
     dataset_id = required_string(destination, "dataset_id", max_length=64, path="destination.")
     record_type = required_string(destination, "record_type", max_length=64, path="destination.")
     if record_types.get(record_type) is None:
         raise BadRequestError(
             f"destination.record_type {record_type!r} is unknown; known types: {', '.join(record_types.catalogue())}"
         )
+    if record_type == audiences.MEMBER_TYPE:
+        raise BadRequestError(f"record type {record_type} loads audience lists: "
+                              f"use destination_type {audiences.AUDIENCE_LIST} with audience_name or audience_id")
     get_dataset(datasets, account_id, dataset_id)
     return {"destination_type": destination_type, "dataset_id": dataset_id, "record_type": record_type}
+
+
+def _check_format(filename: str, record_type_name: str) -> None:
+    """Some types take one format only: profile_changes lines hold nested change lists, not CSV cells."""
+    record_type = record_types.get(record_type_name)
+    fmt = formats.format_of(filename)
+    if fmt not in record_type.formats:
+        raise BadRequestError(
+            f"record type {record_type_name} takes {' or '.join(f.upper() for f in record_type.formats)} files only, "
+            f"not {fmt.upper()}; name the file .ndjson, .jsonl or .json (optionally .gz)"
+        )
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +85,9 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     budget = options.get("max_rejected_percent", 100)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= 100:
         raise BadRequestError("options.max_rejected_percent must be a number from 0 to 100")
-    return {"dry_run": dry_run, "max_rejected_percent": int(budget) if float(budget).is_integer() else Decimal(str(budget))}
+    # DynamoDB numbers stop at 1E-130 and 38 digits: a budget finer than a millionth of a percent is rounded.
+    budget = round(float(budget), 6)
+    return {"dry_run": dry_run, "max_rejected_percent": int(budget) if budget.is_integer() else Decimal(str(budget))}
 
 
 def _declared_size(body: dict[str, Any]) -> int | None:
@@ -85,15 +104,20 @@ def _declared_size(body: dict[str, Any]) -> int | None:
     return size
 
 
-def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int) -> dict[str, Any]:
+def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int,
+                   audience_store=None) -> dict[str, Any]:
     body = require_object(body)
     filename = body.get("filename")
     if not isinstance(filename, str) or len(filename) > MAX_FILENAME_LENGTH or not FILENAME_RULE.fullmatch(filename):
         raise BadRequestError(FILENAME_RULE_TEXT)
     destination = _destination(body, datasets, account_id)
+    _check_format(filename, destination["record_type"])
     options = _options(body)
     size = _declared_size(body)
-    dataset = datasets.get(account_id, destination["dataset_id"])
+    if destination["destination_type"] == audiences.AUDIENCE_LIST:
+        # Last, so a refused request creates no audience; the audience takes the dataset's place.
+        destination = audiences.prepare_upload(audience_store, account_id, destination, options)
+    dataset = datasets.get(account_id, destination["dataset_id"]) if "dataset_id" in destination else None
     if dataset and dataset.get("clearing_job"):
         raise ConflictError(
             f"dataset {destination['dataset_id']} is being cleared (job {dataset['clearing_job']}); "
@@ -109,7 +133,7 @@ def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_
         "status": "Pending",
         "filename": filename,
         "destination": destination,
-        "dataset_id": destination["dataset_id"],
+        "dataset_id": destination.get("dataset_id") or destination["audience_id"],
         "record_type": destination["record_type"],
         "object_key": key,
         "options": options,
@@ -132,6 +156,14 @@ def get_upload(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: 
     return upload_view(job, objects, url_ttl_seconds)
 
 
+def _options_view(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Options as JSON numbers: a fractional budget is held as a Decimal for DynamoDB (see _options)."""
+    view = dict(options or {"dry_run": False, "max_rejected_percent": 100})
+    if isinstance(view.get("max_rejected_percent"), Decimal):
+        view["max_rejected_percent"] = float(view["max_rejected_percent"])
+    return view
+
+
 def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str, Any]:
     stats = job.get("stats") or {"total": 0, "loaded": 0, "rejected": 0}
     view: dict[str, Any] = {
@@ -144,7 +176,7 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str,
         "updated_at": job["updated_at"],
         "stats": {name: stats.get(name, 0) for name in ("total", "loaded", "rejected")},
         "execution_arn": job.get("execution_arn"),
-        "options": job.get("options") or {"dry_run": False, "max_rejected_percent": 100},
+        "options": _options_view(job.get("options")),
     }
     if "not_loaded" in stats:
         view["stats"]["not_loaded"] = stats["not_loaded"]
@@ -152,6 +184,9 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str,
         view["finished_at"] = job["finished_at"]
     if stats.get("rejected") and job.get("error_log_key"):
         view["error_log_url"] = objects.presigned_get(job["error_log_key"], url_ttl_seconds)
+    if job["status"] == "Pending" and job.get("queued_behind"):
+        # The file has arrived; another upload is loading into the same dataset, and this one waits.
+        view["queued_behind"] = job["queued_behind"]
     if job["status"] == "Failed":
         view["failure_reason"] = job.get("failure_reason") or "the job failed for an unknown reason"
     return view

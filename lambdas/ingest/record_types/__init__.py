@@ -1,6 +1,11 @@
 """Record types as data: one JSON file per type holds its record-key paths and its JSON Schema.
 
 Adding a type means adding a file here; the pipeline, API and CLI read the catalogue.
+
+A type also says how Load applies its lines ("load", default "upsert": the last line per key is
+stored as the record) and which record type its lines end up stored as ("stores_as", default its
+own name). profile_changes, for instance, is loaded as changes to `profile` records: `profile` is
+readable through the records API but is not a type one can upload.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import orjson
 # DynamoDB limits a sort key to 1024 bytes; keys are stored as the sort key.
 MAX_KEY_BYTES = 1024
 
+UPSERT = "upsert"  # the default load kind: the last line per key becomes the stored record
+FORMATS = ("ndjson", "csv")  # the file formats a type accepts unless its file narrows them
+
 
 @dataclass(frozen=True)
 class RecordType:
@@ -26,6 +34,13 @@ class RecordType:
     schema: dict[str, Any]
     _validator: Callable[[Any], Any] = field(repr=False, compare=False)
     key_fields: tuple[tuple[str, ...], ...] = ()  # composite: every one present, joined
+    load: str = UPSERT  # how Load applies a line (pipeline.LOADERS holds one strategy per kind)
+    stores_as: str = ""  # the record type the store keeps; empty: this type's own name
+    formats: tuple[str, ...] = FORMATS
+
+    @property
+    def stored_type(self) -> str:
+        return self.stores_as or self.name
 
     def key_of(self, record: Any) -> str | None:
         """The record's key: the first key path holding a non-empty string or integer, or for
@@ -63,13 +78,16 @@ class RecordType:
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "name": self.name,
             "description": self.description,
             "key": [".".join(path) for path in self.key_paths],
             "key_fields": [".".join(path) for path in self.key_fields],
             "schema": self.schema,
         }
+        if self.load != UPSERT:
+            described.update(load=self.load, stored_as=self.stored_type, formats=list(self.formats))
+        return described
 
 
 def _at(record: Any, path: tuple[str, ...]) -> Any:
@@ -150,6 +168,8 @@ def describe_schema_error(exc: fastjsonschema.JsonSchemaValueException) -> str:
             options.extend(option.get("required", []))
         if options:
             return f"{path}: must contain one of {', '.join(options)}"
+    if exc.rule is None and exc.message.endswith("must not be there"):
+        return f"{path}: is not allowed here"  # a `false` subschema, e.g. a value on a delete
     render = _RULE_TEXT.get(exc.rule)
     if render is not None:
         return f"{path}: {render(exc.rule_definition)}"
@@ -168,6 +188,9 @@ def _load(document: dict[str, Any]) -> RecordType:
         key_fields=key_fields,
         schema=document["schema"],
         _validator=fastjsonschema.compile(document["schema"]),
+        load=document.get("load", UPSERT),
+        stores_as=document.get("stores_as", ""),
+        formats=tuple(document.get("formats", FORMATS)),
     )
 
 
@@ -184,3 +207,8 @@ def catalogue() -> dict[str, RecordType]:
 
 def get(name: str) -> RecordType | None:
     return catalogue().get(name)
+
+
+def stored_types() -> list[str]:
+    """The record types the store holds, hence readable through the records API (e.g. profile)."""
+    return sorted({record_type.stored_type for record_type in catalogue().values()})

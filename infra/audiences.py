@@ -1,0 +1,72 @@
+"""Audience lists: their table, and what the API and the load workflow may do with it.
+
+One item per audience plus one counter item per account, key (account_id, audience_id); the
+members live in the records table (lambdas/ingest/logic/audiences.py says how). All of the
+audience-specific permissions are granted here, so they can be read in one place.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.storage import Storage
+
+ENVIRONMENT_VARIABLE = "AUDIENCES_TABLE"
+# Member sets are partitions "<account>#audience-<audience>-<load>#audience_member#<shard>" of the
+# records table; dataset partitions ("<account>#<dataset ULID>#<type>#<shard>") never match this, so
+# the functions that delete member sets may write only there (DynamoDB's LeadingKeys condition).
+MEMBER_PARTITIONS = "*#audience-*#audience_member#*"
+
+
+class Audiences(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self._records = storage.records_table
+        self.table = dynamodb.Table(
+            self,
+            "AudiencesTable",
+            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="audience_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _name_in(self, function: lambda_.Function) -> None:
+        function.add_environment(ENVIRONMENT_VARIABLE, self.table.table_name)
+
+    def grant_api(self, function: lambda_.Function) -> None:
+        """Routes and upload requests: create and delete are transactions of Put/Update/Delete on an
+        audience and its account's counter; list is a Query of the account's partition; membership
+        and delete read and delete members in the records table."""
+        self._name_in(function)
+        self.table.grant(function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
+                         "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+        self._grant_member_sets(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
+
+    def grant_load_steps(self, inspect: lambda_.Function, budget: lambda_.Function, finalize: lambda_.Function,
+                         mark_failed: lambda_.Function, others: list[lambda_.Function]) -> None:
+        """Inspect holds the audience for its load, Finalize flips its member set, and the steps that
+        end a job release it; Finalize and MarkFailed delete replaced or abandoned member sets.
+        The other steps share the handler module, so they know the table's name and nothing more."""
+        for function in (inspect, budget, finalize, mark_failed, *others):
+            self._name_in(function)
+        for function in (inspect, finalize, mark_failed):
+            self.table.grant(function, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.table.grant(budget, "dynamodb:UpdateItem")
+        for function in (finalize, mark_failed):
+            self._grant_member_sets(function, "dynamodb:BatchWriteItem")
+
+    def _grant_member_sets(self, function: lambda_.Function, *actions: str) -> None:
+        """Actions on the records table's member-set partitions only, never on a dataset's records."""
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=list(actions), resources=[self._records.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [MEMBER_PARTITIONS]}},
+        ))

@@ -1,0 +1,111 @@
+"""Imports: what the compatible APIs (Localytics Profile Imports, analytics file uploads) add.
+
+- the imports table: import API keys (SHA-256 of the secret only, plus an index by account) and
+  each account's target datasets (a Localytics org or app, an analytics datasetType);
+- the quotas table: fixed-window per-key counters that expire through DynamoDB's TTL;
+- the Basic-auth REQUEST authorizer of the /v1/imports/... routes.
+The routes themselves are in infra/api.py (IMPORT_ROUTES) and run in the API function.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import nag
+from infra.auth import SOURCE_IP_CONTEXT, Auth
+from infra.functions import python_function
+
+BASIC_AUTH_HEADER = "Authorization"
+# As the token authorizer's: a revoked key stops working within a minute.
+IMPORT_AUTHORIZER_CACHE_TTL = Duration.seconds(60)
+# lambdas/ingest/adapters/import_keys_table.py IMPORT_KEYS_BY_ACCOUNT_INDEX names it too.
+IMPORT_KEYS_BY_ACCOUNT_INDEX = "by_account"
+# What a listing shows; the table key (pk) is always projected, the secret hash never.
+IMPORT_KEYS_INDEX_ATTRIBUTES = ["org_id", "app_ids", "label", "created_at", "revoked_at"]
+QUOTA_EXPIRY_ATTRIBUTE = "expires_at"
+# Localytics' documented limits per API key (CDK context can change both).
+DEFAULT_PROFILE_UPLOADS_PER_HOUR = 10
+DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE = 60
+
+
+def _table(scope: Construct, construct_id: str, partition_key: str, **options) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        **options,
+    )
+
+
+class Imports(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth, profile_uploads_per_hour: int,
+                 profile_status_requests_per_minute: int) -> None:
+        super().__init__(scope, construct_id)
+        self.profile_uploads_per_hour = profile_uploads_per_hour
+        self.profile_status_requests_per_minute = profile_status_requests_per_minute
+        self.imports_table = _table(self, "ImportsTable", "pk", removal_policy=RemovalPolicy.RETAIN)
+        self.imports_table.add_global_secondary_index(
+            index_name=IMPORT_KEYS_BY_ACCOUNT_INDEX,
+            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="key_id", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=IMPORT_KEYS_INDEX_ATTRIBUTES,
+        )
+        self.imports_by_account_index_arn = f"{self.imports_table.table_arn}/index/{IMPORT_KEYS_BY_ACCOUNT_INDEX}"
+        # Counters live one window (at most an hour) plus a margin: nothing worth keeping.
+        self.quotas_table = _table(self, "QuotasTable", "counter", removal_policy=RemovalPolicy.DESTROY,
+                                   time_to_live_attribute=QUOTA_EXPIRY_ATTRIBUTE)
+        self.authorizer_function = python_function(
+            self,
+            "ImportAuthorizerFunction",
+            handler="ingest.handlers.import_authorizer.handler",
+            description="Basic key:secret -> account, org and apps (by SHA-256 of the secret), checked against "
+                        "the account's IP allow-list",
+            environment={"IMPORTS_TABLE": self.imports_table.table_name,
+                         "ACCOUNTS_TABLE": auth.accounts_table.table_name},
+            timeout=Duration.seconds(10),
+            memory_size=256,
+        )
+        nag.acknowledge_lambda_basics(self.authorizer_function)
+        # Read a key by its id, and the caller's account settings (the IP allow-list); nothing else.
+        self.authorizer_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem"], resources=[self.imports_table.table_arn, auth.accounts_table.table_arn]))
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "ImportKeyAuthorizer",
+            handler=self.authorizer_function,
+            identity_sources=[apigw.IdentitySource.header(BASIC_AUTH_HEADER),
+                              apigw.IdentitySource.context(SOURCE_IP_CONTEXT)],
+            results_cache_ttl=IMPORT_AUTHORIZER_CACHE_TTL,
+        )
+
+    def api_environment(self) -> dict[str, str]:
+        """The API function's variables for the compatible routes (ingest/config.py ApiSettings)."""
+        return {
+            "IMPORTS_TABLE": self.imports_table.table_name,
+            "QUOTAS_TABLE": self.quotas_table.table_name,
+            "PROFILE_UPLOADS_PER_HOUR": str(self.profile_uploads_per_hour),
+            "PROFILE_STATUS_REQUESTS_PER_MINUTE": str(self.profile_status_requests_per_minute),
+        }
+
+    def grant_api(self, function: lambda_.IFunction) -> None:
+        """What the compatible routes do: mint (PutItem), read (GetItem: targets), list (Query on the
+        index, which projects no secret hash) and revoke (UpdateItem) keys; claim target datasets
+        (PutItem); count quota uses (UpdateItem). No Scan, no DeleteItem."""
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            resources=[self.imports_table.table_arn]))
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[self.imports_by_account_index_arn]))
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[self.quotas_table.table_arn]))

@@ -1,0 +1,258 @@
+"""Audience lists (Localytics Audience Imports semantics): named lists of customer ids.
+
+An audience is created by an upload request (destination_type "audience_list" with audience_name)
+and starts empty at version 0; each completed load of a file replaces its members whole and bumps
+its version. The file goes through the normal pipeline as record type `audience_member`, whose load
+kind (AUDIENCE_MEMBERS_LOAD) writes the lines into a member set of its own.
+
+Member sets: the members a load wrote live in the records table under the "dataset" name
+member_set(audience, load) = "audience-<audience id>-<upload id>" (record type audience_member, sort
+key customer_id). Dataset ids are ULIDs, so such a name can never be a dataset's. The audience item
+points at its current set (members_load). Finalize flips the pointer, the version and the
+record_count in one conditional write, after the new set is complete; readers resolve the pointer
+first (a strongly consistent read) and then read that set, so they see the old list or the new one,
+never a mix. The replaced set is deleted after the flip (best effort: it stays noted in
+retired_loads, unreachable, and the next completed load of that audience or its deletion retries).
+
+At most MAX_AUDIENCES per account, kept by a counter changed in the same transaction as the
+audience item (as tokens keep their limit; adapters/audience_store.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ingest import ids
+from ingest.clock import iso_now
+from ingest.errors import BadRequestError, ConflictError, FileRejectedError, NotFoundError, StepFailedError
+from ingest.logic.requests import optional_string, require_object, required_string
+
+AUDIENCE_LIST = "audience_list"  # the upload destination type
+MEMBER_TYPE = "audience_member"  # the record type of an audience file's lines
+AUDIENCE_MEMBERS_LOAD = "audience_members"  # its load kind (pipeline.LOADERS)
+MAX_AUDIENCES = 500
+LIMIT_MESSAGE = f"an account may have at most {MAX_AUDIENCES} audiences; delete one first"
+MAX_NAME_LENGTH = 256
+MAX_APP_ID_LENGTH = 128
+DESTINATION_FIELDS = ("destination_type", "record_type", "audience_name", "app_id", "audience_id")
+
+log = logging.getLogger(__name__)
+
+
+def member_set(audience_id: str, load_id: str) -> str:
+    """The records-table "dataset" holding the members one load wrote."""
+    return f"audience-{audience_id}-{load_id}"
+
+
+def is_audience_load(job: dict[str, Any]) -> bool:
+    return job.get("record_type") == MEMBER_TYPE
+
+
+def audience_view(item: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "id": item["audience_id"],
+        "name": item["name"],
+        "app_id": item.get("app_id"),
+        "version": item.get("version", 0),
+        "record_count": item.get("record_count", 0),
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+    }
+    if item.get("loading_job"):
+        view["loading_upload"] = item["loading_job"]
+    return view
+
+
+# -- creating, through an upload request ------------------------------------------------------
+def parse_destination(destination: dict[str, Any]) -> dict[str, Any]:
+    """An upload's audience_list destination: audience_name (+ app_id) creates, audience_id replaces."""
+    unknown = sorted(set(destination) - set(DESTINATION_FIELDS))
+    if unknown:
+        raise BadRequestError(f"destination: unknown fields {', '.join(unknown)} for destination_type {AUDIENCE_LIST}; "
+                              "give audience_name (and optionally app_id) to create, or audience_id to replace")
+    record_type = destination.get("record_type", MEMBER_TYPE)
+    if record_type != MEMBER_TYPE:
+        raise BadRequestError(f"destination.record_type must be {MEMBER_TYPE} (or left out) for an audience list")
+    audience_id = optional_string(destination, "audience_id", 64, path="destination.")
+    name = optional_string(destination, "audience_name", MAX_NAME_LENGTH, path="destination.")
+    app_id = optional_string(destination, "app_id", MAX_APP_ID_LENGTH, path="destination.")
+    if bool(audience_id) == bool(name and name.strip()):
+        raise BadRequestError("destination: give audience_name to create an audience list, "
+                              "or audience_id to replace an existing one's members (one of the two)")
+    parsed: dict[str, Any] = {"destination_type": AUDIENCE_LIST, "record_type": MEMBER_TYPE}
+    if audience_id:
+        if app_id is not None:
+            raise BadRequestError("destination.app_id can be given only when creating an audience list")
+        parsed["audience_id"] = audience_id
+    else:
+        parsed["audience_name"] = name
+        if app_id:
+            parsed["app_id"] = app_id
+    return parsed
+
+
+def create_audience(audiences, account_id: str, name: str, app_id: str | None = None) -> dict[str, Any]:
+    """A new, empty audience (version 0); ConflictError once the account has MAX_AUDIENCES."""
+    now = iso_now()
+    item = {
+        "account_id": account_id,
+        "audience_id": ids.new_id(),
+        "name": name,
+        "version": 0,
+        "record_count": 0,
+        "members_load": "",  # no member set yet: nobody is a member
+        "created_at": now,
+        "updated_at": now,
+    }
+    if app_id:
+        item["app_id"] = app_id
+    for attempt in range(2):
+        if audiences.add_within_limit(item, MAX_AUDIENCES):
+            return item
+        if attempt == 0:
+            # Fails when the counter is full or absent (the account's first audience): start it from
+            # the audiences the account has; one start wins (conditional put), then decide again.
+            audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
+    raise ConflictError(LIMIT_MESSAGE)
+
+
+def prepare_upload(audiences, account_id: str, destination: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Create the audience (request time, so the limit and the job's status are known at once) or
+    check the one to replace; the destination as the upload shows it."""
+    if "audience_id" in destination:
+        audience = audiences.get(account_id, destination["audience_id"])
+        if audience is None:
+            raise NotFoundError(f"audience {destination['audience_id']} not found")
+        return {**destination, "audience_name": audience["name"]}
+    if options.get("dry_run"):
+        raise BadRequestError("a dry run cannot create an audience list; "
+                              "dry-run a replace (destination.audience_id) or upload without dry_run")
+    audience = create_audience(audiences, account_id, destination["audience_name"], destination.get("app_id"))
+    return {**destination, "audience_id": audience["audience_id"]}
+
+
+# -- the API --------------------------------------------------------------------------------------
+def _get(audiences, account_id: str, audience_id: str) -> dict[str, Any]:
+    audience = audiences.get(account_id, audience_id)
+    if audience is None:
+        raise NotFoundError(f"audience {audience_id} not found")
+    return audience
+
+
+def get_audience(audiences, account_id: str, audience_id: str) -> dict[str, Any]:
+    return audience_view(_get(audiences, account_id, audience_id))
+
+
+def list_audiences(audiences, account_id: str, app_id: str | None = None) -> dict[str, Any]:
+    """The account's audiences (or one app's), oldest first."""
+    items = sorted(audiences.list_for_account(account_id), key=lambda item: (item["created_at"], item["audience_id"]))
+    if app_id is not None:
+        items = [item for item in items if item.get("app_id") == app_id]
+    return {"audiences": [audience_view(item) for item in items]}
+
+
+def rename_audience(audiences, account_id: str, audience_id: str, body: Any) -> dict[str, Any]:
+    body = require_object(body)
+    unknown = sorted(set(body) - {"name"})
+    if unknown:
+        raise BadRequestError(f"only name can be changed; got {', '.join(unknown)}")
+    name = required_string(body, "name", max_length=MAX_NAME_LENGTH)
+    renamed = audiences.rename(account_id, audience_id, name, iso_now())
+    if renamed is None:
+        raise NotFoundError(f"audience {audience_id} not found")
+    return audience_view(renamed)
+
+
+def delete_audience(audiences, records, account_id: str, audience_id: str) -> None:
+    """Remove the audience at once (it answers 404 from now on and frees its place under the limit),
+    then delete its member sets inline. A load still running into it fails at Finalize and
+    MarkFailed deletes what it wrote."""
+    audience = _get(audiences, account_id, audience_id)
+    for attempt in range(2):
+        if audiences.remove(account_id, audience_id):
+            break
+        if attempt == 0:
+            # Fails when it was deleted meanwhile, or the counter does not exist yet: start it, retry once.
+            audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
+    else:
+        raise NotFoundError(f"audience {audience_id} not found")
+    for load_id in _member_sets(audience):
+        records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE)
+
+
+def _member_sets(audience: dict[str, Any]) -> list[str]:
+    loads = [audience["members_load"]] if audience.get("members_load") else []
+    return loads + sorted(audience.get("retired_loads") or [])
+
+
+def membership(audiences, members, account_id: str, audience_id: str, customer_id: str) -> dict[str, Any]:
+    """Whether the customer is in the audience's current list; NotFoundError if not (or no audience)."""
+    audience = _get(audiences, account_id, audience_id)  # resolve the current member set first
+    current = audience.get("members_load")
+    if not current or not members.contains(account_id, member_set(audience_id, current), MEMBER_TYPE, customer_id):
+        raise NotFoundError(f"that customer is not a member of audience {audience_id} "
+                            f"(version {audience.get('version', 0)})")
+    return {"member": True, "audience_id": audience_id, "customer_id": customer_id,
+            "version": audience.get("version", 0)}
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+class AudienceMembersLoad:
+    """Load kind "audience_members": each valid line's customer id goes into this load's own member
+    set (idempotent puts, so a retried chunk is harmless). The audience is untouched until Finalize."""
+
+    def __init__(self, records, job: dict[str, Any]):
+        self._records = records
+        self._job = job
+        self._members: dict[str, bytes] = {}
+        self._loaded = 0
+
+    def add(self, line) -> None:
+        self._members[line.key] = line.stored
+        self._loaded += 1
+
+    def finish(self, write: bool) -> tuple[int, list]:
+        job = self._job
+        if write and self._members:
+            self._records.put_records(
+                job["account_id"], member_set(job["dataset_id"], job["upload_id"]), MEMBER_TYPE,
+                ((key, value.decode("utf-8")) for key, value in self._members.items()),
+                job_id=job["upload_id"],
+            )
+        return self._loaded, []
+
+
+def complete_load(audiences, records, job: dict[str, Any]) -> None:
+    """Finalize of an audience load: make its member set the audience's list (idempotent), then
+    delete the replaced sets (best effort)."""
+    account_id, audience_id, load_id = job["account_id"], job["dataset_id"], job["upload_id"]
+    audience = audiences.get(account_id, audience_id)
+    if audience is None:
+        raise FileRejectedError(f"audience {audience_id} was deleted while this file was loading; nothing was kept")
+    if audience.get("members_load") != load_id:  # not flipped yet (a retry after the flip skips this)
+        count = records.count(account_id, member_set(audience_id, load_id), MEMBER_TYPE)
+        if not audiences.flip(account_id, audience_id, load_id, audience.get("members_load", ""), count, iso_now()):
+            audience = audiences.get(account_id, audience_id)
+            if audience is None:
+                raise FileRejectedError(
+                    f"audience {audience_id} was deleted while this file was loading; nothing was kept")
+            if audience.get("members_load") != load_id:
+                raise StepFailedError(f"audience {audience_id} changed while this upload held it; upload the file again")
+        audience = audiences.get(account_id, audience_id) or audience
+    for retired in sorted(audience.get("retired_loads") or []):
+        try:
+            records.delete_all(account_id, member_set(audience_id, retired), MEMBER_TYPE)
+            audiences.forget_retired(account_id, audience_id, retired)
+        except Exception:  # noqa: BLE001 - the replace has happened; a leftover set is retried next time
+            log.warning("could not delete a replaced member set of audience %s yet", audience_id, exc_info=True)
+
+
+def abandon_load(audiences, records, job: dict[str, Any]) -> None:
+    """MarkFailed of an audience load: the old list stays; delete what this load wrote (unless a
+    flip already made it the list)."""
+    account_id, audience_id, load_id = job["account_id"], job["dataset_id"], job["upload_id"]
+    audience = audiences.get(account_id, audience_id)
+    if audience is not None and audience.get("members_load") == load_id:
+        return
+    records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE)

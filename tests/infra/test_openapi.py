@@ -1,0 +1,59 @@
+"""docs/openapi.yaml is valid OpenAPI and describes exactly the routes the template deploys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from openapi_spec_validator import validate
+
+from local_stack.api_gateway import ApiDefinition
+from local_stack.template import Template
+
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def openapi_document() -> dict:
+    return yaml.safe_load(OPENAPI_PATH.read_text())
+
+
+def documented_routes(document: dict) -> set[tuple[str, str]]:
+    return {(path, method.upper()) for path, item in document["paths"].items() for method in item
+            if method in HTTP_METHODS}
+
+
+def template_routes(template: dict) -> set[tuple[str, str]]:
+    """(resource path, HTTP method) of every AWS::ApiGateway::Method, paths resolved as the local API Gateway does."""
+    parsed = Template(template)
+    paths = ApiDefinition._resource_paths(parsed)
+    return {(paths[props["ResourceId"]["Ref"]], props["HttpMethod"])
+            for props in (res["Properties"] for res in parsed.of_type("AWS::ApiGateway::Method").values())}
+
+
+def test_the_openapi_document_is_valid():
+    validate(openapi_document())
+
+
+def test_the_openapi_document_describes_exactly_the_deployed_routes(template):
+    documented, deployed = documented_routes(openapi_document()), template_routes(template)
+    assert deployed, "the template has no API methods: the resolver found nothing to compare"
+    undocumented, not_deployed = sorted(deployed - documented), sorted(documented - deployed)
+    assert not undocumented, f"routes deployed but missing from docs/openapi.yaml: {undocumented}"
+    assert not not_deployed, f"routes in docs/openapi.yaml that the template does not deploy: {not_deployed}"
+
+
+def test_every_operation_documents_the_gateway_answers_and_json_errors():
+    for path, item in openapi_document()["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            responses = operation["responses"]
+            assert {"401", "403", "413", "429"} <= set(responses), f"{method.upper()} {path}"
+            assert any(status.startswith("2") for status in responses), f"{method.upper()} {path}"
+            assert operation.get("operationId"), f"{method.upper()} {path}"
+
+
+def test_throttled_answers_document_retry_after():
+    throttled = openapi_document()["components"]["responses"]["Throttled"]
+    assert throttled["headers"]["Retry-After"]["required"] is True
