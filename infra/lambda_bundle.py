@@ -29,8 +29,10 @@ def _dependencies_dir() -> Path:
     target = BUILD_DIR / f"lambda-deps-{digest}"
     if target.exists():
         return target
-    staging = BUILD_DIR / f"lambda-deps-{digest}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    # Each process stages its own copy: two synths at once (the test workers, `make run` beside
+    # `make test`) must not write into one directory. The first to finish publishes it.
+    BUILD_DIR.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"lambda-deps-{digest}.partial-", dir=BUILD_DIR))
     subprocess.run(
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
@@ -41,7 +43,12 @@ def _dependencies_dir() -> Path:
         ],
         check=True,
     )
-    staging.rename(target)
+    try:
+        staging.rename(target)
+    except OSError:
+        if not target.exists():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another process published the same wheels first
     return target
 
 
