@@ -10,6 +10,7 @@ The machine is small and noisy, so absolute numbers drift; the ratios are what t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -98,38 +99,49 @@ def bench_split(lines: list[bytes]) -> dict:
 
 
 def bench_end_to_end(lines: list[bytes], template: Path) -> dict:
+    from local_stack.stack import LocalStack, free_port
+
+    stack = LocalStack(template, aws_port=free_port(), api_port=free_port())
+    info = stack.start()
+    # The handlers run in this process and log JSON lines to stdout, as to CloudWatch: keep the
+    # results table readable by sending those to a file, as `make run` does.
+    log_path = ROOT / ".local" / "bench-lambda.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "a", buffering=1) as handler_log, contextlib.redirect_stdout(handler_log):
+        try:
+            return _timed_job_and_baseline(stack, info, lines)
+        finally:
+            stack.stop()
+
+
+def _timed_job_and_baseline(stack, info, lines: list[bytes]) -> dict:
+    """One upload through the whole service, against writing the same records straight to the store."""
     import boto3
 
     from cli.client import IngestClient, put_file
     from ingest.adapters.record_store import RecordStore
-    from local_stack.stack import LocalStack, free_port
     from local_stack.tokens import mint_local_token
 
-    stack = LocalStack(template, aws_port=free_port(), api_port=free_port())
-    info = stack.start()
-    try:
-        client = IngestClient(info.api_url, mint_local_token(info.tokens_table, "bench"))
-        dataset = client.create_dataset("bench")
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "purchase_event-bench.ndjson"
-            path.write_bytes(b"\n".join(lines) + b"\n")
-            started = time.perf_counter()
-            upload = client.request_upload(path.name, dataset["id"], "purchase_event")
-            put_file(upload["url"], str(path))
-            finished = client.wait_for(upload["id"], timeout=3600, poll=0.5)
-            job_s = time.perf_counter() - started
-        assert finished["status"] == "Completed", finished
-        records_table = stack.deployment.outputs.get("RecordsTableName") or next(
-            name for name in (stack.deployment.physical_id(lid) for lid in stack.deployment.template.of_type("AWS::DynamoDB::Table"))
-            if "Records" in name
-        )
-        store = RecordStore(boto3.client("dynamodb"), records_table)
-        pairs = [(json.loads(raw)["purchase_id"], raw.decode()) for raw in lines]
+    client = IngestClient(info.api_url, mint_local_token(info.tokens_table, "bench"))
+    dataset = client.create_dataset("bench")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "purchase_event-bench.ndjson"
+        path.write_bytes(b"\n".join(lines) + b"\n")
         started = time.perf_counter()
-        store.put_records("bench", "baseline", "purchase_event", pairs, job_id="baseline")
-        store_s = time.perf_counter() - started
-    finally:
-        stack.stop()
+        upload = client.request_upload(path.name, dataset["id"], "purchase_event")
+        put_file(upload["url"], str(path))
+        finished = client.wait_for(upload["id"], timeout=3600, poll=0.5)
+        job_s = time.perf_counter() - started
+    assert finished["status"] == "Completed", finished
+    records_table = stack.deployment.outputs.get("RecordsTableName") or next(
+        name for name in (stack.deployment.physical_id(lid) for lid in stack.deployment.template.of_type("AWS::DynamoDB::Table"))
+        if "Records" in name
+    )
+    store = RecordStore(boto3.client("dynamodb"), records_table)
+    pairs = [(json.loads(raw)["purchase_id"], raw.decode()) for raw in lines]
+    started = time.perf_counter()
+    store.put_records("bench", "baseline", "purchase_event", pairs, job_id="baseline")
+    store_s = time.perf_counter() - started
     return {"records": len(lines), "ours_per_s": rate(len(lines), job_s), "baseline_per_s": rate(len(lines), store_s),
             "stats": finished["stats"]}
 
