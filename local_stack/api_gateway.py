@@ -29,6 +29,10 @@ from local_stack.deployer import Deployment
 
 # API Gateway REST APIs accept request payloads up to 10 MB.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# Lambda accepts a synchronous invocation payload of at most 6 MB. A proxy event carries the body
+# (base64 for binary media types), so a body well under API Gateway's 10 MB can still be refused;
+# API Gateway then answers 413 as well.
+MAX_LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 log = logging.getLogger("local_stack.api")
 
 # API Gateway's defaults where the template sets no GatewayResponse.
@@ -423,7 +427,10 @@ class LocalApiGateway:
         return policy
 
     def _invoke_integration(self, function_arn: str, event: dict) -> Response:
-        result = self._lambda.invoke(FunctionName=function_arn, Payload=json.dumps(event))
+        event_json = json.dumps(event)
+        if len(event_json.encode("utf-8")) > MAX_LAMBDA_PAYLOAD_BYTES:
+            return self._gateway_response("REQUEST_TOO_LARGE")
+        result = self._lambda.invoke(FunctionName=function_arn, Payload=event_json)
         try:
             payload = json.loads(result["Payload"].read())
         except ValueError:
