@@ -31,8 +31,8 @@ PROGRESS_ABOVE_BYTES = 10 * 1024 * 1024
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class UnknownRecordType(ValueError):
-    pass
+class UnusableCommandLine(ValueError):
+    """The command line names a record type, or a format for it, that the service does not take (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,11 @@ class Validation:
         self.record_type = record_types.get(record_type)
         if self.record_type is None:
             known = ", ".join(sorted(record_types.catalogue()))
-            raise UnknownRecordType(f"unknown record type {record_type!r}; known record types: {known}")
+            raise UnusableCommandLine(f"unknown record type {record_type!r}; known record types: {known}")
         self.format = fmt or formats.format_of(path.name)
+        refusal = formats.format_refusal(self.record_type, self.format)
+        if refusal:  # the upload request would be refused with 400, before any file is sent
+            raise UnusableCommandLine(refusal)
         self.size = path.stat().st_size
         with path.open("rb") as head:
             self.gzip = line_reader.is_gzip(head.read(2))
@@ -104,7 +107,7 @@ def run(path: Path, record_type: str, fmt: str | None, as_json: bool, max_errors
     """Validate and report; the exit status: 0 all valid, 1 invalid lines or file rejected, 2 usage."""
     try:
         validation = Validation(path, record_type, fmt)
-    except UnknownRecordType as exc:
+    except UnusableCommandLine as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_USAGE
     shown: list[LineError] = []

@@ -251,3 +251,12 @@ def test_a_large_file_shows_a_progress_bar(validate, tmp_path):
     assert large.returncode == 0, large.stderr
     assert large.stdout == "total: 11000\nvalid: 11000\ninvalid: 0\n"
     assert f"{plain.name}: 100%" in large.stderr
+
+
+def test_validate_refuses_a_format_the_record_type_does_not_take_as_the_upload_request_does(tmp_path):
+    path = tmp_path / "profile_changes-1.csv"
+    path.write_text("customer_id,changes\nabc,[]\n")
+    result = subprocess.run([sys.executable, "-m", "cli", "validate", str(path), "--record-type", "profile_changes"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: record type profile_changes takes NDJSON files only, not CSV")

@@ -60,14 +60,9 @@ def _destination(body: dict[str, Any], datasets, account_id: str) -> dict[str, s
 
 
 def _check_format(filename: str, record_type_name: str) -> None:
-    """Some types take one format only: profile_changes lines hold nested change lists, not CSV cells."""
-    record_type = record_types.get(record_type_name)
-    fmt = formats.format_of(filename)
-    if fmt not in record_type.formats:
-        raise BadRequestError(
-            f"record type {record_type_name} takes {' or '.join(f.upper() for f in record_type.formats)} files only, "
-            f"not {fmt.upper()}; name the file .ndjson, .jsonl or .json (optionally .gz)"
-        )
+    refusal = formats.format_refusal(record_types.get(record_type_name), formats.format_of(filename))
+    if refusal:
+        raise BadRequestError(refusal)
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:
