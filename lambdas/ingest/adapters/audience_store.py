@@ -15,6 +15,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from ingest.adapters import load_hold
 from ingest.adapters.control_tables import plain
 from ingest.adapters.record_store import partition, shard_of
 
@@ -134,36 +135,11 @@ class AudienceStore:
                       stale_holder: str | None = None) -> bool:
         """Make job_id the one load replacing the audience's members; False while another holds it.
         Same contract as DatasetsTable.hold_for_load (the pipeline's per-dataset load lock)."""
-        condition = "attribute_exists(audience_id) AND (attribute_not_exists(loading_job) OR loading_job = :job"
-        values: dict[str, Any] = {":job": job_id, ":at": at}
-        if stale_holder:
-            condition += " OR loading_job = :stale"
-            values[":stale"] = stale_holder
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "audience_id": audience_id},
-                UpdateExpression="SET loading_job = :job, loading_since = :at",
-                ConditionExpression=condition + ")",
-                ExpressionAttributeValues=values,
-            )
-            return True
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
+        return load_hold.hold(self._table, {"account_id": account_id, "audience_id": audience_id}, job_id, at,
+                              stale_holder)
 
     def release_load(self, account_id: str, audience_id: str, job_id: str) -> None:
-        """Let the next load in, if job_id holds the audience (a no-op otherwise, so retries are safe)."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "audience_id": audience_id},
-                UpdateExpression="REMOVE loading_job, loading_since",
-                ConditionExpression="loading_job = :job",
-                ExpressionAttributeValues={":job": job_id},
-            )
-        except ClientError as exc:
-            if not _failed_condition(exc):
-                raise
+        load_hold.release(self._table, {"account_id": account_id, "audience_id": audience_id}, job_id)
 
     def flip(self, account_id: str, audience_id: str, load_id: str, previous_load: str,
              record_count: int, at: str) -> bool:

@@ -13,6 +13,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from ingest.adapters import load_hold
+
 
 def plain(value: Any) -> Any:
     """DynamoDB's Decimals back to ints/floats, recursively."""
@@ -185,40 +187,13 @@ class DatasetsTable:
         """Make job_id the one load that may write into the dataset; False while another holds it.
 
         Loads into one dataset run one at a time, so concurrent uploads with overlapping keys end as
-        some serial order of the files. Also refused while a clear holds the dataset. A holder
-        known to have ended (stale_holder) can be replaced.
+        some serial order of the files. Also refused while a clear holds the dataset.
         """
-        condition = ("attribute_exists(dataset_id) AND attribute_not_exists(clearing_job) AND "
-                     "(attribute_not_exists(loading_job) OR loading_job = :job")
-        values: dict[str, Any] = {":job": job_id, ":at": at}
-        if stale_holder:
-            condition += " OR loading_job = :stale"
-            values[":stale"] = stale_holder
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                UpdateExpression="SET loading_job = :job, loading_since = :at",
-                ConditionExpression=condition + ")",
-                ExpressionAttributeValues=values,
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return load_hold.hold(self._table, {"account_id": account_id, "dataset_id": dataset_id}, job_id, at,
+                              stale_holder, also_require="attribute_not_exists(clearing_job)")
 
     def release_load(self, account_id: str, dataset_id: str, job_id: str) -> None:
-        """Let the next load in, if job_id holds the dataset (a no-op otherwise, so retries are safe)."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                UpdateExpression="REMOVE loading_job, loading_since",
-                ConditionExpression="loading_job = :job",
-                ExpressionAttributeValues={":job": job_id},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        load_hold.release(self._table, {"account_id": account_id, "dataset_id": dataset_id}, job_id)
 
     def note_record_type(self, account_id: str, dataset_id: str, record_type: str) -> None:
         """Remember that records of this type may exist (Clear Data visits only these types)."""
