@@ -7,13 +7,12 @@ audience-specific permissions are granted here, so they can be read in one place
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.storage import Storage
+from infra.tables import table
 
 ENVIRONMENT_VARIABLE = "AUDIENCES_TABLE"
 # Member sets are partitions "<account>#audience-<audience>-<load>#audience_member#<shard>" of the
@@ -26,18 +25,7 @@ class Audiences(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage) -> None:
         super().__init__(scope, construct_id)
         self._records = storage.records_table
-        self.table = dynamodb.Table(
-            self,
-            "AudiencesTable",
-            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="audience_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.table = table(self, "AudiencesTable", "account_id", "audience_id")
 
     def _name_in(self, function: lambda_.Function) -> None:
         function.add_environment(ENVIRONMENT_VARIABLE, self.table.table_name)

@@ -3,13 +3,14 @@ settings such as the IP allow-list) and the API Gateway Lambda authorizer."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.functions import python_function
+from infra.tables import table
 
 TOKEN_HEADER = "Auth-Api-Token"
 # Short, so a revoked token stops working quickly; long enough to spare the table on bursts.
@@ -28,17 +29,7 @@ SOURCE_IP_CONTEXT = "identity.sourceIp"
 class Auth(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.tokens_table = dynamodb.Table(
-            self,
-            "TokensTable",
-            partition_key=dynamodb.Attribute(name="token_hash", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.tokens_table = table(self, "TokensTable", "token_hash")
         self.tokens_table.add_global_secondary_index(
             index_name=TOKENS_BY_ACCOUNT_INDEX,
             partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
@@ -48,17 +39,7 @@ class Auth(Construct):
         )
         self.tokens_by_account_index_arn = f"{self.tokens_table.table_arn}/index/{TOKENS_BY_ACCOUNT_INDEX}"
         # One item per account that has settings (today: its IP allow-list); no item = no restriction.
-        self.accounts_table = dynamodb.Table(
-            self,
-            "AccountsTable",
-            partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.accounts_table = table(self, "AccountsTable", "account_id")
         self.function = python_function(
             self,
             "AuthorizerFunction",

@@ -19,6 +19,7 @@ from constructs import Construct
 from infra import nag
 from infra.auth import SOURCE_IP_CONTEXT, Auth
 from infra.functions import python_function
+from infra.tables import table
 
 BASIC_AUTH_HEADER = "Authorization"
 # As the token authorizer's: a revoked key stops working within a minute.
@@ -33,27 +34,13 @@ DEFAULT_PROFILE_UPLOADS_PER_HOUR = 10
 DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE = 60
 
 
-def _table(scope: Construct, construct_id: str, partition_key: str, **options) -> dynamodb.Table:
-    return dynamodb.Table(
-        scope,
-        construct_id,
-        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        **options,
-    )
-
-
 class Imports(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, auth: Auth, profile_uploads_per_hour: int,
                  profile_status_requests_per_minute: int) -> None:
         super().__init__(scope, construct_id)
         self.profile_uploads_per_hour = profile_uploads_per_hour
         self.profile_status_requests_per_minute = profile_status_requests_per_minute
-        self.imports_table = _table(self, "ImportsTable", "pk", removal_policy=RemovalPolicy.RETAIN)
+        self.imports_table = table(self, "ImportsTable", "pk")
         self.imports_table.add_global_secondary_index(
             index_name=IMPORT_KEYS_BY_ACCOUNT_INDEX,
             partition_key=dynamodb.Attribute(name="account_id", type=dynamodb.AttributeType.STRING),
@@ -63,7 +50,7 @@ class Imports(Construct):
         )
         self.imports_by_account_index_arn = f"{self.imports_table.table_arn}/index/{IMPORT_KEYS_BY_ACCOUNT_INDEX}"
         # Counters live one window (at most an hour) plus a margin: nothing worth keeping.
-        self.quotas_table = _table(self, "QuotasTable", "counter", removal_policy=RemovalPolicy.DESTROY,
+        self.quotas_table = table(self, "QuotasTable", "counter", removal_policy=RemovalPolicy.DESTROY,
                                    time_to_live_attribute=QUOTA_EXPIRY_ATTRIBUTE)
         self.authorizer_function = python_function(
             self,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from infra.tables import table
 
 # Prefixes inside the uploads bucket (lambdas/ingest/logic uses the same layout).
 UPLOADS_PREFIX = "uploads/"
@@ -54,21 +55,7 @@ class Storage(Construct):
                 s3.LifecycleRule(id="expire-results", prefix=RESULTS_PREFIX, expiration=Duration.days(upload_retention_days)),
             ],
         )
-        self.jobs_table = self._table("JobsTable", "account_id", "job_id")
-        self.datasets_table = self._table("DatasetsTable", "account_id", "dataset_id")
+        self.jobs_table = table(self, "JobsTable", "account_id", "job_id")
+        self.datasets_table = table(self, "DatasetsTable", "account_id", "dataset_id")
         # pk = account#dataset#record_type#shard, sk = record key (see adapters/record_store.py)
-        self.records_table = self._table("RecordsTable", "pk", "sk")
-
-    def _table(self, construct_id: str, partition_key: str, sort_key: str) -> dynamodb.Table:
-        return dynamodb.Table(
-            self,
-            construct_id,
-            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.records_table = table(self, "RecordsTable", "pk", "sk")
