@@ -184,6 +184,11 @@ def test_status_of_another_apps_import_is_403_and_of_a_plain_upload_404(world):
     env["jobs"].create({"account_id": "acme", "job_id": "PLAIN", "job_type": "upload"})
     with pytest.raises(NotFoundError):
         localytics.profile_import_status(caller, "PLAIN", **status_env)
+    # An audience import of the same key and app is not a profile import either.
+    env["jobs"].create({"account_id": "acme", "job_id": "AUDIENCE", "job_type": "upload",
+                        "record_type": "audience_member", "import_target": {"app_id": "app-1"}})
+    with pytest.raises(NotFoundError):
+        localytics.profile_import_status(caller, "AUDIENCE", **status_env)
     with pytest.raises(NotFoundError):
         localytics.profile_import_status(localytics.Caller("other", "lk_x", "other", ()), activity, **status_env)
 

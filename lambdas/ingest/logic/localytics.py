@@ -122,7 +122,9 @@ def profile_import_status(caller: Caller, activity_id: str, *, jobs, objects, co
     """404 for an id that is not one of the account's profile imports; 403 for another app's import."""
     quotas.consume(counters, caller.key_id, limits.status_requests)
     job = jobs.get(caller.account_id, activity_id)
-    if job is None or job.get("job_type") != "upload" or not job.get("import_target"):
+    # An audience import carries an import_target too: only profile changes are profile imports.
+    if (job is None or job.get("job_type") != "upload" or not job.get("import_target")
+            or job.get("record_type") != RECORD_TYPE):
         raise NotFoundError(f"activity {activity_id} not found")
     target = job["import_target"]
     if "app_id" in target and target["app_id"] not in caller.app_ids:
