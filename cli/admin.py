@@ -24,24 +24,25 @@ from cli.config import NOT_RUNNING, ROOT, STACK_FILE_ENV, ConfigError, read_stac
 
 sys.path.insert(0, str(ROOT / "lambdas"))
 
-from ingest.adapters.control_tables import AccountsTable, TokensTable  # noqa: E402
+from ingest.adapters.control_tables import AccountsTable, DatasetsTable, TokensTable  # noqa: E402
+from ingest.adapters.import_keys_table import ImportKeysTable  # noqa: E402
 from ingest.adapters.usage_plans import (  # noqa: E402
     UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name)
 from ingest.errors import IngestError  # noqa: E402
 from ingest.logic.accounts import set_ip_allowlist  # noqa: E402
-from ingest.logic.tokens import mint_token  # noqa: E402
-from ingest.adapters.control_tables import DatasetsTable  # noqa: E402
-from ingest.adapters.import_keys_table import ImportKeysTable  # noqa: E402
 from ingest.logic.import_keys import create_import_key  # noqa: E402
+from ingest.logic.tokens import mint_token  # noqa: E402
 
 LOCAL_REGION = "us-east-1"
 LOCAL_KEY = "testing"
+# The stack outputs naming the tables each command needs (a deployed stack's CloudFormation outputs;
+# the local stack's state file carries the same names under "tables").
 TOKENS_OUTPUT = "TokensTableName"
 ACCOUNTS_OUTPUT = "AccountsTableName"
+IMPORTS_OUTPUT = "ImportsTableName"
+DATASETS_OUTPUT = "DatasetsTableName"
 # The local stack deploys the template as this stack (local_stack/deployer.py STACK_NAME).
 LOCAL_STACK_NAME = "BulkIngest"
-# The local stack names a table "<stack>-<logical id>"; the accounts table's logical id starts so.
-LOCAL_ACCOUNTS_TABLE_PREFIX = f"{LOCAL_STACK_NAME}-AuthAccountsTable"
 
 HELP = """Operator commands for the bulk-ingest service.
 
@@ -85,18 +86,16 @@ def mint_token_command(account: str, label: str, stack_name: str | None, region:
     account = account.strip()
     if not account:
         fail("no account given: pass --account NAME (with make: `make token ACCOUNT=<name>`)", code=2)
-    table_name = None
     with _reporting_failures(stack_name):
+        (table,), where = _tables(stack_name, region, state_file, TOKENS_OUTPUT)
         if stack_name:
-            table_name, table, where = _deployed_table(stack_name, region)
             apigateway = _deployed_session(region).client("apigateway")
             keys = UsagePlanKeys(apigateway, per_token_plan_name(apigateway, stack_name))
         else:
-            table_name, table, where = _local_table(stack_file(state_file))
             keys = _local_usage_plan_keys(stack_file(state_file))
         token = mint_token(TokensTable(table), keys, account, label)
     note(f"minted a token for account {account!r}{f' (label {label!r})' if label else ''} "
-         f"in tokens table {table_name} on {where}")
+         f"in tokens table {table.name} on {where}")
     note("it is shown only this once; keep it somewhere safe:")
     click.echo(token)
 
@@ -119,10 +118,7 @@ def set_ip_allowlist_command(account: str, cidrs: tuple[str, ...], stack_name: s
     the way to recover an account that locked itself out.
     """
     with _reporting_failures(stack_name):
-        if stack_name:
-            table, where = _deployed_accounts_table(stack_name, region)
-        else:
-            table, where = _local_accounts_table(stack_file(state_file))
+        (table,), where = _tables(stack_name, region, state_file, ACCOUNTS_OUTPUT)
         allowlist = set_ip_allowlist(AccountsTable(table), account.strip(), list(cidrs))
     note(f"account {account.strip()!r} on {where}: "
          + (f"{len(allowlist)} allow-list entries" if allowlist else "no IP restriction"))
@@ -159,7 +155,7 @@ def _local_session(path: Path) -> tuple[dict, boto3.Session, Config]:
     state = read_stack_file(path)
     if state is None:
         raise ConfigError(NOT_RUNNING)
-    missing = [key for key in ("aws_endpoint", "tokens_table") if not state.get(key)]
+    missing = [key for key in ("aws_endpoint", "tables") if not state.get(key)]
     if missing:
         raise ConfigError(f"{path} lacks {', '.join(missing)}: restart the local stack with `make run`")
     # The local stack is moto: dummy credentials, a fixed region, its endpoint for every call. Given
@@ -168,70 +164,45 @@ def _local_session(path: Path) -> tuple[dict, boto3.Session, Config]:
     return state, session, Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
 
 
-def _local_table(path: Path):
-    state, session, config = _local_session(path)
-    dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
-    return state["tokens_table"], dynamodb.Table(state["tokens_table"]), f"the local stack ({state['aws_endpoint']})"
-
-
 def _local_usage_plan_keys(path: Path) -> UsagePlanKeys:
     state, session, config = _local_session(path)
     client = session.client("apigateway", endpoint_url=state["aws_endpoint"], config=config)
     return UsagePlanKeys(client, usage_plan_name(LOCAL_STACK_NAME))
 
 
-def _local_accounts_table(path: Path):
-    state, session, config = _local_session(path)
-    dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
-    if state.get("accounts_table"):
-        return dynamodb.Table(state["accounts_table"]), f"the local stack ({state['aws_endpoint']})"
-    # A state file from before the accounts table was recorded: the local stack holds exactly one.
-    names = [name for name in dynamodb.meta.client.list_tables()["TableNames"]
-             if name.startswith(LOCAL_ACCOUNTS_TABLE_PREFIX)]
-    if len(names) != 1:
-        raise ConfigError(f"the local stack has {len(names)} accounts tables: restart it with `make run`")
-    return dynamodb.Table(names[0]), f"the local stack ({state['aws_endpoint']})"
+def _tables(stack_name: str | None, region: str | None, state_file: Path | None, *outputs: str):
+    """The tables these stack outputs name: of the deployed stack --stack (its CloudFormation outputs),
+    else of the running local stack (the same names, in its state file); and where that is."""
+    if stack_name:
+        session = _deployed_session(region)
+        try:
+            described = session.client("cloudformation").describe_stacks(StackName=stack_name)
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            raise ConfigError(f"cannot read stack {stack_name!r}: {message}") from exc
+        found = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+        dynamodb, where = session.resource("dynamodb"), f"stack {stack_name} ({session.region_name})"
+        lacking = f"stack {stack_name!r} has no {{}} output: is it the BulkIngest stack, deployed at this version?"
+    else:
+        path = stack_file(state_file)
+        state, session, config = _local_session(path)
+        found = state["tables"]
+        dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
+        where = f"the local stack ({state['aws_endpoint']})"
+        lacking = f"{path} names no {{}}: restart the local stack with `make run`"
+    missing = [name for name in outputs if not found.get(name)]
+    if missing:
+        raise ConfigError(lacking.format(", ".join(missing)))
+    return [dynamodb.Table(found[name]) for name in outputs], where
 
 
 def _deployed_session(region: str | None) -> boto3.Session:
     return boto3.Session(region_name=region) if region else boto3.Session()
 
 
-def _deployed_accounts_table(stack_name: str, region: str | None):
-    session = _deployed_session(region)
-    try:
-        described = session.client("cloudformation").describe_stacks(StackName=stack_name)
-    except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        raise ConfigError(f"cannot read stack {stack_name!r}: {message}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
-    if not outputs.get(ACCOUNTS_OUTPUT):
-        raise ConfigError(f"stack {stack_name!r} has no {ACCOUNTS_OUTPUT} output: deploy the current version")
-    return session.resource("dynamodb").Table(outputs[ACCOUNTS_OUTPUT]), f"stack {stack_name} ({session.region_name})"
-
-
-def _deployed_table(stack_name: str, region: str | None):
-    session = boto3.Session(region_name=region) if region else boto3.Session()
-    try:
-        described = session.client("cloudformation").describe_stacks(StackName=stack_name)
-    except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        raise ConfigError(f"cannot read stack {stack_name!r}: {message}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
-    table_name = outputs.get(TOKENS_OUTPUT)
-    if not table_name:
-        raise ConfigError(f"stack {stack_name!r} has no {TOKENS_OUTPUT} output: is it the BulkIngest stack, "
-                          "fully deployed?")
-    return table_name, session.resource("dynamodb").Table(table_name), f"stack {stack_name} ({session.region_name})"
-
 
 
 # -- import keys (Localytics-compatible endpoints) --------------------------------------------------
-# The local stack's tables are named "<stack>-<logical id>"; these prefixes find them (one each).
-LOCAL_IMPORTS_TABLE_PREFIX = f"{LOCAL_STACK_NAME}-ImportsImportsTable"
-LOCAL_DATASETS_TABLE_PREFIX = f"{LOCAL_STACK_NAME}-StorageDatasetsTable"
-IMPORTS_OUTPUT = "ImportsTableName"
-DATASETS_OUTPUT = "DatasetsTableName"
 
 
 @admin.command("mint-import-key")
@@ -253,10 +224,7 @@ def mint_import_key_command(account: str, app_ids: tuple[str, ...], label: str, 
     shown this once (only its SHA-256 hash is stored). `jq -r .key` and `jq -r .secret` take them apart.
     """
     with _reporting_failures(stack_name):
-        if stack_name:
-            imports, datasets, where = _deployed_import_tables(stack_name, region)
-        else:
-            imports, datasets, where = _local_import_tables(stack_file(state_file))
+        (imports, datasets), where = _tables(stack_name, region, state_file, IMPORTS_OUTPUT, DATASETS_OUTPUT)
         minted = create_import_key(ImportKeysTable(imports), DatasetsTable(datasets), account.strip(),
                                    list(app_ids), label)
     note(f"minted import key {minted['key']} for org {minted['org_id']!r}"
@@ -264,34 +232,6 @@ def mint_import_key_command(account: str, app_ids: tuple[str, ...], label: str, 
     note("the secret is shown only this once; use key:secret as HTTP Basic credentials on /v1/imports/...")
     click.echo(json.dumps(minted, indent=2))
 
-
-def _local_import_tables(path: Path):
-    state, session, config = _local_session(path)
-    dynamodb = session.resource("dynamodb", endpoint_url=state["aws_endpoint"], config=config)
-    names = dynamodb.meta.client.list_tables()["TableNames"]
-    found = []
-    for prefix in (LOCAL_IMPORTS_TABLE_PREFIX, LOCAL_DATASETS_TABLE_PREFIX):
-        matching = [name for name in names if name.startswith(prefix)]
-        if len(matching) != 1:
-            raise ConfigError(f"the local stack has {len(matching)} tables named {prefix}*: restart it with `make run`")
-        found.append(dynamodb.Table(matching[0]))
-    return found[0], found[1], f"the local stack ({state['aws_endpoint']})"
-
-
-def _deployed_import_tables(stack_name: str, region: str | None):
-    session = _deployed_session(region)
-    try:
-        described = session.client("cloudformation").describe_stacks(StackName=stack_name)
-    except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        raise ConfigError(f"cannot read stack {stack_name!r}: {message}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
-    missing = [name for name in (IMPORTS_OUTPUT, DATASETS_OUTPUT) if not outputs.get(name)]
-    if missing:
-        raise ConfigError(f"stack {stack_name!r} has no {', '.join(missing)} output: deploy the current version")
-    dynamodb = session.resource("dynamodb")
-    return (dynamodb.Table(outputs[IMPORTS_OUTPUT]), dynamodb.Table(outputs[DATASETS_OUTPUT]),
-            f"stack {stack_name} ({session.region_name})")
 
 def main() -> None:
     admin(prog_name="python -m cli.admin")

@@ -47,10 +47,9 @@ def main() -> int:
         say(f"could not start the local stack: {exc} (is another `make run` still serving?)")
         return 1
     token = mint_local_token(info.tokens_table, "dev", label="make run")
-    state = {"api_url": info.api_url, "aws_endpoint": info.aws_endpoint, "token": token}
-    (STATE_DIR / "stack.json").write_text(json.dumps({**state, "tokens_table": info.tokens_table, "accounts_table": info.accounts_table}, indent=2) + "\n")
+    (STATE_DIR / "stack.json").write_text(json.dumps(stack.state(token), indent=2) + "\n")
     say("Local stack is up (state in .local/stack.json, handler logs in .local/lambda.log):")
-    for key, value in state.items():
+    for key, value in (("api_url", info.api_url), ("aws_endpoint", info.aws_endpoint), ("token", token)):
         say(f"  {key:13} {value}")
 
     if not args.no_sample:

@@ -38,7 +38,6 @@ class StackInfo:
     api_url: str
     aws_endpoint: str
     tokens_table: str
-    accounts_table: str
     uploads_bucket: str
     state_machine_arn: str
 
@@ -74,10 +73,19 @@ class LocalStack:
             api_url=self._api.url,
             aws_endpoint=self.aws_endpoint,
             tokens_table=outputs["TokensTableName"],
-            accounts_table=outputs["AccountsTableName"],
             uploads_bucket=outputs["UploadsBucketName"],
             state_machine_arn=outputs["StateMachineArn"],
         )
+
+    def state(self, token: str | None = None) -> dict:
+        """What `make run` writes to .local/stack.json: where the API and the embedded AWS answer, the
+        dev token, and the stack's table outputs (as a deployed stack's outputs name its tables), so the
+        admin CLI finds the local tables the way it finds a deployed stack's."""
+        tables = {name: value for name, value in self.deployment.outputs.items() if name.endswith("TableName")}
+        state = {"api_url": self._api.url, "aws_endpoint": self.aws_endpoint, "tables": tables}
+        if token is not None:
+            state["token"] = token
+        return state
 
     def stop(self) -> None:
         if self._api:

@@ -191,8 +191,7 @@ def test_settings_come_from_the_local_stack_state_file(stack, account, tmp_path)
 
 def _admin_env(tmp_path: Path, stack) -> dict[str, str]:
     state = tmp_path / "stack.json"
-    state.write_text(json.dumps({"api_url": stack.info.api_url, "aws_endpoint": stack.info.aws_endpoint,
-                                 "tokens_table": stack.info.tokens_table}))
+    state.write_text(json.dumps(stack.state()))  # what `make run` writes, less the dev token
     env = _base_env(tmp_path, INGEST_STACK_FILE=str(state))
     for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         env.pop(name, None)  # the local path must not need the caller's AWS settings
@@ -220,6 +219,11 @@ def test_admin_mint_token_refusals(stack, tmp_path):
     not_running = _run("cli.admin", "mint-token", "--account", "acme", env=_base_env(tmp_path))
     assert not_running.returncode == 1
     assert "the local stack is not running: start it with `make run`" in not_running.stderr
+    # A state file written before the stack's tables were recorded in it says what to do.
+    stale = tmp_path / "stale-stack.json"
+    stale.write_text(json.dumps({"api_url": stack.info.api_url, "aws_endpoint": stack.info.aws_endpoint}))
+    old = _run("cli.admin", "mint-token", "--account", "acme", env={**env, "INGEST_STACK_FILE": str(stale)})
+    assert old.returncode == 1 and "restart the local stack with `make run`" in old.stderr and old.stdout == ""
 
 
 def test_admin_mints_on_a_deployed_stack_by_its_tokens_table_output(stack, tmp_path):
