@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from ingest.record_types import json_kind
+
 PROFILE_TYPE = "profile"
 # DynamoDB items are limited to 400 KB; the marker and the keys share the item with the attributes.
 MAX_PROFILE_BYTES = 300 * 1024
@@ -85,15 +87,8 @@ def _checked_sum(held: int | float, step: int | float, index: int, attr: str) ->
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, frozenset):
-        return "a set"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "null" if value is None else type(value).__name__
+    """What a stored attribute holds, in the words the record validator uses; sets are frozensets."""
+    return "a set" if isinstance(value, frozenset) else json_kind(value)
 
 
 # -- stored shape ----------------------------------------------------------------------------------

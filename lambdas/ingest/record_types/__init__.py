@@ -65,7 +65,7 @@ class RecordType:
     def problem_with(self, record: Any) -> str | None:
         """None when the record is valid, else 'field.path: rule broken'."""
         if not isinstance(record, dict):
-            return f"expected a JSON object, got {_json_kind(record)}"
+            return f"expected a JSON object, got {json_kind(record)}"
         try:
             self._validator(record)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -112,7 +112,8 @@ def _key_part(value: Any, allow_objects: bool = False) -> str | None:
     return None
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """A JSON value's kind as rejection messages name it ("a string", "an array", ...)."""
     if isinstance(value, list):
         return "an array"
     if isinstance(value, str):
