@@ -15,11 +15,12 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from ingest.adapters import load_hold
+from ingest.adapters import counters, load_hold
 from ingest.adapters.control_tables import plain
 from ingest.adapters.record_store import partition, shard_of
 
 COUNTER_SORT_KEY = "#count"
+COUNT_ATTRIBUTE = "audiences"
 
 
 def _failed_condition(exc: ClientError) -> bool:
@@ -33,62 +34,33 @@ class AudienceStore:
     def _counter_key(self, account_id: str) -> dict[str, str]:
         return {"account_id": account_id, "audience_id": COUNTER_SORT_KEY}
 
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
-        """Run a write transaction; False if DynamoDB cancelled it (a condition failed)."""
-        try:
-            self._table.meta.client.transact_write_items(TransactItems=items)
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-
     # -- the per-account limit ---------------------------------------------------------------
     def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
         """Store the audience and count it, atomically, only while the account has fewer than `limit`.
 
         False when the counter is at the limit or does not exist yet (see start_count).
         """
-        name = self._table.name
-        return self._transact([
-            {"Update": {
-                "TableName": name,
-                "Key": self._counter_key(item["account_id"]),
-                "UpdateExpression": "SET audiences = audiences + :one",
-                "ConditionExpression": "audiences < :limit",
-                "ExpressionAttributeValues": {":one": 1, ":limit": limit},
-            }},
-            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(audience_id)"}},
+        return counters.transact(self._table, [
+            counters.count_up(self._table, self._counter_key(item["account_id"]), COUNT_ATTRIBUTE, limit),
+            {"Put": {"TableName": self._table.name, "Item": item,
+                     "ConditionExpression": "attribute_not_exists(audience_id)"}},
         ])
 
     def start_count(self, account_id: str, existing: int) -> bool:
         """Create the account's counter at `existing` unless it exists; True if this call created it."""
-        try:
-            self._table.put_item(Item={**self._counter_key(account_id), "audiences": existing},
-                                 ConditionExpression=Attr("audience_id").not_exists())
-            return True
-        except ClientError as exc:
-            if _failed_condition(exc):
-                return False
-            raise
+        return counters.start(self._table, {**self._counter_key(account_id), COUNT_ATTRIBUTE: existing},
+                              "audience_id")
 
     def remove(self, account_id: str, audience_id: str) -> bool:
         """Delete the audience item and uncount it, atomically; False if it was not there (or the
         counter does not exist yet)."""
-        name = self._table.name
-        return self._transact([
+        return counters.transact(self._table, [
             {"Delete": {
-                "TableName": name,
+                "TableName": self._table.name,
                 "Key": {"account_id": account_id, "audience_id": audience_id},
                 "ConditionExpression": "attribute_exists(audience_id)",
             }},
-            {"Update": {
-                "TableName": name,
-                "Key": self._counter_key(account_id),
-                "UpdateExpression": "SET audiences = audiences - :one",
-                "ConditionExpression": "audiences > :zero",
-                "ExpressionAttributeValues": {":one": 1, ":zero": 0},
-            }},
+            counters.count_down(self._table, self._counter_key(account_id), COUNT_ATTRIBUTE),
         ])
 
     # -- reads -------------------------------------------------------------------------------

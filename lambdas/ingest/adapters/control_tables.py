@@ -13,7 +13,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from ingest.adapters import load_hold
+from ingest.adapters import counters, load_hold
 
 
 def plain(value: Any) -> Any:
@@ -246,6 +246,7 @@ TOKENS_BY_ACCOUNT_INDEX = "by_account"
 # Key prefix of the per-account counter of active tokens. Token keys are SHA-256 hex digests, which
 # never contain '#', so a counter can never be taken for a token.
 ACTIVE_COUNT_KEY_PREFIX = "active-tokens#"
+ACTIVE_COUNT_ATTRIBUTE = "active_tokens"
 
 
 class TokensTable:
@@ -262,16 +263,6 @@ class TokensTable:
     def _counter_key(account_id: str) -> dict[str, str]:
         return {"token_hash": ACTIVE_COUNT_KEY_PREFIX + account_id}
 
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
-        """Run a write transaction; False if DynamoDB cancelled it (a condition failed)."""
-        try:
-            self._table.meta.client.transact_write_items(TransactItems=items)
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-
     def get(self, token_hash: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"token_hash": token_hash}).get("Item")
         return plain(item) if item else None
@@ -281,50 +272,30 @@ class TokensTable:
 
         False when the counter is at the limit or does not exist yet (see start_count).
         """
-        name = self._table.name
-        return self._transact([
-            {"Update": {
-                "TableName": name,
-                "Key": self._counter_key(item["account_id"]),
-                "UpdateExpression": "SET active_tokens = active_tokens + :one",
-                "ConditionExpression": "active_tokens < :limit",
-                "ExpressionAttributeValues": {":one": 1, ":limit": limit},
-            }},
-            {"Put": {"TableName": name, "Item": item, "ConditionExpression": "attribute_not_exists(token_hash)"}},
+        return counters.transact(self._table, [
+            counters.count_up(self._table, self._counter_key(item["account_id"]), ACTIVE_COUNT_ATTRIBUTE, limit),
+            {"Put": {"TableName": self._table.name, "Item": item,
+                     "ConditionExpression": "attribute_not_exists(token_hash)"}},
         ])
 
     def start_count(self, account_id: str, active: int) -> bool:
         """Create the account's counter at `active` unless it exists; True if this call created it."""
-        try:
-            self._table.put_item(
-                Item={**self._counter_key(account_id), "counter_of": account_id, "active_tokens": active},
-                ConditionExpression=Attr("token_hash").not_exists(),
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return counters.start(
+            self._table, {**self._counter_key(account_id), "counter_of": account_id, ACTIVE_COUNT_ATTRIBUTE: active},
+            "token_hash")
 
     def revoke(self, account_id: str, token_hash: str, at: str) -> bool:
         """Mark the account's active token revoked and uncount it, atomically; False if it was not
         the account's active token (or the counter does not exist yet)."""
-        name = self._table.name
-        return self._transact([
+        return counters.transact(self._table, [
             {"Update": {
-                "TableName": name,
+                "TableName": self._table.name,
                 "Key": {"token_hash": token_hash},
                 "UpdateExpression": "SET revoked_at = :at",
                 "ConditionExpression": "account_id = :account AND attribute_not_exists(revoked_at)",
                 "ExpressionAttributeValues": {":at": at, ":account": account_id},
             }},
-            {"Update": {
-                "TableName": name,
-                "Key": self._counter_key(account_id),
-                "UpdateExpression": "SET active_tokens = active_tokens - :one",
-                "ConditionExpression": "active_tokens > :zero",
-                "ExpressionAttributeValues": {":one": 1, ":zero": 0},
-            }},
+            counters.count_down(self._table, self._counter_key(account_id), ACTIVE_COUNT_ATTRIBUTE),
         ])
 
     def list_for_account(self, account_id: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from typing import Any
 from ingest import ids
 from ingest.clock import iso_now
 from ingest.errors import BadRequestError, ConflictError, FileRejectedError, NotFoundError, StepFailedError
+from ingest.logic.counted import counted_write
 from ingest.logic.requests import optional_string, require_object, required_string
 
 AUDIENCE_LIST = "audience_list"  # the upload destination type
@@ -92,6 +93,10 @@ def parse_destination(destination: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def _start_count(audiences, account_id: str) -> None:
+    audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
+
+
 def create_audience(audiences, account_id: str, name: str, app_id: str | None = None) -> dict[str, Any]:
     """A new, empty audience (version 0); ConflictError once the account has MAX_AUDIENCES."""
     now = iso_now()
@@ -107,13 +112,9 @@ def create_audience(audiences, account_id: str, name: str, app_id: str | None = 
     }
     if app_id:
         item["app_id"] = app_id
-    for attempt in range(2):
-        if audiences.add_within_limit(item, MAX_AUDIENCES):
-            return item
-        if attempt == 0:
-            # Fails when the counter is full or absent (the account's first audience): start it from
-            # the audiences the account has; one start wins (conditional put), then decide again.
-            audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
+    if counted_write(lambda: audiences.add_within_limit(item, MAX_AUDIENCES),
+                     lambda: _start_count(audiences, account_id)):
+        return item
     raise ConflictError(LIMIT_MESSAGE)
 
 
@@ -169,13 +170,9 @@ def delete_audience(audiences, records, account_id: str, audience_id: str) -> No
     then delete its member sets inline. A load still running into it fails at Finalize and
     MarkFailed deletes what it wrote."""
     audience = _get(audiences, account_id, audience_id)
-    for attempt in range(2):
-        if audiences.remove(account_id, audience_id):
-            break
-        if attempt == 0:
-            # Fails when it was deleted meanwhile, or the counter does not exist yet: start it, retry once.
-            audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
-    else:
+    # Refused when it was deleted meanwhile (or the account's counter does not exist yet).
+    if not counted_write(lambda: audiences.remove(account_id, audience_id),
+                         lambda: _start_count(audiences, account_id)):
         raise NotFoundError(f"audience {audience_id} not found")
     for load_id in _member_sets(audience):
         records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE)

@@ -23,6 +23,7 @@ from typing import Any
 from ingest import clock
 from ingest.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
 from ingest.logic.accounts import allowlist_of, ip_allowed
+from ingest.logic.counted import counted_write
 from ingest.logic.requests import optional_string, require_object
 
 ACCOUNT_ID_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -77,6 +78,10 @@ def _active(tokens_table, account_id: str) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (item["created_at"], item["token_id"]))
 
 
+def _start_count(tokens_table, account_id: str) -> None:
+    tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
+
+
 def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> dict[str, Any]:
     """Create a token for the account, with its API key in the usage plan: the token's view plus
     "token", the secret shown this once.
@@ -99,17 +104,13 @@ def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> 
         "api_key_id": api_key_id,
     }
     try:
-        for attempt in range(2):
-            if tokens_table.add_within_limit(item, MAX_ACTIVE_TOKENS):
-                return {**token_view(item), "token": token}
-            if attempt == 0:
-                # The transaction fails when the counter is full or absent (an account that has never
-                # minted, or one whose tokens predate the counter): start it from the tokens it has.
-                # Only one start wins (conditional put); then the counted transaction decides again.
-                tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
+        minted = counted_write(lambda: tokens_table.add_within_limit(item, MAX_ACTIVE_TOKENS),
+                               lambda: _start_count(tokens_table, account_id))
     except BaseException:
         usage_plan.delete_key(api_key_id)
         raise
+    if minted:
+        return {**token_view(item), "token": token}
     usage_plan.delete_key(api_key_id)
     raise ConflictError(TOKEN_LIMIT_MESSAGE)
 
@@ -142,14 +143,10 @@ def revoke_token(tokens_table, usage_plan, account_id: str, token_id: str) -> No
         # finishes the job (deleting a deleted key is fine). Without its key the token gets 403.
         usage_plan.delete_key(item["api_key_id"])
     at = clock.iso_now()
-    for attempt in range(2):
-        if tokens_table.revoke(account_id, item["token_hash"], at):
-            return
-        if attempt == 0:
-            # Fails when the token was revoked meanwhile, or the account's counter predates this
-            # code: start the counter (a no-op if it exists) and try once more.
-            tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
-    raise NotFoundError(f"token {token_id} not found")
+    # Refused when the token was revoked meanwhile (or the account's counter predates this code).
+    if not counted_write(lambda: tokens_table.revoke(account_id, item["token_hash"], at),
+                         lambda: _start_count(tokens_table, account_id)):
+        raise NotFoundError(f"token {token_id} not found")
 
 
 @dataclass(frozen=True)
