@@ -356,12 +356,7 @@ class LocalApiGateway:
             multi_headers.setdefault(key, []).append(value)
         query = {key: values[-1] for key, values in request.args.lists()}
         multi_query = {key: values for key, values in request.args.lists()}
-        try:
-            text, is_base64 = body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            text, is_base64 = base64.b64encode(body).decode(), True
-        if _is_binary(request.mimetype, self.definition.binary_media_types):
-            text, is_base64 = base64.b64encode(body).decode(), True
+        text, is_base64 = _proxy_body(body, _is_binary(request.mimetype, self.definition.binary_media_types))
         now = time.time()
         return {
             "resource": route.resource_path,
@@ -450,6 +445,17 @@ class LocalApiGateway:
                 response.headers.add(key, str(value))
         response.headers.setdefault("Content-Type", "application/json")
         return response
+
+
+def _proxy_body(body: bytes, binary: bool) -> tuple[str, bool]:
+    """The proxy event's (body, isBase64Encoded): text as is, binary media types and bytes that are
+    not UTF-8 base64-encoded."""
+    if not binary:
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), True
 
 
 def _dig(value: Any, path: list[str]) -> Any:

@@ -175,9 +175,9 @@ class Pipeline:
             }
         }
 
-    def _hold_dataset(self, account_id: str, upload_id: str, dataset_id: str, target=None) -> None:
-        """Become the one load writing into the dataset, or raise DatasetBusyError naming the holder."""
-        target = target or self._datasets  # an audience list's load holds its audience item instead
+    def _hold_dataset(self, account_id: str, upload_id: str, dataset_id: str, target) -> None:
+        """Become the one load writing into the dataset (target: its table, see _load_target), or raise
+        DatasetBusyError naming the holder."""
         stale = None
         for _ in range(3):
             if target.hold_for_load(account_id, dataset_id, upload_id, iso_now(), stale_holder=stale):
