@@ -199,3 +199,14 @@ def test_an_operator_mints_an_import_key_with_the_admin_cli(stack, tmp_path):
     started = _upload(stack, key, {"app_id": "cli-app", "format": "json"})
     assert started.status_code == 202, started.text
     assert _poll_status(stack, key, started.json()["activity_id"])["status"] == "Completed"
+
+
+def test_a_revoked_import_key_gets_401_and_leaves_the_listing(stack, account, import_key, mint):
+    url = f"{stack.info.api_url}/v1/import-keys/{import_key['key']}"
+    assert requests.delete(url, headers={"Auth-Api-Token": mint("acct-imports-stranger")}).status_code == 404
+    assert requests.delete(url, headers=_token_headers(account)).status_code == 204
+    # Never used before the revocation, so no cached authorizer decision serves it.
+    assert _upload(stack, import_key, {"app_id": "my-app", "format": "json"}).status_code == 401
+    listed = requests.get(stack.info.api_url + "/v1/import-keys", headers=_token_headers(account)).json()
+    assert listed == {"import_keys": []}
+    assert requests.delete(url, headers=_token_headers(account)).status_code == 404
