@@ -12,7 +12,7 @@ import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from local_stack import lambda_runtime
+from local_stack import dynamodb, lambda_runtime
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.template import Template
@@ -56,6 +56,7 @@ class LocalStack:
         self._configure_process()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
+        dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
         self._moto.start()
