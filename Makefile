@@ -33,9 +33,9 @@ test: $(STAMP)
 token: $(STAMP)
 	$(PY) -m cli.admin mint-token --account "$(ACCOUNT)" $(if $(STACK),--stack $(STACK),)
 
-## import-key: print a new import key and secret (JSON) for ACCOUNT's Localytics-compatible endpoints; APPS="a b" adds apps
+## import-key: print a new import key and secret (JSON) for ACCOUNT's Localytics-compatible endpoints; ORG=60 sets its org id (default: ACCOUNT), APPS="a b" adds apps
 import-key: $(STAMP)
-	$(PY) -m cli.admin mint-import-key --account "$(ACCOUNT)" $(foreach app,$(APPS),--app-id $(app)) $(if $(STACK),--stack $(STACK),)
+	$(PY) -m cli.admin mint-import-key --account "$(ACCOUNT)" $(if $(ORG),--org-id "$(ORG)",) $(foreach app,$(APPS),--app-id $(app)) $(if $(STACK),--stack $(STACK),)
 
 ## bench: hot-path and end-to-end throughput, with ratios against a baseline measured in the same run
 bench: synth

@@ -4,7 +4,8 @@ mint-token writes a token into the Tokens table (and its API key into the per-to
 through the same logic and adapters as everywhere else (ingest.logic.tokens.mint_token on a
 TokensTable and UsagePlanKeys), on the local stack or on a deployed stack. set-ip-allowlist sets an
 account's IP allow-list the same way (ingest.logic.accounts), so an operator can recover an account
-that locked itself out.
+that locked itself out. mint-import-key mints the HTTP Basic credentials of the Localytics-compatible
+routes (ingest.logic.import_keys.create_import_key), with the org id and apps they may import into.
 """
 
 from __future__ import annotations
@@ -207,27 +208,37 @@ def _deployed_session(region: str | None) -> boto3.Session:
 
 @admin.command("mint-import-key")
 @click.option("--account", required=True, metavar="NAME",
-              help="The account (the Localytics org: org_id = this name) the key imports into.")
+              help="The account the key acts for: everything it imports and reads stays in this account.")
+@click.option("--org-id", "org_id", metavar="ORG",
+              help="The Localytics org id clients send as org_id (e.g. 60): 1-100 of letters, digits, '.', '_' "
+                   "and '-', starting with a letter or digit. A label on the key: other accounts may use the "
+                   "same org id and never see this one's data. [default: the account name]")
 @click.option("--app-id", "app_ids", multiple=True, metavar="APP",
-              help="An app id the key may import into (as app_id); repeat for more. Each app gets its dataset.")
+              help="An app id the key may import into (as app_id); repeat for more (at most 20). "
+                   "Each app gets its dataset.")
 @click.option("--label", default="", help="A note stored with the key (who or what it is for).")
 @click.option("--stack", "stack_name", metavar="STACKNAME",
               help="Work on this deployed CloudFormation stack. Without it, on the running local stack.")
 @click.option("--region", help="AWS region of --stack (default: your AWS configuration's).")
 @click.option("--stack-file", "state_file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help=f"The local stack's state file [env {STACK_FILE_ENV}; default .local/stack.json].")
-def mint_import_key_command(account: str, app_ids: tuple[str, ...], label: str, stack_name: str | None,
-                            region: str | None, state_file: Path | None) -> None:
+def mint_import_key_command(account: str, org_id: str | None, app_ids: tuple[str, ...], label: str,
+                            stack_name: str | None, region: str | None, state_file: Path | None) -> None:
     """Mint an import key (HTTP Basic key:secret) for the Localytics-compatible endpoints.
 
-    Prints the key, its org and apps and their datasets as JSON on stdout, the secret included: it is
-    shown this once (only its SHA-256 hash is stored). `jq -r .key` and `jq -r .secret` take them apart.
+    Prints the key, its org id and apps and their datasets as JSON on stdout, the secret included: it
+    is shown this once (only its SHA-256 hash is stored). `jq -r .key` and `jq -r .secret` take them
+    apart. Localytics' own examples then run as documented; for a key minted with --org-id 60:
+
+    \b
+    curl -F org_id=60 -F format=json -F file=@test_file.json \\
+      http://KEY:SECRET@HOST/v1/imports/profiles/upload
     """
     with _reporting_failures(stack_name):
         (imports, datasets), where = _tables(stack_name, region, state_file, IMPORTS_OUTPUT, DATASETS_OUTPUT)
         minted = create_import_key(ImportKeysTable(imports), DatasetsTable(datasets), account.strip(),
-                                   list(app_ids), label)
-    note(f"minted import key {minted['key']} for org {minted['org_id']!r}"
+                                   list(app_ids), label, org_id=org_id if org_id else None)
+    note(f"minted import key {minted['key']} for account {account.strip()!r}, org {minted['org_id']!r}"
          f"{' and apps ' + ', '.join(minted['app_ids']) if minted['app_ids'] else ''} on {where}")
     note("the secret is shown only this once; use key:secret as HTTP Basic credentials on /v1/imports/...")
     click.echo(json.dumps(minted, indent=2))

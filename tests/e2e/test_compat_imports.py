@@ -18,6 +18,9 @@ PROFILE_LINES = (
     b'{"customer_id": "fan-1", "changes": [{"op": "increment", "attr": "visits", "value": 1}]}\n'
     b'{"customer_id": "fan-3", "changes": [{"op": "teleport", "attr": "x"}]}\n'
 )
+# Status requests are limited to 60 a minute per key: polling once a second at most stays inside it
+# however long a job takes.
+STATUS_POLL_SECONDS = 1.05
 TRANSACTIONS_CSV = (
     b"purchase_id,link.customer_id,purchased_at,total,currency\n"
     b"order-1,c-1,2025-01-01T10:00:00Z,10.5,AUD\n"
@@ -50,7 +53,7 @@ def _status(stack, key: dict, activity_id: str):
                         auth=(key["key"], key["secret"]))
 
 
-def _poll_status(stack, key: dict, activity_id: str, timeout: float = 120) -> dict:
+def _poll_status(stack, key: dict, activity_id: str, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
     seen = []
     while True:
@@ -61,7 +64,7 @@ def _poll_status(stack, key: dict, activity_id: str, timeout: float = 120) -> di
         if body["status"] in ("Completed", "Failed") or time.monotonic() > deadline:
             body["seen"] = seen
             return body
-        time.sleep(0.3)
+        time.sleep(STATUS_POLL_SECONDS)
 
 
 def test_a_localytics_client_imports_profiles_and_they_read_back_through_the_records_route(stack, account, import_key):
@@ -210,3 +213,58 @@ def test_a_revoked_import_key_gets_401_and_leaves_the_listing(stack, account, im
     listed = requests.get(stack.info.api_url + "/v1/import-keys", headers=_token_headers(account)).json()
     assert listed == {"import_keys": []}
     assert requests.delete(url, headers=_token_headers(account)).status_code == 404
+
+
+# -- org ids: the customer's Localytics org id on the key ---------------------------------------
+def _mint_key(stack, token: str, body: dict) -> requests.Response:
+    return requests.post(stack.info.api_url + "/v1/import-keys", headers={"Auth-Api-Token": token}, json=body,
+                         timeout=30)
+
+
+def test_two_accounts_may_both_use_org_60_and_never_see_each_others_imports(stack, account, mint):
+    ours = _mint_key(stack, account["token"], {"org_id": "60", "app_ids": ["my-app"]}).json()
+    other_token = mint("acct-org60-other")
+    theirs = _mint_key(stack, other_token, {"org_id": 60}).json()  # a JSON number is taken as its digits
+    assert ours["org_id"] == theirs["org_id"] == "60"
+    assert ours["datasets"]["org"] != theirs["datasets"]["org"]
+
+    started = _upload(stack, ours, {"org_id": "60", "format": "json"})
+    assert started.status_code == 202, started.text
+    status = _poll_status(stack, ours, started.json()["activity_id"])
+    assert status["status"] == "Completed" and status["target"] == {"org_id": "60"}, status
+    # Into our org dataset: the other account's org 60 has nothing, and our activity is unknown to it.
+    profile_path = "/records/profile/fan-1"
+    assert requests.get(f"{stack.info.api_url}/v1/datasets/{ours['datasets']['org']}{profile_path}",
+                        headers=_token_headers(account), timeout=30).status_code == 200
+    assert requests.get(f"{stack.info.api_url}/v1/datasets/{theirs['datasets']['org']}{profile_path}",
+                        headers={"Auth-Api-Token": other_token}, timeout=30).status_code == 404
+    assert _status(stack, theirs, started.json()["activity_id"]).status_code == 404
+    # The account name is no longer this key's org; another org id neither.
+    assert _upload(stack, ours, {"org_id": account["name"], "format": "json"}).status_code == 403
+    assert _upload(stack, theirs, {"org_id": "61", "format": "json"}).status_code == 403
+
+
+@pytest.mark.parametrize("org_id", ["60 61", "", "org#60", "x" * 101, -1, True, ["60"]])
+def test_a_bad_org_id_gets_400_naming_the_field(stack, account, org_id):
+    response = _mint_key(stack, account["token"], {"org_id": org_id})
+    assert response.status_code == 400 and response.json()["message"].startswith("org_id: "), response.text
+    listed = requests.get(stack.info.api_url + "/v1/import-keys", headers=_token_headers(account), timeout=30)
+    assert listed.json() == {"import_keys": []}
+
+
+def test_make_import_key_with_org_60_lets_the_documented_org_upload_through(stack, tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    state = tmp_path / "stack.json"
+    state.write_text(json.dumps(stack.state()))  # what `make run` writes, less the dev token
+    minted = subprocess.run(["make", "-s", "import-key", "ACCOUNT=acct-make-org", "ORG=60", "APPS=app-a app-b"],
+                            cwd=Path(__file__).resolve().parents[2], env={**os.environ, "INGEST_STACK_FILE": str(state)},
+                            capture_output=True, text=True, timeout=300)
+    assert minted.returncode == 0, minted.stderr
+    key = json.loads(minted.stdout)
+    assert (key["org_id"], key["app_ids"]) == ("60", ["app-a", "app-b"]) and key["datasets"]["org"]
+    started = _upload(stack, key, {"org_id": "60", "format": "json"})
+    assert started.status_code == 202, started.text
+    assert _poll_status(stack, key, started.json()["activity_id"])["status"] == "Completed"

@@ -87,9 +87,10 @@ def test_create_status_replace_rename_list_and_delete_an_audience_list(stack, ac
     status = client.wait(body["activity_id"])
     assert status["status"] == "Completed", status
     assert status["activity_id"] == body["activity_id"] and status["audience_list_id"] == audience_id
-    assert status["target"] == {"app_id": APP} and status["error_log"] is None
-    assert status["upload_statistics"] == {"successful_imports": 3, "parsed_imports": 3, "failed_imports": 0,
-                                           "total_number_of_imports": 3}
+    assert status["app_uuid"] == APP and status["error_reason"] is None and status["error_log"] is None
+    assert status["upload_statistics"] == {"total_lines": "3", "audience_id": audience_id,
+                                           "audience_list_id": audience_id, "failed_lines": "0",
+                                           "successful_lines": "3"}
     assert _member(stack, account, audience_id, "c1") == (
         200, {"member": True, "audience_id": audience_id, "customer_id": "c1", "version": 1})
     assert _member(stack, account, audience_id, "c3")[0] == 404
@@ -103,25 +104,26 @@ def test_create_status_replace_rename_list_and_delete_an_audience_list(stack, ac
     assert replaced.json()["audience_list_id"] == audience_id
     assert replaced.json()["activity_id"] != body["activity_id"]
     status = client.wait(replaced.json()["activity_id"])
-    assert status["status"] == "Completed" and status["target"] == {"app_id": APP}, status
-    assert status["upload_statistics"]["successful_imports"] == 2
+    assert status["status"] == "Completed" and status["app_uuid"] == APP, status
+    assert status["upload_statistics"]["successful_lines"] == "2"
     assert [_member(stack, account, audience_id, c)[0] for c in ("c1", "c2", "c3", "c4")] == [404, 404, 200, 200]
     assert _member(stack, account, audience_id, "c4")[1]["version"] == 2
 
     renamed = client.call("PUT", f"{LIST}/{audience_id}/name", params={"name": "Gold members"})
     assert renamed.status_code == 200, renamed.text
-    assert renamed.json()["name"] == "Gold members" and renamed.json()["audience_list_id"] == audience_id
+    assert renamed.json()["name"] == "Gold members" and renamed.json()["id"] == audience_id
 
     listed = client.call("GET", f"{LIST}/app/{APP}")
     assert listed.status_code == 200, listed.text
-    (entry,) = listed.json()["audience_lists"]
-    assert {k: entry[k] for k in ("audience_list_id", "name", "app_id", "version", "record_count")} == {
-        "audience_list_id": audience_id, "name": "Gold members", "app_id": APP, "version": 2, "record_count": 2}
+    (entry,) = listed.json()
+    assert {k: entry[k] for k in ("id", "name", "app_id", "version", "record_count")} == {
+        "id": audience_id, "name": "Gold members", "app_id": APP, "version": 2, "record_count": 2}
     assert entry["created_at"] <= entry["updated_at"]
 
     deleted = client.call("DELETE", f"{LIST}/{audience_id}")
-    assert deleted.status_code == 204, deleted.text
-    assert client.call("GET", f"{LIST}/app/{APP}").json() == {"audience_lists": []}
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == entry
+    assert client.call("GET", f"{LIST}/app/{APP}").json() == []
     assert requests.get(f"{stack.info.api_url}/v1/audiences/{audience_id}", headers=_token(account)).status_code == 404
     assert _member(stack, account, audience_id, "c3")[0] == 404
     assert client.call("DELETE", f"{LIST}/{audience_id}").status_code == 404
@@ -172,7 +174,7 @@ def test_a_bad_form_gets_400_and_creates_nothing(stack, key, fields, content, me
     client = Client(stack, key)
     response = client.create(fields, content)
     assert response.status_code == 400 and message in response.json()["message"], response.text
-    assert client.call("GET", f"{LIST}/app/{APP}").json() == {"audience_lists": []}
+    assert client.call("GET", f"{LIST}/app/{APP}").json() == []
 
 
 def test_bad_replace_and_rename_requests_get_400(stack, key):
@@ -196,9 +198,9 @@ def test_another_accounts_audience_list_and_activity_get_404(stack, mint, key):
     assert stranger.call("PUT", f"{LIST}/{audience_id}/name", params={"name": "taken"}).status_code == 404
     assert stranger.call("DELETE", f"{LIST}/{audience_id}").status_code == 404
     assert stranger.call("GET", f"{LIST}/status/{activity_id}").status_code == 404
-    assert stranger.call("GET", f"{LIST}/app/{APP}").json() == {"audience_lists": []}
+    assert stranger.call("GET", f"{LIST}/app/{APP}").json() == []
     assert client.wait(activity_id)["status"] == "Completed"  # untouched
-    assert client.call("GET", f"{LIST}/app/{APP}").json()["audience_lists"][0]["name"] == "VIPs"
+    assert client.call("GET", f"{LIST}/app/{APP}").json()[0]["name"] == "VIPs"
 
 
 def test_the_eleventh_upload_in_an_hour_gets_429_with_retry_after(stack, key):
@@ -210,13 +212,13 @@ def test_the_eleventh_upload_in_an_hour_gets_429_with_retry_after(stack, key):
     assert refused.status_code == 429 and "10 audience import uploads per hour" in refused.json()["message"]
     assert 1 <= int(refused.headers["Retry-After"]) <= 3600
     # A replace is an upload too; the refused create made no audience.
-    first = client.call("GET", f"{LIST}/app/{APP}").json()["audience_lists"][0]["audience_list_id"]
+    first = client.call("GET", f"{LIST}/app/{APP}").json()[0]["id"]
     assert client.replace(first, b"c2\n").status_code == 429
-    assert len(client.call("GET", f"{LIST}/app/{APP}").json()["audience_lists"]) == 10
+    assert len(client.call("GET", f"{LIST}/app/{APP}").json()) == 10
 
 
 def test_a_multipart_body_over_10_mb_gets_413_pointing_to_the_presigned_flow(stack, key):
     client = Client(stack, key)
     response = client.create(_form(), b"c" * (10 * 1024 * 1024 + 1))
     assert response.status_code == 413 and "presigned" in response.json()["message"]
-    assert client.call("GET", f"{LIST}/app/{APP}").json() == {"audience_lists": []}
+    assert client.call("GET", f"{LIST}/app/{APP}").json() == []

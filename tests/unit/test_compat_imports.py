@@ -88,6 +88,35 @@ def test_minting_stores_only_the_secret_hash_and_maps_org_and_apps_to_datasets()
     assert all("secret" not in item for item in listed)
 
 
+def test_a_key_carries_the_customers_localytics_org_id_as_a_label_within_its_account():
+    keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
+    acme = import_keys.create_import_key_from_request(keys, datasets, "acme", {"org_id": "60", "app_ids": ["app-1"]})
+    assert acme["org_id"] == "60"
+    assert acme["datasets"]["org"] == keys.get_target("acme", target_datasets.LOCALYTICS_ORG, "60")
+    assert datasets.get("acme", acme["datasets"]["org"])["name"] == "Localytics org 60"
+    # Another account with the same org id gets its own dataset; the default org id is still the account name.
+    other = import_keys.create_import_key(keys, datasets, "globex", org_id=60)  # a JSON number, as Localytics writes it
+    assert other["org_id"] == "60" and other["datasets"]["org"] != acme["datasets"]["org"]
+    assert import_keys.create_import_key(keys, datasets, "acme")["org_id"] == "acme"
+    decision = import_keys.authorize(keys, FakeAccountsTable(), basic(acme["key"], acme["secret"]), "127.0.0.1")
+    assert (decision.account_id, decision.org_id) == ("acme", "60")
+    assert [k["org_id"] for k in import_keys.list_import_keys(keys, "globex")["import_keys"]] == ["60"]
+
+
+@pytest.mark.parametrize("org_id", ["", " ", "60 61", "org#1", "-60", "x" * 101, True, -1, 1.5, ["60"], {"id": 60}])
+def test_a_bad_org_id_is_a_400_naming_the_field(org_id):
+    keys = FakeImportKeysTable()
+    with pytest.raises(BadRequestError, match="^org_id: "):
+        import_keys.create_import_key_from_request(keys, FakeDatasetsTable(), "acme", {"org_id": org_id})
+    assert not keys.keys and not keys.targets
+
+
+def test_only_org_id_app_ids_and_label_can_be_given():
+    with pytest.raises(BadRequestError, match="only org_id, app_ids and label can be given; got account_id"):
+        import_keys.create_import_key_from_request(FakeImportKeysTable(), FakeDatasetsTable(), "acme",
+                                                   {"account_id": "globex"})
+
+
 def test_the_basic_authorizer_accepts_the_right_secret_only():
     keys, accounts = FakeImportKeysTable(), FakeAccountsTable()
     minted = import_keys.create_import_key(keys, FakeDatasetsTable(), "acme", ["app-1"])
@@ -139,6 +168,28 @@ def test_bad_forms_and_foreign_targets_are_refused_without_using_quota(world, fi
     with pytest.raises(error):
         localytics.request_profile_import(caller, form_of(fields, [("file", ("p.json", PROFILE_LINE))]), **env)
     assert not env["jobs"].items and not env["counters"].uses
+
+
+def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is_403():
+    keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
+    minted = import_keys.create_import_key(keys, datasets, "acme", org_id="60")
+    caller = localytics.Caller("acme", minted["key"], "60", ())
+    env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
+               counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
+    form = form_of([("org_id", "60"), ("format", "json")], [("file", ("test_file.json", PROFILE_LINE))])
+    activity = localytics.request_profile_import(caller, form, **env)["activity_id"]
+    job = env["jobs"].get("acme", activity)
+    assert job["dataset_id"] == minted["datasets"]["org"] and job["import_target"] == {"org_id": "60"}
+    with pytest.raises(ForbiddenError, match="no access to org acme"):
+        localytics.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")],
+                                                          [("file", ("f.json", PROFILE_LINE))]), **env)
+    status_env = {name: env[name] for name in ("jobs", "objects", "counters", "limits", "url_ttl_seconds")}
+    assert localytics.profile_import_status(caller, activity, **status_env)["target"] == {"org_id": "60"}
+    # A key of the same account for another org cannot read it; one of another account with org 60 finds nothing.
+    with pytest.raises(ForbiddenError, match="no access to org 60"):
+        localytics.profile_import_status(localytics.Caller("acme", "lk_2", "61", ()), activity, **status_env)
+    with pytest.raises(NotFoundError):
+        localytics.profile_import_status(localytics.Caller("globex", "lk_3", "60", ()), activity, **status_env)
 
 
 def test_a_missing_or_empty_file_is_a_400(world):

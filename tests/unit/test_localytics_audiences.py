@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -59,22 +60,83 @@ class World:
                                               counters=self.counters, status_quota=STATUS_QUOTA, url_ttl_seconds=3600)
 
 
-def test_create_writes_the_file_for_the_normal_workflow_and_reports_its_status():
+DOCUMENTED_STATUS_FIELDS = {"status", "error_reason", "app_uuid", "created_at", "updated_at", "upload_statistics"}
+LOCALYTICS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")  # "2017-04-25T08:00:00", as the page writes times
+# The page's audience file: one {"customer_id": ...} per line.
+JSON_LINES = b'{"customer_id":"abc"}\n{"customer_id":"123"}\n{"customer_id":"abc123"}\n'
+
+
+def test_a_documented_json_lines_file_creates_the_list_and_the_status_answers_localytics_shape():
     world = World()
-    answer = world.create(_form(b"c1\nc2\nc2\n", app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
+    answer = world.create(_form(JSON_LINES, app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
     assert set(answer) == {"activity_id", "audience_list_id"}
     job = world.jobs.get("acme", answer["activity_id"])
     assert job["destination"]["destination_type"] == "audience_list" and job["dataset_id"] == answer["audience_list_id"]
-    # A header row is added when the file has none, so the pipeline reads it as audience_member CSV.
-    assert world.objects.read(job["object_key"]) == b"customer_id\nc1\nc2\nc2\n"
-    assert world.status(answer["activity_id"])["status"] == "Pending"
+    # JSON lines go to the pipeline as they came, named so that it reads them as NDJSON.
+    assert job["object_key"].endswith(".ndjson") and world.objects.read(job["object_key"]) == JSON_LINES
+
+    pending = world.status(answer["activity_id"])
+    assert DOCUMENTED_STATUS_FIELDS <= set(pending)
+    assert (pending["status"], pending["error_reason"], pending["upload_statistics"], pending["app_uuid"]) == (
+        "Pending", None, None, "app-1")
+    assert LOCALYTICS_TIME.match(pending["created_at"]) and LOCALYTICS_TIME.match(pending["updated_at"])
+
     world.run(answer["activity_id"])
     status = world.status(answer["activity_id"])
-    assert status["status"] == "Completed" and status["audience_list_id"] == answer["audience_list_id"]
-    assert status["upload_statistics"]["successful_imports"] == 3
-    listed = imports.app_audience_lists(CALLER, world.store, "app-1")["audience_lists"]
-    assert [(a["audience_list_id"], a["name"], a["record_count"], a["version"]) for a in listed] == [
-        (answer["audience_list_id"], "VIPs", 2, 1)]
+    audience_id = answer["audience_list_id"]
+    assert (status["status"], status["error_reason"], status["app_uuid"]) == ("Completed", None, "app-1")
+    # Strings, as the page's complete example gives them; both ids are our one audience id.
+    assert status["upload_statistics"] == {"total_lines": "3", "audience_id": audience_id,
+                                           "audience_list_id": audience_id, "failed_lines": "0",
+                                           "successful_lines": "3"}
+    assert (status["activity_id"], status["audience_list_id"], status["error_log"]) == (
+        answer["activity_id"], audience_id, None)
+    for customer in ("abc", "123", "abc123"):
+        assert audiences.membership(world.store, world.records, "acme", audience_id, customer)["version"] == 1
+    assert imports.app_audience_lists(CALLER, world.store, "app-1") == [{
+        "id": audience_id, "name": "VIPs", "app_id": "app-1", "version": 1, "record_count": 3,
+        "created_at": pending["created_at"], "updated_at": status["updated_at"]}]
+
+
+def test_failed_lines_are_counted_and_the_status_gives_the_error_log_url():
+    world = World()
+    answer = world.create(_form(b'{"customer_id": "ok"}\n{"customer_id": 7}\nnot json\n', app_id="app-1",
+                                audience_name="VIPs", identifier_type="customer_id"))
+    world.run(answer["activity_id"])
+    status = world.status(answer["activity_id"])
+    assert status["status"] == "Completed" and status["error_reason"] is None
+    assert {k: status["upload_statistics"][k] for k in ("total_lines", "failed_lines", "successful_lines")} == {
+        "total_lines": "3", "failed_lines": "2", "successful_lines": "1"}
+    job = world.jobs.get("acme", answer["activity_id"])
+    assert status["error_log"] == world.objects.presigned_get(job["error_log_key"], 3600)
+    logged = [json.loads(line)["line"] for line in world.objects.read(job["error_log_key"]).splitlines()]
+    assert logged == [2, 3]
+
+
+def test_a_failed_import_says_why_in_error_reason():
+    upload = {"id": "U1", "status": "Failed", "destination": {"audience_id": "A1"}, "created_at": "2026-01-02T03:04:05Z",
+              "updated_at": "2026-01-02T03:04:09Z", "failure_reason": "the file is binary, not text",
+              "stats": {"total": 0, "loaded": 0, "rejected": 0}}
+    view = imports.status_view(upload, "app-1")
+    assert {name: view[name] for name in DOCUMENTED_STATUS_FIELDS} == {
+        "status": "Failed", "error_reason": "the file is binary, not text", "app_uuid": "app-1",
+        "created_at": "2026-01-02T03:04:05", "updated_at": "2026-01-02T03:04:09",
+        "upload_statistics": {"total_lines": "0", "audience_id": "A1", "audience_list_id": "A1", "failed_lines": "0",
+                              "successful_lines": "0"}}
+    # While the job runs its counts are not final: null, as while Pending.
+    assert imports.status_view({**upload, "status": "Processing"}, "app-1")["upload_statistics"] is None
+    assert imports.status_view({**upload, "status": "Processing"}, "app-1")["status"] == "Running"
+
+
+def test_a_csv_of_ids_is_still_taken_with_or_without_its_header_row():
+    world = World()
+    answer = world.create(_form(b"c1\nc2\nc2\n", app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
+    job = world.jobs.get("acme", answer["activity_id"])
+    # A header row is added when the file has none, so the pipeline reads it as audience_member CSV.
+    assert job["object_key"].endswith(".csv") and world.objects.read(job["object_key"]) == b"customer_id\nc1\nc2\nc2\n"
+    world.run(answer["activity_id"])
+    assert world.status(answer["activity_id"])["upload_statistics"]["successful_lines"] == "3"
+    assert imports.app_audience_lists(CALLER, world.store, "app-1")[0]["record_count"] == 2
 
 
 def test_replace_rename_and_delete_through_the_import_endpoints():
@@ -82,22 +144,40 @@ def test_replace_rename_and_delete_through_the_import_endpoints():
     created = world.create(_form(app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
     world.run(created["activity_id"])
     audience_id = created["audience_list_id"]
-    replaced = imports.replace_audience_import(CALLER, audience_id, _form(b"customer_id\nc9\n", identifier_type="customer_id"),
-                                               **world.deps())
+    # As documented: app_id and audience_list_id are sent with the file.
+    replaced = imports.replace_audience_import(
+        CALLER, audience_id, _form(b'{"customer_id": "c9"}\n', app_id="app-1", identifier_type="customer_id",
+                                   audience_list_id=audience_id), **world.deps())
     assert replaced["audience_list_id"] == audience_id
     # A replace's status is the key's too, though its destination names only the audience.
-    assert world.status(replaced["activity_id"])["target"] == {"app_id": "app-1"}
+    assert world.status(replaced["activity_id"])["app_uuid"] == "app-1"
     world.run(replaced["activity_id"])
-    assert world.status(replaced["activity_id"])["upload_statistics"]["successful_imports"] == 1
+    assert world.status(replaced["activity_id"])["upload_statistics"]["successful_lines"] == "1"
     assert audiences.membership(world.store, world.records, "acme", audience_id, "c9")["version"] == 2
     with pytest.raises(NotFoundError):
         audiences.membership(world.store, world.records, "acme", audience_id, "c1")
     renamed = imports.rename_audience_list(CALLER, world.store, audience_id, "Gold")
-    assert renamed["name"] == "Gold"
+    assert (renamed["id"], renamed["name"], renamed["version"]) == (audience_id, "Gold", 2)
     with pytest.raises(BadRequestError, match="name is required"):
         imports.rename_audience_list(CALLER, world.store, audience_id, None)
-    imports.delete_audience_list(CALLER, world.store, world.records, audience_id)
-    assert imports.app_audience_lists(CALLER, world.store, "app-1") == {"audience_lists": []}
+    deleted = imports.delete_audience_list(CALLER, world.store, world.records, audience_id)
+    assert deleted == {**renamed, "updated_at": deleted["updated_at"]}
+    assert imports.app_audience_lists(CALLER, world.store, "app-1") == []
+
+
+@pytest.mark.parametrize("fields, error, message", [
+    ({"audience_list_id": "someone-else"}, BadRequestError, "does not match the list in the path"),
+    ({"app_id": "app-2"}, ForbiddenError, "no access to app app-2"),
+    ({"app_id": "app-3"}, BadRequestError, "app_id 'app-3' is not the app of audience list"),
+])
+def test_a_replace_whose_echoed_fields_name_another_list_or_app_is_refused(fields, error, message):
+    world = World()
+    created = world.create(_form(app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
+    caller = Caller(account_id="acme", key_id="key-1", org_id="org-1", app_ids=("app-1", "app-3"))
+    with pytest.raises(error, match=message):
+        imports.replace_audience_import(caller, created["audience_list_id"],
+                                        _form(identifier_type="customer_id", **fields), **world.deps())
+    assert len(world.jobs.items) == 1  # only the create's
 
 
 @pytest.mark.parametrize("form, message", [

@@ -140,13 +140,16 @@ def rename_audience_list(audience_list_id: str) -> Response:
 
 @router.delete("/v1/imports/audiences/list/<audience_list_id>")
 def delete_audience_list(audience_list_id: str) -> Response:
-    localytics_audiences.delete_audience_list(_import_caller(), audience_store, records, _path("audience_list_id"))
+    # 200 with the deleted list: the page's one success code for these routes.
+    deleted = localytics_audiences.delete_audience_list(_import_caller(), audience_store, records,
+                                                        _path("audience_list_id"))
     logger.info("audience list deleted", extra={"audience_id": _path("audience_list_id")})
-    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+    return _json(200, deleted)
 
 
 @router.get("/v1/imports/audiences/list/app/<app_id>")
 def app_audience_lists(app_id: str) -> Response:
+    # A bare JSON array, as Localytics answers.
     return _json(200, localytics_audiences.app_audience_lists(_import_caller(), audience_store, _path("app_id")))
 
 

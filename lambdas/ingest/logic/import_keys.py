@@ -1,8 +1,11 @@
 """Import API keys: the Basic-auth credentials (key:secret) of the Localytics-compatible endpoints.
 
-A Localytics "org" is one of our accounts (org_id = the account id); a key also names the apps
-it may import into. The org and each app map to one dataset of the account (logic/target_datasets.py),
-created when the key is minted, so a user can read the profiles back through the records route.
+A key acts for one of our accounts. It carries a Localytics org id, a label that clients send as
+`org_id` (the customer's own Localytics org id, "60"; the account name when none is given), and the
+apps it may import into. The label scopes nothing by itself: every lookup stays inside the key's
+account, so two accounts may both use org 60 and never see each other's data. The org (per account
+and org id) and each app map to one dataset of the account (logic/target_datasets.py), created when
+the key is minted, so a user can read the profiles back through the records route.
 The secret is shown once, at minting; only its SHA-256 hash is stored, like API tokens.
 """
 
@@ -27,6 +30,9 @@ from ingest.logic.tokens import ACCOUNT_ID_RULE
 KEY_PREFIX = "lk_"
 APP_ID_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 APP_ID_RULE_TEXT = "1-100 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
+# Localytics org ids are numbers ("60"); ours may be any such label, the account name included.
+ORG_ID_RULE = APP_ID_RULE
+ORG_ID_RULE_TEXT = APP_ID_RULE_TEXT
 MAX_APPS_PER_KEY = 20
 MAX_LABEL_LENGTH = 100
 
@@ -64,9 +70,21 @@ def _app_ids(raw: Any) -> list[str]:
     return apps
 
 
-def _datasets_of(targets, account_id: str, app_ids: list[str]) -> dict[str, Any]:
+def _org_id(raw: Any, account_id: str) -> str:
+    """The key's org id: given as text (or a JSON integer, as Localytics writes them), else the account name."""
+    if raw is None:
+        return account_id
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        raw = str(raw)
+    if not isinstance(raw, str) or not ORG_ID_RULE.fullmatch(raw.strip()):
+        raise BadRequestError(f"org_id: {raw!r} is not an org id ({ORG_ID_RULE_TEXT}; a non-negative integer is "
+                              "taken as its digits)")
+    return raw.strip()
+
+
+def _datasets_of(targets, account_id: str, org_id: str, app_ids: list[str]) -> dict[str, Any]:
     return {
-        "org": targets.get_target(account_id, target_datasets.LOCALYTICS_ORG, account_id),
+        "org": targets.get_target(account_id, target_datasets.LOCALYTICS_ORG, org_id),
         "apps": {app: targets.get_target(account_id, target_datasets.LOCALYTICS_APP, app) for app in app_ids},
     }
 
@@ -78,27 +96,30 @@ def key_view(item: dict[str, Any], targets) -> dict[str, Any]:
         "label": item.get("label", ""),
         "org_id": item["org_id"],
         "app_ids": list(item.get("app_ids") or []),
-        "datasets": _datasets_of(targets, item["account_id"], list(item.get("app_ids") or [])),
+        "datasets": _datasets_of(targets, item["account_id"], item["org_id"], list(item.get("app_ids") or [])),
         "created_at": item["created_at"],
     }
 
 
-def create_import_key(keys, datasets, account_id: str, app_ids: Any = None, label: Any = "") -> dict[str, Any]:
-    """Mint a key for the account's org and the given apps: its view plus "secret", shown this once."""
+def create_import_key(keys, datasets, account_id: str, app_ids: Any = None, label: Any = "",
+                      org_id: Any = None) -> dict[str, Any]:
+    """Mint a key for an org of the account (default: the account name) and the given apps: its view
+    plus "secret", shown this once."""
     if not isinstance(account_id, str) or not ACCOUNT_ID_RULE.fullmatch(account_id):
         raise BadRequestError("account must be 1-63 characters: lowercase letters, digits and '-', "
                               "starting with a letter or digit")
+    org = _org_id(org_id, account_id)
     apps = _app_ids(app_ids)
     label = optional_string({"label": label or None}, "label", MAX_LABEL_LENGTH) or ""
     # Datasets first: a stored key always has its targets.
-    target_datasets.ensure_dataset(keys, datasets, account_id, target_datasets.LOCALYTICS_ORG, account_id)
+    target_datasets.ensure_dataset(keys, datasets, account_id, target_datasets.LOCALYTICS_ORG, org)
     for app in apps:
         target_datasets.ensure_dataset(keys, datasets, account_id, target_datasets.LOCALYTICS_APP, app)
     secret = secrets.token_urlsafe(32)
     item = {
         "key_id": KEY_PREFIX + secrets.token_hex(12),
         "account_id": account_id,
-        "org_id": account_id,
+        "org_id": org,
         "app_ids": apps,
         "secret_hash": secret_hash(secret),
         "label": label,
@@ -110,10 +131,10 @@ def create_import_key(keys, datasets, account_id: str, app_ids: Any = None, labe
 
 def create_import_key_from_request(keys, datasets, account_id: str, body: Any) -> dict[str, Any]:
     body = require_object(body)
-    unknown = sorted(set(body) - {"app_ids", "label"})
+    unknown = sorted(set(body) - {"org_id", "app_ids", "label"})
     if unknown:
-        raise BadRequestError(f"only app_ids and label can be given; got {', '.join(unknown)}")
-    return create_import_key(keys, datasets, account_id, body.get("app_ids"), body.get("label"))
+        raise BadRequestError(f"only org_id, app_ids and label can be given; got {', '.join(unknown)}")
+    return create_import_key(keys, datasets, account_id, body.get("app_ids"), body.get("label"), body.get("org_id"))
 
 
 def list_import_keys(keys, account_id: str) -> dict[str, Any]:

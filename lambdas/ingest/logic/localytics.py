@@ -4,7 +4,8 @@ POST /v1/imports/profiles/upload takes a multipart form (org_id or app_id, forma
 file becomes a `profile_changes` upload into the org's or app's dataset: the job is created by
 uploads.request_upload and the file is written to the job's object key, so the S3 trigger starts
 the same workflow a presigned PUT would. GET /v1/imports/profiles/status/{activity_id} shows that
-job in Localytics' words. The caller comes from the Basic authorizer (logic/import_keys.py).
+job in Localytics' words. The caller comes from the Basic authorizer (logic/import_keys.py): an
+account, the org id its key carries (a label such as "60"; the account name by default) and its apps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ UPLOAD_FILENAME = "localytics-profiles.ndjson"
 FORMATS = ("json",)
 # Our job statuses in Localytics' words.
 STATUS_NAMES = {"Pending": "Pending", "Processing": "Running", "Completed": "Completed", "Failed": "Failed"}
+
+
+def localytics_time(timestamp: str) -> str:
+    """Our RFC 3339 UTC time ("2017-04-25T08:00:00Z") as Localytics writes its times: "2017-04-25T08:00:00",
+    UTC with no zone designator, as in every example of its Import APIs page."""
+    return timestamp[:-1] if timestamp.endswith("Z") else timestamp
 
 
 @dataclass(frozen=True)
@@ -56,11 +63,18 @@ def target_of(caller: Caller, form: Form) -> dict[str, str]:
     value = form.fields.get(name, "").strip()
     if not value:
         raise BadRequestError(f"{name} must be a non-empty text field")
-    if name == "org_id" and value != caller.org_id:
-        raise ForbiddenError(f"this API key has no access to org {value}")
-    if name == "app_id" and value not in caller.app_ids:
-        raise ForbiddenError(f"this API key has no access to app {value}")
-    return {name: value}
+    target = {name: value}
+    check_target(caller, target)
+    return target
+
+
+def check_target(caller: Caller, target: dict[str, str]) -> None:
+    """ForbiddenError unless the key may reach this org or app. The org id is the key's label for
+    the account's org; other accounts' data is out of reach whatever their org ids are."""
+    if "org_id" in target and target["org_id"] != caller.org_id:
+        raise ForbiddenError(f"this API key has no access to org {target['org_id']}")
+    if "app_id" in target and target["app_id"] not in caller.app_ids:
+        raise ForbiddenError(f"this API key has no access to app {target['app_id']}")
 
 
 def _file_of(form: Form) -> bytes:
@@ -85,7 +99,7 @@ def request_profile_import(caller: Caller, form: Form, *, jobs, datasets, object
     data = _file_of(form)
     quotas.consume(counters, caller.key_id, limits.uploads)
     family, name = ((target_datasets.LOCALYTICS_APP, target["app_id"]) if "app_id" in target
-                    else (target_datasets.LOCALYTICS_ORG, caller.account_id))
+                    else (target_datasets.LOCALYTICS_ORG, caller.org_id))
     dataset_id = target_datasets.ensure_dataset(targets, datasets, caller.account_id, family, name)
     view = uploads.request_upload(jobs, datasets, objects, caller.account_id, {
         "filename": UPLOAD_FILENAME,
@@ -98,7 +112,9 @@ def request_profile_import(caller: Caller, form: Form, *, jobs, datasets, object
 
 
 def status_view(upload: dict[str, Any], target: dict[str, str]) -> dict[str, Any]:
-    """An upload's view (uploads.upload_view) as a Localytics import status."""
+    """An upload's view (uploads.upload_view) as a Localytics profile import status. The page's table
+    names the scope field `target` (its example says "scopet"); error_log is the URL of the rejected
+    lines whenever there are some, else null; the counts are numbers, as in the page's example."""
     stats = upload["stats"]
     view: dict[str, Any] = {
         "activity_id": upload["id"],
@@ -119,7 +135,7 @@ def status_view(upload: dict[str, Any], target: dict[str, str]) -> dict[str, Any
 
 def profile_import_status(caller: Caller, activity_id: str, *, jobs, objects, counters, limits: ImportQuotas,
                           url_ttl_seconds: int) -> dict[str, Any]:
-    """404 for an id that is not one of the account's profile imports; 403 for another app's import."""
+    """404 for an id that is not one of the account's profile imports; 403 for another org's or app's import."""
     quotas.consume(counters, caller.key_id, limits.status_requests)
     job = jobs.get(caller.account_id, activity_id)
     # An audience import carries an import_target too: only profile changes are profile imports.
@@ -127,6 +143,5 @@ def profile_import_status(caller: Caller, activity_id: str, *, jobs, objects, co
             or job.get("record_type") != RECORD_TYPE):
         raise NotFoundError(f"activity {activity_id} not found")
     target = job["import_target"]
-    if "app_id" in target and target["app_id"] not in caller.app_ids:
-        raise ForbiddenError(f"this API key has no access to app {target['app_id']}")
+    check_target(caller, target)
     return status_view(uploads.upload_view(job, objects, url_ttl_seconds), target)

@@ -3,17 +3,23 @@
 POST   /v1/imports/audiences/list/                        create: app_id, audience_name, identifier_type, file
 GET    /v1/imports/audiences/list/status/{activity_id}    the job, in Localytics' words
 PUT    /v1/imports/audiences/list/{audience_list_id}      replace the members: identifier_type, file
+                                                          (app_id and audience_list_id as documented: checked if sent)
 PUT    /v1/imports/audiences/list/{audience_list_id}/name?name=...   rename
 DELETE /v1/imports/audiences/list/{audience_list_id}
-GET    /v1/imports/audiences/list/app/{app_id}            the app's audience lists
+GET    /v1/imports/audiences/list/app/{app_id}            the app's audience lists, a bare JSON array
 
 The caller is an import key (HTTP Basic, logic/import_keys.py via the Basic authorizer): it acts for
 its account, and only on audiences of the apps it may use (403 otherwise). A create or replace is an
 upload job of destination_type audience_list created by uploads.request_upload; the file is written
 to the job's object key, which starts the same workflow a presigned PUT would.
 
-The file is a CSV of customer ids, one per row, with or without a `customer_id` header row (one is
-added when missing, so line numbers in the error log count it).
+The file is JSON lines, one {"customer_id": ...} per line, as Localytics documents it. A CSV of
+customer ids, one per row, with or without a `customer_id` header row, is taken too (a header row is
+added when missing, so line numbers in the error log count it): the file's first character decides.
+
+The answers follow the Import APIs page's examples: ids are our audience ids (text); the status's
+statistics are strings, as its one complete example gives them; times are UTC without a zone
+designator (localytics.localytics_time).
 """
 
 from __future__ import annotations
@@ -25,8 +31,12 @@ from ingest.logic import audiences, localytics, quotas, uploads
 from ingest.logic.multipart import Form
 
 IDENTIFIER_TYPES = ("customer_id",)
-UPLOAD_FILENAME = "localytics-audience.csv"
+# The job's object name says its format to the pipeline (logic/formats.py format_of).
+JSON_LINES_FILENAME = "localytics-audience.ndjson"
+CSV_FILENAME = "localytics-audience.csv"
 CSV_HEADER = b"customer_id"
+# The statistics exist once the job has ended; until then the status says null, as Localytics' "Pending" example.
+FINISHED = ("Completed", "Failed")
 
 
 def uploads_quota(per_hour: int) -> quotas.Quota:
@@ -48,8 +58,8 @@ def _text(form: Form, name: str) -> str:
     return value
 
 
-def _members_file(form: Form) -> bytes:
-    """The file as the audience_member CSV our pipeline reads."""
+def _members_file(form: Form) -> tuple[str, bytes]:
+    """(object name, bytes): the file as an audience_member file our pipeline reads, JSON lines or CSV."""
     identifier_type = _text(form, "identifier_type")
     if identifier_type not in IDENTIFIER_TYPES:
         raise BadRequestError(f"identifier_type {identifier_type!r} is not supported: one of {', '.join(IDENTIFIER_TYPES)}")
@@ -59,8 +69,10 @@ def _members_file(form: Form) -> bytes:
     data = part.data.lstrip(b"\xef\xbb\xbf")  # a BOM would make the header unrecognisable
     if not data.strip():
         raise BadRequestError("file is empty")
+    if data.lstrip().startswith(b"{"):  # {"customer_id": "abc"} per line, the documented format
+        return JSON_LINES_FILENAME, data
     first_line = data.split(b"\n", 1)[0].strip().strip(b'"')
-    return data if first_line == CSV_HEADER else CSV_HEADER + b"\n" + data
+    return CSV_FILENAME, data if first_line == CSV_HEADER else CSV_HEADER + b"\n" + data
 
 
 def _check_app(caller: localytics.Caller, app_id: str | None) -> None:
@@ -77,16 +89,30 @@ def _audience_of(caller: localytics.Caller, store, audience_list_id: str) -> dic
     return audience
 
 
-def _start(caller, app_id: str, destination: dict[str, Any], data: bytes, *, jobs, datasets, objects, store,
-           url_ttl_seconds: int) -> dict[str, Any]:
+def _start(caller, app_id: str, destination: dict[str, Any], file: tuple[str, bytes], *, jobs, datasets, objects,
+           store, url_ttl_seconds: int) -> dict[str, Any]:
     """The upload job, marked as this key's import into the app (a replace's destination names only
     the audience, so the app is passed in: the status route checks it), then the file written."""
+    filename, data = file
     view = uploads.request_upload(jobs, datasets, objects, caller.account_id,
-                                  {"filename": UPLOAD_FILENAME, "destination": destination}, url_ttl_seconds,
+                                  {"filename": filename, "destination": destination}, url_ttl_seconds,
                                   audience_store=store)
     jobs.update(caller.account_id, view["id"], import_key=caller.key_id, import_target={"app_id": app_id})
-    objects.put(uploads.object_key(caller.account_id, view["id"], UPLOAD_FILENAME), data)
+    objects.put(uploads.object_key(caller.account_id, view["id"], filename), data)
     return {"activity_id": view["id"], "audience_list_id": view["destination"]["audience_id"]}
+
+
+def _check_echoed(caller: localytics.Caller, form: Form, audience: dict[str, Any], audience_list_id: str) -> None:
+    if "audience_list_id" in form.fields or "audience_list_id" in form.repeated:
+        sent = _text(form, "audience_list_id")
+        if sent != audience_list_id:
+            raise BadRequestError(f"audience_list_id {sent!r} does not match the list in the path ({audience_list_id})")
+    if "app_id" in form.fields or "app_id" in form.repeated:
+        app_id = _text(form, "app_id")
+        _check_app(caller, app_id)
+        if app_id != audience.get("app_id"):
+            raise BadRequestError(f"app_id {app_id!r} is not the app of audience list {audience_list_id} "
+                                  f"({audience.get('app_id')})")
 
 
 def create_audience_import(caller: localytics.Caller, form: Form, *, jobs, datasets, objects, store, counters,
@@ -95,21 +121,26 @@ def create_audience_import(caller: localytics.Caller, form: Form, *, jobs, datas
     app_id = _text(form, "app_id")
     _check_app(caller, app_id)
     name = _text(form, "audience_name")
-    data = _members_file(form)
+    file = _members_file(form)
     quotas.consume(counters, caller.key_id, upload_quota)
     destination = {"destination_type": audiences.AUDIENCE_LIST, "audience_name": name, "app_id": app_id}
-    return _start(caller, app_id, destination, data, jobs=jobs, datasets=datasets, objects=objects, store=store,
+    return _start(caller, app_id, destination, file, jobs=jobs, datasets=datasets, objects=objects, store=store,
                   url_ttl_seconds=url_ttl_seconds)
 
 
 def replace_audience_import(caller: localytics.Caller, audience_list_id: str, form: Form, *, jobs, datasets, objects,
                             store, counters, upload_quota: quotas.Quota, url_ttl_seconds: int) -> dict[str, Any]:
-    """400 bad form, 404 not one of the account's audiences, 403 another app's, 429 quota."""
+    """400 bad form, 404 not one of the account's audiences, 403 another app's, 429 quota.
+
+    Localytics documents app_id and audience_list_id as form fields of an update too; they add
+    nothing to the path's list id, so they may be left out, but when sent they must name this list
+    (400 otherwise, 403 for an app the key lacks)."""
     audience = _audience_of(caller, store, audience_list_id)
-    data = _members_file(form)
+    _check_echoed(caller, form, audience, audience_list_id)
+    file = _members_file(form)
     quotas.consume(counters, caller.key_id, upload_quota)
     destination = {"destination_type": audiences.AUDIENCE_LIST, "audience_id": audience_list_id}
-    return _start(caller, audience["app_id"], destination, data, jobs=jobs, datasets=datasets, objects=objects, store=store,
+    return _start(caller, audience["app_id"], destination, file, jobs=jobs, datasets=datasets, objects=objects, store=store,
                   url_ttl_seconds=url_ttl_seconds)
 
 
@@ -121,27 +152,56 @@ def audience_import_status(caller: localytics.Caller, activity_id: str, *, jobs,
     if job is None or not audiences.is_audience_load(job) or not job.get("import_target"):
         raise NotFoundError(f"activity {activity_id} not found")
     _check_app(caller, job["import_target"].get("app_id"))
-    upload = uploads.upload_view(job, objects, url_ttl_seconds)
-    return {**localytics.status_view(upload, job["import_target"]), "audience_list_id": job["dataset_id"]}
+    return status_view(uploads.upload_view(job, objects, url_ttl_seconds), job["import_target"]["app_id"])
+
+
+def status_view(upload: dict[str, Any], app_id: str) -> dict[str, Any]:
+    """An audience upload's view (uploads.upload_view) as Localytics' audience import status: its
+    documented fields exactly, then ours (activity_id, audience_list_id, error_log)."""
+    audience_id = upload["destination"]["audience_id"]
+    stats = upload["stats"]
+    statistics = None
+    if upload["status"] in FINISHED:
+        # Strings, as the page's one complete example writes them ("total_lines": "1").
+        statistics = {"total_lines": str(stats["total"]), "audience_id": audience_id,
+                      "audience_list_id": audience_id, "failed_lines": str(stats["rejected"]),
+                      "successful_lines": str(stats["loaded"])}
+    return {
+        "status": localytics.STATUS_NAMES[upload["status"]],
+        "error_reason": upload.get("failure_reason") if upload["status"] == "Failed" else None,
+        "app_uuid": app_id,
+        "created_at": localytics.localytics_time(upload["created_at"]),
+        "updated_at": localytics.localytics_time(upload["updated_at"]),
+        "upload_statistics": statistics,
+        "activity_id": upload["id"],
+        "audience_list_id": audience_id,
+        # The URL of the rejected lines (NDJSON, one {"line", "error", "raw"} each) whenever there are some.
+        "error_log": upload.get("error_log_url"),
+    }
+
+
+def list_view_of(view: dict[str, Any]) -> dict[str, Any]:
+    """An audience (audiences.audience_view) as an entry of Localytics' list of audience lists."""
+    return {"id": view["id"], "name": view["name"], "app_id": view["app_id"], "version": view["version"],
+            "record_count": view["record_count"], "created_at": localytics.localytics_time(view["created_at"]),
+            "updated_at": localytics.localytics_time(view["updated_at"])}
 
 
 def rename_audience_list(caller: localytics.Caller, store, audience_list_id: str, name: str | None) -> dict[str, Any]:
+    """The renamed list, as an entry of the app's list."""
     _audience_of(caller, store, audience_list_id)
     return list_view_of(audiences.rename_audience(store, caller.account_id, audience_list_id, {"name": name}))
 
 
-def list_view_of(view: dict[str, Any]) -> dict[str, Any]:
-    return {"audience_list_id": view["id"], "name": view["name"], "app_id": view["app_id"],
-            "version": view["version"], "record_count": view["record_count"],
-            "created_at": view["created_at"], "updated_at": view["updated_at"]}
-
-
-def delete_audience_list(caller: localytics.Caller, store, records, audience_list_id: str) -> None:
-    _audience_of(caller, store, audience_list_id)
+def delete_audience_list(caller: localytics.Caller, store, records, audience_list_id: str) -> dict[str, Any]:
+    """The list as it was before the deletion (the route answers 200 with it, the page's success code)."""
+    deleted = list_view_of(audiences.audience_view(_audience_of(caller, store, audience_list_id)))
     audiences.delete_audience(store, records, caller.account_id, audience_list_id)
+    return deleted
 
 
-def app_audience_lists(caller: localytics.Caller, store, app_id: str) -> dict[str, Any]:
+def app_audience_lists(caller: localytics.Caller, store, app_id: str) -> list[dict[str, Any]]:
+    """The app's lists, oldest first: a bare JSON array, as the page's example answer."""
     _check_app(caller, app_id)
     listed = audiences.list_audiences(store, caller.account_id, app_id)["audiences"]
-    return {"audience_lists": [list_view_of(view) for view in listed]}
+    return [list_view_of(view) for view in listed]
