@@ -17,7 +17,7 @@ So, for PUT only (S3's one form API, the browser upload, is a POST): the dispatc
 seeing the Content-Type (no S3 PUT is routed by its body; path-style S3 is the default), and the apps'
 requests do not parse a PUT body as a form. No header, query or byte the client sent is changed:
 presigned signatures still match and the object keeps the Content-Type the client sent, as in S3.
-`tests/e2e/test_put_bodies.py` checks the stored bytes for each client and Content-Type.
+`tests/e2e/test_put_clients.py` checks the stored bytes for each client and Content-Type.
 
 moto's `ThreadedMotoServer` builds its app inside its thread, out of reach, so this is the same few
 lines of werkzeug serving around our app.
