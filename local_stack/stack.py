@@ -10,11 +10,11 @@ from pathlib import Path
 
 import boto3
 from moto.core.config import default_user_config
-from moto.server import ThreadedMotoServer
 
 from local_stack import dynamodb, lambda_runtime
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
+from local_stack.moto_server import MotoServer
 from local_stack.template import Template
 
 HOST = "127.0.0.1"
@@ -48,7 +48,7 @@ class LocalStack:
         self.aws_port = aws_port
         self.api_port = api_port
         self.aws_endpoint = f"http://{HOST}:{aws_port}"
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: MotoServer | None = None
         self._api: LocalApiGateway | None = None
         self.deployment: Deployment | None = None
 
@@ -58,7 +58,7 @@ class LocalStack:
         lambda_runtime.install()
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+        self._moto = MotoServer(HOST, self.aws_port)
         self._moto.start()
         session = self.session()
         self.deployment = Deployer(session, ACCOUNT_ID, REGION).deploy(Template.load(self.template_path))

@@ -71,7 +71,7 @@ def test_bad_filename_gets_400_stating_the_rule(stack, account, dataset, filenam
 
 @pytest.mark.parametrize("filename", ["a.json", "a-b_c.ndjson", "A1.jsonl", "x.csv", "x.json.gz", "x.csv.gz"])
 def test_good_filenames_are_accepted(stack, account, dataset, filename):
-    assert _post(stack, "/v1/uploads", account["token"], json=_upload_body(dataset["id"], filename)).status_code == 200
+    assert _post(stack, "/v1/uploads", account["token"], json=_upload_body(dataset["id"], filename)).status_code == 201
 
 
 def test_upload_request_validation(stack, account, dataset):

@@ -39,7 +39,7 @@ class Api:
     def upload(self, destination: dict, content: bytes, tmp_path, filename: str = "members.ndjson") -> dict:
         """Request the upload, PUT the file, return the upload view (the job runs on its own)."""
         status, upload = self.call("POST", "/v1/uploads", json={"filename": filename, "destination": destination})
-        assert status == 200, upload
+        assert status == 201, upload
         path = tmp_path / f"{upload['id']}.ndjson"
         path.write_bytes(content)
         put_file(upload["url"], str(path))
@@ -124,7 +124,7 @@ def test_the_501st_audience_is_refused(stack, api, account, tmp_path):
     for n in (499, 500):
         status, upload = api.call("POST", "/v1/uploads", json={
             "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": f"list {n}"}})
-        assert status == 200, upload
+        assert status == 201, upload
     status, refused = api.call("POST", "/v1/uploads", json={
         "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": "one more"}})
     assert (status, refused) == (409, {"message": LIMIT_MESSAGE})
@@ -134,7 +134,7 @@ def test_the_501st_audience_is_refused(stack, api, account, tmp_path):
     assert api.call("DELETE", f"/v1/audiences/{victim}")[0] == 204
     status, upload = api.call("POST", "/v1/uploads", json={
         "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": "fits"}})
-    assert status == 200, upload
+    assert status == 201, upload
 
 
 def test_replace_under_concurrent_reads_never_shows_a_mix(api, tmp_path):

@@ -51,7 +51,7 @@ def test_declared_size_over_5_gb_is_refused_and_a_declared_size_is_signed(stack,
     assert bad.status_code == 400 and "size must be" in bad.json()["message"]
     ok = requests.post(stack.info.api_url + "/v1/uploads", headers=_headers(account),
                        json=_upload_body(dataset["id"], size=1234))
-    assert ok.status_code == 200
+    assert ok.status_code == 201
     assert "X-Amz-SignedHeaders=content-length%3Bhost" in ok.json()["url"]
 
 

@@ -215,7 +215,7 @@ def _upload_with_options(stack, account, client, dataset, path, options):
     body = {"filename": path.name, "options": options,
             "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
     response = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     requests.put(response.json()["url"], data=path.read_bytes()).raise_for_status()
     return client.wait_for(response.json()["id"], timeout=60, poll=0.2)
 

@@ -155,7 +155,7 @@ def test_an_app_the_key_does_not_have_gets_403(stack, account, key):
     upload = requests.post(stack.info.api_url + "/v1/uploads", headers=_token(account), timeout=30, json={
         "filename": "members.ndjson",
         "destination": {"destination_type": "audience_list", "audience_name": "theirs", "app_id": "other-app"}})
-    assert upload.status_code == 200, upload.text
+    assert upload.status_code == 201, upload.text
     theirs = upload.json()["destination"]["audience_id"]
     assert client.call("PUT", f"{LIST}/{theirs}/name", params={"name": "mine"}).status_code == 403
     assert client.replace(theirs, b"c1\n").status_code == 403

@@ -92,7 +92,7 @@ def known_ids(stack, mint, tmp_path_factory) -> dict[str, str]:
         "delete_audience_id": _post(stack, token, "/v1/uploads", {
             "filename": "members-to-delete.ndjson",
             "destination": {"destination_type": "audience_list", "audience_name": "schemathesis to delete"},
-        }, 200)["destination"]["audience_id"],
+        })["destination"]["audience_id"],
         "audiences_before": len(_get(stack, token, "/v1/audiences")["audiences"]),
         "import_key": import_key["key"],
         "import_secret": import_key["secret"],
@@ -133,7 +133,7 @@ def _audience_with_a_member(stack, client, token, tmp_path_factory) -> tuple[dic
     upload = _post(stack, token, "/v1/uploads", {
         "filename": "members-schemathesis.ndjson",
         "destination": {"destination_type": "audience_list", "audience_name": "schemathesis", "app_id": IMPORT_APP},
-    }, 200)
+    })
     path = tmp_path_factory.mktemp("audience") / "members-schemathesis.ndjson"
     path.write_bytes(b'{"customer_id": "member-1"}\n')
     put_file(upload["url"], str(path))
@@ -270,14 +270,14 @@ def _upload_request(dataset_id, **options):
 
 def test_a_fractional_error_budget_is_answered_as_a_number(stack, account, dataset):
     created = _api(stack, account, "POST", "/v1/uploads", json=_upload_request(dataset["id"], max_rejected_percent=12.5))
-    assert created.status_code == 200 and created.json()["options"]["max_rejected_percent"] == 12.5
+    assert created.status_code == 201 and created.json()["options"]["max_rejected_percent"] == 12.5
     shown = _api(stack, account, "GET", f"/v1/uploads/{created.json()['id']}").json()
     assert shown["options"] == {"dry_run": False, "max_rejected_percent": 12.5}
 
 
 def test_an_error_budget_finer_than_dynamodb_numbers_is_rounded(stack, account, dataset):
     created = _api(stack, account, "POST", "/v1/uploads", json=_upload_request(dataset["id"], max_rejected_percent=5e-324))
-    assert created.status_code == 200 and created.json()["options"]["max_rejected_percent"] == 0
+    assert created.status_code == 201 and created.json()["options"]["max_rejected_percent"] == 0
 
 
 def test_a_lone_surrogate_in_a_body_is_a_400(stack, account):
@@ -306,7 +306,7 @@ def test_renaming_the_audience_counter_item_is_a_404_and_leaves_the_count_alone(
     # "#count" is the sort key of the account's audience counter: PATCH used to rename that item (502).
     created = _api(stack, account, "POST", "/v1/uploads", json={
         "filename": "members-1.ndjson", "destination": {"destination_type": "audience_list", "audience_name": "a"}})
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     response = _api(stack, account, "PATCH", "/v1/audiences/%23count", json={"name": "renamed"})
     assert response.status_code == 404 and response.json() == {"message": "audience #count not found"}
     listed = _api(stack, account, "GET", "/v1/audiences").json()["audiences"]

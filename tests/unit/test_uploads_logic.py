@@ -6,7 +6,7 @@ import pytest
 
 from ingest.logic import jobs as job_listing
 
-from ingest import record_types
+from ingest import ids, record_types
 
 from ingest.errors import BadRequestError, NotFoundError
 from ingest.logic import uploads
@@ -45,6 +45,15 @@ def test_filename_rule_accepts(env, filename):
     view = request(env, body(filename=filename))
     assert view["filename"] == filename
     assert view["status"] == "Pending"
+
+
+def test_lexer_clients_default_filename_is_accepted(env):
+    # Lexer's upload.py names the file {dataset_id}_{record_type}_{unix seconds}.ndjson when given none.
+    dataset_id = ids.new_id()
+    env[1].add(ACCOUNT, dataset_id)
+    filename = f"{dataset_id}_customer_record_1732950000.ndjson"
+    view = request(env, body(filename=filename, dataset_id=dataset_id))
+    assert view["filename"] == filename and view["destination"]["dataset_id"] == dataset_id
 
 
 @pytest.mark.parametrize(

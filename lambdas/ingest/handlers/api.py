@@ -158,7 +158,8 @@ def request_upload() -> Response:
                                   audience_store=audience_store)
     metrics.add_metric(name="UploadsRequested", unit=MetricUnit.Count, value=1)
     logger.info("upload requested", extra={"upload_id": view["id"], "record_type": view["destination"]["record_type"]})
-    return _json(200, view)
+    # 201, as Lexer's File Upload API: its own client (examples/file_upload_api/upload.py) fails on anything else.
+    return _json(201, view)
 
 
 @app.get("/v1/uploads")
