@@ -26,7 +26,7 @@ LAMBDA_SOURCE = ROOT / "lambdas"
 TOKEN_HEADER_SOURCE = "method.request.header.Auth-Api-Token,context.identity.sourceIp"
 MAX_AUTHORIZER_TTL = 300
 MAX_MAP_CONCURRENCY = 100
-MIN_PYTHON_MINOR = 12
+MIN_PYTHON_MINOR = 13
 
 # Every function this service declares, by handler path.
 HANDLERS = {
@@ -321,7 +321,7 @@ def test_the_service_declares_exactly_its_functions(template):
     assert set(project_functions(template)) == set(HANDLERS.values())
 
 
-def test_every_lambda_is_arm64_python312_plus_traced(template):
+def test_every_lambda_is_arm64_python313_plus_traced(template):
     functions = service_functions(template)
     assert len(functions) >= len(HANDLERS)
     problems = []
@@ -391,7 +391,7 @@ def test_asset_holds_our_package_and_handler_sources(asset_dirs):
 
 def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs, template, functions):
     for name, directory in asset_dirs.items():
-        # Built for the Python the function runs on: Runtime python3.14 -> cpython-314.
+        # Built for the Python the function runs on: Runtime python3.13 -> cpython-313.
         abi = props(template, functions[name])["Runtime"].replace("python", "cpython-").replace(".", "")
         assert list((directory / "orjson").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson for {abi}"
         assert (directory / "fastjsonschema" / "__init__.py").is_file(), name
