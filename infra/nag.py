@@ -139,7 +139,7 @@ def acknowledge_api_findings(api, bucket: s3.IBucket) -> None:
             token_keys_policy, "IAM5",
             "Revoking a token deletes its API key, whose id API Gateway generates at mint time; DELETE only, "
             "on API keys only (not usage plans, stages or APIs).",
-            ["Resource::arn:aws:apigateway:<AWS::Region>::/apikeys/*"],
+            ["Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*"],
         )
 
 

@@ -88,9 +88,8 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.inspect_fn, bucket, read=[UPLOADS_PREFIX])
         nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
-        for fn in (self.finalize_fn, self.budget_fn):
+        for fn in (self.finalize_fn, self.budget_fn, self.mark_failed_fn):
             nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX], put=[RESULTS_PREFIX])
-        nag.acknowledge_bucket_grants(self.mark_failed_fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX])
         steps = (self.inspect_fn, self.split_fn, self.load_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
         nag.acknowledge_state_machine(self.state_machine, steps)
         nag.acknowledge(
@@ -146,16 +145,17 @@ class Workflow(Construct):
         records.grant(self.load_fn, "dynamodb:BatchWriteItem")
         # profile_changes: Load reads the current profiles before applying the changes to them.
         records.grant(self.load_fn, "dynamodb:BatchGetItem")
-        # Finalize and MarkFailed: merge error logs, count records, settle the job, clean up.
         # Inspect refuses loads into a dataset being cleared and notes the record type for Clear Data.
         datasets.grant(self.inspect_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # Finalize and MarkFailed: merge error logs into results/ (MarkFailed too: a job that fails after
+        # Split keeps the lines already rejected), count records, settle the job, clean up.
         for fn in (self.finalize_fn, self.mark_failed_fn):
             bucket.grant_read(fn, f"{WORK_PREFIX}*")
             bucket.grant_delete(fn, f"{WORK_PREFIX}*")
+            bucket.grant_put(fn, f"{RESULTS_PREFIX}*")
             jobs.grant(fn, *job_rw)
             datasets.grant(fn, "dynamodb:UpdateItem")
             records.grant(fn, "dynamodb:Query")
-        bucket.grant_put(self.finalize_fn, f"{RESULTS_PREFIX}*")
         # CheckErrorBudget: when over budget, merge the error log and settle the job as Failed.
         bucket.grant_read(self.budget_fn, f"{WORK_PREFIX}*")
         bucket.grant_delete(self.budget_fn, f"{WORK_PREFIX}*")
