@@ -231,31 +231,30 @@ class Pipeline:
         if job["gzip"]:
             stream = line_reader.gunzip(stream)
         total = rejected = 0
-        with tempfile.TemporaryDirectory() as scratch:
+        # Chunks go through /tmp (Split has 10 GiB of it); rejected lines stream straight to S3.
+        with tempfile.TemporaryDirectory() as scratch, self._objects.writer(work.errors("split")) as errors:
             sinks: dict[int, Any] = {}
-            errors_path = os.path.join(scratch, "split-errors.ndjson")
-            with open(errors_path, "wb") as errors:
-                try:
-                    for record in formats.records_of(stream, fmt, record_type):
-                        total += 1
-                        if record.problem:
-                            rejected += 1
-                            errors.write(error_line(record.number, record.problem, record.raw))
-                            continue
-                        index = self._route(record.json, record_type, chunk_count)
-                        sink = sinks.get(index)
-                        if sink is None:
-                            sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
-                        sink.write(_frame(record, fmt))
-                finally:
-                    for sink in sinks.values():
-                        sink.close()
+            try:
+                for record in formats.records_of(stream, fmt, record_type):
+                    total += 1
+                    if record.problem:
+                        rejected += 1
+                        errors.write(error_line(record.number, record.problem, record.raw))
+                        continue
+                    index = self._route(record.json, record_type, chunk_count)
+                    sink = sinks.get(index)
+                    if sink is None:
+                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
+                    sink.write(_frame(record, fmt))
+            finally:
+                for sink in sinks.values():
+                    sink.close()
+            if not rejected:
+                errors.discard()  # no split error file: the merge looks for error files that exist
             manifest = []
             for index in sorted(sinks):
                 self._objects.put_file(work.chunk(index), os.path.join(scratch, f"{index:04d}"))
                 manifest.append({"index": index, "key": work.chunk(index)})
-            if rejected:
-                self._objects.put_file(work.errors("split"), errors_path)
         self._objects.put(work.manifest, orjson.dumps(manifest), content_type="application/json")
         self._jobs.update(job["account_id"], job["upload_id"], updated_at=iso_now(),
                           stats={"total": total, "loaded": 0, "rejected": rejected})
@@ -363,19 +362,19 @@ class Pipeline:
         return self._merge_counting_error_logs(work)[0]
 
     def _merge_counting_error_logs(self, work: WorkKeys) -> tuple[str, int]:
-        """Merge the per-chunk error files into the job's error log, in line order; (key, lines)."""
+        """Merge the per-chunk error files into the job's error log, in line order; (key, lines).
+
+        Streamed straight into S3 part by part (ObjectStore.writer), never through /tmp: an error
+        line is ~1.7x its raw line, so a mostly rejected upload of a few hundred MB would fill the
+        512 MiB of ephemeral storage of Finalize, CheckErrorBudget and MarkFailed.
+        """
         keys = self._objects.list_keys(work.errors_prefix)
         streams = [_json_lines(self._objects.stream(key)) for key in keys]
         count = 0
-        with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", delete=False) as merged:
-            try:
-                for _, line in heapq.merge(*streams, key=lambda item: item[0]):
-                    merged.write(line)
-                    count += 1
-                merged.close()
-                self._objects.put_file(work.error_log, merged.name)
-            finally:
-                os.unlink(merged.name)
+        with self._objects.writer(work.error_log) as merged:
+            for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+                merged.write(line)
+                count += 1
         return work.error_log, count
 
     def _refresh_record_count(self, job: dict[str, Any], load: dict[str, Any]) -> None:
