@@ -15,6 +15,8 @@ from infra.lambda_bundle import PYTHON_VERSION, build_lambda_bundle
 # AwsSolutions-L1 is acknowledged with that reason (infra/nag.py acknowledge_lambda_basics).
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 assert RUNTIME.name == f"python{PYTHON_VERSION}", (RUNTIME.name, PYTHON_VERSION)
+# Powertools' tracer records every traced response and error as X-Ray metadata unless told not to.
+TRACER_NO_CAPTURE = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
 _bundle_code: lambda_.Code | None = None
 
 
@@ -61,6 +63,9 @@ def python_function(
             "POWERTOOLS_METRICS_NAMESPACE": "BulkIngest",
             "POWERTOOLS_LOG_LEVEL": "INFO",
             **environment,
+            # Last, so no function can turn them back on: responses hold tokens, secrets, presigned URLs
+            # and records, which must never reach a trace (the handlers' `traced` says the same).
+            **TRACER_NO_CAPTURE,
         },
     )
     nag.acknowledge_lambda_basics(function)
