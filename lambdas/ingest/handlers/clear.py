@@ -11,7 +11,7 @@ from ingest.adapters.record_store import RecordStore
 from ingest.config import ClearSettings
 from ingest.handlers.observability import logger, traced
 from ingest.logic import clear
-from ingest.logic.pipeline import failure_reason
+from ingest.logic.pipeline import CLEAR_REMEDY, failure_reason
 
 settings = ClearSettings.from_env()
 jobs = JobsTable(aws.table(settings.jobs_table))
@@ -51,4 +51,4 @@ def finish(event: dict) -> dict:
 
 @clear_step
 def mark_failed(event: dict) -> dict:
-    return clear.fail(jobs, datasets, event, failure_reason(event.get("error") or {}))
+    return clear.fail(jobs, datasets, event, failure_reason(event.get("error") or {}, CLEAR_REMEDY))
