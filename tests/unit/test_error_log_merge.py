@@ -1,8 +1,9 @@
 """The steps that merge error logs (Finalize, CheckErrorBudget, MarkFailed) stream them into S3.
 
 They have 512 MiB of /tmp and an error line is ~1.7x its raw line, so the merge must not go through
-a local file: here it runs with every way of making one refused, against moto's S3 (in process)
-with a small part size, and the error log must arrive as a multipart object, whole and in line order.
+a local file: here it runs with every way of making one refused, against moto's S3 (a child process,
+tests/unit/conftest.py) with a small part size, and the error log must arrive as a multipart object,
+whole and in line order.
 """
 
 from __future__ import annotations
@@ -11,20 +12,16 @@ import builtins
 import json
 import tempfile
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.s3 import models as moto_s3
 
 from ingest.adapters.object_store import ObjectStore
 from ingest.logic.pipeline import Pipeline, WorkKeys
+from tests.unit.conftest import PART_BYTES
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeRecordStore
 
 ACCOUNT = "acme"
 UPLOAD = "01J0000000000000000000UPLD"
 DATASET = "ds-1"
-BUCKET = "bulkingest-uploads-test"
-PART_BYTES = 64 * 1024
 LINES = 3_000  # two of every three rejected: ~2,000 error lines of ~250 bytes, about eight parts
 
 
@@ -37,26 +34,12 @@ def refuse(*args, **kwargs):
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(moto_s3, "S3_UPLOAD_PART_MIN_SIZE", PART_BYTES)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-
-
-@pytest.fixture
 def no_local_files(monkeypatch):
     """Turns on a guard: from then on, making a temporary file or opening a file to write fails."""
 
     def turn_on():
-        # SpooledTemporaryFile stays allowed: moto keeps objects in them, in memory until they would
-        # spill to disk, which goes through TemporaryFile and is refused.
-        for name in ("NamedTemporaryFile", "TemporaryFile", "TemporaryDirectory", "mkstemp", "mkdtemp"):
+        for name in ("NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile", "TemporaryDirectory",
+                     "mkstemp", "mkdtemp"):
             monkeypatch.setattr(tempfile, name, refuse)
         real_open = builtins.open
 
@@ -81,7 +64,7 @@ class Run:
 
     def __init__(self, s3, options: dict | None = None):
         self.s3 = s3
-        self.objects = ObjectStore(s3, BUCKET, part_bytes=PART_BYTES)
+        self.objects = ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES)
         self.jobs = FakeJobsTable()
         self.datasets = FakeDatasetsTable()
         self.datasets.add(ACCOUNT, DATASET)
@@ -103,7 +86,7 @@ class Run:
         assert len(self.objects.list_keys(self.work.errors_prefix)) > 1
 
     def error_log(self) -> tuple[list[int], str]:
-        stored = self.s3.get_object(Bucket=BUCKET, Key=self.work.error_log)
+        stored = self.s3.get_object(Bucket=self.s3.test_bucket, Key=self.work.error_log)
         return [json.loads(entry)["line"] for entry in stored["Body"].read().splitlines()], stored["ETag"]
 
 
@@ -115,7 +98,7 @@ def assert_merged_in_parts(run: Run) -> None:
     assert numbers == REJECTED, "every rejected line, once, in line order"
     parts = int(etag.strip('"').rpartition("-")[2])  # a multipart object's ETag ends in -<parts>
     assert parts > 2, etag
-    assert "Uploads" not in run.s3.list_multipart_uploads(Bucket=BUCKET)
+    assert "Uploads" not in run.s3.list_multipart_uploads(Bucket=run.s3.test_bucket)
     assert run.objects.list_keys(run.work.prefix) == [], "work files deleted"
 
 

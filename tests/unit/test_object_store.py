@@ -1,39 +1,23 @@
-"""ObjectStore against moto's S3 (in process, no network): the streaming writer's multipart uploads.
+"""ObjectStore's streaming writer against moto's S3 (a child process on loopback, tests/unit/conftest.py).
 
-moto enforces S3's multipart rules (every part but the last at least S3_UPLOAD_PART_MIN_SIZE); the
-tests lower that minimum to their own small part size, so a few hundred kilobytes make many parts.
+moto enforces S3's multipart rules (every part but the last at least its minimum, which the fixture
+sets to the tests' own small part size), so a few hundred kilobytes make many parts.
 """
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.s3 import models as moto_s3
+from botocore.exceptions import ClientError
 
 from ingest.adapters import object_store
 from ingest.adapters.object_store import ObjectStore
+from tests.unit.conftest import PART_BYTES
 
-BUCKET = "bulkingest-uploads-test"
 KEY = "results/acct/upload-1/errors.ndjson"
-PART_BYTES = 64 * 1024
 
 
 class InjectedError(Exception):
     pass
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(moto_s3, "S3_UPLOAD_PART_MIN_SIZE", PART_BYTES)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def recorded_parts(client) -> list[int]:
@@ -50,56 +34,67 @@ def lines(count: int, width: int = 100) -> list[bytes]:
 def test_a_large_object_is_written_in_parts_of_the_part_size_and_reads_back_whole(s3):
     parts = recorded_parts(s3)
     data = lines(2_000)  # 200,000 bytes: three full 64 KiB parts and a last, smaller one
-    with ObjectStore(s3, BUCKET, part_bytes=PART_BYTES).writer(KEY) as writer:
+    with ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES).writer(KEY) as writer:
         for line in data:
             writer.write(line)
     assert parts == [PART_BYTES, PART_BYTES, PART_BYTES, 200_000 - 3 * PART_BYTES]
-    stored = s3.get_object(Bucket=BUCKET, Key=KEY)
+    stored = s3.get_object(Bucket=s3.test_bucket, Key=KEY)
     assert stored["Body"].read() == b"".join(data)
     assert stored["ETag"].endswith('-4"'), stored["ETag"]  # S3's ETag of a 4-part multipart object
     assert stored["ContentType"] == "application/x-ndjson"
-    assert "Uploads" not in s3.list_multipart_uploads(Bucket=BUCKET)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=s3.test_bucket)
 
 
 def test_an_object_smaller_than_a_part_is_one_put(s3):
     parts = recorded_parts(s3)
-    with ObjectStore(s3, BUCKET, part_bytes=PART_BYTES).writer(KEY, content_type="application/json") as writer:
+    with ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES).writer(KEY, content_type="application/json") as writer:
         writer.write(b'{"a": 1}\n')
     assert parts == []
-    stored = s3.get_object(Bucket=BUCKET, Key=KEY)
+    stored = s3.get_object(Bucket=s3.test_bucket, Key=KEY)
     assert stored["Body"].read() == b'{"a": 1}\n'
     assert stored["ContentType"] == "application/json"
     assert "-" not in stored["ETag"]
 
 
 def test_a_failure_while_writing_aborts_the_upload_and_publishes_nothing(s3):
-    writer = ObjectStore(s3, BUCKET, part_bytes=PART_BYTES).writer(KEY)
+    writer = ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES).writer(KEY)
     with pytest.raises(InjectedError):
         with writer:
             for line in lines(1_000):  # 100,000 bytes: one part is already uploaded
                 writer.write(line)
             raise InjectedError
     assert writer.bytes_written == 100_000
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
-    assert "Uploads" not in s3.list_multipart_uploads(Bucket=BUCKET), "parts left behind"
+    assert "Contents" not in s3.list_objects_v2(Bucket=s3.test_bucket)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=s3.test_bucket), "parts left behind"
 
 
 def test_discard_publishes_nothing(s3):
-    with ObjectStore(s3, BUCKET, part_bytes=PART_BYTES).writer(KEY) as writer:
+    with ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES).writer(KEY) as writer:
         for line in lines(1_000):
             writer.write(line)
         writer.discard()
-    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
-    assert "Uploads" not in s3.list_multipart_uploads(Bucket=BUCKET)
+    assert "Contents" not in s3.list_objects_v2(Bucket=s3.test_bucket)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=s3.test_bucket)
 
 
 def test_a_single_write_larger_than_several_parts_is_cut_into_parts(s3):
     parts = recorded_parts(s3)
     blob = bytes(range(256)) * 1_000  # 256,000 bytes in one write
-    with ObjectStore(s3, BUCKET, part_bytes=PART_BYTES).writer(KEY) as writer:
+    with ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES).writer(KEY) as writer:
         writer.write(blob)
     assert parts == [PART_BYTES] * 3 + [256_000 - 3 * PART_BYTES]
-    assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == blob
+    assert s3.get_object(Bucket=s3.test_bucket, Key=KEY)["Body"].read() == blob
+
+
+def test_s3_refuses_parts_under_its_minimum_and_the_writer_then_leaves_nothing(s3):
+    """The S3 here applies the minimum part size, so the tests above do check it."""
+    writer = ObjectStore(s3, s3.test_bucket, part_bytes=PART_BYTES // 2).writer(KEY)
+    with pytest.raises(ClientError) as refused:
+        with writer:
+            writer.write(b"x" * (PART_BYTES * 2))
+    assert refused.value.response["Error"]["Code"] == "EntityTooSmall"
+    assert "Contents" not in s3.list_objects_v2(Bucket=s3.test_bucket)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=s3.test_bucket)
 
 
 def test_the_deployed_part_size_meets_s3s_minimum():

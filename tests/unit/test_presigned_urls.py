@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import boto3
 import pytest
 
 from ingest.adapters import aws
@@ -35,7 +36,10 @@ def lambda_environment(monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    aws.client.cache_clear()  # the handlers' cached clients: each test makes its own, as a cold start
+    # A cold start: no cached client, and a fresh default session (one made earlier in this process,
+    # e.g. by the local stack, keeps the credentials it resolved first).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    aws.client.cache_clear()
     yield monkeypatch
     aws.client.cache_clear()
 
@@ -43,6 +47,7 @@ def lambda_environment(monkeypatch):
 def store_in(environment, region: str) -> ObjectStore:
     environment.setenv("AWS_REGION", region)
     environment.setenv("AWS_DEFAULT_REGION", region)
+    environment.setattr(boto3, "DEFAULT_SESSION", None)
     aws.client.cache_clear()
     return ObjectStore(aws.client("s3"), BUCKET)
 
