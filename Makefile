@@ -1,15 +1,33 @@
 # Two commands do all set-up on a fresh clone: `make run` and `make test`.
-PYTHON ?= python3
+# The suite runs on the Python the Lambdas run on (infra/functions.py RUNTIME; a test holds them equal).
+PYTHON_VERSION := 3.13
+# The interpreter that makes the venv: `python3.13` on PATH if it runs (a pyenv shim for a version that
+# is installed but not selected does not), else pyenv's own install of 3.13. `make PYTHON=...` overrides.
+IS_PYTHON_VERSION = -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(PYTHON_VERSION)")'
+ifndef PYTHON
+PYTHON := $(shell for candidate in python$(PYTHON_VERSION) \
+	$$(pyenv root 2>/dev/null)/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION); do \
+	"$$candidate" $(IS_PYTHON_VERSION) >/dev/null 2>&1 && { command -v "$$candidate"; break; }; done)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Named after the version, so a venv made with another Python (before the switch to 3.13) is remade.
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test synth token import-key bench deploy lint clean
 
 $(STAMP): requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if ! $(PY) $(IS_PYTHON_VERSION) 2>/dev/null; then \
+	  if [ -z "$(PYTHON)" ] || ! $(PYTHON) $(IS_PYTHON_VERSION) 2>/dev/null; then \
+	    echo "make: Python $(PYTHON_VERSION) is needed (the Lambda runtime's version) and $(if $(PYTHON),$(PYTHON) is not it,none was found: no working python$(PYTHON_VERSION) on PATH nor under \$$(pyenv root)/versions/$(PYTHON_VERSION)*)." >&2; \
+	    echo "  Install it - 'pyenv install $(PYTHON_VERSION)', 'apt-get install python$(PYTHON_VERSION)' (Debian 13, Ubuntu 25.04)," >&2; \
+	    echo "  'brew install python@$(PYTHON_VERSION)' or python.org - or name one: make PYTHON=/path/to/python$(PYTHON_VERSION) ..." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "$(PYTHON) -m venv $(VENV)"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 

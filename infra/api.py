@@ -219,12 +219,14 @@ class Api(Construct):
         A separate policy, not the role's default one: the function depends on its default policy,
         and this one names the usage plan, which depends (through the stage) on the function.
         """
-        region = Stack.of(self).region
+        stack = Stack.of(self)
+        # The stack's partition, not "aws": the same template deploys to aws-cn and aws-us-gov.
+        apigateway = f"arn:{stack.partition}:apigateway:{stack.region}::"
         plan_id = self.usage_plan.usage_plan_id
         iam.Policy(self, "TokenApiKeysPolicy", roles=[self.function.role], statements=[
             # Find the plan by name (GET /usageplans lists plans; it grants no other reads).
-            iam.PolicyStatement(actions=["apigateway:GET"], resources=[f"arn:aws:apigateway:{region}::/usageplans"]),
+            iam.PolicyStatement(actions=["apigateway:GET"], resources=[f"{apigateway}/usageplans"]),
             iam.PolicyStatement(actions=["apigateway:POST"], resources=[
-                f"arn:aws:apigateway:{region}::/apikeys", f"arn:aws:apigateway:{region}::/usageplans/{plan_id}/keys"]),
-            iam.PolicyStatement(actions=["apigateway:DELETE"], resources=[f"arn:aws:apigateway:{region}::/apikeys/*"]),
+                f"{apigateway}/apikeys", f"{apigateway}/usageplans/{plan_id}/keys"]),
+            iam.PolicyStatement(actions=["apigateway:DELETE"], resources=[f"{apigateway}/apikeys/*"]),
         ])

@@ -1,6 +1,6 @@
 """Build the Lambda asset directory without Docker: our code plus wheels built for Lambda arm64.
 
-pip downloads manylinux aarch64 wheels for CPython 3.14 (`--platform`; infra/functions.py RUNTIME
+pip downloads manylinux aarch64 wheels for CPython 3.13 (`--platform`; infra/functions.py RUNTIME
 is the same version), never the build machine's own builds, so the asset runs on Lambda whatever
 machine synthesizes it. The dependency layer is cached under .build/ by the hash of
 lambdas/requirements.txt; our code is copied fresh each time.
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SOURCE = ROOT / "lambdas"
 BUILD_DIR = ROOT / ".build"
-PYTHON_VERSION = "3.14"
+PYTHON_VERSION = "3.13"
 PLATFORM = "manylinux2014_aarch64"
 
 

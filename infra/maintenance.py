@@ -5,11 +5,11 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra import nag
 from infra.functions import python_function
+from infra.retries import lambda_task
 from infra.storage import Storage
 
 CLEAR_MAX_CONCURRENCY = 4
@@ -36,9 +36,10 @@ class DatasetMaintenance(Construct):
         storage.records_table.grant(partition_fn, "dynamodb:Query", "dynamodb:BatchWriteItem")
 
         failed = sfn.Fail(self, "ClearJobFailed", cause="see the job's failure_reason", error="ClearFailed")
-        mark_failed = self._task("ClearFailed", failed_fn)
+        mark_failed = lambda_task(self, "ClearFailed", failed_fn, step_failed=False, settles_failure=True)
         mark_failed.next(failed)
-        plan = self._task("PlanClear", plan_fn)
+        # Plan and Finish: a few reads and writes in a minute; a timeout is worth one cheap retry.
+        plan = lambda_task(self, "PlanClear", plan_fn, step_failed=False, timeout=True)
         partitions = sfn.Map(
             self,
             "ClearPartitions",
@@ -54,8 +55,10 @@ class DatasetMaintenance(Construct):
             max_concurrency=CLEAR_MAX_CONCURRENCY,
             result_path="$.results",
         )
-        partitions.item_processor(self._task("ClearPartition", partition_fn))
-        finish = self._task("FinishClear", finish_fn)
+        # A timed-out partition is not retried: the retry would count only what it removed itself, so the
+        # job's "removed" would be short. The user clears again instead, and removed records stay removed.
+        partitions.item_processor(lambda_task(self, "ClearPartition", partition_fn, step_failed=False))
+        finish = lambda_task(self, "FinishClear", finish_fn, step_failed=False, timeout=True)
         for state in (plan, partitions, finish):
             state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
@@ -87,9 +90,3 @@ class DatasetMaintenance(Construct):
             timeout=timeout,
             memory_size=512,
         )
-
-    def _task(self, name: str, fn) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(self, name, lambda_function=fn, output_path="$.Payload")
-        task.add_retry(errors=["Lambda.TooManyRequestsException", "Lambda.ServiceException"], max_attempts=3,
-                       interval=Duration.seconds(2), backoff_rate=2)
-        return task

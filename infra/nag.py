@@ -59,7 +59,14 @@ def logical_id(construct: IConstruct) -> str:
 
 
 def acknowledge_lambda_basics(function: lambda_.Function) -> None:
-    """What every function's role has: the basic execution managed policy, and X-Ray on "*"."""
+    """What every function has: Python 3.13 (not the newest runtime), and on its role the basic
+    execution managed policy and X-Ray on "*"."""
+    acknowledge(
+        function, "L1",
+        "Python 3.13 on purpose, not the newest Lambda runtime: it is the Python the whole test suite runs "
+        "on (the Makefile makes the venv with 3.13; tests/infra/test_python_version.py holds the two equal), "
+        "so what is tested is what runs. Move both together when the machines have the newer Python.",
+    )
     acknowledge(
         function.role, "IAM4",
         "AWSLambdaBasicExecutionRole only lets the function create log streams and put log events; "
@@ -132,7 +139,7 @@ def acknowledge_api_findings(api, bucket: s3.IBucket) -> None:
             token_keys_policy, "IAM5",
             "Revoking a token deletes its API key, whose id API Gateway generates at mint time; DELETE only, "
             "on API keys only (not usage plans, stages or APIs).",
-            ["Resource::arn:aws:apigateway:<AWS::Region>::/apikeys/*"],
+            ["Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*"],
         )
 
 

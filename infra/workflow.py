@@ -18,11 +18,10 @@ from constructs import Construct
 
 from infra import nag
 from infra.functions import python_function
+from infra.retries import lambda_task
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
 
 LOAD_MAX_CONCURRENCY = 8
-# Errors worth another attempt: our own wrapped unexpected errors and Lambda's transient ones.
-RETRYABLE_ERRORS = ["StepFailedError", "Lambda.TooManyRequestsException", "Lambda.ServiceException", "States.Timeout"]
 # Loads into one dataset run one at a time: Inspect raises DatasetBusyError while another upload holds
 # the dataset, and is retried - 1 s, growing 1.5x to at most 20 s between tries, with full jitter so
 # queued uploads do not wake together - for about two hours before the job fails saying why.
@@ -88,9 +87,8 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.inspect_fn, bucket, read=[UPLOADS_PREFIX])
         nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
-        for fn in (self.finalize_fn, self.budget_fn):
+        for fn in (self.finalize_fn, self.budget_fn, self.mark_failed_fn):
             nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX], put=[RESULTS_PREFIX])
-        nag.acknowledge_bucket_grants(self.mark_failed_fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX])
         steps = (self.inspect_fn, self.split_fn, self.load_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
         nag.acknowledge_state_machine(self.state_machine, steps)
         nag.acknowledge(
@@ -146,16 +144,17 @@ class Workflow(Construct):
         records.grant(self.load_fn, "dynamodb:BatchWriteItem")
         # profile_changes: Load reads the current profiles before applying the changes to them.
         records.grant(self.load_fn, "dynamodb:BatchGetItem")
-        # Finalize and MarkFailed: merge error logs, count records, settle the job, clean up.
         # Inspect refuses loads into a dataset being cleared and notes the record type for Clear Data.
         datasets.grant(self.inspect_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # Finalize and MarkFailed: merge error logs into results/ (MarkFailed too: a job that fails after
+        # Split keeps the lines already rejected), count records, settle the job, clean up.
         for fn in (self.finalize_fn, self.mark_failed_fn):
             bucket.grant_read(fn, f"{WORK_PREFIX}*")
             bucket.grant_delete(fn, f"{WORK_PREFIX}*")
+            bucket.grant_put(fn, f"{RESULTS_PREFIX}*")
             jobs.grant(fn, *job_rw)
             datasets.grant(fn, "dynamodb:UpdateItem")
             records.grant(fn, "dynamodb:Query")
-        bucket.grant_put(self.finalize_fn, f"{RESULTS_PREFIX}*")
         # CheckErrorBudget: when over budget, merge the error log and settle the job as Failed.
         bucket.grant_read(self.budget_fn, f"{WORK_PREFIX}*")
         bucket.grant_delete(self.budget_fn, f"{WORK_PREFIX}*")
@@ -165,10 +164,10 @@ class Workflow(Construct):
         # job release it: Finalize, MarkFailed (granted above) and an exceeded error budget.
         datasets.grant(self.budget_fn, "dynamodb:UpdateItem")
 
-    def _task(self, state_name: str, fn: lambda_.IFunction, **kwargs) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(self, state_name, lambda_function=fn, output_path="$.Payload", **kwargs)
-        task.add_retry(errors=RETRYABLE_ERRORS, max_attempts=2, interval=Duration.seconds(2), backoff_rate=2)
-        return task
+    def _task(self, state_name: str, fn: lambda_.IFunction, *, timeout_retry: bool) -> tasks.LambdaInvoke:
+        """A step: Lambda's service errors and StepFailedError retried (infra/retries.py); a timed-out
+        step once more only with timeout_retry."""
+        return lambda_task(self, state_name, fn, timeout=timeout_retry)
 
     def _chunk_map(self, bucket: s3.IBucket, name: str, task_name: str, validate_only: bool) -> sfn.DistributedMap:
         chunk_map = sfn.DistributedMap(
@@ -184,17 +183,18 @@ class Workflow(Construct):
             map_execution_type=sfn.StateMachineType.STANDARD,
             result_path="$.chunk_results",
         )
-        chunk_map.item_processor(self._task(task_name, self.load_fn))
+        # Idempotent (upserts; profile changes skip what this upload applied): a timed-out chunk, as
+        # when its writes were throttled, is worth one more try.
+        chunk_map.item_processor(self._task(task_name, self.load_fn, timeout_retry=True))
         return chunk_map
 
     def _definition(self, bucket: s3.IBucket) -> sfn.IChainable:
         failed = sfn.Fail(self, "JobFailed", cause="see the job's failure_reason", error="JobFailed")
-        mark_failed = tasks.LambdaInvoke(
-            self, "MarkFailed", lambda_function=self.mark_failed_fn, output_path="$.Payload"
-        ).add_retry(errors=["States.ALL"], max_attempts=3, interval=Duration.seconds(2), backoff_rate=2)
+        mark_failed = lambda_task(self, "MarkFailed", self.mark_failed_fn, step_failed=False, settles_failure=True)
         mark_failed.next(failed)
 
-        inspect = self._task("Inspect", self.inspect_fn)
+        # Inspect: a minute's work on one object's first bytes; a timeout is worth one cheap retry.
+        inspect = self._task("Inspect", self.inspect_fn, timeout_retry=True)
         inspect.add_retry(
             errors=[DATASET_BUSY_ERROR],
             interval=Duration.seconds(DATASET_BUSY_RETRY["interval_seconds"]),
@@ -203,14 +203,18 @@ class Workflow(Construct):
             jitter_strategy=sfn.JitterType.FULL,
             max_attempts=DATASET_BUSY_RETRY["max_attempts"],
         )
-        split = self._task("Split", self.split_fn)
+        # Split: a timeout means the file takes over 15 minutes to split, and would again (another 15
+        # minutes at 1,769 MB): not retried.
+        split = self._task("Split", self.split_fn, timeout_retry=False)
         load = self._chunk_map(bucket, "Load", "LoadChunk", validate_only=False)
         # With an error budget, a validate-only pass decides before anything is written.
         validate = self._chunk_map(bucket, "Validate", "ValidateChunk", validate_only=True)
-        check_budget = self._task("CheckErrorBudget", self.budget_fn)
+        # CheckErrorBudget: a timeout is a huge error log's merge, which would time out again.
+        check_budget = self._task("CheckErrorBudget", self.budget_fn, timeout_retry=False)
         budget_exceeded = sfn.Fail(self, "ErrorBudgetExceeded", cause="see the job's failure_reason",
                                    error="ErrorBudgetExceeded")
-        finalize = self._task("Finalize", self.finalize_fn)
+        # Finalize: idempotent (a retry after it settled the job returns the settled outcome).
+        finalize = self._task("Finalize", self.finalize_fn, timeout_retry=True)
         completed = sfn.Succeed(self, "JobCompleted")
 
         for state in (inspect, split, validate, check_budget, load, finalize):

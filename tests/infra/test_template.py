@@ -26,7 +26,7 @@ LAMBDA_SOURCE = ROOT / "lambdas"
 TOKEN_HEADER_SOURCE = "method.request.header.Auth-Api-Token,context.identity.sourceIp"
 MAX_AUTHORIZER_TTL = 300
 MAX_MAP_CONCURRENCY = 100
-MIN_PYTHON_MINOR = 12
+MIN_PYTHON_MINOR = 13
 
 # Every function this service declares, by handler path.
 HANDLERS = {
@@ -321,7 +321,7 @@ def test_the_service_declares_exactly_its_functions(template):
     assert set(project_functions(template)) == set(HANDLERS.values())
 
 
-def test_every_lambda_is_arm64_python312_plus_traced(template):
+def test_every_lambda_is_arm64_python313_plus_traced(template):
     functions = service_functions(template)
     assert len(functions) >= len(HANDLERS)
     problems = []
@@ -391,7 +391,7 @@ def test_asset_holds_our_package_and_handler_sources(asset_dirs):
 
 def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs, template, functions):
     for name, directory in asset_dirs.items():
-        # Built for the Python the function runs on: Runtime python3.14 -> cpython-314.
+        # Built for the Python the function runs on: Runtime python3.13 -> cpython-313.
         abi = props(template, functions[name])["Runtime"].replace("python", "cpython-").replace(".", "")
         assert list((directory / "orjson").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson for {abi}"
         assert (directory / "fastjsonschema" / "__init__.py").is_file(), name
@@ -713,12 +713,22 @@ MUST_ALLOW = {
     "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
     "inspect": [("s3:GetObject", "uploads/"), ("dynamodb:UpdateItem", "jobs"),
                 ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences")],  # holds an audience for its load
-    "check_error_budget": [("dynamodb:UpdateItem", "audiences")],  # an exceeded budget releases the audience
-    "split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "jobs")],
+    "check_error_budget": [
+        # Over budget: merge the error log (a multipart upload into results/), settle the job, release the
+        # dataset or the audience, delete the work files.
+        ("s3:ListBucket", "bucket"), ("s3:GetObject", "work/"), ("s3:DeleteObject", "work/"),
+        ("s3:PutObject", "results/"), ("s3:AbortMultipartUpload", "results/"),
+        ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"),
+        ("dynamodb:UpdateItem", "audiences"),
+    ],
+    # Rejected lines stream into work/.../errors/split.ndjson as a multipart upload.
+    "split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:AbortMultipartUpload", "work/"),
+              ("dynamodb:UpdateItem", "jobs")],
     "load": [("s3:GetObject", "work/"), ("s3:PutObject", "work/"), ("dynamodb:BatchWriteItem", "records"),
              ("dynamodb:BatchWriteItem", "member_sets")],
     "finalize": [
         ("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"), ("s3:PutObject", "results/"),
+        ("s3:AbortMultipartUpload", "results/"),
         ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
         # Flips an audience to its new member set, counts it and deletes the replaced ones.
         ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"), ("dynamodb:Query", "member_sets"),
@@ -726,6 +736,10 @@ MUST_ALLOW = {
     ],
     "mark_failed": [
         ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"),
+        # A job that fails after Split keeps the lines already rejected: their error log is merged into
+        # results/ (a multipart upload, aborted on failure).
+        ("s3:GetObject", "work/"), ("s3:PutObject", "results/"), ("s3:AbortMultipartUpload", "results/"),
+        ("dynamodb:GetItem", "jobs"),
         ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
         # Releases the audience and deletes the member set an abandoned load wrote.
         ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"), ("dynamodb:BatchWriteItem", "member_sets"),
@@ -744,7 +758,10 @@ MUST_NOT_ALLOW = {
     "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
               ("dynamodb:BatchWriteItem", "member_sets"), ("dynamodb:PutItem", "audiences")],
     "finalize": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
-    "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+    "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
+                    ("s3:PutObject", "work/")],
+    "check_error_budget": [("s3:PutObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:GetObject", "uploads/"),
+                           ("dynamodb:BatchWriteItem", "records"), ("dynamodb:BatchWriteItem", "member_sets")],
     "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
                 ("dynamodb:BatchWriteItem", "member_sets")],
 }
@@ -882,6 +899,14 @@ def test_function_roles_have_no_extra_managed_policies(template, functions, name
     assert managed == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"], managed
     principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     assert principal == {"Service": "lambda.amazonaws.com"}
+
+
+def test_no_arn_names_a_partition_of_its_own(template):
+    """ARNs take the stack's partition (AWS::Partition), so the template deploys to aws-cn and
+    aws-us-gov too; a literal "arn:aws:" would grant nothing there."""
+    text = json.dumps(template)
+    assert "arn:aws:" not in text, [text[max(0, i - 80):i + 40] for i in
+                                   [m.start() for m in re.finditer("arn:aws:", text)][:3]]
 
 
 def test_no_wildcard_grants_anywhere(template):

@@ -55,6 +55,9 @@ class FakeObjectStore:
         with open(path, "rb") as handle:
             self.put(key, handle.read(), content_type)
 
+    def writer(self, key: str, content_type: str = "application/x-ndjson") -> "FakeStreamingUpload":
+        return FakeStreamingUpload(self, key, content_type)
+
     def delete_prefix(self, prefix: str) -> int:
         self.deleted_prefixes.append(prefix)
         keys = self.list_keys(prefix)
@@ -68,6 +71,35 @@ class FakeObjectStore:
 
     def presigned_get(self, key: str, expires_in: int) -> str:
         return f"https://fake-s3.local/{key}?method=GET&expires={expires_in}"
+
+
+class FakeStreamingUpload:
+    """ObjectStore.writer in memory: the object appears when the block ends cleanly, not before."""
+
+    def __init__(self, store: FakeObjectStore, key: str, content_type: str):
+        self._store, self._key, self._content_type = store, key, content_type
+        self._pieces: list[bytes] = []
+        self._finished = False
+
+    def __enter__(self) -> "FakeStreamingUpload":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self.discard()
+        elif not self._finished:
+            self.complete()
+
+    def write(self, data: bytes) -> None:
+        self._pieces.append(bytes(data))
+
+    def complete(self) -> None:
+        self._store.put(self._key, b"".join(self._pieces), self._content_type)
+        self._finished = True
+
+    def discard(self) -> None:
+        self._pieces.clear()
+        self._finished = True
 
 
 class ConditionFailed(Exception):

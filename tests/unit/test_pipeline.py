@@ -18,7 +18,6 @@ from ingest.logic.pipeline import (
     Pipeline,
     WorkKeys,
     check_line,
-    failure_reason,
 )
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
 
@@ -126,47 +125,6 @@ def test_check_line_rejects_records_too_big_for_the_store():
         f"record is {len(big)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
     )
     assert (key, stored) == (None, None)
-
-
-# -- failure_reason ------------------------------------------------------------------------------
-
-def test_failure_reason_passes_file_rejection_message_through():
-    cause = json.dumps({"errorMessage": "the uploaded file is empty (0 bytes)", "errorType": "FileRejectedError"})
-    assert failure_reason({"Error": "FileRejectedError", "Cause": cause}) == "the uploaded file is empty (0 bytes)"
-
-
-def test_failure_reason_passes_step_failed_message_through():
-    cause = json.dumps({"errorMessage": "the Load step failed unexpectedly (KeyError)"})
-    assert failure_reason({"Error": "StepFailedError", "Cause": cause}) == "the Load step failed unexpectedly (KeyError)"
-
-
-def test_failure_reason_for_timeouts_suggests_smaller_files():
-    for name in ("States.Timeout", "Sandbox.Timedout"):
-        assert failure_reason({"Error": name, "Cause": ""}) == (
-            "a processing step ran out of time; try splitting the file into smaller files"
-        )
-
-
-def test_failure_reason_for_workflow_errors_names_the_error():
-    assert failure_reason({"Error": "States.TaskFailed", "Cause": "not json"}) == (
-        "the workflow failed (States.TaskFailed); upload the file again to retry"
-    )
-    assert failure_reason({"Error": "Lambda.ServiceException"}) == (
-        "the workflow failed (Lambda.ServiceException); upload the file again to retry"
-    )
-
-
-def test_failure_reason_does_not_leak_unexpected_error_messages():
-    cause = json.dumps({"errorMessage": "secret internal detail at /var/task/x.py"})
-    reason = failure_reason({"Error": "KeyError", "Cause": cause})
-    assert reason == "processing failed unexpectedly (KeyError); upload the file again to retry"
-    assert failure_reason({}) == "processing failed unexpectedly (unknown error); upload the file again to retry"
-
-
-def test_failure_reason_for_file_rejection_without_message_is_generic():
-    assert failure_reason({"Error": "FileRejectedError", "Cause": "{}"}) == (
-        "processing failed unexpectedly (FileRejectedError); upload the file again to retry"
-    )
 
 
 # -- Inspect -------------------------------------------------------------------------------------
@@ -489,11 +447,12 @@ def test_mark_failed_sets_failed_with_reason_and_cleans_up():
 def test_mark_failed_from_execution_input_before_inspect():
     world = World(b"")
     result = world.pipeline.mark_failed(
-        {"account_id": ACCOUNT, "upload_id": UPLOAD, "error": {"Error": "States.Timeout"}}
+        {"account_id": ACCOUNT, "upload_id": UPLOAD, "error": {"Error": "Sandbox.Timedout"}}
     )
     assert result["status"] == "Failed"
     assert world.job["status"] == "Failed"
-    assert world.job["failure_reason"] == "a processing step ran out of time; try splitting the file into smaller files"
+    assert world.job["failure_reason"] == (
+        "a processing step ran out of time (Sandbox.Timedout); split the file into smaller files and upload those")
     assert "last_load" not in world.datasets.get(ACCOUNT, DATASET)
 
 

@@ -8,12 +8,97 @@ from botocore.exceptions import ClientError
 
 READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000  # DeleteObjects accepts at most 1,000 keys per call
+# S3 multipart: every part but the last must be at least 5 MiB, and an upload has at most 10,000 parts.
+MIN_PART_BYTES = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+# 16 MiB parts: at most 16 MiB (plus one write) held in memory, objects up to 156 GiB. The largest
+# error log we can write is ~1.7x the lines of a 5 GB upload - more when gzip expands it - well below.
+STREAM_PART_BYTES = 16 * 1024 * 1024
+
+
+class StreamingUpload:
+    """One object written part by part (an S3 multipart upload), holding at most one part in memory.
+
+    A writer for output of unknown length (an error log merged from many files): nothing goes
+    through the local disk, whose 512 MiB a large error log would fill. An object smaller than one
+    part is a single PutObject. Used as a context manager: completes on a clean exit, aborts the
+    multipart upload (no orphaned parts) when the block raises; discard() drops what was written.
+    """
+
+    def __init__(self, s3_client, bucket: str, key: str, content_type: str, part_bytes: int):
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._key = key
+        self._content_type = content_type
+        self._part_bytes = part_bytes
+        self._buffer = bytearray()
+        self._parts: list[dict] = []
+        self._upload_id: str | None = None
+        self._finished = False
+        self.bytes_written = 0
+
+    def __enter__(self) -> "StreamingUpload":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            if not self._finished:
+                self.complete()
+            return
+        try:
+            self.discard()
+        except ClientError:
+            pass  # keep the block's own error; the bucket's lifecycle rule aborts leftover parts in a day
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._part_bytes:
+            self._upload_part(bytes(self._buffer[:self._part_bytes]))
+            del self._buffer[:self._part_bytes]
+
+    def complete(self) -> None:
+        """Publish the object: the last part and CompleteMultipartUpload, or one PutObject if it is small."""
+        try:
+            if self._upload_id is None:
+                self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer),
+                                    ContentType=self._content_type)
+            else:
+                if self._buffer:
+                    self._upload_part(bytes(self._buffer))
+                self._s3.complete_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                                                   MultipartUpload={"Parts": self._parts})
+        except BaseException:
+            self.discard()
+            raise
+        self._buffer.clear()
+        self._finished = True
+
+    def discard(self) -> None:
+        """Publish nothing; abort the multipart upload if one was started (its parts are deleted)."""
+        self._buffer.clear()
+        self._finished = True
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
+
+    def _upload_part(self, body: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type)["UploadId"]
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise ValueError(f"{self._key}: over S3's {MAX_PARTS} parts of {self._part_bytes} bytes")
+        response = self._s3.upload_part(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+                                        PartNumber=number, Body=body)
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
 
 class ObjectStore:
-    def __init__(self, s3_client, bucket: str):
+    def __init__(self, s3_client, bucket: str, part_bytes: int = STREAM_PART_BYTES):
         self._s3 = s3_client
         self.bucket = bucket
+        self._part_bytes = part_bytes  # a test seam: tests use small parts (and lower moto's minimum)
 
     def size_of(self, key: str) -> int | None:
         try:
@@ -42,6 +127,10 @@ class ObjectStore:
 
     def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def writer(self, key: str, content_type: str = "application/x-ndjson") -> StreamingUpload:
+        """Write `key` piece by piece, straight to S3 (see StreamingUpload)."""
+        return StreamingUpload(self._s3, self.bucket, key, content_type, self._part_bytes)
 
     def put_file(self, key: str, path: str, content_type: str = "application/x-ndjson") -> None:
         # upload_file switches to multipart for large files.

@@ -22,7 +22,7 @@ from ingest.errors import BadRequestError, ConflictError, IngestError, NotFoundE
 from ingest.errors import ForbiddenError, QuotaExceededError
 from ingest.handlers import compat_api
 from ingest.handlers.http import json_body, json_response
-from ingest.handlers.observability import logger, metrics, tracer
+from ingest.handlers.observability import logger, metrics, traced
 from ingest.adapters.workflow import WorkflowStarter
 from ingest.logic import accounts, audiences, clear, datasets, jobs as job_listing, tokens, uploads
 
@@ -238,7 +238,7 @@ def audience_membership(audience_id: str, customer_id: str) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> dict:
     return app.resolve(_routable(event), context)

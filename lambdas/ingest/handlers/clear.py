@@ -9,9 +9,9 @@ from ingest.adapters import aws
 from ingest.adapters.control_tables import DatasetsTable, JobsTable
 from ingest.adapters.record_store import RecordStore
 from ingest.config import ClearSettings
-from ingest.handlers.observability import logger, tracer
+from ingest.handlers.observability import logger, traced
 from ingest.logic import clear
-from ingest.logic.pipeline import failure_reason
+from ingest.logic.pipeline import CLEAR_REMEDY, failure_reason
 
 settings = ClearSettings.from_env()
 jobs = JobsTable(aws.table(settings.jobs_table))
@@ -24,7 +24,7 @@ def clear_step(step: Callable[[dict], dict]) -> Callable[[dict, Any], dict]:
 
     @functools.wraps(step)
     @logger.inject_lambda_context(log_event=False)
-    @tracer.capture_lambda_handler
+    @traced
     def handler(event: dict, context: Any) -> dict:
         logger.append_keys(job_id=(event.get("job") or event).get("job_id"), step=step.__name__)
         return step(event)
@@ -51,4 +51,4 @@ def finish(event: dict) -> dict:
 
 @clear_step
 def mark_failed(event: dict) -> dict:
-    return clear.fail(jobs, datasets, event, failure_reason(event.get("error") or {}))
+    return clear.fail(jobs, datasets, event, failure_reason(event.get("error") or {}, CLEAR_REMEDY))

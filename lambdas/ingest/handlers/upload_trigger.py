@@ -8,7 +8,7 @@ from ingest.adapters import aws
 from ingest.adapters.control_tables import JobsTable
 from ingest.adapters.workflow import WorkflowStarter
 from ingest.config import TriggerSettings
-from ingest.handlers.observability import logger, tracer
+from ingest.handlers.observability import logger, traced
 from ingest.logic.jobs_trigger import start_upload_job
 
 settings = TriggerSettings.from_env()
@@ -17,7 +17,7 @@ starter = WorkflowStarter(aws.client("stepfunctions"), settings.state_machine_ar
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict, context: Any) -> dict:
     outcomes = []
     for record in event.get("Records", []):

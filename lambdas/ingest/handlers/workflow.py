@@ -14,7 +14,7 @@ from ingest.adapters.object_store import ObjectStore
 from ingest.adapters.record_store import RecordStore
 from ingest.config import WorkflowSettings
 from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
-from ingest.handlers.observability import logger, metrics, tracer
+from ingest.handlers.observability import logger, metrics, traced
 from ingest.logic.pipeline import Pipeline
 
 settings = WorkflowSettings.from_env()
@@ -35,7 +35,7 @@ def workflow_step(name: str) -> Callable:
     def decorate(step: Callable[[dict], dict]) -> Callable[[dict, Any], dict]:
         @functools.wraps(step)
         @logger.inject_lambda_context(log_event=False)
-        @tracer.capture_lambda_handler
+        @traced
         @metrics.log_metrics
         def handler(event: dict, context: Any) -> dict:
             job = event.get("job") or event

@@ -231,31 +231,30 @@ class Pipeline:
         if job["gzip"]:
             stream = line_reader.gunzip(stream)
         total = rejected = 0
-        with tempfile.TemporaryDirectory() as scratch:
+        # Chunks go through /tmp (Split has 10 GiB of it); rejected lines stream straight to S3.
+        with tempfile.TemporaryDirectory() as scratch, self._objects.writer(work.errors("split")) as errors:
             sinks: dict[int, Any] = {}
-            errors_path = os.path.join(scratch, "split-errors.ndjson")
-            with open(errors_path, "wb") as errors:
-                try:
-                    for record in formats.records_of(stream, fmt, record_type):
-                        total += 1
-                        if record.problem:
-                            rejected += 1
-                            errors.write(error_line(record.number, record.problem, record.raw))
-                            continue
-                        index = self._route(record.json, record_type, chunk_count)
-                        sink = sinks.get(index)
-                        if sink is None:
-                            sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
-                        sink.write(_frame(record, fmt))
-                finally:
-                    for sink in sinks.values():
-                        sink.close()
+            try:
+                for record in formats.records_of(stream, fmt, record_type):
+                    total += 1
+                    if record.problem:
+                        rejected += 1
+                        errors.write(error_line(record.number, record.problem, record.raw))
+                        continue
+                    index = self._route(record.json, record_type, chunk_count)
+                    sink = sinks.get(index)
+                    if sink is None:
+                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
+                    sink.write(_frame(record, fmt))
+            finally:
+                for sink in sinks.values():
+                    sink.close()
+            if not rejected:
+                errors.discard()  # no split error file: the merge looks for error files that exist
             manifest = []
             for index in sorted(sinks):
                 self._objects.put_file(work.chunk(index), os.path.join(scratch, f"{index:04d}"))
                 manifest.append({"index": index, "key": work.chunk(index)})
-            if rejected:
-                self._objects.put_file(work.errors("split"), errors_path)
         self._objects.put(work.manifest, orjson.dumps(manifest), content_type="application/json")
         self._jobs.update(job["account_id"], job["upload_id"], updated_at=iso_now(),
                           stats={"total": total, "loaded": 0, "rejected": rejected})
@@ -363,19 +362,19 @@ class Pipeline:
         return self._merge_counting_error_logs(work)[0]
 
     def _merge_counting_error_logs(self, work: WorkKeys) -> tuple[str, int]:
-        """Merge the per-chunk error files into the job's error log, in line order; (key, lines)."""
+        """Merge the per-chunk error files into the job's error log, in line order; (key, lines).
+
+        Streamed straight into S3 part by part (ObjectStore.writer), never through /tmp: an error
+        line is ~1.7x its raw line, so a mostly rejected upload of a few hundred MB would fill the
+        512 MiB of ephemeral storage of Finalize, CheckErrorBudget and MarkFailed.
+        """
         keys = self._objects.list_keys(work.errors_prefix)
         streams = [_json_lines(self._objects.stream(key)) for key in keys]
         count = 0
-        with tempfile.NamedTemporaryFile("wb", suffix=".ndjson", delete=False) as merged:
-            try:
-                for _, line in heapq.merge(*streams, key=lambda item: item[0]):
-                    merged.write(line)
-                    count += 1
-                merged.close()
-                self._objects.put_file(work.error_log, merged.name)
-            finally:
-                os.unlink(merged.name)
+        with self._objects.writer(work.error_log) as merged:
+            for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+                merged.write(line)
+                count += 1
         return work.error_log, count
 
     def _refresh_record_count(self, job: dict[str, Any], load: dict[str, Any]) -> None:
@@ -456,8 +455,35 @@ def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes |
     return None, record_type.key_of(record), stored
 
 
-def failure_reason(error: dict[str, Any]) -> str:
-    """A message a user can act on, from a Step Functions Catch result {Error, Cause}."""
+@dataclass(frozen=True)
+class Remedy:
+    """What a user can do about a failed job, in the words of its kind (an upload, a clear)."""
+
+    again: str  # the job can simply be run again
+    smaller: str  # a step ran out of time or memory: the same input would fail the same way
+
+
+UPLOAD_REMEDY = Remedy(again="upload the file again", smaller="split the file into smaller files and upload those")
+CLEAR_REMEDY = Remedy(
+    again="request the clear again",
+    smaller="request the clear again: records already removed stay removed, so it goes on where this one stopped",
+)
+# The error names AWS gives, exactly (infra/retries.py retries the same; a test holds the two equal).
+# Lambda's transient service errors: the function did not run, or its answer was lost.
+LAMBDA_SERVICE_ERRORS = frozenset({
+    "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+})
+LAMBDA_TIMEOUT = "Sandbox.Timedout"  # the function reached its configured timeout
+LAMBDA_UNKNOWN = "Lambda.Unknown"  # the function died without an answer: out of memory, a runtime crash
+
+
+def failure_reason(error: dict[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> str:
+    """A message a user can act on, from a Step Functions Catch result {Error, Cause}.
+
+    Only our own errors' messages are passed on (they are written to be shown); anything else is
+    named by its error type, never by its message, which can hold internal details.
+    """
     name = error.get("Error", "")
     cause = error.get("Cause") or ""
     try:
@@ -470,12 +496,20 @@ def failure_reason(error: dict[str, Any]) -> str:
     if name == "DatasetBusyError" and message:
         return f"gave up waiting for its turn: {message}; upload the file again when that load has finished"
     if name == "States.ExceedToleratedFailureThreshold":
-        return "the Load step failed on some chunks after retries; upload the file again to retry"
-    if name == "States.Timeout" or (name == "Sandbox.Timedout"):
-        return "a processing step ran out of time; try splitting the file into smaller files"
+        return (f"the Load step failed on some chunks, also after retries; {remedy.again}, "
+                f"and if it fails the same way, {remedy.smaller}")
+    if name in (LAMBDA_TIMEOUT, "States.Timeout"):
+        return f"a processing step ran out of time ({name}); {remedy.smaller}"
+    if name == LAMBDA_UNKNOWN:
+        return f"a processing step stopped without an answer, most likely out of memory ({name}); {remedy.smaller}"
+    if name in LAMBDA_SERVICE_ERRORS:
+        return (f"AWS Lambda could not run a processing step ({name}), also after retries; nothing was lost: "
+                f"{remedy.again} in a few minutes")
+    if name == "States.DataLimitExceeded":
+        return f"the job outgrew Step Functions' 256 KiB state limit ({name}); {remedy.smaller}"
     if name.startswith("States.") or name.startswith("Lambda."):
-        return f"the workflow failed ({name}); upload the file again to retry"
-    return f"processing failed unexpectedly ({name or 'unknown error'}); upload the file again to retry"
+        return f"the workflow failed ({name}); {remedy.again} to retry"
+    return f"processing failed unexpectedly ({name or 'unknown error'}); {remedy.again} to retry"
 
 
 # Work files hold lines the Split step already bounded, plus a short frame.
