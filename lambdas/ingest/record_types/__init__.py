@@ -69,7 +69,7 @@ class RecordType:
                 return f"{self.key.field}: must not be empty (it is the record key)", None
             return f"missing record key: {self.key.description} must be a non-empty string or integer", None
         if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-            return f"{self.key.description}: must be at most {MAX_KEY_BYTES} bytes (it is the record key)", None
+            return f"{self.key.field_of(record)}: must be at most {MAX_KEY_BYTES} bytes (it is the record key)", None
         return None, key
 
     def problem_with(self, record: Any) -> str | None:
@@ -155,7 +155,7 @@ def catalogue() -> dict[str, RecordType]:
         if entry.name.endswith(".json"):
             record_type = _from_json(json.loads(entry.read_text(encoding="utf-8")))
             types[record_type.name] = record_type
-    return types
+    return dict(sorted(types.items()))
 
 
 @lru_cache(maxsize=1)

@@ -19,10 +19,13 @@ class FieldKey:
 
     def __init__(self, field: str):
         self.field = field
-        self.description = f"`{field}`"
+        self.description = field
 
     def of(self, record: dict[str, Any]) -> str:
         return as_str(record[self.field])
+
+    def field_of(self, record: dict[str, Any]) -> str:
+        return self.field
 
 
 # Identifier kinds whose values Lexer lower-cases and strips (the link's email, email_sha256, email_md5).
@@ -62,10 +65,13 @@ def link_key(link: dict[str, Any]) -> str:
 class LinkKey:
     """customer_record: the customer its link identifies."""
 
-    description = "`link` as `<kind>:<identifier>` (`email:jane@fake.com`, `customer_id@<system_name>:C-1`, ...)"
+    description = "link as <kind>:<identifier> (email:jane@fake.com, customer_id@<system_name>:C-1, ...)"
 
     def of(self, record: dict[str, Any]) -> str:
         return link_key(record["link"])
+
+    def field_of(self, record: dict[str, Any]) -> str:
+        return "link"
 
 
 class ReferenceKey:
@@ -74,11 +80,14 @@ class ReferenceKey:
     def __init__(self, selector: str, default: str):
         self.selector = selector
         self.default = default
-        self.description = f"`{selector}:<that field>` (`{default}:b7c901`, `sku:ac6674`)"
+        self.description = f"{selector}:<the field it names> ({default}:b7c901, sku:ac6674)"
 
     def of(self, record: dict[str, Any]) -> str:
         kind = record.get(self.selector, self.default)
         return f"{kind}:{as_str(record[kind])}"
+
+    def field_of(self, record: dict[str, Any]) -> str:
+        return record.get(self.selector, self.default)
 
 
 class PathKey:
@@ -86,7 +95,7 @@ class PathKey:
 
     def __init__(self, paths: tuple[tuple[str, ...], ...]):
         self.paths = paths
-        self.description = " or ".join("`" + ".".join(path) + "`" for path in paths)
+        self.description = " or ".join(".".join(path) for path in paths)
 
     def of(self, record: Any) -> str | None:
         for path in self.paths:
@@ -102,3 +111,6 @@ class PathKey:
             if isinstance(value, str) and value:
                 return value
         return None
+
+    def field_of(self, record: Any) -> str:
+        return self.description
