@@ -386,7 +386,7 @@ def test_end_to_end_stats_error_log_and_cleanup():
             lines.append(b"{broken")
             expected_errors.append(n)
         elif n % 11 == 0:
-            lines.append(b'{"link": {"email": "nope"}}')
+            lines.append(b'{"link": {"email": "no"}}')  # no key: routed by its length, unlike {broken
             expected_errors.append(n)
         else:
             lines.append(customer(f"c{n % 20}", n=n))
