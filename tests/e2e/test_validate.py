@@ -199,10 +199,10 @@ def test_max_errors_limits_the_listing_not_the_counts(validate, tmp_path):
 
 
 def test_a_csv_header_with_an_unknown_column_is_rejected_as_the_server_rejects_it(load_file, validate, tmp_path):
-    content = b"purchase_id,link.customer_id,colour\np1,c1,red\n"
+    content = b"purchase_id,link.customer_id,link.colour\np1,c1,red\n"
     upload = load_file(content, record_type="purchase_event", filename="purchase_event-badheader.csv")
     assert upload["status"] == "Failed"
-    assert "unknown columns: colour" in upload["failure_reason"]
+    assert "unknown columns: link.colour" in upload["failure_reason"]
     path = tmp_path / "purchase_event-badheader.csv"
     path.write_bytes(content)
     result = validate(path, "--record-type", "purchase_event")

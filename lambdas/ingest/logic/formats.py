@@ -201,7 +201,9 @@ def _place(record: dict, path: list[str], value: Any) -> None:
 
 
 def header_problems(header: list[str], record_type) -> list[str]:
-    """Unknown, duplicate or empty columns, and required fields no column provides."""
+    """Unknown, duplicate or empty columns, and required fields no column provides. A column is
+    unknown when no record could hold it: below a field that is not an object, or a field a link
+    does not have (Lexer's types keep other fields, as in NDJSON; our own types refuse them)."""
     problems = []
     names = [name.strip() for name in header]
     if any(not name for name in names):

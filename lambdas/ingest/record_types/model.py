@@ -666,7 +666,9 @@ class Model(_Container):
         if not path:
             return self
         named = self.by_name.get(path[0])
-        return named.kind.column(path[1:]) if named else None
+        if named is None:  # another field: Lexer ignores it, we keep it (as text); a link refuses it
+            return None if self.forbid_extra else _EXTRA
+        return named.kind.column(path[1:])
 
     def rules(self, path: str) -> Iterable[str]:
         for f in self.fields:
@@ -685,6 +687,7 @@ class Model(_Container):
 
 
 _ABSENT = object()
+_EXTRA = AnyValue()
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
