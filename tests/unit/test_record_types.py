@@ -226,3 +226,17 @@ def test_key_longer_than_dynamodb_sort_key_limit_is_rejected(customer, purchase)
 def test_an_empty_identifier_cannot_be_a_key(purchase):
     # Lexer takes an empty purchase_id; the records table cannot hold an empty sort key.
     assert purchase.problem_with(valid_purchase(purchase_id="")) == "purchase_id: must not be empty (it is the record key)"
+
+
+def test_clear_data_plans_the_partitions_of_old_names_too():
+    from ingest.logic import clear
+    from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable
+
+    datasets, jobs = FakeDatasetsTable(), FakeJobsTable()
+    datasets.add("acme", "ds1")
+    for name in ("purchase_event", "customer_record", "profile_changes"):  # purchase_event: noted before the rename
+        datasets.note_record_type("acme", "ds1", name)
+    jobs.create({"account_id": "acme", "job_id": "clear-1", "job_type": "clear", "status": "Pending"})
+    planned = clear.plan(jobs, datasets, {"account_id": "acme", "job_id": "clear-1", "dataset_id": "ds1"})
+    assert planned["partitions"] == [{"record_type": name} for name in
+                                     ("customer_record", "profile", "purchase", "purchase_event")]

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from ingest.record_types import lexer, schema_types
 from ingest.record_types.keys import FieldKey, PathKey
-from ingest.record_types.model import Model, describe_problems, format_path
+from ingest.record_types.model import Model, describe_problems
 
 # DynamoDB limits a sort key to 1024 bytes; keys are stored as the sort key.
 MAX_KEY_BYTES = 1024
@@ -192,4 +192,4 @@ def partitions_of(name: str) -> set[str]:
 
 
 __all__ = ["RecordType", "catalogue", "get", "canonical", "stored_types", "partitions_of", "json_kind",
-           "MAX_KEY_BYTES", "UPSERT", "format_path"]
+           "MAX_KEY_BYTES", "UPSERT"]
