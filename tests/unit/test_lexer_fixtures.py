@@ -59,3 +59,16 @@ def test_cases_cover_accepts_and_rejects_for_every_type():
         name, case = param.values
         by_type.setdefault(name, set()).add(case["verdict"])
     assert all(verdicts == {"accept", "reject"} for verdicts in by_type.values())
+
+
+@pytest.mark.parametrize("name", LEXER_TYPES)
+def test_the_served_schema_describes_the_canonical_form(name):
+    import jsonschema
+
+    schema = record_types.get(name).describe()["schema"]
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    canonical = json.loads((FIXTURES / f"{name}.ndjson").read_text(encoding="utf-8").splitlines()[0])
+    assert list(validator.iter_errors(canonical)) == []
+    required = schema.get("required") or ["product_id"]  # product: the field its reference type names
+    incomplete = {key: value for key, value in canonical.items() if key != required[0]}
+    assert not validator.is_valid(incomplete)
