@@ -120,7 +120,7 @@ def cli(ctx: click.Context, api_url: str | None, token: str | None) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--dataset", "dataset_id", required=True, metavar="ID", help="Dataset to load into.")
-@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase_event, ...")
+@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase, ... (GET /v1/record-types)")
 @click.option("--no-wait", is_flag=True, help="Exit once the file is sent; do not follow the job.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="How long to follow the job before giving up (exit 1; the job carries on).")
@@ -291,7 +291,7 @@ def _print_json(value: Any, raw: bool) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase_event, ...")
+@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase, ... (GET /v1/record-types)")
 @click.option("--format", "fmt", type=click.Choice(["ndjson", "csv"]),
               help="Read FILE as this format instead of the one its name implies (.csv[.gz] is CSV, else NDJSON).")
 @click.option("--json", "as_json", is_flag=True,

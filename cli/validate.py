@@ -51,7 +51,7 @@ class Validation:
 
     def __init__(self, path: Path, record_type: str, fmt: str | None = None):
         self.path = path
-        self.record_type = record_types.get(record_type)
+        self.record_type = record_types.get(record_type)  # a name or an alias, as the upload request takes
         if self.record_type is None:
             known = ", ".join(sorted(record_types.catalogue()))
             raise UnusableCommandLine(f"unknown record type {record_type!r}; known record types: {known}")

@@ -90,11 +90,11 @@ def test_another_accounts_ids_answer_404(stack, mint, client, dataset, load_file
     other = mint("acct-intruder")
     assert _get(stack, f"/v1/uploads/{upload['id']}", other).status_code == 404
     assert _get(stack, f"/v1/datasets/{dataset['id']}", other).status_code == 404
-    assert _get(stack, f"/v1/datasets/{dataset['id']}/records/customer_record/x", other).status_code == 404
+    assert _get(stack, f"/v1/datasets/{dataset['id']}/records/customer_record/customer_id:x", other).status_code == 404
     assert _post(stack, "/v1/uploads", other, json=_upload_body(dataset["id"])).status_code == 404
     assert _get(stack, "/v1/uploads", other).json()["uploads"] == []
     # The owner still sees everything.
-    assert _get(stack, f"/v1/datasets/{dataset['id']}/records/customer_record/x", client._session.headers["Auth-Api-Token"]).status_code == 200
+    assert _get(stack, f"/v1/datasets/{dataset['id']}/records/customer_record/customer_id:x", client._session.headers["Auth-Api-Token"]).status_code == 200
 
 
 def test_list_uploads_newest_first_with_filters_and_pages(stack, account, client, dataset, load_file):
@@ -132,5 +132,7 @@ def test_upload_status_shape(client, dataset, load_file):
 
 def test_record_types_are_listed_with_their_schemas(stack, account):
     types = {t["name"]: t for t in _get(stack, "/v1/record-types", account["token"]).json()["record_types"]}
-    assert types["customer_record"]["key"] == ["link.customer_id", "link.email"]
-    assert types["purchase_event"]["schema"]["required"] == ["purchase_id", "link"]
+    assert types["customer_record"]["key"].startswith("link as <kind>:<identifier>")
+    assert types["purchase"]["schema"]["required"] == ["link", "action_at", "type", "purchase_id", "products"]
+    assert types["purchase"]["aliases"] == ["purchase_event"] and "purchase_event" not in types
+    assert types["product"]["lexer_source"] == "lexer_schemas/commerce_api/product_entity.py (ProductRecord)"

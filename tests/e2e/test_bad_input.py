@@ -84,6 +84,6 @@ def test_hostile_lines_are_rejected_alone_and_the_rest_loads(client, dataset, lo
 def test_duplicate_keys_in_one_object_keep_the_last_value(stack, account, dataset, load_file):
     upload = load_file(b'{"link": {"customer_id": "dup"}, "first_name": "first", "first_name": "second"}\n')
     assert upload["stats"] == {"total": 1, "loaded": 1, "rejected": 0}
-    stored = requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/dup",
+    stored = requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/customer_id:dup",
                           headers=_headers(account)).json()
     assert stored["first_name"] == "second"  # as JSON parsers commonly do; documented in the README

@@ -22,10 +22,10 @@ PROFILE_LINES = (
 # however long a job takes.
 STATUS_POLL_SECONDS = 1.05
 TRANSACTIONS_CSV = (
-    b"purchase_id,link.customer_id,purchased_at,total,currency\n"
-    b"order-1,c-1,2025-01-01T10:00:00Z,10.5,AUD\n"
-    b"order-2,c-2,2025-01-01T11:00:00Z,not-a-number,AUD\n"
-    b"order-3,c-3,2025-01-01T12:00:00Z,7,AUD\n"
+    b"purchase_id,link.customer_id,action_at,type,currency,products\n"
+    b'order-1,c-1,2025-01-01T10:00:00Z,ecommerce,AUD,"[{""price_paid"": 10.5, ""quantity"": 1}]"\n'
+    b"order-2,c-2,2025-01-01T11:00:00Z,ecommerce,AUD,not-a-list\n"
+    b"order-3,c-3,2025-01-01T12:00:00Z,physical,AUD,[]\n"
 )
 
 

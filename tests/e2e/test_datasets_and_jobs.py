@@ -29,10 +29,11 @@ def test_patch_changes_name_and_description_only(stack, account, dataset):
 
 def test_clear_data_removes_every_record_and_blocks_loads_meanwhile(stack, account, client, dataset, load_file):
     customers = "\n".join(json.dumps({"link": {"customer_id": f"c{i}"}}) for i in range(10_000))
-    purchases = "\n".join(json.dumps({"purchase_id": f"p{i}", "link": {"customer_id": "c1"}}) for i in range(500))
+    purchases = "\n".join(json.dumps({"purchase_id": f"p{i}", "link": {"customer_id": "c1"}, "action_at": 1714745000,
+                                      "type": "physical", "products": []}) for i in range(500))
     assert load_file((customers + "\n").encode())["stats"]["loaded"] == 10_000
     assert load_file((purchases + "\n").encode(), record_type="purchase_event")["stats"]["loaded"] == 500
-    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 10_000, "purchase_event": 500}
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 10_000, "purchase": 500}
 
     cleared = requests.post(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/clear", headers=_headers(account))
     assert cleared.status_code == 202
@@ -57,7 +58,7 @@ def test_clear_data_removes_every_record_and_blocks_loads_meanwhile(stack, accou
 
     shown = client.get_dataset(dataset["id"])
     assert shown["record_counts"] == {} and shown["name"] == dataset["name"]  # the dataset itself stays
-    assert requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/c42",
+    assert requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/customer_id:c42",
                         headers=_headers(account)).status_code == 404
     # Loads are accepted again once the clear has finished.
     again = load_file(b'{"link": {"customer_id": "after"}}\n')

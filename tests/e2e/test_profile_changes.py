@@ -75,7 +75,7 @@ def test_the_localytics_example_gives_the_documented_profiles(stack, account, cl
     assert as_changes.status_code == 404 and "not stored as such" in as_changes.json()["message"]
     catalogue = requests.get(f"{stack.info.api_url}/v1/record-types", headers=_headers(account), timeout=30).json()
     [described] = [t for t in catalogue["record_types"] if t["name"] == "profile_changes"]
-    assert (described["key"], described["stored_as"]) == (["customer_id"], "profile")
+    assert (described["key"], described["stored_as"]) == ("customer_id", "profile")
 
 
 def test_one_customers_lines_apply_in_file_order_across_chunks(stack, account, dataset, load_file):

@@ -22,32 +22,32 @@ NDJSON_CUSTOMERS = b"".join([
     b'{"link": {"customer_id": "c1"}, "first_name": "Ada"}\n',
     b'{"link": {"customer_id": "c2"\n',  # malformed JSON
     b'{"first_name": "no link"}\n',  # the required key is missing
-    b'{"link": {}}\n',  # link present, but neither customer_id nor email
+    b'{"link": {}}\n',  # link present, but no identifier in it
     b'[{"link": {"customer_id": "c3"}}]\n',  # an array, not an object
     b"\n",  # blank: not counted, but it still numbers
     b'{"link": {"customer_id": "c4"}}\r\n',  # CRLF, valid
     b'{"link": {"customer_id": "c5"}, "email": "nope"}\r\n',  # CRLF, invalid: raw has no \r
     b'  \t \n',  # whitespace only: blank
-    b'{"link": {"email": "e@example.com"}, "date_of_birth": "1990-1-1"}\n',
+    b'{"link": {"email": "e@example.com"}, "date_of_birth": "1990-13-1"}\n',  # no month 13
     b'{"link": {"customer_id": "c6"}}',  # last line without a newline
 ])
 
 CSV_PURCHASES = "\r\n".join([
-    "purchase_id,link.customer_id,total,currency,products",
-    'p1,c1,10.50,AUD,"[{""product_id"": ""x1"", ""quantity"": 2}]"',
-    "p2,c2,5,aud,",  # bad currency
-    "p3,c3,ten,AUD,",  # non-numeric total
-    'p4,"c4, with a comma",7,AUD,',  # quoted comma: valid
+    "purchase_id,link.customer_id,action_at,type,currency,products",
+    'p1,c1,2024-05-03T10:00:00Z,ecommerce,AUD,"[{""price_paid"": 10.5, ""quantity"": 2}]"',
+    "p2,c2,2024-05-03T10:00:00Z,online,AUD,[]",  # type is physical or ecommerce
+    "p3,c3,ten,ecommerce,AUD,[]",  # not a date-time
+    'p4,"c4, with a comma",1714745000,physical,AUD,[]',  # quoted comma: valid
     'p5,"c5 spans',  # quoted newline: one record from here...
-    'two lines",8,AUD,',  # ...to here, valid
-    'p6,c6,9,EUR,"[{""product_id"": ""multi',  # an invalid record over two lines
+    'two lines",2024-05-03 10:00,physical,AUD,[]',  # ...to here, valid
+    'p6,c6,2024-05-03T10:00:00Z,ecommerce,EUR,"[{""price_paid"": ""multi',  # an invalid record over two lines
     'line""}]"',
     "",  # blank row
-    "p7,c7,1,AUD,,surplus",  # too many fields
-    "p8,c8,1.5e2,USD,",
-    'p9,"c9, again\non two lines",-3,XYZ1,',  # comma and newline in one cell, bad currency
-    "p10,,2,AUD,",  # empty customer_id: link has no identifier
-    "p11,c11,3,AUD",  # too few fields
+    "p7,c7,2024-05-03T10:00:00Z,ecommerce,AUD,[],surplus",  # too many fields
+    "p8,c8,1.5e9,ecommerce,USD,[]",
+    'p9,"c9, again\non two lines",2024-05-03T10:00:00Z,ecommerce,XYZ1,"[{""price_paid"": -3, ""quantity"": 1}]"',
+    "p10,,2024-05-03T10:00:00Z,ecommerce,AUD,[]",  # empty customer_id: no link
+    "p11,c11,2024-05-03T10:00:00Z,ecommerce,AUD",  # too few fields
 ]).encode() + b"\r\n"
 
 
@@ -103,6 +103,8 @@ def test_ndjson_errors_match_the_servers_error_log(load_file, validate, tmp_path
     errors = _compare(load_file, validate, tmp_path, NDJSON_CUSTOMERS, "customer_record",
                       "customer_record-validate.ndjson")
     assert [e["line"] for e in errors] == [2, 3, 4, 5, 8, 10]
+    assert errors[4]["error"] == "email: must be an email address"
+    assert errors[5]["error"] == "date_of_birth: must be a date, e.g. 2023-03-06 (or unix seconds)"
     assert errors[0]["raw"] == '{"link": {"customer_id": "c2"'
     assert errors[0]["error"].startswith("invalid JSON: ")
     assert errors[3]["error"] == "expected a JSON object, got an array"
@@ -110,36 +112,39 @@ def test_ndjson_errors_match_the_servers_error_log(load_file, validate, tmp_path
 
 
 def test_csv_errors_match_the_servers_error_log(load_file, validate, tmp_path):
-    errors = _compare(load_file, validate, tmp_path, CSV_PURCHASES, "purchase_event", "purchase_event-validate.csv")
+    errors = _compare(load_file, validate, tmp_path, CSV_PURCHASES, "purchase", "purchase-validate.csv")
     _check_csv_errors(errors)
 
 
 def test_gzipped_csv_errors_match_the_servers_error_log(load_file, validate, tmp_path):
-    errors = _compare(load_file, validate, tmp_path, gzip.compress(CSV_PURCHASES), "purchase_event",
-                      "purchase_event-validate.csv.gz")
+    errors = _compare(load_file, validate, tmp_path, gzip.compress(CSV_PURCHASES), "purchase",
+                      "purchase-validate.csv.gz")
     _check_csv_errors(errors)
 
 
 def _check_csv_errors(errors: list[dict]) -> None:
     by_line = {e["line"]: e for e in errors}
     assert sorted(by_line) == [3, 4, 8, 11, 13, 15, 16]
-    assert by_line[3]["error"] == "currency: must match the pattern ^[A-Z]{3}$"
-    assert by_line[4]["error"] == "total: must be of type number" and by_line[4]["raw"] == "p3,c3,ten,AUD,"
+    assert by_line[3]["error"] == 'type: must be one of "physical", "ecommerce"'
+    assert by_line[4]["error"] == "action_at: must be a date-time, e.g. 2023-03-06T12:26:47Z (or unix seconds)"
+    assert by_line[4]["raw"] == "p3,c3,ten,ecommerce,AUD,[]"
     # A record over two lines is numbered by its first line and keeps both lines, LF-joined, in raw.
-    assert by_line[8]["raw"] == 'p6,c6,9,EUR,"[{""product_id"": ""multi\nline""}]"'
-    assert by_line[11]["error"] == "row has 6 fields; the header has 5"
-    assert by_line[13]["raw"] == 'p9,"c9, again\non two lines",-3,XYZ1,'
+    assert by_line[8]["raw"] == 'p6,c6,2024-05-03T10:00:00Z,ecommerce,EUR,"[{""price_paid"": ""multi\nline""}]"'
+    assert by_line[8]["error"] == "products: must be an array"  # a raw newline inside a JSON string: not JSON
+    assert by_line[11]["error"] == "row has 7 fields; the header has 6"
+    assert by_line[13]["raw"] == 'p9,"c9, again\non two lines",2024-05-03T10:00:00Z,ecommerce,XYZ1,"[{""price_paid"": -3, ""quantity"": 1}]"'
+    assert by_line[13]["error"] == "products[0].price_paid: must be ≥ 0"
     assert by_line[15]["error"] == "link: is required"
-    assert by_line[16]["error"] == "row has 4 fields; the header has 5"
+    assert by_line[16]["error"] == "row has 5 fields; the header has 6"
 
 
 def test_errors_from_many_chunks_merge_as_the_server_merges_them(load_file, validate, tmp_path):
     # Over 4 KB (the test stack's chunk size): Split's rejections and several chunks' Load rejections
     # are merged by the server; validate lists them in the same order.
-    rows = [f"p{i},c{i},1,AUD,extra" if i % 5 == 0 else f"p{i},c{i},1,{'aud' if i % 7 == 0 else 'AUD'}"
-            for i in range(400)]
-    content = ("purchase_id,link.customer_id,total,currency\n" + "\n".join(rows) + "\n").encode()
-    errors = _compare(load_file, validate, tmp_path, content, "purchase_event", "purchase_event-chunks.csv")
+    rows = [f"p{i},c{i},1714745000,physical,[],extra" if i % 5 == 0
+            else f"p{i},c{i},1714745000,{'online' if i % 7 == 0 else 'physical'},[]" for i in range(400)]
+    content = ("purchase_id,link.customer_id,action_at,type,products\n" + "\n".join(rows) + "\n").encode()
+    errors = _compare(load_file, validate, tmp_path, content, "purchase", "purchase-chunks.csv")
     assert len(errors) == 80 + 46 and [e["line"] for e in errors] == sorted(e["line"] for e in errors)
 
 
@@ -152,19 +157,21 @@ def test_a_line_ending_in_two_carriage_returns(load_file, validate, tmp_path):
 
 
 def test_a_bad_line_inside_a_malformed_csv_record(load_file, validate, tmp_path):
-    content = b'purchase_id,link.customer_id,currency\np1,"c1\n\xff\xfe bad\nend"x,aud\np2,c2,AUD\n'
+    content = (b'purchase_id,link.customer_id,action_at,type,products\np1,"c1\n\xff\xfe bad\nend"x,1,physical,[]\n'
+               b"p2,c2,1,physical,[]\n")
     errors = _compare(load_file, validate, tmp_path, content, "purchase_event", "purchase_event-badline.csv")
     assert errors[0]["line"] == 2 and errors[0]["error"].startswith("line 3 of this record: line is not valid UTF-8")
 
 
 def test_a_bad_line_inside_a_quoted_csv_record_rejects_the_whole_record(load_file, validate, tmp_path, client, dataset):
-    content = b'purchase_id,link.customer_id,currency\np1,"c1\n\xff\xfe bad\nend",AUD\np2,c2,AUD\n'
-    errors = _compare(load_file, validate, tmp_path, content, "purchase_event", "purchase_event-badquoted.csv")
+    content = (b'purchase_id,link.customer_id,action_at,type,products\np1,"c1\n\xff\xfe bad\nend",1,physical,[]\n'
+               b"p2,c2,1,physical,[]\n")
+    errors = _compare(load_file, validate, tmp_path, content, "purchase", "purchase-badquoted.csv")
     # The record is rejected at its first line; the rest of its text after the bad line cannot be
     # told apart from a new row, so it is rejected on its own line too. p2 still loads.
     assert [e["line"] for e in errors] == [2, 4]
     assert errors[0]["error"].startswith("line 3 of this record: line is not valid UTF-8")
-    assert client.get_dataset(dataset["id"])["record_counts"] == {"purchase_event": 1}  # p2 only, p1 not half-loaded
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"purchase": 1}  # p2 only, p1 not half-loaded
 
 
 def test_a_clean_file_exits_0_with_counts(load_file, validate, tmp_path):
@@ -192,10 +199,10 @@ def test_max_errors_limits_the_listing_not_the_counts(validate, tmp_path):
 
 
 def test_a_csv_header_with_an_unknown_column_is_rejected_as_the_server_rejects_it(load_file, validate, tmp_path):
-    content = b"purchase_id,link.customer_id,colour\np1,c1,red\n"
+    content = b"purchase_id,link.customer_id,link.colour\np1,c1,red\n"
     upload = load_file(content, record_type="purchase_event", filename="purchase_event-badheader.csv")
     assert upload["status"] == "Failed"
-    assert "unknown columns: colour" in upload["failure_reason"]
+    assert "unknown columns: link.colour" in upload["failure_reason"]
     path = tmp_path / "purchase_event-badheader.csv"
     path.write_bytes(content)
     result = validate(path, "--record-type", "purchase_event")
@@ -206,10 +213,10 @@ def test_a_csv_header_with_an_unknown_column_is_rejected_as_the_server_rejects_i
 
 def test_format_option_overrides_the_filename(validate, tmp_path):
     path = tmp_path / "purchases.txt"
-    path.write_bytes(b"purchase_id,link.customer_id\np1,c1\n")
-    as_named = validate(path, "--record-type", "purchase_event")  # NDJSON by its name: refused
+    path.write_bytes(b"link.customer_id,first_name\nc1,Ada\n")
+    as_named = validate(path, "--record-type", "customer_record")  # NDJSON by its name: refused
     assert as_named.returncode == 1 and "looks like CSV" in as_named.stderr
-    as_csv = validate(path, "--record-type", "purchase_event", "--format", "csv")
+    as_csv = validate(path, "--record-type", "customer_record", "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     assert as_csv.stdout == "total: 1\nvalid: 1\ninvalid: 0\n"
 
@@ -240,7 +247,7 @@ def test_it_needs_no_api_settings(validate, tmp_path):
 
 
 def test_a_large_file_shows_a_progress_bar(validate, tmp_path):
-    line = b'{"link": {"customer_id": "c1"}, "attributes": {"pad": "' + b"x" * 1000 + b'"}}\n'
+    line = b'{"link": {"customer_id": "c1"}, "custom_fields": {"pad": "' + b"x" * 1000 + b'"}}\n'
     path = tmp_path / "customer_record-large.ndjson.gz"
     path.write_bytes(gzip.compress(line * 11_000, compresslevel=1))
     small = validate(path, "--record-type", "customer_record")
@@ -260,3 +267,16 @@ def test_validate_refuses_a_format_the_record_type_does_not_take_as_the_upload_r
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("error: record type profile_changes takes NDJSON files only, not CSV")
+
+
+# The fixtures written from Lexer's specification: every case, accepted or rejected, as one file per type.
+FIXTURES = ROOT / "tests" / "fixtures" / "lexer"
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in (FIXTURES / "cases").glob("*.ndjson")))
+def test_lexer_cases_get_the_same_verdicts_from_validate_and_the_server(load_file, validate, tmp_path, name):
+    cases = [json.loads(line) for line in (FIXTURES / "cases" / f"{name}.ndjson").read_text().splitlines()]
+    content = "".join(json.dumps(case["record"]) + "\n" for case in cases).encode()
+    errors = _compare(load_file, validate, tmp_path, content, name, f"{name}-cases.ndjson")
+    expected = {n: case["message"] for n, case in enumerate(cases, 1) if "message" in case}
+    assert {e["line"]: e["error"] for e in errors} == expected

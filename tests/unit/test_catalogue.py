@@ -1,5 +1,5 @@
-"""The full record-type catalogue: one valid record per type, its key, and the messages users read
-in the error log when a record breaks one of its main rules."""
+"""The full catalogue of Lexer's twelve record types: one valid record per type, its key, and the
+messages users read in the error log when a record breaks one of its main rules."""
 
 from __future__ import annotations
 
@@ -12,33 +12,17 @@ from tests.record_examples import VALID
 from ingest import record_types
 from ingest.record_types import MAX_KEY_BYTES
 
-TS_PATTERN = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$"
-LINK_NEEDS_AN_ID = "link: must contain one of customer_id, email, phone"
-
 ALL_TYPES = {
-    "customer_record", "product_record", "purchase_event", "return_event",
+    "customer_record", "product", "purchase", "return",
     "email_send", "email_open", "email_click", "email_bounce", "email_subscribe",
     "sms_send", "sms_click", "sms_subscribe",
 }
-LINKED_TYPES = sorted(ALL_TYPES - {"customer_record", "product_record"})  # link needs customer_id/email/phone
-EVENT_TIMESTAMPS = {  # the timestamp every event must carry
-    "return_event": "returned_at",
-    "email_send": "sent_at", "email_open": "opened_at", "email_click": "clicked_at",
-    "email_bounce": "bounced_at", "email_subscribe": "subscribed_at",
-    "sms_send": "sent_at", "sms_click": "clicked_at", "sms_subscribe": "subscribed_at",
-}
-COMPOSITE_KEYS = {
-    "email_send": ["link", "campaign_id", "sent_at"],
-    "email_open": ["link", "campaign_id", "opened_at"],
-    "email_click": ["link", "campaign_id", "clicked_at", "url"],
-    "email_bounce": ["link", "campaign_id", "bounced_at", "bounce_type"],
-    "email_subscribe": ["link", "list_id", "subscribed_at", "status"],
-    "sms_send": ["link", "campaign_id", "sent_at"],
-    "sms_click": ["link", "campaign_id", "clicked_at", "url"],
-    "sms_subscribe": ["link", "list_id", "subscribed_at", "status"],
-}
-
-# One valid record per type and the key it is stored under.
+LINKED_TYPES = sorted(ALL_TYPES - {"product"})  # every type but product names its customer in `link`
+EVENT_TYPES = sorted(ALL_TYPES - {"product", "customer_record"})  # each carries action_at
+EVENT_IDS = {"purchase": "purchase_id", "return": "return_id",
+             **{name: "email_id" for name in ALL_TYPES if name.startswith("email_")},
+             **{name: "sms_id" for name in ALL_TYPES if name.startswith("sms_")}}
+DATETIME_RULE = "must be a date-time, e.g. 2023-03-06T12:26:47Z (or unix seconds)"
 
 
 def valid(name: str, /, **overrides):
@@ -60,10 +44,10 @@ def problem(name: str, record) -> str | None:
 
 # -- the catalogue -------------------------------------------------------------------------------
 
-def test_catalogue_lists_exactly_the_specified_types():
-    # 1 profile + 3 commerce + 8 marketing types = 12 names, plus profile_changes (tests/unit/test_profiles.py),
-    # which changes profiles instead of storing records of its own, so it has no VALID example here,
-    # and audience_member (tests/unit/test_audiences.py), the lines of an audience list's file.
+def test_catalogue_lists_exactly_lexers_types_and_ours():
+    # Lexer's 12 (1 profile + 3 commerce + 8 marketing), plus profile_changes (tests/unit/test_profiles.py),
+    # which changes profiles instead of storing records of its own, and audience_member
+    # (tests/unit/test_audiences.py), the lines of an audience list's file.
     assert sorted(record_types.catalogue()) == sorted(ALL_TYPES | {"profile_changes", "audience_member"})
     assert len(record_types.catalogue()) == 14
 
@@ -72,28 +56,24 @@ def test_every_type_has_a_valid_example():
     assert set(VALID) == ALL_TYPES
 
 
-def test_schemas_are_draft_07_and_require_every_key_field():
-    for name, record_type in record_types.catalogue().items():
-        schema = record_type.schema
+def test_served_schemas_are_draft_07_with_lexers_required_fields():
+    for name in ALL_TYPES:
+        schema = record_types.get(name).schema
         assert schema["$schema"] == "http://json-schema.org/draft-07/schema#", name
-        assert "additionalProperties" not in schema, name  # extra fields are allowed
-        if name in COMPOSITE_KEYS:
-            assert record_type.describe()["key_fields"] == COMPOSITE_KEYS[name]
-            assert record_type.describe()["key"] == []
-            assert schema["required"] == COMPOSITE_KEYS[name]
-        if name in EVENT_TIMESTAMPS:
-            assert EVENT_TIMESTAMPS[name] in schema["required"], name
-            assert schema["properties"][EVENT_TIMESTAMPS[name]]["pattern"] == TS_PATTERN, name
+        assert "additionalProperties" not in schema, name  # extra fields are allowed (Lexer ignores them)
         if name in LINKED_TYPES:
             assert "link" in schema["required"], name
-            assert schema["properties"]["link"]["minProperties"] == 1, name
+            assert all(variant["additionalProperties"] is False for variant in schema["properties"]["link"]["oneOf"])
+        if name in EVENT_TYPES:
+            assert {"action_at", EVENT_IDS[name]} <= set(schema["required"]), name
+            assert schema["properties"]["action_at"]["format"] == "date-time", name
 
 
-def test_simple_keys():
-    assert record_types.get("customer_record").describe()["key"] == ["link.customer_id", "link.email"]
-    assert record_types.get("product_record").describe()["key"] == ["product_id"]
-    assert record_types.get("purchase_event").describe()["key"] == ["purchase_id"]
-    assert record_types.get("return_event").describe()["key"] == ["return_id"]
+def test_keys():
+    assert record_types.get("customer_record").describe()["key"].startswith("link as <kind>:<identifier>")
+    assert record_types.get("product").describe()["key"].startswith("product_reference_type:<the field it names>")
+    for name, field in EVENT_IDS.items():
+        assert record_types.get(name).describe()["key"] == field
 
 
 # -- valid records and their keys -----------------------------------------------------------------
@@ -106,79 +86,46 @@ def test_valid_example_has_no_problem_and_its_key(name):
     assert record_type.key_of(record) == key
 
 
-def test_extra_fields_are_allowed_everywhere():
+def test_extra_fields_are_allowed_outside_the_link():
     for name in ALL_TYPES:
         assert problem(name, valid(name, some_custom_field={"anything": [1, "two"]})) is None, name
 
 
-def test_customer_key_stays_customer_id_else_email_and_phone_alone_is_not_a_key():
-    customer = record_types.get("customer_record")
-    assert customer.key_of({"link": {"email": "a@b.c", "phone": "+61400000001"}}) == "a@b.c"
-    assert customer.problem_with({"link": {"phone": "+61400000001"}}) == (
-        "link: must contain one of customer_id, email"
+@pytest.mark.parametrize("name", EVENT_TYPES)
+def test_resending_an_event_keeps_its_key_whatever_else_changed(name):
+    record_type = record_types.get(name)
+    later = valid(name, action_at="2030-01-01T00:00:00Z", link={"mobile": "61400000009"})
+    assert record_type.key_of(later) == record_type.key_of(valid(name)) == VALID[name][1]
+
+
+def test_key_longer_than_the_sort_key_limit_is_rejected():
+    assert problem("email_click", valid("email_click", email_id="e" * (MAX_KEY_BYTES + 1))) == (
+        f"email_id: must be at most {MAX_KEY_BYTES} bytes (it is the record key)"
     )
-
-
-def test_product_record_needs_no_link():
-    assert problem("product_record", {"product_id": 5}) is None
-    assert record_types.get("product_record").key_of({"product_id": 5}) == "5"
-
-
-# -- re-sent events keep their key ----------------------------------------------------------------
-
-def test_resending_the_same_email_send_gives_the_same_key():
-    email_send = record_types.get("email_send")
-    first = {"link": {"customer_id": "c-1", "email": "ada@example.com"}, "campaign_id": "camp-1",
-             "sent_at": "2024-08-29T10:00:00Z"}
-    again = {"sent_at": "2024-08-29T10:00:00Z", "campaign_id": "camp-1",
-             "link": {"email": "ada@example.com", "customer_id": "c-1"}}
-    assert email_send.problem_with(first) is None and email_send.problem_with(again) is None
-    assert email_send.key_of(first) == email_send.key_of(again)
-    assert email_send.key_of(first) == '{"customer_id":"c-1","email":"ada@example.com"}|camp-1|2024-08-29T10:00:00Z'
-
-
-def test_a_different_send_time_is_a_different_email_send():
-    email_send = record_types.get("email_send")
-    first = valid("email_send")
-    later = valid("email_send", sent_at="2024-08-29T10:00:01Z")
-    assert email_send.key_of(first) != email_send.key_of(later)
-
-
-def test_other_identifying_fields_change_the_key():
-    click = record_types.get("email_click")
-    assert click.key_of(valid("email_click")) != click.key_of(valid("email_click", url="https://x.example/other"))
-    assert click.key_of(valid("email_click")) != click.key_of(valid("email_click", campaign_id="camp-2"))
-    assert click.key_of(valid("email_click")) != click.key_of(valid("email_click", link={"customer_id": "c-2"}))
-    subscribe = record_types.get("email_subscribe")
-    assert subscribe.key_of(valid("email_subscribe")) != subscribe.key_of(
-        valid("email_subscribe", status="unsubscribed"))
-
-
-def test_non_identifying_fields_do_not_change_the_key():
-    email_send = record_types.get("email_send")
-    assert email_send.key_of(valid("email_send")) == email_send.key_of(valid("email_send", subject="Other"))
-
-
-def test_composite_key_longer_than_the_sort_key_limit_is_rejected():
-    long_url = "https://shop.example.com/" + "x" * MAX_KEY_BYTES
-    assert problem("email_click", valid("email_click", url=long_url)) == (
-        f"link and campaign_id and clicked_at and url: must be at most {MAX_KEY_BYTES} bytes"
+    assert problem("product", {"sku": "s" * MAX_KEY_BYTES, "product_reference_type": "sku"}) == (
+        f"sku: must be at most {MAX_KEY_BYTES} bytes (it is the record key)"
     )
 
 
 # -- link: who the record is about ---------------------------------------------------------------
 
+ONE_IDENTIFIER = ("must hold one identifier: email; email_sha256; email_md5; customer_id (+ system_name); mobile; "
+                  "external_id + system_name; link_type + link_value (+ id_type), deprecated")
+
+
 @pytest.mark.parametrize("name", LINKED_TYPES)
 @pytest.mark.parametrize(
     ("link", "message"),
     [
-        ({}, LINK_NEEDS_AN_ID),
-        ({"loyalty_number": "L-1"}, LINK_NEEDS_AN_ID),
-        ("c-1", "link: must be of type object"),
-        ({"customer_id": ""}, "link.customer_id: must be at least 1 characters long"),
-        ({"customer_id": True}, "link.customer_id: must be of type string or integer"),
-        ({"email": "no-at-sign"}, "link.email: must match the pattern ^[^@\\s]+@[^@\\s]+$"),
-        ({"phone": "0400 000 001"}, "link.phone: must match the pattern ^\\+[1-9]\\d{6,14}$"),
+        ({}, "link: " + ONE_IDENTIFIER),
+        ({"loyalty_number": "L-1"}, "link: " + ONE_IDENTIFIER),
+        ("c-1", "link: " + ONE_IDENTIFIER),
+        ({"customer_id": True, "mobile": "1"}, "link: holds customer_id and mobile: a link holds exactly one identifier"),
+        ({"customer_id": "c-1", "phone": "+61400000001"},
+         "link.phone: is not allowed in a link: a link holds exactly one identifier"),
+        ({"email": "no-at-sign"}, "link.email: must be an email address"),
+        ({"external_id": "x"}, "link.system_name: is required"),
+        ({"mobile": None}, "link.mobile: must not be null"),
     ],
 )
 def test_link_rules(name, link, message):
@@ -191,157 +138,131 @@ def test_link_is_required(name):
 
 
 @pytest.mark.parametrize("name", LINKED_TYPES)
-@pytest.mark.parametrize("link", [{"customer_id": 9}, {"email": "a@b.c"}, {"phone": "+61400000001"}])
+@pytest.mark.parametrize("link", [{"customer_id": 9}, {"email": "A@B.co"}, {"mobile": "61400000001"},
+                                  {"email_sha256": "ab"}, {"email_md5": "cd"},
+                                  {"external_id": "x", "system_name": "crm"},
+                                  {"link_type": "mobile", "link_value": "61400000001"}])
 def test_any_one_identifier_is_enough(name, link):
     assert problem(name, valid(name, link=link)) is None
 
 
-# -- timestamps and required key fields ----------------------------------------------------------
+# -- action_at and the event ids -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "field"), sorted(EVENT_TIMESTAMPS.items()))
-@pytest.mark.parametrize("value", ["2024-08-29", "2024-08-29 10:00:00Z", "2024-08-29T10:00:00", "yesterday"])
-def test_event_timestamp_must_be_rfc_3339(name, field, value):
-    message = problem(name, valid(name, **{field: value}))
-    assert message.startswith(f"{field}: must match")
-    assert message == f"{field}: must match the pattern {TS_PATTERN}"
+@pytest.mark.parametrize("name", EVENT_TYPES)
+@pytest.mark.parametrize("value", ["2024-08-29", "2024-08-29T25:00:00Z", "yesterday", "2024-08-29T10:00:00+24:00"])
+def test_action_at_must_be_a_date_time(name, value):
+    assert problem(name, valid(name, action_at=value)) == f"action_at: {DATETIME_RULE}"
 
 
-@pytest.mark.parametrize(("name", "field"), sorted(EVENT_TIMESTAMPS.items()))
-def test_event_timestamp_is_required(name, field):
-    assert problem(name, without(name, field)) == f"{field}: is required"
+@pytest.mark.parametrize("name", EVENT_TYPES)
+def test_action_at_and_the_event_id_are_required(name):
+    assert problem(name, without(name, "action_at")) == "action_at: is required"
+    assert problem(name, without(name, EVENT_IDS[name])) == f"{EVENT_IDS[name]}: is required"
 
 
 @pytest.mark.parametrize("value", ["2024-08-29T10:00:00Z", "2024-08-29T10:00:00.123456Z", "2024-08-29T20:00:00+10:00",
-                                   "2024-08-29T05:30:00-04:30"])
-def test_rfc_3339_variants_are_accepted(value):
-    assert problem("email_open", valid("email_open", opened_at=value)) is None
+                                   "2024-08-29T05:30:00-04:30", "2024-08-29 10:00", "2024-08-29T10:00:00",
+                                   1724925600, 1724925600000, "1724925600"])
+def test_iso_and_unix_date_times_are_accepted(value):
+    assert problem("email_open", valid("email_open", action_at=value)) is None
 
 
-@pytest.mark.parametrize(
-    ("name", "field"),
-    [(name, field) for name, fields in sorted(COMPOSITE_KEYS.items()) for field in fields],
-)
-def test_every_key_field_is_required(name, field):
-    assert problem(name, without(name, field)) == f"{field}: is required"
+def test_every_missing_required_field_is_named():
+    assert problem("email_send", {}) == "link: is required; action_at: is required; email_id: is required"
+    assert problem("return", {}) == (
+        "link: is required; action_at: is required; type: is required; return_id: is required; products: is required"
+    )
 
 
-def test_every_missing_key_field_is_named():
-    assert problem("email_send", {}) == "link: is required; campaign_id: is required; sent_at: is required"
-
-
-@pytest.mark.parametrize(
-    ("name", "record", "message"),
-    [
-        ("email_send", without("email_send", "campaign_id"), "campaign_id: is required"),
-        ("email_send", valid("email_send", campaign_id=""), "campaign_id: must be at least 1 characters long"),
-        ("email_send", valid("email_send", campaign_id=1.5), "campaign_id: must be of type string or integer"),
-        ("sms_subscribe", valid("sms_subscribe", list_id=None), "list_id: must be of type string or integer"),
-        ("product_record", {"name": "Teapot"}, "product_id: is required"),
-        ("purchase_event", without("purchase_event", "purchase_id"), "purchase_id: is required"),
-        ("return_event", without("return_event", "return_id"), "return_id: is required"),
-        ("return_event", {}, "return_id: is required; link: is required; returned_at: is required"),
-    ],
-)
-def test_identifier_messages(name, record, message):
-    assert problem(name, record) == message
-
-
-# -- enums and urls --------------------------------------------------------------------------------
+# -- enums -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
     ("name", "overrides", "message"),
     [
-        ("email_bounce", {"bounce_type": "medium"}, 'bounce_type: must be one of "hard", "soft"'),
-        ("email_subscribe", {"status": "pending"}, 'status: must be one of "subscribed", "unsubscribed"'),
-        ("sms_subscribe", {"status": "yes"}, 'status: must be one of "subscribed", "unsubscribed"'),
-        ("purchase_event", {"channel": "web"},
-         'channel: must be one of "online", "in_store", "mobile_app", "phone", "marketplace", "other"'),
-        ("return_event", {"channel": "post"},
-         'channel: must be one of "online", "in_store", "mobile_app", "phone", "marketplace", "other"'),
-        ("email_click", {"url": "shop.example.com/sale"}, "url: must match the pattern ^https?://"),
-        ("sms_click", {"url": ""}, "url: must match the pattern ^https?://"),
-        ("product_record", {"url": "ftp://shop.example.com"}, "url: must match the pattern ^https?://"),
+        ("email_subscribe", {"status": "list_subscribed"},
+         'status: must be one of "subscribed", "unsubscribed", "transactional", "undeliverable"'),
+        ("sms_subscribe", {"status": "yes"}, 'status: must be one of "subscribed", "unsubscribed", "transactional", '
+                                             '"undeliverable", "list_subscribed", "list_unsubscribed"'),
+        ("purchase", {"type": "online"}, 'type: must be one of "physical", "ecommerce"'),
+        ("return", {"type": "Physical"}, 'type: must be one of "physical", "ecommerce"'),
+        ("purchase", {"store": {"type": "web", "name": "x"}},
+         'store.type: must be one of "physical", "ecommerce", "concession", "outlet", "online"'),
+        ("product", {"product_reference_type": "ean"}, 'product_reference_type: must be one of "sku", "upc", "product_id"'),
     ],
 )
-def test_enum_and_url_messages(name, overrides, message):
+def test_enum_messages(name, overrides, message):
     assert problem(name, valid(name, **overrides)) == message
 
 
-def test_bounce_types_and_statuses_accepted():
-    assert problem("email_bounce", valid("email_bounce", bounce_type="soft")) is None
-    assert problem("email_subscribe", valid("email_subscribe", status="unsubscribed")) is None
-    assert problem("sms_subscribe", valid("sms_subscribe", status="subscribed")) is None
+def test_statuses_accepted():
+    assert problem("email_subscribe", valid("email_subscribe", status="undeliverable")) is None
+    assert problem("sms_subscribe", valid("sms_subscribe", status="list_unsubscribed")) is None
 
 
-# -- money, currencies and products ---------------------------------------------------------------
+# -- money, quantities and products ------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["product_record", "purchase_event", "return_event"])
-@pytest.mark.parametrize("currency", ["aud", "AU", "AUDD", "$"])
-def test_currency_is_iso_4217(name, currency):
-    assert problem(name, valid(name, currency=currency)) == "currency: must match the pattern ^[A-Z]{3}$"
-
-
-@pytest.mark.parametrize(
-    ("name", "field"),
-    [("product_record", "price"), ("purchase_event", "total"), ("purchase_event", "tax"), ("return_event", "total")],
-)
-def test_money_is_a_number(name, field):
-    assert problem(name, valid(name, **{field: "12.00"})) == f"{field}: must be of type number"
-    assert problem(name, valid(name, **{field: 12})) is None
+def test_purchase_lines_are_positive_and_return_lines_negative():
+    purchase_line = {"price_paid": 0, "quantity": 1}
+    return_line = {"price_paid": 0, "quantity": -1}
+    assert problem("purchase", valid("purchase", products=[purchase_line])) is None
+    assert problem("return", valid("return", products=[return_line])) is None
+    assert problem("purchase", valid("purchase", products=[purchase_line, {"price_paid": -1, "quantity": 0}])) == (
+        "products[1].price_paid: must be ≥ 0; products[1].quantity: must be ≥ 1"
+    )
+    assert problem("return", valid("return", products=[{"price_paid": 0.5, "quantity": 0}])) == (
+        "products[0].price_paid: must be ≤ 0; products[0].quantity: must be ≤ -1"
+    )
 
 
-@pytest.mark.parametrize("name", ["purchase_event", "return_event"])
-def test_product_quantity_is_a_non_negative_integer(name):
-    products = [{"product_id": 1, "quantity": 1}, {"product_id": 2, "quantity": -1}]
-    assert problem(name, valid(name, products=products)) == "products[1].quantity: must be ≥ 0"
-    products = [{"product_id": 1, "quantity": 1.5}]
-    assert problem(name, valid(name, products=products)) == "products[0].quantity: must be of type integer"
+@pytest.mark.parametrize(("value", "verdict"), [("12.00", None), (12, None), (True, None), (" 7 ", None),
+                                                ("twelve", "price: must be a number"), ([1], "price: must be a number")])
+def test_money_takes_what_converts_to_a_number(value, verdict):
+    assert problem("product", valid("product", price=value)) == verdict
 
 
-@pytest.mark.parametrize("name", ["purchase_event", "return_event"])
-def test_product_lines_need_a_product_id(name):
-    products = [{"product_id": "p-1"}, {"sku": "SKU-2", "quantity": 1}]
-    assert problem(name, valid(name, products=products)) == "products[1].product_id: is required"
-    assert problem(name, valid(name, products={"product_id": 1})) == "products: must be of type array"
-    assert problem(name, valid(name, products=[{"product_id": 1, "price": "9"}])) == (
-        "products[0].price: must be of type number"
+def test_quantity_truncates_numbers_but_not_text():
+    line = {"price_paid": 1}
+    assert problem("purchase", valid("purchase", products=[{**line, "quantity": 2.9}])) is None
+    assert problem("purchase", valid("purchase", products=[{**line, "quantity": "2"}])) is None
+    assert problem("purchase", valid("purchase", products=[{**line, "quantity": "2.5"}])) == (
+        "products[0].quantity: must be an integer"
     )
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"price": -1}, "price: must be ≥ 0"),
-        ({"name": ""}, "name: must be at least 1 characters long"),
-        ({"product_id": ""}, "product_id: must be at least 1 characters long"),
-        ({"in_stock": "yes"}, "in_stock: must be of type boolean"),
-        ({"attributes": []}, "attributes: must be of type object"),
+        ({"store": "Acme CBD"}, "store: must be an object"),
+        ({"store": {"type": "physical"}}, "store.name: is required"),
+        ({"store": {"type": "physical", "name": "N", "location": {"coordinate": {"latitude": 91, "longitude": 0}}}},
+         "store.location.coordinate.latitude: must be < 90"),
+        ({"store": {"type": "physical", "name": "N", "location": {"coordinate": {"latitude": 0, "longitude": -181}}}},
+         "store.location.coordinate.longitude: must be ≥ -180"),
+        ({"adjustments": {"price_adjustment": 1}}, "adjustments: must be an array"),
+        ({"payment_types": [{"total": 5}]}, "payment_types[0].name: is required"),
+        ({"products": [{"price_paid": 1, "quantity": 1, "product_reference": {"id": "p"}}]},
+         "products[0].product_reference.id_type: is required"),
     ],
 )
-def test_product_record_messages(overrides, message):
-    assert problem("product_record", valid("product_record", **overrides)) == message
+def test_purchase_messages(overrides, message):
+    assert problem("purchase", valid("purchase", **overrides)) == message
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("record", "message"),
     [
-        ({"store": "Acme CBD"}, "store: must be of type object"),
-        ({"store": {"location": {"name": ""}}}, "store.location.name: must be at least 1 characters long"),
-        ({"store": {"location": {"name": "CBD", "latitude": 91}}}, "store.location.latitude: must be ≤ 90"),
-        ({"store": {"location": {"name": "CBD", "country": "AUS"}}},
-         "store.location.country: must match the pattern ^[A-Z]{2}$"),
-        ({"discounts": [{"code": "X", "amount": -5}]}, "discounts[0].amount: must be ≥ 0"),
-        ({"discounts": {"code": "X"}}, "discounts: must be of type array"),
-        ({"purchased_at": "29/08/2024"}, f"purchased_at: must match the pattern {TS_PATTERN}"),
+        ({"name": "Teapot"}, "product_id: is required (product_reference_type is product_id unless given)"),
+        ({"product_id": "p", "product_reference_type": "sku"}, "sku: is required when product_reference_type is sku"),
+        ({"product_id": "p", "images": ["ftp://x.example.com/a.png"]}, "images[0]: must be an http or https URL"),
+        ({"product_id": "p", "images": ["https://intranet/a.png"]},
+         "images[0]: must be a URL whose host has a top-level domain"),
+        ({"product_id": "p", "options": {"size": "L"}}, "options.size: must be an array"),
+        ({"product_id": "p", "availability": {"available": "perhaps"}}, "availability.available: must be true or false"),
+        ({"product_id": "p", "inventory": {"cost": -1}}, "inventory.cost: must be ≥ 0"),
     ],
 )
-def test_purchase_event_messages(overrides, message):
-    assert problem("purchase_event", valid("purchase_event", **overrides)) == message
-
-
-def test_purchase_event_still_accepts_its_minimal_shape():
-    # purchase_id and link stay the only required fields, as before the catalogue grew.
-    assert problem("purchase_event", {"purchase_id": "p-1", "link": {"customer_id": "c-1"}}) is None
+def test_product_messages(record, message):
+    assert problem("product", record) == message
 
 
 # -- customer profile -------------------------------------------------------------------------------
@@ -349,16 +270,11 @@ def test_purchase_event_still_accepts_its_minimal_shape():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"link": {}}, "link: must contain one of customer_id, email"),
-        ({"link": {"customer_id": "c-1", "phone": "0400000001"}},
-         "link.phone: must match the pattern ^\\+[1-9]\\d{6,14}$"),
-        ({"email": "nobody"}, "email: must match the pattern ^[^@\\s]+@[^@\\s]+$"),
-        ({"address": "1 Analytical St"}, "address: must be of type object"),
-        ({"address": {"country": "Australia"}}, "address.country: must match the pattern ^[A-Z]{2}$"),
-        ({"date_of_birth": "10/12/1815"}, "date_of_birth: must match the pattern ^\\d{4}-\\d{2}-\\d{2}$"),
-        ({"created_at": "2024-08-29"}, f"created_at: must match the pattern {TS_PATTERN}"),
-        ({"gender": 1}, "gender: must be of type string"),
-        ({"attributes": "vip"}, "attributes: must be of type object"),
+        ({"email": "nobody"}, "email: must be an email address"),
+        ({"date_of_birth": "10/12/1815"}, "date_of_birth: must be a date, e.g. 2023-03-06 (or unix seconds)"),
+        ({"employee_flag": "sometimes"}, "employee_flag: must be true or false"),
+        ({"gender": ["f"]}, "gender: must be a string"),
+        ({"custom_fields": "vip"}, "custom_fields: must be an object"),
     ],
 )
 def test_customer_record_messages(overrides, message):
@@ -366,6 +282,6 @@ def test_customer_record_messages(overrides, message):
 
 
 def test_customer_sample_lines_stay_valid():
-    line = {"link": {"customer_id": "cust-00001", "email": "ken.1@example.com"}, "first_name": "Ken",
-            "last_name": "Turing", "phone": "+61400000001"}
+    line = {"link": {"customer_id": "cust-00001"}, "first_name": "Ken", "last_name": "Turing",
+            "email": "ken.1@example.com", "mobile": "61400000001"}
     assert problem("customer_record", line) is None

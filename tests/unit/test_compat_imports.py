@@ -255,7 +255,7 @@ def test_an_analytics_upload_targets_one_dataset_per_dataset_type():
     second = analytics.request_file_upload(jobs, datasets, objects, targets, "acme", analytics_request(), 3600)
     assert first["status"] == "Pending" and first["url"] and first["expiresAt"]
     one, two = jobs.get("acme", first["id"]), jobs.get("acme", second["id"])
-    assert one["record_type"] == "purchase_event" and one["dataset_id"] == two["dataset_id"]
+    assert one["record_type"] == "purchase" and one["dataset_id"] == two["dataset_id"]
     assert targets.get_target("acme", target_datasets.ANALYTICS, "transactions") == one["dataset_id"]
     view = analytics.get_file_upload(jobs, objects, "acme", first["id"], 3600)
     assert view["status"] == "Pending" and "statistics" not in view and view["datasetType"] == "transactions"

@@ -78,7 +78,7 @@ def test_a_second_load_waits_queued_behind_the_first_then_runs_after_it():
     assert world.holder() == second
     assert "queued_behind" not in upload_view(world.jobs.get(ACCOUNT, second), world.objects, 60)
     world.finish(state_b)
-    stored = {key: json.loads(world.records.get(ACCOUNT, DATASET, "customer_record", key))["source"]
+    stored = {key: json.loads(world.records.get(ACCOUNT, DATASET, "customer_record", f"customer_id:{key}"))["source"]
               for key in ("k1", "k2", "k3")}
     assert stored == {"k1": "A", "k2": "B", "k3": "B"}  # A, then B: a serial order
 

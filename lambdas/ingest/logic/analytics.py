@@ -15,10 +15,10 @@ from ingest.logic.requests import require_object, required_string
 
 # datasetType -> our record type.
 DATASET_TYPES = {
-    "transactions": "purchase_event",
+    "transactions": "purchase",
     "customers": "customer_record",
-    "products": "product_record",
-    "returns": "return_event",
+    "products": "product",
+    "returns": "return",
 }
 # file.type -> the file name extensions it allows (each optionally followed by .gz).
 FILE_TYPES = {"csv": (".csv",), "json": (".json",), "ndjson": (".ndjson", ".jsonl")}

@@ -65,9 +65,9 @@ def plan(jobs, datasets, event: dict[str, Any]) -> dict[str, Any]:
     jobs.update(event["account_id"], event["job_id"], status="Processing", updated_at=iso_now())
     dataset = datasets.get(event["account_id"], event["dataset_id"]) or {}
     seen = sorted(set(dataset.get("record_types_seen") or ()) | set(dataset.get("record_counts") or {}))
-    # An uploaded type may be stored as another (profile_changes -> profile): clear what is stored.
-    stored = sorted({record_types.get(name).stored_type for name in seen if record_types.get(name)}
-                    | {name for name in seen if name in record_types.stored_types()})
+    # An uploaded type may be stored as another (profile_changes -> profile), and records loaded under
+    # an old name (purchase_event) keep that name's partitions: clear all of them.
+    stored = sorted(set().union(*(record_types.partitions_of(name) for name in seen)))
     return {**event, "partitions": [{"record_type": name} for name in stored]}
 
 

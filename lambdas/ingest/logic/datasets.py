@@ -65,6 +65,7 @@ def list_datasets(datasets, account_id: str, limit: str | None, next_token: str 
 
 def get_record(datasets, records, account_id: str, dataset_id: str, record_type: str, key: str) -> str:
     get_dataset(datasets, account_id, dataset_id)
+    record_type = record_types.canonical(record_type) or record_type  # purchase_event reads purchase
     readable = record_types.stored_types()  # e.g. profile, which is loaded through profile_changes
     if record_type not in readable:
         uploaded = record_types.get(record_type)

@@ -4,15 +4,15 @@ The Split step and the offline `validate` command both read files through `recor
 check each record with `pipeline.check_line`, so they agree line for line.
 
 NDJSON (.json/.ndjson/.jsonl): one JSON value per line; parsing happens in Load.
-CSV (.csv): RFC 4180 with a header row. Dotted headers build nested objects (`link.email`); cells
-are typed by the record type's JSON Schema; an empty cell means the field is absent. A record
+CSV (.csv): RFC 4180 with a header row. Dotted headers build nested objects (`link.email`); each
+cell is typed by its column's declared kind (record_types: a cell converts as pydantic converts a
+string, else stays text for the check to refuse); an empty cell means the field is absent. A record
 that spans several physical lines (quoted newlines) is numbered by the line where it starts.
 """
 
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -23,10 +23,6 @@ from ingest.logic import lines as line_reader
 
 NDJSON = "ndjson"
 CSV = "csv"
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
 
 
 def format_of(filename: str) -> str:
@@ -154,7 +150,7 @@ def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]
         return
     except (csv.Error, _BadLine) as exc:
         raise FileRejectedError(f"the CSV header row is malformed: {exc}") from exc
-    columns = [_column(name, record_type.schema) for name in header]
+    columns = [_column(name, record_type) for name in header]
     while True:
         feed.used = []
         start = feed.last_number + 1
@@ -181,51 +177,17 @@ def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]
             yield SourceRecord(start, raw, None, f"row has {len(row)} fields; the header has {len(header)}")
             continue
         record: dict[str, Any] = {}
-        for (path, kinds), cell in zip(columns, row):
+        for (path, typed), cell in zip(columns, row):
             if cell == "":
                 continue  # an empty cell means the field is absent
-            _place(record, path, _typed(cell, kinds))
+            _place(record, path, typed(cell))
         yield SourceRecord(start, raw, orjson.dumps(record))
 
 
-def _schema_at(schema: dict, path: list[str]) -> dict | None:
-    node = schema
-    for part in path:
-        properties = node.get("properties")
-        if properties is None:
-            # A free-form object (e.g. attributes) accepts any nested field.
-            return {} if node.get("type") in ("object", None) and node is not schema else None
-        node = properties.get(part)
-        if node is None:
-            return None
-    return node
-
-
-def _column(name: str, schema: dict) -> tuple[list[str], list[str]]:
+def _column(name: str, record_type) -> tuple[list[str], Any]:
+    """(path, cell typer); an unknown column (refused by the header check) keeps its text."""
     path = name.strip().split(".")
-    node = _schema_at(schema, path) or {}
-    kinds = node.get("type", "string")
-    return path, kinds if isinstance(kinds, list) else [kinds]
-
-
-def _typed(cell: str, kinds: list[str]) -> Any:
-    """The cell as the schema's type; left as text when it does not convert (validation says why)."""
-    if "string" in kinds:
-        return cell
-    text = cell.strip()
-    for kind in kinds:
-        if kind == "integer" and _INTEGER.match(text):
-            return int(text)
-        if kind == "number" and _NUMBER.match(text):
-            return int(text) if _INTEGER.match(text) else float(text)
-        if kind == "boolean" and text.lower() in _TRUE | _FALSE:
-            return text.lower() in _TRUE
-        if kind in ("object", "array") and text[:1] in ("{", "["):
-            try:
-                return orjson.loads(text)
-            except orjson.JSONDecodeError:
-                pass
-    return cell
+    return path, record_type.columns.column(path) or str
 
 
 def _place(record: dict, path: list[str], value: Any) -> None:
@@ -239,7 +201,9 @@ def _place(record: dict, path: list[str], value: Any) -> None:
 
 
 def header_problems(header: list[str], record_type) -> list[str]:
-    """Unknown, duplicate or empty columns, and required fields no column provides."""
+    """Unknown, duplicate or empty columns, and required fields no column provides. A column is
+    unknown when no record could hold it: below a field that is not an object, or a field a link
+    does not have (Lexer's types keep other fields, as in NDJSON; our own types refuse them)."""
     problems = []
     names = [name.strip() for name in header]
     if any(not name for name in names):
@@ -247,25 +211,10 @@ def header_problems(header: list[str], record_type) -> list[str]:
     duplicates = sorted({name for name in names if name and names.count(name) > 1})
     if duplicates:
         problems.append("duplicate columns: " + ", ".join(duplicates))
-    unknown = [name for name in names if name and _schema_at(record_type.schema, name.split(".")) is None]
+    unknown = [name for name in names if name and record_type.columns.column(name.split(".")) is None]
     if unknown:
         problems.append("unknown columns: " + ", ".join(unknown))
-    missing = []
-    schema = record_type.schema
-    for field in schema.get("required", []):
-        node = schema.get("properties", {}).get(field, {})
-        under = [name[len(field) + 1:] for name in names if name.startswith(field + ".")]
-        if field in names:
-            continue
-        if node.get("type") == "object" and under:
-            alternatives = [option.get("required", []) for option in node.get("anyOf", [])]
-            needed = [f for f in node.get("required", []) if f not in under]
-            if needed:
-                missing.extend(f"{field}.{f}" for f in needed)
-            elif alternatives and not any(all(f in under for f in option) for option in alternatives):
-                missing.append(" or ".join(f"{field}.{option[0]}" for option in alternatives if option))
-            continue
-        missing.append(field if node.get("type") != "object" else f"{field}.*")
+    missing = record_type.columns.missing({name for name in names if name})
     if missing:
         problems.append("missing required columns: " + ", ".join(missing))
     return problems

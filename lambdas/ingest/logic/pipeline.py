@@ -265,7 +265,7 @@ class Pipeline:
     def _route(record_json: bytes, record_type, chunk_count: int) -> int:
         """All lines of one record key go to one chunk, so the last line for a key wins in order."""
         try:
-            key = record_type.key_of(orjson.loads(record_json))
+            key = record_type.route_key(orjson.loads(record_json))
         except orjson.JSONDecodeError:
             key = None
         if key is None:
@@ -446,13 +446,13 @@ def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes |
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return f"invalid JSON: {exc}", None, None
-    problem = record_type.problem_with(record)
+    problem, key = record_type.check(record)
     if problem:
         return problem, None, None
-    stored = orjson.dumps(record)
+    stored = orjson.dumps(record)  # the record as sent (compact): checks convert nothing
     if len(stored) > MAX_STORED_RECORD_BYTES:
         return f"record is {len(stored)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store", None, None
-    return None, record_type.key_of(record), stored
+    return None, key, stored
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,11 @@ def _destination(body: dict[str, Any], datasets, account_id: str) -> dict[str, s
     if destination_type == audiences.AUDIENCE_LIST:  # its record type is implicitly audience_member
         return audiences.parse_destination(destination)
     dataset_id = required_string(destination, "dataset_id", max_length=64, path="destination.")
-    record_type = required_string(destination, "record_type", max_length=64, path="destination.")
-    if record_types.get(record_type) is None:
+    named = required_string(destination, "record_type", max_length=64, path="destination.")
+    record_type = record_types.canonical(named)  # an old name (purchase_event) is an alias: the job keeps the new one
+    if record_type is None:
         raise BadRequestError(
-            f"destination.record_type {record_type!r} is unknown; known types: {', '.join(record_types.catalogue())}"
+            f"destination.record_type {named!r} is unknown; known types: {', '.join(record_types.catalogue())}"
         )
     if record_type == audiences.MEMBER_TYPE:
         raise BadRequestError(f"record type {record_type} loads audience lists: "
