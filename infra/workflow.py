@@ -90,7 +90,8 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
         for fn in (self.finalize_fn, self.budget_fn):
             nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX], put=[RESULTS_PREFIX])
-        nag.acknowledge_bucket_grants(self.mark_failed_fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.mark_failed_fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX],
+                                      put=[RESULTS_PREFIX])
         steps = (self.inspect_fn, self.split_fn, self.load_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
         nag.acknowledge_state_machine(self.state_machine, steps)
         nag.acknowledge(
@@ -155,7 +156,9 @@ class Workflow(Construct):
             jobs.grant(fn, *job_rw)
             datasets.grant(fn, "dynamodb:UpdateItem")
             records.grant(fn, "dynamodb:Query")
-        bucket.grant_put(self.finalize_fn, f"{RESULTS_PREFIX}*")
+        # Both publish the job's error log (MarkFailed keeps the lines rejected before the failure).
+        for fn in (self.finalize_fn, self.mark_failed_fn):
+            bucket.grant_put(fn, f"{RESULTS_PREFIX}*")
         # CheckErrorBudget: when over budget, merge the error log and settle the job as Failed.
         bucket.grant_read(self.budget_fn, f"{WORK_PREFIX}*")
         bucket.grant_delete(self.budget_fn, f"{WORK_PREFIX}*")

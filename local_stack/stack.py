@@ -10,11 +10,12 @@ from pathlib import Path
 
 import boto3
 from moto.core.config import default_user_config
-from moto.server import ThreadedMotoServer
-
-from local_stack import lambda_runtime
+from local_stack import access_guard, lambda_runtime, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
+from local_stack.iam import TemplatePolicies
+from local_stack.iam_requests import TableKeys
+from local_stack.moto_server import LocalMotoServer
 from local_stack.template import Template
 
 HOST = "127.0.0.1"
@@ -48,7 +49,7 @@ class LocalStack:
         self.aws_port = aws_port
         self.api_port = api_port
         self.aws_endpoint = f"http://{HOST}:{aws_port}"
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: LocalMotoServer | None = None
         self._api: LocalApiGateway | None = None
         self.deployment: Deployment | None = None
 
@@ -56,12 +57,19 @@ class LocalStack:
         self._configure_process()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
+        stepfunctions.install()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+        self._moto = LocalMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
         self._moto.start()
         session = self.session()
         self.deployment = Deployer(session, ACCOUNT_ID, REGION).deploy(Template.load(self.template_path))
         self._apply_function_environment(self.deployment)
+        # From here on, every AWS call a handler makes is checked against its role in the template.
+        deployment = self.deployment
+        access_guard.install(access_guard.AccessGuard(
+            TemplatePolicies.from_template(deployment.template, deployment.resolver),
+            TableKeys.from_template(deployment.template, deployment.resolver), REGION, ACCOUNT_ID,
+            {function["handler"]: function["role_arn"] for function in deployment.functions.values()}))
         self._api = LocalApiGateway(self.deployment, session.client("lambda"), HOST, self.api_port)
         self._api.start()
         return self.info
