@@ -21,6 +21,7 @@ not checked. tests/e2e/test_local_runtime.py fails if a botocore upgrade moves t
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from local_stack.iam import Decision, Request, TemplatePolicies, evaluate
 from local_stack.iam_requests import SECURE_TRANSPORT, TableKeys, UnmappedOperationError, requests_for, s3_object_arn
 from local_stack.thread_context import Principal, current_principal
 
+log = logging.getLogger("local_stack.iam")
 _PARAMS = "local_stack.params"  # request-context keys
 _REFUSED = "local_stack.refused"
 _DELETES_REFUSED = "local_stack.deletes_refused"
@@ -73,8 +75,10 @@ class AccessGuard:
 
     def refuse(self, principal: Principal, request: Request, decision: Decision, via: str = "") -> str:
         """Record a refusal; returns AWS's message for it."""
-        violations.record(violations.Violation(principal.name, violations.ACCESS_DENIED, request.action,
-                                               request.resource, via + decision.reason))
+        violation = violations.Violation(principal.name, violations.ACCESS_DENIED, request.action, request.resource,
+                                         via + decision.reason)
+        violations.record(violation)
+        log.warning("AWS would refuse this: %s", violation)  # `make run` shows it in .local/lambda.log
         session = f"arn:aws:sts::{self.account}:assumed-role/{principal.role_arn.rsplit('/', 1)[-1]}/{principal.name}"
         return (f"User: {session} is not authorized to perform: {request.action} "
                 f"on resource: {request.resource} {decision.reason}")

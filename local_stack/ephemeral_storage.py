@@ -6,6 +6,9 @@ opened for writing in it through Python's `open` (the builtin, `io.open`, and so
 against the function's size: a write that would take the directory past it raises OSError(ENOSPC),
 as a full disk does. The count is of bytes written, so the outcome is the same on any machine.
 
+Outside its /tmp (and /dev), opening a file for writing fails with OSError(EROFS): Lambda's file
+system is read-only elsewhere.
+
 Not counted: data written through raw descriptors (`os.write`, `os.sendfile`, `shutil.copyfile`),
 which our handlers do not use.
 """
@@ -119,6 +122,9 @@ def install(current_storage: Callable[[], EphemeralStorage | None]) -> None:
             path = _path_of(file)
             if path is not None and storage.holds(path):
                 return _counted_open(storage, file, mode, buffering, encoding, errors, newline, closefd, opener)
+            if path is not None and not path.startswith("/dev/"):
+                # Lambda's file system is read-only outside /tmp.
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
         return original_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
 
     gettempdir._local_stack = True  # type: ignore[attr-defined]

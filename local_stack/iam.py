@@ -20,6 +20,7 @@ feature the local check would silently get wrong.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -75,9 +76,14 @@ class Decision:
     reason: str  # how AWS words it: "because no identity-based policy allows the ... action"
 
 
-def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str, ignore_case: bool) -> re.Pattern:
     regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
-    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _glob(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    return _compiled(pattern, ignore_case).fullmatch(value) is not None
 
 
 def arn_matches(pattern: str, arn: str) -> bool:

@@ -3,8 +3,9 @@
 - A synchronous Lambda Invoke whose request is over 6 MB is refused (413
   RequestEntityTooLargeException) before any function runs; responses are limited in
   local_stack/lambda_runtime.py. The local API Gateway relies on this refusal too.
-- A presigned S3 URL works only if the role of the function that signed it may perform the signed
-  operation on that object (local_stack/access_guard.py).
+- A presigned S3 URL works only until it expires (X-Amz-Date + X-Amz-Expires), and only if the role
+  of the function that signed it may perform the signed operation on that object
+  (local_stack/access_guard.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -39,11 +42,26 @@ def _lambda_request_too_large(environ: dict) -> tuple[str, list, bytes] | None:
                                              ("x-amzn-ErrorType", "RequestEntityTooLargeException")], body
 
 
+def _expired(query: str) -> bool:
+    """A SigV4 presigned URL is good for X-Amz-Expires seconds from X-Amz-Date (moto never expires one)."""
+    params = parse_qs(query)
+    try:
+        signed_at = datetime.strptime(params["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        lifetime = int(params["X-Amz-Expires"][0])
+    except (KeyError, ValueError):
+        return False
+    return datetime.now(timezone.utc).timestamp() > signed_at.timestamp() + lifetime
+
+
 def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
-    if "X-Amz-Signature" not in environ.get("QUERY_STRING", ""):
+    query = environ.get("QUERY_STRING", "")
+    if "X-Amz-Signature" not in query:
         return None
     raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0]
-    refusal = access_guard.refuse_presigned(environ["REQUEST_METHOD"], raw_path, environ["QUERY_STRING"])
+    if _expired(query):
+        refusal: tuple[int, str, str] | None = (403, "AccessDenied", "Request has expired")
+    else:
+        refusal = access_guard.refuse_presigned(environ["REQUEST_METHOD"], raw_path, query)
     if refusal is None:
         return None
     status, code, message = refusal

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlsplit, urlunsplit
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import boto3
 import pytest
@@ -166,6 +167,18 @@ def test_a_presigned_url_works_only_if_its_signers_role_may_do_what_it_signs(sta
     assert requests.put(altered, data=b"x", timeout=30).status_code == 403
     assert requests.put(upload["url"], data=path.read_bytes(), timeout=30).status_code == 200
     assert _settled(client, upload["id"])["status"] == "Completed"
+
+
+def test_an_expired_presigned_url_is_refused(stack, account, client, dataset):
+    upload = client.request_upload("customer_record-late.ndjson", dataset["id"], "customer_record")
+    parts = urlsplit(upload["url"])
+    query = parse_qs(parts.query)
+    assert query["X-Amz-Expires"] == ["3600"]
+    signed_two_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
+    late = urlunsplit(parts._replace(query=urlencode({**query, "X-Amz-Date": signed_two_hours_ago}, doseq=True)))
+    refused = requests.put(late, data=f"{GOOD}\n".encode(), timeout=30)
+    assert refused.status_code == 403 and "<Message>Request has expired</Message>" in refused.text
+    assert client.get_upload(upload["id"])["status"] == "Pending"
 
 
 def test_a_state_machine_runs_as_its_role(stack, account, client, dataset, tmp_path):

@@ -93,6 +93,15 @@ def leaky_handler(event, context):
     return {"file": handle.name}
 
 
+def write_handler(event, context):
+    try:
+        with open(event["path"], "w") as handle:
+            handle.write("x")
+    except OSError as exc:
+        return {"errno": exc.errno}
+    return {"errno": None}
+
+
 def big_handler(event, context):
     return {"body": "x" * event["size"]}
 
@@ -175,3 +184,13 @@ def test_threads_outside_an_invocation_are_not_in_one():
     thread.join()
     assert seen == [None]
     assert not tempfile.gettempdir().startswith(str(lambda_runtime._storage_root))
+
+
+def test_outside_tmp_the_file_system_is_read_only(tmp_path):
+    target = tmp_path / "outside.txt"
+    assert invoke("write_handler", {"path": str(target)})[0] == {"errno": errno.EROFS}
+    assert not target.exists()
+    assert invoke("write_handler", {"path": "/dev/null"})[0] == {"errno": None}
+    with open(target, "w") as handle:  # outside an invocation, nothing changes
+        handle.write("x")
+    assert target.read_text() == "x"
