@@ -3,8 +3,9 @@
 Only the resource types the service uses are created; API Gateway resources are served by
 api_gateway.py, except usage plans, which are created in moto because minting a token adds an API
 key to one (api_gateway.py reads the keys back to throttle per key); IAM policies, bucket policies,
-permissions and log groups get a physical id only (access_guard.py reads the policies from the template). An unknown resource type stops the deployment, so the template and the local
-stack cannot silently drift apart.
+permissions and log groups get a physical id only (access_guard.py reads the policies from the
+template). An unknown resource type stops the deployment, so the template and the local stack cannot
+silently drift apart.
 """
 
 from __future__ import annotations

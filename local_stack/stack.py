@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 from moto.core.config import default_user_config
+
 from local_stack import access_guard, lambda_runtime, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
