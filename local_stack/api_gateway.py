@@ -18,22 +18,27 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote, unquote
 
 import boto3
+from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from local_stack.deployer import Deployment
+from local_stack.limits import API_GATEWAY_PAYLOAD_BYTES
 
-# API Gateway REST APIs accept request payloads up to 10 MB.
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
-# Lambda accepts a synchronous invocation payload of at most 6 MB. A proxy event carries the body
-# (base64 for binary media types), so a body well under API Gateway's 10 MB can still be refused;
-# API Gateway then answers 413 as well.
-MAX_LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 log = logging.getLogger("local_stack.api")
+
+# The clock of the gateway's time-based state: usage-plan token buckets, the API key cache and the
+# authorizer cache. Test-only seam: local_stack/faults.py's GatewayClock replaces it so tests decide
+# when time passes (a throttling test then counts exactly, whatever the machine's speed).
+clock: Callable[[], float] = time.monotonic
+
+
+def _now() -> float:
+    return clock()
 
 # API Gateway's defaults where the template sets no GatewayResponse.
 DEFAULT_RESPONSES = {
@@ -79,7 +84,7 @@ class UsagePlan:
 class TokenBucket:
     """API Gateway's throttle: `burst` requests at once, refilled at `rate` per second."""
 
-    def __init__(self, rate_per_second: float, burst: int, clock=time.monotonic):
+    def __init__(self, rate_per_second: float, burst: int, clock: Callable[[], float] = _now):
         self._rate, self._burst, self._clock = rate_per_second, burst, clock
         self._tokens = float(burst)
         self._at = clock()
@@ -88,7 +93,8 @@ class TokenBucket:
     def take(self) -> bool:
         with self._lock:
             now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+            # max(): a clock swapped in by a test may stand behind the one the bucket last saw.
+            self._tokens = min(self._burst, self._tokens + max(0.0, now - self._at) * self._rate)
             self._at = now
             if self._tokens >= 1:
                 self._tokens -= 1
@@ -123,12 +129,12 @@ class UsagePlanGate:
 
     def _plan_of(self, key_value: str) -> UsagePlan | None:
         with self._lock:
-            fresh = time.monotonic() - self._loaded_at < self._cache_seconds
+            fresh = 0 <= _now() - self._loaded_at < self._cache_seconds
             if fresh and key_value in self._plan_by_value:
                 return self._plan_by_value[key_value]
             # A new token's key may be seconds old: a miss is never cached.
             self._plan_by_value = self._load()
-            self._loaded_at = time.monotonic()
+            self._loaded_at = _now()
             return self._plan_by_value.get(key_value)
 
     def _load(self) -> dict[str, UsagePlan]:
@@ -328,10 +334,10 @@ class LocalApiGateway:
         path_parameters = {name: unquote(value) for name, value in encoded_parameters.items()}
         path = unquote(path)
         method = route.methods[request.method]
-        if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+        if (request.content_length or 0) > API_GATEWAY_PAYLOAD_BYTES:
             return self._gateway_response("REQUEST_TOO_LARGE")
         body = request.get_data()
-        if len(body) > MAX_PAYLOAD_BYTES:
+        if len(body) > API_GATEWAY_PAYLOAD_BYTES:
             return self._gateway_response("REQUEST_TOO_LARGE")
         event = self._proxy_event(request, path, route, path_parameters, body)
         authorizer = method["authorizer"]
@@ -396,7 +402,7 @@ class LocalApiGateway:
         if not all(identity):
             return self._gateway_response("UNAUTHORIZED")  # API Gateway does not call the authorizer
         cached = authorizer.cache.get(identity)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > _now():
             policy = cached[1]
         else:
             request_event = {
@@ -416,16 +422,20 @@ class LocalApiGateway:
                 return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR")
             policy = payload
             if authorizer.ttl_seconds:
-                authorizer.cache[identity] = (time.monotonic() + authorizer.ttl_seconds, policy)
+                authorizer.cache[identity] = (_now() + authorizer.ttl_seconds, policy)
         if not _allows(policy, self._method_arn(event)):
             return self._gateway_response("ACCESS_DENIED")
         return policy
 
     def _invoke_integration(self, function_arn: str, event: dict) -> Response:
-        event_json = json.dumps(event)
-        if len(event_json.encode("utf-8")) > MAX_LAMBDA_PAYLOAD_BYTES:
-            return self._gateway_response("REQUEST_TOO_LARGE")
-        result = self._lambda.invoke(FunctionName=function_arn, Payload=event_json)
+        try:
+            result = self._lambda.invoke(FunctionName=function_arn, Payload=json.dumps(event))
+        except ClientError as exc:
+            # Lambda refuses an event over its 6 MB payload limit (a multipart body over about 4.4 MB
+            # once base64-encoded): API Gateway answers 413.
+            if exc.response["Error"]["Code"] == "RequestEntityTooLargeException":
+                return self._gateway_response("REQUEST_TOO_LARGE")
+            raise
         try:
             payload = json.loads(result["Payload"].read())
         except ValueError:

@@ -2,9 +2,10 @@
 
 Only the resource types the service uses are created; API Gateway resources are served by
 api_gateway.py, except usage plans, which are created in moto because minting a token adds an API
-key to one (api_gateway.py reads the keys back to throttle per key); IAM policies, permissions and log groups have no local effect and get a
-physical id only. An unknown resource type stops the deployment, so the template and the local
-stack cannot silently drift apart.
+key to one (api_gateway.py reads the keys back to throttle per key); IAM policies, bucket policies,
+permissions and log groups get a physical id only (access_guard.py reads the policies from the
+template). An unknown resource type stops the deployment, so the template and the local stack cannot
+silently drift apart.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ CREATED_TYPES = {
     "AWS::StepFunctions::StateMachine",
     "Custom::S3BucketNotifications",
 }
-# No local behaviour: moto does not enforce IAM, and these only configure AWS-side features.
+# No resource in moto. IAM policies and bucket policies are read from the template by
+# local_stack/access_guard.py, which checks the handlers' calls against them; the others only
+# configure AWS-side features.
 ID_ONLY_TYPES = {
     "AWS::IAM::Policy",
     "AWS::Lambda::Permission",
@@ -170,7 +173,9 @@ class Deployer:
             Role=properties["Role"],
             Handler=properties["Handler"],
             Code={"ZipFile": self._zip},
+            # The local Lambda runtime enforces these two, as Lambda does (lambda_runtime.py).
             Timeout=int(properties.get("Timeout", 3)),
+            EphemeralStorage={"Size": int((properties.get("EphemeralStorage") or {}).get("Size", 512))},
             MemorySize=int(properties.get("MemorySize", 128)),
             Architectures=properties.get("Architectures", ["x86_64"]),
             Environment={"Variables": environment},
@@ -182,6 +187,7 @@ class Deployer:
             "arn": function["FunctionArn"],
             "handler": properties["Handler"],
             "environment": environment,
+            "role_arn": properties["Role"],
         }
 
     def _create_statemachine(self, deployment: Deployment, logical_id: str, properties: dict) -> None:

@@ -20,6 +20,11 @@ StepFailedError, the state machine's Retry and Catch see what they would see in 
   Rendezvous       holds invocations of a function until `parties` of them have arrived, so they
                    run at the same moment (races on purpose)
   Invocations      observes every invocation (which function, which event); injects nothing
+  Timeout          a function hangs until Lambda's timeout (from the template) ends it
+  FullDisk         a function's /tmp is already nearly full when it starts
+  Pad              a function's result grows by some bytes (past Lambda's or Step Functions' limits)
+  RevokeGrant      a role loses a grant, as if the template lacked it
+  GatewayClock     the local API Gateway's clock stands still until the test moves it
 
 Faults are thread-safe: moto's Step Functions interpreter runs executions, and the Distributed
 Map's iterations, in background threads. `times` counts matching calls across all threads; by
@@ -29,11 +34,14 @@ default a fault matches every account, `account=` narrows it to one (the test's 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterator
 
-from local_stack import lambda_runtime
+from local_stack import access_guard, api_gateway, lambda_runtime
+from local_stack.iam import action_matches
 
 if str(lambda_runtime.LAMBDA_SOURCE) not in sys.path:
     sys.path.insert(0, str(lambda_runtime.LAMBDA_SOURCE))
@@ -350,5 +358,164 @@ def _upload_in(event: Any) -> str | None:
     return None
 
 
+# -- Lambda limits ------------------------------------------------------------------------------------
+class Timeout(Fault):
+    """Invocations of `target` hang until Lambda's timeout ends them.
+
+    The hanging invocation's clock is moved past the function's timeout (the template's), so the
+    local runtime ends it at once, as Lambda would after that long: the caller gets Sandbox.Timedout
+    and LambdaTimeout is raised in the hanging handler. A step name hangs inside the step's logic
+    (the handler's own error handling is on the stack); another target hangs before its handler.
+    `stopped` counts handlers that the timeout stopped; `resumed` any that went on (it must stay 0).
+    """
+
+    def __init__(self, target: str, times: int | None = None, account: str | None = None):
+        super().__init__(times, account)
+        self.target = target
+        self.stopped = 0
+        self.resumed = 0
+
+    def _hang(self) -> None:
+        invocation = lambda_runtime.current_invocation()
+        invocation.advance_clock(invocation.remaining_seconds() + 1)
+        try:
+            give_up = time.monotonic() + 60  # only if the runtime failed to stop it: fail loudly
+            while time.monotonic() < give_up:
+                time.sleep(0.01)  # Python code between sleeps, where LambdaTimeout lands
+        except lambda_runtime.LambdaTimeout:
+            with self._lock:
+                self.stopped += 1
+            raise
+        with self._lock:
+            self.resumed += 1
+        raise InjectedFault("the local Lambda runtime did not stop a timed-out handler")
+
+    def install(self) -> Callable[[], None]:
+        if self.target not in STEPS:
+            handler = _handler_path(self.target)
+
+            def hook(function, event):
+                if function.handler == handler and self._claim(_account_in(event)):
+                    self._hang()
+                return None
+
+            return _hook(hook)
+        method = STEPS[self.target][1]
+        original = getattr(pipeline.Pipeline, method)
+        fault = self
+
+        def hanging(this, *args, **kwargs):
+            if fault._claim(_account_in(*args)):
+                fault._hang()
+            return original(this, *args, **kwargs)
+
+        return _patch(pipeline.Pipeline, method, hanging)
+
+
+class FullDisk(Fault):
+    """Invocations of `target` find their /tmp holding all but `free_bytes` of its size.
+
+    Their writes then fail with OSError(ENOSPC) once they pass `free_bytes`, as on a full disk.
+    """
+
+    def __init__(self, target: str, free_bytes: int, times: int | None = None, account: str | None = None):
+        super().__init__(times, account)
+        self.handler = _handler_path(target)
+        self.free_bytes = free_bytes
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler == self.handler and self._claim(_account_in(event)):
+                storage = lambda_runtime.current_invocation().storage
+                storage.taken_bytes = storage.size_bytes - self.free_bytes
+            return None
+
+        return _hook(hook)
+
+
+class Pad(Fault):
+    """The result of `target`'s handler gains a `padding` field of `extra_bytes` characters."""
+
+    def __init__(self, target: str, extra_bytes: int, times: int | None = None, account: str | None = None):
+        super().__init__(times, account)
+        self.handler = _handler_path(target)
+        self.extra_bytes = extra_bytes
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler != self.handler or not self._claim(_account_in(event)):
+                return None
+            invocation = lambda_runtime.current_invocation()
+            result = lambda_runtime._handler_for(function.handler)(event, lambda_runtime.LambdaContext(invocation))
+            return {**result, "padding": "x" * self.extra_bytes}
+
+        return _hook(hook)
+
+
+class RevokeGrant(Fault):
+    """A role loses `action` on the resources whose ARN contains `resource`: the running stack then
+    behaves as if the template did not grant it. `target` is a step name, "UploadTrigger" or a
+    handler path (that function's role), or a role ARN (a state machine's). `removed` lists the
+    (statement, resources) taken away, so a test can check it took away something real.
+    """
+
+    def __init__(self, target: str, action: str, resource: str):
+        super().__init__()
+        self.target, self.action, self.resource = target, action, resource
+        self.removed: list[tuple[Any, tuple[str, ...]]] = []
+
+    def install(self) -> Callable[[], None]:
+        guard = access_guard.current()
+        if guard is None:
+            raise RuntimeError("RevokeGrant needs a running local stack")
+        role = self.target if self.target.startswith("arn:") else guard.roles_by_handler[_handler_path(self.target)]
+        original = guard.policies.roles[role]
+        kept = []
+        for statement in original:
+            revoked = tuple(r for r in statement.resources if self.resource in r)
+            if (statement.effect != "Allow" or not revoked
+                    or not any(action_matches(pattern, self.action) for pattern in statement.actions)):
+                kept.append(statement)
+                continue
+            self.removed.append((statement, revoked))
+            rest = tuple(r for r in statement.resources if r not in revoked)
+            if rest:
+                kept.append(dataclasses.replace(statement, resources=rest))
+        guard.policies.roles[role] = kept
+
+        def restore() -> None:
+            guard.policies.roles[role] = original
+
+        return restore
+
+
+class GatewayClock(Fault):
+    """The local API Gateway's clock (token buckets, API key and authorizer caches) stands still
+    from the start of the block; `advance(seconds)` moves it. Restored on exit."""
+
+    def __init__(self):
+        super().__init__()
+        self._now = time.monotonic()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def install(self) -> Callable[[], None]:
+        with self._lock:
+            self._now = time.monotonic()
+        original = api_gateway.clock
+        api_gateway.clock = self
+
+        def restore() -> None:
+            api_gateway.clock = original
+
+        return restore
+
+
 __all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
-           "Invocations", "STEPS", "TRIGGER"]
+           "Invocations", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "STEPS", "TRIGGER"]

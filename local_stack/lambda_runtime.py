@@ -1,20 +1,34 @@
-"""Run our Lambda handlers in-process whenever moto invokes a function.
+"""Run our Lambda handlers in-process whenever moto invokes a function, within Lambda's limits.
 
 moto runs Lambda code only in Docker, which we do not have. Every invocation moto makes (S3
 notifications, Step Functions tasks, the Invoke API) goes through
 `moto.awslambda.models.LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)`;
 we route that one method to the handler named in the function's configuration, imported from
-lambdas/ - the same code the Lambda asset contains. tests/unit/test_lambda_runtime.py fails loudly
+lambdas/ - the same code the Lambda asset contains. tests/e2e/test_local_runtime.py fails loudly
 if a moto upgrade changes this seam.
+
+Each invocation runs in a thread of its own (threads it starts belong to it too) and gets what
+Lambda gives it, from the function's configuration in the template:
+  - its timeout: past it the caller gets `Sandbox.Timedout` ("Task timed out after N.NN seconds")
+    at once, and LambdaTimeout is raised in the handler's thread so the handler stops;
+  - its ephemeral storage: a fresh /tmp of EphemeralStorage size (local_stack/ephemeral_storage.py),
+    removed afterwards;
+  - the 6 MB limit on a synchronous response (requests are checked by local_stack/moto_server.py);
+  - its role: the AWS calls it makes are checked against the role's policies (local_stack/access_guard.py).
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import importlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -23,35 +37,109 @@ from typing import Any, Callable
 
 from moto.awslambda import models as lambda_models
 
+from local_stack import ephemeral_storage, thread_context, violations
+from local_stack.ephemeral_storage import MIB, EphemeralStorage
+from local_stack.limits import LAMBDA_PAYLOAD_BYTES
+from local_stack.thread_context import Principal, current_invocation
+
 LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
 log = logging.getLogger("local_stack.lambda")
 
 # Test-only seam for local_stack/faults.py, empty unless a test injects a fault. Each hook is called
-# as hook(function, event) before the handler: raising fails the invocation as a handler exception
-# would; returning anything but None replaces the handler's result (the handler does not run).
+# as hook(function, event) in the invocation's thread before the handler: raising fails the
+# invocation as a handler exception would; returning anything but None replaces the handler's result
+# (the handler does not run).
 invoke_hooks: list[Callable[[Any, Any], Any]] = []
+
+
+class LambdaTimeout(BaseException):
+    """Raised in a handler's thread when its invocation is past the function's timeout.
+
+    A BaseException, so a handler's `except Exception` cannot swallow it: on AWS nothing in the
+    handler outlives the timeout.
+    """
+
+
+class Invocation:
+    """One running invocation: its function, deadline, /tmp and the thread(s) running it."""
+
+    def __init__(self, function: Any, storage_root: Path):
+        self.function = function
+        self.function_name: str = function.function_name
+        self.role_arn: str = function.role
+        self.request_id = str(uuid.uuid4())
+        self.timeout_seconds = float(function.timeout)
+        self.storage = EphemeralStorage(storage_root, f"{self.function_name}-{self.request_id}",
+                                        int(function.ephemeral_storage) * MIB)
+        self.timed_out = False
+        self._started = time.monotonic()
+        self._skipped = 0.0  # seconds a test moved this invocation's clock forward
+        self._handler_done = False
+        self._changed = threading.Condition()
+
+    def now(self) -> float:
+        return time.monotonic() + self._skipped
+
+    def remaining_seconds(self) -> float:
+        return self._started + self.timeout_seconds - self.now()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Test seam (faults.Timeout): move this invocation's clock forward, as if time had passed."""
+        with self._changed:
+            self._skipped += seconds
+            self._changed.notify_all()
+
+    def _handler_returned(self) -> None:
+        with self._changed:
+            self._handler_done = True
+            self._changed.notify_all()
+
+    def _wait_or_time_out(self, worker: threading.Thread) -> bool:
+        """True when the handler returned in time; else marks the invocation timed out and stops it."""
+        with self._changed:
+            while not self._handler_done:
+                remaining = self.remaining_seconds()
+                if remaining <= 0:
+                    self.timed_out = True
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
+                                                               ctypes.py_object(LambdaTimeout))
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+
+_storage_root: Path | None = None
+__all__ = ["current_invocation", "invoke", "install", "invoke_hooks", "Invocation", "LambdaTimeout"]
 
 
 class LambdaContext:
     """The attributes of AWS's context object that handlers and Powertools read."""
 
-    def __init__(self, function: Any):
+    def __init__(self, invocation: Invocation):
+        function = invocation.function
         self.function_name = function.function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = function.function_arn
         self.memory_limit_in_mb = int(function.memory_size)
-        self.aws_request_id = str(uuid.uuid4())
+        self.aws_request_id = invocation.request_id
         self.log_group_name = f"/aws/lambda/{function.function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + int(function.timeout)
+        self._invocation = invocation
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int(self._invocation.remaining_seconds() * 1000))
 
 
 def _handler_for(handler_path: str):
     module_name, _, function_name = handler_path.rpartition(".")
     return getattr(importlib.import_module(module_name), function_name)
+
+
+def _error_payload(error_type: str, message: str, stack: list[str] | None = None) -> str:
+    payload: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
+    if stack is not None:
+        payload["stackTrace"] = stack
+    return json.dumps(payload)
 
 
 def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
@@ -63,25 +151,73 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
         raise RuntimeError(f"{function.function_name}: environment not applied locally: {', '.join(mismatched)}")
     if isinstance(event, (str, bytes)):
         event = json.loads(event or "{}")
-    context = LambdaContext(function)
-    started = time.monotonic()
-    try:
-        # Handler logs go to this process's stdout (Powertools JSON lines), as to CloudWatch in AWS.
-        result = next((r for r in (hook(function, event) for hook in list(invoke_hooks)) if r is not None), None)
-        if result is None:
-            result = _handler_for(function.handler)(event, context)
-        payload, errored = json.dumps(result), False
-    except Exception as exc:  # the Lambda runtime reports every exception this way
-        payload = json.dumps(
-            {
-                "errorMessage": str(exc),
-                "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_tb(exc.__traceback__),
-            }
-        )
+    invocation = Invocation(function, _storage_root or _make_storage_root())
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=_run, args=(invocation, event, outcome), daemon=True,
+                              name=f"lambda:{function.function_name}:{invocation.request_id[:8]}")
+    worker.start()
+    if not invocation._wait_or_time_out(worker):
+        payload = _error_payload("Sandbox.Timedout", f"RequestId: {invocation.request_id} Error: Task timed out "
+                                                     f"after {invocation.timeout_seconds:.2f} seconds")
         errored = True
-    log.debug("%s %s in %.0f ms", function.function_name, "failed" if errored else "ok", (time.monotonic() - started) * 1000)
+    elif "error" in outcome:
+        exc = outcome["error"]
+        payload, errored = _error_payload(type(exc).__name__, str(exc), traceback.format_tb(exc.__traceback__)), True
+    else:
+        payload, errored = json.dumps(outcome.get("result")), False
+        if len(payload.encode("utf-8")) > LAMBDA_PAYLOAD_BYTES:
+            payload = _error_payload("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum "
+                                                                      f"allowed payload size ({LAMBDA_PAYLOAD_BYTES} bytes).")
+            errored = True
+    log.debug("%s %s", function.function_name, "timed out" if invocation.timed_out else "failed" if errored else "ok")
     return payload, errored, ""
+
+
+def _run(invocation: Invocation, event: Any, outcome: dict[str, Any]) -> None:
+    with thread_context.working_for(Principal(invocation.function_name, invocation.role_arn, "function"), invocation):
+        _run_handler(invocation, event, outcome)
+
+
+def _run_handler(invocation: Invocation, event: Any, outcome: dict[str, Any]) -> None:
+    try:
+        try:
+            # Handler logs go to this process's stdout (Powertools JSON lines), as to CloudWatch in AWS.
+            result = next((r for r in (hook(invocation.function, event) for hook in list(invoke_hooks))
+                           if r is not None), None)
+            if result is None:
+                result = _handler_for(invocation.function.handler)(event, LambdaContext(invocation))
+            outcome["result"] = result
+        except Exception as exc:  # the Lambda runtime reports every exception this way
+            outcome["error"] = exc
+        _end(invocation)  # before the caller has its answer: /tmp is gone when it does
+        invocation._handler_returned()
+    except LambdaTimeout:  # the caller has had its answer; the handler has stopped
+        _end(invocation)
+
+
+def _end(invocation: Invocation) -> None:
+    """Check and remove the invocation's /tmp (idempotent). A LambdaTimeout may land here: start again."""
+    while True:
+        try:
+            if not invocation.timed_out:
+                leftovers = invocation.storage.leftovers()
+                if leftovers:
+                    violations.record(violations.Violation(
+                        invocation.function_name, violations.TMP_LEFTOVERS, "write /tmp", ", ".join(leftovers[:5]),
+                        f"{len(leftovers)} files left after the invocation: on AWS they stay in the warm sandbox "
+                        f"and use up the next invocations' {invocation.storage.size_bytes // MIB} MB"))
+            invocation.storage.remove()
+            return
+        except LambdaTimeout:
+            continue
+
+
+def _make_storage_root() -> Path:
+    global _storage_root
+    if _storage_root is None:
+        _storage_root = Path(tempfile.mkdtemp(prefix="local-lambda-tmp-"))
+        atexit.register(shutil.rmtree, _storage_root, True)
+    return _storage_root
 
 
 def _patched_invoke_lambda(self, event: Any = None) -> tuple[str, bool, str]:
@@ -99,3 +235,6 @@ def install() -> None:
             "this moto version changed the seam local_stack/lambda_runtime.py relies on"
         )
     lambda_models.LambdaFunction._invoke_lambda = _patched_invoke_lambda
+    thread_context.install()  # a thread a handler starts belongs to its invocation
+    _make_storage_root()
+    ephemeral_storage.install(lambda: invocation.storage if (invocation := current_invocation()) else None)

@@ -11,9 +11,11 @@ from pathlib import Path
 import boto3
 from moto.core.config import default_user_config
 
-from local_stack import dynamodb, lambda_runtime
+from local_stack import access_guard, dynamodb, lambda_runtime, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
+from local_stack.iam import TemplatePolicies
+from local_stack.iam_requests import TableKeys
 from local_stack.moto_server import MotoServer
 from local_stack.template import Template
 
@@ -57,12 +59,19 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
+        stepfunctions.install()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._moto = MotoServer(HOST, self.aws_port)
         self._moto.start()
         session = self.session()
         self.deployment = Deployer(session, ACCOUNT_ID, REGION).deploy(Template.load(self.template_path))
         self._apply_function_environment(self.deployment)
+        # From here on, every AWS call a handler makes is checked against its role in the template.
+        deployment = self.deployment
+        access_guard.install(access_guard.AccessGuard(
+            TemplatePolicies.from_template(deployment.template, deployment.resolver),
+            TableKeys.from_template(deployment.template, deployment.resolver), REGION, ACCOUNT_ID,
+            {function["handler"]: function["role_arn"] for function in deployment.functions.values()}))
         self._api = LocalApiGateway(self.deployment, session.client("lambda"), HOST, self.api_port)
         self._api.start()
         return self.info

@@ -7,10 +7,19 @@ import itertools
 import pytest
 
 from cli.client import IngestClient, put_file
+from local_stack import violations
 from local_stack.stack import LocalStack, free_port
 from local_stack.tokens import mint_local_token
 
 _accounts = itertools.count(1)
+
+
+def fail_on_violations(when: str) -> None:
+    """Fail with every call the local stack refused as AWS would (or other violation) not yet taken."""
+    found = violations.take()
+    if found:
+        pytest.fail(f"{when}, functions did what AWS would refuse:\n" + "\n".join(f"  {v}" for v in found),
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +28,20 @@ def stack(template_path):
     local.start()
     yield local
     local.stop()
+    # Workflows still running after the last test end here: what they did counts too.
+    fail_on_violations("After the session")
+
+
+@pytest.fixture(autouse=True)
+def no_violations(request):
+    """Every end-to-end test fails if a function made a call its role does not allow (checked against
+    the template's policies by local_stack/access_guard.py) or broke another Lambda rule. A test that
+    provokes one on purpose takes it with violations.take() before it ends."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    yield
+    fail_on_violations("During this test")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,53 @@
+"""Where moto's Step Functions interpreter differs from AWS in ways our workflows would notice.
+
+- States.DataLimitExceeded (a state's input or output, or a task's result, over 256 KiB) and
+  States.Runtime are terminal on AWS: `States.ALL` (and `States.TaskFailed`) in a Retry or Catch
+  does not match them, only their own name does. moto's ErrorEqualsDecl lets States.ALL match
+  everything; we make it match as AWS documents.
+- An execution works for its state machine's role: the calls the interpreter makes for it (invoking
+  the task functions, reading a Distributed Map's ItemReader object) are checked against that role
+  by local_stack/access_guard.py, as the functions' calls are against theirs.
+- How a failed Lambda task is named needs no change: moto's interpreter takes the error from the
+  function's `errorType` (a handler's exception class, or `Sandbox.Timedout` when the local Lambda
+  runtime ends an invocation at its timeout), as Step Functions does.
+"""
+
+from __future__ import annotations
+
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+from local_stack.thread_context import Principal, working_for
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+
+TERMINAL_ERRORS = (StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
+                   StatesErrorName(typ=StatesErrorNameType.StatesRuntime))
+
+
+def install() -> None:
+    """Make States.ALL and States.TaskFailed leave terminal errors alone, and run executions as
+    their state machine's role (idempotent)."""
+    original = ErrorEqualsDecl._eval_body
+    if getattr(original, "_local_stack", False):
+        return
+    execution_logic = ExecutionWorker._execution_logic
+
+    def _execution_logic(worker) -> None:
+        details = worker._evaluation_details
+        machine = Principal(details.state_machine_details.name, details.execution_details.role_arn, "state machine")
+        with working_for(machine):
+            execution_logic(worker)
+
+    ExecutionWorker._execution_logic = _execution_logic
+
+    def _eval_body(self, env) -> None:
+        error_name = env.stack[-1]
+        if error_name in TERMINAL_ERRORS and error_name not in self.error_names:
+            env.stack.pop()
+            env.stack.append(False)  # a wildcard does not match it; a different name never did
+            return
+        original(self, env)
+
+    _eval_body._local_stack = True  # type: ignore[attr-defined]
+    ErrorEqualsDecl._eval_body = _eval_body
