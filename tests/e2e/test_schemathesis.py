@@ -199,6 +199,8 @@ def api_schema(stack, known_ids):
             return st.sampled_from([body, *({**rest, **target} for target in targets)])
         if path.startswith(AUDIENCE_IMPORTS) and "identifier_type" in body:
             real = {**body, "identifier_type": "customer_id", **({"app_id": known_ids["app_id"]} if "app_id" in body else {})}
+            if "audience_list_id" in body:  # an update's form names the list of its path (the real one, or a 400)
+                real["audience_list_id"] = known_ids["audience_list_id"]
             return st.sampled_from([body, real])
         if path == "/analytics/files/upload":
             real = {"datasetType": "customers", "file": {"name": "customers-2.csv", "type": "csv"}}
