@@ -2,19 +2,32 @@
 """CDK entry point: `npx aws-cdk@2 synth|deploy` runs this (see cdk.json), and so does `make synth`."""
 
 import os
+import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 
-from infra import nag
-from infra.stack import BulkIngestStack
+# infra/ builds each function's environment from its handler's settings class (lambdas/ingest/config.py,
+# standard library only), so the handlers' package must be importable here as it is in Lambda.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
+
+from infra import nag  # noqa: E402  (after the path above)
+from infra.config import ConfigError, DeploymentConfig  # noqa: E402
+from infra.stack import BulkIngestStack  # noqa: E402
 
 app = cdk.App(outdir=os.environ.get("CDK_OUTDIR"))
 # cdk-nag's AwsSolutions pack: findings are printed and written to validation-report.json in the
 # output; tests/infra/test_nag.py fails on any that is not acknowledged with a reason.
 nag.attach_checks(app)
+try:
+    # Every context value (-c key=value, cdk.json, CDK_CONTEXT_JSON), read and checked once: infra/config.py.
+    config = DeploymentConfig.from_context(app.node)
+except ConfigError as exc:
+    sys.exit(f"synthesis stopped: {exc}")
 BulkIngestStack(
     app,
     "BulkIngest",
+    config=config,
     env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
 )
 app.synth()

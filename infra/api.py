@@ -8,17 +8,20 @@ import math
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.audiences import Audiences
 from infra.auth import Auth
-from infra.imports import DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE, DEFAULT_PROFILE_UPLOADS_PER_HOUR, Imports
+from infra.config import ApiLimits
 from infra.functions import python_function
+from infra.imports import Imports
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, Storage
+from ingest.config import ApiSettings
 
 STAGE = "prod"
-UPLOAD_URL_TTL_SECONDS = 3600
 
 # Every route: (path, methods). All go to the one API function behind the token authorizer.
 ROUTES: list[tuple[str, tuple[str, ...]]] = [
@@ -76,10 +79,6 @@ GATEWAY_RESPONSES = {
 # test holds the two equal). Its id cannot be in the API function's environment: the plan refers to
 # the stage, the stage to the deployment, the deployment to the methods, the methods to the function.
 USAGE_PLAN_NAME_SUFFIX = "-per-token"
-# Per-import-key quotas of the audience routes (CDK context audience_uploads_per_hour and
-# audience_status_requests_per_minute): by default the same as Localytics documents for profile imports.
-DEFAULT_AUDIENCE_UPLOADS_PER_HOUR = DEFAULT_PROFILE_UPLOADS_PER_HOUR
-DEFAULT_AUDIENCE_STATUS_REQUESTS_PER_MINUTE = DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE
 # The stage's access log, one JSON line per request: who called which route and how it went. The
 # route template (resourcePath), not the path, so record keys stay out; no bodies, headers or token.
 ACCESS_LOG_FIELDS = {
@@ -103,38 +102,60 @@ def retry_after_seconds(rate_per_second: float) -> int:
 
 
 class Api(Construct):
+    """The REST API and the one function behind every route, ours and the compatible ones."""
+
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth, imports: Imports,
-                 clear_workflow: sfn.IStateMachine, rate_limit_per_second: int, rate_limit_burst: int,
-                 audience_uploads_per_hour: int = DEFAULT_AUDIENCE_UPLOADS_PER_HOUR,
-                 audience_status_requests_per_minute: int = DEFAULT_AUDIENCE_STATUS_REQUESTS_PER_MINUTE) -> None:
+                 audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits) -> None:
         super().__init__(scope, construct_id)
         usage_plan_name = Stack.of(self).stack_name + USAGE_PLAN_NAME_SUFFIX
-        self.function = python_function(
+        self.function = self._build_function(ApiSettings(
+            uploads_bucket=storage.bucket.bucket_name,
+            jobs_table=storage.jobs_table.table_name,
+            datasets_table=storage.datasets_table.table_name,
+            records_table=storage.records_table.table_name,
+            clear_state_machine_arn=clear_workflow.state_machine_arn,
+            # Same names and values as the authorizer's: local handlers share one process env.
+            tokens_table=auth.tokens_table.table_name,
+            accounts_table=auth.accounts_table.table_name,
+            # A name, not the plan's id (see USAGE_PLAN_NAME_SUFFIX); the numbers are shown by GET /v1/account.
+            usage_plan_name=usage_plan_name,
+            rate_limit_per_second=limits.rate_limit_per_second,
+            rate_limit_burst=limits.rate_limit_burst,
+            imports_table=imports.imports_table.table_name,
+            quotas_table=imports.quotas_table.table_name,
+            profile_uploads_per_hour=limits.profile_uploads_per_hour,
+            profile_status_requests_per_minute=limits.profile_status_requests_per_minute,
+            audience_uploads_per_hour=limits.audience_uploads_per_hour,
+            audience_status_requests_per_minute=limits.audience_status_requests_per_minute,
+            audiences_table=audiences.table.table_name,
+        ))
+        self._grant_function(storage, auth, imports, audiences, clear_workflow)
+        self.rest_api = self._build_rest_api(auth)
+        self.usage_plan = self.rest_api.add_usage_plan(
+            "PerTokenUsagePlan",
+            name=usage_plan_name,
+            description="Per-token throttling: every API token has its own API key in this plan",
+            throttle=apigw.ThrottleSettings(rate_limit=limits.rate_limit_per_second,
+                                            burst_limit=limits.rate_limit_burst),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
+        self._grant_token_keys()
+        self._add_routes(imports)
+        self._add_gateway_responses(limits.rate_limit_per_second)
+
+    def _build_function(self, settings: ApiSettings) -> lambda_.Function:
+        return python_function(
             self,
             "ApiFunction",
             handler="ingest.handlers.api.handler",
             description="Bulk-ingest REST API: datasets, uploads, records, tokens",
-            environment={
-                "UPLOADS_BUCKET": storage.bucket.bucket_name,
-                "JOBS_TABLE": storage.jobs_table.table_name,
-                "DATASETS_TABLE": storage.datasets_table.table_name,
-                "RECORDS_TABLE": storage.records_table.table_name,
-                "UPLOAD_URL_TTL_SECONDS": str(UPLOAD_URL_TTL_SECONDS),
-                "CLEAR_STATE_MACHINE_ARN": clear_workflow.state_machine_arn,
-                # Same name and value as the authorizer's: local handlers share one process env.
-                "TOKENS_TABLE": auth.tokens_table.table_name,
-                "ACCOUNTS_TABLE": auth.accounts_table.table_name,
-                # A name, not the plan's id (see USAGE_PLAN_NAME_SUFFIX); the numbers are shown by GET /v1/account.
-                "USAGE_PLAN_NAME": usage_plan_name,
-                "RATE_LIMIT_PER_SECOND": str(rate_limit_per_second),
-                "RATE_LIMIT_BURST": str(rate_limit_burst),
-                **imports.api_environment(),
-                "AUDIENCE_UPLOADS_PER_HOUR": str(audience_uploads_per_hour),
-                "AUDIENCE_STATUS_REQUESTS_PER_MINUTE": str(audience_status_requests_per_minute),
-            },
+            settings=settings,
             timeout=Duration.seconds(29),
             memory_size=512,
         )
+
+    def _grant_function(self, storage: Storage, auth: Auth, imports: Imports, audiences: Audiences,
+                        clear_workflow: sfn.IStateMachine) -> None:
         storage.jobs_table.grant(
             self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"
         )
@@ -152,13 +173,15 @@ class Api(Construct):
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[auth.accounts_table.table_arn]))
         clear_workflow.grant_start_execution(self.function)
-        imports.grant_api(self.function)
+        imports.grant_api(self.function)  # the compatible routes: import keys, target datasets, quotas
         storage.records_table.grant(self.function, "dynamodb:GetItem")
         # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
         storage.bucket.grant_read(self.function, f"{RESULTS_PREFIX}*")
+        audiences.grant_api(self.function)
 
-        self.rest_api = apigw.RestApi(
+    def _build_rest_api(self, auth: Auth) -> apigw.RestApi:
+        return apigw.RestApi(
             self,
             "RestApi",
             rest_api_name="bulk-ingest",
@@ -183,14 +206,8 @@ class Api(Construct):
             cloud_watch_role=True,
             binary_media_types=BINARY_MEDIA_TYPES,
         )
-        self.usage_plan = self.rest_api.add_usage_plan(
-            "PerTokenUsagePlan",
-            name=usage_plan_name,
-            description="Per-token throttling: every API token has its own API key in this plan",
-            throttle=apigw.ThrottleSettings(rate_limit=rate_limit_per_second, burst_limit=rate_limit_burst),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
-        )
-        self._grant_token_keys()
+
+    def _add_routes(self, imports: Imports) -> None:
         integration = apigw.LambdaIntegration(self.function, proxy=True)
         for path, methods in ROUTES:
             resource = self.rest_api.root.resource_for_path(path)
@@ -201,6 +218,8 @@ class Api(Construct):
             for method in methods:
                 resource.add_method(method, integration, authorizer=imports.authorizer,
                                     authorization_type=apigw.AuthorizationType.CUSTOM, api_key_required=False)
+
+    def _add_gateway_responses(self, rate_limit_per_second: int) -> None:
         for response_type, (status, message) in GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
                 f"{response_type.response_type}Response",

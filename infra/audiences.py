@@ -2,7 +2,9 @@
 
 One item per audience plus one counter item per account, key (account_id, audience_id); the
 members live in the records table (lambdas/ingest/logic/audiences.py says how). All of the
-audience-specific permissions are granted here, so they can be read in one place.
+audience-specific permissions are granted here, so they can be read in one place; the Api and
+Workflow constructs receive this one and call its grant_* for their functions (and name the table in
+those functions' settings).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from constructs import Construct
 from infra.storage import Storage
 from infra.tables import table
 
-ENVIRONMENT_VARIABLE = "AUDIENCES_TABLE"
 # Member sets are partitions "<account>#audience-<audience>-<load>#audience_member#<shard>" of the
 # records table; dataset partitions ("<account>#<dataset ULID>#<type>#<shard>") never match this, so
 # the functions that delete member sets may write only there (DynamoDB's LeadingKeys condition).
@@ -27,25 +28,19 @@ class Audiences(Construct):
         self._records = storage.records_table
         self.table = table(self, "AudiencesTable", "account_id", "audience_id")
 
-    def _name_in(self, function: lambda_.Function) -> None:
-        function.add_environment(ENVIRONMENT_VARIABLE, self.table.table_name)
-
     def grant_api(self, function: lambda_.Function) -> None:
         """Routes and upload requests: create and delete are transactions of Put/Update/Delete on an
         audience and its account's counter; list is a Query of the account's partition; membership
         and delete read and delete members in the records table."""
-        self._name_in(function)
         self.table.grant(function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
                          "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         self._grant_member_sets(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
 
     def grant_load_steps(self, inspect: lambda_.Function, budget: lambda_.Function, finalize: lambda_.Function,
-                         mark_failed: lambda_.Function, others: list[lambda_.Function]) -> None:
+                         mark_failed: lambda_.Function) -> None:
         """Inspect holds the audience for its load, Finalize flips its member set, and the steps that
         end a job release it; Finalize and MarkFailed delete replaced or abandoned member sets.
-        The other steps share the handler module, so they know the table's name and nothing more."""
-        for function in (inspect, budget, finalize, mark_failed, *others):
-            self._name_in(function)
+        Split and Load share the handler module, so they know the table's name and nothing more."""
         for function in (inspect, finalize, mark_failed):
             self.table.grant(function, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.table.grant(budget, "dynamodb:UpdateItem")

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.functions import python_function
 from infra.tables import table
+from ingest.config import AuthSettings
 
 TOKEN_HEADER = "Auth-Api-Token"
 # Short, so a revoked token stops working quickly; long enough to spare the table on bursts.
@@ -45,8 +46,8 @@ class Auth(Construct):
             "AuthorizerFunction",
             handler="ingest.handlers.authorizer.handler",
             description="Auth-Api-Token -> account id (by SHA-256 hash), checked against the account's IP allow-list",
-            environment={"TOKENS_TABLE": self.tokens_table.table_name,
-                         "ACCOUNTS_TABLE": self.accounts_table.table_name},
+            settings=AuthSettings(tokens_table=self.tokens_table.table_name,
+                                  accounts_table=self.accounts_table.table_name),
             timeout=Duration.seconds(10),
             memory_size=256,
         )

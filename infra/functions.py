@@ -1,4 +1,8 @@
-"""One way to declare a Python Lambda: arm64, Python 3.13, Powertools settings, bounded log retention."""
+"""One way to declare a Python Lambda: arm64, Python 3.13, Powertools settings, bounded log retention.
+
+A function's own environment is its handler's settings class (lambdas/ingest/config.py), built by the
+construct from its resources: `settings.environment()` sets exactly the variables the handler reads.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.lambda_bundle import PYTHON_VERSION, build_lambda_bundle
+from ingest.config import Settings
 
 # The Python the test suite runs on (the Makefile makes the venv with 3.13), so what is tested is what
 # runs; the asset's wheels are built for the same one. Not the newest Lambda offers: cdk-nag's
@@ -17,6 +22,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 assert RUNTIME.name == f"python{PYTHON_VERSION}", (RUNTIME.name, PYTHON_VERSION)
 # Powertools' tracer records every traced response and error as X-Ray metadata unless told not to.
 TRACER_NO_CAPTURE = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
+# Powertools' own variables, the same on every function; the rest of an environment is its settings.
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "bulk-ingest",
+    "POWERTOOLS_METRICS_NAMESPACE": "BulkIngest",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
 _bundle_code: lambda_.Code | None = None
 
 
@@ -34,11 +45,13 @@ def python_function(
     *,
     handler: str,
     description: str,
-    environment: dict[str, str],
+    settings: Settings,
     timeout: Duration = Duration.seconds(30),
     memory_size: int = 512,
     ephemeral_storage_mib: int = 512,
 ) -> lambda_.Function:
+    variables = settings.environment()
+    assert not variables.keys() & {*POWERTOOLS_ENVIRONMENT, *TRACER_NO_CAPTURE}, "Powertools' names are its own"
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
@@ -59,10 +72,8 @@ def python_function(
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         environment={
-            "POWERTOOLS_SERVICE_NAME": "bulk-ingest",
-            "POWERTOOLS_METRICS_NAMESPACE": "BulkIngest",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            **environment,
+            **POWERTOOLS_ENVIRONMENT,
+            **variables,
             # Last, so no function can turn them back on: responses hold tokens, secrets, presigned URLs
             # and records, which must never reach a trace (the handlers' `traced` says the same).
             **TRACER_NO_CAPTURE,

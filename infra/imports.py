@@ -20,6 +20,7 @@ from infra import nag
 from infra.auth import SOURCE_IP_CONTEXT, Auth
 from infra.functions import python_function
 from infra.tables import table
+from ingest.config import ImportAuthSettings
 
 BASIC_AUTH_HEADER = "Authorization"
 # As the token authorizer's: a revoked key stops working within a minute.
@@ -29,17 +30,11 @@ IMPORT_KEYS_BY_ACCOUNT_INDEX = "by_account"
 # What a listing shows; the table key (pk) is always projected, the secret hash never.
 IMPORT_KEYS_INDEX_ATTRIBUTES = ["org_id", "app_ids", "label", "created_at", "revoked_at"]
 QUOTA_EXPIRY_ATTRIBUTE = "expires_at"
-# Localytics' documented limits per API key (CDK context can change both).
-DEFAULT_PROFILE_UPLOADS_PER_HOUR = 10
-DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE = 60
 
 
 class Imports(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth, profile_uploads_per_hour: int,
-                 profile_status_requests_per_minute: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, auth: Auth) -> None:
         super().__init__(scope, construct_id)
-        self.profile_uploads_per_hour = profile_uploads_per_hour
-        self.profile_status_requests_per_minute = profile_status_requests_per_minute
         self.imports_table = table(self, "ImportsTable", "pk")
         self.imports_table.add_global_secondary_index(
             index_name=IMPORT_KEYS_BY_ACCOUNT_INDEX,
@@ -58,8 +53,8 @@ class Imports(Construct):
             handler="ingest.handlers.import_authorizer.handler",
             description="Basic key:secret -> account, org and apps (by SHA-256 of the secret), checked against "
                         "the account's IP allow-list",
-            environment={"IMPORTS_TABLE": self.imports_table.table_name,
-                         "ACCOUNTS_TABLE": auth.accounts_table.table_name},
+            settings=ImportAuthSettings(imports_table=self.imports_table.table_name,
+                                        accounts_table=auth.accounts_table.table_name),
             timeout=Duration.seconds(10),
             memory_size=256,
         )
@@ -75,15 +70,6 @@ class Imports(Construct):
                               apigw.IdentitySource.context(SOURCE_IP_CONTEXT)],
             results_cache_ttl=IMPORT_AUTHORIZER_CACHE_TTL,
         )
-
-    def api_environment(self) -> dict[str, str]:
-        """The API function's variables for the compatible routes (ingest/config.py ApiSettings)."""
-        return {
-            "IMPORTS_TABLE": self.imports_table.table_name,
-            "QUOTAS_TABLE": self.quotas_table.table_name,
-            "PROFILE_UPLOADS_PER_HOUR": str(self.profile_uploads_per_hour),
-            "PROFILE_STATUS_REQUESTS_PER_MINUTE": str(self.profile_status_requests_per_minute),
-        }
 
     def grant_api(self, function: lambda_.IFunction) -> None:
         """What the compatible routes do: mint (PutItem), read (GetItem: targets), list (Query on the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -11,6 +12,7 @@ from infra import nag
 from infra.functions import python_function
 from infra.retries import lambda_task
 from infra.storage import Storage
+from ingest.config import ClearSettings
 
 CLEAR_MAX_CONCURRENCY = 4
 
@@ -18,15 +20,15 @@ CLEAR_MAX_CONCURRENCY = 4
 class DatasetMaintenance(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage) -> None:
         super().__init__(scope, construct_id)
-        environment = {
-            "JOBS_TABLE": storage.jobs_table.table_name,
-            "DATASETS_TABLE": storage.datasets_table.table_name,
-            "RECORDS_TABLE": storage.records_table.table_name,
-        }
-        plan_fn = self._function("PlanClear", "plan", environment, Duration.minutes(1))
-        partition_fn = self._function("ClearPartition", "clear_partition", environment, Duration.minutes(15))
-        finish_fn = self._function("FinishClear", "finish", environment, Duration.minutes(1))
-        failed_fn = self._function("ClearFailed", "mark_failed", environment, Duration.minutes(1))
+        settings = ClearSettings(
+            jobs_table=storage.jobs_table.table_name,
+            datasets_table=storage.datasets_table.table_name,
+            records_table=storage.records_table.table_name,
+        )
+        plan_fn = self._function("PlanClear", "plan", settings, Duration.minutes(1))
+        partition_fn = self._function("ClearPartition", "clear_partition", settings, Duration.minutes(15))
+        finish_fn = self._function("FinishClear", "finish", settings, Duration.minutes(1))
+        failed_fn = self._function("ClearFailed", "mark_failed", settings, Duration.minutes(1))
         job_rw = ("dynamodb:GetItem", "dynamodb:UpdateItem")
         for fn in (plan_fn, finish_fn, failed_fn):
             storage.jobs_table.grant(fn, *job_rw)
@@ -80,13 +82,13 @@ class DatasetMaintenance(Construct):
         )
         nag.acknowledge_state_machine(self.state_machine, (plan_fn, partition_fn, finish_fn, failed_fn))
 
-    def _function(self, name: str, entry: str, environment: dict, timeout: Duration):
+    def _function(self, name: str, entry: str, settings: ClearSettings, timeout: Duration) -> lambda_.Function:
         return python_function(
             self,
             f"{name}Function",
             handler=f"ingest.handlers.clear.{entry}",
             description=f"Clear Data workflow: {name}",
-            environment=environment,
+            settings=settings,
             timeout=timeout,
             memory_size=512,
         )

@@ -1,61 +1,38 @@
-"""The service stack: composes one construct per concern, tags them and accepts cdk-nag findings of api/auth."""
+"""The service stack: composes one construct per concern from the deployment's settings (infra/config.py,
+read once by app.py), tags them, acknowledges the API's cdk-nag findings and names its outputs. Each
+construct wires its own functions from what it is given; nothing here reaches into one to patch it."""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from infra.api import DEFAULT_AUDIENCE_STATUS_REQUESTS_PER_MINUTE, DEFAULT_AUDIENCE_UPLOADS_PER_HOUR, Api
+from infra import nag
+from infra.api import Api
 from infra.audiences import Audiences
 from infra.auth import Auth
-from infra.imports import (DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE, DEFAULT_PROFILE_UPLOADS_PER_HOUR,
-                           Imports)
-from infra import nag
+from infra.config import DeploymentConfig
+from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
 from infra.storage import Storage
 from infra.workflow import Workflow
 
-DEFAULT_CHUNK_TARGET_BYTES = 32 * 1024 * 1024
-DEFAULT_UPLOAD_RETENTION_DAYS = 30
-# Per-token API throttling (the usage plan): a steady rate and a burst.
-DEFAULT_RATE_LIMIT_PER_SECOND = 25
-DEFAULT_RATE_LIMIT_BURST = 50
-
 
 class BulkIngestStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        chunk_target_bytes = int(self.node.try_get_context("chunk_target_bytes") or DEFAULT_CHUNK_TARGET_BYTES)
-        # How long uploaded originals (and error logs) are kept, so a user can re-run a job.
-        retention_days = int(self.node.try_get_context("upload_retention_days") or DEFAULT_UPLOAD_RETENTION_DAYS)
-        rate_limit_per_second = int(self.node.try_get_context("rate_limit_per_second") or DEFAULT_RATE_LIMIT_PER_SECOND)
-        rate_limit_burst = int(self.node.try_get_context("rate_limit_burst") or DEFAULT_RATE_LIMIT_BURST)
-        storage = Storage(self, "Storage", upload_retention_days=retention_days)
+        storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days)
         auth = Auth(self, "Auth")
-        # Per-import-key quotas of the Localytics-compatible endpoints (Localytics documents 10 and 60).
-        imports = Imports(
-            self, "Imports", auth=auth,
-            profile_uploads_per_hour=int(self.node.try_get_context("profile_uploads_per_hour")
-                                         or DEFAULT_PROFILE_UPLOADS_PER_HOUR),
-            profile_status_requests_per_minute=int(self.node.try_get_context("profile_status_requests_per_minute")
-                                                   or DEFAULT_PROFILE_STATUS_REQUESTS_PER_MINUTE),
-        )
-        workflow = Workflow(self, "Workflow", storage=storage, chunk_target_bytes=chunk_target_bytes)
+        imports = Imports(self, "Imports", auth=auth)
+        audiences = Audiences(self, "Audiences", storage=storage)
+        workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences,
+                            chunk_target_bytes=config.chunk_target_bytes)
         maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)
-        api = Api(self, "Api", storage=storage, auth=auth, imports=imports, clear_workflow=maintenance.state_machine,
-                  rate_limit_per_second=rate_limit_per_second, rate_limit_burst=rate_limit_burst,
-                  audience_uploads_per_hour=int(self.node.try_get_context("audience_uploads_per_hour")
-                                                or DEFAULT_AUDIENCE_UPLOADS_PER_HOUR),
-                  audience_status_requests_per_minute=int(
-                      self.node.try_get_context("audience_status_requests_per_minute")
-                      or DEFAULT_AUDIENCE_STATUS_REQUESTS_PER_MINUTE))
+        api = Api(self, "Api", storage=storage, auth=auth, imports=imports, audiences=audiences,
+                  clear_workflow=maintenance.state_machine, limits=config.api_limits)
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
-        audiences = Audiences(self, "Audiences", storage=storage)
-        audiences.grant_api(api.function)
-        audiences.grant_load_steps(workflow.inspect_fn, workflow.budget_fn, workflow.finalize_fn,
-                                   workflow.mark_failed_fn, others=[workflow.split_fn, workflow.load_fn])
         Tags.of(self).add("service", "bulk-ingest")
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)

@@ -20,7 +20,7 @@ S3_ACCESS_LOGS_BY_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int = 30) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the logs under a bucket policy, not the log-delivery ACL: ACLs are disabled here.
         self.node.set_context(S3_ACCESS_LOGS_BY_POLICY_FLAG, True)

@@ -1,5 +1,8 @@
 """Workflow: the load state machine, its task functions, and the S3 -> workflow trigger.
 
+It receives what its functions use (storage, the audiences table, the chunk size) and grants it all
+here, with the audiences' own grants made by Audiences.grant_load_steps.
+
 Inspect -> Split -> Load (Distributed Map over chunks) -> Finalize; every state's Catch goes to
 MarkFailed so a job never stays in Processing.
 """
@@ -17,9 +20,11 @@ from aws_cdk import RemovalPolicy, Stack
 from constructs import Construct
 
 from infra import nag
+from infra.audiences import Audiences
 from infra.functions import python_function
 from infra.retries import lambda_task
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
+from ingest.config import TriggerSettings, WorkflowSettings
 
 LOAD_MAX_CONCURRENCY = 8
 # Loads into one dataset run one at a time: Inspect raises DatasetBusyError while another upload holds
@@ -30,25 +35,35 @@ DATASET_BUSY_RETRY = {"interval_seconds": 1, "backoff_rate": 1.5, "max_delay_sec
 
 
 class Workflow(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, chunk_target_bytes: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, audiences: Audiences,
+                 chunk_target_bytes: int) -> None:
         super().__init__(scope, construct_id)
         bucket = storage.bucket
-        environment = {
-            "UPLOADS_BUCKET": bucket.bucket_name,
-            "JOBS_TABLE": storage.jobs_table.table_name,
-            "DATASETS_TABLE": storage.datasets_table.table_name,
-            "RECORDS_TABLE": storage.records_table.table_name,
-            "CHUNK_TARGET_BYTES": str(chunk_target_bytes),
-        }
-        self.inspect_fn = self._step("Inspect", "inspect", environment, Duration.minutes(1), 512)
-        self.split_fn = self._step("Split", "split", environment, Duration.minutes(15), 1769, ephemeral=10240)
-        self.load_fn = self._step("Load", "load", environment, Duration.minutes(15), 1769)
-        self.budget_fn = self._step("CheckErrorBudget", "check_error_budget", environment, Duration.minutes(15), 1024)
-        self.finalize_fn = self._step("Finalize", "finalize", environment, Duration.minutes(15), 1024)
-        self.mark_failed_fn = self._step("MarkFailed", "mark_failed", environment, Duration.minutes(5), 512)
+        # Every step runs the same handler module, so every step gets the same settings.
+        self._build_steps(WorkflowSettings(
+            uploads_bucket=bucket.bucket_name,
+            jobs_table=storage.jobs_table.table_name,
+            datasets_table=storage.datasets_table.table_name,
+            records_table=storage.records_table.table_name,
+            audiences_table=audiences.table.table_name,
+            chunk_target_bytes=chunk_target_bytes,
+        ))
         self._grant(storage)
+        audiences.grant_load_steps(self.inspect_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
+        self.state_machine = self._build_state_machine(bucket)
+        self.trigger_fn = self._build_trigger(storage)
+        self._acknowledge_nag_findings(bucket)
 
-        self.state_machine = sfn.StateMachine(
+    def _build_steps(self, settings: WorkflowSettings) -> None:
+        self.inspect_fn = self._step("Inspect", "inspect", settings, Duration.minutes(1), 512)
+        self.split_fn = self._step("Split", "split", settings, Duration.minutes(15), 1769, ephemeral=10240)
+        self.load_fn = self._step("Load", "load", settings, Duration.minutes(15), 1769)
+        self.budget_fn = self._step("CheckErrorBudget", "check_error_budget", settings, Duration.minutes(15), 1024)
+        self.finalize_fn = self._step("Finalize", "finalize", settings, Duration.minutes(15), 1024)
+        self.mark_failed_fn = self._step("MarkFailed", "mark_failed", settings, Duration.minutes(5), 512)
+
+    def _build_state_machine(self, bucket: s3.IBucket) -> sfn.StateMachine:
+        return sfn.StateMachine(
             self,
             "LoadWorkflow",
             state_machine_type=sfn.StateMachineType.STANDARD,
@@ -63,24 +78,24 @@ class Workflow(Construct):
             ),
         )
 
-        self.trigger_fn = python_function(
+    def _build_trigger(self, storage: Storage) -> lambda_.Function:
+        """S3 ObjectCreated under uploads/ -> one execution, named after the upload id."""
+        trigger_fn = python_function(
             self,
             "UploadTriggerFunction",
             handler="ingest.handlers.upload_trigger.handler",
             description="S3 ObjectCreated -> one workflow execution per upload",
-            environment={
-                "JOBS_TABLE": storage.jobs_table.table_name,
-                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
-            },
+            settings=TriggerSettings(jobs_table=storage.jobs_table.table_name,
+                                     state_machine_arn=self.state_machine.state_machine_arn),
             timeout=Duration.seconds(30),
             memory_size=256,
         )
-        storage.jobs_table.grant(self.trigger_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.state_machine.grant_start_execution(self.trigger_fn)
-        bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.trigger_fn), s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX)
+        storage.jobs_table.grant(trigger_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        self.state_machine.grant_start_execution(trigger_fn)
+        storage.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(trigger_fn), s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX)
         )
-        self._acknowledge_nag_findings(bucket)
+        return trigger_fn
 
     def _acknowledge_nag_findings(self, bucket: s3.IBucket) -> None:
         """The cdk-nag findings we accept here, with why (infra/nag.py): the same prefixes as _grant."""
@@ -116,13 +131,14 @@ class Workflow(Construct):
                     [nag.LAMBDA_BASIC_EXECUTION_POLICY],
                 )
 
-    def _step(self, name: str, entry: str, environment: dict, timeout: Duration, memory: int, ephemeral: int = 512):
+    def _step(self, name: str, entry: str, settings: WorkflowSettings, timeout: Duration, memory: int,
+              ephemeral: int = 512) -> lambda_.Function:
         return python_function(
             self,
             f"{name}Function",
             handler=f"ingest.handlers.workflow.{entry}",
             description=f"Load workflow: {name} step",
-            environment=environment,
+            settings=settings,
             timeout=timeout,
             memory_size=memory,
             ephemeral_storage_mib=ephemeral,

@@ -1,57 +1,92 @@
-"""Each function's environment as a typed model, read once and checked at cold start.
+"""Each function's environment as a typed model: the one contract between the template and the handlers.
 
-Logic and adapters never read os.environ: handlers build these and pass values down.
-The CDK constructs set exactly these variable names (infra/names.py mirrors them).
+A settings class names what one handler module needs. Each field is one environment variable, its
+name the field's in upper case (`uploads_bucket` -> `UPLOADS_BUCKET`), and that rule is used both ways:
+- the handlers read their class once, at cold start: `WorkflowSettings.from_env()`, which fails naming
+  every missing or malformed variable;
+- the CDK constructs (infra/) build the same class from their resources and set exactly
+  `WorkflowSettings(uploads_bucket=bucket.bucket_name, ...).environment()` on the function, so a
+  variable cannot be spelt two ways, nor set on a function whose handler does not read it.
+tests/infra/test_settings.py holds every function's environment to its handler's class.
+
+Logic and adapters never read os.environ: handlers build these and pass values down. This module
+imports only the standard library, so synthesis (which imports it) stays free of boto3 and Powertools.
 """
 
+from __future__ import annotations
+
 import os
-from dataclasses import MISSING, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Self, get_type_hints
 
 
 class ConfigError(RuntimeError):
     pass
 
 
-def _load(cls):
-    values = {}
-    missing = []
-    for field in fields(cls):
-        raw = os.environ.get(field.name.upper())
-        if raw is None:
-            if field.default is not MISSING:
+class Settings:
+    """Shared behaviour of the frozen dataclasses below: field <-> environment variable, both ways."""
+
+    @staticmethod
+    def variable_name(field_name: str) -> str:
+        return field_name.upper()
+
+    @classmethod
+    def variable_names(cls) -> dict[str, str]:
+        """Field name -> environment variable name, for every field of the class."""
+        return {field.name: cls.variable_name(field.name) for field in fields(cls)}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings in `environ` (default: os.environ); a field with a default may be absent."""
+        environ = os.environ if environ is None else environ
+        types = get_type_hints(cls)
+        values, missing, malformed = {}, [], []
+        for field in fields(cls):
+            name = cls.variable_name(field.name)
+            raw = environ.get(name)
+            if raw is None:
+                if field.default is MISSING:
+                    missing.append(name)
                 continue
-            missing.append(field.name.upper())
-            continue
-        values[field.name] = field.type(raw) if field.type in (int, float) else raw
-    if missing:
-        raise ConfigError(f"{cls.__name__}: missing environment variables {', '.join(missing)}")
-    return cls(**values)
+            if types[field.name] is int:
+                try:
+                    values[field.name] = int(raw)
+                except ValueError:
+                    malformed.append(f"{name}={raw!r} is not an integer")
+            else:
+                values[field.name] = raw
+        problems = ([f"missing environment variables {', '.join(missing)}"] if missing else []) + malformed
+        if problems:
+            raise ConfigError(f"{cls.__name__}: {'; '.join(problems)}")
+        return cls(**values)
+
+    def environment(self) -> dict[str, str]:
+        """Every field as the environment variable its handler reads (values may be CDK tokens)."""
+        return {self.variable_name(name): str(value) for name, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)
-class AuthSettings:
+class AuthSettings(Settings):
+    """The token authorizer (handlers/authorizer.py)."""
+
     tokens_table: str
     accounts_table: str
 
-    @classmethod
-    def from_env(cls) -> "AuthSettings":
-        return _load(cls)
-
 
 @dataclass(frozen=True)
-class ImportAuthSettings:
-    """The Basic-auth authorizer of the Localytics-compatible routes."""
+class ImportAuthSettings(Settings):
+    """The Basic-auth authorizer of the Localytics-compatible routes (handlers/import_authorizer.py)."""
 
     imports_table: str
     accounts_table: str
 
-    @classmethod
-    def from_env(cls) -> "ImportAuthSettings":
-        return _load(cls)
-
 
 @dataclass(frozen=True)
-class ApiSettings:
+class ApiSettings(Settings):
+    """The API function: every route, ours and the compatible ones (handlers/api.py, compat_api.py)."""
+
     uploads_bucket: str
     jobs_table: str
     datasets_table: str
@@ -60,55 +95,49 @@ class ApiSettings:
     tokens_table: str
     accounts_table: str
     usage_plan_name: str  # the per-token usage plan, found by name (infra/api.py says why not by id)
+    # Per-token throttling (CDK context, infra/config.py), shown by GET /v1/account.
     rate_limit_per_second: int
     rate_limit_burst: int
     # Import keys and target datasets of the compatible APIs, and the per-key quota counters (infra/imports.py).
     imports_table: str
     quotas_table: str
+    # Per-key quotas of the Localytics Profile and Audience Imports routes (CDK context, infra/config.py).
     profile_uploads_per_hour: int
     profile_status_requests_per_minute: int
-    audiences_table: str  # audience lists and their per-account counter (infra/audiences.py)
-    # Per-key quotas of the Localytics Audience Imports routes (infra/api.py, CDK context).
     audience_uploads_per_hour: int
     audience_status_requests_per_minute: int
+    audiences_table: str  # audience lists and their per-account counter (infra/audiences.py)
+    # How long a presigned upload or error-log URL is valid. Not deploy-time context: the compatible
+    # APIs document one hour, and URLs signed with the function's role credentials cannot outlive them.
     upload_url_ttl_seconds: int = 3600
-
-    @classmethod
-    def from_env(cls) -> "ApiSettings":
-        return _load(cls)
 
 
 @dataclass(frozen=True)
-class TriggerSettings:
+class TriggerSettings(Settings):
+    """The S3 -> workflow trigger (handlers/upload_trigger.py)."""
+
     jobs_table: str
     state_machine_arn: str
 
-    @classmethod
-    def from_env(cls) -> "TriggerSettings":
-        return _load(cls)
-
 
 @dataclass(frozen=True)
-class WorkflowSettings:
+class WorkflowSettings(Settings):
+    """Every step of the load workflow: they share one handler module (handlers/workflow.py)."""
+
     uploads_bucket: str
     jobs_table: str
     datasets_table: str
     records_table: str
     audiences_table: str
-    chunk_target_bytes: int = 32 * 1024 * 1024
+    chunk_target_bytes: int  # CDK context, infra/config.py
+    # At most this many chunks, whatever the file's size: the Load map's items, each a child execution.
     max_chunks: int = 256
-
-    @classmethod
-    def from_env(cls) -> "WorkflowSettings":
-        return _load(cls)
 
 
 @dataclass(frozen=True)
-class ClearSettings:
+class ClearSettings(Settings):
+    """Every step of the Clear Data workflow (handlers/clear.py)."""
+
     jobs_table: str
     datasets_table: str
     records_table: str
-
-    @classmethod
-    def from_env(cls) -> "ClearSettings":
-        return _load(cls)

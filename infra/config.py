@@ -1,0 +1,152 @@
+"""The deployment's settings: every CDK context value, read once, with its default, and checked.
+
+`DeploymentConfig.from_context(node)` is the only reader of CDK context in infra/; the stack builds it
+once and hands each construct the values it needs. Set a value with `-c key=value` on the cdk command
+line (`npx aws-cdk@2 deploy -c upload_retention_days=90`), in cdk.json's "context", or in
+CDK_CONTEXT_JSON (what the tests do). A value that is not a whole number, or is out of its range,
+stops synthesis with a message naming the key.
+
+CONTEXT_KEYS below is the table of keys: default, range and meaning. The README's deploy section shows
+it (`context_keys_table()` renders it; tests/infra/test_config.py keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+
+class ConfigError(ValueError):
+    """A context value synthesis cannot use; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ContextKey:
+    default: int
+    minimum: int
+    maximum: int | None
+    meaning: str
+    unit: str = ""  # "bytes": shown in KiB/MiB/GiB
+
+    def shown(self, value: int) -> str:
+        if self.unit == "bytes":
+            for name, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+                if value >= size and value % size == 0:
+                    return f"{value // size} {name}"
+        return f"{value:,}"
+
+    def range_text(self) -> str:
+        low = self.shown(self.minimum)
+        return f"≥ {low}" if self.maximum is None else f"{low} – {self.shown(self.maximum)}"
+
+
+MIB = 1024 * 1024
+# Every context key, in the order the README lists them. The name is DeploymentConfig's field.
+CONTEXT_KEYS: dict[str, ContextKey] = {
+    "upload_retention_days": ContextKey(
+        30, 1, None,
+        "Days uploaded originals and error logs are kept (so a job can be re-run), then expire."),
+    "chunk_target_bytes": ContextKey(
+        32 * MIB, 1024, 1024 * MIB,
+        "Target size of one Load chunk, in uncompressed bytes (a file gets at most 256 chunks). At most "
+        "1 GiB: Load keeps a chunk's last line per key in its 1,769 MB of memory.", unit="bytes"),
+    "rate_limit_per_second": ContextKey(
+        25, 1, 10_000,
+        "Per-token API throttling: steady requests per second (API Gateway's default account limit is "
+        "10,000). The stage's own limit for all callers, 50/s (infra/api.py), applies as well."),
+    "rate_limit_burst": ContextKey(
+        50, 1, 5_000,
+        "Per-token API throttling: burst (API Gateway's default account burst is 5,000; the stage's "
+        "own is 100)."),
+    "profile_uploads_per_hour": ContextKey(
+        10, 1, None,
+        "Localytics Profile Imports: uploads per import key per hour (Localytics documents 10)."),
+    "profile_status_requests_per_minute": ContextKey(
+        60, 1, None,
+        "Localytics Profile Imports: status requests per import key per minute (Localytics documents 60)."),
+    "audience_uploads_per_hour": ContextKey(
+        10, 1, None,
+        "Localytics Audience Imports: uploads per import key per hour (as for profiles)."),
+    "audience_status_requests_per_minute": ContextKey(
+        60, 1, None,
+        "Localytics Audience Imports: status requests per import key per minute (as for profiles)."),
+}
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """What the API construct needs of the configuration: the usage plan's throttle, and the per-key
+    quotas the compatible routes count (the API function enforces both)."""
+
+    rate_limit_per_second: int
+    rate_limit_burst: int
+    profile_uploads_per_hour: int
+    profile_status_requests_per_minute: int
+    audience_uploads_per_hour: int
+    audience_status_requests_per_minute: int
+
+
+class ContextReader(Protocol):
+    def try_get_context(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """One field per context key (CONTEXT_KEYS), each a checked whole number."""
+
+    upload_retention_days: int
+    chunk_target_bytes: int
+    rate_limit_per_second: int
+    rate_limit_burst: int
+    profile_uploads_per_hour: int
+    profile_status_requests_per_minute: int
+    audience_uploads_per_hour: int
+    audience_status_requests_per_minute: int
+
+    @classmethod
+    def from_context(cls, node: ContextReader) -> DeploymentConfig:
+        """Read every key from a construct's node (app.py: the app's), defaults for those unset."""
+        return cls.from_mapping({key: node.try_get_context(key) for key in CONTEXT_KEYS})
+
+    @property
+    def api_limits(self) -> ApiLimits:
+        return ApiLimits(**{field.name: getattr(self, field.name) for field in fields(ApiLimits)})
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> DeploymentConfig:
+        problems = []
+        values = {}
+        for key, spec in CONTEXT_KEYS.items():
+            try:
+                values[key] = _checked(key, spec, context.get(key))
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ConfigError("CDK context: " + "; ".join(problems))
+        return cls(**values)
+
+
+def _checked(key: str, spec: ContextKey, raw: Any) -> int:
+    if raw is None:
+        return spec.default
+    # `-c key=value` arrives as a string, cdk.json and CDK_CONTEXT_JSON values as JSON numbers.
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise ConfigError(f"{key}={raw!r} is not a whole number")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a whole number") from None
+    if value < spec.minimum or (spec.maximum is not None and value > spec.maximum):
+        raise ConfigError(f"{key}={value} is out of range ({spec.range_text()})")
+    return value
+
+
+def context_keys_table() -> str:
+    """CONTEXT_KEYS as the Markdown table the README's deploy section shows."""
+    rows = [f"| `{key}` | {spec.shown(spec.default)} | {spec.range_text()} | {spec.meaning} |"
+            for key, spec in CONTEXT_KEYS.items()]
+    return "\n".join(["| Context key | Default | Range | Meaning |", "| --- | --- | --- | --- |", *rows])
+
+
+assert [field.name for field in fields(DeploymentConfig)] == list(CONTEXT_KEYS), "one field per context key"

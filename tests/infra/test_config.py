@@ -1,0 +1,129 @@
+"""The deployment's settings (infra/config.py): every CDK context key read once, checked, documented once,
+and landing where it should in the synthesized template."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tests.infra.test_template as base  # a module, so pytest does not collect its tests twice here
+from infra.config import CONTEXT_KEYS, ConfigError, DeploymentConfig, context_keys_table
+from tests.conftest import TEST_CONTEXT
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW_STEPS = ("inspect", "split", "load", "check_error_budget", "finalize", "mark_failed")
+
+
+# -- reading and checking -----------------------------------------------------------------------
+
+
+def test_unset_keys_take_their_defaults():
+    config = DeploymentConfig.from_mapping({})
+    assert {key: getattr(config, key) for key in CONTEXT_KEYS} == {key: spec.default for key, spec in CONTEXT_KEYS.items()}
+    assert (config.upload_retention_days, config.chunk_target_bytes, config.rate_limit_per_second,
+            config.rate_limit_burst) == (30, 32 * 1024 * 1024, 25, 50)
+
+
+def test_command_line_strings_and_json_numbers_are_both_read():
+    # `-c upload_retention_days=90` arrives as a string; cdk.json and CDK_CONTEXT_JSON give numbers.
+    config = DeploymentConfig.from_mapping({"upload_retention_days": "90", "rate_limit_burst": 80})
+    assert (config.upload_retention_days, config.rate_limit_burst) == (90, 80)
+
+
+@pytest.mark.parametrize("key, raw, message", [
+    ("upload_retention_days", "ninety", "upload_retention_days='ninety' is not a whole number"),
+    ("upload_retention_days", "1.5", "upload_retention_days='1.5' is not a whole number"),
+    ("upload_retention_days", 1.5, "upload_retention_days=1.5 is not a whole number"),
+    ("upload_retention_days", True, "upload_retention_days=True is not a whole number"),
+    ("upload_retention_days", 0, "upload_retention_days=0 is out of range (≥ 1)"),
+    ("chunk_target_bytes", 512, "chunk_target_bytes=512 is out of range (1 KiB – 1 GiB)"),
+    ("chunk_target_bytes", str(2 << 30), f"chunk_target_bytes={2 << 30} is out of range (1 KiB – 1 GiB)"),
+    ("rate_limit_per_second", "-5", "rate_limit_per_second=-5 is out of range (1 – 10,000)"),
+    ("audience_status_requests_per_minute", "", "audience_status_requests_per_minute='' is not a whole number"),
+])
+def test_a_bad_value_is_refused_naming_its_key(key, raw, message):
+    with pytest.raises(ConfigError) as refused:
+        DeploymentConfig.from_mapping({key: raw})
+    assert str(refused.value) == f"CDK context: {message}"
+
+
+def test_every_bad_key_is_named_at_once():
+    with pytest.raises(ConfigError) as refused:
+        DeploymentConfig.from_mapping({"rate_limit_burst": 0, "profile_uploads_per_hour": "ten"})
+    assert str(refused.value) == ("CDK context: rate_limit_burst=0 is out of range (1 – 5,000); "
+                                  "profile_uploads_per_hour='ten' is not a whole number")
+
+
+def test_synthesis_stops_on_a_bad_value_and_writes_no_template(tmp_path):
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+           "CDK_CONTEXT_JSON": json.dumps({"upload_retention_days": "30d"})}
+    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "synthesis stopped: CDK context: upload_retention_days='30d' is not a whole number")
+    assert not (tmp_path / "BulkIngest.template.json").exists()
+
+
+def test_context_is_read_nowhere_else():
+    readers = []
+    for path in [*(ROOT / "infra").glob("*.py"), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("try_get_context", "get_context"):
+                readers.append(path.relative_to(ROOT).as_posix())
+    assert readers == ["infra/config.py"]
+
+
+def test_the_readme_lists_exactly_the_context_keys():
+    assert context_keys_table() in (ROOT / "README.md").read_text(), (
+        "README.md's deploy section must hold infra.config.context_keys_table() verbatim:\n" + context_keys_table())
+
+
+# -- where each value lands (the session's synthesis, with tests/conftest.py TEST_CONTEXT) -------------
+
+
+@pytest.fixture(scope="module")
+def config() -> DeploymentConfig:
+    return DeploymentConfig.from_mapping(TEST_CONTEXT)
+
+
+@pytest.fixture(scope="module")
+def variables(template):
+    by_handler = base.project_functions(template)
+    return lambda name: base.props(template, by_handler[base.HANDLERS[name]])["Environment"]["Variables"]
+
+
+def test_test_context_sets_a_non_default_chunk_size(config):
+    # So the test below shows a context value travelling, not a default agreeing with itself.
+    assert config.chunk_target_bytes != CONTEXT_KEYS["chunk_target_bytes"].default
+
+
+def test_chunk_target_bytes_reaches_every_workflow_step(config, variables):
+    assert {step: variables(step)["CHUNK_TARGET_BYTES"] for step in WORKFLOW_STEPS} == {
+        step: str(config.chunk_target_bytes) for step in WORKFLOW_STEPS}
+
+
+def test_upload_retention_days_expires_originals_and_error_logs(template, config):
+    rules = base.props(template, base.output_target(template, "UploadsBucketName"))["LifecycleConfiguration"]["Rules"]
+    expiry = {rule.get("Prefix"): rule.get("ExpirationInDays") for rule in rules}
+    assert (expiry["uploads/"], expiry["results/"]) == (config.upload_retention_days,) * 2
+
+
+def test_rate_limits_reach_the_usage_plan_and_the_api_function(template, config, variables):
+    (plan,) = base.resources(template, "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Properties"]["Throttle"] == {"RateLimit": config.rate_limit_per_second,
+                                              "BurstLimit": config.rate_limit_burst}
+    api = variables("api")
+    assert (api["RATE_LIMIT_PER_SECOND"], api["RATE_LIMIT_BURST"]) == (
+        str(config.rate_limit_per_second), str(config.rate_limit_burst))
+
+
+@pytest.mark.parametrize("key", ["profile_uploads_per_hour", "profile_status_requests_per_minute",
+                                 "audience_uploads_per_hour", "audience_status_requests_per_minute"])
+def test_import_quotas_reach_the_api_function(config, variables, key):
+    assert variables("api")[key.upper()] == str(getattr(config, key))
