@@ -25,6 +25,7 @@ StepFailedError, the state machine's Retry and Catch see what they would see in 
   Pad              a function's result grows by some bytes (past Lambda's or Step Functions' limits)
   RevokeGrant      a role loses a grant, as if the template lacked it
   GatewayClock     the local API Gateway's clock stands still until the test moves it
+  ServiceClock     the handlers' wall clock (ingest.clock.now) stands still at a chosen moment
 
 Faults are thread-safe: moto's Step Functions interpreter runs executions, and the Distributed
 Map's iterations, in background threads. `times` counts matching calls across all threads; by
@@ -38,6 +39,7 @@ import dataclasses
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 from local_stack import access_guard, api_gateway, lambda_runtime
@@ -46,6 +48,7 @@ from local_stack.iam import action_matches
 if str(lambda_runtime.LAMBDA_SOURCE) not in sys.path:
     sys.path.insert(0, str(lambda_runtime.LAMBDA_SOURCE))
 
+from ingest import clock as service_clock  # noqa: E402
 from ingest.adapters import record_store  # noqa: E402  (after the path above, as the handlers see it)
 from ingest.logic import pipeline  # noqa: E402
 
@@ -517,5 +520,27 @@ class GatewayClock(Fault):
         return restore
 
 
+class ServiceClock(Fault):
+    """The handlers' wall clock (`ingest.clock.now`: quota windows, timestamps) stands still at `at`
+    (default: the middle of the current hour, so an hourly quota window cannot turn over during the
+    block); `advance(seconds)` moves it. Restored on exit."""
+
+    def __init__(self, at: datetime | None = None):
+        super().__init__()
+        start = datetime.now(timezone.utc)
+        self._now = at or start.replace(minute=30, second=0, microsecond=0)
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+    def install(self) -> Callable[[], None]:
+        return _patch(service_clock, "now", self)
+
+
 __all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
-           "Invocations", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "STEPS", "TRIGGER"]
+           "Invocations", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]
