@@ -300,7 +300,8 @@ def authorizer(monkeypatch):
     module = importlib.import_module(HANDLER)
     table = FakeTokensTable()
     # The composition root's seam: the authorizer's adapters, built from fakes.
-    monkeypatch.setattr(wiring, "authorizer", lambda: wiring.AuthAdapters(tokens=table, accounts=FakeAccountsTable()))
+    adapters = wiring.AuthAdapters(tokens=table, accounts=FakeAccountsTable())
+    monkeypatch.setattr(wiring, "authorizer", lambda: adapters)
     yield module, table
     sys.modules.pop(HANDLER, None)
     if saved is not None:
