@@ -57,3 +57,20 @@ def test_every_operation_documents_the_gateway_answers_and_json_errors():
 def test_throttled_answers_document_retry_after():
     throttled = openapi_document()["components"]["responses"]["Throttled"]
     assert throttled["headers"]["Retry-After"]["required"] is True
+
+
+def test_every_route_contract_of_the_api_function_is_documented_with_its_success_status():
+    """handlers/http.py ROUTES (what each route reads and answers) against the document's operations."""
+    from ingest.handlers import api  # noqa: F401  (registers every route of the API function)
+    from ingest.handlers.http import ROUTES
+
+    document = openapi_document()
+    contracts = {(route.path, route.method): route for route in ROUTES}
+    documented = documented_routes(document)
+    assert set(contracts) <= documented, f"routes without an operation: {sorted(set(contracts) - documented)}"
+    for (path, method), route in contracts.items():
+        responses = document["paths"][path][method.lower()]["responses"]
+        assert str(route.status) in responses, f"{method} {path} answers {route.status}, undocumented"
+        operation = document["paths"][path][method.lower()]
+        sends_body = route.body is not None or route.form is not None
+        assert sends_body == ("requestBody" in operation), f"{method} {path}: request body documented wrongly"
