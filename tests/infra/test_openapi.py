@@ -59,6 +59,19 @@ def test_throttled_answers_document_retry_after():
     assert throttled["headers"]["Retry-After"]["required"] is True
 
 
+def test_every_operation_documents_503_service_busy_with_retry_after():
+    """Every route reads or writes DynamoDB (or S3, Step Functions): AWS may throttle any of them (adapters/aws_errors.py)."""
+    document = openapi_document()
+    busy = document["components"]["responses"]["ServiceBusy"]
+    assert busy["headers"]["Retry-After"]["required"] is True
+    assert busy["headers"]["Retry-After"]["schema"]["minimum"] >= 1
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                assert operation["responses"].get("503") == {"$ref": "#/components/responses/ServiceBusy"}, \
+                    f"{method.upper()} {path}: 503 undocumented"
+
+
 def test_every_route_contract_of_the_api_function_is_documented_with_its_success_status():
     """handlers/http.py ROUTES (what each route reads and answers) against the document's operations."""
     from ingest.handlers import api  # noqa: F401  (registers every route of the API function)

@@ -91,7 +91,7 @@ class FileUploadStarted(View):
     id: str
     url: Annotated[str, Field(description="presigned PUT URL of the file")]
     expires_at: Annotated[Timestamp, Field(alias="expiresAt")]
-    status: JobStatus
+    status: Literal["Pending"]  # just requested: the file is not there yet
     dataset_type: Annotated[DatasetType, Field(alias="datasetType")]
     file: AnalyticsFileView
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from ingest.models.base import OMITTED, RequestModel, View
-from ingest.models.common import Count, Timestamp
+from ingest.models.common import Count, PathSegment, Timestamp
 from ingest.models.rules import RequiredText
 from ingest.models.uploads import MAX_AUDIENCE_NAME_LENGTH
 
@@ -29,8 +29,8 @@ class AudienceRename(RequestModel):
 class MemberAddress(RequestModel):
     """GET /v1/audiences/{audience_id}/members/{customer_id}: the path, as API Gateway decoded it."""
 
-    audience_id: str
-    customer_id: str
+    audience_id: PathSegment
+    customer_id: PathSegment
 
 
 class AudienceView(View):
@@ -57,7 +57,7 @@ class AudienceList(View):
 
 
 class Membership(View):
-    member: bool
+    member: Literal[True]  # a non-member is a 404
     audience_id: str
     customer_id: str
     version: Count

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from ingest.errors import BadRequestError
 from ingest.models.base import OMITTED, RequestModel, View
-from ingest.models.common import PageToken, Timestamp
+from ingest.models.common import PageToken, PathSegment, Timestamp
 from ingest.models.rules import NextToken, OptionalText, PageLimit, RequiredText, optional_text, required_text
 
 MAX_NAME_LENGTH = 256
@@ -25,7 +25,8 @@ class NewDataset(RequestModel):
 class DatasetChanges(RequestModel):
     """PATCH /v1/datasets/{dataset_id}: the fields sent are the fields changed (a null description empties it)."""
 
-    model_config = ConfigDict(validate_default=False)  # an absent field stays unset (see fields())
+    # An absent field stays unset (see fields()); at least one must be sent.
+    model_config = ConfigDict(validate_default=False, json_schema_extra={"minProperties": 1})
     unknown_fields_message = "only name and description can be changed; got {unknown}"
 
     name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"\S")] = None
@@ -88,15 +89,20 @@ class DatasetPage(View):
 class RecordAddress(RequestModel):
     """GET /v1/datasets/{dataset_id}/records/{record_type}/{key}: the path, as API Gateway decoded it."""
 
-    dataset_id: str
-    record_type: str
-    key: str
+    dataset_id: PathSegment
+    record_type: PathSegment
+    key: PathSegment
 
 
 class StoredRecord(View):
     """A record as it was stored: the JSON text of its line, answered as it is."""
 
     json_text: str
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler) -> dict[str, Any]:
+        # What is answered is the record (an object of its record type's fields), not this wrapper.
+        return {"type": "object", "description": "the record, as it was loaded"}
 
 
 class RecordTypeView(View):

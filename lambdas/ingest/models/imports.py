@@ -130,7 +130,7 @@ class AudienceImportForm(RequestModel):
     """POST /v1/imports/audiences/list (multipart/form-data): a new list of the app, and its members."""
 
     app_id: Annotated[str, REQUIRED] = ""
-    audience_name: Annotated[str, REQUIRED] = ""
+    audience_name: Annotated[str, Field(max_length=MAX_AUDIENCE_NAME_LENGTH), REQUIRED] = ""
     identifier_type: Annotated[Literal["customer_id"], REQUIRED] = "customer_id"
     file: Annotated[FileBytes, REQUIRED, Field(description=(
         "JSON lines, one {\"customer_id\": ...} each; or a CSV of customer ids, with or without a customer_id header"))] = b""
@@ -140,6 +140,8 @@ class AudienceImportForm(RequestModel):
         app_id = _text(form, "app_id")
         name = _text(form, "audience_name")
         identifier_type, data = _members(form)
+        if len(name) > MAX_AUDIENCE_NAME_LENGTH:
+            raise BadRequestError(f"audience_name must be at most {MAX_AUDIENCE_NAME_LENGTH} characters")
         return cls(app_id=app_id, audience_name=name, identifier_type=identifier_type, file=data)
 
 
@@ -250,12 +252,13 @@ class NewImportKey(RequestModel):
 
     unknown_fields_message = "only org_id, app_ids and label can be given; got {unknown}"
 
-    org_id: Annotated[str | None, Field(pattern=ORG_ID_RULE.pattern, description=(
+    org_id: Annotated[Annotated[str, Field(pattern=ORG_ID_RULE.pattern)] | Annotated[int, Field(ge=0)] | None, Field(description=(
         "the Localytics org id clients will send (default: the account name); a non-negative integer is taken "
         "as its digits")), rule(_org_id)] = None
-    app_ids: Annotated[list[Annotated[str, Field(pattern=APP_ID_RULE.pattern)]], Field(max_length=MAX_APPS_PER_KEY),
-                       rule(app_ids_rule)] = None
-    label: Annotated[str, Field(max_length=MAX_KEY_LABEL_LENGTH), rule(label_rule)] = None
+    # null reads as left out: no apps, no label.
+    app_ids: Annotated[list[Annotated[str, Field(pattern=APP_ID_RULE.pattern)]] | None,
+                       Field(max_length=MAX_APPS_PER_KEY), rule(app_ids_rule)] = None
+    label: Annotated[str | None, Field(max_length=MAX_KEY_LABEL_LENGTH), rule(label_rule)] = None
 
 
 class KeyDatasets(View):
@@ -277,7 +280,7 @@ class ImportKeyView(View):
 
 
 class NewImportKeyView(ImportKeyView):
-    secret: Annotated[str, Field(description="the Basic auth password: shown in this answer only, stored only as a hash")]
+    secret: Annotated[str, Field(min_length=1, description="the Basic auth password: shown in this answer only, stored only as a hash")]
 
 
 class ImportKeyList(View):

@@ -57,7 +57,7 @@ def _record_type(value: Any) -> str:
 class DatasetLoad(RequestModel):
     """Load the file's records into one of the account's datasets."""
 
-    destination_type: Literal["dataset_load"] = DATASET_LOAD
+    destination_type: Annotated[Literal["dataset_load"], REQUIRED] = DATASET_LOAD
     dataset_id: RequiredText("destination.dataset_id", 64) = None
     record_type: Annotated[str, Field(min_length=1, max_length=64, description=(
         "a name or alias from `GET /v1/record-types` (not audience_member); an unknown one is a 400; "
@@ -79,7 +79,7 @@ class AudienceLoad(RequestModel):
     unknown_fields_message = (f"destination: unknown fields {{unknown}} for destination_type {AUDIENCE_LIST}; "
                               "give audience_name (and optionally app_id) to create, or audience_id to replace")
 
-    destination_type: Literal["audience_list"] = AUDIENCE_LIST
+    destination_type: Annotated[Literal["audience_list"], REQUIRED] = AUDIENCE_LIST
     record_type: Annotated[Literal["audience_member"], rule(_member_type)] = None
     audience_id: OptionalText("destination.audience_id", 64) = None
     audience_name: OptionalText("destination.audience_name", MAX_AUDIENCE_NAME_LENGTH) = None
