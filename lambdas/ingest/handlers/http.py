@@ -3,7 +3,7 @@
 - `route`: declares a route's contract (method, path, status, request models, answer) and reads the
   request into those models before the route function runs, so a route function takes typed input,
   makes one logic call and returns a view; `ROUTES` lists every contract (tests/infra/test_openapi.py
-  holds docs/openapi.yaml to them);
+  and test_openapi_models.py hold docs/openapi.yaml to their statuses and their models' schemas);
 - STATUS_FOR_ERROR: the one table of domain errors -> HTTP statuses (a test walks ingest.errors'
   hierarchy so no error is left without one), and `error_response`, the answer for each.
 """

@@ -11,7 +11,8 @@
   marked OMITTED, which leaves the key out when its value is None; the serialization JSON Schema
   says exactly that.
 
-tools/openapi_schemas.py turns both into docs/openapi.yaml's components; a test holds them equal.
+tests/infra/test_openapi_models.py holds docs/openapi.yaml to both: for every route contract, the
+schemas of its models and of its documented operation must say the same.
 """
 
 from __future__ import annotations
