@@ -52,7 +52,13 @@ class RequestModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _refuse_unknown_fields(cls, data: Any) -> Any:
+    def _unknown_fields_first(cls, data: Any) -> Any:
+        return cls.refuse_unknown_fields(data)
+
+    @classmethod
+    def refuse_unknown_fields(cls, data: Any) -> Any:
+        """Unknown fields are refused before any field's rule. A subclass's own "before" validator runs
+        ahead of this class's (pydantic runs the last defined first), so it calls this first itself."""
         if cls.unknown_fields_message and isinstance(data, dict):
             known = {field.alias or name for name, field in cls.model_fields.items()}
             unknown = sorted(set(data) - known)

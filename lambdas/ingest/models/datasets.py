@@ -37,6 +37,7 @@ class DatasetChanges(RequestModel):
     def _check_sent_fields(cls, data: Any) -> Any:
         # Presence matters here (a missing name is left alone, a null one is refused), so the
         # rules run on what was sent rather than on the fields' defaults.
+        data = cls.refuse_unknown_fields(data)
         if isinstance(data, dict):
             if "name" in data:
                 required_text(data["name"], "name", MAX_NAME_LENGTH)
