@@ -10,10 +10,12 @@ here with the operation and the field's path.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import pytest
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
+
+from ingest.models.accounts import NewTokenView
 
 from tests.infra.test_openapi import openapi_document
 
@@ -222,21 +224,27 @@ def test_each_route_contract_and_its_documented_operation_state_the_same_schemas
     assert contract_differences(route, document) == []
 
 
-def test_a_model_that_drifts_from_the_document_is_caught(document):
-    """The check itself: a view with a field the document lacks, one missing and one retyped, fails it."""
-    from pydantic import Field
-    from typing import Annotated
-
+def test_models_that_drift_from_the_document_are_caught(document):
+    """The check itself: an answer view and a request model that each disagree with their operation fail it."""
     from ingest.handlers.http import Route
-    from ingest.models.base import View
+    from ingest.models.accounts import MAX_LABEL_LENGTH
+    from ingest.models.base import RequestModel, View
 
     class DriftedAccount(View):
         account_id: int  # the document says string
         ip_allowlist: list[str]
         nickname: str  # not in the document; rate_limit is missing
-        burst: Annotated[int, Field(ge=0)] = 0
 
     found = contract_differences(Route(method="GET", path="/v1/account", status=200, answer=DriftedAccount), document)
     assert "GET /v1/account 200.account_id: type 'integer' in the model, 'string' in the document" in found
     assert "GET /v1/account 200.nickname: in the model, not in the document" in found
     assert "GET /v1/account 200.rate_limit: in the document, not in the model" in found
+
+    class DriftedNewToken(RequestModel):
+        unknown_fields_message = "only label can be given; got {unknown}"
+        label: Annotated[str | None, Field(max_length=MAX_LABEL_LENGTH + 1)] = None
+
+    found = contract_differences(Route(method="POST", path="/v1/tokens", status=201, answer=NewTokenView,
+                                       body=DriftedNewToken, optional_body=True), document)
+    assert found == [f"POST /v1/tokens body.label: maxLength {MAX_LABEL_LENGTH + 1} in the model, "
+                     f"{MAX_LABEL_LENGTH} in the document"]
