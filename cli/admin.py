@@ -5,7 +5,7 @@ through the same logic and adapters as everywhere else (ingest.logic.tokens.mint
 TokensTable and UsagePlanKeys), on the local stack or on a deployed stack. set-ip-allowlist sets an
 account's IP allow-list the same way (ingest.logic.accounts), so an operator can recover an account
 that locked itself out. mint-import-key mints the HTTP Basic credentials of the Localytics-compatible
-routes (ingest.logic.import_keys.create_import_key), with the org id and apps they may import into.
+routes (ingest.logic.import_keys.mint_import_key), with the org id and apps they may import into.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ingest.adapters.usage_plans import (  # noqa: E402
     UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name)
 from ingest.errors import IngestError  # noqa: E402
 from ingest.logic.accounts import set_ip_allowlist  # noqa: E402
-from ingest.logic.import_keys import create_import_key  # noqa: E402
+from ingest.logic.import_keys import mint_import_key  # noqa: E402
 from ingest.logic.tokens import mint_token  # noqa: E402
 
 LOCAL_REGION = "us-east-1"
@@ -236,8 +236,8 @@ def mint_import_key_command(account: str, org_id: str | None, app_ids: tuple[str
     """
     with _reporting_failures(stack_name):
         (imports, datasets), where = _tables(stack_name, region, state_file, IMPORTS_OUTPUT, DATASETS_OUTPUT)
-        minted = create_import_key(ImportKeysTable(imports), DatasetsTable(datasets), account.strip(),
-                                   list(app_ids), label, org_id=org_id if org_id else None)
+        minted = mint_import_key(ImportKeysTable(imports), DatasetsTable(datasets), account.strip(),
+                                 list(app_ids), label, org_id=org_id if org_id else None).body()
     note(f"minted import key {minted['key']} for account {account.strip()!r}, org {minted['org_id']!r}"
          f"{' and apps ' + ', '.join(minted['app_ids']) if minted['app_ids'] else ''} on {where}")
     note("the secret is shown only this once; use key:secret as HTTP Basic credentials on /v1/imports/...")

@@ -1,4 +1,6 @@
-"""Domain errors. Handlers map them to HTTP statuses in one table (handlers/api.py)."""
+"""Domain errors. Handlers map each of them to an HTTP status in one table (handlers/http.py
+STATUS_FOR_ERROR; a test walks this hierarchy so none is left out). Adapters raise them too:
+adapters/aws_errors.py translates AWS's error codes (throttling, failed conditions, access denied)."""
 
 
 class IngestError(Exception):
@@ -18,19 +20,22 @@ class ConflictError(IngestError):
 
 
 class FileRejectedError(IngestError):
-    """The uploaded file as a whole cannot be processed; the message becomes the job's failure_reason."""
+    """The uploaded file as a whole cannot be processed; the message becomes the job's failure_reason.
+    Raised in the workflow; on an API route it would be the caller's input (HTTP 400)."""
 
 
 class UnauthorizedError(IngestError):
-    """Missing, unknown or revoked credentials."""
+    """Missing, unknown or revoked credentials (HTTP 401; the authorizers answer it through API Gateway)."""
 
 
 class StepFailedError(IngestError):
-    """A workflow step failed for a reason other than the file; its message is safe to show."""
+    """A workflow step failed for a reason other than the file; its message is safe to show.
+    Raised in the workflow only (HTTP 500 if one ever reached a route)."""
 
 
 class DatasetBusyError(IngestError):
-    """Another upload is loading into the dataset; this one waits its turn (the workflow retries)."""
+    """Another upload is loading into the dataset; this one waits its turn (the workflow retries).
+    Raised in the workflow only (HTTP 409 if one ever reached a route)."""
 
 
 class ForbiddenError(IngestError):
@@ -43,3 +48,21 @@ class QuotaExceededError(IngestError):
     def __init__(self, message: str, retry_after_seconds: int):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ServiceBusyError(IngestError):
+    """AWS throttled a call (DynamoDB, S3, ...) after the SDK's own retries (HTTP 503 + Retry-After):
+    nothing is wrong with the request, and the same request later should go through."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 1):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InternalError(IngestError):
+    """Our own fault (a missing permission, a misconfigured resource). Unlike every other IngestError its
+    message is NOT for the caller: it goes to the log, and the caller gets only a correlation id (HTTP 500)."""
+
+
+class AccessDeniedError(InternalError):
+    """An AWS call was refused for lack of permission: a gap in the function's IAM policy."""

@@ -57,3 +57,33 @@ def test_every_operation_documents_the_gateway_answers_and_json_errors():
 def test_throttled_answers_document_retry_after():
     throttled = openapi_document()["components"]["responses"]["Throttled"]
     assert throttled["headers"]["Retry-After"]["required"] is True
+
+
+def test_every_operation_documents_503_service_busy_with_retry_after():
+    """Every route reads or writes DynamoDB (or S3, Step Functions): AWS may throttle any of them (adapters/aws_errors.py)."""
+    document = openapi_document()
+    busy = document["components"]["responses"]["ServiceBusy"]
+    assert busy["headers"]["Retry-After"]["required"] is True
+    assert busy["headers"]["Retry-After"]["schema"]["minimum"] >= 1
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                assert operation["responses"].get("503") == {"$ref": "#/components/responses/ServiceBusy"}, \
+                    f"{method.upper()} {path}: 503 undocumented"
+
+
+def test_every_route_contract_of_the_api_function_is_documented_with_its_success_status():
+    """handlers/http.py ROUTES (what each route reads and answers) against the document's operations."""
+    from ingest.handlers import api  # noqa: F401  (registers every route of the API function)
+    from ingest.handlers.http import ROUTES
+
+    document = openapi_document()
+    contracts = {(route.path, route.method): route for route in ROUTES}
+    documented = documented_routes(document)
+    assert set(contracts) <= documented, f"routes without an operation: {sorted(set(contracts) - documented)}"
+    for (path, method), route in contracts.items():
+        responses = document["paths"][path][method.lower()]["responses"]
+        assert str(route.status) in responses, f"{method} {path} answers {route.status}, undocumented"
+        operation = document["paths"][path][method.lower()]
+        sends_body = route.body is not None or route.form is not None
+        assert sends_body == ("requestBody" in operation), f"{method} {path}: request body documented wrongly"

@@ -946,8 +946,9 @@ def reconstruct_routes(template: dict) -> set[tuple[str, str]]:
 
 
 def handler_routes() -> set[tuple[str, str]]:
-    """(METHOD, /path/{param}) for every @app.<method>("...") route in the API handler, and every
-    @router.<method>("...") route of the router it includes (handlers/compat_api.py)."""
+    """(METHOD, /path/{param}) for every route of the API handler, declared as @route(app, "METHOD",
+    "...") (handlers/http.py) or @app.<method>("..."), and of the router it includes
+    (handlers/compat_api.py: @route(router, ...) or @router.<method>(...))."""
     routes = set()
     for module in ("api.py", "compat_api.py"):
         routes |= _decorated_routes(LAMBDA_SOURCE / "ingest" / "handlers" / module, "router" if module != "api.py" else "app")
@@ -970,6 +971,14 @@ def _decorated_routes(path: Path, resolver: str) -> set[tuple[str, str]]:
             ):
                 path = re.sub(r"<([^>]+)>", r"{\1}", decorator.args[0].value)
                 routes.add((decorator.func.attr.upper(), path))
+            elif (
+                isinstance(decorator, ast.Call)
+                and isinstance(decorator.func, ast.Name)
+                and decorator.func.id == "route"
+                and isinstance(decorator.args[0], ast.Name)
+                and decorator.args[0].id == resolver
+            ):
+                routes.add((decorator.args[1].value.upper(), decorator.args[2].value))
     return routes
 
 

@@ -10,6 +10,7 @@ import pytest
 from ingest.errors import BadRequestError, ConflictError, DatasetBusyError, FileRejectedError, NotFoundError
 from ingest.logic import audiences, uploads
 from ingest.logic.pipeline import Pipeline
+from tests.unit import routes
 from tests.unit.fakes import (
     FakeAudienceStore,
     FakeDatasetsTable,
@@ -39,7 +40,7 @@ class World:
                                  chunk_target_bytes=64, max_chunks=4, audiences=self.audiences)
 
     def request(self, destination: dict, account: str = ACCOUNT, filename: str = "members.ndjson", **body) -> dict:
-        return uploads.request_upload(self.jobs, self.datasets, self.objects, account,
+        return routes.request_upload(self.jobs, self.datasets, self.objects, account,
                                       {"filename": filename, "destination": destination, **body}, 3600,
                                       audience_store=self.audiences)
 
@@ -69,7 +70,7 @@ class World:
         found = []
         for customer in customers:
             try:
-                audiences.membership(self.audiences, self.records, ACCOUNT, audience_id, customer)
+                routes.membership(self.audiences, self.records, ACCOUNT, audience_id, customer)
                 found.append(customer)
             except NotFoundError:
                 pass
@@ -147,7 +148,7 @@ def test_an_upload_request_creates_an_empty_audience_at_once():
     destination = upload["destination"]
     assert destination["destination_type"] == "audience_list" and destination["record_type"] == "audience_member"
     assert destination["audience_name"] == "VIPs" and destination["app_id"] == "app-1"
-    audience = audiences.get_audience(world.audiences, ACCOUNT, destination["audience_id"])
+    audience = routes.get_audience(world.audiences, ACCOUNT, destination["audience_id"])
     assert audience | {"created_at": None, "updated_at": None} == {
         "id": destination["audience_id"], "name": "VIPs", "app_id": "app-1", "version": 0, "record_count": 0,
         "created_at": None, "updated_at": None}
@@ -201,7 +202,7 @@ def test_a_load_fills_the_audience_and_a_replace_flips_it_whole():
     audience_id = upload["destination"]["audience_id"]
     outcome = world.run(upload, _lines("c1", "c2", "c2", "c3") + b'{"customer_id": ""}\n')
     assert outcome["stats"] == {"total": 5, "loaded": 4, "rejected": 1}
-    view = audiences.get_audience(world.audiences, ACCOUNT, audience_id)
+    view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (1, 3)
     assert world.members(audience_id, "c1", "c2", "c3", "c4") == ["c1", "c2", "c3"]
 
@@ -212,7 +213,7 @@ def test_a_load_fills_the_audience_and_a_replace_flips_it_whole():
     assert world.members(audience_id, "c1", "c2", "c3", "c4", "c5") == ["c1", "c2", "c3"]
     world.pipeline.finalize(state)
     assert world.members(audience_id, "c1", "c2", "c3", "c4", "c5") == ["c3", "c4", "c5"]
-    view = audiences.get_audience(world.audiences, ACCOUNT, audience_id)
+    view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (2, 3)
     # The replaced set is gone; only the current one is stored, and the audience is free for the next load.
     assert world.stored_sets() == {audiences.member_set(audience_id, replace["id"])}
@@ -229,7 +230,7 @@ def test_finalize_retried_after_the_flip_changes_nothing():
     world.pipeline.finalize(state)
     world.jobs.update(ACCOUNT, upload["id"], status="Processing")  # as if Finalize crashed after the flip
     world.pipeline.finalize(state)
-    view = audiences.get_audience(world.audiences, ACCOUNT, audience_id)
+    view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (1, 2)
 
 
@@ -245,7 +246,7 @@ def test_a_failed_replace_keeps_the_old_list_and_deletes_what_it_wrote():
     world.pipeline.mark_failed({**state, "error": {"Error": "States.Timeout"}})
     assert world.members(audience_id, "c1", "c2", "c3", "c4") == ["c1", "c2"]
     assert world.stored_sets() == {audiences.member_set(audience_id, upload["id"])}
-    view = audiences.get_audience(world.audiences, ACCOUNT, audience_id)
+    view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (1, 2)
     assert "loading_job" not in world.audiences.get(ACCOUNT, audience_id)
 
@@ -262,7 +263,7 @@ def test_two_replaces_of_one_audience_take_turns():
     world.pipeline.finalize(first_state)
     world.pipeline.finalize(world.load(second))
     assert world.members(audience_id, "a", "b") == ["b"]
-    assert audiences.get_audience(world.audiences, ACCOUNT, audience_id)["version"] == 2
+    assert routes.get_audience(world.audiences, ACCOUNT, audience_id)["version"] == 2
 
 
 def test_deleting_an_audience_while_it_loads_keeps_nothing():
@@ -284,18 +285,18 @@ def test_list_by_account_and_app_rename_and_foreign_ids():
     first = world.create("First", app_id="app-1")["destination"]["audience_id"]
     second = world.create("Second")["destination"]["audience_id"]
     world.create("Theirs", account="other")
-    assert sorted(a["name"] for a in audiences.list_audiences(world.audiences, ACCOUNT)["audiences"]) == ["First", "Second"]
-    assert [a["id"] for a in audiences.list_audiences(world.audiences, ACCOUNT, "app-1")["audiences"]] == [first]
-    renamed = audiences.rename_audience(world.audiences, ACCOUNT, second, {"name": "Renamed"})
+    assert sorted(a["name"] for a in routes.list_audiences(world.audiences, ACCOUNT)["audiences"]) == ["First", "Second"]
+    assert [a["id"] for a in routes.list_audiences(world.audiences, ACCOUNT, "app-1")["audiences"]] == [first]
+    renamed = routes.rename_audience(world.audiences, ACCOUNT, second, {"name": "Renamed"})
     assert renamed["name"] == "Renamed" and renamed["version"] == 0
     with pytest.raises(BadRequestError, match="only name can be changed"):
-        audiences.rename_audience(world.audiences, ACCOUNT, second, {"name": "x", "app_id": "y"})
+        routes.rename_audience(world.audiences, ACCOUNT, second, {"name": "x", "app_id": "y"})
     with pytest.raises(BadRequestError, match="name is required"):
-        audiences.rename_audience(world.audiences, ACCOUNT, second, {"name": " "})
-    for call in (lambda: audiences.get_audience(world.audiences, "other", first),
-                 lambda: audiences.rename_audience(world.audiences, "other", first, {"name": "x"}),
+        routes.rename_audience(world.audiences, ACCOUNT, second, {"name": " "})
+    for call in (lambda: routes.get_audience(world.audiences, "other", first),
+                 lambda: routes.rename_audience(world.audiences, "other", first, {"name": "x"}),
                  lambda: audiences.delete_audience(world.audiences, world.records, "other", first),
-                 lambda: audiences.membership(world.audiences, world.records, "other", first, "c1")):
+                 lambda: routes.membership(world.audiences, world.records, "other", first, "c1")):
         with pytest.raises(NotFoundError, match=f"audience {first} not found"):
             call()
 
@@ -308,7 +309,7 @@ def test_delete_removes_the_audience_and_its_members():
     audiences.delete_audience(world.audiences, world.records, ACCOUNT, audience_id)
     assert world.stored_sets() == set() and world.audiences.counters[ACCOUNT] == 0
     with pytest.raises(NotFoundError):
-        audiences.get_audience(world.audiences, ACCOUNT, audience_id)
+        routes.get_audience(world.audiences, ACCOUNT, audience_id)
     with pytest.raises(NotFoundError):
         audiences.delete_audience(world.audiences, world.records, ACCOUNT, audience_id)
 
@@ -318,7 +319,7 @@ def test_membership_answer_names_the_version():
     upload = world.create()
     audience_id = upload["destination"]["audience_id"]
     world.run(upload, _lines("c1"))
-    assert audiences.membership(world.audiences, world.records, ACCOUNT, audience_id, "c1") == {
+    assert routes.membership(world.audiences, world.records, ACCOUNT, audience_id, "c1") == {
         "member": True, "audience_id": audience_id, "customer_id": "c1", "version": 1}
     with pytest.raises(NotFoundError, match=r"not a member of audience .* \(version 1\)"):
-        audiences.membership(world.audiences, world.records, ACCOUNT, audience_id, "c2")
+        routes.membership(world.audiences, world.records, ACCOUNT, audience_id, "c2")

@@ -11,6 +11,7 @@ import requests
 
 from ingest.errors import BadRequestError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError
 from ingest.logic import analytics, import_keys, localytics, multipart, quotas, target_datasets
+from tests.unit import routes
 from tests.unit.fakes import (FakeAccountsTable, FakeDatasetsTable, FakeImportKeysTable, FakeJobsTable,
                               FakeObjectStore, FakeQuotaCounters)
 
@@ -73,7 +74,7 @@ def basic(key: str, secret: str) -> str:
 
 def test_minting_stores_only_the_secret_hash_and_maps_org_and_apps_to_datasets():
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
-    minted = import_keys.create_import_key(keys, datasets, "acme", ["app-1", "app-2", "app-1"])
+    minted = routes.create_import_key(keys, datasets, "acme", ["app-1", "app-2", "app-1"])
     assert minted["org_id"] == "acme" and minted["app_ids"] == ["app-1", "app-2"]
     stored = keys.keys[minted["key"]]
     assert minted["secret"] not in repr(stored)
@@ -81,45 +82,45 @@ def test_minting_stores_only_the_secret_hash_and_maps_org_and_apps_to_datasets()
     dataset_ids = {minted["datasets"]["org"], *minted["datasets"]["apps"].values()}
     assert len(dataset_ids) == 3 and all(datasets.get("acme", dataset_id) for dataset_id in dataset_ids)
     # A second key for the same app lands in the same dataset.
-    again = import_keys.create_import_key(keys, datasets, "acme", ["app-2"])
+    again = routes.create_import_key(keys, datasets, "acme", ["app-2"])
     assert again["datasets"]["apps"]["app-2"] == minted["datasets"]["apps"]["app-2"]
-    listed = import_keys.list_import_keys(keys, "acme")["import_keys"]
+    listed = routes.list_import_keys(keys, "acme")["import_keys"]
     assert {item["key"] for item in listed} == {minted["key"], again["key"]}
     assert all("secret" not in item for item in listed)
 
 
 def test_a_key_carries_the_customers_localytics_org_id_as_a_label_within_its_account():
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
-    acme = import_keys.create_import_key_from_request(keys, datasets, "acme", {"org_id": "60", "app_ids": ["app-1"]})
+    acme = routes.create_import_key_from_request(keys, datasets, "acme", {"org_id": "60", "app_ids": ["app-1"]})
     assert acme["org_id"] == "60"
     assert acme["datasets"]["org"] == keys.get_target("acme", target_datasets.LOCALYTICS_ORG, "60")
     assert datasets.get("acme", acme["datasets"]["org"])["name"] == "Localytics org 60"
     # Another account with the same org id gets its own dataset; the default org id is still the account name.
-    other = import_keys.create_import_key(keys, datasets, "globex", org_id=60)  # a JSON number, as Localytics writes it
+    other = routes.create_import_key(keys, datasets, "globex", org_id=60)  # a JSON number, as Localytics writes it
     assert other["org_id"] == "60" and other["datasets"]["org"] != acme["datasets"]["org"]
-    assert import_keys.create_import_key(keys, datasets, "acme")["org_id"] == "acme"
+    assert routes.create_import_key(keys, datasets, "acme")["org_id"] == "acme"
     decision = import_keys.authorize(keys, FakeAccountsTable(), basic(acme["key"], acme["secret"]), "127.0.0.1")
     assert (decision.account_id, decision.org_id) == ("acme", "60")
-    assert [k["org_id"] for k in import_keys.list_import_keys(keys, "globex")["import_keys"]] == ["60"]
+    assert [k["org_id"] for k in routes.list_import_keys(keys, "globex")["import_keys"]] == ["60"]
 
 
 @pytest.mark.parametrize("org_id", ["", " ", "60 61", "org#1", "-60", "x" * 101, True, -1, 1.5, ["60"], {"id": 60}])
 def test_a_bad_org_id_is_a_400_naming_the_field(org_id):
     keys = FakeImportKeysTable()
     with pytest.raises(BadRequestError, match="^org_id: "):
-        import_keys.create_import_key_from_request(keys, FakeDatasetsTable(), "acme", {"org_id": org_id})
+        routes.create_import_key_from_request(keys, FakeDatasetsTable(), "acme", {"org_id": org_id})
     assert not keys.keys and not keys.targets
 
 
 def test_only_org_id_app_ids_and_label_can_be_given():
     with pytest.raises(BadRequestError, match="only org_id, app_ids and label can be given; got account_id"):
-        import_keys.create_import_key_from_request(FakeImportKeysTable(), FakeDatasetsTable(), "acme",
+        routes.create_import_key_from_request(FakeImportKeysTable(), FakeDatasetsTable(), "acme",
                                                    {"account_id": "globex"})
 
 
 def test_the_basic_authorizer_accepts_the_right_secret_only():
     keys, accounts = FakeImportKeysTable(), FakeAccountsTable()
-    minted = import_keys.create_import_key(keys, FakeDatasetsTable(), "acme", ["app-1"])
+    minted = routes.create_import_key(keys, FakeDatasetsTable(), "acme", ["app-1"])
     decision = import_keys.authorize(keys, accounts, basic(minted["key"], minted["secret"]), "127.0.0.1")
     assert (decision.account_id, decision.org_id, decision.app_ids, decision.ip_allowed) == ("acme", "acme", ("app-1",), True)
     for header in (None, "", "Bearer x", "Basic !!!", basic(minted["key"], "wrong"), basic("lk_unknown", "s"),
@@ -137,8 +138,8 @@ def test_the_basic_authorizer_accepts_the_right_secret_only():
 @pytest.fixture
 def world():
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
-    minted = import_keys.create_import_key(keys, datasets, "acme", ["app-1"])
-    caller = localytics.Caller("acme", minted["key"], "acme", ("app-1",))
+    minted = routes.create_import_key(keys, datasets, "acme", ["app-1"])
+    caller = routes.Caller("acme", minted["key"], "acme", ("app-1",))
     env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
                counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
     return caller, minted, env
@@ -147,7 +148,7 @@ def world():
 def test_a_profile_import_is_an_upload_job_whose_file_is_written_to_its_object_key(world):
     caller, minted, env = world
     form = form_of([("app_id", "app-1"), ("format", "json")], [("file", ("p.json", PROFILE_LINE))])
-    answer = localytics.request_profile_import(caller, form, **env)
+    answer = routes.request_profile_import(caller, form, **env)
     job = env["jobs"].get("acme", answer["activity_id"])
     assert job["record_type"] == "profile_changes" and job["dataset_id"] == minted["datasets"]["apps"]["app-1"]
     assert job["import_target"] == {"app_id": "app-1"}
@@ -166,38 +167,38 @@ def test_a_profile_import_is_an_upload_job_whose_file_is_written_to_its_object_k
 def test_bad_forms_and_foreign_targets_are_refused_without_using_quota(world, fields, error):
     caller, _, env = world
     with pytest.raises(error):
-        localytics.request_profile_import(caller, form_of(fields, [("file", ("p.json", PROFILE_LINE))]), **env)
+        routes.request_profile_import(caller, form_of(fields, [("file", ("p.json", PROFILE_LINE))]), **env)
     assert not env["jobs"].items and not env["counters"].uses
 
 
 def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is_403():
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
-    minted = import_keys.create_import_key(keys, datasets, "acme", org_id="60")
-    caller = localytics.Caller("acme", minted["key"], "60", ())
+    minted = routes.create_import_key(keys, datasets, "acme", org_id="60")
+    caller = routes.Caller("acme", minted["key"], "60", ())
     env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
                counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
     form = form_of([("org_id", "60"), ("format", "json")], [("file", ("test_file.json", PROFILE_LINE))])
-    activity = localytics.request_profile_import(caller, form, **env)["activity_id"]
+    activity = routes.request_profile_import(caller, form, **env)["activity_id"]
     job = env["jobs"].get("acme", activity)
     assert job["dataset_id"] == minted["datasets"]["org"] and job["import_target"] == {"org_id": "60"}
     with pytest.raises(ForbiddenError, match="no access to org acme"):
-        localytics.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")],
+        routes.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")],
                                                           [("file", ("f.json", PROFILE_LINE))]), **env)
     status_env = {name: env[name] for name in ("jobs", "objects", "counters", "limits", "url_ttl_seconds")}
-    assert localytics.profile_import_status(caller, activity, **status_env)["target"] == {"org_id": "60"}
+    assert routes.profile_import_status(caller, activity, **status_env)["target"] == {"org_id": "60"}
     # A key of the same account for another org cannot read it; one of another account with org 60 finds nothing.
     with pytest.raises(ForbiddenError, match="no access to org 60"):
-        localytics.profile_import_status(localytics.Caller("acme", "lk_2", "61", ()), activity, **status_env)
+        routes.profile_import_status(routes.Caller("acme", "lk_2", "61", ()), activity, **status_env)
     with pytest.raises(NotFoundError):
-        localytics.profile_import_status(localytics.Caller("globex", "lk_3", "60", ()), activity, **status_env)
+        routes.profile_import_status(routes.Caller("globex", "lk_3", "60", ()), activity, **status_env)
 
 
 def test_a_missing_or_empty_file_is_a_400(world):
     caller, _, env = world
     with pytest.raises(BadRequestError, match="file is required"):
-        localytics.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")]), **env)
+        routes.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")]), **env)
     with pytest.raises(BadRequestError, match="empty"):
-        localytics.request_profile_import(
+        routes.request_profile_import(
             caller, form_of([("org_id", "acme"), ("format", "json")], [("file", ("p.json", b"\n"))]), **env)
 
 
@@ -205,9 +206,9 @@ def test_the_eleventh_upload_in_an_hour_is_refused(world):
     caller, _, env = world
     form = form_of([("org_id", "acme"), ("format", "json")], [("file", ("p.json", PROFILE_LINE))])
     for _ in range(10):
-        localytics.request_profile_import(caller, form, **env)
+        routes.request_profile_import(caller, form, **env)
     with pytest.raises(QuotaExceededError):
-        localytics.request_profile_import(caller, form, **env)
+        routes.request_profile_import(caller, form, **env)
     assert len(env["jobs"].items) == 10
 
 
@@ -216,7 +217,7 @@ def test_the_eleventh_upload_in_an_hour_is_refused(world):
 def test_status_names_and_statistics_follow_localytics(ours, theirs):
     upload = {"id": "U1", "status": ours, "stats": {"total": 5, "loaded": 3, "rejected": 2},
               "error_log_url": "https://log", "failure_reason": "why"}
-    view = localytics.status_view(upload, {"org_id": "acme"})
+    view = routes.profile_status_view(upload, {"org_id": "acme"})
     assert view["status"] == theirs and view["error_log"] == "https://log" and view["target"] == {"org_id": "acme"}
     assert view["upload_statistics"] == {"successful_imports": 3, "parsed_imports": 5, "failed_imports": 2,
                                          "total_number_of_imports": 5}
@@ -226,22 +227,22 @@ def test_status_names_and_statistics_follow_localytics(ours, theirs):
 def test_status_of_another_apps_import_is_403_and_of_a_plain_upload_404(world):
     caller, _, env = world
     form = form_of([("app_id", "app-1"), ("format", "json")], [("file", ("p.json", PROFILE_LINE))])
-    activity = localytics.request_profile_import(caller, form, **env)["activity_id"]
+    activity = routes.request_profile_import(caller, form, **env)["activity_id"]
     status_env = {name: env[name] for name in ("jobs", "objects", "counters", "limits", "url_ttl_seconds")}
-    assert localytics.profile_import_status(caller, activity, **status_env)["status"] == "Pending"
-    other_key = localytics.Caller("acme", "lk_other", "acme", ())
+    assert routes.profile_import_status(caller, activity, **status_env)["status"] == "Pending"
+    other_key = routes.Caller("acme", "lk_other", "acme", ())
     with pytest.raises(ForbiddenError):
-        localytics.profile_import_status(other_key, activity, **status_env)
+        routes.profile_import_status(other_key, activity, **status_env)
     env["jobs"].create({"account_id": "acme", "job_id": "PLAIN", "job_type": "upload"})
     with pytest.raises(NotFoundError):
-        localytics.profile_import_status(caller, "PLAIN", **status_env)
+        routes.profile_import_status(caller, "PLAIN", **status_env)
     # An audience import of the same key and app is not a profile import either.
     env["jobs"].create({"account_id": "acme", "job_id": "AUDIENCE", "job_type": "upload",
                         "record_type": "audience_member", "import_target": {"app_id": "app-1"}})
     with pytest.raises(NotFoundError):
-        localytics.profile_import_status(caller, "AUDIENCE", **status_env)
+        routes.profile_import_status(caller, "AUDIENCE", **status_env)
     with pytest.raises(NotFoundError):
-        localytics.profile_import_status(localytics.Caller("other", "lk_x", "other", ()), activity, **status_env)
+        routes.profile_import_status(routes.Caller("other", "lk_x", "other", ()), activity, **status_env)
 
 
 # -- analytics file uploads --------------------------------------------------------------------
@@ -251,16 +252,16 @@ def analytics_request(dataset_type="transactions", name="testprovider_transactio
 
 def test_an_analytics_upload_targets_one_dataset_per_dataset_type():
     jobs, datasets, objects, targets = FakeJobsTable(), FakeDatasetsTable(), FakeObjectStore(), FakeImportKeysTable()
-    first = analytics.request_file_upload(jobs, datasets, objects, targets, "acme", analytics_request(), 3600)
-    second = analytics.request_file_upload(jobs, datasets, objects, targets, "acme", analytics_request(), 3600)
+    first = routes.request_file_upload(jobs, datasets, objects, targets, "acme", analytics_request(), 3600)
+    second = routes.request_file_upload(jobs, datasets, objects, targets, "acme", analytics_request(), 3600)
     assert first["status"] == "Pending" and first["url"] and first["expiresAt"]
     one, two = jobs.get("acme", first["id"]), jobs.get("acme", second["id"])
     assert one["record_type"] == "purchase" and one["dataset_id"] == two["dataset_id"]
     assert targets.get_target("acme", target_datasets.ANALYTICS, "transactions") == one["dataset_id"]
-    view = analytics.get_file_upload(jobs, objects, "acme", first["id"], 3600)
+    view = routes.get_file_upload(jobs, objects, "acme", first["id"], 3600)
     assert view["status"] == "Pending" and "statistics" not in view and view["datasetType"] == "transactions"
     with pytest.raises(NotFoundError):
-        analytics.get_file_upload(jobs, objects, "other", first["id"], 3600)
+        routes.get_file_upload(jobs, objects, "other", first["id"], 3600)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -272,12 +273,12 @@ def test_an_analytics_upload_targets_one_dataset_per_dataset_type():
 ])
 def test_bad_analytics_requests_are_400_naming_the_field(body, message):
     with pytest.raises(BadRequestError, match=message):
-        analytics.request_file_upload(FakeJobsTable(), FakeDatasetsTable(), FakeObjectStore(), FakeImportKeysTable(),
+        routes.request_file_upload(FakeJobsTable(), FakeDatasetsTable(), FakeObjectStore(), FakeImportKeysTable(),
                                       "acme", body, 3600)
 
 
 def test_a_finished_analytics_upload_shows_its_statistics():
     upload = {"id": "U1", "status": "Completed", "created_at": "t0", "updated_at": "t1", "finished_at": "t1",
               "stats": {"total": 4, "loaded": 3, "rejected": 1}, "error_log_url": "https://log"}
-    view = analytics.file_view(upload, {"dataset_type": "transactions", "name": "t.csv", "type": "csv"})
+    view = routes.file_view(upload, {"dataset_type": "transactions", "name": "t.csv", "type": "csv"})
     assert view["statistics"] == {"total": 4, "imported": 3, "rejected": 1} and view["errorLogUrl"] == "https://log"

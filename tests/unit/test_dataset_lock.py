@@ -10,7 +10,8 @@ import pytest
 from ingest.errors import ConflictError, DatasetBusyError, FileRejectedError
 from ingest.logic import clear
 from ingest.logic.pipeline import Pipeline, failure_reason
-from ingest.logic.uploads import upload_view
+from tests.unit import routes
+from tests.unit.routes import upload_view
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
 
 ACCOUNT = "acme"
@@ -163,9 +164,9 @@ def test_a_clear_is_refused_while_a_load_holds_the_dataset_and_takes_over_a_stal
     world.pipeline = Pipeline(world.objects, world.jobs, world.datasets, world.records, 1 << 20, 4)
     world.inspect(world.upload("A", customers("k1", source="A")))
     with pytest.raises(ConflictError, match="upload A is loading into dataset"):
-        clear.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
+        routes.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
     world.jobs.update(ACCOUNT, "A", status="Failed")  # A ended but its hold stayed
-    view = clear.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
+    view = routes.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
     assert view["status"] == "Pending" and world.holder() is None
 
 

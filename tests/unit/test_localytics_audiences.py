@@ -9,7 +9,8 @@ import pytest
 
 from ingest.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, QuotaExceededError
 from ingest.logic import audiences, localytics_audiences as imports, uploads
-from ingest.logic.localytics import Caller
+from tests.unit import routes
+from tests.unit.routes import Caller
 from ingest.logic.multipart import FilePart, Form
 from ingest.logic.pipeline import Pipeline
 from tests.unit.fakes import (
@@ -47,7 +48,7 @@ class World:
                 "counters": self.counters, "upload_quota": UPLOAD_QUOTA, "url_ttl_seconds": 3600}
 
     def create(self, form: Form, caller: Caller = CALLER) -> dict:
-        return imports.create_audience_import(caller, form, **self.deps())
+        return routes.create_audience_import(caller, form, **self.deps())
 
     def run(self, activity_id: str) -> None:
         """What the S3 trigger starts once the object is written."""
@@ -56,7 +57,7 @@ class World:
         self.pipeline.finalize({**state, "chunk_results": [self.pipeline.load_chunk(state["job"], c) for c in chunks]})
 
     def status(self, activity_id: str, caller: Caller = CALLER) -> dict:
-        return imports.audience_import_status(caller, activity_id, jobs=self.jobs, objects=self.objects,
+        return routes.audience_import_status(caller, activity_id, jobs=self.jobs, objects=self.objects,
                                               counters=self.counters, status_quota=STATUS_QUOTA, url_ttl_seconds=3600)
 
 
@@ -92,8 +93,8 @@ def test_a_documented_json_lines_file_creates_the_list_and_the_status_answers_lo
     assert (status["activity_id"], status["audience_list_id"], status["error_log"]) == (
         answer["activity_id"], audience_id, None)
     for customer in ("abc", "123", "abc123"):
-        assert audiences.membership(world.store, world.records, "acme", audience_id, customer)["version"] == 1
-    assert imports.app_audience_lists(CALLER, world.store, "app-1") == [{
+        assert routes.membership(world.store, world.records, "acme", audience_id, customer)["version"] == 1
+    assert routes.app_audience_lists(CALLER, world.store, "app-1") == [{
         "id": audience_id, "name": "VIPs", "app_id": "app-1", "version": 1, "record_count": 3,
         "created_at": pending["created_at"], "updated_at": status["updated_at"]}]
 
@@ -117,15 +118,15 @@ def test_a_failed_import_says_why_in_error_reason():
     upload = {"id": "U1", "status": "Failed", "destination": {"audience_id": "A1"}, "created_at": "2026-01-02T03:04:05Z",
               "updated_at": "2026-01-02T03:04:09Z", "failure_reason": "the file is binary, not text",
               "stats": {"total": 0, "loaded": 0, "rejected": 0}}
-    view = imports.status_view(upload, "app-1")
+    view = routes.audience_status_view(upload, "app-1")
     assert {name: view[name] for name in DOCUMENTED_STATUS_FIELDS} == {
         "status": "Failed", "error_reason": "the file is binary, not text", "app_uuid": "app-1",
         "created_at": "2026-01-02T03:04:05", "updated_at": "2026-01-02T03:04:09",
         "upload_statistics": {"total_lines": "0", "audience_id": "A1", "audience_list_id": "A1", "failed_lines": "0",
                               "successful_lines": "0"}}
     # While the job runs its counts are not final: null, as while Pending.
-    assert imports.status_view({**upload, "status": "Processing"}, "app-1")["upload_statistics"] is None
-    assert imports.status_view({**upload, "status": "Processing"}, "app-1")["status"] == "Running"
+    assert routes.audience_status_view({**upload, "status": "Processing"}, "app-1")["upload_statistics"] is None
+    assert routes.audience_status_view({**upload, "status": "Processing"}, "app-1")["status"] == "Running"
 
 
 def test_a_csv_of_ids_is_still_taken_with_or_without_its_header_row():
@@ -136,7 +137,7 @@ def test_a_csv_of_ids_is_still_taken_with_or_without_its_header_row():
     assert job["object_key"].endswith(".csv") and world.objects.read(job["object_key"]) == b"customer_id\nc1\nc2\nc2\n"
     world.run(answer["activity_id"])
     assert world.status(answer["activity_id"])["upload_statistics"]["successful_lines"] == "3"
-    assert imports.app_audience_lists(CALLER, world.store, "app-1")[0]["record_count"] == 2
+    assert routes.app_audience_lists(CALLER, world.store, "app-1")[0]["record_count"] == 2
 
 
 def test_replace_rename_and_delete_through_the_import_endpoints():
@@ -145,7 +146,7 @@ def test_replace_rename_and_delete_through_the_import_endpoints():
     world.run(created["activity_id"])
     audience_id = created["audience_list_id"]
     # As documented: app_id and audience_list_id are sent with the file.
-    replaced = imports.replace_audience_import(
+    replaced = routes.replace_audience_import(
         CALLER, audience_id, _form(b'{"customer_id": "c9"}\n', app_id="app-1", identifier_type="customer_id",
                                    audience_list_id=audience_id), **world.deps())
     assert replaced["audience_list_id"] == audience_id
@@ -153,16 +154,16 @@ def test_replace_rename_and_delete_through_the_import_endpoints():
     assert world.status(replaced["activity_id"])["app_uuid"] == "app-1"
     world.run(replaced["activity_id"])
     assert world.status(replaced["activity_id"])["upload_statistics"]["successful_lines"] == "1"
-    assert audiences.membership(world.store, world.records, "acme", audience_id, "c9")["version"] == 2
+    assert routes.membership(world.store, world.records, "acme", audience_id, "c9")["version"] == 2
     with pytest.raises(NotFoundError):
-        audiences.membership(world.store, world.records, "acme", audience_id, "c1")
-    renamed = imports.rename_audience_list(CALLER, world.store, audience_id, "Gold")
+        routes.membership(world.store, world.records, "acme", audience_id, "c1")
+    renamed = routes.rename_audience_list(CALLER, world.store, audience_id, "Gold")
     assert (renamed["id"], renamed["name"], renamed["version"]) == (audience_id, "Gold", 2)
     with pytest.raises(BadRequestError, match="name is required"):
-        imports.rename_audience_list(CALLER, world.store, audience_id, None)
-    deleted = imports.delete_audience_list(CALLER, world.store, world.records, audience_id)
+        routes.rename_audience_list(CALLER, world.store, audience_id, None)
+    deleted = routes.delete_audience_list(CALLER, world.store, world.records, audience_id)
     assert deleted == {**renamed, "updated_at": deleted["updated_at"]}
-    assert imports.app_audience_lists(CALLER, world.store, "app-1") == []
+    assert routes.app_audience_lists(CALLER, world.store, "app-1") == []
 
 
 @pytest.mark.parametrize("fields, error, message", [
@@ -175,7 +176,7 @@ def test_a_replace_whose_echoed_fields_name_another_list_or_app_is_refused(field
     created = world.create(_form(app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
     caller = Caller(account_id="acme", key_id="key-1", org_id="org-1", app_ids=("app-1", "app-3"))
     with pytest.raises(error, match=message):
-        imports.replace_audience_import(caller, created["audience_list_id"],
+        routes.replace_audience_import(caller, created["audience_list_id"],
                                         _form(identifier_type="customer_id", **fields), **world.deps())
     assert len(world.jobs.items) == 1  # only the create's
 
@@ -202,16 +203,16 @@ def test_another_apps_audiences_are_403_and_another_accounts_404():
     created = world.create(_form(app_id="app-1", audience_name="x", identifier_type="customer_id"))
     other_app = Caller(account_id="acme", key_id="key-2", org_id="org-1", app_ids=("app-2",))
     for call in (lambda: world.status(created["activity_id"], other_app),
-                 lambda: imports.rename_audience_list(other_app, world.store, created["audience_list_id"], "y"),
-                 lambda: imports.delete_audience_list(other_app, world.store, world.records, created["audience_list_id"]),
-                 lambda: imports.app_audience_lists(other_app, world.store, "app-1")):
+                 lambda: routes.rename_audience_list(other_app, world.store, created["audience_list_id"], "y"),
+                 lambda: routes.delete_audience_list(other_app, world.store, world.records, created["audience_list_id"]),
+                 lambda: routes.app_audience_lists(other_app, world.store, "app-1")):
         with pytest.raises(ForbiddenError):
             call()
     stranger = Caller(account_id="other", key_id="key-3", org_id="org-9", app_ids=("app-1",))
     with pytest.raises(NotFoundError):
         world.status(created["activity_id"], stranger)
     with pytest.raises(NotFoundError):
-        imports.delete_audience_list(stranger, world.store, world.records, created["audience_list_id"])
+        routes.delete_audience_list(stranger, world.store, world.records, created["audience_list_id"])
 
 
 def test_the_upload_quota_and_the_audience_limit_apply():
@@ -231,7 +232,7 @@ def test_the_upload_quota_and_the_audience_limit_apply():
 def test_a_profile_import_id_is_not_an_audience_activity():
     world = World()
     world.datasets.add("acme", "ds-1")
-    upload = uploads.request_upload(world.jobs, world.datasets, world.objects, "acme", {
+    upload = routes.request_upload(world.jobs, world.datasets, world.objects, "acme", {
         "filename": "p.ndjson", "destination": {"destination_type": "dataset_load", "dataset_id": "ds-1",
                                                 "record_type": "customer_record"}}, 3600)
     world.jobs.update("acme", upload["id"], import_target={"app_id": "app-1"})
@@ -243,7 +244,7 @@ def test_status_requests_have_their_own_quota():
     world = World()
     created = world.create(_form(app_id="app-1", audience_name="x", identifier_type="customer_id"))
     quota = imports.status_requests_quota(2)
-    check = lambda: imports.audience_import_status(CALLER, created["activity_id"], jobs=world.jobs,  # noqa: E731
+    check = lambda: routes.audience_import_status(CALLER, created["activity_id"], jobs=world.jobs,  # noqa: E731
                                                    objects=world.objects, counters=world.counters,
                                                    status_quota=quota, url_ttl_seconds=3600)
     check()

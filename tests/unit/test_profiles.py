@@ -13,6 +13,7 @@ from ingest.errors import NotFoundError
 from ingest.logic import clear, datasets as datasets_logic
 from ingest.logic.pipeline import Pipeline, WorkKeys
 from ingest.logic.profiles import _Misfit, apply_changes
+from tests.unit import routes
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeProfileRecordStore
 
 ACCOUNT = "acme"
@@ -267,10 +268,10 @@ def test_a_retry_after_everything_was_written_applies_nothing_again_and_repeats_
 def test_profiles_are_readable_and_profile_changes_are_not_stored_as_such():
     world = World()
     world.upload(lines(*LOCALYTICS_EXAMPLE))
-    stored = datasets_logic.get_record(world.datasets, world.records, ACCOUNT, DATASET, "profile", "123")
+    stored = routes.get_record(world.datasets, world.records, ACCOUNT, DATASET, "profile", "123")
     assert json.loads(stored) == {"example2": ["value3"]}
     with pytest.raises(NotFoundError, match="profile_changes records are not stored as such"):
-        datasets_logic.get_record(world.datasets, world.records, ACCOUNT, DATASET, "profile_changes", "123")
+        routes.get_record(world.datasets, world.records, ACCOUNT, DATASET, "profile_changes", "123")
 
 
 def test_clear_plans_the_profile_partition_for_a_profile_changes_load():

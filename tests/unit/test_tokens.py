@@ -96,11 +96,10 @@ from ingest.errors import ConflictError, NotFoundError  # noqa: E402
 from ingest.logic.tokens import (  # noqa: E402
     MAX_ACTIVE_TOKENS,
     TOKEN_LIMIT_MESSAGE,
-    create_token,
-    create_token_from_request,
-    list_tokens,
     revoke_token,
 )
+from tests.unit.routes import create_token, create_token_from_request, list_tokens  # noqa: E402
+from ingest.handlers import wiring  # noqa: E402
 
 LIMIT_MESSAGE = "an account may have at most 5 active tokens; revoke one first"
 
@@ -300,8 +299,9 @@ def authorizer(monkeypatch):
     saved = sys.modules.pop(HANDLER, None)
     module = importlib.import_module(HANDLER)
     table = FakeTokensTable()
-    monkeypatch.setattr(module, "tokens", table)
-    monkeypatch.setattr(module, "accounts", FakeAccountsTable())
+    # The composition root's seam: the authorizer's adapters, built from fakes.
+    adapters = wiring.AuthAdapters(tokens=table, accounts=FakeAccountsTable())
+    monkeypatch.setattr(wiring, "authorizer", lambda: adapters)
     yield module, table
     sys.modules.pop(HANDLER, None)
     if saved is not None:
@@ -335,7 +335,7 @@ def test_the_authorizer_refuses_a_revoked_token_and_records_use_of_a_good_one(au
 def test_the_authorizer_denies_a_source_ip_outside_the_accounts_allow_list(authorizer):
     module, table = authorizer
     created = create_token(table, KEYS, "acme")
-    module.accounts.put_ip_allowlist("acme", ["198.51.100.0/24", "2001:db8::/32"], "2024-01-01T00:00:00Z")
+    wiring.authorizer().accounts.put_ip_allowlist("acme", ["198.51.100.0/24", "2001:db8::/32"], "2024-01-01T00:00:00Z")
     for source_ip, effect in [("198.51.100.77", "Allow"), ("2001:db8::5", "Allow"), ("203.0.113.9", "Deny")]:
         decision = _authorize(module, created["token"], source_ip)
         (statement,) = decision["policyDocument"]["Statement"]

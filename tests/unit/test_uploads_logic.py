@@ -10,7 +10,9 @@ from ingest import ids, record_types
 
 from ingest.errors import BadRequestError, NotFoundError
 from ingest.logic import uploads
-from ingest.logic.uploads import FILENAME_RULE_TEXT, parse_object_key, request_upload
+from ingest.logic.uploads import FILENAME_RULE_TEXT, parse_object_key
+from tests.unit import routes
+from tests.unit.routes import request_upload
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore
 
 ACCOUNT = "acme"
@@ -138,9 +140,9 @@ def test_destination_errors_name_the_field(env, payload, message):
 def test_get_upload_of_another_account_is_not_found(env):
     jobs, _, objects = env
     view = request(env, body())
-    assert uploads.get_upload(jobs, objects, ACCOUNT, view["id"], TTL)["id"] == view["id"]
+    assert routes.get_upload(jobs, objects, ACCOUNT, view["id"], TTL)["id"] == view["id"]
     with pytest.raises(NotFoundError):
-        uploads.get_upload(jobs, objects, "other-co", view["id"], TTL)
+        routes.get_upload(jobs, objects, "other-co", view["id"], TTL)
 
 
 def test_failed_upload_view_explains_why(env):
@@ -148,7 +150,7 @@ def test_failed_upload_view_explains_why(env):
     view = request(env, body())
     jobs.update(ACCOUNT, view["id"], status="Failed", failure_reason="the uploaded file is empty (0 bytes)",
                 finished_at="2024-01-01T00:00:00Z")
-    shown = uploads.get_upload(jobs, objects, ACCOUNT, view["id"], TTL)
+    shown = routes.get_upload(jobs, objects, ACCOUNT, view["id"], TTL)
     assert shown["status"] == "Failed"
     assert shown["failure_reason"] == "the uploaded file is empty (0 bytes)"
     assert shown["finished_at"] == "2024-01-01T00:00:00Z"
@@ -159,7 +161,7 @@ def test_completed_upload_with_rejections_links_the_error_log(env):
     view = request(env, body())
     jobs.update(ACCOUNT, view["id"], status="Completed", stats={"total": 3, "loaded": 2, "rejected": 1},
                 error_log_key="results/acme/x/errors.ndjson")
-    shown = uploads.get_upload(jobs, objects, ACCOUNT, view["id"], TTL)
+    shown = routes.get_upload(jobs, objects, ACCOUNT, view["id"], TTL)
     assert shown["stats"] == {"total": 3, "loaded": 2, "rejected": 1}
     assert shown["error_log_url"] == objects.presigned_get("results/acme/x/errors.ndjson", TTL)
     assert "failure_reason" not in shown
@@ -168,17 +170,17 @@ def test_completed_upload_with_rejections_links_the_error_log(env):
 def test_list_uploads_rejects_unknown_status(env):
     jobs, _, objects = env
     with pytest.raises(BadRequestError, match="status must be one of: Pending, Processing, Completed, Failed"):
-        job_listing.list_uploads(jobs, objects, ACCOUNT, {"status": "Done"}, TTL)
+        routes.list_uploads(jobs, objects, ACCOUNT, {"status": "Done"}, TTL)
 
 
 def test_list_uploads_filters_by_status_and_account(env):
     jobs, _, objects = env
     first, second = request(env, body()), request(env, body())
     jobs.update(ACCOUNT, second["id"], status="Completed")
-    listed = job_listing.list_uploads(jobs, objects, ACCOUNT, {"status": "Completed"}, TTL)
+    listed = routes.list_uploads(jobs, objects, ACCOUNT, {"status": "Completed"}, TTL)
     assert [item["id"] for item in listed["uploads"]] == [second["id"]]
-    assert job_listing.list_uploads(jobs, objects, "other-co", {}, TTL)["uploads"] == []
-    assert {item["id"] for item in job_listing.list_uploads(jobs, objects, ACCOUNT, {}, TTL)["uploads"]} == {
+    assert routes.list_uploads(jobs, objects, "other-co", {}, TTL)["uploads"] == []
+    assert {item["id"] for item in routes.list_uploads(jobs, objects, ACCOUNT, {}, TTL)["uploads"]} == {
         first["id"], second["id"],
     }
 
@@ -214,7 +216,8 @@ def test_filename_with_a_trailing_newline_breaks_the_rule():
     import pytest as _pytest
 
     from ingest.errors import BadRequestError as _Bad
-    from ingest.logic.uploads import FILENAME_RULE_TEXT, request_upload
+    from ingest.logic.uploads import FILENAME_RULE_TEXT
+    from tests.unit.routes import request_upload
     from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore
 
     with _pytest.raises(_Bad) as error:

@@ -16,6 +16,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from ingest.adapters import counters, load_hold
+from ingest.adapters.aws_errors import cancelled_by_condition, translated
 from ingest.adapters.control_tables import plain
 from ingest.adapters.record_store import partition, shard_of
 
@@ -24,9 +25,10 @@ COUNT_ATTRIBUTE = "audiences"
 
 
 def _failed_condition(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException" or cancelled_by_condition(exc)
 
 
+@translated
 class AudienceStore:
     def __init__(self, table):
         self._table = table
@@ -151,6 +153,7 @@ class AudienceStore:
                 raise
 
 
+@translated
 class AudienceMembers:
     """Membership reads on the records table: one strongly consistent GetItem per question, so a
     member set that a flip has made current is read whole (never a replica that lags behind)."""

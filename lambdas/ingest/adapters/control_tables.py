@@ -14,6 +14,10 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from ingest.adapters import counters, load_hold
+from ingest.adapters.aws_errors import translated
+from ingest.errors import BadRequestError, NotFoundError
+
+BAD_PAGE_TOKEN = "next_token is not a token this API returned"
 
 
 def plain(value: Any) -> Any:
@@ -39,13 +43,13 @@ def decode_token(token: str | None, key_names: tuple[str, ...] | None = None) ->
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError) as exc:
-        raise ValueError("next_token is not a token this API returned") from exc
+        raise BadRequestError(BAD_PAGE_TOKEN) from exc
     if not isinstance(decoded, dict):
-        raise ValueError("next_token is not a token this API returned")
+        raise BadRequestError(BAD_PAGE_TOKEN)
     # Anything but the table's own string key would reach DynamoDB as a bad ExclusiveStartKey (a 500).
     if key_names is not None and (set(decoded) != set(key_names)
                                   or not all(isinstance(value, str) and value for value in decoded.values())):
-        raise ValueError("next_token is not a token this API returned")
+        raise BadRequestError(BAD_PAGE_TOKEN)
     return decoded
 
 
@@ -62,6 +66,7 @@ def _update_expression(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@translated
 class JobsTable:
     """One item per job (uploads now; clear jobs later), key (account_id, job_id)."""
 
@@ -114,7 +119,7 @@ class JobsTable:
         start = decode_token(token, ("account_id", "job_id"))
         if start:
             if start.get("account_id") != account_id:
-                raise ValueError("next_token is not a token this API returned")
+                raise BadRequestError(BAD_PAGE_TOKEN)
             query["ExclusiveStartKey"] = start
         items: list[dict[str, Any]] = []
         # A filter can leave a page short; keep reading until the page is full or the end.
@@ -132,6 +137,7 @@ class JobsTable:
         return items[:limit], encode_token(next_key)
 
 
+@translated
 class DatasetsTable:
     def __init__(self, table):
         self._table = table
@@ -152,7 +158,7 @@ class DatasetsTable:
         start = decode_token(token, ("account_id", "dataset_id"))
         if start:
             if start.get("account_id") != account_id:
-                raise ValueError("next_token is not a token this API returned")
+                raise BadRequestError(BAD_PAGE_TOKEN)
             query["ExclusiveStartKey"] = start
         page = self._table.query(**query)
         return [plain(item) for item in page.get("Items", [])], encode_token(page.get("LastEvaluatedKey"))
@@ -178,7 +184,7 @@ class DatasetsTable:
             )["Attributes"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise LookupError(dataset_id) from exc
+                raise NotFoundError(f"dataset {dataset_id} not found") from exc
             raise
         return plain(item)
 
@@ -249,6 +255,7 @@ ACTIVE_COUNT_KEY_PREFIX = "active-tokens#"
 ACTIVE_COUNT_ATTRIBUTE = "active_tokens"
 
 
+@translated
 class TokensTable:
     """API tokens by SHA-256 hash; the token itself is never stored.
 
@@ -336,6 +343,7 @@ class TokensTable:
             return False
 
 
+@translated
 class AccountsTable:
     """Per-account settings, one item per account (key account_id); an account with no item has
     the defaults (no IP restriction)."""

@@ -10,16 +10,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ingest.adapters.aws_errors import cancelled_by_condition, translate
+
 
 def transact(table, items: list[dict[str, Any]]) -> bool:
-    """Run a write transaction; False if DynamoDB cancelled it (a condition failed)."""
+    """Run a write transaction; False if DynamoDB cancelled it because a condition failed (a
+    cancellation for another reason, throttling say, is that reason's domain error)."""
     try:
         table.meta.client.transact_write_items(TransactItems=items)
         return True
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+        if cancelled_by_condition(exc):
             return False
-        raise
+        raise translate(exc) from exc
 
 
 def count_up(table, counter_key: dict[str, str], attribute: str, limit: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from ingest.adapters.aws_errors import translated
 from ingest.adapters.control_tables import plain
 
 # The index of an account's keys (infra/imports.py IMPORT_KEYS_BY_ACCOUNT_INDEX names it too).
@@ -26,6 +27,7 @@ def _failed_condition(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+@translated
 class ImportKeysTable:
     def __init__(self, table):
         self._table = table

@@ -6,6 +6,8 @@ from typing import Iterator
 
 from botocore.exceptions import ClientError
 
+from ingest.adapters.aws_errors import translated
+
 READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000  # DeleteObjects accepts at most 1,000 keys per call
 # S3 multipart: every part but the last must be at least 5 MiB, and an upload has at most 10,000 parts.
@@ -94,6 +96,7 @@ class StreamingUpload:
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
 
+@translated
 class ObjectStore:
     def __init__(self, s3_client, bucket: str, part_bytes: int = STREAM_PART_BYTES):
         self._s3 = s3_client

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from ingest.adapters.aws_errors import translated
 
+
+@translated
 class QuotaCounters:
     def __init__(self, table):
         self._table = table

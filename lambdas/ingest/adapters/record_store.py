@@ -14,6 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
+from ingest.adapters.aws_errors import translated
+from ingest.errors import ServiceBusyError
+
 BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call (DynamoDB limit)
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (DynamoDB limit)
 SHARD_COUNT = 16
@@ -22,12 +25,12 @@ BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 5.0
 
 
-class StoreWriteError(RuntimeError):
-    pass
+class StoreWriteError(ServiceBusyError):
+    """Writes still unprocessed (throttled) after every retry: the store is busy, not broken."""
 
 
-class StoreReadError(RuntimeError):
-    pass
+class StoreReadError(ServiceBusyError):
+    """Reads still unprocessed (throttled) after every retry."""
 
 
 def key_hash(key: str) -> int:
@@ -42,6 +45,7 @@ def partition(account_id: str, dataset_id: str, record_type: str, shard: int) ->
     return f"{account_id}#{dataset_id}#{record_type}#{shard:02d}"
 
 
+@translated
 class RecordStore:
     def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep):
         self._ddb = dynamodb_client

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from ingest.adapters.aws_errors import translated
+
 # The plan is "<stack name><suffix>" (infra/api.py USAGE_PLAN_NAME_SUFFIX; a template test holds them equal).
 USAGE_PLAN_NAME_SUFFIX = "-per-token"
 
@@ -34,6 +36,7 @@ def per_token_plan_name(client, stack_name: str) -> str:
     return candidates[0]
 
 
+@translated
 class UsagePlanKeys:
     """Adds API keys to one usage plan, found by name on first use (its id cannot be configured: see
     infra/api.py)."""

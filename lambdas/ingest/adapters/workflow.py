@@ -6,11 +6,14 @@ import json
 
 from botocore.exceptions import ClientError
 
+from ingest.adapters.aws_errors import translated
+
 
 class ExecutionAlreadyStartedError(Exception):
     pass
 
 
+@translated
 class WorkflowStarter:
     def __init__(self, sfn_client, state_machine_arn: str):
         self._sfn = sfn_client

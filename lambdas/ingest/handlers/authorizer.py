@@ -5,25 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.adapters import aws
-from ingest.adapters.control_tables import AccountsTable, TokensTable
-from ingest.config import AuthSettings
 from ingest.errors import UnauthorizedError
+from ingest.handlers import wiring
 from ingest.handlers.authorizer_events import header, policy, source_ip, stage_resource
 from ingest.handlers.observability import logger
 from ingest.logic.tokens import authorize
 
 TOKEN_HEADER = "auth-api-token"
 
-settings = AuthSettings.from_env()
-tokens = TokensTable(aws.table(settings.tokens_table))
-accounts = AccountsTable(aws.table(settings.accounts_table))
-
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict, context: Any) -> dict:
     try:
-        decision = authorize(tokens, accounts, header(event, TOKEN_HEADER), source_ip(event))
+        adapters = wiring.authorizer()
+        decision = authorize(adapters.tokens, adapters.accounts, header(event, TOKEN_HEADER), source_ip(event))
     except UnauthorizedError:
         logger.info("request refused: unknown token")
         # API Gateway turns exactly this message into HTTP 401.

@@ -5,185 +5,142 @@
 - the analytics file-upload API, /analytics/files/... (Auth-Api-Token, like every /v1 route);
 - the import keys of the first, /v1/import-keys (Auth-Api-Token).
 
-A separate module so that each family reads as one page; domain errors map to statuses in
-handlers/api.py's one table. Every route makes one call into logic/ and shapes its answer.
+A separate module so that each family reads as one page; contracts, request reading and the error
+table are handlers/http.py's, adapters handlers/wiring.py's. Every route makes one call into logic/.
 """
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from ingest.adapters import aws
-from ingest.adapters.audience_store import AudienceStore
-from ingest.adapters.control_tables import DatasetsTable, JobsTable
-from ingest.adapters.import_keys_table import ImportKeysTable
-from ingest.adapters.object_store import ObjectStore
-from ingest.adapters.quota_counters import QuotaCounters
-from ingest.adapters.record_store import RecordStore
-from ingest.config import ApiSettings
-from ingest.handlers.http import json_body, json_response
+from ingest.handlers import wiring
+from ingest.handlers.http import route
 from ingest.handlers.observability import logger
-from ingest.logic import analytics, import_keys, localytics, localytics_audiences, multipart
-
-settings = ApiSettings.from_env()
-jobs = JobsTable(aws.table(settings.jobs_table))
-dataset_table = DatasetsTable(aws.table(settings.datasets_table))
-objects = ObjectStore(aws.client("s3"), settings.uploads_bucket)
-imports_table = ImportKeysTable(aws.table(settings.imports_table))
-quota_counters = QuotaCounters(aws.table(settings.quotas_table))
-import_limits = localytics.import_quotas(settings.profile_uploads_per_hour, settings.profile_status_requests_per_minute)
-audience_store = AudienceStore(aws.table(settings.audiences_table))
-records = RecordStore(aws.client("dynamodb"), settings.records_table)
-audience_uploads_quota = localytics_audiences.uploads_quota(settings.audience_uploads_per_hour)
-audience_status_quota = localytics_audiences.status_requests_quota(settings.audience_status_requests_per_minute)
+from ingest.logic import analytics, import_keys, localytics, localytics_audiences
+from ingest.models.analytics import FileUploadRequest, FileUploadStarted, FileUploadView
+from ingest.models.callers import ImportCaller, TokenCaller
+from ingest.models.imports import (AudienceImportForm, AudienceImportStarted, AudienceImportStatus, AudienceListEntries,
+                                   AudienceListEntry, AudienceListRename, AudienceReplaceForm, ImportKeyList,
+                                   NewImportKey, NewImportKeyView, ProfileImportForm, ProfileImportStarted,
+                                   ProfileImportStatus)
 
 router = Router()
 
 
-def _json(status: int, body: Any) -> Response:
-    return json_response(status, body)
-
-
-def _authorizer() -> dict[str, Any]:
-    # Set by our Lambda authorizers; API Gateway never forwards a caller-supplied value here.
-    return router.current_event.raw_event["requestContext"]["authorizer"]
-
-
-def _account() -> str:
-    return _authorizer()["account_id"]
-
-
-def _import_caller() -> localytics.Caller:
-    context = _authorizer()
-    return localytics.Caller(account_id=context["account_id"], key_id=context["key_id"], org_id=context["org_id"],
-                             app_ids=tuple(app for app in (context.get("app_ids") or "").split(",") if app))
-
-
-def _json_body(optional: bool = False) -> Any:
-    return json_body(router.current_event.body, optional=optional)
-
-
-def _form() -> multipart.Form:
-    event = router.current_event
-    raw = event.raw_event.get("body") or ""
-    # multipart/form-data is a binary media type of the REST API, so it arrives base64-encoded.
-    body = base64.b64decode(raw) if event.raw_event.get("isBase64Encoded") else raw.encode("utf-8")
-    return multipart.parse_form(event.headers.get("content-type") or event.headers.get("Content-Type"), body)
-
-
 # -- Localytics Profile Imports ----------------------------------------------------------------
-@router.post("/v1/imports/profiles/upload")
-def upload_profiles() -> Response:
-    caller = _import_caller()
-    answer = localytics.request_profile_import(
-        caller, _form(), jobs=jobs, datasets=dataset_table, objects=objects, targets=imports_table,
-        counters=quota_counters, limits=import_limits, url_ttl_seconds=settings.upload_url_ttl_seconds)
-    logger.info("profile import started", extra={"upload_id": answer["activity_id"], "key_id": caller.key_id})
-    return _json(202, answer)
+@route(router, "POST", "/v1/imports/profiles/upload", status=202, answer=ProfileImportStarted,
+       form=ProfileImportForm, caller=ImportCaller)
+def upload_profiles(caller: ImportCaller, form: ProfileImportForm) -> ProfileImportStarted:
+    adapters = wiring.api()
+    started = localytics.request_profile_import(
+        caller, form, jobs=adapters.jobs, datasets=adapters.datasets, objects=adapters.objects,
+        targets=adapters.imports, counters=adapters.quota_counters, limits=adapters.profile_quotas,
+        url_ttl_seconds=adapters.url_ttl_seconds)
+    logger.info("profile import started", extra={"upload_id": started.activity_id, "key_id": caller.key_id})
+    return started
 
 
-@router.get("/v1/imports/profiles/status/<activity_id>")
-def profile_import_status(activity_id: str) -> Response:
-    return _json(200, localytics.profile_import_status(
-        _import_caller(), router.current_event.path_parameters["activity_id"], jobs=jobs, objects=objects,
-        counters=quota_counters, limits=import_limits, url_ttl_seconds=settings.upload_url_ttl_seconds))
+@route(router, "GET", "/v1/imports/profiles/status/{activity_id}", answer=ProfileImportStatus, caller=ImportCaller)
+def profile_import_status(caller: ImportCaller, activity_id: str) -> ProfileImportStatus:
+    adapters = wiring.api()
+    return localytics.profile_import_status(
+        caller, activity_id, jobs=adapters.jobs, objects=adapters.objects, counters=adapters.quota_counters,
+        limits=adapters.profile_quotas, url_ttl_seconds=adapters.url_ttl_seconds)
 
 
 # -- Localytics Audience Imports ---------------------------------------------------------------
-def _path(name: str) -> str:
-    return router.current_event.path_parameters[name]
-
-
-def _audience_upload_deps() -> dict[str, Any]:
-    return {"jobs": jobs, "datasets": dataset_table, "objects": objects, "store": audience_store,
-            "counters": quota_counters, "upload_quota": audience_uploads_quota,
-            "url_ttl_seconds": settings.upload_url_ttl_seconds}
-
-
 # "/v1/imports/audiences/list/" as Localytics documents it: the resolver ignores a trailing slash.
-@router.post("/v1/imports/audiences/list")
-def create_audience_import() -> Response:
-    caller = _import_caller()
-    answer = localytics_audiences.create_audience_import(caller, _form(), **_audience_upload_deps())
-    logger.info("audience import started", extra={"upload_id": answer["activity_id"], "key_id": caller.key_id,
-                                                  "audience_id": answer["audience_list_id"]})
-    return _json(202, answer)
+@route(router, "POST", "/v1/imports/audiences/list", status=202, answer=AudienceImportStarted,
+       form=AudienceImportForm, caller=ImportCaller)
+def create_audience_import(caller: ImportCaller, form: AudienceImportForm) -> AudienceImportStarted:
+    adapters = wiring.api()
+    started = localytics_audiences.create_audience_import(
+        caller, form, jobs=adapters.jobs, datasets=adapters.datasets, objects=adapters.objects,
+        store=adapters.audiences, counters=adapters.quota_counters, upload_quota=adapters.audience_uploads_quota,
+        url_ttl_seconds=adapters.url_ttl_seconds)
+    logger.info("audience import started", extra={"upload_id": started.activity_id, "key_id": caller.key_id,
+                                                  "audience_id": started.audience_list_id})
+    return started
 
 
-@router.get("/v1/imports/audiences/list/status/<activity_id>")
-def audience_import_status(activity_id: str) -> Response:
-    return _json(200, localytics_audiences.audience_import_status(
-        _import_caller(), _path("activity_id"), jobs=jobs, objects=objects, counters=quota_counters,
-        status_quota=audience_status_quota, url_ttl_seconds=settings.upload_url_ttl_seconds))
+@route(router, "GET", "/v1/imports/audiences/list/status/{activity_id}", answer=AudienceImportStatus,
+       caller=ImportCaller)
+def audience_import_status(caller: ImportCaller, activity_id: str) -> AudienceImportStatus:
+    adapters = wiring.api()
+    return localytics_audiences.audience_import_status(
+        caller, activity_id, jobs=adapters.jobs, objects=adapters.objects, counters=adapters.quota_counters,
+        status_quota=adapters.audience_status_quota, url_ttl_seconds=adapters.url_ttl_seconds)
 
 
-@router.put("/v1/imports/audiences/list/<audience_list_id>")
-def replace_audience_import(audience_list_id: str) -> Response:
-    caller = _import_caller()
-    answer = localytics_audiences.replace_audience_import(caller, _path("audience_list_id"), _form(),
-                                                          **_audience_upload_deps())
-    logger.info("audience replace started", extra={"upload_id": answer["activity_id"], "key_id": caller.key_id,
-                                                  "audience_id": answer["audience_list_id"]})
-    return _json(202, answer)
+@route(router, "PUT", "/v1/imports/audiences/list/{audience_list_id}", status=202, answer=AudienceImportStarted,
+       form=AudienceReplaceForm, caller=ImportCaller)
+def replace_audience_import(caller: ImportCaller, audience_list_id: str,
+                            form: AudienceReplaceForm) -> AudienceImportStarted:
+    adapters = wiring.api()
+    started = localytics_audiences.replace_audience_import(
+        caller, audience_list_id, form, jobs=adapters.jobs, datasets=adapters.datasets, objects=adapters.objects,
+        store=adapters.audiences, counters=adapters.quota_counters, upload_quota=adapters.audience_uploads_quota,
+        url_ttl_seconds=adapters.url_ttl_seconds)
+    logger.info("audience replace started", extra={"upload_id": started.activity_id, "key_id": caller.key_id,
+                                                   "audience_id": started.audience_list_id})
+    return started
 
 
-@router.put("/v1/imports/audiences/list/<audience_list_id>/name")
-def rename_audience_list(audience_list_id: str) -> Response:
-    name = (router.current_event.query_string_parameters or {}).get("name")
-    return _json(200, localytics_audiences.rename_audience_list(_import_caller(), audience_store,
-                                                                _path("audience_list_id"), name))
+@route(router, "PUT", "/v1/imports/audiences/list/{audience_list_id}/name", answer=AudienceListEntry,
+       query=AudienceListRename, caller=ImportCaller)
+def rename_audience_list(caller: ImportCaller, audience_list_id: str, query: AudienceListRename) -> AudienceListEntry:
+    return localytics_audiences.rename_audience_list(caller, wiring.api().audiences, audience_list_id, query)
 
 
-@router.delete("/v1/imports/audiences/list/<audience_list_id>")
-def delete_audience_list(audience_list_id: str) -> Response:
-    # 200 with the deleted list: the page's one success code for these routes.
-    deleted = localytics_audiences.delete_audience_list(_import_caller(), audience_store, records,
-                                                        _path("audience_list_id"))
-    logger.info("audience list deleted", extra={"audience_id": _path("audience_list_id")})
-    return _json(200, deleted)
+# 200 with the deleted list: the page's one success code for these routes.
+@route(router, "DELETE", "/v1/imports/audiences/list/{audience_list_id}", answer=AudienceListEntry,
+       caller=ImportCaller)
+def delete_audience_list(caller: ImportCaller, audience_list_id: str) -> AudienceListEntry:
+    adapters = wiring.api()
+    deleted = localytics_audiences.delete_audience_list(caller, adapters.audiences, adapters.records, audience_list_id)
+    logger.info("audience list deleted", extra={"audience_id": audience_list_id})
+    return deleted
 
 
-@router.get("/v1/imports/audiences/list/app/<app_id>")
-def app_audience_lists(app_id: str) -> Response:
-    # A bare JSON array, as Localytics answers.
-    return _json(200, localytics_audiences.app_audience_lists(_import_caller(), audience_store, _path("app_id")))
+# A bare JSON array, as Localytics answers.
+@route(router, "GET", "/v1/imports/audiences/list/app/{app_id}", answer=AudienceListEntries, caller=ImportCaller)
+def app_audience_lists(caller: ImportCaller, app_id: str) -> AudienceListEntries:
+    return localytics_audiences.app_audience_lists(caller, wiring.api().audiences, app_id)
 
 
 # -- import keys (Auth-Api-Token) ---------------------------------------------------------------
-@router.post("/v1/import-keys")
-def create_import_key() -> Response:
+@route(router, "POST", "/v1/import-keys", status=201, answer=NewImportKeyView, body=NewImportKey, optional_body=True)
+def create_import_key(caller: TokenCaller, body: NewImportKey) -> NewImportKeyView:
+    adapters = wiring.api()
     # The answer holds the secret: shown in this response only, never logged.
-    view = import_keys.create_import_key_from_request(imports_table, dataset_table, _account(), _json_body(optional=True))
-    logger.info("import key created", extra={"key_id": view["key"]})
-    return _json(201, view)
+    view = import_keys.create_import_key(adapters.imports, adapters.datasets, caller.account_id, body)
+    logger.info("import key created", extra={"key_id": view.key})
+    return view
 
 
-@router.get("/v1/import-keys")
-def list_import_keys() -> Response:
-    return _json(200, import_keys.list_import_keys(imports_table, _account()))
+@route(router, "GET", "/v1/import-keys", answer=ImportKeyList)
+def list_import_keys(caller: TokenCaller) -> ImportKeyList:
+    return import_keys.list_import_keys(wiring.api().imports, caller.account_id)
 
 
-@router.delete("/v1/import-keys/<key_id>")
-def revoke_import_key(key_id: str) -> Response:
-    import_keys.revoke_import_key(imports_table, _account(), router.current_event.path_parameters["key_id"])
-    logger.info("import key revoked", extra={"key_id": router.current_event.path_parameters["key_id"]})
-    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+@route(router, "DELETE", "/v1/import-keys/{key_id}", status=204)
+def revoke_import_key(caller: TokenCaller, key_id: str) -> None:
+    import_keys.revoke_import_key(wiring.api().imports, caller.account_id, key_id)
+    logger.info("import key revoked", extra={"key_id": key_id})
 
 
 # -- analytics file uploads (Auth-Api-Token) ---------------------------------------------------
-@router.post("/analytics/files/upload")
-def request_file_upload() -> Response:
-    view = analytics.request_file_upload(jobs, dataset_table, objects, imports_table, _account(), _json_body(),
-                                         settings.upload_url_ttl_seconds)
-    logger.info("analytics file upload requested", extra={"upload_id": view["id"], "dataset_type": view["datasetType"]})
-    return _json(200, view)
+@route(router, "POST", "/analytics/files/upload", answer=FileUploadStarted, body=FileUploadRequest)
+def request_file_upload(caller: TokenCaller, body: FileUploadRequest) -> FileUploadStarted:
+    adapters = wiring.api()
+    started = analytics.request_file_upload(adapters.jobs, adapters.datasets, adapters.objects, adapters.imports,
+                                            caller.account_id, body, adapters.url_ttl_seconds)
+    logger.info("analytics file upload requested", extra={"upload_id": started.id, "dataset_type": started.dataset_type})
+    return started
 
 
-@router.get("/analytics/files/<file_id>")
-def get_file_upload(file_id: str) -> Response:
-    return _json(200, analytics.get_file_upload(jobs, objects, _account(), router.current_event.path_parameters["file_id"],
-                                                settings.upload_url_ttl_seconds))
+@route(router, "GET", "/analytics/files/{file_id}", answer=FileUploadView)
+def get_file_upload(caller: TokenCaller, file_id: str) -> FileUploadView:
+    adapters = wiring.api()
+    return analytics.get_file_upload(adapters.jobs, adapters.objects, caller.account_id, file_id,
+                                     adapters.url_ttl_seconds)

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.adapters import aws
-from ingest.adapters.control_tables import AccountsTable
-from ingest.adapters.import_keys_table import ImportKeysTable
-from ingest.config import ImportAuthSettings
 from ingest.errors import UnauthorizedError
+from ingest.handlers import wiring
 from ingest.handlers.authorizer_events import header, policy, source_ip, stage_resource
 from ingest.handlers.observability import logger
 from ingest.logic.import_keys import authorize
 
 AUTHORIZATION_HEADER = "authorization"
 
-settings = ImportAuthSettings.from_env()
-keys = ImportKeysTable(aws.table(settings.imports_table))
-accounts = AccountsTable(aws.table(settings.accounts_table))
-
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict, context: Any) -> dict:
     try:
-        decision = authorize(keys, accounts, header(event, AUTHORIZATION_HEADER), source_ip(event))
+        adapters = wiring.import_authorizer()
+        decision = authorize(adapters.keys, adapters.accounts, header(event, AUTHORIZATION_HEADER), source_ip(event))
     except UnauthorizedError:
         # Never log the header: it holds the secret.
         logger.info("import request refused: missing or bad Basic credentials")

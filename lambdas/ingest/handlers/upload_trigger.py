@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.adapters import aws
-from ingest.adapters.control_tables import JobsTable
-from ingest.adapters.workflow import WorkflowStarter
-from ingest.config import TriggerSettings
+from ingest.handlers import wiring
 from ingest.handlers.observability import logger, traced
-from ingest.logic.jobs_trigger import start_upload_job
-
-settings = TriggerSettings.from_env()
-jobs = JobsTable(aws.table(settings.jobs_table))
-starter = WorkflowStarter(aws.client("stepfunctions"), settings.state_machine_arn)
+from ingest.logic.jobs_trigger import start_upload_jobs
+from ingest.models.events import S3Event
 
 
 @logger.inject_lambda_context(log_event=False)
 @traced
 def handler(event: dict, context: Any) -> dict:
-    outcomes = []
-    for record in event.get("Records", []):
-        outcome = start_upload_job(jobs, starter, record["s3"]["object"]["key"])
-        logger.info("upload event handled", extra={"outcome": outcome["outcome"], "upload_id": outcome.get("upload_id")})
-        outcomes.append(outcome)
-    return {"outcomes": outcomes}
+    adapters = wiring.trigger()
+    outcomes = start_upload_jobs(adapters.jobs, adapters.starter, S3Event.model_validate(event))
+    for outcome in outcomes:
+        logger.info("upload event handled", extra={"outcome": outcome.outcome, "upload_id": outcome.upload_id})
+    return {"outcomes": [outcome.model_dump(exclude_none=True) for outcome in outcomes]}

@@ -7,26 +7,9 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ingest.adapters import aws
-from ingest.adapters.audience_store import AudienceStore
-from ingest.adapters.control_tables import DatasetsTable, JobsTable
-from ingest.adapters.object_store import ObjectStore
-from ingest.adapters.record_store import RecordStore
-from ingest.config import WorkflowSettings
 from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
+from ingest.handlers import wiring
 from ingest.handlers.observability import logger, metrics, traced
-from ingest.logic.pipeline import Pipeline
-
-settings = WorkflowSettings.from_env()
-pipeline = Pipeline(
-    objects=ObjectStore(aws.client("s3"), settings.uploads_bucket),
-    jobs=JobsTable(aws.table(settings.jobs_table)),
-    datasets=DatasetsTable(aws.table(settings.datasets_table)),
-    records=RecordStore(aws.client("dynamodb"), settings.records_table),
-    chunk_target_bytes=settings.chunk_target_bytes,
-    max_chunks=settings.max_chunks,
-    audiences=AudienceStore(aws.table(settings.audiences_table)),
-)
 
 
 def workflow_step(name: str) -> Callable:
@@ -65,17 +48,17 @@ def workflow_step(name: str) -> Callable:
 
 @workflow_step("Inspect")
 def inspect(event: dict) -> dict:
-    return pipeline.inspect(event)
+    return wiring.pipeline().inspect(event)
 
 
 @workflow_step("Split")
 def split(event: dict) -> dict:
-    return pipeline.split(event)
+    return wiring.pipeline().split(event)
 
 
 @workflow_step("Load")
 def load(event: dict) -> dict:
-    stats = pipeline.load_chunk(event["job"], event["chunk"], validate_only=bool(event.get("validate_only")))
+    stats = wiring.pipeline().load_chunk(event["job"], event["chunk"], validate_only=bool(event.get("validate_only")))
     metrics.add_metric(name="RecordsLoaded", unit=MetricUnit.Count, value=stats["loaded"])
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=stats["rejected"])
     return stats
@@ -83,15 +66,15 @@ def load(event: dict) -> dict:
 
 @workflow_step("CheckErrorBudget")
 def check_error_budget(event: dict) -> dict:
-    return pipeline.check_error_budget(event)
+    return wiring.pipeline().check_error_budget(event)
 
 
 @workflow_step("Finalize")
 def finalize(event: dict) -> dict:
-    return pipeline.finalize(event)
+    return wiring.pipeline().finalize(event)
 
 
 @workflow_step("MarkFailed")
 def mark_failed(event: dict) -> dict:
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
-    return pipeline.mark_failed(event)
+    return wiring.pipeline().mark_failed(event)

@@ -27,16 +27,13 @@ from ingest import ids
 from ingest.clock import iso_now
 from ingest.errors import BadRequestError, ConflictError, FileRejectedError, NotFoundError, StepFailedError
 from ingest.logic.counted import counted_write
-from ingest.logic.requests import optional_string, require_object, required_string
+from ingest.models.audiences import AudienceList, AudienceRename, AudiencesQuery, AudienceView, MemberAddress, Membership
+from ingest.models.uploads import AUDIENCE_LIST, MAX_AUDIENCE_NAME_LENGTH, MEMBER_TYPE, AudienceLoad
 
-AUDIENCE_LIST = "audience_list"  # the upload destination type
-MEMBER_TYPE = "audience_member"  # the record type of an audience file's lines
 AUDIENCE_MEMBERS_LOAD = "audience_members"  # its load kind (pipeline.LOADERS)
 MAX_AUDIENCES = 500
 LIMIT_MESSAGE = f"an account may have at most {MAX_AUDIENCES} audiences; delete one first"
-MAX_NAME_LENGTH = 256
-MAX_APP_ID_LENGTH = 128
-DESTINATION_FIELDS = ("destination_type", "record_type", "audience_name", "app_id", "audience_id")
+MAX_NAME_LENGTH = MAX_AUDIENCE_NAME_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -50,49 +47,11 @@ def is_audience_load(job: dict[str, Any]) -> bool:
     return job.get("record_type") == MEMBER_TYPE
 
 
-def audience_view(item: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        "id": item["audience_id"],
-        "name": item["name"],
-        "app_id": item.get("app_id"),
-        "version": item.get("version", 0),
-        "record_count": item.get("record_count", 0),
-        "created_at": item["created_at"],
-        "updated_at": item["updated_at"],
-    }
-    if item.get("loading_job"):
-        view["loading_upload"] = item["loading_job"]
-    return view
+def audience_view(item: dict[str, Any]) -> AudienceView:
+    return AudienceView.of(item)
 
 
 # -- creating, through an upload request ------------------------------------------------------
-def parse_destination(destination: dict[str, Any]) -> dict[str, Any]:
-    """An upload's audience_list destination: audience_name (+ app_id) creates, audience_id replaces."""
-    unknown = sorted(set(destination) - set(DESTINATION_FIELDS))
-    if unknown:
-        raise BadRequestError(f"destination: unknown fields {', '.join(unknown)} for destination_type {AUDIENCE_LIST}; "
-                              "give audience_name (and optionally app_id) to create, or audience_id to replace")
-    record_type = destination.get("record_type", MEMBER_TYPE)
-    if record_type != MEMBER_TYPE:
-        raise BadRequestError(f"destination.record_type must be {MEMBER_TYPE} (or left out) for an audience list")
-    audience_id = optional_string(destination, "audience_id", 64, path="destination.")
-    name = optional_string(destination, "audience_name", MAX_NAME_LENGTH, path="destination.")
-    app_id = optional_string(destination, "app_id", MAX_APP_ID_LENGTH, path="destination.")
-    if bool(audience_id) == bool(name and name.strip()):
-        raise BadRequestError("destination: give audience_name to create an audience list, "
-                              "or audience_id to replace an existing one's members (one of the two)")
-    parsed: dict[str, Any] = {"destination_type": AUDIENCE_LIST, "record_type": MEMBER_TYPE}
-    if audience_id:
-        if app_id is not None:
-            raise BadRequestError("destination.app_id can be given only when creating an audience list")
-        parsed["audience_id"] = audience_id
-    else:
-        parsed["audience_name"] = name
-        if app_id:
-            parsed["app_id"] = app_id
-    return parsed
-
-
 def _start_count(audiences, account_id: str) -> None:
     audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
 
@@ -118,19 +77,21 @@ def create_audience(audiences, account_id: str, name: str, app_id: str | None = 
     raise ConflictError(LIMIT_MESSAGE)
 
 
-def prepare_upload(audiences, account_id: str, destination: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def prepare_upload(audiences, account_id: str, target: AudienceLoad, dry_run: bool) -> dict[str, Any]:
     """Create the audience (request time, so the limit and the job's status are known at once) or
-    check the one to replace; the destination as the upload shows it."""
-    if "audience_id" in destination:
-        audience = audiences.get(account_id, destination["audience_id"])
+    check the one to replace; the job's destination, as the upload shows it."""
+    destination: dict[str, Any] = {"destination_type": AUDIENCE_LIST, "record_type": MEMBER_TYPE}
+    if not target.creates:
+        audience = audiences.get(account_id, target.audience_id)
         if audience is None:
-            raise NotFoundError(f"audience {destination['audience_id']} not found")
-        return {**destination, "audience_name": audience["name"]}
-    if options.get("dry_run"):
+            raise NotFoundError(f"audience {target.audience_id} not found")
+        return {**destination, "audience_id": target.audience_id, "audience_name": audience["name"]}
+    if dry_run:
         raise BadRequestError("a dry run cannot create an audience list; "
                               "dry-run a replace (destination.audience_id) or upload without dry_run")
-    audience = create_audience(audiences, account_id, destination["audience_name"], destination.get("app_id"))
-    return {**destination, "audience_id": audience["audience_id"]}
+    audience = create_audience(audiences, account_id, target.audience_name, target.app_id or None)
+    return {**destination, "audience_name": target.audience_name,
+            **({"app_id": target.app_id} if target.app_id else {}), "audience_id": audience["audience_id"]}
 
 
 # -- the API --------------------------------------------------------------------------------------
@@ -141,25 +102,20 @@ def _get(audiences, account_id: str, audience_id: str) -> dict[str, Any]:
     return audience
 
 
-def get_audience(audiences, account_id: str, audience_id: str) -> dict[str, Any]:
+def get_audience(audiences, account_id: str, audience_id: str) -> AudienceView:
     return audience_view(_get(audiences, account_id, audience_id))
 
 
-def list_audiences(audiences, account_id: str, app_id: str | None = None) -> dict[str, Any]:
+def list_audiences(audiences, account_id: str, query: AudiencesQuery) -> AudienceList:
     """The account's audiences (or one app's), oldest first."""
     items = sorted(audiences.list_for_account(account_id), key=lambda item: (item["created_at"], item["audience_id"]))
-    if app_id is not None:
-        items = [item for item in items if item.get("app_id") == app_id]
-    return {"audiences": [audience_view(item) for item in items]}
+    if query.app_id is not None:
+        items = [item for item in items if item.get("app_id") == query.app_id]
+    return AudienceList(audiences=[audience_view(item) for item in items])
 
 
-def rename_audience(audiences, account_id: str, audience_id: str, body: Any) -> dict[str, Any]:
-    body = require_object(body)
-    unknown = sorted(set(body) - {"name"})
-    if unknown:
-        raise BadRequestError(f"only name can be changed; got {', '.join(unknown)}")
-    name = required_string(body, "name", max_length=MAX_NAME_LENGTH)
-    renamed = audiences.rename(account_id, audience_id, name, iso_now())
+def rename_audience(audiences, account_id: str, audience_id: str, rename: AudienceRename) -> AudienceView:
+    renamed = audiences.rename(account_id, audience_id, rename.name, iso_now())
     if renamed is None:
         raise NotFoundError(f"audience {audience_id} not found")
     return audience_view(renamed)
@@ -183,15 +139,16 @@ def _member_sets(audience: dict[str, Any]) -> list[str]:
     return loads + sorted(audience.get("retired_loads") or [])
 
 
-def membership(audiences, members, account_id: str, audience_id: str, customer_id: str) -> dict[str, Any]:
+def membership(audiences, members, account_id: str, address: MemberAddress) -> Membership:
     """Whether the customer is in the audience's current list; NotFoundError if not (or no audience)."""
+    audience_id, customer_id = address.audience_id, address.customer_id
     audience = _get(audiences, account_id, audience_id)  # resolve the current member set first
     current = audience.get("members_load")
     if not current or not members.contains(account_id, member_set(audience_id, current), MEMBER_TYPE, customer_id):
         raise NotFoundError(f"that customer is not a member of audience {audience_id} "
                             f"(version {audience.get('version', 0)})")
-    return {"member": True, "audience_id": audience_id, "customer_id": customer_id,
-            "version": audience.get("version", 0)}
+    return Membership(member=True, audience_id=audience_id, customer_id=customer_id,
+                      version=audience.get("version", 0))
 
 
 # -- the pipeline ---------------------------------------------------------------------------------

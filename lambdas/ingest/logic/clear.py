@@ -14,9 +14,10 @@ from ingest.adapters.workflow import ExecutionAlreadyStartedError
 from ingest.clock import iso_now
 from ingest.errors import ConflictError
 from ingest.logic.datasets import get_dataset
+from ingest.models.uploads import ClearJobView
 
 
-def request_clear(jobs, datasets, starter, account_id: str, dataset_id: str) -> dict[str, Any]:
+def request_clear(jobs, datasets, starter, account_id: str, dataset_id: str) -> ClearJobView:
     get_dataset(datasets, account_id, dataset_id)
     job_id = ids.new_id()
     now = iso_now()
@@ -93,19 +94,16 @@ def fail(jobs, datasets, state: dict[str, Any], reason: str) -> dict[str, Any]:
     return {"job_id": state["job_id"], "status": "Failed", "failure_reason": reason}
 
 
-def clear_view(job: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        "id": job["job_id"],
-        "type": "clear",
-        "status": job["status"],
-        "dataset_id": job["dataset_id"],
-        "created_at": job["created_at"],
-        "updated_at": job["updated_at"],
-        "stats": {"removed": (job.get("stats") or {}).get("removed", 0)},
-        "execution_arn": job.get("execution_arn"),
-    }
-    if job.get("finished_at"):
-        view["finished_at"] = job["finished_at"]
-    if job["status"] == "Failed":
-        view["failure_reason"] = job.get("failure_reason") or "the job failed for an unknown reason"
-    return view
+def clear_view(job: dict[str, Any]) -> ClearJobView:
+    return ClearJobView(
+        id=job["job_id"],
+        status=job["status"],
+        dataset_id=job["dataset_id"],
+        created_at=job["created_at"],
+        updated_at=job["updated_at"],
+        stats={"removed": (job.get("stats") or {}).get("removed", 0)},
+        execution_arn=job.get("execution_arn"),
+        finished_at=job.get("finished_at") or None,
+        failure_reason=(job.get("failure_reason") or "the job failed for an unknown reason")
+        if job["status"] == "Failed" else None,
+    )

@@ -6,20 +6,18 @@ from typing import Any
 
 from ingest import ids, record_types
 from ingest.clock import iso_now
-from ingest.errors import BadRequestError, NotFoundError
-from ingest.logic.requests import optional_string, page_limit, require_object, required_string
+from ingest.errors import NotFoundError
+from ingest.models.datasets import (DatasetChanges, DatasetPage, DatasetView, NewDataset, PageQuery, RecordAddress,
+                                    RecordTypeList, RecordTypeView, StoredRecord)
 
 
-def create_dataset(datasets, account_id: str, body: Any) -> dict[str, Any]:
-    body = require_object(body)
-    name = required_string(body, "name", max_length=256)
-    description = optional_string(body, "description", max_length=4096) or ""
+def create_dataset(datasets, account_id: str, request: NewDataset) -> DatasetView:
     now = iso_now()
     dataset = {
         "account_id": account_id,
         "dataset_id": ids.new_id(),
-        "name": name,
-        "description": description,
+        "name": request.name,
+        "description": request.description or "",
         "record_counts": {},
         "created_at": now,
         "updated_at": now,
@@ -29,43 +27,32 @@ def create_dataset(datasets, account_id: str, body: Any) -> dict[str, Any]:
 
 
 def get_dataset(datasets, account_id: str, dataset_id: str) -> dict[str, Any]:
+    """The dataset's item; NotFoundError if the account has no such dataset."""
     dataset = datasets.get(account_id, dataset_id)
     if dataset is None:
         raise NotFoundError(f"dataset {dataset_id} not found")
     return dataset
 
 
-def update_dataset(datasets, account_id: str, dataset_id: str, body: Any) -> dict[str, Any]:
-    body = require_object(body)
-    unknown = sorted(set(body) - {"name", "description"})
-    if unknown:
-        raise BadRequestError(f"only name and description can be changed; got {', '.join(unknown)}")
-    changes: dict[str, Any] = {}
-    if "name" in body:
-        changes["name"] = required_string(body, "name", max_length=256)
-    if "description" in body:
-        changes["description"] = optional_string(body, "description", max_length=4096) or ""
-    if not changes:
-        raise BadRequestError("send name and/or description to change")
+def show_dataset(datasets, account_id: str, dataset_id: str) -> DatasetView:
+    return dataset_view(get_dataset(datasets, account_id, dataset_id))
+
+
+def update_dataset(datasets, account_id: str, dataset_id: str, changes: DatasetChanges) -> DatasetView:
     get_dataset(datasets, account_id, dataset_id)
-    try:
-        updated = datasets.update(account_id, dataset_id, **changes, updated_at=iso_now())
-    except LookupError as exc:
-        raise NotFoundError(f"dataset {dataset_id} not found") from exc
-    return dataset_view(updated)
+    # NotFoundError too when it was deleted meanwhile (the adapter's conditional update).
+    return dataset_view(datasets.update(account_id, dataset_id, **changes.fields(), updated_at=iso_now()))
 
 
-def list_datasets(datasets, account_id: str, limit: str | None, next_token: str | None) -> dict[str, Any]:
-    try:
-        items, token = datasets.list(account_id, page_limit(limit), next_token)
-    except ValueError as exc:
-        raise BadRequestError(str(exc)) from exc
-    return {"datasets": [dataset_view(item) for item in items], "next_token": token}
+def list_datasets(datasets, account_id: str, query: PageQuery) -> DatasetPage:
+    items, token = datasets.list(account_id, query.limit, query.next_token)
+    return DatasetPage(datasets=[dataset_view(item) for item in items], next_token=token)
 
 
-def get_record(datasets, records, account_id: str, dataset_id: str, record_type: str, key: str) -> str:
+def get_record(datasets, records, account_id: str, address: RecordAddress) -> StoredRecord:
+    dataset_id, key = address.dataset_id, address.key
     get_dataset(datasets, account_id, dataset_id)
-    record_type = record_types.canonical(record_type) or record_type  # purchase_event reads purchase
+    record_type = record_types.canonical(address.record_type) or address.record_type  # purchase_event reads purchase
     readable = record_types.stored_types()  # e.g. profile, which is loaded through profile_changes
     if record_type not in readable:
         uploaded = record_types.get(record_type)
@@ -76,20 +63,13 @@ def get_record(datasets, records, account_id: str, dataset_id: str, record_type:
     stored = records.get(account_id, dataset_id, record_type, key)
     if stored is None:
         raise NotFoundError(f"no {record_type} with key {key} in dataset {dataset_id}")
-    return stored
+    return StoredRecord(json_text=stored)
 
 
-def dataset_view(dataset: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        "id": dataset["dataset_id"],
-        "name": dataset["name"],
-        "description": dataset.get("description", ""),
-        "record_counts": dataset.get("record_counts", {}),
-        "created_at": dataset["created_at"],
-        "updated_at": dataset["updated_at"],
-    }
-    if dataset.get("last_load"):
-        view["last_load"] = dataset["last_load"]
-    if dataset.get("clearing_job"):
-        view["clearing_job"] = dataset["clearing_job"]
-    return view
+def record_type_catalogue() -> RecordTypeList:
+    return RecordTypeList(record_types=[RecordTypeView.model_validate(record_type.describe())
+                                        for record_type in record_types.catalogue().values()])
+
+
+def dataset_view(dataset: dict[str, Any]) -> DatasetView:
+    return DatasetView.of(dataset)

@@ -15,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +23,17 @@ from ingest import clock
 from ingest.errors import BadRequestError, NotFoundError, UnauthorizedError
 from ingest.logic import target_datasets
 from ingest.logic.accounts import allowlist_of, ip_allowed
-from ingest.logic.requests import optional_string, require_object
 from ingest.logic.tokens import ACCOUNT_ID_RULE
+from ingest.models import imports
+from ingest.models.base import parse
+from ingest.models.imports import ImportKeyList, ImportKeyView, KeyDatasets, NewImportKey, NewImportKeyView
 
 KEY_PREFIX = "lk_"
-APP_ID_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-APP_ID_RULE_TEXT = "1-100 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"
-# Localytics org ids are numbers ("60"); ours may be any such label, the account name included.
-ORG_ID_RULE = APP_ID_RULE
-ORG_ID_RULE_TEXT = APP_ID_RULE_TEXT
-MAX_APPS_PER_KEY = 20
-MAX_LABEL_LENGTH = 100
+# The rules of a key's org id, apps and label live with the request model (models/imports.py).
+APP_ID_RULE, APP_ID_RULE_TEXT, ORG_ID_RULE, ORG_ID_RULE_TEXT = (imports.APP_ID_RULE, imports.APP_ID_RULE_TEXT,
+                                                                imports.ORG_ID_RULE, imports.ORG_ID_RULE_TEXT)
+MAX_APPS_PER_KEY = imports.MAX_APPS_PER_KEY
+MAX_LABEL_LENGTH = imports.MAX_KEY_LABEL_LENGTH
 
 
 def secret_hash(secret: str) -> str:
@@ -56,61 +55,29 @@ def parse_basic(authorization: str | None) -> tuple[str, str]:
     return key, secret
 
 
-def _app_ids(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or not all(isinstance(app, str) for app in raw):
-        raise BadRequestError("app_ids must be a list of strings")
-    apps = list(dict.fromkeys(app.strip() for app in raw))
-    bad = [app for app in apps if not APP_ID_RULE.fullmatch(app)]
-    if bad:
-        raise BadRequestError(f"app_ids: {bad[0]!r} is not an app id ({APP_ID_RULE_TEXT})")
-    if len(apps) > MAX_APPS_PER_KEY:
-        raise BadRequestError(f"app_ids may hold at most {MAX_APPS_PER_KEY} apps; got {len(apps)}")
-    return apps
+def _datasets_of(targets, account_id: str, org_id: str, app_ids: list[str]) -> KeyDatasets:
+    return KeyDatasets(
+        org=targets.get_target(account_id, target_datasets.LOCALYTICS_ORG, org_id),
+        apps={app: targets.get_target(account_id, target_datasets.LOCALYTICS_APP, app) for app in app_ids},
+    )
 
 
-def _org_id(raw: Any, account_id: str) -> str:
-    """The key's org id: given as text (or a JSON integer, as Localytics writes them), else the account name."""
-    if raw is None:
-        return account_id
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        raw = str(raw)
-    if not isinstance(raw, str) or not ORG_ID_RULE.fullmatch(raw.strip()):
-        raise BadRequestError(f"org_id: {raw!r} is not an org id ({ORG_ID_RULE_TEXT}; a non-negative integer is "
-                              "taken as its digits)")
-    return raw.strip()
-
-
-def _datasets_of(targets, account_id: str, org_id: str, app_ids: list[str]) -> dict[str, Any]:
-    return {
-        "org": targets.get_target(account_id, target_datasets.LOCALYTICS_ORG, org_id),
-        "apps": {app: targets.get_target(account_id, target_datasets.LOCALYTICS_APP, app) for app in app_ids},
-    }
-
-
-def key_view(item: dict[str, Any], targets) -> dict[str, Any]:
+def key_view(item: dict[str, Any], targets) -> ImportKeyView:
     """What a caller may see of a stored key: never the secret nor its hash."""
-    return {
-        "key": item["key_id"],
-        "label": item.get("label", ""),
-        "org_id": item["org_id"],
-        "app_ids": list(item.get("app_ids") or []),
-        "datasets": _datasets_of(targets, item["account_id"], item["org_id"], list(item.get("app_ids") or [])),
-        "created_at": item["created_at"],
-    }
+    apps = list(item.get("app_ids") or [])
+    return ImportKeyView(key=item["key_id"], label=item.get("label", ""), org_id=item["org_id"], app_ids=apps,
+                         datasets=_datasets_of(targets, item["account_id"], item["org_id"], apps),
+                         created_at=item["created_at"])
 
 
-def create_import_key(keys, datasets, account_id: str, app_ids: Any = None, label: Any = "",
-                      org_id: Any = None) -> dict[str, Any]:
+def create_import_key(keys, datasets, account_id: str, request: NewImportKey) -> NewImportKeyView:
     """Mint a key for an org of the account (default: the account name) and the given apps: its view
     plus "secret", shown this once."""
     if not isinstance(account_id, str) or not ACCOUNT_ID_RULE.fullmatch(account_id):
         raise BadRequestError("account must be 1-63 characters: lowercase letters, digits and '-', "
                               "starting with a letter or digit")
-    org = _org_id(org_id, account_id)
-    apps = _app_ids(app_ids)
-    label = optional_string({"label": label or None}, "label", MAX_LABEL_LENGTH) or ""
+    org = request.org_id or account_id
+    apps = list(request.app_ids)
     # Datasets first: a stored key always has its targets.
     target_datasets.ensure_dataset(keys, datasets, account_id, target_datasets.LOCALYTICS_ORG, org)
     for app in apps:
@@ -122,25 +89,24 @@ def create_import_key(keys, datasets, account_id: str, app_ids: Any = None, labe
         "org_id": org,
         "app_ids": apps,
         "secret_hash": secret_hash(secret),
-        "label": label,
+        "label": request.label,
         "created_at": clock.iso_now(),
     }
     keys.put_key(item)
-    return {**key_view(item, keys), "secret": secret}
+    return NewImportKeyView(**dict(key_view(item, keys)), secret=secret)
 
 
-def create_import_key_from_request(keys, datasets, account_id: str, body: Any) -> dict[str, Any]:
-    body = require_object(body)
-    unknown = sorted(set(body) - {"org_id", "app_ids", "label"})
-    if unknown:
-        raise BadRequestError(f"only org_id, app_ids and label can be given; got {', '.join(unknown)}")
-    return create_import_key(keys, datasets, account_id, body.get("app_ids"), body.get("label"), body.get("org_id"))
+def mint_import_key(keys, datasets, account_id: str, app_ids: Any = None, label: Any = "",
+                    org_id: Any = None) -> NewImportKeyView:
+    """cli/admin.py's way in: the values as an operator typed them, checked by the route's own model."""
+    request = parse(NewImportKey, {"app_ids": app_ids, "label": label, "org_id": org_id})
+    return create_import_key(keys, datasets, account_id, request)
 
 
-def list_import_keys(keys, account_id: str) -> dict[str, Any]:
+def list_import_keys(keys, account_id: str) -> ImportKeyList:
     active = [item for item in keys.list_for_account(account_id) if not item.get("revoked_at")]
     active.sort(key=lambda item: (item["created_at"], item["key_id"]))
-    return {"import_keys": [key_view(item, keys) for item in active]}
+    return ImportKeyList(import_keys=[key_view(item, keys) for item in active])
 
 
 def revoke_import_key(keys, account_id: str, key_id: str) -> None:

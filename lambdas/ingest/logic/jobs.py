@@ -4,43 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.errors import BadRequestError, NotFoundError
+from ingest.errors import NotFoundError
 from ingest.logic.clear import clear_view
-from ingest.logic.requests import page_limit
-from ingest.logic.uploads import STATUSES, upload_view
-
-JOB_TYPES = ("upload", "clear")
+from ingest.logic.uploads import upload_view
+from ingest.models.uploads import ClearJobView, JobPage, JobsQuery, UploadPage, UploadsQuery, UploadView
 
 
-def list_jobs(jobs, objects, account_id: str, query: dict[str, str], url_ttl_seconds: int) -> dict[str, Any]:
-    filters = {}
-    if query.get("type") is not None:
-        if query["type"] not in JOB_TYPES:
-            raise BadRequestError(f"type must be one of: {', '.join(JOB_TYPES)}")
-        filters["job_type"] = query["type"]
-    if query.get("status") is not None:
-        if query["status"] not in STATUSES:
-            raise BadRequestError(f"status must be one of: {', '.join(STATUSES)}")
-        filters["status"] = query["status"]
-    if query.get("dataset_id"):
-        filters["dataset_id"] = query["dataset_id"]
-    try:
-        items, token = jobs.list(account_id, filters, page_limit(query.get("limit")), query.get("next_token"))
-    except ValueError as exc:
-        raise BadRequestError(str(exc)) from exc
-    views = [clear_view(item) if item.get("job_type") == "clear" else upload_view(item, objects, url_ttl_seconds)
-             for item in items]
-    return {"jobs": views, "next_token": token}
+def _filters(query: UploadsQuery, job_type: str | None) -> dict[str, str]:
+    filters = {"job_type": job_type, "status": query.status, "dataset_id": query.dataset_id}
+    return {name: value for name, value in filters.items() if value is not None}
 
 
-def list_uploads(jobs, objects, account_id: str, query: dict[str, str], url_ttl_seconds: int) -> dict[str, Any]:
+def _view(item: dict[str, Any], objects, url_ttl_seconds: int) -> UploadView | ClearJobView:
+    return clear_view(item) if item.get("job_type") == "clear" else upload_view(item, objects, url_ttl_seconds)
+
+
+def list_jobs(jobs, objects, account_id: str, query: JobsQuery, url_ttl_seconds: int) -> JobPage:
+    items, token = jobs.list(account_id, _filters(query, query.type), query.limit, query.next_token)
+    return JobPage(jobs=[_view(item, objects, url_ttl_seconds) for item in items], next_token=token)
+
+
+def list_uploads(jobs, objects, account_id: str, query: UploadsQuery, url_ttl_seconds: int) -> UploadPage:
     """GET /v1/uploads: the account's upload jobs only, in the Lexer-style envelope."""
-    listed = list_jobs(jobs, objects, account_id, {**query, "type": "upload"}, url_ttl_seconds)
-    return {"uploads": listed["jobs"], "next_token": listed["next_token"]}
+    items, token = jobs.list(account_id, _filters(query, "upload"), query.limit, query.next_token)
+    return UploadPage(uploads=[upload_view(item, objects, url_ttl_seconds) for item in items], next_token=token)
 
 
-def get_job(jobs, objects, account_id: str, job_id: str, url_ttl_seconds: int) -> dict[str, Any]:
+def get_job(jobs, objects, account_id: str, job_id: str, url_ttl_seconds: int) -> UploadView | ClearJobView:
     job = jobs.get(account_id, job_id)
     if job is None:
         raise NotFoundError(f"job {job_id} not found")
-    return clear_view(job) if job.get("job_type") == "clear" else upload_view(job, objects, url_ttl_seconds)
+    return _view(job, objects, url_ttl_seconds)

@@ -11,16 +11,17 @@ account, the org id its key carries (a label such as "60"; the account name by d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ingest.errors import BadRequestError, ForbiddenError, NotFoundError
+from ingest.errors import ForbiddenError, NotFoundError
 from ingest.logic import quotas, target_datasets, uploads
-from ingest.logic.multipart import Form
+from ingest.models.callers import ImportCaller
+from ingest.models.imports import ImportTarget, ProfileImportForm, ProfileImportStarted, ProfileImportStatus
+from ingest.models.uploads import UploadView
 
+Caller = ImportCaller  # the import key a request came with, as the Basic authorizer passed it on
 RECORD_TYPE = "profile_changes"
 # The name of the job's object: a profile import is NDJSON whatever the client called its file.
 UPLOAD_FILENAME = "localytics-profiles.ndjson"
-FORMATS = ("json",)
 # Our job statuses in Localytics' words.
 STATUS_NAMES = {"Pending": "Pending", "Processing": "Running", "Completed": "Completed", "Failed": "Failed"}
 
@@ -29,16 +30,6 @@ def localytics_time(timestamp: str) -> str:
     """Our RFC 3339 UTC time ("2017-04-25T08:00:00Z") as Localytics writes its times: "2017-04-25T08:00:00",
     UTC with no zone designator, as in every example of its Import APIs page."""
     return timestamp[:-1] if timestamp.endswith("Z") else timestamp
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The import key a request came with, as the Basic authorizer passed it on."""
-
-    account_id: str
-    key_id: str
-    org_id: str
-    app_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -54,87 +45,51 @@ def import_quotas(uploads_per_hour: int, status_requests_per_minute: int) -> Imp
     )
 
 
-def target_of(caller: Caller, form: Form) -> dict[str, str]:
-    """{"org_id": ...} or {"app_id": ...}: exactly one, and one the key may import into."""
-    given = [name for name in ("org_id", "app_id") if name in form.fields or name in form.files]
-    if len(given) != 1 or given[0] in form.repeated:
-        raise BadRequestError("send exactly one of org_id and app_id (once)")
-    name = given[0]
-    value = form.fields.get(name, "").strip()
-    if not value:
-        raise BadRequestError(f"{name} must be a non-empty text field")
-    target = {name: value}
-    check_target(caller, target)
-    return target
-
-
-def check_target(caller: Caller, target: dict[str, str]) -> None:
+def check_target(caller: ImportCaller, target: ImportTarget) -> None:
     """ForbiddenError unless the key may reach this org or app. The org id is the key's label for
     the account's org; other accounts' data is out of reach whatever their org ids are."""
-    if "org_id" in target and target["org_id"] != caller.org_id:
-        raise ForbiddenError(f"this API key has no access to org {target['org_id']}")
-    if "app_id" in target and target["app_id"] not in caller.app_ids:
-        raise ForbiddenError(f"this API key has no access to app {target['app_id']}")
+    if target.org_id is not None and target.org_id != caller.org_id:
+        raise ForbiddenError(f"this API key has no access to org {target.org_id}")
+    if target.app_id is not None and target.app_id not in caller.app_ids:
+        raise ForbiddenError(f"this API key has no access to app {target.app_id}")
 
 
-def _file_of(form: Form) -> bytes:
-    fmt = form.fields.get("format")
-    if fmt is None:
-        raise BadRequestError(f"format is required: one of {', '.join(FORMATS)}")
-    if fmt.strip().lower() not in FORMATS:
-        raise BadRequestError(f"format {fmt!r} is not supported: one of {', '.join(FORMATS)} "
-                              "(one JSON object per line: {\"customer_id\", \"changes\": [...]})")
-    part = form.files.get("file")
-    if part is None or "file" in form.repeated:
-        raise BadRequestError("file is required: one file part named \"file\"")
-    if not part.data.strip():
-        raise BadRequestError("file is empty")
-    return part.data
-
-
-def request_profile_import(caller: Caller, form: Form, *, jobs, datasets, objects, targets, counters,
-                           limits: ImportQuotas, url_ttl_seconds: int) -> dict[str, Any]:
-    """Start an import: 400 bad form, 403 org/app not the key's, 429 over the upload quota."""
-    target = target_of(caller, form)
-    data = _file_of(form)
+def request_profile_import(caller: ImportCaller, form: ProfileImportForm, *, jobs, datasets, objects, targets, counters,
+                           limits: ImportQuotas, url_ttl_seconds: int) -> ProfileImportStarted:
+    """Start an import: 403 org/app not the key's, 429 over the upload quota (a bad form is the model's 400)."""
+    target = form.target
+    check_target(caller, target)
     quotas.consume(counters, caller.key_id, limits.uploads)
-    family, name = ((target_datasets.LOCALYTICS_APP, target["app_id"]) if "app_id" in target
+    family, name = ((target_datasets.LOCALYTICS_APP, target.app_id) if target.app_id is not None
                     else (target_datasets.LOCALYTICS_ORG, caller.org_id))
     dataset_id = target_datasets.ensure_dataset(targets, datasets, caller.account_id, family, name)
-    view = uploads.request_upload(jobs, datasets, objects, caller.account_id, {
-        "filename": UPLOAD_FILENAME,
-        "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": RECORD_TYPE},
-    }, url_ttl_seconds)
-    jobs.update(caller.account_id, view["id"], import_target=target, import_key=caller.key_id)
-    # Writing the object is what a presigned PUT would do: the S3 trigger starts the workflow.
-    objects.put(uploads.object_key(caller.account_id, view["id"], UPLOAD_FILENAME), data)
-    return {"activity_id": view["id"]}
+    created = uploads.create_upload(jobs, datasets, objects, None, caller.account_id, uploads.NewUpload(
+        filename=UPLOAD_FILENAME,
+        destination=uploads.DatasetLoad(dataset_id=dataset_id, record_type=RECORD_TYPE),
+        marks=uploads.Marks(import_key=caller.key_id, import_target=target),
+        content=form.file,
+    ), url_ttl_seconds)
+    return ProfileImportStarted(activity_id=created.view.id)
 
 
-def status_view(upload: dict[str, Any], target: dict[str, str]) -> dict[str, Any]:
-    """An upload's view (uploads.upload_view) as a Localytics profile import status. The page's table
-    names the scope field `target` (its example says "scopet"); error_log is the URL of the rejected
-    lines whenever there are some, else null; the counts are numbers, as in the page's example."""
-    stats = upload["stats"]
-    view: dict[str, Any] = {
-        "activity_id": upload["id"],
-        "status": STATUS_NAMES[upload["status"]],
-        "error_log": upload.get("error_log_url"),
-        "target": dict(target),
-        "upload_statistics": {
-            "successful_imports": stats["loaded"],
-            "parsed_imports": stats["total"],
-            "failed_imports": stats["rejected"],
-            "total_number_of_imports": stats["total"],
-        },
-    }
-    if upload["status"] == "Failed":
-        view["failure_reason"] = upload["failure_reason"]
-    return view
+def status_view(upload: UploadView, target: ImportTarget) -> ProfileImportStatus:
+    """An upload's view as a Localytics profile import status. The page's table names the scope
+    field `target` (its example says "scopet"); error_log is the URL of the rejected lines whenever
+    there are some, else null; the counts are numbers, as in the page's example."""
+    stats = upload.stats
+    return ProfileImportStatus(
+        activity_id=upload.id,
+        status=STATUS_NAMES[upload.status],
+        error_log=upload.error_log_url,
+        target=target,
+        upload_statistics={"successful_imports": stats.loaded, "parsed_imports": stats.total,
+                           "failed_imports": stats.rejected, "total_number_of_imports": stats.total},
+        failure_reason=upload.failure_reason if upload.status == "Failed" else None,
+    )
 
 
-def profile_import_status(caller: Caller, activity_id: str, *, jobs, objects, counters, limits: ImportQuotas,
-                          url_ttl_seconds: int) -> dict[str, Any]:
+def profile_import_status(caller: ImportCaller, activity_id: str, *, jobs, objects, counters, limits: ImportQuotas,
+                          url_ttl_seconds: int) -> ProfileImportStatus:
     """404 for an id that is not one of the account's profile imports; 403 for another org's or app's import."""
     quotas.consume(counters, caller.key_id, limits.status_requests)
     job = jobs.get(caller.account_id, activity_id)
@@ -142,6 +97,9 @@ def profile_import_status(caller: Caller, activity_id: str, *, jobs, objects, co
     if (job is None or job.get("job_type") != "upload" or not job.get("import_target")
             or job.get("record_type") != RECORD_TYPE):
         raise NotFoundError(f"activity {activity_id} not found")
-    target = job["import_target"]
+    target = ImportTarget.model_validate(job["import_target"])
     check_target(caller, target)
     return status_view(uploads.upload_view(job, objects, url_ttl_seconds), target)
+
+
+__all__ = ["Caller"]

@@ -28,9 +28,12 @@ from typing import Any
 
 from ingest.errors import BadRequestError, ForbiddenError, NotFoundError
 from ingest.logic import audiences, localytics, quotas, uploads
-from ingest.logic.multipart import Form
+from ingest.models.audiences import AudienceRename, AudienceView
+from ingest.models.callers import ImportCaller
+from ingest.models.imports import (AudienceImportForm, AudienceImportStarted, AudienceImportStatus, AudienceListEntries,
+                                   AudienceListEntry, AudienceListRename, AudienceReplaceForm, ImportTarget)
+from ingest.models.uploads import AudienceLoad, UploadView
 
-IDENTIFIER_TYPES = ("customer_id",)
 # The job's object name says its format to the pipeline (logic/formats.py format_of).
 JSON_LINES_FILENAME = "localytics-audience.ndjson"
 CSV_FILENAME = "localytics-audience.csv"
@@ -49,39 +52,21 @@ def status_requests_quota(per_minute: int) -> quotas.Quota:
     return quotas.Quota("audience-status", per_minute, 60, "audience import status requests")
 
 
-def _text(form: Form, name: str) -> str:
-    if name in form.repeated:
-        raise BadRequestError(f"{name} can be sent once")
-    value = form.fields.get(name, "").strip()
-    if not value:
-        raise BadRequestError(f"{name} is required: a non-empty text field")
-    return value
-
-
-def _members_file(form: Form) -> tuple[str, bytes]:
-    """(object name, bytes): the file as an audience_member file our pipeline reads, JSON lines or CSV."""
-    identifier_type = _text(form, "identifier_type")
-    if identifier_type not in IDENTIFIER_TYPES:
-        raise BadRequestError(f"identifier_type {identifier_type!r} is not supported: one of {', '.join(IDENTIFIER_TYPES)}")
-    part = form.files.get("file")
-    if part is None or "file" in form.repeated:
-        raise BadRequestError("file is required: one file part named \"file\"")
-    data = part.data.lstrip(b"\xef\xbb\xbf")  # a BOM would make the header unrecognisable
-    if not data.strip():
-        raise BadRequestError("file is empty")
+def members_file(data: bytes) -> tuple[str, bytes]:
+    """(object name, bytes): the members as an audience_member file our pipeline reads, JSON lines or CSV."""
     if data.lstrip().startswith(b"{"):  # {"customer_id": "abc"} per line, the documented format
         return JSON_LINES_FILENAME, data
     first_line = data.split(b"\n", 1)[0].strip().strip(b'"')
     return CSV_FILENAME, data if first_line == CSV_HEADER else CSV_HEADER + b"\n" + data
 
 
-def _check_app(caller: localytics.Caller, app_id: str | None) -> None:
+def _check_app(caller: ImportCaller, app_id: str | None) -> None:
     if app_id not in caller.app_ids:
         raise ForbiddenError(f"this API key has no access to app {app_id}" if app_id
                              else "this API key has no access to audiences outside its apps")
 
 
-def _audience_of(caller: localytics.Caller, store, audience_list_id: str) -> dict[str, Any]:
+def _audience_of(caller: ImportCaller, store, audience_list_id: str) -> dict[str, Any]:
     audience = store.get(caller.account_id, audience_list_id)
     if audience is None:
         raise NotFoundError(f"audience list {audience_list_id} not found")
@@ -89,63 +74,54 @@ def _audience_of(caller: localytics.Caller, store, audience_list_id: str) -> dic
     return audience
 
 
-def _start(caller, app_id: str, destination: dict[str, Any], file: tuple[str, bytes], *, jobs, datasets, objects,
-           store, url_ttl_seconds: int) -> dict[str, Any]:
+def _start(caller: ImportCaller, app_id: str, destination: AudienceLoad, data: bytes, *, jobs, datasets, objects,
+           store, url_ttl_seconds: int) -> AudienceImportStarted:
     """The upload job, marked as this key's import into the app (a replace's destination names only
-    the audience, so the app is passed in: the status route checks it), then the file written."""
-    filename, data = file
-    view = uploads.request_upload(jobs, datasets, objects, caller.account_id,
-                                  {"filename": filename, "destination": destination}, url_ttl_seconds,
-                                  audience_store=store)
-    jobs.update(caller.account_id, view["id"], import_key=caller.key_id, import_target={"app_id": app_id})
-    objects.put(uploads.object_key(caller.account_id, view["id"], filename), data)
-    return {"activity_id": view["id"], "audience_list_id": view["destination"]["audience_id"]}
+    the audience, so the app is passed in: the status route checks it), its file written at once."""
+    filename, content = members_file(data)
+    created = uploads.create_upload(jobs, datasets, objects, store, caller.account_id, uploads.NewUpload(
+        filename=filename, destination=destination, content=content,
+        marks=uploads.Marks(import_key=caller.key_id, import_target=ImportTarget(app_id=app_id)),
+    ), url_ttl_seconds)
+    return AudienceImportStarted(activity_id=created.view.id, audience_list_id=created.view.destination.audience_id)
 
 
-def _check_echoed(caller: localytics.Caller, form: Form, audience: dict[str, Any], audience_list_id: str) -> None:
-    if "audience_list_id" in form.fields or "audience_list_id" in form.repeated:
-        sent = _text(form, "audience_list_id")
-        if sent != audience_list_id:
-            raise BadRequestError(f"audience_list_id {sent!r} does not match the list in the path ({audience_list_id})")
-    if "app_id" in form.fields or "app_id" in form.repeated:
-        app_id = _text(form, "app_id")
-        _check_app(caller, app_id)
-        if app_id != audience.get("app_id"):
-            raise BadRequestError(f"app_id {app_id!r} is not the app of audience list {audience_list_id} "
+def _check_echoed(caller: ImportCaller, form: AudienceReplaceForm, audience: dict[str, Any],
+                  audience_list_id: str) -> None:
+    if form.audience_list_id is not None and form.audience_list_id != audience_list_id:
+        raise BadRequestError(f"audience_list_id {form.audience_list_id!r} does not match the list in the path "
+                              f"({audience_list_id})")
+    if form.app_id is not None:
+        _check_app(caller, form.app_id)
+        if form.app_id != audience.get("app_id"):
+            raise BadRequestError(f"app_id {form.app_id!r} is not the app of audience list {audience_list_id} "
                                   f"({audience.get('app_id')})")
 
 
-def create_audience_import(caller: localytics.Caller, form: Form, *, jobs, datasets, objects, store, counters,
-                           upload_quota: quotas.Quota, url_ttl_seconds: int) -> dict[str, Any]:
-    """400 bad form, 403 an app the key may not use, 409 the account's 500th audience exists, 429 quota."""
-    app_id = _text(form, "app_id")
-    _check_app(caller, app_id)
-    name = _text(form, "audience_name")
-    file = _members_file(form)
+def create_audience_import(caller: ImportCaller, form: AudienceImportForm, *, jobs, datasets, objects, store, counters,
+                           upload_quota: quotas.Quota, url_ttl_seconds: int) -> AudienceImportStarted:
+    """403 an app the key may not use, 409 the account's 500th audience exists, 429 quota."""
+    _check_app(caller, form.app_id)
     quotas.consume(counters, caller.key_id, upload_quota)
-    destination = {"destination_type": audiences.AUDIENCE_LIST, "audience_name": name, "app_id": app_id}
-    return _start(caller, app_id, destination, file, jobs=jobs, datasets=datasets, objects=objects, store=store,
-                  url_ttl_seconds=url_ttl_seconds)
+    destination = AudienceLoad(audience_name=form.audience_name, app_id=form.app_id)
+    return _start(caller, form.app_id, destination, form.file, jobs=jobs, datasets=datasets, objects=objects,
+                  store=store, url_ttl_seconds=url_ttl_seconds)
 
 
-def replace_audience_import(caller: localytics.Caller, audience_list_id: str, form: Form, *, jobs, datasets, objects,
-                            store, counters, upload_quota: quotas.Quota, url_ttl_seconds: int) -> dict[str, Any]:
-    """400 bad form, 404 not one of the account's audiences, 403 another app's, 429 quota.
-
-    Localytics documents app_id and audience_list_id as form fields of an update too; they add
-    nothing to the path's list id, so they may be left out, but when sent they must name this list
-    (400 otherwise, 403 for an app the key lacks)."""
+def replace_audience_import(caller: ImportCaller, audience_list_id: str, form: AudienceReplaceForm, *, jobs, datasets,
+                            objects, store, counters, upload_quota: quotas.Quota,
+                            url_ttl_seconds: int) -> AudienceImportStarted:
+    """404 not one of the account's audiences, 403 another app's, 400 echoed fields naming another list, 429 quota."""
     audience = _audience_of(caller, store, audience_list_id)
     _check_echoed(caller, form, audience, audience_list_id)
-    file = _members_file(form)
     quotas.consume(counters, caller.key_id, upload_quota)
-    destination = {"destination_type": audiences.AUDIENCE_LIST, "audience_id": audience_list_id}
-    return _start(caller, audience["app_id"], destination, file, jobs=jobs, datasets=datasets, objects=objects, store=store,
-                  url_ttl_seconds=url_ttl_seconds)
+    destination = AudienceLoad(audience_id=audience_list_id)
+    return _start(caller, audience["app_id"], destination, form.file, jobs=jobs, datasets=datasets, objects=objects,
+                  store=store, url_ttl_seconds=url_ttl_seconds)
 
 
-def audience_import_status(caller: localytics.Caller, activity_id: str, *, jobs, objects, counters,
-                           status_quota: quotas.Quota, url_ttl_seconds: int) -> dict[str, Any]:
+def audience_import_status(caller: ImportCaller, activity_id: str, *, jobs, objects, counters,
+                           status_quota: quotas.Quota, url_ttl_seconds: int) -> AudienceImportStatus:
     """404 unless the id is one of the account's audience imports; 403 for another app's; 429 quota."""
     quotas.consume(counters, caller.key_id, status_quota)
     job = jobs.get(caller.account_id, activity_id)
@@ -155,53 +131,55 @@ def audience_import_status(caller: localytics.Caller, activity_id: str, *, jobs,
     return status_view(uploads.upload_view(job, objects, url_ttl_seconds), job["import_target"]["app_id"])
 
 
-def status_view(upload: dict[str, Any], app_id: str) -> dict[str, Any]:
-    """An audience upload's view (uploads.upload_view) as Localytics' audience import status: its
-    documented fields exactly, then ours (activity_id, audience_list_id, error_log)."""
-    audience_id = upload["destination"]["audience_id"]
-    stats = upload["stats"]
+def status_view(upload: UploadView, app_id: str) -> AudienceImportStatus:
+    """An audience upload's view as Localytics' audience import status: its documented fields
+    exactly, then ours (activity_id, audience_list_id, error_log)."""
+    audience_id = upload.destination.audience_id
+    stats = upload.stats
     statistics = None
-    if upload["status"] in FINISHED:
+    if upload.status in FINISHED:
         # Strings, as the page's one complete example writes them ("total_lines": "1").
-        statistics = {"total_lines": str(stats["total"]), "audience_id": audience_id,
-                      "audience_list_id": audience_id, "failed_lines": str(stats["rejected"]),
-                      "successful_lines": str(stats["loaded"])}
-    return {
-        "status": localytics.STATUS_NAMES[upload["status"]],
-        "error_reason": upload.get("failure_reason") if upload["status"] == "Failed" else None,
-        "app_uuid": app_id,
-        "created_at": localytics.localytics_time(upload["created_at"]),
-        "updated_at": localytics.localytics_time(upload["updated_at"]),
-        "upload_statistics": statistics,
-        "activity_id": upload["id"],
-        "audience_list_id": audience_id,
+        statistics = {"total_lines": str(stats.total), "audience_id": audience_id,
+                      "audience_list_id": audience_id, "failed_lines": str(stats.rejected),
+                      "successful_lines": str(stats.loaded)}
+    return AudienceImportStatus(
+        status=localytics.STATUS_NAMES[upload.status],
+        error_reason=upload.failure_reason if upload.status == "Failed" else None,
+        app_uuid=app_id,
+        created_at=localytics.localytics_time(upload.created_at),
+        updated_at=localytics.localytics_time(upload.updated_at),
+        upload_statistics=statistics,
+        activity_id=upload.id,
+        audience_list_id=audience_id,
         # The URL of the rejected lines (NDJSON, one {"line", "error", "raw"} each) whenever there are some.
-        "error_log": upload.get("error_log_url"),
-    }
+        error_log=upload.error_log_url,
+    )
 
 
-def list_view_of(view: dict[str, Any]) -> dict[str, Any]:
-    """An audience (audiences.audience_view) as an entry of Localytics' list of audience lists."""
-    return {"id": view["id"], "name": view["name"], "app_id": view["app_id"], "version": view["version"],
-            "record_count": view["record_count"], "created_at": localytics.localytics_time(view["created_at"]),
-            "updated_at": localytics.localytics_time(view["updated_at"])}
+def list_view_of(view: AudienceView) -> AudienceListEntry:
+    """An audience as an entry of Localytics' list of audience lists."""
+    return AudienceListEntry(id=view.id, name=view.name, app_id=view.app_id, version=view.version,
+                             record_count=view.record_count, created_at=localytics.localytics_time(view.created_at),
+                             updated_at=localytics.localytics_time(view.updated_at))
 
 
-def rename_audience_list(caller: localytics.Caller, store, audience_list_id: str, name: str | None) -> dict[str, Any]:
+def rename_audience_list(caller: ImportCaller, store, audience_list_id: str,
+                         rename: AudienceListRename) -> AudienceListEntry:
     """The renamed list, as an entry of the app's list."""
     _audience_of(caller, store, audience_list_id)
-    return list_view_of(audiences.rename_audience(store, caller.account_id, audience_list_id, {"name": name}))
+    return list_view_of(audiences.rename_audience(store, caller.account_id, audience_list_id,
+                                                  AudienceRename(name=rename.name)))
 
 
-def delete_audience_list(caller: localytics.Caller, store, records, audience_list_id: str) -> dict[str, Any]:
+def delete_audience_list(caller: ImportCaller, store, records, audience_list_id: str) -> AudienceListEntry:
     """The list as it was before the deletion (the route answers 200 with it, the page's success code)."""
     deleted = list_view_of(audiences.audience_view(_audience_of(caller, store, audience_list_id)))
     audiences.delete_audience(store, records, caller.account_id, audience_list_id)
     return deleted
 
 
-def app_audience_lists(caller: localytics.Caller, store, app_id: str) -> list[dict[str, Any]]:
+def app_audience_lists(caller: ImportCaller, store, app_id: str) -> AudienceListEntries:
     """The app's lists, oldest first: a bare JSON array, as the page's example answer."""
     _check_app(caller, app_id)
-    listed = audiences.list_audiences(store, caller.account_id, app_id)["audiences"]
-    return [list_view_of(view) for view in listed]
+    listed = audiences.list_audiences(store, caller.account_id, audiences.AudiencesQuery(app_id=app_id)).audiences
+    return AudienceListEntries([list_view_of(view) for view in listed])

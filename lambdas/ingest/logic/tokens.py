@@ -24,13 +24,12 @@ from ingest import clock
 from ingest.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
 from ingest.logic.accounts import allowlist_of, ip_allowed
 from ingest.logic.counted import counted_write
-from ingest.logic.requests import optional_string, require_object
+from ingest.models.accounts import MAX_LABEL_LENGTH, NewToken, NewTokenView, TokenList, TokenView
 
 ACCOUNT_ID_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOKEN_PREFIX = "ing_"
 MAX_ACTIVE_TOKENS = 5
 TOKEN_LIMIT_MESSAGE = f"an account may have at most {MAX_ACTIVE_TOKENS} active tokens; revoke one first"
-MAX_LABEL_LENGTH = 100
 # last_used_at is written at most once per this interval per token (API Gateway caches a decision
 # for 60 s anyway, so finer resolution would not be seen).
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -63,14 +62,10 @@ def _check_label(label: Any) -> str:
     return label
 
 
-def token_view(item: dict[str, Any]) -> dict[str, Any]:
+def token_view(item: dict[str, Any]) -> TokenView:
     """What a caller may see of a stored token: never its hash (nor, of course, the token)."""
-    return {
-        "id": item["token_id"],
-        "label": item.get("label", ""),
-        "created_at": item["created_at"],
-        "last_used_at": item.get("last_used_at"),
-    }
+    return TokenView(id=item["token_id"], label=item.get("label", ""), created_at=item["created_at"],
+                     last_used_at=item.get("last_used_at"))
 
 
 def _active(tokens_table, account_id: str) -> list[dict[str, Any]]:
@@ -82,7 +77,7 @@ def _start_count(tokens_table, account_id: str) -> None:
     tokens_table.start_count(account_id, len(_active(tokens_table, account_id)))
 
 
-def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> dict[str, Any]:
+def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> NewTokenView:
     """Create a token for the account, with its API key in the usage plan: the token's view plus
     "token", the secret shown this once.
 
@@ -110,26 +105,22 @@ def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> 
         usage_plan.delete_key(api_key_id)
         raise
     if minted:
-        return {**token_view(item), "token": token}
+        return NewTokenView(**dict(token_view(item)), token=token)
     usage_plan.delete_key(api_key_id)
     raise ConflictError(TOKEN_LIMIT_MESSAGE)
 
 
 def mint_token(tokens_table, usage_plan, account_id: str, label: str = "") -> str:
     """Create a token for the account; the caller shows it once, we keep only its hash."""
-    return create_token(tokens_table, usage_plan, account_id, label)["token"]
+    return create_token(tokens_table, usage_plan, account_id, label).token
 
 
-def create_token_from_request(tokens_table, usage_plan, account_id: str, body: Any) -> dict[str, Any]:
-    body = require_object(body)
-    unknown = sorted(set(body) - {"label"})
-    if unknown:
-        raise BadRequestError(f"only label can be given; got {', '.join(unknown)}")
-    return create_token(tokens_table, usage_plan, account_id, optional_string(body, "label", MAX_LABEL_LENGTH) or "")
+def create_token_from_request(tokens_table, usage_plan, account_id: str, request: NewToken) -> NewTokenView:
+    return create_token(tokens_table, usage_plan, account_id, request.label or "")
 
 
-def list_tokens(tokens_table, account_id: str) -> dict[str, Any]:
-    return {"tokens": [token_view(item) for item in _active(tokens_table, account_id)]}
+def list_tokens(tokens_table, account_id: str) -> TokenList:
+    return TokenList(tokens=[token_view(item) for item in _active(tokens_table, account_id)])
 
 
 def revoke_token(tokens_table, usage_plan, account_id: str, token_id: str) -> None:

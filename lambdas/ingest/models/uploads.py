@@ -1,0 +1,273 @@
+"""Upload requests and the views of jobs (uploads and clears)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, WithJsonSchema, model_validator
+
+from ingest import record_types
+from ingest.errors import BadRequestError
+from ingest.models.base import OMITTED, REQUIRED, RequestModel, View
+from ingest.models.common import JOB_STATUSES, Count, JobStatus, PageToken, Timestamp
+from ingest.models.rules import NextToken, OptionalText, PageLimit, RequiredText, one_of
+from ingest.models.rules import require_object, required_text, rule
+
+FILENAME_RULE = re.compile(r"^[A-Za-z0-9_-]+\.(json|ndjson|jsonl|csv)(\.gz)?$")
+FILENAME_RULE_TEXT = (
+    "filename may contain only letters, digits, '-' and '_', followed by one of "
+    ".json, .ndjson, .jsonl or .csv, optionally followed by .gz "
+    "(for example customer_record-2024-08-29-1.json)"
+)
+MAX_FILENAME_LENGTH = 200
+# The largest object one upload may be (S3's single PUT limit); logic/pipeline.py refuses larger files too.
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024
+DATASET_LOAD = "dataset_load"
+AUDIENCE_LIST = "audience_list"  # Localytics Audience Imports semantics (logic/audiences.py)
+DESTINATION_TYPES = (DATASET_LOAD, AUDIENCE_LIST)
+MEMBER_TYPE = "audience_member"  # the record type of an audience file's lines
+MAX_AUDIENCE_NAME_LENGTH = 256
+MAX_APP_ID_LENGTH = 128
+JOB_TYPES = ("upload", "clear")
+
+
+def _filename(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_FILENAME_LENGTH or not FILENAME_RULE.fullmatch(value):
+        raise BadRequestError(FILENAME_RULE_TEXT)
+    return value
+
+
+Filename = Annotated[str, Field(max_length=MAX_FILENAME_LENGTH, pattern=FILENAME_RULE.pattern), REQUIRED,
+                     rule(_filename)]
+
+
+def _record_type(value: Any) -> str:
+    named = required_text(value, "destination.record_type", 64)
+    record_type = record_types.canonical(named)  # an old name (purchase_event) is an alias: the job keeps the new one
+    if record_type is None:
+        raise BadRequestError(
+            f"destination.record_type {named!r} is unknown; known types: {', '.join(record_types.catalogue())}")
+    if record_type == MEMBER_TYPE:
+        raise BadRequestError(f"record type {record_type} loads audience lists: "
+                              f"use destination_type {AUDIENCE_LIST} with audience_name or audience_id")
+    return record_type
+
+
+class DatasetLoad(RequestModel):
+    """Load the file's records into one of the account's datasets."""
+
+    destination_type: Annotated[Literal["dataset_load"], REQUIRED] = DATASET_LOAD
+    dataset_id: RequiredText("destination.dataset_id", 64) = None
+    record_type: Annotated[str, Field(min_length=1, max_length=64, description=(
+        "a name or alias from `GET /v1/record-types` (not audience_member); an unknown one is a 400; "
+        "the job keeps the canonical name")), REQUIRED, rule(_record_type)] = None
+
+
+def _member_type(value: Any) -> str:
+    if value not in (None, MEMBER_TYPE):
+        raise BadRequestError(f"destination.record_type must be {MEMBER_TYPE} (or left out) for an audience list")
+    return MEMBER_TYPE
+
+
+class AudienceLoad(RequestModel):
+    """An audience list (Localytics Audience Imports): `audience_name` (and optionally `app_id`)
+    creates an empty audience now (409 once the account has 500); `audience_id` replaces an existing
+    one's members when the file's load completes (404 if there is no such audience). Exactly one of
+    the two. A dry run cannot create an audience."""
+
+    unknown_fields_message = (f"destination: unknown fields {{unknown}} for destination_type {AUDIENCE_LIST}; "
+                              "give audience_name (and optionally app_id) to create, or audience_id to replace")
+
+    destination_type: Annotated[Literal["audience_list"], REQUIRED] = AUDIENCE_LIST
+    record_type: Annotated[Literal["audience_member"], rule(_member_type)] = None
+    audience_id: OptionalText("destination.audience_id", 64) = None
+    audience_name: OptionalText("destination.audience_name", MAX_AUDIENCE_NAME_LENGTH) = None
+    app_id: OptionalText("destination.app_id", MAX_APP_ID_LENGTH) = None
+
+    @model_validator(mode="after")
+    def _create_or_replace(self) -> "AudienceLoad":
+        creating = bool(self.audience_name and self.audience_name.strip())
+        if bool(self.audience_id) == creating:
+            raise BadRequestError("destination: give audience_name to create an audience list, "
+                                  "or audience_id to replace an existing one's members (one of the two)")
+        if self.audience_id and self.app_id is not None:
+            raise BadRequestError("destination.app_id can be given only when creating an audience list")
+        return self
+
+    @property
+    def creates(self) -> bool:
+        return not self.audience_id
+
+
+def _destination(value: Any) -> Any:
+    destination = require_object(value, "destination")
+    destination_type = required_text(destination.get("destination_type"), "destination.destination_type")
+    one_of(destination_type, "destination.destination_type", DESTINATION_TYPES)
+    return destination
+
+
+Destination = Annotated[Union[DatasetLoad, AudienceLoad], Field(discriminator="destination_type")]
+
+
+def _options(value: Any) -> Any:
+    return {} if value is None else require_object(value, "options")
+
+
+def _dry_run(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequestError("options.dry_run must be true or false")
+    return value
+
+
+def _budget(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise BadRequestError("options.max_rejected_percent must be a number from 0 to 100")
+    # DynamoDB numbers stop at 1E-130 and 38 digits: a budget finer than a millionth of a percent is rounded.
+    return round(float(value), 6)
+
+
+class UploadOptions(RequestModel):
+    """Job options: dry_run (validate only, write nothing) and max_rejected_percent (error budget)."""
+
+    unknown_fields_message = "unknown options: {unknown}; known: dry_run, max_rejected_percent"
+
+    dry_run: Annotated[bool, rule(_dry_run)] = False
+    max_rejected_percent: Annotated[float, Field(ge=0, le=100), rule(_budget)] = 100
+
+
+def _size(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequestError("size must be the file's size in bytes: a positive integer")
+    if value > MAX_UPLOAD_BYTES:
+        raise BadRequestError(
+            f"size {value} bytes is over the 5 GB limit of one upload ({MAX_UPLOAD_BYTES} bytes); split the file")
+    return value
+
+
+class UploadRequest(RequestModel):
+    """POST /v1/uploads, exactly Lexer's File Upload request (plus our options and size)."""
+
+    filename: Filename = None
+    destination: Annotated[Destination, REQUIRED, rule(_destination)] = None
+    options: Annotated[UploadOptions, rule(_options)] = None
+    size: Annotated[int | None, Field(ge=1, le=MAX_UPLOAD_BYTES, description=(
+        "the file's size in bytes; signed into the URL, so S3 accepts only that length")), rule(_size)] = None
+
+
+# -- views ------------------------------------------------------------------------------------------
+Percent = Annotated[Union[int, float], WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]
+
+
+class DatasetLoadTarget(View):
+    destination_type: Literal["dataset_load"]
+    dataset_id: str
+    record_type: str
+
+
+class AudienceLoadTarget(View):
+    destination_type: Literal["audience_list"]
+    record_type: Literal["audience_member"]
+    audience_id: str
+    audience_name: str
+    app_id: Annotated[str | None, OMITTED] = None
+
+
+class UploadStats(View):
+    total: Count
+    loaded: Count
+    rejected: Count
+    not_loaded: Annotated[Count | None, OMITTED, Field(
+        description="valid lines not loaded (error budget exceeded, or the job failed)")] = None
+
+
+class OptionsView(View):
+    dry_run: bool
+    max_rejected_percent: Percent
+
+
+class UploadView(View):
+    id: str
+    type: Literal["upload"] = "upload"
+    status: JobStatus
+    filename: str
+    destination: Annotated[Union[DatasetLoadTarget, AudienceLoadTarget], Field(discriminator="destination_type")]
+    created_at: Timestamp
+    updated_at: Timestamp
+    stats: UploadStats
+    execution_arn: str | None
+    options: OptionsView
+    finished_at: Annotated[Timestamp | None, OMITTED] = None
+    error_log_url: Annotated[str | None, OMITTED, Field(
+        description="presigned GET of the NDJSON error log (when rejected > 0)")] = None
+    queued_behind: Annotated[str | None, OMITTED, Field(description=(
+        "while Pending: the upload loading into the same dataset (or audience) that this one waits for"))] = None
+    failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
+
+
+class NewUploadView(UploadView):
+    """The upload just requested, with where to PUT the file (201, as Lexer's API answers)."""
+
+    url: Annotated[str, Field(description="presigned PUT URL of the file")]
+    expires_at: Timestamp
+
+
+class ClearStats(View):
+    removed: Count
+
+
+class ClearJobView(View):
+    id: str
+    type: Literal["clear"] = "clear"
+    status: JobStatus
+    dataset_id: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    stats: ClearStats
+    execution_arn: str | None
+    finished_at: Annotated[Timestamp | None, OMITTED] = None
+    failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
+
+
+JobView = Annotated[Union[UploadView, ClearJobView], Field(discriminator="type")]
+
+
+class JobPage(View):
+    jobs: list[JobView]
+    next_token: PageToken
+
+
+class UploadPage(View):
+    uploads: list[UploadView]
+    next_token: PageToken
+
+
+def _dataset_filter(value: Any) -> str | None:
+    return value or None  # an empty filter filters nothing
+
+
+class UploadsQuery(RequestModel):
+    """GET /v1/uploads"""
+
+    status: Annotated[JobStatus | None, rule(one_of, "status", JOB_STATUSES)] = None
+    dataset_id: Annotated[str | None, Field(description="only jobs of this dataset"), rule(_dataset_filter)] = None
+    limit: PageLimit = None
+    next_token: NextToken = None
+
+
+class JobsQuery(UploadsQuery):
+    """GET /v1/jobs: UploadsQuery, and the job type."""
+
+    type: Annotated[Literal["upload", "clear"] | None, rule(one_of, "type", JOB_TYPES)] = None
+
+    # The type is checked first, as it always was.
+    @model_validator(mode="before")
+    @classmethod
+    def _type_first(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            one_of(data.get("type"), "type", JOB_TYPES)
+        return data
+
+
