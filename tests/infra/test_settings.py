@@ -1,7 +1,7 @@
 """Each function's environment is its handler's settings class (lambdas/ingest/config.py), both ways.
 
 The constructs set `SomeSettings(...).environment()` on a function; the handler module reads
-`SomeSettings.from_env()` at cold start. These tests hold the synthesized template to that: every
+`SomeSettings.from_env()` when its adapters are first built (handlers/wiring.py). These tests hold the synthesized template to that: every
 function's handler module, imported with exactly the environment the template gives that function (and
 what Lambda itself sets), reads one settings class and succeeds, and the function's variables are
 exactly that class's plus Powertools' own. A variable set under another name, left out, or set on a
@@ -41,7 +41,7 @@ SETTINGS_CLASSES = {cls.__name__: cls for cls in vars(settings_module).values()
 # given, every `ingest` module but config is forgotten, and the module is imported while
 # Settings.from_env records which classes it reads.
 IMPORT_WITH_ENVIRONMENT = r"""
-import importlib, json, os, sys
+import importlib, inspect, json, os, re, sys
 sys.path.insert(0, sys.argv[1])
 from ingest import config
 read = []
@@ -58,7 +58,13 @@ for module, environment in json.loads(sys.stdin.read()).items():
     os.environ.update(environment)
     read.clear()
     try:
-        importlib.import_module(module)
+        imported = importlib.import_module(module)
+        # Adapters are built on first use (handlers/wiring.py): build each set this module names, as its
+        # first invocation would.
+        from ingest.handlers import wiring
+        for accessor in sorted(set(re.findall(r"wiring\.([a-z_]+)\(\)", inspect.getsource(imported)))):
+            getattr(wiring, accessor).cache_clear()
+            getattr(wiring, accessor)()
         error = None
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
