@@ -568,6 +568,7 @@ class Field:
     required: bool = False
     nullable: bool = True
     doc: str = ""
+    default: Any = None  # what an absent field means (the typed accept path decodes it so)
 
 
 def required(name: str, kind: Kind, doc: str = "") -> Field:
@@ -580,7 +581,7 @@ def optional(name: str, kind: Kind, doc: str = "") -> Field:
 
 def defaulted(name: str, kind: Kind, default: Any, nullable: bool = False, doc: str = "") -> Field:
     """Not required: absent means `default` (not null unless `nullable`)."""
-    return Field(name, kind, required=False, nullable=nullable, doc=doc or f"default {default}")
+    return Field(name, kind, required=False, nullable=nullable, doc=doc or f"default {default}", default=default)
 
 
 class Rule:
