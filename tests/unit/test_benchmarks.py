@@ -2,6 +2,7 @@
 
 from benchmarks.__main__ import (
     bench_boto3_writes,
+    bench_exact_path,
     bench_hot_path,
     bench_split,
     bench_validation,
@@ -12,7 +13,7 @@ from benchmarks.__main__ import (
 
 def test_in_memory_benchmarks_run_and_count_every_record():
     lines = purchase_lines(200)
-    for result in (bench_validation(lines), bench_split(lines)):
+    for result in (bench_validation(lines), bench_split(lines), bench_exact_path(lines, rounds=1)):
         assert result["records"] == 200
         assert result["ours_per_s"] > 0 and result["baseline_per_s"] > 0
     from ingest import record_types

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import combinations, permutations
 from typing import Annotated, Any, Callable, Literal, Union
+from urllib.parse import quote
 
 import msgspec
 
@@ -164,7 +165,7 @@ def _link_key_builders() -> dict[tuple[str, ...], Callable[[dict[str, str]], str
     def encoded(system: str) -> str:
         text = systems.get(system)
         if text is None:
-            text = record_keys.quote(system, safe="")
+            text = quote(system, safe="")  # as keys.py encodes a qualifier
             if len(systems) < 1024:
                 systems[system] = text
         return text
@@ -214,10 +215,6 @@ class _Links:
                             raise TypeError(f"two link models take the fields {names}")
                         self.tests[names] = tests
                         self.builders[names] = build
-
-    def passes(self, link: dict[str, str]) -> bool:
-        tests = self.tests.get(tuple(link))
-        return tests is not None and (not tests or self.fields_pass(link, tests))
 
     @staticmethod
     def fields_pass(link: dict[str, str], tests: tuple[tuple[str, Check], ...]) -> bool:
@@ -275,14 +272,18 @@ _FREE_FORM = _free_form(FREE_FORM_LEVELS)
 _FREE_FORM_OBJECT = dict[str, _free_form(FREE_FORM_LEVELS - 1)]
 
 
-def _all_items(test: _Test) -> _Test:
+def _each(test: _Test) -> Check:
+    """True when every item passes the test."""
     lines, functions = _test_source(test, 0, "return False", "        ")
-    each = _generated("each", ["def each(items):", "    for part in items:", *lines, "    return True"], functions)
-    return _expression("{each}(part)", each=each)
+    return _generated("each", ["def each(items):", "    for part in items:", *lines, "    return True"], functions)
+
+
+def _all_items(test: _Test) -> _Test:
+    return _expression("{each}(part)", each=_each(test))
 
 
 def _all_values(test: _Test) -> _Test:
-    return _expression("{each}(part.values())", each=_all_items(test).functions["each"])
+    return _expression("{each}(part.values())", each=_each(test))
 
 
 class _Builder:

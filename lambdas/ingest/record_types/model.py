@@ -7,7 +7,7 @@ declaration gives four things, so they cannot drift apart:
 * `compile()`: the checker run on every line. It returns None for a good value, or a list of
   (path, message) problems; the path is relative, each enclosing model or list prepends its part.
   Checkers only judge: they never build a converted copy, so an accepted line costs no allocation
-  beyond the parse, and a faster accept path can sit in front of them later.
+  beyond the parse, and the typed accept path (fast_path.py) sits in front of them.
 * `json_schema()`: the canonical form served by `GET /v1/record-types` (what a client should send;
   the conversions below are accepted on top of it).
 * `csv_value()` and `column()`: how a CSV cell is typed and which dotted headers exist.
