@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import Iterable
 
 import msgspec
 import orjson
