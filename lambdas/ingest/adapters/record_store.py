@@ -58,35 +58,6 @@ def partition(account_id: str, dataset_id: str, record_type: str, shard: int) ->
     return f"{account_id}#{dataset_id}#{record_type}#{shard:02d}"
 
 
-def record_item(pk: str, key: str, record_json: str, job_id: str) -> dict:
-    """The item of one record, in the typed form boto3 takes (`wire_items` builds the same as wire JSON)."""
-    return {"pk": {"S": pk}, "sk": {"S": key}, "data": {"S": record_json}, "job_id": {"S": job_id}}
-
-
-def wire_items(account_id: str, dataset_id: str, record_type: str, job_id: str) -> Callable[[str, bytes], bytes]:
-    """item(key, record_json) -> the item `put_records` writes for one record of this job, as
-    DynamoDB's wire JSON (bytes): what goes in a PutItem's "Item" or a BatchWriteItem's "PutRequest".
-    record_json is the record as stored (a checked line: valid UTF-8).
-
-    Built by joining pieces made once per job (each shard's partition key, the job attribute): per
-    record, the key's shard and two JSON strings. This runs once per line on the hot path.
-    """
-    heads = [b'{"pk":{"S":' + orjson.dumps(partition(account_id, dataset_id, record_type, shard)) + b'},"sk":{"S":'
-             for shard in range(SHARD_COUNT)]
-    tail = b'},"job_id":{"S":' + orjson.dumps(job_id) + b"}}"
-    new_hasher, json_string, join = _KEY_HASHER.copy, _JSON_STRING, b"".join
-
-    def item(key: str, record_json: bytes) -> bytes:
-        hasher = new_hasher()  # shard_of(key), inline
-        hasher.update(key.encode())
-        return join((heads[hasher.digest()[-1] % SHARD_COUNT], json_string(key), b'},"data":{"S":',
-                     json_string(record_json.decode()), tail))
-
-    return item
-
-
-# msgspec writes a str as a JSON string in a third of the time orjson.dumps takes (make bench).
-_JSON_STRING = msgspec.json.Encoder().encode
 
 
 class RecordStore:
@@ -217,3 +188,36 @@ class RecordStore:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return sum(pool.map(count_shard, range(SHARD_COUNT)))
+
+
+# -- one record's item ------------------------------------------------------------------------------
+
+def record_item(pk: str, key: str, record_json: str, job_id: str) -> dict:
+    """The item of one record, in the typed form boto3 takes (`wire_items` builds the same as wire JSON)."""
+    return {"pk": {"S": pk}, "sk": {"S": key}, "data": {"S": record_json}, "job_id": {"S": job_id}}
+
+
+def wire_items(account_id: str, dataset_id: str, record_type: str, job_id: str) -> Callable[[str, bytes], bytes]:
+    """item(key, record_json) -> the item `put_records` writes for one record of this job, as
+    DynamoDB's wire JSON (bytes): what goes in a PutItem's "Item" or a BatchWriteItem's "PutRequest".
+    record_json is the record as stored (a checked line: valid UTF-8).
+
+    Built by joining pieces made once per job (each shard's partition key, the job attribute): per
+    record, the key's shard and two JSON strings. This runs once per line on the hot path.
+    """
+    heads = [b'{"pk":{"S":' + orjson.dumps(partition(account_id, dataset_id, record_type, shard)) + b'},"sk":{"S":'
+             for shard in range(SHARD_COUNT)]
+    tail = b'},"job_id":{"S":' + orjson.dumps(job_id) + b"}}"
+    new_hasher, json_string, join = _KEY_HASHER.copy, _JSON_STRING, b"".join
+
+    def item(key: str, record_json: bytes) -> bytes:
+        hasher = new_hasher()  # shard_of(key), inline
+        hasher.update(key.encode())
+        return join((heads[hasher.digest()[-1] % SHARD_COUNT], json_string(key), b'},"data":{"S":',
+                     json_string(record_json.decode()), tail))
+
+    return item
+
+
+# msgspec writes a str as a JSON string in a third of the time orjson.dumps takes (make bench).
+_JSON_STRING = msgspec.json.Encoder().encode
