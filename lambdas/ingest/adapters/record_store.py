@@ -58,8 +58,6 @@ def partition(account_id: str, dataset_id: str, record_type: str, shard: int) ->
     return f"{account_id}#{dataset_id}#{record_type}#{shard:02d}"
 
 
-
-
 class RecordStore:
     def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep):
         self._ddb = dynamodb_client
