@@ -47,8 +47,8 @@ class RecordType:
     load: str = UPSERT  # how Load applies a line (pipeline.LOADERS holds one strategy per kind)
     stores_as: str = ""  # the record type the store keeps; empty: this type's own name
     formats: tuple[str, ...] = FORMATS
-    # How check_line is made: fast_path.line_checker's arguments but the last (the exact check of a
-    # line), or None for no typed path.
+    # How check_line is made: fast_path.line_checker's arguments but the last two (the exact checks
+    # of a line and of a parsed record), or None for no typed path.
     typed_path: tuple | None = None
     # check_line(line) -> (problem, None) to reject it, else (None, its record key): `check` for one
     # line of JSON. A line the typed accept path (fast_path.py) takes costs about its parse; any other
@@ -58,7 +58,7 @@ class RecordType:
     def __post_init__(self):
         checker = self.check_line_exactly
         if self.typed_path is not None:
-            checker = fast_path.line_checker(*self.typed_path, checker)
+            checker = fast_path.line_checker(*self.typed_path, checker, self.check)
         object.__setattr__(self, "check_line", checker)
 
     @property

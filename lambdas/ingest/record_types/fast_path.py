@@ -8,8 +8,7 @@ for about the cost of parsing the line. It is generated from the same declaratio
   string is declared, a JSON number where a number is (an integer, within 64 bits, where an integer
   is), true/false, an enum's exact strings, objects and arrays as declared, and free-form values
   (`custom_fields`) as plain JSON nested at most FREE_FORM_LEVELS deep. pydantic's conversions (5 as
-  a string, "1.5" as a number, "yes" as a boolean) and fields the type does not declare are left to
-  the authority;
+  a string, "1.5" as a number, "yes" as a boolean) are left to the authority;
 * a date-time is a string `YYYY-MM-DDTHH:MM:SS[Z]` that is a real moment (other forms of the
   authority's grammar through a regex of a strict subset of it) or unix seconds; a date is msgspec's
   `YYYY-MM-DD`, a real day (a subset of the authority's `YYYY-M-D`) or unix seconds; an email is a
@@ -19,9 +18,10 @@ for about the cost of parsing the line. It is generated from the same declaratio
   product's rule is read off the decoded fields.
 
 Where msgspec is laxer than orjson (the authority's parser), this path closes the gap
-(tests/unit/test_fast_path.py pins each): msgspec skips undeclared values without checking their
-UTF-8, number range or depth, so no value is skipped (undeclared fields refuse, and the line's UTF-8
-is checked here); and it decodes integers of any size, so integers are bounded to 64 bits.
+(tests/unit/test_fast_path.py pins each): msgspec skips a value it does not decode without checking
+its UTF-8, number range or depth, so the Structs first refuse undeclared fields, and a line that has
+some is parsed by orjson before Structs that ignore them decode it; the line's UTF-8 is checked here;
+and msgspec decodes integers of any size, so integers are bounded to 64 bits.
 
 The checks msgspec cannot make run in one generated function per type: a line costs its decoding
 plus a few Python operations, which is what makes this path worth having.
@@ -38,6 +38,7 @@ from typing import Annotated, Any, Callable, Literal, Union
 from urllib.parse import quote
 
 import msgspec
+import orjson
 
 from ingest.record_types import keys as record_keys
 from ingest.record_types import model
@@ -289,8 +290,9 @@ def _all_values(test: _Test) -> _Test:
 class _Builder:
     """Turns one declared Model into a Struct type, plus a test of what msgspec cannot check."""
 
-    def __init__(self, type_name: str):
+    def __init__(self, type_name: str, undeclared_refused: bool = True):
         self.type_name = type_name
+        self.undeclared_refused = undeclared_refused
         self.structs = 0
 
     def typed(self, kind: model.Kind) -> tuple[Any, _Test | None]:
@@ -350,9 +352,8 @@ class _Builder:
                 fields.append((attribute, Union[typed, None] if field.nullable else typed,
                                msgspec.field(default=field.default, name=field.name)))
         self.structs += 1
-        # Undeclared fields refuse (the authority ignores them): msgspec would skip them unchecked.
         struct = msgspec.defstruct(f"{self.type_name}_{self.structs}", fields, kw_only=True,
-                                   forbid_unknown_fields=True, gc=False)
+                                   forbid_unknown_fields=self.undeclared_refused, gc=False)
         if declared.rule is not None:
             checks.append((None, _call(_rule_check(declared.rule)), True))
         return struct, checks
@@ -369,27 +370,35 @@ def _rule_check(rule: model.Rule) -> Check:
 # -- the line checker ---------------------------------------------------------------------------------
 
 Verdict = tuple  # (problem, None) or (None, record key)
+_UNDECLARED = "Object contains unknown field"  # how msgspec words a field a Struct does not declare
 
 
-def line_checker(type_name: str, declared: model.Model, key: Any,
-                 authority: Callable[[bytes], Verdict]) -> Callable[[bytes], Verdict]:
-    """check(line) -> (None, key) when the typed path accepts the line, else authority(line). One
-    generated function (guard, decode, checks, key), so an accepted line costs one Python call."""
-    return _generated_checker(type_name, declared, key, "return authority(line)", "return None, key",
-                              {"authority": authority})
+def line_checker(type_name: str, declared: model.Model, key: Any, authority: Callable[[bytes], Verdict],
+                 authority_on_parsed: Callable[[Any], Verdict]) -> Callable[[bytes], Verdict]:
+    """check(line) -> (None, key) when the typed path accepts the line, else the authority's verdict:
+    authority(line), or authority_on_parsed(record) once the line is parsed. One generated function,
+    so an accepted line costs one Python call."""
+    return _generated_checker(type_name, declared, key, "return authority(line)", "return authority_on_parsed(record)",
+                              "return None, key", {"authority": authority, "authority_on_parsed": authority_on_parsed})
 
 
 def accepting(type_name: str, declared: model.Model, key: Any) -> Callable[[bytes], str | None]:
     """accept(line) -> the line's record key when the typed path accepts it, else None: the typed
     path alone (line_checker's, generated the same way), for tests and measurements."""
-    return _generated_checker(type_name, declared, key, "return None", "return key", {})
+    return _generated_checker(type_name, declared, key, "return None", "return None", "return key", {})
 
 
-def _generated_checker(type_name: str, declared: model.Model, key: Any, refuse: str, accept: str,
-                       functions: dict[str, Any]) -> Callable:
+def _generated_checker(type_name: str, declared: model.Model, key: Any, refuse: str, refuse_parsed: str,
+                       accept: str, functions: dict[str, Any]) -> Callable:
+    """The generated check. A line is decoded by Structs that refuse undeclared fields, because msgspec
+    skips a value it does not decode without checking its UTF-8, number range or depth. When that is
+    the only reason, orjson (the authority's parser) checks the whole line, and Structs that ignore
+    undeclared fields decode it: the authority ignores them too."""
     struct, checks = _Builder(type_name).struct(declared)
+    ignoring, _ = _Builder(type_name, undeclared_refused=False).struct(declared)
     functions = {**functions, "decode": msgspec.json.Decoder(struct).decode, "DecodeError": msgspec.DecodeError,
-                 "utf8": _is_utf8}
+                 "decode_ignoring": msgspec.json.Decoder(ignoring).decode, "loads": orjson.loads,
+                 "JSONDecodeError": orjson.JSONDecodeError, "utf8": _is_utf8, "UNDECLARED": _UNDECLARED}
     if isinstance(key, record_keys.FieldKey):
         field = declared.by_name[key.field]
         if not (field.required and type(field.kind) is model.Str):
@@ -406,24 +415,46 @@ def _generated_checker(type_name: str, declared: model.Model, key: Any, refuse: 
         key_source = "    key = reference_key(value)"
     else:
         raise TypeError(f"no typed key reader for {key!r}")
-    check_source, check_functions = _field_checks(checks, refuse)
-    functions.update(check_functions)
+
+    def judged(fail: str) -> list[str]:
+        """The checks and the key of a decoded `value`, running `fail` when the typed path cannot say."""
+        check_source, check_functions = _field_checks(checks, fail)
+        functions.update(check_functions)
+        return [
+            *check_source,
+            key_source,
+            # An empty key or one over DynamoDB's limit: the authority words the refusal (a str of n
+            # characters is at most 4n bytes).
+            f"    if not key or (len(key) > {MAX_KEY_BYTES // 4} and len(key.encode('utf-8')) > {MAX_KEY_BYTES}):",
+            f"        {fail}",
+            f"    {accept}",
+        ]
+
+    undeclared = [f"        {line}" for line in [
+        "if not str(error).startswith(UNDECLARED):",  # not the canonical form: the authority decides
+        f"    {refuse}",
+        "try:",
+        "    record = loads(line)",
+        "except JSONDecodeError:",
+        f"    {refuse}",
+        "try:",
+        "    value = decode_ignoring(line)",
+        "except DecodeError:",
+        f"    {refuse_parsed}",
+        "return accept_ignoring(value, record)",
+    ]]
     source = [
         "def check(line):",
         "    if not line.isascii() and not utf8(line):",  # orjson refuses bad UTF-8 anywhere; msgspec not
         f"        {refuse}",
         "    try:",
         "        value = decode(line)",
-        "    except DecodeError:",  # malformed, or not the canonical form: the authority decides
-        f"        {refuse}",
-        *check_source,
-        key_source,
-        # An empty key or one over DynamoDB's limit: the authority words the refusal (a str of n
-        # characters is at most 4n bytes).
-        f"    if not key or (len(key) > {MAX_KEY_BYTES // 4} and len(key.encode('utf-8')) > {MAX_KEY_BYTES}):",
-        f"        {refuse}",
-        f"    {accept}",
+        "    except DecodeError as error:",
+        *undeclared,
+        *judged(refuse),
     ]
+    functions["accept_ignoring"] = _generated("accept_ignoring", [
+        "def accept_ignoring(value, record):", *judged(refuse_parsed)], dict(functions))
     return _generated("check", source, functions)
 
 
