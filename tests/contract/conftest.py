@@ -32,7 +32,7 @@ def table_definitions(template) -> dict[str, dict]:
             assert construct not in found, f"two tables named {construct} in the template"
             properties = resource["Properties"]
             found[construct] = {name: properties[name] for name in CREATE_TABLE_PROPERTIES if name in properties}
-    assert set(found) == set(TABLE_CONSTRUCTS), f"tables not found in the template: {set(TABLE_CONSTRUCTS) - set(found)}"
+    assert set(found) == set(TABLE_CONSTRUCTS), f"not in the template: {set(TABLE_CONSTRUCTS) - set(found)}"
     return found
 
 

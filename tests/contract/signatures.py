@@ -21,4 +21,5 @@ def assert_same_methods(fake: type, adapter: type, *, fake_only: set[str] = froz
     for name in set(faked) & set(real):
         fake_parameters = [(p.name, p.kind, p.default) for p in faked[name].parameters.values()]
         real_parameters = [(p.name, p.kind, p.default) for p in real[name].parameters.values()]
-        assert fake_parameters == real_parameters, f"{fake.__name__}.{name}{faked[name]} vs {adapter.__name__}.{name}{real[name]}"
+        assert fake_parameters == real_parameters, (
+            f"{fake.__name__}.{name}{faked[name]} vs {adapter.__name__}.{name}{real[name]}")

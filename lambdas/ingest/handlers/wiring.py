@@ -1,10 +1,11 @@
 """The composition root: every function's adapters, built once per cold start, in one place.
 
 Each Lambda function has its own environment (config.py) and so its own set: `build_*` makes one
-from settings and a source of boto3 clients (the constructor seam: tests and test support build
-them with their own clients, or wrap what these return), and the cached accessor below each builds
-the deployed set on first use and hands the same one to every route module after that. Nothing
-else in lambdas/ constructs an adapter.
+from settings and a source of boto3 clients (the constructor seam: tests build them with their own
+clients, or wrap what these return), and the cached accessor below each builds the deployed set on
+first use and hands the same one to every route module after that. Nothing else in lambdas/
+constructs an adapter: every adapter, and the pipeline, is made by `_make`, which is the constructor
+itself unless the local stack's test support has wrapped that class with `use` (the seam below).
 """
 
 from __future__ import annotations
