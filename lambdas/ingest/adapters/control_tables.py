@@ -87,6 +87,49 @@ class JobsTable:
             **_update_expression(fields),
         )
 
+    def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
+        """Start a phase of a running job's progress: its name and totals (logic/load/progress.py)."""
+        fields: dict[str, Any] = {"progress.phase": phase, **{f"progress.{name}": value for name, value in totals.items()}}
+        names = {"#progress": "progress"}
+        sets, values = [], {}
+        for index, (path, value) in enumerate(fields.items()):
+            names[f"#p{index}"] = path.split(".", 1)[1]
+            values[f":p{index}"] = value
+            sets.append(f"#progress.#p{index} = :p{index}")
+        # The map must exist before its members can be set: create it empty on the first phase.
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(job_id) AND attribute_exists(progress)",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self._table.update_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                UpdateExpression="SET #progress = :progress",
+                ConditionExpression=Attr("job_id").exists(),
+                ExpressionAttributeNames={"#progress": "progress"},
+                ExpressionAttributeValues={":progress": {"phase": phase, **totals}},
+            )
+
+    def add_progress(self, account_id: str, job_id: str, increments: dict[str, int]) -> None:
+        """Add work done to a running job's progress counters, atomically (ADD on map members)."""
+        names = {"#progress": "progress"}
+        adds, values = [], {}
+        for index, (name, value) in enumerate(increments.items()):
+            names[f"#p{index}"] = name
+            values[f":p{index}"] = value
+            adds.append(f"#progress.#p{index} :p{index}")
+        self._table.update_item(
+            Key={"account_id": account_id, "job_id": job_id},
+            UpdateExpression="ADD " + ", ".join(adds),
+            ConditionExpression="attribute_exists(job_id) AND attribute_exists(progress)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )
+
     def update_unless_final(self, account_id: str, job_id: str, **fields: Any) -> bool:
         """Update a job that has not yet reached Completed or Failed; False if it had."""
         expression = _update_expression(fields)

@@ -1,0 +1,82 @@
+"""Where one upload's work files live in S3, under work/<account>/<upload>/ (deleted when the job ends).
+
+    scan/<range>.json            ScanResult of a range (plain uploads)
+    plain/<part>                 Decompress's plain parts of a gzip upload, cut at record boundaries
+    split-manifest.json          the RangeTasks Split's Map reads (PlanSplit writes it)
+    split/<range>.json           SplitResult of a range
+    parts/<partition>/<range>    the valid records of one range routed to one partition, in line order,
+                                 one per line: "<line number>\t<record key>\t<record JSON>"
+    errors/<name>.ndjson         rejected lines of one range (split-<range>) or partition (load-<p>),
+                                 each file in line order
+    load-manifest.json           the PartitionTasks Load's Map reads (PlanLoad writes it)
+    load/<partition>.json        PartitionResult of a partition
+
+The job's results, kept after it ends: results/<account>/<upload>/errors.ndjson (the error log).
+Zero-padded numbers keep a listing in range order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WORK_PREFIX = "work/"
+RESULTS_PREFIX = "results/"
+
+
+@dataclass(frozen=True)
+class WorkKeys:
+    account_id: str
+    upload_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{WORK_PREFIX}{self.account_id}/{self.upload_id}/"
+
+    def scan(self, index: int) -> str:
+        return f"{self.prefix}scan/{index:05d}.json"
+
+    @property
+    def scan_prefix(self) -> str:
+        return f"{self.prefix}scan/"
+
+    def plain_part(self, index: int) -> str:
+        return f"{self.prefix}plain/{index:05d}"
+
+    @property
+    def split_manifest(self) -> str:
+        return f"{self.prefix}split-manifest.json"
+
+    def split_result(self, index: int) -> str:
+        return f"{self.prefix}split/{index:05d}.json"
+
+    @property
+    def split_results_prefix(self) -> str:
+        return f"{self.prefix}split/"
+
+    def part(self, partition: int, range_index: int) -> str:
+        return f"{self.partition_prefix(partition)}{range_index:05d}"
+
+    def partition_prefix(self, partition: int) -> str:
+        return f"{self.prefix}parts/{partition:05d}/"
+
+    def errors(self, name: str) -> str:
+        return f"{self.errors_prefix}{name}.ndjson"
+
+    @property
+    def errors_prefix(self) -> str:
+        return f"{self.prefix}errors/"
+
+    @property
+    def load_manifest(self) -> str:
+        return f"{self.prefix}load-manifest.json"
+
+    def load_result(self, partition: int) -> str:
+        return f"{self.prefix}load/{partition:05d}.json"
+
+    @property
+    def load_results_prefix(self) -> str:
+        return f"{self.prefix}load/"
+
+    @property
+    def error_log(self) -> str:
+        return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/errors.ndjson"
