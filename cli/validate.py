@@ -17,14 +17,10 @@ from typing import Callable, Iterable, Iterator
 import click
 from tqdm import tqdm
 
-from cli.config import ROOT
-
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-from ingest import record_types  # noqa: E402
-from ingest.errors import FileRejectedError  # noqa: E402
-from ingest.logic import formats, pipeline  # noqa: E402
-from ingest.logic import lines as line_reader  # noqa: E402
+from ingest import record_types
+from ingest.errors import FileRejectedError
+from ingest.logic import formats, pipeline
+from ingest.logic import lines as line_reader
 
 READ_BYTES = 1024 * 1024
 PROGRESS_ABOVE_BYTES = 10 * 1024 * 1024

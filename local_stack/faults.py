@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -44,13 +43,9 @@ from typing import Any, Callable, Iterator
 
 from local_stack import access_guard, api_gateway, lambda_runtime
 from local_stack.iam import action_matches
-
-if str(lambda_runtime.LAMBDA_SOURCE) not in sys.path:
-    sys.path.insert(0, str(lambda_runtime.LAMBDA_SOURCE))
-
-from ingest import clock as service_clock  # noqa: E402
-from ingest.adapters import record_store  # noqa: E402  (after the path above, as the handlers see it)
-from ingest.logic import pipeline  # noqa: E402
+from ingest import clock as service_clock
+from ingest.adapters import record_store
+from ingest.logic import pipeline
 
 # Workflow step name (as in the state machine and in failure reasons) -> (handler, Pipeline method).
 STEPS = {

@@ -2,7 +2,7 @@
 
 They mirror the adapters' public methods (ingest/adapters/*.py) closely enough for the logic
 to run unchanged, with no AWS, no moto and no network. Import them as `tests.unit.fakes`
-(pytest.ini puts the repository root on sys.path), which cannot collide with a `fakes`
+(tests/ is a package, so pytest imports its modules from the repository root), which cannot collide with a `fakes`
 module elsewhere under tests/.
 """
 
