@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import click
@@ -23,8 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from cli.config import NOT_RUNNING, STACK_FILE_ENV, ConfigError, read_stack_file, stack_file
 from ingest.adapters.control_tables import AccountsTable, DatasetsTable, TokensTable
 from ingest.adapters.import_keys_table import ImportKeysTable
-from ingest.adapters.usage_plans import (
-    UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name)
+from ingest.adapters.usage_plans import UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name
 from ingest.errors import IngestError
 from ingest.logic.accounts import set_ip_allowlist
 from ingest.logic.import_keys import mint_import_key

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import requests
 
@@ -109,7 +110,8 @@ def put_file(url: str, path: str, on_progress: Callable[[int], None] | None = No
 
     # A generator body would be sent chunked, which S3 refuses for presigned PUTs; a sized
     # file-like wrapper keeps Content-Length while still streaming.
-    response = requests.put(url, data=_SizedStream(chunks(), size), headers={"Content-Length": str(size)}, timeout=timeout)
+    response = requests.put(url, data=_SizedStream(chunks(), size), headers={"Content-Length": str(size)},
+                            timeout=timeout)
     if response.status_code >= 300:
         raise ApiError(response.status_code, response.text[:500])
 

@@ -10,9 +10,9 @@ and Load's pipeline.check_line on each record's JSON. Error lines are pipeline.e
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import click
 from tqdm import tqdm

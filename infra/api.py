@@ -66,8 +66,8 @@ BINARY_MEDIA_TYPES = ["multipart/form-data"]
 
 # API Gateway's own answers, as JSON {"message": ...} like ours.
 GATEWAY_RESPONSES = {
-    apigw.ResponseType.UNAUTHORIZED: ("401", "missing, unknown or revoked Auth-Api-Token "
-                                            "(on /v1/imports: Basic credentials, import key and secret)"),
+    apigw.ResponseType.UNAUTHORIZED: ("401", ("missing, unknown or revoked Auth-Api-Token "
+                                             "(on /v1/imports: Basic credentials, import key and secret)")),
     # The authorizer denies only when the request's source IP is outside the account's allow-list.
     apigw.ResponseType.ACCESS_DENIED: ("403", "this request's IP address is not on the account's IP allow-list"),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "no such route: check the method and the path"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
@@ -39,7 +39,7 @@ class StreamingUpload:
         self._finished = False
         self.bytes_written = 0
 
-    def __enter__(self) -> "StreamingUpload":
+    def __enter__(self) -> StreamingUpload:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:

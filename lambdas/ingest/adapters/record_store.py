@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable
 
 from ingest.adapters.aws_errors import translated
 from ingest.errors import ServiceBusyError
@@ -91,7 +91,7 @@ class RecordStore:
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 break
             # Full jitter backoff: throttled writes are retried, never dropped.
-            self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+            self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
         left = sum(len(items) for items in pending.values())
         raise StoreWriteError(f"the dataset store kept throttling writes; {left} records not written after retries")
 
@@ -134,7 +134,8 @@ class RecordStore:
         item = response.get("Item")
         return item["data"]["S"] if item else None
 
-    def get_many(self, account_id: str, dataset_id: str, record_type: str, keys: list[str]) -> dict[str, dict[str, str]]:
+    def get_many(self, account_id: str, dataset_id: str, record_type: str,
+                 keys: list[str]) -> dict[str, dict[str, str]]:
         """The stored items of these keys (unique), as {key: {string attribute: value}}; absent keys are left out.
 
         BatchGetItem, 100 keys a call, strongly consistent (a retried Load must see its own writes);
@@ -156,7 +157,7 @@ class RecordStore:
                     break
                 if attempt == MAX_WRITE_ATTEMPTS - 1:
                     raise StoreReadError("the dataset store kept throttling reads; records not read after retries")
-                self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+                self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
         return found
 
     def count(self, account_id: str, dataset_id: str, record_type: str) -> int:

@@ -15,15 +15,28 @@ import functools
 import inspect
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from ingest.adapters.record_store import StoreReadError, StoreWriteError
-from ingest.errors import (AccessDeniedError, BadRequestError, ConflictError, DatasetBusyError, FileRejectedError,
-                           ForbiddenError, IngestError, InternalError, NotFoundError, QuotaExceededError,
-                           ServiceBusyError, StepFailedError, UnauthorizedError)
+from ingest.errors import (
+    AccessDeniedError,
+    BadRequestError,
+    ConflictError,
+    DatasetBusyError,
+    FileRejectedError,
+    ForbiddenError,
+    IngestError,
+    InternalError,
+    NotFoundError,
+    QuotaExceededError,
+    ServiceBusyError,
+    StepFailedError,
+    UnauthorizedError,
+)
 from ingest.handlers.observability import logger
 from ingest.logic import multipart
 from ingest.models.base import RequestModel, parse

@@ -22,7 +22,14 @@ from ingest.adapters.quota_counters import QuotaCounters
 from ingest.adapters.record_store import RecordStore
 from ingest.adapters.usage_plans import UsagePlanKeys
 from ingest.adapters.workflow import WorkflowStarter
-from ingest.config import ApiSettings, AuthSettings, ClearSettings, ImportAuthSettings, TriggerSettings, WorkflowSettings
+from ingest.config import (
+    ApiSettings,
+    AuthSettings,
+    ClearSettings,
+    ImportAuthSettings,
+    TriggerSettings,
+    WorkflowSettings,
+)
 from ingest.logic import accounts, localytics, localytics_audiences, quotas
 from ingest.logic.pipeline import Pipeline
 

@@ -41,7 +41,10 @@ def secret_hash(secret: str) -> str:
 
 
 def parse_basic(authorization: str | None) -> tuple[str, str]:
-    """(key, secret) from an `Authorization: Basic base64(key:secret)` header; UnauthorizedError if absent or malformed."""
+    """(key, secret) from an `Authorization: Basic base64(key:secret)` header.
+
+    UnauthorizedError if absent or malformed.
+    """
     scheme, _, encoded = (authorization or "").strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
         raise UnauthorizedError("missing Basic credentials")

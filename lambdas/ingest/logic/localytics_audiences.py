@@ -30,8 +30,16 @@ from ingest.errors import BadRequestError, ForbiddenError, NotFoundError
 from ingest.logic import audiences, localytics, quotas, uploads
 from ingest.models.audiences import AudienceRename, AudienceView
 from ingest.models.callers import ImportCaller
-from ingest.models.imports import (AudienceImportForm, AudienceImportStarted, AudienceImportStatus, AudienceListEntries,
-                                   AudienceListEntry, AudienceListRename, AudienceReplaceForm, ImportTarget)
+from ingest.models.imports import (
+    AudienceImportForm,
+    AudienceImportStarted,
+    AudienceImportStatus,
+    AudienceListEntries,
+    AudienceListEntry,
+    AudienceListRename,
+    AudienceReplaceForm,
+    ImportTarget,
+)
 from ingest.models.uploads import AudienceLoad, UploadView
 
 # The job's object name says its format to the pipeline (logic/formats.py format_of).

@@ -16,18 +16,18 @@ import heapq
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import orjson
 
 from ingest import record_types
+from ingest.adapters.record_store import key_hash
 from ingest.clock import iso_now
 from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
-from ingest.logic import formats
+from ingest.logic import audiences, formats, profiles
 from ingest.logic import lines as line_reader
-from ingest.logic import audiences, profiles
-from ingest.adapters.record_store import key_hash
 
 FINAL_STATUSES = ("Completed", "Failed")
 MAX_OBJECT_BYTES = 5 * 1024**3  # 5 GB: the largest object a single presigned PUT can create
@@ -244,7 +244,7 @@ class Pipeline:
                     index = self._route(record.json, record_type, chunk_count)
                     sink = sinks.get(index)
                     if sink is None:
-                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
+                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")  # noqa: SIM115 (closed below)
                     sink.write(_frame(record, fmt))
             finally:
                 for sink in sinks.values():
@@ -323,7 +323,8 @@ class Pipeline:
                 audiences.complete_load(self._audiences, self._records, job)
             else:
                 self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
-        fields: dict[str, Any] = {"status": "Completed", "stats": stats, "updated_at": finished, "finished_at": finished}
+        fields: dict[str, Any] = {"status": "Completed", "stats": stats,
+                                  "updated_at": finished, "finished_at": finished}
         if error_log_key:
             fields["error_log_key"] = error_log_key
         self._jobs.update(job["account_id"], job["upload_id"], **fields)
@@ -451,7 +452,8 @@ def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes |
         return problem, None, None
     stored = orjson.dumps(record)  # the record as sent (compact): checks convert nothing
     if len(stored) > MAX_STORED_RECORD_BYTES:
-        return f"record is {len(stored)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store", None, None
+        problem = f"record is {len(stored)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
+        return problem, None, None
     return None, key, stored
 
 
@@ -507,7 +509,7 @@ def failure_reason(error: dict[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> str
                 f"{remedy.again} in a few minutes")
     if name == "States.DataLimitExceeded":
         return f"the job outgrew Step Functions' 256 KiB state limit ({name}); {remedy.smaller}"
-    if name.startswith("States.") or name.startswith("Lambda."):
+    if name.startswith(("States.", "Lambda.")):
         return f"the workflow failed ({name}); {remedy.again} to retry"
     return f"processing failed unexpectedly ({name or 'unknown error'}); {remedy.again} to retry"
 

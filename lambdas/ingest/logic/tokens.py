@@ -27,7 +27,7 @@ from ingest.logic.counted import counted_write
 from ingest.models.accounts import MAX_LABEL_LENGTH, NewToken, NewTokenView, TokenList, TokenView
 
 ACCOUNT_ID_RULE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-TOKEN_PREFIX = "ing_"
+TOKEN_PREFIX = "ing_"  # noqa: S105 (every token's public prefix, not a secret)
 MAX_ACTIVE_TOKENS = 5
 TOKEN_LIMIT_MESSAGE = f"an account may have at most {MAX_ACTIVE_TOKENS} active tokens; revoke one first"
 # last_used_at is written at most once per this interval per token (API Gateway caches a decision
