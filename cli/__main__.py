@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import requests
@@ -44,7 +44,7 @@ Exit codes:
 """
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> None:
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise click.exceptions.Exit(code)
 
@@ -85,7 +85,9 @@ class Settings:
 
 
 def _same_url(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and a.rstrip("/") == b.rstrip("/")
+    if not a or not b:
+        return False
+    return a.rstrip("/") == b.rstrip("/")
 
 
 class IngestGroup(click.Group):
@@ -272,7 +274,7 @@ def _pages(fetch: Callable[[str | None], dict], key: str, everything: bool) -> t
             return items, token
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[int]) -> None:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], numeric: set[int]) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:

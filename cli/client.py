@@ -55,7 +55,7 @@ class IngestClient:
     def get_dataset(self, dataset_id: str) -> dict:
         return self._call("GET", f"/v1/datasets/{dataset_id}")
 
-    def list_datasets(self, **params: str) -> dict:
+    def list_datasets(self, **params: str | None) -> dict:
         return self._call("GET", "/v1/datasets", params={k: v for k, v in params.items() if v})
 
     def request_upload(self, filename: str, dataset_id: str, record_type: str) -> dict:
@@ -68,7 +68,7 @@ class IngestClient:
     def get_upload(self, upload_id: str) -> dict:
         return self._call("GET", f"/v1/uploads/{upload_id}")
 
-    def list_uploads(self, **filters: str) -> dict:
+    def list_uploads(self, **filters: str | None) -> dict:
         return self._call("GET", "/v1/uploads", params={k: v for k, v in filters.items() if v})
 
     def wait_for(self, upload_id: str, timeout: float = 600.0, poll: float = 0.5,
@@ -94,7 +94,7 @@ def _retry_after(response: requests.Response) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-def put_file(url: str, path: str, on_progress: Callable[[int], None] | None = None, timeout: float = 3600.0) -> None:
+def put_file(url: str, path: str, on_progress: Callable[[int], object] | None = None, timeout: float = 3600.0) -> None:
     """PUT a file to a presigned URL, streaming it from disk; on_progress gets bytes sent."""
     size = os.path.getsize(path)
 

@@ -53,7 +53,8 @@ class RecordStore:
         self._sleep = sleep
 
     def put_records(
-        self, account_id: str, dataset_id: str, record_type: str, records: Iterable[tuple[str, str]], job_id: str
+        self, account_id: str, dataset_id: str, record_type: str,
+        records: Iterable[tuple[str, str] | tuple[str, str, dict[str, str]]], job_id: str,
     ) -> int:
         """Upsert (key, record_json) pairs; keys must be unique within the call. Returns items written.
 

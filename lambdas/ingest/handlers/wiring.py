@@ -31,6 +31,7 @@ from ingest.config import (
     WorkflowSettings,
 )
 from ingest.logic import accounts, localytics, localytics_audiences, quotas
+from ingest.logic.accounts import RateLimit
 from ingest.logic.pipeline import Pipeline
 
 
@@ -59,7 +60,7 @@ class ApiAdapters:
     quota_counters: QuotaCounters
     # Settings the logic takes as values.
     url_ttl_seconds: int
-    rate_limit: accounts.RateLimit
+    rate_limit: RateLimit
     profile_quotas: localytics.ImportQuotas
     audience_uploads_quota: quotas.Quota
     audience_status_quota: quotas.Quota

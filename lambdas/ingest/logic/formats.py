@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -131,6 +131,7 @@ class _LineFeed:
         self.last_number = number
         if problem is not None:
             raise _BadLine(number, problem)
+        text = cast(str, text)  # a line without a problem has its text
         self.used.append(text)
         return text
 

@@ -16,9 +16,9 @@ import heapq
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -105,9 +105,17 @@ class UpsertLoad:
         return self._loaded, []
 
 
+class Loader(Protocol):
+    """A load kind's strategy: fed each valid line in file order, then finished."""
+
+    def add(self, line: ValidLine) -> None: ...
+
+    def finish(self, write: bool) -> tuple[int, list[tuple[ValidLine, str]]]: ...
+
+
 # A record type's "load" kind -> its strategy: made with (record store, job), fed each valid line in
 # file order with add(), then finish(write) -> (loaded, rejected lines with their reasons).
-LOADERS = {
+LOADERS: dict[str, Callable[[Any, dict[str, Any]], Loader]] = {
     record_types.UPSERT: UpsertLoad,
     "profile_changes": profiles.ProfileChangesLoad,
     audiences.AUDIENCE_MEMBERS_LOAD: audiences.AudienceMembersLoad,
@@ -241,7 +249,7 @@ class Pipeline:
                         rejected += 1
                         errors.write(error_line(record.number, record.problem, record.raw))
                         continue
-                    index = self._route(record.json, record_type, chunk_count)
+                    index = self._route(cast(bytes, record.json), record_type, chunk_count)  # no problem: JSON
                     sink = sinks.get(index)
                     if sink is None:
                         sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")  # noqa: SIM115 (closed below)
@@ -280,7 +288,7 @@ class Pipeline:
         validate_only (the error-budget pass) and dry runs write no records, only the error file.
         """
         work = WorkKeys(job["account_id"], job["upload_id"])
-        record_type = record_types.get(job["record_type"])
+        record_type = cast(record_types.RecordType, record_types.get(job["record_type"]))  # known: Inspect checked it
         loader = LOADERS[record_type.load](self._records, job)
         errors: list[tuple[int, bytes]] = []
         total = 0
@@ -296,7 +304,7 @@ class Pipeline:
             if problem:
                 errors.append((number, error_line(number, problem, raw)))
                 continue
-            loader.add(ValidLine(number, key, stored, raw))
+            loader.add(ValidLine(number, cast(str, key), cast(bytes, stored), raw))  # accepted: both set
         loaded, refused = loader.finish(write=not job.get("dry_run") and not validate_only)
         if refused:  # the merge needs each error file in line order
             errors.extend((line.number, error_line(line.number, reason, line.raw)) for line, reason in refused)
@@ -418,16 +426,17 @@ def _being_cleared(dataset_id: str) -> str:
 
 
 def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None]) -> dict[str, int]:
-    failed = sum(1 for item in chunk_stats if not isinstance(item, dict))
+    loads = [item for item in chunk_stats if isinstance(item, dict)]
+    failed = len(chunk_stats) - len(loads)
     if failed:
         raise StepFailedError(
             f"the Load step failed on {failed} of {len(chunk_stats)} chunks after retries; "
             "upload the file again to retry"
         )
     split = job.get("split", {"total": 0, "rejected": 0})
-    loaded = sum(item["loaded"] for item in chunk_stats)
-    rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
-    total = split["rejected"] + sum(item["total"] for item in chunk_stats)
+    loaded = sum(item["loaded"] for item in loads)
+    rejected = split["rejected"] + sum(item["rejected"] for item in loads)
+    total = split["rejected"] + sum(item["total"] for item in loads)
     if total != split["total"]:
         raise RuntimeError(f"chunk totals {total} do not match the {split['total']} lines split")
     return {"total": total, "loaded": loaded, "rejected": rejected}
@@ -435,7 +444,7 @@ def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None])
 
 def _frame(record: formats.SourceRecord, fmt: str) -> bytes:
     """A work-file line: '<line number>\t<record JSON>', plus '\t<original text as a JSON string>' for CSV."""
-    framed = b"%d\t" % record.number + record.json
+    framed = b"%d\t" % record.number + cast(bytes, record.json)  # only accepted records are framed
     if fmt == formats.CSV:
         framed += b"\t" + orjson.dumps(record.raw.decode("utf-8", errors="replace"))
     return framed + b"\n"
