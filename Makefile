@@ -44,11 +44,16 @@ synth: cdk.out/BulkIngest.template.json
 run: synth
 	$(PY) -m local_stack
 
-## test: the whole suite (unit, infrastructure assertions, end-to-end over HTTP on the local stack)
+## test: the whole suite (lint, unit, infrastructure assertions, end-to-end over HTTP on the local stack)
 # Two workers, one per core, each with its own synthesis and local stack; a file's tests stay together.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## lint: ruff and mypy over lambdas/, infra/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
+lint: $(STAMP)
+	$(PY) -m ruff check
+	$(PY) -m mypy
 
 ## token: print a new API token for ACCOUNT on the running local stack (or on AWS with STACK=<name>)
 token: $(STAMP)
