@@ -11,7 +11,13 @@ One module per emulated piece:
                     behind the checks AWS makes at its door (presigned URLs, Invoke size)
   dynamodb.py       serializes moto's DynamoDB requests (per-item atomicity, as on AWS)
   stepfunctions.py  where moto's Step Functions interpreter must behave as AWS does
-  api_gateway.py    a local REST API Gateway that routes the template's API to the handlers
+  api_gateway/      a local REST API Gateway that routes the template's API to the handlers, one
+                    module per part: definition (what the template declares), usage_plans (API keys
+                    and throttling), authorizers (REQUEST authorizers and their cache), proxy (proxy
+                    events and responses, payload limits), server (HTTP), clock
   stack.py          starts and stops the whole thing; __main__.py is `make run`
-  faults.py         test-only fault injection
+
+Fault injection is test support (tests/support/faults.py), not part of the local stack: it works
+through the seams named here - lambda_runtime's invoke hooks and wall clock, the access guard's role
+statements, api_gateway.clock - and the composition root's (lambdas/ingest/handlers/wiring.py `use`).
 """

@@ -25,7 +25,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
 from botocore.awsrequest import AWSResponse
@@ -83,6 +83,24 @@ class AccessGuard:
         return (f"User: {session} is not authorized to perform: {request.action} "
                 f"on resource: {request.resource} {decision.reason}")
 
+    # -- the seam for test support (tests/support/faults.py RevokeGrant) ----------------------------
+    def role_statements(self, role_arn: str) -> list:
+        """The statements of the role's identity policies, as the template gives them."""
+        return list(self.policies.roles[role_arn])
+
+    def use_role_statements(self, role_arn: str, statements: list) -> Callable[[], None]:
+        """Decide the role's calls with `statements` until the returned function is called: a grant
+        taken away, as if the template lacked it."""
+        with self._lock:
+            previous = self.policies.roles[role_arn]
+            self.policies.roles[role_arn] = list(statements)
+
+        def restore() -> None:
+            with self._lock:
+                self.policies.roles[role_arn] = previous
+
+        return restore
+
     def remember_presigned(self, signature: str, url: PresignedUrl) -> None:
         with self._lock:
             self._presigned[signature] = url
@@ -96,7 +114,7 @@ _guard: AccessGuard | None = None
 
 
 def current() -> AccessGuard | None:
-    """The installed guard (faults.RevokeGrant edits its policies for a test)."""
+    """The installed guard (test support takes a grant away through use_role_statements)."""
     return _guard
 
 

@@ -1,11 +1,11 @@
 """Create the template's resources in moto, as CloudFormation would, and report their physical ids.
 
 Only the resource types the service uses are created; API Gateway resources are served by
-api_gateway.py, except usage plans, which are created in moto because minting a token adds an API
-key to one (api_gateway.py reads the keys back to throttle per key); IAM policies, bucket policies,
-permissions and log groups get a physical id only (access_guard.py reads the policies from the
-template). An unknown resource type stops the deployment, so the template and the local stack cannot
-silently drift apart.
+api_gateway/ (read from the template by its definition.py), except usage plans, which are created in
+moto because minting a token adds an API key to one (api_gateway/usage_plans.py reads the keys back
+to throttle per key); IAM policies, bucket policies, permissions and log groups get a physical id
+only (access_guard.py reads the policies from the template). An unknown resource type stops the
+deployment, so the template and the local stack cannot silently drift apart.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ ID_ONLY_TYPES = {
     "AWS::CDK::Metadata",
 }
 API_GATEWAY_PREFIX = "AWS::ApiGateway::"
-# Created in moto (the rest of API Gateway is only read from the template by api_gateway.py).
+# Created in moto (the rest of API Gateway is only read from the template by api_gateway/definition.py).
 USAGE_PLAN_TYPE = "AWS::ApiGateway::UsagePlan"
 STACK_NAME = "BulkIngest"
 

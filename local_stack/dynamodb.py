@@ -1,22 +1,36 @@
-"""DynamoDB requests are atomic per item on AWS; moto's are not, so the local stack serializes them.
+"""Two ways moto's DynamoDB differs from DynamoDB that our workloads hit, corrected here.
 
-moto applies an UpdateItem to the stored item in place, one action at a time, after evaluating its
-condition on that same live item, and serves requests from many threads at once (the API, every
-workflow step and Map iteration share the process). So a GetItem could see a job's new `status`
-with its old `stats`, and two conditional writes could both pass their conditions before either
-wrote (two uploads both holding one dataset). DynamoDB never allows either. One lock around moto's
-DynamoDB request handler restores that: each request runs alone, as if DynamoDB had serialized it.
-moto is bound by the GIL anyway, so the lock costs little throughput.
+**Atomicity.** DynamoDB requests are atomic per item; moto's are not. moto applies an UpdateItem to
+the stored item in place, one action at a time, after evaluating its condition on that same live
+item, and serves requests from many threads at once (the API, every workflow step and Map iteration
+share the process). So a GetItem could see a job's new `status` with its old `stats`, and two
+conditional writes could both pass their conditions before either wrote (two uploads both holding
+one dataset). DynamoDB never allows either. One lock around moto's DynamoDB request handler restores
+that: each request runs alone, as if DynamoDB had serialized it. moto is bound by the GIL anyway, so
+the lock costs little throughput.
+
+**Query cost.** A Query on a table (not an index) costs DynamoDB what the partition holds; moto
+collects and sorts every item of the table first (`Table.all_items()` inside `Table.query`), so
+locally a Query's cost grew with everything ever loaded: a clear's per-shard queries, and every
+request waiting behind them on the lock above, slowed down as the suite's records piled up. The
+query below hands moto's own query code only the queried partition's items; everything after that
+(sort, pagination, key conditions, filters, projections) is moto's. Index queries are left as they
+are (they must look at every item).
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
+from typing import Any
 
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
 _requests_lock = threading.RLock()
 _original_call_action = DynamoHandler.call_action
+_original_query = Table.query
+_QUERY_SIGNATURE = inspect.signature(_original_query)
 
 
 def _serialized_call_action(self):
@@ -24,6 +38,33 @@ def _serialized_call_action(self):
         return _original_call_action(self)
 
 
+class _OnePartition:
+    """Stands in for a table inside moto's query: `all_items()` yields the one partition asked for."""
+
+    def __init__(self, table: Table, hash_key: Any):
+        self._table = table
+        self._partition = table.items.get(hash_key)  # .get: never create an empty partition
+
+    def all_items(self) -> list:
+        if self._partition is None:
+            return []
+        if self._table.range_key_attr:
+            return list(self._partition.values())
+        return [self._partition]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def _partition_query(self: Table, *args: Any, **kwargs: Any):
+    asked = _QUERY_SIGNATURE.bind(self, *args, **kwargs).arguments
+    if asked.get("index_name") or asked.get("hash_key") is None:
+        return _original_query(self, *args, **kwargs)
+    return _original_query(_OnePartition(self, asked["hash_key"]), *args, **kwargs)
+
+
 def install() -> None:
-    """Serialize every DynamoDB API request the embedded moto serves (idempotent)."""
+    """Serialize every DynamoDB API request the embedded moto serves, and make a table Query cost
+    what its partition holds (idempotent)."""
     DynamoHandler.call_action = _serialized_call_action
+    Table.query = _partition_query

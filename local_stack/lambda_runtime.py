@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,11 +44,37 @@ from local_stack.thread_context import Principal, current_invocation
 
 log = logging.getLogger("local_stack.lambda")
 
-# Test-only seam for local_stack/faults.py, empty unless a test injects a fault. Each hook is called
-# as hook(function, event) in the invocation's thread before the handler: raising fails the
-# invocation as a handler exception would; returning anything but None replaces the handler's result
-# (the handler does not run).
+# -- seams for test support (tests/support/faults.py); nothing is installed unless a test injects a fault --
+# Each invoke hook is called as hook(function, event) in the invocation's thread before the handler:
+# raising fails the invocation as a handler exception would; returning anything but None replaces the
+# handler's result (the handler does not run; call_handler runs it, for a hook that changes its result).
 invoke_hooks: list[Callable[[Any, Any], Any]] = []
+
+
+def add_invoke_hook(hook: Callable[[Any, Any], Any]) -> Callable[[], None]:
+    """Call `hook` before every handler until the returned function is called."""
+    invoke_hooks.append(hook)
+    return lambda: invoke_hooks.remove(hook)
+
+
+def call_handler(function: Any, event: Any) -> Any:
+    """Run the function's handler on the event in the current invocation (from an invoke hook)."""
+    invocation = current_invocation()
+    return _handler_for(function.handler)(event, LambdaContext(invocation))
+
+
+def use_wall_clock(now: Callable[[], datetime]) -> Callable[[], None]:
+    """The functions' wall clock (`ingest.clock.now`: timestamps, quota windows) reads `now` until the
+    returned function is called. The handlers share this process, so this is their clock; on AWS it is
+    each sandbox's."""
+    from ingest import clock  # the handlers' module, from LAMBDA_SOURCE
+
+    previous, clock.now = clock.now, now
+
+    def restore() -> None:
+        clock.now = previous
+
+    return restore
 
 
 class LambdaTimeout(BaseException):
@@ -82,7 +109,7 @@ class Invocation:
         return self._started + self.timeout_seconds - self.now()
 
     def advance_clock(self, seconds: float) -> None:
-        """Test seam (faults.Timeout): move this invocation's clock forward, as if time had passed."""
+        """Test seam (tests/support/faults.py Timeout): move this invocation's clock forward, as if time had passed."""
         with self._changed:
             self._skipped += seconds
             self._changed.notify_all()
@@ -107,7 +134,8 @@ class Invocation:
 
 
 _storage_root: Path | None = None
-__all__ = ["current_invocation", "invoke", "install", "invoke_hooks", "Invocation", "LambdaTimeout"]
+__all__ = ["current_invocation", "invoke", "install", "invoke_hooks", "add_invoke_hook", "call_handler",
+           "use_wall_clock", "Invocation", "LambdaTimeout"]
 
 
 class LambdaContext:

@@ -33,3 +33,12 @@ def template_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def template(template_path) -> dict:
     return json.loads(template_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's server in a child process of its own, for tests of the real adapters (not the local stack's)."""
+    from tests.support.moto_server import child_moto_server
+
+    with child_moto_server() as endpoint:
+        yield endpoint

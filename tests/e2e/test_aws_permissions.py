@@ -20,9 +20,10 @@ import requests
 from botocore.exceptions import ClientError
 
 from cli.client import put_file
-from local_stack import access_guard, faults, violations
+from local_stack import access_guard, violations
 from local_stack.iam import Statement
 from local_stack.thread_context import Principal, working_for
+from tests.support import faults
 from tests.e2e.conftest import fail_on_violations
 
 GOOD = json.dumps({"link": {"customer_id": "c-1"}, "first_name": "Ada"})

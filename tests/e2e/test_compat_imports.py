@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from local_stack import faults
+from tests.support import faults
 
 PROFILE_LINES = (
     b'{"customer_id": "fan-1", "changes": [{"op": "assign", "attr": "team", "value": "Bruins"},'

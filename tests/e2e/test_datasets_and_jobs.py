@@ -49,7 +49,9 @@ def test_clear_data_removes_every_record_and_blocks_loads_meanwhile(stack, accou
 
     deadline = time.monotonic() + 120
     while True:
-        state = requests.get(f"{stack.info.api_url}/v1/jobs/{job['id']}", headers=_headers(account)).json()
+        answer = requests.get(f"{stack.info.api_url}/v1/jobs/{job['id']}", headers=_headers(account))
+        assert answer.status_code == 200, (answer.status_code, answer.text)
+        state = answer.json()
         if state["status"] in ("Completed", "Failed") or time.monotonic() > deadline:
             break
         time.sleep(0.3)

@@ -1,6 +1,7 @@
 """Fault injection end to end: crashes, retries, throttling, duplicated and concurrent events.
 
-Faults come from local_stack/faults.py (test-only; nothing in infra/ or lambdas/ changes). Every job
+Faults come from tests/support/faults.py (test support; it goes through the seams of the local stack and
+the composition root, and nothing in infra/, lambdas/ or local_stack/ imports it). Every job
 these tests run is checked with assert_job_invariants: total = loaded + rejected, the dataset holds
 exactly the distinct keys of the valid lines (as its record_counts say), and every rejected line is
 in the error log with its line number.
@@ -20,9 +21,11 @@ import requests
 
 from cli.client import put_file
 from ingest import record_types
-from ingest.adapters.record_store import SHARD_COUNT, partition
-from ingest.logic.pipeline import check_line
-from local_stack import faults, lambda_runtime
+from ingest.adapters.record_store import SHARD_COUNT, RecordStore, partition
+from ingest.handlers import wiring
+from ingest.logic.pipeline import Pipeline, check_line
+from local_stack import lambda_runtime
+from tests.support import faults
 
 RETRIES = 2  # infra/workflow.py: max_attempts=2 on every task, so 3 attempts in all
 
@@ -391,19 +394,28 @@ def test_concurrent_uploads_with_overlapping_keys_end_as_some_serial_order(stack
 
 
 # -- the switch itself --------------------------------------------------------------------------------------
-def test_faults_are_off_by_default_restored_on_error_and_absent_from_the_template(template, template_path):
-    original = faults.record_store.RecordStore.put_records
+def test_faults_are_off_by_default_restored_on_error_and_absent_from_the_template(stack, template, template_path):
+    def plain() -> bool:
+        """The composition root hands out the adapters and pipeline it builds, unwrapped."""
+        return type(wiring.pipeline()) is Pipeline and type(wiring.api().records) is RecordStore
+
+    assert plain() and lambda_runtime.invoke_hooks == []
     with pytest.raises(ZeroDivisionError):
         with faults.inject(faults.FailAfterWrites(), faults.Throttle(), faults.Crash("Split"), faults.Drop()):
-            assert faults.record_store.RecordStore.put_records is not original
+            assert type(wiring.api().records) is not RecordStore
+            assert type(wiring.pipeline()) is not Pipeline
             assert len(lambda_runtime.invoke_hooks) == 1
             1 / 0
-    assert faults.record_store.RecordStore.put_records is original
-    assert faults.pipeline.Pipeline.split.__qualname__ == "Pipeline.split"
-    assert faults.record_store.RecordStore._write_batch.__qualname__ == "RecordStore._write_batch"
+    assert plain()
+    # Faults wrap what the composition root makes; no class is patched.
+    assert Pipeline.split.__qualname__ == "Pipeline.split"
+    assert RecordStore._write_batch.__qualname__ == "RecordStore._write_batch"
     assert lambda_runtime.invoke_hooks == []
     text = json.dumps(template)
     assert "local_stack" not in text and "faults" not in text and "invoke_hooks" not in text
-    shipped = [path for path in template_path.parent.glob("asset.*/**/*.py") if "local_stack" in path.parts]
+    asset = next(template_path.parent.glob("asset.*/ingest/handlers/workflow.py")).parents[2]
+    shipped = [path for path in asset.rglob("*.py") if "local_stack" in path.relative_to(asset).parts]
     assert shipped == [], "the Lambda asset must not contain the local stack"
-    assert any(template_path.parent.glob("asset.*/ingest/handlers/workflow.py")), "asset layout changed"
+    assert not (asset / "tests").exists(), "the Lambda asset must not contain test support"
+    mentions = [path for path in asset.glob("ingest/**/*.py") if "tests.support" in path.read_text()]
+    assert mentions == [], "nothing in the Lambda asset imports test support"

@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 
 from cli.client import put_file
 from infra.retries import TIMEOUT_RETRY
-from local_stack import access_guard, faults
+from local_stack import access_guard
 from local_stack.iam import Statement
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES, STATE_PAYLOAD_BYTES
+from tests.support import faults
 
 GOOD = [json.dumps({"link": {"customer_id": f"c-{i}"}, "first_name": "Ada"}) for i in range(60)]
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from local_stack import faults
+from tests.support import faults
 
 APP = "aud-app"
 LIST = "/v1/imports/audiences/list"

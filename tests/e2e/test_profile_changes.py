@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from cli.client import ApiError
-from local_stack import faults
+from tests.support import faults
 from tests.unit.test_profiles import LOCALYTICS_EXAMPLE, LOCALYTICS_RESULT
 
 ROOT = Path(__file__).resolve().parents[2]

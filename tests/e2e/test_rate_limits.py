@@ -14,8 +14,8 @@ import requests
 from botocore.exceptions import ClientError
 
 from ingest.logic.tokens import token_hash
-from local_stack import faults
 from local_stack.api_gateway import API_KEY_CACHE_SECONDS
+from tests.support import faults
 
 
 def _call(stack, method, path, token, **kwargs):

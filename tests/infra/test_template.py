@@ -394,6 +394,7 @@ def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs, template, functi
         # Built for the Python the function runs on: Runtime python3.13 -> cpython-313.
         abi = props(template, functions[name])["Runtime"].replace("python", "cpython-").replace(".", "")
         assert list((directory / "orjson").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson for {abi}"
+        assert list((directory / "msgspec").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 msgspec for {abi}"
         assert (directory / "fastjsonschema" / "__init__.py").is_file(), name
         assert (directory / "aws_lambda_powertools" / "__init__.py").is_file(), name
         # Lambda provides boto3/botocore; bundling them only bloats the asset and pins old versions.

@@ -1,15 +1,21 @@
 """Small in-memory stand-ins for the adapters the logic layer talks to.
 
 They mirror the adapters' public methods (ingest/adapters/*.py) closely enough for the logic
-to run unchanged, with no AWS, no moto and no network. Import them as `tests.unit.fakes`
-(tests/ is a package, so pytest imports its modules from the repository root), which cannot collide with a `fakes`
-module elsewhere under tests/.
+to run unchanged, with no AWS, no moto and no network: the same answers, the same domain errors
+(ConflictError for a failed condition, BadRequestError for a page token they did not hand out).
+tests/contract/ runs the same assertions against each fake and against its adapter on moto, so a
+fake that drifts from its adapter fails there. Import them as `tests.unit.fakes` (tests/ is a
+package, so pytest imports its modules from the repository root), which cannot collide with a `fakes` module elsewhere under tests/.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any, Iterator
+
+from ingest.adapters.aws_errors import CONFLICT_MESSAGE
+from ingest.adapters.control_tables import BAD_PAGE_TOKEN, decode_token, encode_token
+from ingest.errors import BadRequestError, ConflictError
 
 
 class FakeObjectStore:
@@ -102,8 +108,23 @@ class FakeStreamingUpload:
         self._finished = True
 
 
-class ConditionFailed(Exception):
-    """Stands in for DynamoDB's ConditionalCheckFailedException."""
+def condition_failed() -> ConflictError:
+    """What an adapter raises when DynamoDB refuses a write on its condition (adapters/aws_errors.py)."""
+    return ConflictError(CONFLICT_MESSAGE)
+
+
+def newest_first_page(items: list[dict[str, Any]], account_id: str, key_name: str, limit: int,
+                      token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of an account's items (sorted newest first by key_name) and the token of the next,
+    as the adapters page a DynamoDB query: the token names the last item handed out."""
+    start = decode_token(token, ("account_id", key_name))
+    if start:
+        if start["account_id"] != account_id:
+            raise BadRequestError(BAD_PAGE_TOKEN)
+        items = [item for item in items if item[key_name] < start[key_name]]
+    page = items[:limit]
+    more = len(items) > limit
+    return page, encode_token({"account_id": account_id, key_name: page[-1][key_name]}) if more else None
 
 
 class FakeJobsTable:
@@ -113,7 +134,7 @@ class FakeJobsTable:
     def create(self, job: dict[str, Any]) -> None:
         key = (job["account_id"], job["job_id"])
         if key in self.items:
-            raise ConditionFailed(key)
+            raise condition_failed()
         self.items[key] = copy.deepcopy(job)
 
     def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
@@ -123,18 +144,16 @@ class FakeJobsTable:
     def update(self, account_id: str, job_id: str, **fields: Any) -> None:
         key = (account_id, job_id)
         if key not in self.items:
-            raise ConditionFailed(key)
+            raise condition_failed()
         self.items[key].update(copy.deepcopy(fields))
 
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
-        if token is not None:
-            raise ValueError("next_token is not a token this API returned")
         items = [
             copy.deepcopy(item)
             for (account, _), item in sorted(self.items.items(), key=lambda kv: kv[0][1], reverse=True)
             if account == account_id and all(item.get(name) == value for name, value in filters.items())
         ]
-        return items[:limit], None
+        return newest_first_page(items, account_id, "job_id", limit, token)
 
 
 class FakeDatasetsTable:
@@ -144,7 +163,7 @@ class FakeDatasetsTable:
     def create(self, dataset: dict[str, Any]) -> None:
         key = (dataset["account_id"], dataset["dataset_id"])
         if key in self.items:
-            raise ConditionFailed(key)
+            raise condition_failed()
         self.items[key] = copy.deepcopy(dataset)
 
     def add(self, account_id: str, dataset_id: str, name: str = "test") -> dict[str, Any]:
@@ -165,13 +184,14 @@ class FakeDatasetsTable:
         return copy.deepcopy(item) if item is not None else None
 
     def list(self, account_id: str, limit: int, token: str | None):
-        items = [copy.deepcopy(v) for (account, _), v in self.items.items() if account == account_id]
-        return items[:limit], None
+        items = [copy.deepcopy(item) for (account, _), item in sorted(self.items.items(), reverse=True)
+                 if account == account_id]
+        return newest_first_page(items, account_id, "dataset_id", limit, token)
 
     def note_record_type(self, account_id: str, dataset_id: str, record_type: str) -> None:
         key = (account_id, dataset_id)
         if key not in self.items:
-            raise ConditionFailed(key)
+            raise condition_failed()
         self.items[key].setdefault("record_types_seen", set()).add(record_type)
 
     def hold_for_load(self, account_id: str, dataset_id: str, job_id: str, at: str,
@@ -193,7 +213,7 @@ class FakeDatasetsTable:
     def record_load(self, account_id: str, dataset_id: str, record_type: str, count: int, load: dict) -> None:
         key = (account_id, dataset_id)
         if key not in self.items:
-            raise ConditionFailed(key)
+            raise condition_failed()
         item = self.items[key]
         item.setdefault("record_counts", {})[record_type] = count
         item["last_load"] = copy.deepcopy(load)
@@ -468,17 +488,17 @@ class FakeImportKeysTable:
 
     def put_key(self, item: dict[str, Any]) -> None:
         if item["key_id"] in self.keys:
-            raise ConditionFailed(item["key_id"])
+            raise condition_failed()
         self.keys[item["key_id"]] = copy.deepcopy(item)
 
     def get_key(self, key_id: str) -> dict[str, Any] | None:
         item = self.keys.get(key_id)
-        return copy.deepcopy(item) if item is not None else None
+        return {"pk": "key#" + key_id, **copy.deepcopy(item)} if item is not None else None
 
     def list_for_account(self, account_id: str) -> list[dict[str, Any]]:
         # As the index projects them: no secret hash.
-        return [{k: v for k, v in item.items() if k != "secret_hash"}
-                for item in self.keys.values() if item["account_id"] == account_id]
+        return [{k: v for k, v in self.get_key(key_id).items() if k != "secret_hash"}
+                for key_id, item in self.keys.items() if item["account_id"] == account_id]
 
     def revoke(self, account_id: str, key_id: str, at: str) -> bool:
         item = self.keys.get(key_id)

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from local_stack.api_gateway import DEFAULT_RESPONSES, ApiDefinition, _allows
+from local_stack.api_gateway import DEFAULT_RESPONSES, ApiDefinition
+from local_stack.api_gateway.authorizers import allows
 from local_stack.template import Template
 
 API_ARN = "arn:aws:lambda:us-east-1:123456789012:function:BulkIngest-Api"
@@ -190,21 +191,21 @@ def policy(*statements):
 def test_policy_allows_matching_wildcard_resource():
     allow = {"Effect": "Allow", "Action": "execute-api:Invoke",
              "Resource": "arn:aws:execute-api:us-east-1:123456789012:RestApi/v0/*"}
-    assert _allows(policy(allow), METHOD_ARN)
-    assert _allows(policy({**allow, "Resource": [METHOD_ARN]}), METHOD_ARN)
+    assert allows(policy(allow), METHOD_ARN)
+    assert allows(policy({**allow, "Resource": [METHOD_ARN]}), METHOD_ARN)
 
 
 def test_policy_without_matching_allow_denies():
     other = {"Effect": "Allow", "Resource": "arn:aws:execute-api:us-east-1:123456789012:RestApi/v0/POST/*"}
-    assert not _allows(policy(other), METHOD_ARN)
-    assert not _allows(policy(), METHOD_ARN)
+    assert not allows(policy(other), METHOD_ARN)
+    assert not allows(policy(), METHOD_ARN)
 
 
 def test_explicit_deny_wins_over_allow():
     allow = {"Effect": "Allow", "Resource": "*"}
     deny = {"Effect": "Deny", "Resource": METHOD_ARN}
-    assert not _allows(policy(allow, deny), METHOD_ARN)
-    assert not _allows(policy(deny, allow), METHOD_ARN)
+    assert not allows(policy(allow, deny), METHOD_ARN)
+    assert not allows(policy(deny, allow), METHOD_ARN)
 
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from local_stack import faults, lambda_runtime, violations
+from local_stack import lambda_runtime, violations
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
+from tests.support import faults
 
 HERE = "tests.unit.test_lambda_limits"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 
 import pytest
@@ -213,3 +215,56 @@ def test_count_of_empty_dataset_queries_each_shard_once():
     client = FakeDynamoDB()
     assert store(client).count("acme", "ds1", "t") == 0
     assert client.query_calls == SHARD_COUNT
+
+
+# -- the item as DynamoDB's wire JSON ----------------------------------------------------------------
+
+class _Captured:
+    def __init__(self):
+        self.bodies: list[bytes] = []
+
+    def stream(self, **_):
+        yield b'{"UnprocessedItems":{}}'
+
+
+def _capturing_client():
+    """A real botocore DynamoDB client whose HTTP layer is replaced: it keeps each request body (the
+    wire JSON botocore serialized) and answers that everything was written. Nothing leaves the process."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    captured = _Captured()
+    client = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                   region_name="ap-southeast-2").client("dynamodb", endpoint_url="http://127.0.0.1:9")
+
+    def send(request, **_):
+        captured.bodies.append(request.body)
+        return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"}, captured)
+
+    client.meta.events.register("before-send.dynamodb.BatchWriteItem", send)
+    return client, captured
+
+
+WIRE_RECORDS = [
+    ("customer_id:a", '{"link": {"customer_id": "a"}}'),
+    ('quote"and\\slash', '{"q": "say \\"hi\\"", "path": "C:\\\\x", "tab":\t1}'),
+    ("email:zoë@example.com", '{"name": "Zoë 😀", "esc": "\\u00e9\\n", "ctl": "\\u0001"}'),
+    ("k" * 300, '{"big": ' + '"' + "x" * 5000 + '"}'),
+]
+
+
+def test_wire_items_are_the_items_put_records_sends():
+    client, captured = _capturing_client()
+    RecordStore(client, TABLE).put_records("acct-1", "ds-1", "customer_record", WIRE_RECORDS, job_id="job-1")
+    sent = [request["PutRequest"]["Item"] for request in json.loads(captured.bodies[0])["RequestItems"][TABLE]]
+    item = record_store.wire_items("acct-1", "ds-1", "customer_record", "job-1")
+    built = [json.loads(item(key, text.encode())) for key, text in WIRE_RECORDS]
+    assert built == sent
+    assert built[1]["data"]["S"] == WIRE_RECORDS[1][1]  # the record as sent, whatever it holds
+
+
+def test_shard_of_is_the_key_hash_modulo_the_shard_count():
+    for key in ["a", "customer_id:a", "email:zoë@example.com", "x" * 1000] + [f"p-{i}" for i in range(500)]:
+        assert shard_of(key) == key_hash(key) % SHARD_COUNT
+    # The layout of data already stored: an 8-byte BLAKE2b of the key, read big-endian.
+    assert key_hash("customer_id:a") == int.from_bytes(hashlib.blake2b(b"customer_id:a", digest_size=8).digest(), "big")

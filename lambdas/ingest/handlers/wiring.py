@@ -1,17 +1,19 @@
 """The composition root: every function's adapters, built once per cold start, in one place.
 
 Each Lambda function has its own environment (config.py) and so its own set: `build_*` makes one
-from settings and a source of boto3 clients (the constructor seam: tests and test support build
-them with their own clients, or wrap what these return), and the cached accessor below each builds
-the deployed set on first use and hands the same one to every route module after that. Nothing
-else in lambdas/ constructs an adapter.
+from settings and a source of boto3 clients (the constructor seam: tests build them with their own
+clients, or wrap what these return), and the cached accessor below each builds the deployed set on
+first use and hands the same one to every route module after that. Nothing else in lambdas/
+constructs an adapter: every adapter, and the pipeline, is made by `_make`, which is the constructor
+itself unless the local stack's test support has wrapped that class with `use` (the seam below).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol, TypeVar
 
 from ingest.adapters import aws
 from ingest.adapters.audience_store import AudienceMembers, AudienceStore
@@ -35,12 +37,84 @@ from ingest.logic.accounts import RateLimit
 from ingest.logic.pipeline import Pipeline
 
 
+T = TypeVar("T")
+
+
 class Clients(Protocol):
     """Where adapters get their boto3 objects: adapters/aws.py in Lambda."""
 
     def table(self, name: str) -> Any: ...
 
     def client(self, service: str) -> Any: ...
+
+
+# -- the seam for test support -----------------------------------------------------------------------
+# In Lambda nothing is installed here. The local stack runs every function in one process, and its
+# fault injection (tests/support/faults.py) changes what a class is made into for the length of a
+# test: a record store that fails after some writes, one whose DynamoDB client throttles, a pipeline
+# whose step crashes. It wraps the public constructor with the arguments chosen here, so it never
+# reaches into an adapter's private parts, and the sets built before and after it are the plain ones.
+Wrapper = Callable[..., Any]
+"""wrapper(make, *args, **kwargs) -> what the functions get instead of make(*args, **kwargs)."""
+
+_wrappers: dict[type, tuple[Wrapper, ...]] = {}
+_generation = 0  # changes whenever _wrappers does: every cached set is then built again
+_lock = threading.Lock()
+
+
+def use(cls: type, wrapper: Wrapper) -> Callable[[], None]:
+    """Make every `cls` through `wrapper` until the returned function is called.
+
+    The cached sets are dropped on both sides, so each function's next use builds its set with the
+    wrapper, and builds it plain again afterwards. Wrappers of one class nest, the latest outermost.
+    """
+    global _generation
+    with _lock:
+        _wrappers[cls] = (*_wrappers.get(cls, ()), wrapper)
+        _generation += 1
+
+    def remove() -> None:
+        global _generation
+        with _lock:
+            remaining = tuple(w for w in _wrappers.get(cls, ()) if w is not wrapper)
+            if remaining:
+                _wrappers[cls] = remaining
+            else:
+                _wrappers.pop(cls, None)
+            _generation += 1
+
+    return remove
+
+
+def _make(cls: type[T], *args: Any, **kwargs: Any) -> T:
+    """cls(*args, **kwargs), through the wrappers installed for cls (none in Lambda)."""
+    make: Callable[..., Any] = cls
+    for wrapper in _wrappers.get(cls, ()):
+        make = functools.partial(wrapper, make)
+    return make(*args, **kwargs)
+
+
+def _built_once(build: Callable[[], T]) -> Callable[[], T]:
+    """The accessor of one function's set: built on first use, kept until `use` changes what sets are
+    made of (a set whose build began before the change is not kept)."""
+    held: tuple[int, Any] | None = None
+
+    @functools.wraps(build)
+    def accessor() -> T:
+        nonlocal held
+        generation, current = _generation, held
+        if current is not None and current[0] == generation:
+            return current[1]
+        built = build()
+        held = (generation, built)
+        return built
+
+    def cache_clear() -> None:
+        nonlocal held
+        held = None
+
+    accessor.cache_clear = cache_clear  # type: ignore[attr-defined]  # as functools.cache's accessors
+    return accessor
 
 
 # -- the API function (handlers/api.py and handlers/compat_api.py) -----------------------------------
@@ -68,18 +142,18 @@ class ApiAdapters:
 
 def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
     return ApiAdapters(
-        jobs=JobsTable(clients.table(settings.jobs_table)),
-        datasets=DatasetsTable(clients.table(settings.datasets_table)),
-        objects=ObjectStore(clients.client("s3"), settings.uploads_bucket),
-        records=RecordStore(clients.client("dynamodb"), settings.records_table),
-        clear_starter=WorkflowStarter(clients.client("stepfunctions"), settings.clear_state_machine_arn),
-        tokens=TokensTable(clients.table(settings.tokens_table)),
-        token_keys=UsagePlanKeys(clients.client("apigateway"), settings.usage_plan_name),
-        accounts=AccountsTable(clients.table(settings.accounts_table)),
-        audiences=AudienceStore(clients.table(settings.audiences_table)),
-        audience_members=AudienceMembers(clients.client("dynamodb"), settings.records_table),
-        imports=ImportKeysTable(clients.table(settings.imports_table)),
-        quota_counters=QuotaCounters(clients.table(settings.quotas_table)),
+        jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+        datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
+        objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
+        records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
+        clear_starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.clear_state_machine_arn),
+        tokens=_make(TokensTable, clients.table(settings.tokens_table)),
+        token_keys=_make(UsagePlanKeys, clients.client("apigateway"), settings.usage_plan_name),
+        accounts=_make(AccountsTable, clients.table(settings.accounts_table)),
+        audiences=_make(AudienceStore, clients.table(settings.audiences_table)),
+        audience_members=_make(AudienceMembers, clients.client("dynamodb"), settings.records_table),
+        imports=_make(ImportKeysTable, clients.table(settings.imports_table)),
+        quota_counters=_make(QuotaCounters, clients.table(settings.quotas_table)),
         url_ttl_seconds=settings.upload_url_ttl_seconds,
         rate_limit=accounts.RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         profile_quotas=localytics.import_quotas(settings.profile_uploads_per_hour,
@@ -89,7 +163,7 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
     )
 
 
-@functools.cache
+@_built_once
 def api() -> ApiAdapters:
     return build_api(ApiSettings.from_env())
 
@@ -102,11 +176,11 @@ class AuthAdapters:
 
 
 def build_authorizer(settings: AuthSettings, clients: Clients = aws) -> AuthAdapters:
-    return AuthAdapters(tokens=TokensTable(clients.table(settings.tokens_table)),
-                        accounts=AccountsTable(clients.table(settings.accounts_table)))
+    return AuthAdapters(tokens=_make(TokensTable, clients.table(settings.tokens_table)),
+                        accounts=_make(AccountsTable, clients.table(settings.accounts_table)))
 
 
-@functools.cache
+@_built_once
 def authorizer() -> AuthAdapters:
     return build_authorizer(AuthSettings.from_env())
 
@@ -118,11 +192,11 @@ class ImportAuthAdapters:
 
 
 def build_import_authorizer(settings: ImportAuthSettings, clients: Clients = aws) -> ImportAuthAdapters:
-    return ImportAuthAdapters(keys=ImportKeysTable(clients.table(settings.imports_table)),
-                              accounts=AccountsTable(clients.table(settings.accounts_table)))
+    return ImportAuthAdapters(keys=_make(ImportKeysTable, clients.table(settings.imports_table)),
+                              accounts=_make(AccountsTable, clients.table(settings.accounts_table)))
 
 
-@functools.cache
+@_built_once
 def import_authorizer() -> ImportAuthAdapters:
     return build_import_authorizer(ImportAuthSettings.from_env())
 
@@ -135,28 +209,28 @@ class TriggerAdapters:
 
 
 def build_trigger(settings: TriggerSettings, clients: Clients = aws) -> TriggerAdapters:
-    return TriggerAdapters(jobs=JobsTable(clients.table(settings.jobs_table)),
-                           starter=WorkflowStarter(clients.client("stepfunctions"), settings.state_machine_arn))
+    return TriggerAdapters(jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+                           starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.state_machine_arn))
 
 
-@functools.cache
+@_built_once
 def trigger() -> TriggerAdapters:
     return build_trigger(TriggerSettings.from_env())
 
 
 def build_pipeline(settings: WorkflowSettings, clients: Clients = aws) -> Pipeline:
-    return Pipeline(
-        objects=ObjectStore(clients.client("s3"), settings.uploads_bucket),
-        jobs=JobsTable(clients.table(settings.jobs_table)),
-        datasets=DatasetsTable(clients.table(settings.datasets_table)),
-        records=RecordStore(clients.client("dynamodb"), settings.records_table),
+    return _make(Pipeline,
+        objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
+        jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+        datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
+        records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
         chunk_target_bytes=settings.chunk_target_bytes,
         max_chunks=settings.max_chunks,
-        audiences=AudienceStore(clients.table(settings.audiences_table)),
+        audiences=_make(AudienceStore, clients.table(settings.audiences_table)),
     )
 
 
-@functools.cache
+@_built_once
 def pipeline() -> Pipeline:
     return build_pipeline(WorkflowSettings.from_env())
 
@@ -169,11 +243,11 @@ class ClearAdapters:
 
 
 def build_clear(settings: ClearSettings, clients: Clients = aws) -> ClearAdapters:
-    return ClearAdapters(jobs=JobsTable(clients.table(settings.jobs_table)),
-                         datasets=DatasetsTable(clients.table(settings.datasets_table)),
-                         records=RecordStore(clients.client("dynamodb"), settings.records_table))
+    return ClearAdapters(jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+                         datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
+                         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table))
 
 
-@functools.cache
+@_built_once
 def clear() -> ClearAdapters:
     return build_clear(ClearSettings.from_env())

@@ -63,9 +63,13 @@ def _start_count(audiences, account_id: str) -> None:
     audiences.start_count(account_id, len(audiences.list_for_account(account_id)))
 
 
-def create_audience(audiences, account_id: str, name: str, app_id: str | None = None) -> dict[str, Any]:
-    """A new, empty audience (version 0); ConflictError once the account has MAX_AUDIENCES."""
-    now = iso_now()
+def create_audience(audiences, account_id: str, name: str, app_id: str | None = None,
+                    at: str | None = None) -> dict[str, Any]:
+    """A new, empty audience (version 0); ConflictError once the account has MAX_AUDIENCES.
+
+    `at`: the request's moment, when the audience is created by an upload request, so the audience and
+    the job that fills it share one creation time."""
+    now = at or iso_now()
     item = {
         "account_id": account_id,
         "audience_id": ids.new_id(),
@@ -84,7 +88,7 @@ def create_audience(audiences, account_id: str, name: str, app_id: str | None = 
     raise ConflictError(LIMIT_MESSAGE)
 
 
-def prepare_upload(audiences, account_id: str, target: AudienceLoad, dry_run: bool) -> dict[str, Any]:
+def prepare_upload(audiences, account_id: str, target: AudienceLoad, dry_run: bool, at: str) -> dict[str, Any]:
     """Create the audience (request time, so the limit and the job's status are known at once) or
     check the one to replace; the job's destination, as the upload shows it."""
     destination: dict[str, Any] = {"destination_type": AUDIENCE_LIST, "record_type": MEMBER_TYPE}
@@ -96,7 +100,7 @@ def prepare_upload(audiences, account_id: str, target: AudienceLoad, dry_run: bo
     if dry_run:
         raise BadRequestError("a dry run cannot create an audience list; "
                               "dry-run a replace (destination.audience_id) or upload without dry_run")
-    audience = create_audience(audiences, account_id, target.audience_name, target.app_id or None)
+    audience = create_audience(audiences, account_id, target.audience_name, target.app_id or None, at=at)
     return {**destination, "audience_name": target.audience_name,
             **({"app_id": target.app_id} if target.app_id else {}), "audience_id": audience["audience_id"]}
 

@@ -16,18 +16,18 @@ import heapq
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Iterable, Iterator
 
 import orjson
 
 from ingest import record_types
-from ingest.adapters.record_store import key_hash
 from ingest.clock import iso_now
 from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
-from ingest.logic import audiences, formats, profiles
+from ingest.logic import formats
 from ingest.logic import lines as line_reader
+from ingest.logic import audiences, profiles
+from ingest.adapters.record_store import key_hash
 
 FINAL_STATUSES = ("Completed", "Failed")
 MAX_OBJECT_BYTES = 5 * 1024**3  # 5 GB: the largest object a single presigned PUT can create
@@ -76,7 +76,7 @@ class ValidLine:
 
     number: int
     key: str
-    stored: bytes  # the record as compact JSON
+    stored: bytes  # the record as stored: the line as sent (CSV: the record built from its cells)
     raw: bytes  # the line as sent, for the error log
 
 
@@ -105,17 +105,9 @@ class UpsertLoad:
         return self._loaded, []
 
 
-class Loader(Protocol):
-    """A load kind's strategy: fed each valid line in file order, then finished."""
-
-    def add(self, line: ValidLine) -> None: ...
-
-    def finish(self, write: bool) -> tuple[int, list[tuple[ValidLine, str]]]: ...
-
-
 # A record type's "load" kind -> its strategy: made with (record store, job), fed each valid line in
 # file order with add(), then finish(write) -> (loaded, rejected lines with their reasons).
-LOADERS: dict[str, Callable[[Any, dict[str, Any]], Loader]] = {
+LOADERS = {
     record_types.UPSERT: UpsertLoad,
     "profile_changes": profiles.ProfileChangesLoad,
     audiences.AUDIENCE_MEMBERS_LOAD: audiences.AudienceMembersLoad,
@@ -249,10 +241,10 @@ class Pipeline:
                         rejected += 1
                         errors.write(error_line(record.number, record.problem, record.raw))
                         continue
-                    index = self._route(cast(bytes, record.json), record_type, chunk_count)  # no problem: JSON
+                    index = self._route(record.json, record_type, chunk_count)
                     sink = sinks.get(index)
                     if sink is None:
-                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")  # noqa: SIM115 (closed below)
+                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
                     sink.write(_frame(record, fmt))
             finally:
                 for sink in sinks.values():
@@ -288,7 +280,7 @@ class Pipeline:
         validate_only (the error-budget pass) and dry runs write no records, only the error file.
         """
         work = WorkKeys(job["account_id"], job["upload_id"])
-        record_type = cast(record_types.RecordType, record_types.get(job["record_type"]))  # known: Inspect checked it
+        record_type = record_types.get(job["record_type"])
         loader = LOADERS[record_type.load](self._records, job)
         errors: list[tuple[int, bytes]] = []
         total = 0
@@ -304,7 +296,7 @@ class Pipeline:
             if problem:
                 errors.append((number, error_line(number, problem, raw)))
                 continue
-            loader.add(ValidLine(number, cast(str, key), cast(bytes, stored), raw))  # accepted: both set
+            loader.add(ValidLine(number, key, stored, raw))
         loaded, refused = loader.finish(write=not job.get("dry_run") and not validate_only)
         if refused:  # the merge needs each error file in line order
             errors.extend((line.number, error_line(line.number, reason, line.raw)) for line, reason in refused)
@@ -331,8 +323,7 @@ class Pipeline:
                 audiences.complete_load(self._audiences, self._records, job)
             else:
                 self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
-        fields: dict[str, Any] = {"status": "Completed", "stats": stats,
-                                  "updated_at": finished, "finished_at": finished}
+        fields: dict[str, Any] = {"status": "Completed", "stats": stats, "updated_at": finished, "finished_at": finished}
         if error_log_key:
             fields["error_log_key"] = error_log_key
         self._jobs.update(job["account_id"], job["upload_id"], **fields)
@@ -426,17 +417,16 @@ def _being_cleared(dataset_id: str) -> str:
 
 
 def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None]) -> dict[str, int]:
-    loads = [item for item in chunk_stats if isinstance(item, dict)]
-    failed = len(chunk_stats) - len(loads)
+    failed = sum(1 for item in chunk_stats if not isinstance(item, dict))
     if failed:
         raise StepFailedError(
             f"the Load step failed on {failed} of {len(chunk_stats)} chunks after retries; "
             "upload the file again to retry"
         )
     split = job.get("split", {"total": 0, "rejected": 0})
-    loaded = sum(item["loaded"] for item in loads)
-    rejected = split["rejected"] + sum(item["rejected"] for item in loads)
-    total = split["rejected"] + sum(item["total"] for item in loads)
+    loaded = sum(item["loaded"] for item in chunk_stats)
+    rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
+    total = split["rejected"] + sum(item["total"] for item in chunk_stats)
     if total != split["total"]:
         raise RuntimeError(f"chunk totals {total} do not match the {split['total']} lines split")
     return {"total": total, "loaded": loaded, "rejected": rejected}
@@ -444,26 +434,21 @@ def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None])
 
 def _frame(record: formats.SourceRecord, fmt: str) -> bytes:
     """A work-file line: '<line number>\t<record JSON>', plus '\t<original text as a JSON string>' for CSV."""
-    framed = b"%d\t" % record.number + cast(bytes, record.json)  # only accepted records are framed
+    framed = b"%d\t" % record.number + record.json
     if fmt == formats.CSV:
         framed += b"\t" + orjson.dumps(record.raw.decode("utf-8", errors="replace"))
     return framed + b"\n"
 
 
 def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes | None]:
-    """(problem, key, stored JSON) for one line; problem is None when the line is accepted."""
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return f"invalid JSON: {exc}", None, None
-    problem, key = record_type.check(record)
-    if problem:
-        return problem, None, None
-    stored = orjson.dumps(record)  # the record as sent (compact): checks convert nothing
-    if len(stored) > MAX_STORED_RECORD_BYTES:
-        problem = f"record is {len(stored)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
-        return problem, None, None
-    return None, key, stored
+    """(problem, key, stored JSON) for one line; problem is None when the line is accepted.
+    The stored record is the line as sent: checks convert nothing, and nothing is dumped again."""
+    problem, key = record_type.check_line(raw)
+    if problem is None and len(raw) <= MAX_STORED_RECORD_BYTES:
+        return None, key, raw
+    if problem is None:
+        problem = f"record is {len(raw)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
+    return problem, None, None
 
 
 @dataclass(frozen=True)
@@ -518,7 +503,7 @@ def failure_reason(error: dict[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> str
                 f"{remedy.again} in a few minutes")
     if name == "States.DataLimitExceeded":
         return f"the job outgrew Step Functions' 256 KiB state limit ({name}); {remedy.smaller}"
-    if name.startswith(("States.", "Lambda.")):
+    if name.startswith("States.") or name.startswith("Lambda."):
         return f"the workflow failed ({name}); {remedy.again} to retry"
     return f"processing failed unexpectedly ({name or 'unknown error'}); {remedy.again} to retry"
 

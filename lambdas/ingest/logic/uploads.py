@@ -120,12 +120,13 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
     audiences.
     """
     target = upload.destination
+    now = iso_now()  # one moment for the request: the job and an audience it creates share it
     if isinstance(target, DatasetLoad):
         get_dataset(datasets, account_id, target.dataset_id)
     _check_format(upload.filename, target.record_type)
     if isinstance(target, AudienceLoad):
         # Last, so a refused request creates no audience; the audience takes the dataset's place.
-        destination = audiences.prepare_upload(audience_store, account_id, target, upload.options.dry_run)
+        destination = audiences.prepare_upload(audience_store, account_id, target, upload.options.dry_run, now)
         dataset_id = destination["audience_id"]
     else:
         destination = {"destination_type": target.destination_type, "dataset_id": target.dataset_id,
@@ -136,7 +137,6 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
                                 "request the upload again when that job has finished")
         dataset_id = target.dataset_id
     upload_id = ids.new_id()
-    now = iso_now()
     key = object_key(account_id, upload_id, upload.filename)
     job = {
         "account_id": account_id,

@@ -6,8 +6,9 @@ keeps, default its own name). profile_changes, for instance, is loaded as change
 records: `profile` is readable through the records API but is not a type one can upload.
 
 Checking and keying are separate steps on purpose: `problem_with` judges a parsed line, `key_of`
-reads the key of a line already judged good, and the stored record is the line as sent. A faster
-accept path can therefore stand in front of `problem_with` without changing what is stored.
+reads the key of a line already judged good, and the stored record is the line as sent. `check_line`
+puts a typed accept path (fast_path.py, Lexer's types) in front of them: it accepts only lines the
+exact checker accepts, with the same key, and leaves every other line and every message to it.
 
 Old names stay as aliases (`purchase_event` is `purchase`): `get` takes either, `canonical` says which.
 """
@@ -15,17 +16,16 @@ Old names stay as aliases (`purchase_event` is `purchase`): `get` takes either, 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
-from ingest.record_types import lexer, schema_types
-from ingest.record_types.keys import FieldKey, PathKey
-from ingest.record_types.model import Model, describe_problems
+import orjson
 
-# DynamoDB limits a sort key to 1024 bytes; keys are stored as the sort key.
-MAX_KEY_BYTES = 1024
+from ingest.record_types import fast_path, lexer, schema_types
+from ingest.record_types.keys import MAX_KEY_BYTES, FieldKey, PathKey
+from ingest.record_types.model import Model, describe_problems
 
 UPSERT = "upsert"  # the default load kind: the last line per key becomes the stored record
 FORMATS = ("ndjson", "csv")  # the file formats a type accepts unless its file narrows them
@@ -47,6 +47,19 @@ class RecordType:
     load: str = UPSERT  # how Load applies a line (pipeline.LOADERS holds one strategy per kind)
     stores_as: str = ""  # the record type the store keeps; empty: this type's own name
     formats: tuple[str, ...] = FORMATS
+    # How check_line is made: fast_path.line_checker's arguments but the last two (the exact checks
+    # of a line and of a parsed record), or None for no typed path.
+    typed_path: tuple | None = None
+    # check_line(line) -> (problem, None) to reject it, else (None, its record key): `check` for one
+    # line of JSON. A line the typed accept path (fast_path.py) takes costs about its parse; any other
+    # is parsed and judged by the exact checker, which alone words the problems.
+    check_line: Callable[[bytes], tuple[str | None, str | None]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        checker = self.check_line_exactly
+        if self.typed_path is not None:
+            checker = fast_path.line_checker(*self.typed_path, checker, self.check)
+        object.__setattr__(self, "check_line", checker)
 
     @property
     def stored_type(self) -> str:
@@ -71,6 +84,14 @@ class RecordType:
         if len(key.encode("utf-8")) > MAX_KEY_BYTES:
             return f"{self.key.field_of(record)}: must be at most {MAX_KEY_BYTES} bytes (it is the record key)", None
         return None, key
+
+    def check_line_exactly(self, line: bytes) -> tuple[str | None, str | None]:
+        """check_line without the typed path: the line parsed by orjson and judged by `check`."""
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return f"invalid JSON: {exc}", None
+        return self.check(record)
 
     def problem_with(self, record: Any) -> str | None:
         """None when the line is accepted, else 'field.path: rule broken'."""
@@ -128,7 +149,7 @@ def _declared(declared: lexer.LexerType) -> RecordType:
     return RecordType(
         name=declared.name, description=declared.description, schema=schema, key=declared.key,
         judge=check, columns=_DeclaredColumns(declared.model), aliases=declared.aliases,
-        source=declared.source,
+        source=declared.source, typed_path=(declared.name, declared.model, declared.key),
     )
 
 

@@ -8,10 +8,21 @@ is part of the key: `email:jane@fake.com`, `customer_id:C-1`, `customer_id@pos:C
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from ingest.record_types.model import as_str, normal_email
+
+# DynamoDB limits a sort key to 1024 bytes; keys are stored as the sort key.
+MAX_KEY_BYTES = 1024
+
+
+@lru_cache(maxsize=1024)
+def _encoded_system(name: str) -> str:
+    """A qualifier percent-encoded (a file names few systems, so each is encoded once): the first
+    ':' of a key always ends it."""
+    return quote(name, safe="")
 
 
 class FieldKey:
@@ -37,7 +48,7 @@ def _qualified(kind: str, qualifier: Any, value: str) -> str:
     always ends it and two different (qualifier, value) pairs never share a key."""
     if qualifier is None:
         return f"{kind}:{value}"
-    return f"{kind}@{quote(as_str(qualifier), safe='')}:{value}"
+    return f"{kind}@{_encoded_system(as_str(qualifier))}:{value}"
 
 
 def link_key(link: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ declaration gives four things, so they cannot drift apart:
 * `compile()`: the checker run on every line. It returns None for a good value, or a list of
   (path, message) problems; the path is relative, each enclosing model or list prepends its part.
   Checkers only judge: they never build a converted copy, so an accepted line costs no allocation
-  beyond the parse, and a faster accept path can sit in front of them later.
+  beyond the parse, and the typed accept path (fast_path.py) sits in front of them.
 * `json_schema()`: the canonical form served by `GET /v1/record-types` (what a client should send;
   the conversions below are accepted on top of it).
 * `csv_value()` and `column()`: how a CSV cell is typed and which dotted headers exist.
@@ -568,6 +568,7 @@ class Field:
     required: bool = False
     nullable: bool = True
     doc: str = ""
+    default: Any = None  # what an absent field means (the typed accept path decodes it so)
 
 
 def required(name: str, kind: Kind, doc: str = "") -> Field:
@@ -580,7 +581,7 @@ def optional(name: str, kind: Kind, doc: str = "") -> Field:
 
 def defaulted(name: str, kind: Kind, default: Any, nullable: bool = False, doc: str = "") -> Field:
     """Not required: absent means `default` (not null unless `nullable`)."""
-    return Field(name, kind, required=False, nullable=nullable, doc=doc or f"default {default}")
+    return Field(name, kind, required=False, nullable=nullable, doc=doc or f"default {default}", default=default)
 
 
 class Rule:

@@ -1,17 +1,28 @@
-"""Fault injection for the local stack: test-only, off by default, absent from the deployed template.
+"""Fault injection into the running local stack: test support, off by default, outside the product.
 
-Nothing in infra/ or lambdas/ knows about it. A fault patches an in-process piece of the local stack
-for the duration of a `with` block and restores it on exit, even when the block raises:
+Nothing in infra/, lambdas/ or local_stack/ imports it, and neither the template nor the Lambda asset
+contains it. A fault changes the local stack through one of its seams for the duration of a `with`
+block and restores it on exit, even when the block raises:
 
-    from local_stack import faults
+    from tests.support import faults
 
     with faults.inject(faults.FailAfterWrites(step="Load", after_items=10, times=1)) as fault:
         upload = load_file(content)
     assert fault.fired == 1
 
-Faults are injected *below* the handlers wherever possible (the pipeline's step methods, the record
-store), so the real error handling runs: a handler wraps an unexpected exception into
-StepFailedError, the state machine's Retry and Catch see what they would see in AWS.
+Faults act *below* the handlers wherever possible (the adapters and the pipeline the composition root
+builds), so the real error handling runs: a handler wraps an unexpected exception into
+StepFailedError, the state machine's Retry and Catch see what they would see in AWS. The seams:
+
+  wiring.use(cls, wrapper)            the composition root makes every `cls` through the wrapper
+                                      (lambdas/ingest/handlers/wiring.py): FailAfterWrites and
+                                      Throttle wrap the record store it makes, Crash and a step's
+                                      Timeout wrap the pipeline
+  lambda_runtime.add_invoke_hook      a hook called before every handler in the local Lambda runtime:
+                                      Drop, Rendezvous, Invocations, Timeout, FullDisk, Pad
+  lambda_runtime.use_wall_clock       the handlers' wall clock (ingest.clock.now): ServiceClock
+  AccessGuard.use_role_statements     a role's statements in the access guard: RevokeGrant
+  api_gateway.clock.use               the local API Gateway's clock: GatewayClock
 
   FailAfterWrites  a Load writes part of its chunk to the record store, then crashes
   Throttle         BatchWriteItem answers with UnprocessedItems (DynamoDB throttling)
@@ -36,16 +47,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from local_stack import access_guard, api_gateway, lambda_runtime
+from ingest.adapters.record_store import RecordStore
+from ingest.handlers import wiring
+from ingest.logic.pipeline import Pipeline
+from local_stack import access_guard, lambda_runtime
+from local_stack.api_gateway import clock as gateway_clock
 from local_stack.iam import action_matches
-from ingest import clock as service_clock
-from ingest.adapters import record_store
-from ingest.logic import pipeline
 
 # Workflow step name (as in the state machine and in failure reasons) -> (handler, Pipeline method).
 STEPS = {
@@ -98,19 +111,23 @@ def inject(*faults: Fault) -> Iterator[Any]:
         yield faults[0] if len(faults) == 1 else faults
 
 
-def _patch(owner: Any, name: str, replacement: Any) -> Callable[[], None]:
-    original = owner.__dict__[name]
-    setattr(owner, name, replacement)
+class _Overriding:
+    """Stands in for an adapter or the pipeline: the named methods are replaced, the rest is the
+    object's own. A replacement is called as replacement(original bound method, *args, **kwargs)."""
 
-    def restore() -> None:
-        setattr(owner, name, original)
+    def __init__(self, target: Any, **replacements: Callable[..., Any]):
+        self._target = target
+        self._replacements = replacements
 
-    return restore
+    def __getattr__(self, name: str) -> Any:
+        original = getattr(self._target, name)
+        replacement = self._replacements.get(name)
+        return functools.partial(replacement, original) if replacement else original
 
 
-def _hook(hook: Callable[[Any, Any], Any]) -> Callable[[], None]:
-    lambda_runtime.invoke_hooks.append(hook)
-    return lambda: lambda_runtime.invoke_hooks.remove(hook)
+def _wrap_made(cls: type, wrap: Callable[[Any], Any]) -> Callable[[], None]:
+    """Every `cls` the composition root makes, passed through `wrap`, until the undo is called."""
+    return wiring.use(cls, lambda make, *args, **kwargs: wrap(make(*args, **kwargs)))
 
 
 def _account_in(*args: Any) -> str | None:
@@ -127,7 +144,7 @@ def _handler_path(target: str) -> str:
     return STEPS[target][0] if target in STEPS else TRIGGER if target == "UploadTrigger" else target
 
 
-# -- Record store faults -----------------------------------------------------------------------------
+# -- Record store faults (the record stores the composition root makes) -------------------------------
 class FailAfterWrites(Fault):
     """A Load upserts the first `after_items` records of its chunk (default: half), then crashes.
 
@@ -144,28 +161,26 @@ class FailAfterWrites(Fault):
         self.written: list[int] = []
 
     def install(self) -> Callable[[], None]:
-        original = record_store.RecordStore.put_records
-        fault = self
+        return _wrap_made(RecordStore, lambda store: _Overriding(store, put_records=self._put_records))
 
-        def put_records(store, account_id, dataset_id, record_type, records, job_id):
-            if not fault._claim(account_id):
-                return original(store, account_id, dataset_id, record_type, records, job_id)
-            records = list(records)
-            keep = len(records) // 2 if fault.after_items is None else min(fault.after_items, len(records))
-            written = original(store, account_id, dataset_id, record_type, records[:keep], job_id)
-            with fault._lock:
-                fault.written.append(written)
-            raise InjectedFault(f"injected: Load crashed after writing {written} of {len(records)} records")
-
-        return _patch(record_store.RecordStore, "put_records", put_records)
+    def _put_records(self, put_records, account_id, dataset_id, record_type, records, job_id):
+        if not self._claim(account_id):
+            return put_records(account_id, dataset_id, record_type, records, job_id)
+        records = list(records)
+        keep = len(records) // 2 if self.after_items is None else min(self.after_items, len(records))
+        written = put_records(account_id, dataset_id, record_type, records[:keep], job_id)
+        with self._lock:
+            self.written.append(written)
+        raise InjectedFault(f"injected: Load crashed after writing {written} of {len(records)} records")
 
 
 class Throttle(Fault):
     """BatchWriteItem leaves items unprocessed, as DynamoDB does when throttling, for `times` calls.
 
     Each throttled call really writes the first `1 - unprocessed` share of its items and returns the
-    rest as UnprocessedItems (all of them by default). The record store's real retry loop runs;
-    `sleeps` records its backoff delays.
+    rest as UnprocessedItems (all of them by default). The record store is made with a DynamoDB
+    client that does this and a sleep that records its backoff: its real retry loop runs, and
+    `sleeps` lists the delays it waited after a throttled call.
     """
 
     def __init__(self, times: int | None = 3, unprocessed: float = 1.0, account: str | None = None):
@@ -174,18 +189,44 @@ class Throttle(Fault):
         self.unprocessed_items = 0
         self.calls = 0
         self.sleeps: list[float] = []
+        self._after_throttled = threading.local()  # this thread's store is about to back off
 
     def install(self) -> Callable[[], None]:
-        original = record_store.RecordStore._write_batch
-        fault = self
+        # RecordStore(dynamodb_client, table_name, sleep=time.sleep): its public constructor.
+        def make_throttled(make, dynamodb_client, table_name, sleep=time.sleep):
+            return make(_ThrottlingClient(dynamodb_client, self), table_name, sleep=functools.partial(self._sleep, sleep))
 
-        def _write_batch(store, requests):
-            account_id = _account_of_request(requests[0]) if requests else None
-            if not fault._matches(account_id):
-                return original(store, requests)
-            return original(_ThrottledStore(store, fault, account_id), requests)
+        return wiring.use(RecordStore, make_throttled)
 
-        return _patch(record_store.RecordStore, "_write_batch", _write_batch)
+    def _sleep(self, sleep: Callable[[float], None], seconds: float) -> None:
+        if getattr(self._after_throttled, "pending", False):
+            self._after_throttled.pending = False
+            with self._lock:
+                self.sleeps.append(seconds)
+        sleep(seconds)
+
+    def _batch_write_item(self, client, RequestItems: dict, **kwargs: Any) -> dict:
+        requests = next(iter(RequestItems.values()), [])
+        account_id = _account_of_request(requests[0]) if requests else None
+        if not self._matches(account_id):
+            return client.batch_write_item(RequestItems=RequestItems, **kwargs)
+        with self._lock:
+            self.calls += 1
+        if not self._claim(account_id):
+            return client.batch_write_item(RequestItems=RequestItems, **kwargs)
+        processed: dict[str, list] = {}
+        unprocessed: dict[str, list] = {}
+        for table, items in RequestItems.items():
+            cut = len(items) - max(1, round(len(items) * self.unprocessed))
+            if items[:cut]:
+                processed[table] = items[:cut]
+            unprocessed[table] = items[cut:]
+        if processed:
+            client.batch_write_item(RequestItems=processed, **kwargs)
+        with self._lock:
+            self.unprocessed_items += sum(len(items) for items in unprocessed.values())
+        self._after_throttled.pending = True
+        return {"UnprocessedItems": unprocessed}
 
 
 def _account_of_request(request: dict) -> str:
@@ -193,50 +234,20 @@ def _account_of_request(request: dict) -> str:
     return item["pk"]["S"].split("#", 1)[0]
 
 
-class _ThrottledStore:
-    """Stands in for a RecordStore inside one _write_batch call: a throttling client, a recorded sleep."""
-
-    def __init__(self, store, fault: Throttle, account_id: str | None):
-        self._store, self._fault, self._account = store, fault, account_id
-        self._ddb = _ThrottlingClient(store._ddb, fault, account_id)
-
-    def _sleep(self, seconds: float) -> None:
-        with self._fault._lock:
-            self._fault.sleeps.append(seconds)
-        self._store._sleep(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 class _ThrottlingClient:
-    def __init__(self, client, fault: Throttle, account_id: str | None):
-        self._client, self._fault, self._account = client, fault, account_id
+    """A DynamoDB client whose batch_write_item is the Throttle's; every other call is the client's."""
 
-    def batch_write_item(self, RequestItems: dict, **kwargs: Any) -> dict:
-        fault = self._fault
-        with fault._lock:
-            fault.calls += 1
-        if not fault._claim(self._account):
-            return self._client.batch_write_item(RequestItems=RequestItems, **kwargs)
-        processed: dict[str, list] = {}
-        unprocessed: dict[str, list] = {}
-        for table, items in RequestItems.items():
-            cut = len(items) - max(1, round(len(items) * fault.unprocessed))
-            if items[:cut]:
-                processed[table] = items[:cut]
-            unprocessed[table] = items[cut:]
-        if processed:
-            self._client.batch_write_item(RequestItems=processed, **kwargs)
-        with fault._lock:
-            fault.unprocessed_items += sum(len(items) for items in unprocessed.values())
-        return {"UnprocessedItems": unprocessed}
+    def __init__(self, client, fault: Throttle):
+        self._client, self._fault = client, fault
+
+    def batch_write_item(self, **kwargs: Any) -> dict:
+        return self._fault._batch_write_item(self._client, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
 
-# -- Step faults ---------------------------------------------------------------------------------------
+# -- Step faults (the pipeline the composition root makes) ----------------------------------------------
 class Crash(Fault):
     """A workflow step's logic raises InjectedFault: before it does anything, or (after=True) once done.
 
@@ -254,24 +265,21 @@ class Crash(Fault):
 
     def install(self) -> Callable[[], None]:
         method = STEPS[self.step][1]
-        original = getattr(pipeline.Pipeline, method)
-        fault = self
+        return _wrap_made(Pipeline, lambda pipeline: _Overriding(pipeline, **{method: self._crashing}))
 
-        def crashing(this, *args, **kwargs):
-            with fault._lock:
-                fault.calls += 1
-            account_id = _account_in(*args)
-            if not fault.after and fault._claim(account_id):
-                raise InjectedFault(f"injected: {fault.step} crashed")
-            result = original(this, *args, **kwargs)
-            if fault.after and fault._claim(account_id):
-                raise InjectedFault(f"injected: {fault.step} crashed after finishing")
-            return result
-
-        return _patch(pipeline.Pipeline, method, crashing)
+    def _crashing(self, step, *args, **kwargs):
+        with self._lock:
+            self.calls += 1
+        account_id = _account_in(*args)
+        if not self.after and self._claim(account_id):
+            raise InjectedFault(f"injected: {self.step} crashed")
+        result = step(*args, **kwargs)
+        if self.after and self._claim(account_id):
+            raise InjectedFault(f"injected: {self.step} crashed after finishing")
+        return result
 
 
-# -- Invocation faults (through lambda_runtime.invoke_hooks) ------------------------------------------------
+# -- Invocation faults (lambda_runtime's invoke hooks) ---------------------------------------------------
 class Drop(Fault):
     """Invocations of `target` (a step name, "UploadTrigger" or a handler path) are swallowed.
 
@@ -291,7 +299,7 @@ class Drop(Fault):
                 return {"dropped": True}
             return None
 
-        return _hook(hook)
+        return lambda_runtime.add_invoke_hook(hook)
 
 
 class Rendezvous(Fault):
@@ -316,7 +324,7 @@ class Rendezvous(Fault):
                     pass
             return None
 
-        return _hook(hook)
+        return lambda_runtime.add_invoke_hook(hook)
 
 
 class Invocations(Fault):
@@ -332,7 +340,7 @@ class Invocations(Fault):
                 self.calls.append((function.handler, event))
             return None
 
-        return _hook(hook)
+        return lambda_runtime.add_invoke_hook(hook)
 
     def of(self, target: str, upload_id: str | None = None) -> list[Any]:
         """Events of one function (step name, "UploadTrigger" or handler path), optionally for one upload."""
@@ -397,17 +405,14 @@ class Timeout(Fault):
                     self._hang()
                 return None
 
-            return _hook(hook)
+            return lambda_runtime.add_invoke_hook(hook)
         method = STEPS[self.target][1]
-        original = getattr(pipeline.Pipeline, method)
-        fault = self
+        return _wrap_made(Pipeline, lambda pipeline: _Overriding(pipeline, **{method: self._hanging}))
 
-        def hanging(this, *args, **kwargs):
-            if fault._claim(_account_in(*args)):
-                fault._hang()
-            return original(this, *args, **kwargs)
-
-        return _patch(pipeline.Pipeline, method, hanging)
+    def _hanging(self, step, *args, **kwargs):
+        if self._claim(_account_in(*args)):
+            self._hang()
+        return step(*args, **kwargs)
 
 
 class FullDisk(Fault):
@@ -428,7 +433,7 @@ class FullDisk(Fault):
                 storage.taken_bytes = storage.size_bytes - self.free_bytes
             return None
 
-        return _hook(hook)
+        return lambda_runtime.add_invoke_hook(hook)
 
 
 class Pad(Fault):
@@ -443,11 +448,10 @@ class Pad(Fault):
         def hook(function, event):
             if function.handler != self.handler or not self._claim(_account_in(event)):
                 return None
-            invocation = lambda_runtime.current_invocation()
-            result = lambda_runtime._handler_for(function.handler)(event, lambda_runtime.LambdaContext(invocation))
+            result = lambda_runtime.call_handler(function, event)
             return {**result, "padding": "x" * self.extra_bytes}
 
-        return _hook(hook)
+        return lambda_runtime.add_invoke_hook(hook)
 
 
 class RevokeGrant(Fault):
@@ -467,9 +471,8 @@ class RevokeGrant(Fault):
         if guard is None:
             raise RuntimeError("RevokeGrant needs a running local stack")
         role = self.target if self.target.startswith("arn:") else guard.roles_by_handler[_handler_path(self.target)]
-        original = guard.policies.roles[role]
         kept = []
-        for statement in original:
+        for statement in guard.role_statements(role):
             revoked = tuple(r for r in statement.resources if self.resource in r)
             if (statement.effect != "Allow" or not revoked
                     or not any(action_matches(pattern, self.action) for pattern in statement.actions)):
@@ -479,12 +482,7 @@ class RevokeGrant(Fault):
             rest = tuple(r for r in statement.resources if r not in revoked)
             if rest:
                 kept.append(dataclasses.replace(statement, resources=rest))
-        guard.policies.roles[role] = kept
-
-        def restore() -> None:
-            guard.policies.roles[role] = original
-
-        return restore
+        return guard.use_role_statements(role, kept)
 
 
 class GatewayClock(Fault):
@@ -506,13 +504,7 @@ class GatewayClock(Fault):
     def install(self) -> Callable[[], None]:
         with self._lock:
             self._now = time.monotonic()
-        original = api_gateway.clock
-        api_gateway.clock = self
-
-        def restore() -> None:
-            api_gateway.clock = original
-
-        return restore
+        return gateway_clock.use(self)
 
 
 class ServiceClock(Fault):
@@ -534,7 +526,7 @@ class ServiceClock(Fault):
             self._now += timedelta(seconds=seconds)
 
     def install(self) -> Callable[[], None]:
-        return _patch(service_clock, "now", self)
+        return lambda_runtime.use_wall_clock(self)
 
 
 __all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",

@@ -1,0 +1,187 @@
+"""FakeJobsTable, FakeDatasetsTable and FakeAccountsTable against JobsTable, DatasetsTable and
+AccountsTable (adapters/control_tables.py) on moto."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.adapters.control_tables import AccountsTable, DatasetsTable, JobsTable
+from ingest.errors import BadRequestError, ConflictError
+from tests.contract.signatures import assert_same_methods
+from tests.unit.fakes import FakeAccountsTable, FakeDatasetsTable, FakeJobsTable
+
+
+@pytest.fixture(params=["fake", "adapter"])
+def jobs(request, new_table):
+    return FakeJobsTable() if request.param == "fake" else JobsTable(new_table("JobsTable"))
+
+
+@pytest.fixture(params=["fake", "adapter"])
+def datasets(request, new_table):
+    return FakeDatasetsTable() if request.param == "fake" else DatasetsTable(new_table("DatasetsTable"))
+
+
+@pytest.fixture(params=["fake", "adapter"])
+def accounts(request, new_table):
+    return FakeAccountsTable() if request.param == "fake" else AccountsTable(new_table("AccountsTable"))
+
+
+def job(job_id: str, account_id: str = "acme", **fields) -> dict:
+    return {"account_id": account_id, "job_id": job_id, "status": "Pending", "filename": "f.ndjson",
+            "stats": {"total": 3, "loaded": 2}, "options": {"dry_run": False}, **fields}
+
+
+def dataset(dataset_id: str, account_id: str = "acme", **fields) -> dict:
+    return {"account_id": account_id, "dataset_id": dataset_id, "name": "Customers", "description": "",
+            "record_counts": {}, "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+            **fields}
+
+
+def test_the_fakes_offer_the_adapters_methods_with_their_parameters():
+    assert_same_methods(FakeJobsTable, JobsTable, not_faked={"update_unless_final"})
+    assert_same_methods(FakeDatasetsTable, DatasetsTable, fake_only={"add"},
+                        not_faked={"update", "start_clear", "end_clear"})
+    assert_same_methods(FakeAccountsTable, AccountsTable)
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+def test_a_job_reads_back_as_written_and_only_in_its_account(jobs):
+    jobs.create(job("01A"))
+    assert jobs.get("acme", "01A") == job("01A")
+    assert jobs.get("other", "01A") is None
+    assert jobs.get("acme", "01B") is None
+
+
+def test_a_job_id_is_created_once(jobs):
+    jobs.create(job("01A"))
+    with pytest.raises(ConflictError):
+        jobs.create(job("01A", status="Processing"))
+    assert jobs.get("acme", "01A")["status"] == "Pending"
+
+
+def test_update_sets_fields_of_an_existing_job_only(jobs):
+    jobs.create(job("01A"))
+    jobs.update("acme", "01A", status="Completed", stats={"total": 3, "loaded": 3, "rejected": 0})
+    assert jobs.get("acme", "01A") == job("01A", status="Completed", stats={"total": 3, "loaded": 3, "rejected": 0})
+    with pytest.raises(ConflictError):
+        jobs.update("acme", "01B", status="Completed")
+    assert jobs.get("acme", "01B") is None
+
+
+def test_list_is_newest_first_filtered_and_paged_to_the_end(jobs):
+    for index in range(7):
+        jobs.create(job(f"01J{index}", status="Completed" if index % 2 else "Failed"))
+    jobs.create(job("01J9", account_id="other"))
+    seen, token = [], None
+    while True:
+        page, token = jobs.list("acme", {}, 3, token)
+        assert len(page) <= 3
+        seen.extend(item["job_id"] for item in page)
+        if token is None:
+            break
+    assert seen == [f"01J{index}" for index in reversed(range(7))]
+    completed, _ = jobs.list("acme", {"status": "Completed"}, 10, None)
+    assert [item["job_id"] for item in completed] == ["01J5", "01J3", "01J1"]
+    assert completed[0] == job("01J5", status="Completed")
+
+
+def test_a_token_that_list_did_not_return_is_a_bad_request(jobs):
+    with pytest.raises(BadRequestError):
+        jobs.list("acme", {}, 3, "not-a-token")
+
+
+# -- datasets --------------------------------------------------------------------------------------
+def test_a_dataset_reads_back_as_written_and_is_created_once(datasets):
+    datasets.create(dataset("01D"))
+    assert datasets.get("acme", "01D") == dataset("01D")
+    assert datasets.get("other", "01D") is None
+    with pytest.raises(ConflictError):
+        datasets.create(dataset("01D", name="again"))
+
+
+def test_datasets_list_newest_first_and_paged_to_the_end(datasets):
+    for index in range(5):
+        datasets.create(dataset(f"01D{index}"))
+    datasets.create(dataset("01D9", account_id="other"))
+    seen, token = [], None
+    while True:
+        page, token = datasets.list("acme", 2, token)
+        assert len(page) <= 2
+        seen.extend(item["dataset_id"] for item in page)
+        if token is None:
+            break
+    assert seen == [f"01D{index}" for index in reversed(range(5))]
+
+
+def test_record_types_seen_are_remembered_on_an_existing_dataset_only(datasets):
+    datasets.create(dataset("01D"))
+    for record_type in ("customer_record", "purchase", "customer_record"):
+        datasets.note_record_type("acme", "01D", record_type)
+    assert set(datasets.get("acme", "01D")["record_types_seen"]) == {"customer_record", "purchase"}
+    with pytest.raises(ConflictError):
+        datasets.note_record_type("acme", "01X", "purchase")
+
+
+def test_one_load_holds_a_dataset_at_a_time(datasets):
+    datasets.create(dataset("01D"))
+    assert datasets.hold_for_load("acme", "01D", "job-a", "2024-01-01T00:00:01Z")
+    assert datasets.hold_for_load("acme", "01D", "job-a", "2024-01-01T00:00:02Z"), "the holder takes it again"
+    assert not datasets.hold_for_load("acme", "01D", "job-b", "2024-01-01T00:00:03Z")
+    held = datasets.get("acme", "01D")
+    assert (held["loading_job"], held["loading_since"]) == ("job-a", "2024-01-01T00:00:02Z")
+    datasets.release_load("acme", "01D", "job-b")  # not the holder: nothing happens
+    assert datasets.get("acme", "01D")["loading_job"] == "job-a"
+    assert datasets.hold_for_load("acme", "01D", "job-b", "2024-01-01T00:00:04Z", stale_holder="job-a")
+    datasets.release_load("acme", "01D", "job-b")
+    released = datasets.get("acme", "01D")
+    assert "loading_job" not in released and "loading_since" not in released
+    assert not datasets.hold_for_load("acme", "01X", "job-a", "2024-01-01T00:00:05Z"), "no such dataset"
+
+
+def test_a_dataset_being_cleared_cannot_be_held_for_a_load(datasets):
+    datasets.create(dataset("01D", clearing_job="clear-1"))
+    assert not datasets.hold_for_load("acme", "01D", "job-a", "2024-01-01T00:00:01Z")
+
+
+def test_record_load_sets_the_count_of_its_type_and_the_last_load(datasets):
+    datasets.create(dataset("01D", record_counts={"purchase": 4}))
+    load = {"job_id": "job-a", "record_type": "customer_record", "finished_at": "2024-01-02T00:00:00Z"}
+    datasets.record_load("acme", "01D", "customer_record", 7, load)
+    stored = datasets.get("acme", "01D")
+    assert stored["record_counts"] == {"purchase": 4, "customer_record": 7}
+    assert stored["last_load"] == load
+    assert stored["updated_at"] == "2024-01-02T00:00:00Z"
+    with pytest.raises(ConflictError):
+        datasets.record_load("acme", "01X", "customer_record", 1, load)
+
+
+# -- accounts --------------------------------------------------------------------------------------
+def test_an_account_without_settings_has_no_item(accounts):
+    assert accounts.get("acme") is None
+
+
+def test_the_ip_allow_list_is_replaced_whole(accounts):
+    first = accounts.put_ip_allowlist("acme", ["198.51.100.0/24", "2001:db8::/32"], "2024-01-01T00:00:00Z")
+    assert first == {"account_id": "acme", "ip_allowlist": ["198.51.100.0/24", "2001:db8::/32"],
+                     "updated_at": "2024-01-01T00:00:00Z"}
+    assert accounts.get("acme") == first
+    accounts.put_ip_allowlist("acme", [], "2024-01-02T00:00:00Z")
+    assert accounts.get("acme") == {"account_id": "acme", "ip_allowlist": [], "updated_at": "2024-01-02T00:00:00Z"}
+    assert accounts.get("other") is None
+
+
+# -- the contract can fail -------------------------------------------------------------------------
+def test_a_fake_that_drifts_from_its_adapter_fails_here():
+    class Overwriting(FakeJobsTable):
+        def create(self, job):  # forgets the condition: a second create replaces the job
+            self.items[(job["account_id"], job["job_id"])] = dict(job)
+
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        test_a_job_id_is_created_once(Overwriting())
+
+    class Renamed(FakeJobsTable):
+        def list(self, account_id, filters, limit, next_token):  # a parameter named otherwise
+            return super().list(account_id, filters, limit, next_token)
+
+    with pytest.raises(AssertionError, match="FakeJobsTable.list|Renamed.list"):
+        assert_same_methods(Renamed, JobsTable, not_faked={"update_unless_final"})

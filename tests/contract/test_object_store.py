@@ -1,0 +1,99 @@
+"""FakeObjectStore against ObjectStore (adapters/object_store.py) on moto's S3."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ingest.adapters.object_store import ObjectStore
+from tests.contract.signatures import assert_same_methods
+from tests.support.moto_server import PART_BYTES
+from tests.unit.fakes import FakeObjectStore
+
+
+class Broken(Exception):
+    pass
+
+
+@pytest.fixture(params=["fake", "adapter"])
+def objects(request, aws):
+    if request.param == "fake":
+        return FakeObjectStore()
+    s3 = aws.client("s3")
+    bucket = f"contract-{uuid.uuid4().hex}"
+    s3.create_bucket(Bucket=bucket)
+    return ObjectStore(s3, bucket, part_bytes=PART_BYTES)
+
+
+def test_the_fake_offers_the_adapters_methods_with_their_parameters():
+    assert_same_methods(FakeObjectStore, ObjectStore)
+
+
+def test_an_object_reads_back_whole_in_pieces_and_from_its_start(objects):
+    data = bytes(range(256)) * 5
+    objects.put("uploads/acme/u1/f.ndjson", data)
+    assert objects.exists("uploads/acme/u1/f.ndjson")
+    assert objects.size_of("uploads/acme/u1/f.ndjson") == len(data)
+    assert objects.read("uploads/acme/u1/f.ndjson") == data
+    assert b"".join(objects.stream("uploads/acme/u1/f.ndjson")) == data
+    assert objects.first_bytes("uploads/acme/u1/f.ndjson", 2) == data[:2]
+    assert objects.first_bytes("uploads/acme/u1/f.ndjson", 10_000) == data
+
+
+def test_a_missing_object_has_no_size(objects):
+    assert objects.size_of("uploads/acme/u1/none") is None
+    assert not objects.exists("uploads/acme/u1/none")
+
+
+def test_an_empty_object_exists_with_size_zero(objects):
+    objects.put("work/empty", b"")
+    assert objects.exists("work/empty") and objects.size_of("work/empty") == 0
+    assert b"".join(objects.stream("work/empty")) == b""
+
+
+def test_a_file_is_stored_as_its_bytes(objects, tmp_path):
+    path = tmp_path / "chunk"
+    path.write_bytes(b'{"a": 1}\n' * 1000)
+    objects.put_file("work/u1/chunk-0", str(path))
+    assert objects.read("work/u1/chunk-0") == path.read_bytes()
+
+
+def test_keys_are_listed_by_prefix_in_order_and_deleted_by_prefix(objects):
+    for key in ("work/u1/b", "work/u1/a", "work/u10/a", "work/u2/a", "results/u1/errors"):
+        objects.put(key, b"x")
+    assert objects.list_keys("work/u1/") == ["work/u1/a", "work/u1/b"]
+    assert objects.list_keys("work/u1") == ["work/u1/a", "work/u1/b", "work/u10/a"]
+    assert objects.list_keys("nothing/") == []
+    assert objects.delete_prefix("work/u1/") == 2
+    assert objects.list_keys("work/") == ["work/u10/a", "work/u2/a"]
+    assert objects.delete_prefix("work/u1/") == 0
+
+
+def test_a_writer_publishes_its_object_only_when_its_block_ends_cleanly(objects):
+    lines = [b"%06d\n" % number for number in range(20_000)]  # 140,000 bytes: several parts
+    with objects.writer("results/u1/errors.ndjson") as writer:
+        for line in lines:
+            writer.write(line)
+        assert not objects.exists("results/u1/errors.ndjson"), "visible before the block ended"
+    assert objects.read("results/u1/errors.ndjson") == b"".join(lines)
+
+    with pytest.raises(Broken):
+        with objects.writer("results/u2/errors.ndjson") as writer:
+            writer.write(b"x" * (PART_BYTES + 1))
+            raise Broken()
+    assert not objects.exists("results/u2/errors.ndjson")
+
+    with objects.writer("results/u3/errors.ndjson") as writer:
+        writer.write(b"partial\n")
+        writer.discard()
+    assert not objects.exists("results/u3/errors.ndjson")
+
+
+def test_presigned_urls_name_their_key_and_lifetime(objects):
+    put = urlsplit(objects.presigned_put("uploads/acme/u1/f.ndjson", 3600, content_length=42))
+    get = urlsplit(objects.presigned_get("results/acme/u1/errors.ndjson", 600))
+    assert put.path.endswith("/uploads/acme/u1/f.ndjson") and get.path.endswith("/results/acme/u1/errors.ndjson")
+    assert "3600" in [value for values in parse_qs(put.query).values() for value in values]
+    assert "600" in [value for values in parse_qs(get.query).values() for value in values]

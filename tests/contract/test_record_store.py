@@ -1,0 +1,97 @@
+"""FakeRecordStore, FakeProfileRecordStore and FakeMemberStore against RecordStore and AudienceMembers
+(adapters/record_store.py, adapters/audience_store.py) on moto's records table."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+from ingest.adapters.audience_store import AudienceMembers
+from ingest.adapters.record_store import BATCH_WRITE_LIMIT, RecordStore
+from tests.contract.signatures import assert_same_methods
+from tests.unit.fakes import FakeMemberStore, FakeProfileRecordStore, FakeRecordStore
+
+ADAPTER = "adapter"
+
+
+@pytest.fixture
+def records_table(new_table):
+    return new_table("RecordsTable")
+
+
+def make_store(kind, aws, records_table):
+    return RecordStore(aws.client("dynamodb"), records_table.name) if kind == ADAPTER else kind()
+
+
+@pytest.fixture(params=[FakeRecordStore, FakeProfileRecordStore, FakeMemberStore, ADAPTER],
+                ids=["FakeRecordStore", "FakeProfileRecordStore", "FakeMemberStore", "adapter"])
+def store(request, aws, records_table):
+    return make_store(request.param, aws, records_table)
+
+
+def record(key: str, **fields) -> tuple[str, str]:
+    return key, json.dumps({"link": {"customer_id": key}, **fields})
+
+
+def test_the_fakes_offer_the_adapters_methods_with_their_parameters():
+    assert_same_methods(FakeRecordStore, RecordStore, not_faked={"delete_all", "get_many"})
+    assert_same_methods(FakeProfileRecordStore, RecordStore, not_faked={"delete_all"})
+    assert_same_methods(FakeMemberStore, RecordStore, fake_only={"contains"}, not_faked={"get_many"})
+    assert (list(inspect.signature(FakeMemberStore.contains).parameters)
+            == list(inspect.signature(AudienceMembers.contains).parameters))
+
+
+def test_records_are_upserted_by_key_and_read_back_in_their_own_dataset_and_type(store):
+    assert store.put_records("acme", "ds1", "customer_record", [record("a", n=1), record("b", n=1)], "job-1") == 2
+    assert store.put_records("acme", "ds1", "customer_record", [record("a", n=2)], "job-2") == 1
+    assert json.loads(store.get("acme", "ds1", "customer_record", "a")) == {"link": {"customer_id": "a"}, "n": 2}
+    assert json.loads(store.get("acme", "ds1", "customer_record", "b"))["n"] == 1
+    for other in (("other", "ds1", "customer_record"), ("acme", "ds2", "customer_record"), ("acme", "ds1", "purchase")):
+        assert store.get(*other, "a") is None
+    assert store.get("acme", "ds1", "customer_record", "c") is None
+
+
+def test_count_is_the_distinct_records_of_one_type_in_one_dataset(store):
+    many = [record(f"key-{index:03d}") for index in range(2 * BATCH_WRITE_LIMIT + 3)]  # several batches
+    assert store.put_records("acme", "ds1", "customer_record", many, "job-1") == len(many)
+    store.put_records("acme", "ds1", "customer_record", many[:5], "job-2")  # upserts, not new records
+    store.put_records("acme", "ds1", "purchase", [record("p")], "job-3")
+    store.put_records("acme", "ds2", "customer_record", [record("q")], "job-4")
+    assert store.count("acme", "ds1", "customer_record") == len(many)
+    assert store.count("acme", "ds1", "purchase") == 1
+    assert store.count("acme", "ds3", "customer_record") == 0
+
+
+@pytest.mark.parametrize("kind", [FakeProfileRecordStore, ADAPTER], ids=["FakeProfileRecordStore", "adapter"])
+def test_get_many_answers_the_stored_items_with_their_extra_attributes(kind, aws, records_table):
+    store = make_store(kind, aws, records_table)
+    key, data = record("a", n=1)
+    store.put_records("acme", "ds1", "profile_changes", [(key, data, {"applied": "job-1#7"}), record("b")], "job-1")
+    found = store.get_many("acme", "ds1", "profile_changes", ["a", "b", "missing"])
+    assert found == {"a": {"data": data, "job_id": "job-1", "applied": "job-1#7"},
+                     "b": {"data": record("b")[1], "job_id": "job-1"}}
+    assert store.get_many("acme", "ds2", "profile_changes", ["a"]) == {}
+
+
+@pytest.mark.parametrize("kind", [FakeMemberStore, ADAPTER], ids=["FakeMemberStore", "adapter"])
+def test_delete_all_removes_one_type_of_one_dataset_and_says_how_many(kind, aws, records_table):
+    store = make_store(kind, aws, records_table)
+    store.put_records("acme", "ds1", "customer_record", [record(f"k{index}") for index in range(30)], "job-1")
+    store.put_records("acme", "ds1", "purchase", [record("p")], "job-2")
+    assert store.delete_all("acme", "ds1", "customer_record") == 30
+    assert store.count("acme", "ds1", "customer_record") == 0
+    assert store.get("acme", "ds1", "purchase", "p") is not None
+    assert store.delete_all("acme", "ds1", "customer_record") == 0
+
+
+@pytest.mark.parametrize("kind", [FakeMemberStore, ADAPTER], ids=["FakeMemberStore", "adapter"])
+def test_membership_is_a_key_of_the_member_set(kind, aws, records_table):
+    store = make_store(kind, aws, records_table)
+    members = store if kind is FakeMemberStore else AudienceMembers(aws.client("dynamodb"), records_table.name)
+    store.put_records("acme", "load-1", "audience_member", [record("cust-1"), record("cust-2")], "job-1")
+    assert members.contains("acme", "load-1", "audience_member", "cust-1")
+    assert not members.contains("acme", "load-1", "audience_member", "cust-3")
+    assert not members.contains("acme", "load-2", "audience_member", "cust-1")
+    assert not members.contains("other", "load-1", "audience_member", "cust-1")
