@@ -53,7 +53,8 @@ def shard_of(key: str) -> int:
     return hasher.digest()[-1] % SHARD_COUNT
 
 
-assert 256 % SHARD_COUNT == 0, "shard_of reads the shard from the hash's last byte"
+if 256 % SHARD_COUNT:
+    raise ValueError("shard_of reads the shard from the hash's last byte: SHARD_COUNT must divide 256")
 
 
 def partition(account_id: str, dataset_id: str, record_type: str, shard: int) -> str:
