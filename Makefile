@@ -18,7 +18,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test synth token import-key bench deploy lint clean
 
-$(STAMP): requirements.txt
+# requirements.txt pins every dependency; then the project's own packages (pyproject.toml: ingest from
+# lambdas/, infra, local_stack, cli, benchmarks) are installed editable, so nothing edits sys.path.
+$(STAMP): requirements.txt pyproject.toml
 	@if ! $(PY) $(IS_PYTHON_VERSION) 2>/dev/null; then \
 	  if [ -z "$(PYTHON)" ] || ! $(PYTHON) $(IS_PYTHON_VERSION) 2>/dev/null; then \
 	    echo "make: Python $(PYTHON_VERSION) is needed (the Lambda runtime's version) and $(if $(PYTHON),$(PYTHON) is not it,none was found: no working python$(PYTHON_VERSION) on PATH nor under \$$(pyenv root)/versions/$(PYTHON_VERSION)*)." >&2; \
@@ -29,6 +31,7 @@ $(STAMP): requirements.txt
 	  echo "$(PYTHON) -m venv $(VENV)"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 cdk.out/BulkIngest.template.json: $(STAMP) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt)
@@ -41,11 +44,16 @@ synth: cdk.out/BulkIngest.template.json
 run: synth
 	$(PY) -m local_stack
 
-## test: the whole suite (unit, infrastructure assertions, end-to-end over HTTP on the local stack)
+## test: the whole suite (lint, unit, infrastructure assertions, end-to-end over HTTP on the local stack)
 # Two workers, one per core, each with its own synthesis and local stack; a file's tests stay together.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## lint: ruff and mypy over lambdas/, infra/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
+lint: $(STAMP)
+	$(PY) -m ruff check
+	$(PY) -m mypy
 
 ## token: print a new API token for ACCOUNT on the running local stack (or on AWS with STACK=<name>)
 token: $(STAMP)
@@ -64,4 +72,4 @@ deploy: $(STAMP)
 	npx --yes aws-cdk@2 deploy BulkIngest
 
 clean:
-	rm -rf .build cdk.out .local .pytest_cache
+	rm -rf .build cdk.out .local .pytest_cache .mypy_cache .ruff_cache *.egg-info

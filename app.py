@@ -3,17 +3,14 @@
 
 import os
 import sys
-from pathlib import Path
 
 import aws_cdk as cdk
 
-# infra/ builds each function's environment from its handler's settings class (lambdas/ingest/config.py,
-# standard library only), so the handlers' package must be importable here as it is in Lambda.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
-
-from infra import nag  # noqa: E402  (after the path above)
-from infra.config import ConfigError, DeploymentConfig  # noqa: E402
-from infra.stack import BulkIngestStack  # noqa: E402
+# infra/ builds each function's environment from its handler's settings class (ingest.config, standard
+# library only); `ingest` is importable here as in Lambda because the venv installs it (pyproject.toml).
+from infra import nag
+from infra.config import ConfigError, DeploymentConfig
+from infra.stack import BulkIngestStack
 
 app = cdk.App(outdir=os.environ.get("CDK_OUTDIR"))
 # cdk-nag's AwsSolutions pack: findings are printed and written to validation-report.json in the

@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))
-sys.path.insert(0, str(ROOT))
 
 
 def purchase_lines(count: int, seed: int = 1) -> list[bytes]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, NoReturn
 
 import click
 import requests
@@ -43,7 +44,7 @@ Exit codes:
 """
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> None:
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise click.exceptions.Exit(code)
 
@@ -84,7 +85,9 @@ class Settings:
 
 
 def _same_url(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and a.rstrip("/") == b.rstrip("/")
+    if not a or not b:
+        return False
+    return a.rstrip("/") == b.rstrip("/")
 
 
 class IngestGroup(click.Group):
@@ -120,7 +123,8 @@ def cli(ctx: click.Context, api_url: str | None, token: str | None) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--dataset", "dataset_id", required=True, metavar="ID", help="Dataset to load into.")
-@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase, ... (GET /v1/record-types)")
+@click.option("--record-type", required=True, metavar="TYPE",
+              help="customer_record, purchase, ... (GET /v1/record-types)")
 @click.option("--no-wait", is_flag=True, help="Exit once the file is sent; do not follow the job.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="How long to follow the job before giving up (exit 1; the job carries on).")
@@ -150,7 +154,7 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
             put_file(requested["url"], str(file), on_progress=bar.update)
     except KeyboardInterrupt:
         note(f"\ninterrupted: {file.name} was not sent completely; upload {upload_id} stays Pending")
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     if no_wait:
         click.echo(f"id: {upload_id}")
@@ -161,7 +165,7 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
         final = _follow(client, upload_id, timeout, _StatusLine(upload_id))
     except KeyboardInterrupt:
         note(f"\nstopped following upload {upload_id}; the job carries on: python -m cli status {upload_id}")
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     if final is None:
         fail(f"upload {upload_id} had not finished after {timeout:.0f}s; "
              f"the job carries on: python -m cli status {upload_id}")
@@ -270,7 +274,7 @@ def _pages(fetch: Callable[[str | None], dict], key: str, everything: bool) -> t
             return items, token
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[int]) -> None:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], numeric: set[int]) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
@@ -291,7 +295,8 @@ def _print_json(value: Any, raw: bool) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-@click.option("--record-type", required=True, metavar="TYPE", help="customer_record, purchase, ... (GET /v1/record-types)")
+@click.option("--record-type", required=True, metavar="TYPE",
+              help="customer_record, purchase, ... (GET /v1/record-types)")
 @click.option("--format", "fmt", type=click.Choice(["ndjson", "csv"]),
               help="Read FILE as this format instead of the one its name implies (.csv[.gz] is CSV, else NDJSON).")
 @click.option("--json", "as_json", is_flag=True,

@@ -12,27 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import click
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from cli.config import NOT_RUNNING, ROOT, STACK_FILE_ENV, ConfigError, read_stack_file, stack_file
-
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-from ingest.adapters.control_tables import AccountsTable, DatasetsTable, TokensTable  # noqa: E402
-from ingest.adapters.import_keys_table import ImportKeysTable  # noqa: E402
-from ingest.adapters.usage_plans import (  # noqa: E402
-    UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name)
-from ingest.errors import IngestError  # noqa: E402
-from ingest.logic.accounts import set_ip_allowlist  # noqa: E402
-from ingest.logic.import_keys import mint_import_key  # noqa: E402
-from ingest.logic.tokens import mint_token  # noqa: E402
+from cli.config import NOT_RUNNING, STACK_FILE_ENV, ConfigError, read_stack_file, stack_file
+from ingest.adapters.control_tables import AccountsTable, DatasetsTable, TokensTable
+from ingest.adapters.import_keys_table import ImportKeysTable
+from ingest.adapters.usage_plans import UsagePlanKeys, UsagePlanNotFoundError, per_token_plan_name, usage_plan_name
+from ingest.errors import IngestError
+from ingest.logic.accounts import set_ip_allowlist
+from ingest.logic.import_keys import mint_import_key
+from ingest.logic.tokens import mint_token
 
 LOCAL_REGION = "us-east-1"
 LOCAL_KEY = "testing"

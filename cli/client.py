@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import requests
 
@@ -54,7 +55,7 @@ class IngestClient:
     def get_dataset(self, dataset_id: str) -> dict:
         return self._call("GET", f"/v1/datasets/{dataset_id}")
 
-    def list_datasets(self, **params: str) -> dict:
+    def list_datasets(self, **params: str | None) -> dict:
         return self._call("GET", "/v1/datasets", params={k: v for k, v in params.items() if v})
 
     def request_upload(self, filename: str, dataset_id: str, record_type: str) -> dict:
@@ -67,7 +68,7 @@ class IngestClient:
     def get_upload(self, upload_id: str) -> dict:
         return self._call("GET", f"/v1/uploads/{upload_id}")
 
-    def list_uploads(self, **filters: str) -> dict:
+    def list_uploads(self, **filters: str | None) -> dict:
         return self._call("GET", "/v1/uploads", params={k: v for k, v in filters.items() if v})
 
     def wait_for(self, upload_id: str, timeout: float = 600.0, poll: float = 0.5,
@@ -93,7 +94,7 @@ def _retry_after(response: requests.Response) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-def put_file(url: str, path: str, on_progress: Callable[[int], None] | None = None, timeout: float = 3600.0) -> None:
+def put_file(url: str, path: str, on_progress: Callable[[int], object] | None = None, timeout: float = 3600.0) -> None:
     """PUT a file to a presigned URL, streaming it from disk; on_progress gets bytes sent."""
     size = os.path.getsize(path)
 
@@ -109,7 +110,8 @@ def put_file(url: str, path: str, on_progress: Callable[[int], None] | None = No
 
     # A generator body would be sent chunked, which S3 refuses for presigned PUTs; a sized
     # file-like wrapper keeps Content-Length while still streaming.
-    response = requests.put(url, data=_SizedStream(chunks(), size), headers={"Content-Length": str(size)}, timeout=timeout)
+    response = requests.put(url, data=_SizedStream(chunks(), size), headers={"Content-Length": str(size)},
+                            timeout=timeout)
     if response.status_code >= 300:
         raise ApiError(response.status_code, response.text[:500])
 

@@ -10,21 +10,18 @@ and Load's pipeline.check_line on each record's JSON. Error lines are pipeline.e
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import cast
 
 import click
 from tqdm import tqdm
 
-from cli.config import ROOT
-
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-from ingest import record_types  # noqa: E402
-from ingest.errors import FileRejectedError  # noqa: E402
-from ingest.logic import formats, pipeline  # noqa: E402
-from ingest.logic import lines as line_reader  # noqa: E402
+from ingest import record_types
+from ingest.errors import FileRejectedError
+from ingest.logic import formats, pipeline
+from ingest.logic import lines as line_reader
 
 READ_BYTES = 1024 * 1024
 PROGRESS_ABOVE_BYTES = 10 * 1024 * 1024
@@ -83,7 +80,7 @@ class Validation:
         as it fails the job."""
         for record in formats.records_of(self._stream(on_read), self.format, self.record_type):
             self.total += 1
-            problem = record.problem or pipeline.check_line(self.record_type, record.json)[0]
+            problem = record.problem or pipeline.check_line(self.record_type, cast(bytes, record.json))[0]
             if problem:
                 self.invalid += 1
                 yield LineError(record.number, problem, record.raw)
@@ -111,7 +108,7 @@ def run(path: Path, record_type: str, fmt: str | None, as_json: bool, max_errors
         click.echo(f"error: {exc}", err=True)
         return EXIT_USAGE
     shown: list[LineError] = []
-    stdout = click.get_binary_stream("stdout")
+    stdout = sys.stdout.buffer  # click.get_binary_stream's answer here; it is deprecated (gone in Click 9)
     try:
         validation.check_start()
         with tqdm(total=validation.size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,

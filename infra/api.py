@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra import nag
 from infra.audiences import Audiences
 from infra.auth import Auth
 from infra.config import ApiLimits
@@ -66,8 +67,8 @@ BINARY_MEDIA_TYPES = ["multipart/form-data"]
 
 # API Gateway's own answers, as JSON {"message": ...} like ours.
 GATEWAY_RESPONSES = {
-    apigw.ResponseType.UNAUTHORIZED: ("401", "missing, unknown or revoked Auth-Api-Token "
-                                            "(on /v1/imports: Basic credentials, import key and secret)"),
+    apigw.ResponseType.UNAUTHORIZED: ("401", ("missing, unknown or revoked Auth-Api-Token "
+                                             "(on /v1/imports: Basic credentials, import key and secret)")),
     # The authorizer denies only when the request's source IP is outside the account's allow-list.
     apigw.ResponseType.ACCESS_DENIED: ("403", "this request's IP address is not on the account's IP allow-list"),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "no such route: check the method and the path"),
@@ -242,7 +243,7 @@ class Api(Construct):
         # The stack's partition, not "aws": the same template deploys to aws-cn and aws-us-gov.
         apigateway = f"arn:{stack.partition}:apigateway:{stack.region}::"
         plan_id = self.usage_plan.usage_plan_id
-        iam.Policy(self, "TokenApiKeysPolicy", roles=[self.function.role], statements=[
+        iam.Policy(self, "TokenApiKeysPolicy", roles=[nag.role_of(self.function)], statements=[
             # Find the plan by name (GET /usageplans lists plans; it grants no other reads).
             iam.PolicyStatement(actions=["apigateway:GET"], resources=[f"{apigateway}/usageplans"]),
             iam.PolicyStatement(actions=["apigateway:POST"], resources=[

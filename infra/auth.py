@@ -13,7 +13,7 @@ from infra.functions import python_function
 from infra.tables import table
 from ingest.config import AuthSettings
 
-TOKEN_HEADER = "Auth-Api-Token"
+TOKEN_HEADER = "Auth-Api-Token"  # noqa: S105 (a header name, not a secret)
 # Short, so a revoked token stops working quickly; long enough to spare the table on bursts.
 AUTHORIZER_CACHE_TTL = Duration.seconds(60)
 # An account's tokens, for listing and revoking by id (lambdas/ingest/adapters/control_tables.py
@@ -61,6 +61,8 @@ class Auth(Construct):
             self,
             "TokenAuthorizer",
             handler=self.function,
-            identity_sources=[apigw.IdentitySource.header(TOKEN_HEADER), apigw.IdentitySource.context(SOURCE_IP_CONTEXT)],
+            identity_sources=[
+                apigw.IdentitySource.header(TOKEN_HEADER), apigw.IdentitySource.context(SOURCE_IP_CONTEXT)
+            ],
             results_cache_ttl=AUTHORIZER_CACHE_TTL,
         )

@@ -38,7 +38,7 @@ class ContextKey:
 
     def range_text(self) -> str:
         low = self.shown(self.minimum)
-        return f"≥ {low}" if self.maximum is None else f"{low} – {self.shown(self.maximum)}"
+        return f"≥ {low}" if self.maximum is None else f"{low} – {self.shown(self.maximum)}"  # noqa: RUF001 (a range's dash)
 
 
 MIB = 1024 * 1024

@@ -6,6 +6,8 @@ construct from its resources: `settings.environment()` sets exactly the variable
 
 from __future__ import annotations
 
+import functools
+
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -28,15 +30,12 @@ POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "BulkIngest",
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
-_bundle_code: lambda_.Code | None = None
 
 
+@functools.cache
 def lambda_code() -> lambda_.Code:
     """The shared asset: built once per synthesis, identical for every function."""
-    global _bundle_code
-    if _bundle_code is None:
-        _bundle_code = lambda_.Code.from_asset(str(build_lambda_bundle()))
-    return _bundle_code
+    return lambda_.Code.from_asset(str(build_lambda_bundle()))
 
 
 def python_function(

@@ -74,7 +74,8 @@ class DatasetMaintenance(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=logs.LogGroup(
-                    self, "ClearWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                    self, "ClearWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH,
+                    removal_policy=RemovalPolicy.DESTROY,
                 ),
                 level=sfn.LogLevel.ERROR,
                 include_execution_data=False,

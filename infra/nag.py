@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aws_cdk import Acknowledgment, App, CfnResource, Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
@@ -52,6 +53,12 @@ def arn_of(construct: IConstruct) -> str:
     return f"<{logical_id(construct)}.Arn>"
 
 
+def role_of(function: lambda_.Function) -> iam.IRole:
+    """The function's execution role: CDK makes one for every function we declare (none is passed in)."""
+    assert function.role is not None, function.node.path
+    return function.role
+
+
 def logical_id(construct: IConstruct) -> str:
     resource = construct.node.default_child
     assert isinstance(resource, CfnResource), construct.node.path
@@ -68,13 +75,13 @@ def acknowledge_lambda_basics(function: lambda_.Function) -> None:
         "so what is tested is what runs. Move both together when the machines have the newer Python.",
     )
     acknowledge(
-        function.role, "IAM4",
+        role_of(function), "IAM4",
         "AWSLambdaBasicExecutionRole only lets the function create log streams and put log events; "
         "tests/infra/test_template.py holds it as the one managed policy on every function role.",
         [LAMBDA_BASIC_EXECUTION_POLICY],
     )
     acknowledge(
-        function.role, "IAM5",
+        role_of(function), "IAM5",
         "Active tracing: X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions. "
         "test_no_wildcard_grants_anywhere fails if any other action is granted on Resource *.",
         ["Resource::*"],
@@ -89,7 +96,7 @@ def acknowledge_bucket_grants(function: lambda_.Function, bucket: s3.IBucket, *,
                *(S3_DELETE_WILDCARDS if delete else ())]
     prefixes = sorted({*read, *put, *delete})
     acknowledge(
-        function.role, "IAM5",
+        role_of(function), "IAM5",
         "CDK's bucket grant helpers: object actions (GetObject*, PutObject*, Abort*, DeleteObject*, List*) "
         f"limited to the key prefixes this function works on ({', '.join(prefixes)}); keys under them are "
         "per account and per upload, so they cannot be listed in advance.",

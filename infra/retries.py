@@ -6,9 +6,22 @@ handlers' failure_reason (lambdas/ingest/logic/pipeline.py) turns the same names
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
+
+
+class RetryPolicy(TypedDict):
+    interval_seconds: int
+    backoff_rate: int
+    max_attempts: int
+
+
+class SettleRetryPolicy(RetryPolicy):
+    errors: list[str]
+
 
 # Lambda's transient service errors (AWS's "Handle transient Lambda service exceptions"): the function
 # did not run, or its answer was lost on the way. Every task retries them, with jitter so the chunks
@@ -21,20 +34,22 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-SERVICE_RETRY = {"interval_seconds": 2, "backoff_rate": 2, "max_attempts": 6}
+SERVICE_RETRY: RetryPolicy = {"interval_seconds": 2, "backoff_rate": 2, "max_attempts": 6}
 # Our own: a step's unexpected error, wrapped (handlers/workflow.py); often a transient AWS error that
 # outlasted boto3's own retries. Two more tries, 2 s then 4 s.
 STEP_FAILED_ERROR = "StepFailedError"
-STEP_FAILED_RETRY = {"interval_seconds": 2, "backoff_rate": 2, "max_attempts": 2}
+STEP_FAILED_RETRY: RetryPolicy = {"interval_seconds": 2, "backoff_rate": 2, "max_attempts": 2}
 # The function reached its timeout. Not retried by default (not States.Timeout: no task sets a
 # TimeoutSeconds). One retry only where a timeout can be passing (throttled writes, a slow S3) and a
 # retry is safe and cheap: see TIMEOUT_RETRIED below.
 LAMBDA_TIMEOUT = "Sandbox.Timedout"
-TIMEOUT_RETRY = {"interval_seconds": 5, "backoff_rate": 1, "max_attempts": 1}
+TIMEOUT_RETRY: RetryPolicy = {"interval_seconds": 5, "backoff_rate": 1, "max_attempts": 1}
 # Lambda.Unknown (out of memory, a runtime crash) is never retried: the same input fails the same way.
 LAMBDA_UNKNOWN = "Lambda.Unknown"
 # A step that settles a failed job is the last word on it: it retries anything, three times.
-SETTLE_FAILED_RETRY = {"errors": [sfn.Errors.ALL], "interval_seconds": 2, "backoff_rate": 2, "max_attempts": 3}
+SETTLE_FAILED_RETRY: SettleRetryPolicy = {
+    "errors": [sfn.Errors.ALL], "interval_seconds": 2, "backoff_rate": 2, "max_attempts": 3,
+}
 
 
 def lambda_task(scope, state_name: str, function, *, step_failed: bool = True, timeout: bool = False,

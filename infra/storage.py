@@ -48,11 +48,14 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix=ACCESS_LOGS_PREFIX,
             lifecycle_rules=[
-                s3.LifecycleRule(id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(id="abort-incomplete-multipart",
+                                 abort_incomplete_multipart_upload_after=Duration.days(1)),
                 # Chunks and manifests are deleted by Finalize; this catches any a failed run left.
                 s3.LifecycleRule(id="expire-work-files", prefix=WORK_PREFIX, expiration=Duration.days(2)),
-                s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX, expiration=Duration.days(upload_retention_days)),
-                s3.LifecycleRule(id="expire-results", prefix=RESULTS_PREFIX, expiration=Duration.days(upload_retention_days)),
+                s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX,
+                                 expiration=Duration.days(upload_retention_days)),
+                s3.LifecycleRule(id="expire-results", prefix=RESULTS_PREFIX,
+                                 expiration=Duration.days(upload_retention_days)),
             ],
         )
         self.jobs_table = table(self, "JobsTable", "account_id", "job_id")

@@ -9,14 +9,13 @@ MarkFailed so a job never stays in Processing.
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
-from aws_cdk import RemovalPolicy, Stack
 from constructs import Construct
 
 from infra import nag
@@ -93,7 +92,8 @@ class Workflow(Construct):
         storage.jobs_table.grant(trigger_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
         self.state_machine.grant_start_execution(trigger_fn)
         storage.bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(trigger_fn), s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX)
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(trigger_fn),
+            s3.NotificationKeyFilter(prefix=UPLOADS_PREFIX),
         )
         return trigger_fn
 
@@ -113,7 +113,7 @@ class Workflow(Construct):
             [f"Resource::arn:<AWS::Partition>:s3:::<{nag.logical_id(bucket)}>/*"],
         )
         # A Distributed Map runs its iterations as child executions named by Step Functions.
-        machine_name = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"%s"}]}]}' % nag.logical_id(self.state_machine)
+        machine_name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{nag.logical_id(self.state_machine)}"}}]}}]}}'
         execution_arn = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{machine_name}"
         nag.acknowledge(
             self.state_machine, "IAM5",
@@ -145,7 +145,8 @@ class Workflow(Construct):
         )
 
     def _grant(self, storage: Storage) -> None:
-        bucket, jobs, datasets, records = storage.bucket, storage.jobs_table, storage.datasets_table, storage.records_table
+        bucket, jobs = storage.bucket, storage.jobs_table
+        datasets, records = storage.datasets_table, storage.records_table
         job_rw = ("dynamodb:GetItem", "dynamodb:UpdateItem")
         # Inspect: read the upload's size and first bytes; move the job to Processing.
         bucket.grant_read(self.inspect_fn, f"{UPLOADS_PREFIX}*")

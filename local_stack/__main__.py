@@ -10,13 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+from cli.client import IngestClient, put_file
+from local_stack.stack import LocalStack
+from local_stack.tokens import mint_local_token
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-from cli.client import IngestClient, put_file  # noqa: E402
-from local_stack.stack import LocalStack  # noqa: E402
-from local_stack.tokens import mint_local_token  # noqa: E402
-
 SAMPLE = ROOT / "samples" / "customer_record-sample.ndjson"
 STATE_DIR = ROOT / ".local"
 

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -43,7 +42,6 @@ from local_stack.ephemeral_storage import MIB, EphemeralStorage
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
 from local_stack.thread_context import Principal, current_invocation
 
-LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambdas"
 log = logging.getLogger("local_stack.lambda")
 
 # -- seams for test support (tests/support/faults.py); nothing is installed unless a test injects a fault --
@@ -254,8 +252,6 @@ def _patched_invoke_lambda(self, event: Any = None) -> tuple[str, bool, str]:
 
 def install() -> None:
     """Route moto's Lambda invocations to in-process handlers (idempotent)."""
-    if str(LAMBDA_SOURCE) not in sys.path:
-        sys.path.insert(0, str(LAMBDA_SOURCE))
     original = getattr(lambda_models.LambdaFunction, "_invoke_lambda", None)
     if original is None:
         raise RuntimeError(

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))
-sys.path.insert(0, str(ROOT))
 
 # CDK context for the session's synthesis (keys, defaults and ranges: infra/config.py CONTEXT_KEYS).
 # Small chunks in tests, so a few hundred lines already exercise the multi-chunk Map path.

@@ -22,12 +22,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
+
+from ingest import record_types
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambdas"))
-
-import orjson  # noqa: E402
-
-from ingest import record_types  # noqa: E402
 
 # Runs where Lexer's models live: reads [[type, text], ...] as JSON on stdin, prints one verdict per
 # line ("ok" or the first line of pydantic's error).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Self, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_type_hints
 
 
 class ConfigError(RuntimeError):
@@ -27,6 +27,9 @@ class ConfigError(RuntimeError):
 
 class Settings:
     """Shared behaviour of the frozen dataclasses below: field <-> environment variable, both ways."""
+
+    if TYPE_CHECKING:  # every subclass is a dataclass (fields() and asdict() below rely on it)
+        __dataclass_fields__: ClassVar[dict[str, Any]]
 
     @staticmethod
     def variable_name(field_name: str) -> str:
@@ -42,7 +45,9 @@ class Settings:
         """The settings in `environ` (default: os.environ); a field with a default may be absent."""
         environ = os.environ if environ is None else environ
         types = get_type_hints(cls)
-        values, missing, malformed = {}, [], []
+        values: dict[str, int | str] = {}
+        missing: list[str] = []
+        malformed: list[str] = []
         for field in fields(cls):
             name = cls.variable_name(field.name)
             raw = environ.get(name)

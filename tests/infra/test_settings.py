@@ -42,7 +42,6 @@ SETTINGS_CLASSES = {cls.__name__: cls for cls in vars(settings_module).values()
 # Settings.from_env records which classes it reads.
 IMPORT_WITH_ENVIRONMENT = r"""
 import importlib, inspect, json, os, re, sys
-sys.path.insert(0, sys.argv[1])
 from ingest import config
 read = []
 original = config.Settings.from_env.__func__
@@ -98,7 +97,7 @@ def modules_read(template, environments) -> dict[str, dict]:
         environment = {**environments[lid], **LAMBDA_RUNTIME_ENVIRONMENT}
         # One environment per module: its functions share the handler code, so they share settings.
         assert by_module.setdefault(module, environment) == environment, f"{module}: functions differ in environment"
-    done = subprocess.run([sys.executable, "-c", IMPORT_WITH_ENVIRONMENT, str(ROOT / "lambdas")],
+    done = subprocess.run([sys.executable, "-c", IMPORT_WITH_ENVIRONMENT],
                           input=json.dumps(by_module), capture_output=True, text=True, check=True,
                           env={"PATH": "/usr/bin:/bin"}, timeout=300)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -130,7 +129,7 @@ def test_a_missing_variable_is_a_cold_start_failure_the_check_sees(template, env
     lid = base.project_functions(template)[base.HANDLERS["inspect"]]
     environment = {**environments[lid], **LAMBDA_RUNTIME_ENVIRONMENT}
     del environment["JOBS_TABLE"]
-    done = subprocess.run([sys.executable, "-c", IMPORT_WITH_ENVIRONMENT, str(ROOT / "lambdas")],
+    done = subprocess.run([sys.executable, "-c", IMPORT_WITH_ENVIRONMENT],
                           input=json.dumps({"ingest.handlers.workflow": environment}), capture_output=True,
                           text=True, check=True, env={"PATH": "/usr/bin:/bin"}, timeout=300)
     outcome = json.loads(done.stdout.strip().splitlines()[-1])["ingest.handlers.workflow"]
@@ -183,9 +182,9 @@ def test_a_default_applies_only_when_its_variable_is_absent():
 
 def test_the_settings_module_needs_only_the_standard_library():
     """infra/ imports ingest.config; synthesis must not pull in boto3 or Powertools through it."""
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules); import ingest.config; "
+    probe = ("import sys; before = set(sys.modules); import ingest.config; "
              "print(' '.join(sorted({name.split('.')[0] for name in set(sys.modules) - before})))")
-    done = subprocess.run([sys.executable, "-c", probe, str(ROOT / "lambdas")], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     loaded = set(done.stdout.split()) - {"ingest"}
     assert loaded <= set(sys.stdlib_module_names), sorted(loaded - set(sys.stdlib_module_names))

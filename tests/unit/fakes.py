@@ -4,8 +4,8 @@ They mirror the adapters' public methods (ingest/adapters/*.py) closely enough f
 to run unchanged, with no AWS, no moto and no network: the same answers, the same domain errors
 (ConflictError for a failed condition, BadRequestError for a page token they did not hand out).
 tests/contract/ runs the same assertions against each fake and against its adapter on moto, so a
-fake that drifts from its adapter fails there. Import them as `tests.unit.fakes` (pytest.ini puts
-the repository root on sys.path), which cannot collide with a `fakes` module elsewhere under tests/.
+fake that drifts from its adapter fails there. Import them as `tests.unit.fakes` (tests/ is a
+package, so pytest imports its modules from the repository root), which cannot collide with a `fakes` module elsewhere under tests/.
 """
 
 from __future__ import annotations

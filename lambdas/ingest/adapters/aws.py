@@ -3,7 +3,7 @@
 Endpoints come from boto3's own configuration (AWS_ENDPOINT_URL locally), never from our code.
 """
 
-from functools import lru_cache
+from functools import cache
 from urllib.parse import urlsplit
 
 import boto3
@@ -20,7 +20,7 @@ _S3_REGIONAL_VIRTUAL_HOSTS = Config(s3={"addressing_style": "virtual", "us_east_
 AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn")
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str):
     return new_client(service)
 
@@ -39,6 +39,6 @@ def is_aws_endpoint(endpoint_url: str) -> bool:
     return (urlsplit(endpoint_url).hostname or "").endswith(AWS_DOMAINS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str):
     return boto3.resource("dynamodb", config=_RETRIES).Table(name)

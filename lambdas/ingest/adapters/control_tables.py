@@ -17,7 +17,7 @@ from ingest.adapters import counters, load_hold
 from ingest.adapters.aws_errors import translated
 from ingest.errors import BadRequestError, NotFoundError
 
-BAD_PAGE_TOKEN = "next_token is not a token this API returned"
+BAD_PAGE_TOKEN = "next_token is not a token this API returned"  # noqa: S105 (an error message)
 
 
 def plain(value: Any) -> Any:
@@ -138,7 +138,8 @@ class JobsTable:
             self._table.update_item(
                 Key={"account_id": account_id, "job_id": job_id},
                 ConditionExpression="attribute_exists(job_id) AND #st <> :done AND #st <> :failed",
-                **{**expression, "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
+                **{**expression,
+                   "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
             )
             return True
         except ClientError as exc:

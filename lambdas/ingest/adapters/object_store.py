@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
@@ -39,7 +39,7 @@ class StreamingUpload:
         self._finished = False
         self.bytes_written = 0
 
-    def __enter__(self) -> "StreamingUpload":
+    def __enter__(self) -> StreamingUpload:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
@@ -140,7 +140,7 @@ class ObjectStore:
         self._s3.upload_file(path, self.bucket, key, ExtraArgs={"ContentType": content_type})
 
     def list_keys(self, prefix: str) -> list[str]:
-        keys = []
+        keys: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
@@ -155,7 +155,7 @@ class ObjectStore:
 
     def presigned_put(self, key: str, expires_in: int, content_length: int | None = None) -> str:
         """A PUT URL for one key; with content_length, S3 accepts only a body of exactly that size."""
-        params = {"Bucket": self.bucket, "Key": key}
+        params: dict[str, str | int] = {"Bucket": self.bucket, "Key": key}
         if content_length is not None:
             params["ContentLength"] = content_length
         return self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable
 
 import msgspec
 import orjson
@@ -54,7 +53,8 @@ def shard_of(key: str) -> int:
     return hasher.digest()[-1] % SHARD_COUNT
 
 
-assert 256 % SHARD_COUNT == 0, "shard_of reads the shard from the hash's last byte"
+if 256 % SHARD_COUNT:
+    raise ValueError("shard_of reads the shard from the hash's last byte: SHARD_COUNT must divide 256")
 
 
 def partition(account_id: str, dataset_id: str, record_type: str, shard: int) -> str:
@@ -69,7 +69,8 @@ class RecordStore:
         self._sleep = sleep
 
     def put_records(
-        self, account_id: str, dataset_id: str, record_type: str, records: Iterable[tuple[str, str]], job_id: str
+        self, account_id: str, dataset_id: str, record_type: str,
+        records: Iterable[tuple[str, str] | tuple[str, str, dict[str, str]]], job_id: str,
     ) -> int:
         """Upsert (key, record_json) pairs; keys must be unique within the call. Returns items written.
 
@@ -102,7 +103,7 @@ class RecordStore:
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 break
             # Full jitter backoff: throttled writes are retried, never dropped.
-            self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+            self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
         left = sum(len(items) for items in pending.values())
         raise StoreWriteError(f"the dataset store kept throttling writes; {left} records not written after retries")
 
@@ -145,7 +146,8 @@ class RecordStore:
         item = response.get("Item")
         return item["data"]["S"] if item else None
 
-    def get_many(self, account_id: str, dataset_id: str, record_type: str, keys: list[str]) -> dict[str, dict[str, str]]:
+    def get_many(self, account_id: str, dataset_id: str, record_type: str,
+                 keys: list[str]) -> dict[str, dict[str, str]]:
         """The stored items of these keys (unique), as {key: {string attribute: value}}; absent keys are left out.
 
         BatchGetItem, 100 keys a call, strongly consistent (a retried Load must see its own writes);
@@ -167,7 +169,7 @@ class RecordStore:
                     break
                 if attempt == MAX_WRITE_ATTEMPTS - 1:
                     raise StoreReadError("the dataset store kept throttling reads; records not read after retries")
-                self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+                self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
         return found
 
     def count(self, account_id: str, dataset_id: str, record_type: str) -> int:

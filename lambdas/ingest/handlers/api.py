@@ -21,12 +21,35 @@ from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
 from ingest.logic import accounts, audiences, clear, datasets, jobs, tokens, uploads
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
-from ingest.models.audiences import AudienceList, AudienceRename, AudiencesQuery, AudienceView, MemberAddress, Membership
+from ingest.models.audiences import (
+    AudienceList,
+    AudienceRename,
+    AudiencesQuery,
+    AudienceView,
+    MemberAddress,
+    Membership,
+)
 from ingest.models.callers import TokenCaller
-from ingest.models.datasets import (DatasetChanges, DatasetPage, DatasetView, NewDataset, PageQuery, RecordAddress,
-                                    RecordTypeList, StoredRecord)
-from ingest.models.uploads import (ClearJobView, JobPage, JobsQuery, NewUploadView, UploadPage, UploadRequest,
-                                   UploadsQuery, UploadView)
+from ingest.models.datasets import (
+    DatasetChanges,
+    DatasetPage,
+    DatasetView,
+    NewDataset,
+    PageQuery,
+    RecordAddress,
+    RecordTypeList,
+    StoredRecord,
+)
+from ingest.models.uploads import (
+    ClearJobView,
+    JobPage,
+    JobsQuery,
+    NewUploadView,
+    UploadPage,
+    UploadRequest,
+    UploadsQuery,
+    UploadView,
+)
 
 app = APIGatewayRestResolver()
 # The compatible APIs (Localytics Profile and Audience Imports, analytics file uploads, import keys).

@@ -11,7 +11,7 @@ from ingest.handlers.authorizer_events import header, policy, source_ip, stage_r
 from ingest.handlers.observability import logger
 from ingest.logic.tokens import authorize
 
-TOKEN_HEADER = "auth-api-token"
+TOKEN_HEADER = "auth-api-token"  # noqa: S105 (a header name, not a secret)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -22,7 +22,7 @@ def handler(event: dict, context: Any) -> dict:
     except UnauthorizedError:
         logger.info("request refused: unknown token")
         # API Gateway turns exactly this message into HTTP 401.
-        raise Exception("Unauthorized")  # noqa: TRY002
+        raise Exception("Unauthorized") from None
     if not decision.ip_allowed:
         # A Deny answers 403 (the ACCESS_DENIED gateway response); the IP itself is not logged.
         logger.info("request refused: source IP not on the account's allow-list",

@@ -19,10 +19,21 @@ from ingest.handlers.observability import logger
 from ingest.logic import analytics, import_keys, localytics, localytics_audiences
 from ingest.models.analytics import FileUploadRequest, FileUploadStarted, FileUploadView
 from ingest.models.callers import ImportCaller, TokenCaller
-from ingest.models.imports import (AudienceImportForm, AudienceImportStarted, AudienceImportStatus, AudienceListEntries,
-                                   AudienceListEntry, AudienceListRename, AudienceReplaceForm, ImportKeyList,
-                                   NewImportKey, NewImportKeyView, ProfileImportForm, ProfileImportStarted,
-                                   ProfileImportStatus)
+from ingest.models.imports import (
+    AudienceImportForm,
+    AudienceImportStarted,
+    AudienceImportStatus,
+    AudienceListEntries,
+    AudienceListEntry,
+    AudienceListRename,
+    AudienceReplaceForm,
+    ImportKeyList,
+    NewImportKey,
+    NewImportKeyView,
+    ProfileImportForm,
+    ProfileImportStarted,
+    ProfileImportStatus,
+)
 
 router = Router()
 
@@ -135,7 +146,8 @@ def request_file_upload(caller: TokenCaller, body: FileUploadRequest) -> FileUpl
     adapters = wiring.api()
     started = analytics.request_file_upload(adapters.jobs, adapters.datasets, adapters.objects, adapters.imports,
                                             caller.account_id, body, adapters.url_ttl_seconds)
-    logger.info("analytics file upload requested", extra={"upload_id": started.id, "dataset_type": started.dataset_type})
+    logger.info("analytics file upload requested",
+                extra={"upload_id": started.id, "dataset_type": started.dataset_type})
     return started
 
 

@@ -15,18 +15,32 @@ import functools
 import inspect
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from pydantic import BaseModel
 
 from ingest.adapters.record_store import StoreReadError, StoreWriteError
-from ingest.errors import (AccessDeniedError, BadRequestError, ConflictError, DatasetBusyError, FileRejectedError,
-                           ForbiddenError, IngestError, InternalError, NotFoundError, QuotaExceededError,
-                           ServiceBusyError, StepFailedError, UnauthorizedError)
+from ingest.errors import (
+    AccessDeniedError,
+    BadRequestError,
+    ConflictError,
+    DatasetBusyError,
+    FileRejectedError,
+    ForbiddenError,
+    IngestError,
+    InternalError,
+    NotFoundError,
+    QuotaExceededError,
+    ServiceBusyError,
+    StepFailedError,
+    UnauthorizedError,
+)
 from ingest.handlers.observability import logger
 from ingest.logic import multipart
-from ingest.models.base import RequestModel, parse
+from ingest.models.base import RequestModel, View, parse
 from ingest.models.callers import TokenCaller
 from ingest.models.datasets import StoredRecord
 
@@ -100,6 +114,13 @@ def form_of(event) -> multipart.Form:
     return multipart.parse_form(event.headers.get("content-type") or event.headers.get("Content-Type"), body)
 
 
+class FormModel(Protocol):
+    """A request model read from a multipart form (models/imports.py)."""
+
+    @classmethod
+    def of(cls, form: multipart.Form) -> RequestModel: ...
+
+
 @dataclass(frozen=True)
 class Route:
     """One route's contract: what it reads and what it answers (docs/openapi.yaml documents the same)."""
@@ -107,13 +128,13 @@ class Route:
     method: str
     path: str  # API Gateway's resource path, as docs/openapi.yaml writes it: /v1/datasets/{dataset_id}
     status: int
-    answer: type | tuple[type, ...] | None  # the view(s) of a successful answer; None: no body (204)
+    answer: type[View] | tuple[type[View], ...] | None  # the view(s) of a successful answer; None: no body (204)
     body: type[RequestModel] | None = None
     optional_body: bool = False  # an empty body reads as {}
     query: type[RequestModel] | None = None
-    form: type[RequestModel] | None = None  # a multipart form, built by the model's `of`
+    form: type[FormModel] | None = None  # a multipart form, built by the model's `of`
     address: type[RequestModel] | None = None  # several path parameters read as one model
-    caller: type = TokenCaller
+    caller: type[BaseModel] = TokenCaller
 
     @property
     def path_parameters(self) -> list[str]:

@@ -23,7 +23,7 @@ def handler(event: dict, context: Any) -> dict:
     except UnauthorizedError:
         # Never log the header: it holds the secret.
         logger.info("import request refused: missing or bad Basic credentials")
-        raise Exception("Unauthorized")  # noqa: TRY002  (API Gateway turns exactly this into HTTP 401)
+        raise Exception("Unauthorized") from None  # API Gateway turns exactly this into HTTP 401
     if not decision.ip_allowed:
         logger.info("import request refused: source IP not on the account's allow-list",
                     extra={"account_id": decision.account_id, "key_id": decision.key_id})

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol
 
 from ingest.adapters import aws
 from ingest.adapters.audience_store import AudienceMembers, AudienceStore
@@ -24,12 +25,17 @@ from ingest.adapters.quota_counters import QuotaCounters
 from ingest.adapters.record_store import RecordStore
 from ingest.adapters.usage_plans import UsagePlanKeys
 from ingest.adapters.workflow import WorkflowStarter
-from ingest.config import ApiSettings, AuthSettings, ClearSettings, ImportAuthSettings, TriggerSettings, WorkflowSettings
+from ingest.config import (
+    ApiSettings,
+    AuthSettings,
+    ClearSettings,
+    ImportAuthSettings,
+    TriggerSettings,
+    WorkflowSettings,
+)
 from ingest.logic import accounts, localytics, localytics_audiences, quotas
+from ingest.logic.accounts import RateLimit
 from ingest.logic.pipeline import Pipeline
-
-
-T = TypeVar("T")
 
 
 class Clients(Protocol):
@@ -60,13 +66,13 @@ def use(cls: type, wrapper: Wrapper) -> Callable[[], None]:
     The cached sets are dropped on both sides, so each function's next use builds its set with the
     wrapper, and builds it plain again afterwards. Wrappers of one class nest, the latest outermost.
     """
-    global _generation
+    global _generation  # noqa: PLW0603 (the one counter every accessor compares against)
     with _lock:
         _wrappers[cls] = (*_wrappers.get(cls, ()), wrapper)
         _generation += 1
 
     def remove() -> None:
-        global _generation
+        global _generation  # noqa: PLW0603 (the one counter every accessor compares against)
         with _lock:
             remaining = tuple(w for w in _wrappers.get(cls, ()) if w is not wrapper)
             if remaining:
@@ -78,7 +84,7 @@ def use(cls: type, wrapper: Wrapper) -> Callable[[], None]:
     return remove
 
 
-def _make(cls: type[T], *args: Any, **kwargs: Any) -> T:
+def _make[T](cls: type[T], *args: Any, **kwargs: Any) -> T:
     """cls(*args, **kwargs), through the wrappers installed for cls (none in Lambda)."""
     make: Callable[..., Any] = cls
     for wrapper in _wrappers.get(cls, ()):
@@ -86,7 +92,7 @@ def _make(cls: type[T], *args: Any, **kwargs: Any) -> T:
     return make(*args, **kwargs)
 
 
-def _built_once(build: Callable[[], T]) -> Callable[[], T]:
+def _built_once[T](build: Callable[[], T]) -> Callable[[], T]:
     """The accessor of one function's set: built on first use, kept until `use` changes what sets are
     made of (a set whose build began before the change is not kept)."""
     held: tuple[int, Any] | None = None
@@ -126,7 +132,7 @@ class ApiAdapters:
     quota_counters: QuotaCounters
     # Settings the logic takes as values.
     url_ttl_seconds: int
-    rate_limit: accounts.RateLimit
+    rate_limit: RateLimit
     profile_quotas: localytics.ImportQuotas
     audience_uploads_quota: quotas.Quota
     audience_status_quota: quotas.Quota

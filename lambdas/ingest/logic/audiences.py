@@ -27,7 +27,14 @@ from ingest import ids
 from ingest.clock import iso_now
 from ingest.errors import BadRequestError, ConflictError, FileRejectedError, NotFoundError, StepFailedError
 from ingest.logic.counted import counted_write
-from ingest.models.audiences import AudienceList, AudienceRename, AudiencesQuery, AudienceView, MemberAddress, Membership
+from ingest.models.audiences import (
+    AudienceList,
+    AudienceRename,
+    AudiencesQuery,
+    AudienceView,
+    MemberAddress,
+    Membership,
+)
 from ingest.models.uploads import AUDIENCE_LIST, MAX_AUDIENCE_NAME_LENGTH, MEMBER_TYPE, AudienceLoad
 
 AUDIENCE_MEMBERS_LOAD = "audience_members"  # its load kind (pipeline.LOADERS)
@@ -196,13 +203,14 @@ def complete_load(audiences, records, job: dict[str, Any]) -> None:
                 raise FileRejectedError(
                     f"audience {audience_id} was deleted while this file was loading; nothing was kept")
             if audience.get("members_load") != load_id:
-                raise StepFailedError(f"audience {audience_id} changed while this upload held it; upload the file again")
+                raise StepFailedError(
+                    f"audience {audience_id} changed while this upload held it; upload the file again")
         audience = audiences.get(account_id, audience_id) or audience
     for retired in sorted(audience.get("retired_loads") or []):
         try:
             records.delete_all(account_id, member_set(audience_id, retired), MEMBER_TYPE)
             audiences.forget_retired(account_id, audience_id, retired)
-        except Exception:  # noqa: BLE001 - the replace has happened; a leftover set is retried next time
+        except Exception:  # the replace has happened; a leftover set is retried next time
             log.warning("could not delete a replaced member set of audience %s yet", audience_id, exc_info=True)
 
 

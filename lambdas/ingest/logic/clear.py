@@ -50,7 +50,8 @@ def request_clear(jobs, datasets, starter, account_id: str, dataset_id: str) -> 
     }
     jobs.create(job)
     try:
-        job["execution_arn"] = starter.start(job_id, {"account_id": account_id, "job_id": job_id, "dataset_id": dataset_id})
+        job["execution_arn"] = starter.start(
+            job_id, {"account_id": account_id, "job_id": job_id, "dataset_id": dataset_id})
     except ExecutionAlreadyStartedError:  # cannot happen with a fresh id; keep the job consistent anyway
         job["execution_arn"] = starter.execution_arn(job_id)
     jobs.update(account_id, job_id, execution_arn=job["execution_arn"])

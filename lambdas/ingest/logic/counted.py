@@ -8,7 +8,7 @@ wins and a counter already there is left alone - and the write decides once more
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def counted_write(write: Callable[[], bool], start_counter: Callable[[], object]) -> bool:

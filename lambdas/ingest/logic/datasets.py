@@ -7,8 +7,17 @@ from typing import Any
 from ingest import ids, record_types
 from ingest.clock import iso_now
 from ingest.errors import NotFoundError
-from ingest.models.datasets import (DatasetChanges, DatasetPage, DatasetView, NewDataset, PageQuery, RecordAddress,
-                                    RecordTypeList, RecordTypeView, StoredRecord)
+from ingest.models.datasets import (
+    DatasetChanges,
+    DatasetPage,
+    DatasetView,
+    NewDataset,
+    PageQuery,
+    RecordAddress,
+    RecordTypeList,
+    RecordTypeView,
+    StoredRecord,
+)
 
 
 def create_dataset(datasets, account_id: str, request: NewDataset) -> DatasetView:

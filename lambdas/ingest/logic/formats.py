@@ -13,8 +13,9 @@ that spans several physical lines (quoted newlines) is numbered by the line wher
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, cast
 
 import orjson
 
@@ -130,6 +131,7 @@ class _LineFeed:
         self.last_number = number
         if problem is not None:
             raise _BadLine(number, problem)
+        text = cast(str, text)  # a line without a problem has its text
         self.used.append(text)
         return text
 
@@ -177,7 +179,7 @@ def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]
             yield SourceRecord(start, raw, None, f"row has {len(row)} fields; the header has {len(header)}")
             continue
         record: dict[str, Any] = {}
-        for (path, typed), cell in zip(columns, row):
+        for (path, typed), cell in zip(columns, row, strict=True):  # lengths checked above
             if cell == "":
                 continue  # an empty cell means the field is absent
             _place(record, path, typed(cell))

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ingest import clock
 from ingest.errors import BadRequestError, NotFoundError, UnauthorizedError
@@ -41,7 +41,10 @@ def secret_hash(secret: str) -> str:
 
 
 def parse_basic(authorization: str | None) -> tuple[str, str]:
-    """(key, secret) from an `Authorization: Basic base64(key:secret)` header; UnauthorizedError if absent or malformed."""
+    """(key, secret) from an `Authorization: Basic base64(key:secret)` header.
+
+    UnauthorizedError if absent or malformed.
+    """
     scheme, _, encoded = (authorization or "").strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
         raise UnauthorizedError("missing Basic credentials")
@@ -76,8 +79,9 @@ def create_import_key(keys, datasets, account_id: str, request: NewImportKey) ->
     if not isinstance(account_id, str) or not ACCOUNT_ID_RULE.fullmatch(account_id):
         raise BadRequestError("account must be 1-63 characters: lowercase letters, digits and '-', "
                               "starting with a letter or digit")
-    org = request.org_id or account_id
-    apps = list(request.app_ids)
+    # The model's rules made org_id text (an integer's digits) and app_ids a list (null: []).
+    org = cast(str, request.org_id) or account_id
+    apps = list(cast(list[str], request.app_ids))
     # Datasets first: a stored key always has its targets.
     target_datasets.ensure_dataset(keys, datasets, account_id, target_datasets.LOCALYTICS_ORG, org)
     for app in apps:

@@ -7,8 +7,8 @@ LF or CRLF endings and blank lines, in constant memory whatever the file size.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from ingest.errors import FileRejectedError
 
@@ -28,15 +28,16 @@ def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     member_open = False  # bytes of the current member were fed but its end not yet seen
     try:
         for chunk in chunks:
-            while chunk:
+            pending = chunk
+            while pending:
                 member_open = True
-                out = decompressor.decompress(chunk)
+                out = decompressor.decompress(pending)
                 if out:
                     yield out
                 if not decompressor.eof:
                     break
                 member_open = False
-                chunk = decompressor.unused_data
+                pending = decompressor.unused_data
                 decompressor = zlib.decompressobj(wbits=31)
     except zlib.error as exc:
         raise FileRejectedError(
@@ -56,7 +57,9 @@ class Line:
     too_long: bool = False
 
 
-def numbered_lines(chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES, strip_cr: bool = True) -> Iterator[Line]:
+def numbered_lines(
+    chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES, strip_cr: bool = True
+) -> Iterator[Line]:
     """Yield every non-blank line with its 1-based number; blank lines still count for numbering.
 
     A line over max_line_bytes is yielded with too_long=True and empty raw, without being held

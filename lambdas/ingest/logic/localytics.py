@@ -41,7 +41,8 @@ class ImportQuotas:
 def import_quotas(uploads_per_hour: int, status_requests_per_minute: int) -> ImportQuotas:
     return ImportQuotas(
         uploads=quotas.Quota("profile-uploads", uploads_per_hour, 3600, "profile import uploads"),
-        status_requests=quotas.Quota("profile-status", status_requests_per_minute, 60, "profile import status requests"),
+        status_requests=quotas.Quota("profile-status", status_requests_per_minute, 60,
+                                     "profile import status requests"),
     )
 
 

@@ -24,15 +24,23 @@ designator (localytics.localytics_time).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ingest.errors import BadRequestError, ForbiddenError, NotFoundError
 from ingest.logic import audiences, localytics, quotas, uploads
 from ingest.models.audiences import AudienceRename, AudienceView
 from ingest.models.callers import ImportCaller
-from ingest.models.imports import (AudienceImportForm, AudienceImportStarted, AudienceImportStatus, AudienceListEntries,
-                                   AudienceListEntry, AudienceListRename, AudienceReplaceForm, ImportTarget)
-from ingest.models.uploads import AudienceLoad, UploadView
+from ingest.models.imports import (
+    AudienceImportForm,
+    AudienceImportStarted,
+    AudienceImportStatus,
+    AudienceListEntries,
+    AudienceListEntry,
+    AudienceListRename,
+    AudienceReplaceForm,
+    ImportTarget,
+)
+from ingest.models.uploads import AudienceLoad, AudienceLoadTarget, UploadView
 
 # The job's object name says its format to the pipeline (logic/formats.py format_of).
 JSON_LINES_FILENAME = "localytics-audience.ndjson"
@@ -83,7 +91,8 @@ def _start(caller: ImportCaller, app_id: str, destination: AudienceLoad, data: b
         filename=filename, destination=destination, content=content,
         marks=uploads.Marks(import_key=caller.key_id, import_target=ImportTarget(app_id=app_id)),
     ), url_ttl_seconds)
-    return AudienceImportStarted(activity_id=created.view.id, audience_list_id=created.view.destination.audience_id)
+    target = cast(AudienceLoadTarget, created.view.destination)  # an audience upload loads an audience list
+    return AudienceImportStarted(activity_id=created.view.id, audience_list_id=target.audience_id)
 
 
 def _check_echoed(caller: ImportCaller, form: AudienceReplaceForm, audience: dict[str, Any],
@@ -134,7 +143,7 @@ def audience_import_status(caller: ImportCaller, activity_id: str, *, jobs, obje
 def status_view(upload: UploadView, app_id: str) -> AudienceImportStatus:
     """An audience upload's view as Localytics' audience import status: its documented fields
     exactly, then ours (activity_id, audience_list_id, error_log)."""
-    audience_id = upload.destination.audience_id
+    audience_id = cast(AudienceLoadTarget, upload.destination).audience_id  # an audience upload's target
     stats = upload.stats
     statistics = None
     if upload.status in FINISHED:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 from dataclasses import dataclass
+from typing import cast
 
 from ingest.errors import BadRequestError
 
@@ -47,11 +48,12 @@ def parse_form(content_type: str | None, body: bytes) -> Form:
     for part in message.iter_parts():
         if part.get_content_disposition() != "form-data" or not part.get_param("name", header="content-disposition"):
             raise BadRequestError("every part of the form needs Content-Disposition: form-data; name=\"...\"")
-        name = part.get_param("name", header="content-disposition")
+        # Policy HTTP makes every part an EmailMessage: get_param decodes an RFC 2231 value to its text.
+        name = cast(str, part.get_param("name", header="content-disposition"))
         if name in seen:
             repeated.add(name)
         seen.add(name)
-        data = part.get_payload(decode=True) or b""
+        data = cast(bytes, part.get_payload(decode=True) or b"")  # a part's decoded body (None if empty)
         filename = part.get_filename()
         if filename is not None:
             files[name] = FilePart(filename, part.get_content_type(), data)

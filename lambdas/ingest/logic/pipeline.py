@@ -16,18 +16,18 @@ import heapq
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Protocol, cast
 
 import orjson
 
 from ingest import record_types
+from ingest.adapters.record_store import key_hash
 from ingest.clock import iso_now
 from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
-from ingest.logic import formats
+from ingest.logic import audiences, formats, profiles
 from ingest.logic import lines as line_reader
-from ingest.logic import audiences, profiles
-from ingest.adapters.record_store import key_hash
 
 FINAL_STATUSES = ("Completed", "Failed")
 MAX_OBJECT_BYTES = 5 * 1024**3  # 5 GB: the largest object a single presigned PUT can create
@@ -105,9 +105,17 @@ class UpsertLoad:
         return self._loaded, []
 
 
+class Loader(Protocol):
+    """A load kind's strategy: fed each valid line in file order, then finished."""
+
+    def add(self, line: ValidLine) -> None: ...
+
+    def finish(self, write: bool) -> tuple[int, list[tuple[ValidLine, str]]]: ...
+
+
 # A record type's "load" kind -> its strategy: made with (record store, job), fed each valid line in
 # file order with add(), then finish(write) -> (loaded, rejected lines with their reasons).
-LOADERS = {
+LOADERS: dict[str, Callable[[Any, dict[str, Any]], Loader]] = {
     record_types.UPSERT: UpsertLoad,
     "profile_changes": profiles.ProfileChangesLoad,
     audiences.AUDIENCE_MEMBERS_LOAD: audiences.AudienceMembersLoad,
@@ -241,10 +249,10 @@ class Pipeline:
                         rejected += 1
                         errors.write(error_line(record.number, record.problem, record.raw))
                         continue
-                    index = self._route(record.json, record_type, chunk_count)
+                    index = self._route(cast(bytes, record.json), record_type, chunk_count)  # no problem: JSON
                     sink = sinks.get(index)
                     if sink is None:
-                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")
+                        sink = sinks[index] = open(os.path.join(scratch, f"{index:04d}"), "wb")  # noqa: SIM115 (closed below)
                     sink.write(_frame(record, fmt))
             finally:
                 for sink in sinks.values():
@@ -280,7 +288,7 @@ class Pipeline:
         validate_only (the error-budget pass) and dry runs write no records, only the error file.
         """
         work = WorkKeys(job["account_id"], job["upload_id"])
-        record_type = record_types.get(job["record_type"])
+        record_type = cast(record_types.RecordType, record_types.get(job["record_type"]))  # known: Inspect checked it
         loader = LOADERS[record_type.load](self._records, job)
         errors: list[tuple[int, bytes]] = []
         total = 0
@@ -296,7 +304,7 @@ class Pipeline:
             if problem:
                 errors.append((number, error_line(number, problem, raw)))
                 continue
-            loader.add(ValidLine(number, key, stored, raw))
+            loader.add(ValidLine(number, cast(str, key), cast(bytes, stored), raw))  # accepted: both set
         loaded, refused = loader.finish(write=not job.get("dry_run") and not validate_only)
         if refused:  # the merge needs each error file in line order
             errors.extend((line.number, error_line(line.number, reason, line.raw)) for line, reason in refused)
@@ -323,7 +331,8 @@ class Pipeline:
                 audiences.complete_load(self._audiences, self._records, job)
             else:
                 self._refresh_record_count(job, {"upload_id": job["upload_id"], "finished_at": finished, **stats})
-        fields: dict[str, Any] = {"status": "Completed", "stats": stats, "updated_at": finished, "finished_at": finished}
+        fields: dict[str, Any] = {"status": "Completed", "stats": stats,
+                                  "updated_at": finished, "finished_at": finished}
         if error_log_key:
             fields["error_log_key"] = error_log_key
         self._jobs.update(job["account_id"], job["upload_id"], **fields)
@@ -417,16 +426,17 @@ def _being_cleared(dataset_id: str) -> str:
 
 
 def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None]) -> dict[str, int]:
-    failed = sum(1 for item in chunk_stats if not isinstance(item, dict))
+    loads = [item for item in chunk_stats if isinstance(item, dict)]
+    failed = len(chunk_stats) - len(loads)
     if failed:
         raise StepFailedError(
             f"the Load step failed on {failed} of {len(chunk_stats)} chunks after retries; "
             "upload the file again to retry"
         )
     split = job.get("split", {"total": 0, "rejected": 0})
-    loaded = sum(item["loaded"] for item in chunk_stats)
-    rejected = split["rejected"] + sum(item["rejected"] for item in chunk_stats)
-    total = split["rejected"] + sum(item["total"] for item in chunk_stats)
+    loaded = sum(item["loaded"] for item in loads)
+    rejected = split["rejected"] + sum(item["rejected"] for item in loads)
+    total = split["rejected"] + sum(item["total"] for item in loads)
     if total != split["total"]:
         raise RuntimeError(f"chunk totals {total} do not match the {split['total']} lines split")
     return {"total": total, "loaded": loaded, "rejected": rejected}
@@ -434,7 +444,7 @@ def _summed_stats(job: dict[str, Any], chunk_stats: list[dict[str, int] | None])
 
 def _frame(record: formats.SourceRecord, fmt: str) -> bytes:
     """A work-file line: '<line number>\t<record JSON>', plus '\t<original text as a JSON string>' for CSV."""
-    framed = b"%d\t" % record.number + record.json
+    framed = b"%d\t" % record.number + cast(bytes, record.json)  # only accepted records are framed
     if fmt == formats.CSV:
         framed += b"\t" + orjson.dumps(record.raw.decode("utf-8", errors="replace"))
     return framed + b"\n"
@@ -503,7 +513,7 @@ def failure_reason(error: dict[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> str
                 f"{remedy.again} in a few minutes")
     if name == "States.DataLimitExceeded":
         return f"the job outgrew Step Functions' 256 KiB state limit ({name}); {remedy.smaller}"
-    if name.startswith("States.") or name.startswith("Lambda."):
+    if name.startswith(("States.", "Lambda.")):
         return f"the workflow failed ({name}); {remedy.again} to retry"
     return f"processing failed unexpectedly ({name or 'unknown error'}); {remedy.again} to retry"
 

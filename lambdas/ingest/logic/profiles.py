@@ -23,7 +23,7 @@ says which attributes are sets.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeIs, cast
 
 import orjson
 
@@ -67,13 +67,13 @@ def apply_changes(attributes: dict[str, Any], changes: list[dict[str, Any]]) -> 
             if op == "set-add":
                 draft[attr] = (held or frozenset()) | values
             elif attr in draft:
-                draft[attr] = held - values
+                draft[attr] = cast(frozenset, held) - values  # a set: checked above
         else:  # the schema allows only the ops above
             raise _Misfit(f"changes[{index}]: unknown op {op!r}")
     return draft
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeIs[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

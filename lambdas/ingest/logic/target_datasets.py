@@ -16,8 +16,10 @@ LOCALYTICS_APP = "localytics-app"
 ANALYTICS = "analytics"
 
 _NAMES = {
-    LOCALYTICS_ORG: ("Localytics org {name}", "Profiles imported through the Localytics Profile Imports API for the org"),
-    LOCALYTICS_APP: ("Localytics app {name}", "Profiles imported through the Localytics Profile Imports API for the app"),
+    LOCALYTICS_ORG: ("Localytics org {name}",
+                     "Profiles imported through the Localytics Profile Imports API for the org"),
+    LOCALYTICS_APP: ("Localytics app {name}",
+                     "Profiles imported through the Localytics Profile Imports API for the app"),
     ANALYTICS: ("Analytics {name}", "Files uploaded through the analytics file-upload API (datasetType {name})"),
 }
 

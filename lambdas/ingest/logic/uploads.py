@@ -21,8 +21,17 @@ from ingest.logic import audiences, formats
 from ingest.logic.datasets import get_dataset
 from ingest.models.analytics import AnalyticsFile
 from ingest.models.imports import ImportTarget
-from ingest.models.uploads import (FILENAME_RULE, FILENAME_RULE_TEXT, MAX_FILENAME_LENGTH, AudienceLoad, DatasetLoad,
-                                   NewUploadView, UploadOptions, UploadRequest, UploadView)
+from ingest.models.uploads import (
+    FILENAME_RULE,
+    FILENAME_RULE_TEXT,
+    MAX_FILENAME_LENGTH,
+    AudienceLoad,
+    DatasetLoad,
+    NewUploadView,
+    UploadOptions,
+    UploadRequest,
+    UploadView,
+)
 
 __all__ = ["FILENAME_RULE", "FILENAME_RULE_TEXT", "MAX_FILENAME_LENGTH"]  # the rule lives in models/uploads.py
 UPLOAD_PREFIX = "uploads/"
@@ -73,7 +82,7 @@ class NewUpload:
     content: bytes | None = None
 
     @classmethod
-    def of(cls, request: UploadRequest) -> "NewUpload":
+    def of(cls, request: UploadRequest) -> NewUpload:
         return cls(filename=request.filename, destination=request.destination, options=request.options,
                    size=request.size)
 
@@ -191,5 +200,6 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
                        if stats.get("rejected") and job.get("error_log_key") else None),
         # The file has arrived; another upload is loading into the same dataset, and this one waits.
         queued_behind=job.get("queued_behind") if status == "Pending" and job.get("queued_behind") else None,
-        failure_reason=(job.get("failure_reason") or "the job failed for an unknown reason") if status == "Failed" else None,
+        failure_reason=((job.get("failure_reason") or "the job failed for an unknown reason")
+                        if status == "Failed" else None),
     )

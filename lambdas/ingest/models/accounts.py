@@ -34,7 +34,8 @@ class TokenView(View):
 
 
 class NewTokenView(TokenView):
-    token: Annotated[str, Field(pattern="^ing_", description="the token itself: shown in this answer only, stored only as a hash")]
+    token: Annotated[str, Field(pattern="^ing_",
+                                description="the token itself: shown in this answer only, stored only as a hash")]
 
 
 class TokenList(View):

@@ -63,7 +63,7 @@ class AnalyticsFile(RequestModel):
         return data
 
     @model_validator(mode="after")
-    def _extension_matches(self) -> "AnalyticsFile":
+    def _extension_matches(self) -> AnalyticsFile:
         stem = self.name[:-3] if self.name.endswith(".gz") else self.name
         if not stem.endswith(FILE_TYPES[self.type]):
             raise BadRequestError(f"file.type {self.type} does not match file.name {self.name!r}: a {self.type} file "

@@ -42,10 +42,11 @@ class AudienceView(View):
     record_count: Annotated[int, Field(ge=0, description="members in the current version")]
     created_at: Timestamp
     updated_at: Timestamp
-    loading_upload: Annotated[str | None, OMITTED, Field(description="the upload replacing the members now, if any")] = None
+    loading_upload: Annotated[str | None, OMITTED,
+                              Field(description="the upload replacing the members now, if any")] = None
 
     @classmethod
-    def of(cls, item: dict[str, Any]) -> "AudienceView":
+    def of(cls, item: dict[str, Any]) -> AudienceView:
         return cls(id=item["audience_id"], name=item["name"], app_id=item.get("app_id"),
                    version=item.get("version", 0), record_count=item.get("record_count", 0),
                    created_at=item["created_at"], updated_at=item["updated_at"],

@@ -68,14 +68,16 @@ class DatasetView(View):
     id: str
     name: str
     description: str
-    record_counts: Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(description="distinct records per record type")]
+    record_counts: Annotated[dict[str, Annotated[int, Field(ge=0)]],
+                             Field(description="distinct records per record type")]
     created_at: Timestamp
     updated_at: Timestamp
-    last_load: Annotated[dict[str, Any] | None, OMITTED, Field(description="summary of the latest load into the dataset")] = None
+    last_load: Annotated[dict[str, Any] | None, OMITTED,
+                         Field(description="summary of the latest load into the dataset")] = None
     clearing_job: Annotated[str | None, OMITTED, Field(description="the clear job running now, if any")] = None
 
     @classmethod
-    def of(cls, item: dict[str, Any]) -> "DatasetView":
+    def of(cls, item: dict[str, Any]) -> DatasetView:
         return cls(id=item["dataset_id"], name=item["name"], description=item.get("description", ""),
                    record_counts=item.get("record_counts", {}), created_at=item["created_at"],
                    updated_at=item["updated_at"], last_load=item.get("last_load") or None,
@@ -112,14 +114,17 @@ class RecordTypeView(View):
     aliases: Annotated[list[str], Field(description="older names that still work wherever a record type is named "
                                                     "(e.g. purchase_event for purchase)")]
     key: Annotated[str, Field(description="what the record key is made of (docs/record_types.md)")]
-    lexer_source: Annotated[str | None, OMITTED, Field(description="Lexer's types: the lexer-schemas file the type follows")] = None
+    lexer_source: Annotated[str | None, OMITTED,
+                            Field(description="Lexer's types: the lexer-schemas file the type follows")] = None
     json_schema: Annotated[dict[str, Any], Field(alias="schema", description=(
         "the record type's JSON Schema in its canonical form; values Lexer's validator converts "
         "(a number for a string, \"1.5\" for a number, unix seconds for a date-time) are accepted too"))]
     load: Annotated[str | None, OMITTED, Field(description="how a load applies the lines, when not the default upsert "
                                                           "(e.g. profile_changes, audience_members)")] = None
-    stored_as: Annotated[str | None, OMITTED, Field(description="the record type the lines end up stored as (with load)")] = None
-    formats: Annotated[list[Literal["ndjson", "csv"]] | None, OMITTED, Field(description="the file formats the type takes (with load)")] = None
+    stored_as: Annotated[str | None, OMITTED,
+                         Field(description="the record type the lines end up stored as (with load)")] = None
+    formats: Annotated[list[Literal["ndjson", "csv"]] | None, OMITTED,
+                       Field(description="the file formats the type takes (with load)")] = None
 
 
 class RecordTypeList(View):

@@ -71,7 +71,7 @@ class ProfileImportForm(RequestModel):
     file: Annotated[FileBytes, REQUIRED] = b""
 
     @classmethod
-    def of(cls, form) -> "ProfileImportForm":
+    def of(cls, form) -> ProfileImportForm:
         given = [name for name in ("org_id", "app_id") if name in form.fields or name in form.files]
         if len(given) != 1 or given[0] in form.repeated:
             raise BadRequestError("send exactly one of org_id and app_id (once)")
@@ -109,7 +109,8 @@ class ProfileImportStatistics(View):
 class ProfileImportStatus(View):
     activity_id: str
     status: ImportStatus
-    error_log: Annotated[str | None, Field(description="presigned GET of the NDJSON error log (when lines were rejected)")]
+    error_log: Annotated[str | None,
+                         Field(description="presigned GET of the NDJSON error log (when lines were rejected)")]
     target: ImportTarget
     upload_statistics: ProfileImportStatistics
     failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
@@ -119,7 +120,8 @@ class ProfileImportStatus(View):
 def _members(form) -> tuple[str, bytes]:
     identifier_type = _text(form, "identifier_type")
     if identifier_type not in IDENTIFIER_TYPES:
-        raise BadRequestError(f"identifier_type {identifier_type!r} is not supported: one of {', '.join(IDENTIFIER_TYPES)}")
+        raise BadRequestError(
+            f"identifier_type {identifier_type!r} is not supported: one of {', '.join(IDENTIFIER_TYPES)}")
     data = _file_part(form).lstrip(b"\xef\xbb\xbf")  # a BOM would make a CSV header unrecognisable
     if not data.strip():
         raise BadRequestError("file is empty")
@@ -133,10 +135,11 @@ class AudienceImportForm(RequestModel):
     audience_name: Annotated[str, Field(max_length=MAX_AUDIENCE_NAME_LENGTH), REQUIRED] = ""
     identifier_type: Annotated[Literal["customer_id"], REQUIRED] = "customer_id"
     file: Annotated[FileBytes, REQUIRED, Field(description=(
-        "JSON lines, one {\"customer_id\": ...} each; or a CSV of customer ids, with or without a customer_id header"))] = b""
+        "JSON lines, one {\"customer_id\": ...} each; "
+        "or a CSV of customer ids, with or without a customer_id header"))] = b""
 
     @classmethod
-    def of(cls, form) -> "AudienceImportForm":
+    def of(cls, form) -> AudienceImportForm:
         app_id = _text(form, "app_id")
         name = _text(form, "audience_name")
         identifier_type, data = _members(form)
@@ -157,7 +160,7 @@ class AudienceReplaceForm(RequestModel):
     file: Annotated[FileBytes, REQUIRED] = b""
 
     @classmethod
-    def of(cls, form) -> "AudienceReplaceForm":
+    def of(cls, form) -> AudienceReplaceForm:
         echoed = {name: _text(form, name) for name in ("audience_list_id", "app_id") if _sent(form, name)}
         identifier_type, data = _members(form)
         return cls(**echoed, identifier_type=identifier_type, file=data)
@@ -194,7 +197,8 @@ class AudienceImportStatus(View):
         "null until the import ends (Pending, Running); counts as strings, as Localytics' example gives them"))]
     activity_id: str
     audience_list_id: str
-    error_log: Annotated[str | None, Field(description="presigned GET of the NDJSON error log (when lines were rejected)")]
+    error_log: Annotated[str | None,
+                         Field(description="presigned GET of the NDJSON error log (when lines were rejected)")]
 
 
 class AudienceListEntry(View):
@@ -252,7 +256,8 @@ class NewImportKey(RequestModel):
 
     unknown_fields_message = "only org_id, app_ids and label can be given; got {unknown}"
 
-    org_id: Annotated[Annotated[str, Field(pattern=ORG_ID_RULE.pattern)] | Annotated[int, Field(ge=0)] | None, Field(description=(
+    org_id: Annotated[Annotated[str, Field(pattern=ORG_ID_RULE.pattern)] | Annotated[int, Field(ge=0)] | None,
+                      Field(description=(
         "the Localytics org id clients will send (default: the account name); a non-negative integer is taken "
         "as its digits")), rule(_org_id)] = None
     # null reads as left out: no apps, no label.
@@ -280,7 +285,8 @@ class ImportKeyView(View):
 
 
 class NewImportKeyView(ImportKeyView):
-    secret: Annotated[str, Field(min_length=1, description="the Basic auth password: shown in this answer only, stored only as a hash")]
+    secret: Annotated[str, Field(min_length=1, description=(
+        "the Basic auth password: shown in this answer only, stored only as a hash"))]
 
 
 class ImportKeyList(View):

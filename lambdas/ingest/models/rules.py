@@ -6,7 +6,8 @@ Models attach them as BeforeValidators (models/base.py says why that keeps the f
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
@@ -61,12 +62,12 @@ def rule(check: Callable[..., Any], *args: Any) -> BeforeValidator:
 
 
 # Field types: the constraints (for the JSON Schema) and the rule (for the message) of one field.
-def RequiredText(field: str, max_length: int = 1024) -> Any:  # noqa: N802 - a type, as the models read it
+def RequiredText(field: str, max_length: int = 1024) -> Any:  # capitalised: a type, as the models read it
     return Annotated[str, Field(min_length=1, max_length=max_length, pattern=r"\S"), REQUIRED,
                      rule(required_text, field, max_length)]
 
 
-def OptionalText(field: str, max_length: int = 1024) -> Any:  # noqa: N802
+def OptionalText(field: str, max_length: int = 1024) -> Any:
     return Annotated[str | None, Field(max_length=max_length), rule(optional_text, field, max_length)]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema, model_validator
 
@@ -11,8 +11,16 @@ from ingest import record_types
 from ingest.errors import BadRequestError
 from ingest.models.base import OMITTED, REQUIRED, RequestModel, View
 from ingest.models.common import JOB_STATUSES, Count, JobStatus, PageToken, Timestamp
-from ingest.models.rules import NextToken, OptionalText, PageLimit, RequiredText, one_of
-from ingest.models.rules import require_object, required_text, rule
+from ingest.models.rules import (
+    NextToken,
+    OptionalText,
+    PageLimit,
+    RequiredText,
+    one_of,
+    require_object,
+    required_text,
+    rule,
+)
 
 FILENAME_RULE = re.compile(r"^[A-Za-z0-9_-]+\.(json|ndjson|jsonl|csv)(\.gz)?$")
 FILENAME_RULE_TEXT = (
@@ -86,7 +94,7 @@ class AudienceLoad(RequestModel):
     app_id: OptionalText("destination.app_id", MAX_APP_ID_LENGTH) = None
 
     @model_validator(mode="after")
-    def _create_or_replace(self) -> "AudienceLoad":
+    def _create_or_replace(self) -> AudienceLoad:
         creating = bool(self.audience_name and self.audience_name.strip())
         if bool(self.audience_id) == creating:
             raise BadRequestError("destination: give audience_name to create an audience list, "
@@ -107,7 +115,7 @@ def _destination(value: Any) -> Any:
     return destination
 
 
-Destination = Annotated[Union[DatasetLoad, AudienceLoad], Field(discriminator="destination_type")]
+Destination = Annotated[DatasetLoad | AudienceLoad, Field(discriminator="destination_type")]
 
 
 def _options(value: Any) -> Any:
@@ -158,7 +166,7 @@ class UploadRequest(RequestModel):
 
 
 # -- views ------------------------------------------------------------------------------------------
-Percent = Annotated[Union[int, float], WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]
+Percent = Annotated[int | float, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]
 
 
 class DatasetLoadTarget(View):
@@ -193,7 +201,7 @@ class UploadView(View):
     type: Literal["upload"] = "upload"
     status: JobStatus
     filename: str
-    destination: Annotated[Union[DatasetLoadTarget, AudienceLoadTarget], Field(discriminator="destination_type")]
+    destination: Annotated[DatasetLoadTarget | AudienceLoadTarget, Field(discriminator="destination_type")]
     created_at: Timestamp
     updated_at: Timestamp
     stats: UploadStats
@@ -231,7 +239,7 @@ class ClearJobView(View):
     failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
 
 
-JobView = Annotated[Union[UploadView, ClearJobView], Field(discriminator="type")]
+JobView = Annotated[UploadView | ClearJobView, Field(discriminator="type")]
 
 
 class JobPage(View):

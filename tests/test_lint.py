@@ -1,0 +1,54 @@
+"""`make lint`, run by `make test` too: ruff and mypy find nothing in the code they check.
+
+What they check and with which rules is configured once, in pyproject.toml ([tool.ruff], [tool.mypy]);
+docs/decision_log.md (2026-11-30, "Packaging and static checks") says why. The other tests here make
+sure a clean run means something: each checked directory is really linted, and mypy really reads the
+bodies of unannotated functions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Where the service's own code lives; local_stack/ joins once its split has merged (pyproject.toml's TODO).
+CHECKED = {"lambdas/ingest", "infra", "cli", "app.py"}
+
+
+def _run(*command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, input=stdin, capture_output=True, text=True)
+
+
+def test_ruff_finds_nothing():
+    done = _run("ruff", "check")
+    assert done.returncode == 0, f"ruff check found problems (`.venv/bin/ruff check --fix` fixes some):\n{done.stdout}"
+
+
+def test_mypy_finds_nothing():
+    # The first run in a fresh clone reads aws_cdk's types (a few minutes); later runs use .mypy_cache.
+    done = _run("mypy")
+    assert done.returncode == 0, f"mypy found problems:\n{done.stdout}{done.stderr}"
+
+
+@pytest.mark.parametrize("path", ["lambdas/ingest/logic/canary.py", "infra/canary.py", "cli/canary.py", "app.py"])
+def test_ruff_lints_each_checked_directory(path):
+    # An unused import (pyflakes) and a mutable default argument (bugbear), as if written at `path`.
+    code = "import os\n\n\ndef collect(items=[]):\n    return items\n"
+    done = _run("ruff", "check", "--force-exclude", "--stdin-filename", path, "-", stdin=code)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "F401" in done.stdout and "B006" in done.stdout, done.stdout
+
+
+def test_mypy_checks_the_service_and_the_bodies_of_unannotated_functions(tmp_path):
+    assert set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]) == CHECKED
+    # With check_untyped_defs off, mypy would skip this function's body and say nothing.
+    canary = tmp_path / "canary.py"
+    canary.write_text("def handler(event, context):\n    count: int = 'one'\n")
+    done = _run("mypy", "--no-incremental", str(canary))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in done.stdout
