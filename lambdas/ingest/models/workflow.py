@@ -121,6 +121,33 @@ class Progress(StateModel):
     records_loaded: Count = 0
 
 
+class JobStats(StateModel):
+    """A finished job's figures (the job item's `stats`)."""
+
+    total: Count
+    loaded: Count
+    rejected: Count
+    created: Count | None = None  # records new to the dataset
+    replaced: Count | None = None  # records that existed and were overwritten
+    not_loaded: Count | None = None  # a failed job: valid lines it did not load
+
+
+class PlannedLoad(StateModel):
+    """PlanLoad's output: the Choice after it reads within_budget."""
+
+    job: LoadJob
+    within_budget: bool
+
+
+class JobOutcome(StateModel):
+    """The execution's output (Finalize, MarkFailed, and an error-budget failure)."""
+
+    upload_id: str
+    status: Literal["Completed", "Failed"]
+    stats: JobStats | None = None
+    failure_reason: str | None = None
+
+
 class StepError(BaseModel):
     """A Step Functions Catch result: {Error, Cause}."""
 

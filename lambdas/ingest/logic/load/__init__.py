@@ -1,6 +1,10 @@
 """The load workflow's steps (docs/load_workflow.md), one module per concern:
 
+  context.py     LoadContext (the adapters) and LoadSettings (the plan's sizes) every step takes
   layout.py      where one upload's work files live in S3
+  frames.py      the line format of the partition work files (Split writes, Load reads)
+  error_log.py   error lines, and the streaming merge into the job's error log
+  hold.py        the dataset's load hold: one load per dataset at a time
   progress.py    a running job's progress counters on its job item
   inspect.py     Inspect: the object, its format, the dataset's load hold, the plan's sizes
   scan.py        Scan (one byte range of a plain upload: newlines and quotes) and PlanSplit
@@ -11,5 +15,18 @@
   finalize.py    Finalize: results summed, counts applied once, error log merged, hold released
   failure.py     MarkFailed and the failure reasons a user can act on
 
-The models every state passes are in ingest/models/workflow.py.
+The models every state passes are in ingest/models/workflow.py. The step functions, one per state
+(handlers/workflow.py calls them; each is safe to retry):
+
+  inspect.inspect(ctx, ExecutionInput) -> LoadJob           also writes scan-manifest.json (plain)
+  scan.scan_range(ctx, LoadJob, RangeTask) -> None           writes scan/<i>.json
+  scan.plan_split(ctx, LoadJob) -> LoadJob                   writes split-manifest.json, sets ranges
+  decompress.decompress(ctx, LoadJob) -> LoadJob             writes plain/<i>, split-manifest.json
+  split.split_range(ctx, LoadJob, RangeTask) -> None         writes split/<i>.json, parts/*/<i>, errors
+  split.plan_load(ctx, LoadJob) -> PlannedLoad               writes load-manifest.json, sets split;
+                                                             over the error budget: job Failed here
+  loading.load_partition(ctx, LoadJob, PartitionTask, attempt) -> PartitionResult
+                                                             writes load/<p>.json, errors/load-<p>
+  finalize.finalize(ctx, LoadJob) -> JobOutcome
+  failure.mark_failed(ctx, FailedState) -> JobOutcome
 """

@@ -1,5 +1,6 @@
 """Where one upload's work files live in S3, under work/<account>/<upload>/ (deleted when the job ends).
 
+    scan-manifest.json           the RangeTasks Scan's Map reads (Inspect writes it, plain uploads)
     scan/<range>.json            ScanResult of a range (plain uploads)
     plain/<part>                 Decompress's plain parts of a gzip upload, cut at record boundaries
     split-manifest.json          the RangeTasks Split's Map reads (PlanSplit writes it)
@@ -31,6 +32,10 @@ class WorkKeys:
     @property
     def prefix(self) -> str:
         return f"{WORK_PREFIX}{self.account_id}/{self.upload_id}/"
+
+    @property
+    def scan_manifest(self) -> str:
+        return f"{self.prefix}scan-manifest.json"
 
     def scan(self, index: int) -> str:
         return f"{self.prefix}scan/{index:05d}.json"

@@ -1,0 +1,40 @@
+"""What every step of the load workflow works with: the adapters and the plan's sizes.
+
+handlers/wiring.py builds one LoadContext per function from WorkflowSettings; tests build it from the
+fakes (tests/unit/fakes.py). Steps are plain functions `step(ctx, ...)` in the modules of this package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The plan's sizes (CDK context through WorkflowSettings; docs/load_workflow.md explains each)."""
+
+    range_bytes: int = 128 * MIB  # bytes of the file per Scan/Split range
+    partitions: int = 64  # Load's unit of work: records routed by key_hash(key) % partitions
+    new_dataset_shards: int = 64  # records-table shards of a dataset created from now on
+    legacy_dataset_shards: int = 16  # datasets created before shards were recorded
+    load_max_concurrency: int = 32  # Load iterations at once (the Map's MaxConcurrency)
+    load_write_rate_per_second: int = 40_000  # writes/s all Loads of one job aim for together
+    load_threads: int = 16  # writes in flight within one Load
+    load_window_records: int = 20_000  # records one Load holds at once (memory bound)
+
+    @property
+    def write_rate_per_load(self) -> float:
+        return self.load_write_rate_per_second / self.load_max_concurrency
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    objects: Any  # adapters.object_store.ObjectStore
+    jobs: Any  # adapters.control_tables.JobsTable
+    datasets: Any  # adapters.control_tables.DatasetsTable
+    records: Any  # adapters.record_store.RecordStore
+    audiences: Any = None  # adapters.audience_store.AudienceStore: audience lists' members
+    settings: LoadSettings = LoadSettings()
