@@ -1,0 +1,193 @@
+"""`make bench-scale`: the load workflow at scale, measured on a sample and modelled on AWS's limits.
+
+Runs the real step code (ingest.logic.load: Inspect, Scan, PlanSplit, Decompress, Split, PlanLoad, Load,
+Finalize) on generated files - by default 1 GiB of NDJSON plain and the same lines gzipped - each
+invocation in its own process, over a file-backed S3 and a DynamoDB model (benchmarks/scale/). From
+what the sample used per byte and per record, it models on Lambda, under each function's limits read
+from the synthesized template, the scenarios of issue 12: 5 GiB plain, 5 GiB gzip at 4:1 and 10:1, and
+10 M records of ~500 B. docs/capacity.md explains the model and gives the figures' sources.
+
+    python -m benchmarks.scale [--size BYTES] [--quick] [--template cdk.out/BulkIngest.template.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.scale import figures, generate
+from benchmarks.scale.limits import step_limits
+from benchmarks.scale.model import (GIB, TARGET_FLOOR_RATIO, TARGET_OTHER_COST, TARGET_SHARE, JobModel, Plan,
+                                    Scenario, hottest_share, largest_within_target, model_job, rates_of)
+from benchmarks.scale.run import UNPACED_RATE, Harness, JobRun
+
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
+QUICK_BYTES = 48 * MIB
+QUICK_RANGE_BYTES = 8 * MIB  # several ranges in the quick sample (the real default is 128 MiB)
+SPLIT_MAX_CONCURRENCY = 64  # docs/load_workflow.md, `split_max_concurrency`
+RECORD_BYTES_TARGET = 500
+
+
+def scenarios(record_bytes: float) -> list[Scenario]:
+    ten_million = round(10_000_000 * record_bytes)
+    return [
+        Scenario("5 GiB plain", 5 * GIB, 5 * GIB, gzip=False),
+        Scenario("5 GiB gzip 4:1", 5 * GIB, 20 * GIB, gzip=True),
+        Scenario("5 GiB gzip 10:1", 5 * GIB, 50 * GIB, gzip=True),
+        Scenario(f"10 M records x {record_bytes:.0f} B", ten_million, ten_million, gzip=False),
+    ]
+
+
+def run_sample(label: str, source: Path, filename: str, plain_bytes: int, records: int, settings,
+               workdir: Path) -> JobRun:
+    harness = Harness(workdir / label, settings)
+    run = JobRun(label, plain_bytes, source.stat().st_size, filename.endswith(".gz"), records, settings)
+    started = time.perf_counter()
+
+    def progress(state: str) -> None:
+        print(f"  [{time.perf_counter() - started:7.1f} s] {label}: {state}", file=sys.stderr, flush=True)
+
+    harness.run_job(run, source, filename, generate.RECORD_TYPE, progress)
+    progress(f"done, {run.outcome.status}")
+    shutil.rmtree(workdir / label, ignore_errors=True)
+    return run
+
+
+def pct(share: float) -> str:
+    return f"{share * 100:5.1f}%" + (" !" if share > TARGET_SHARE else "  ")
+
+
+def print_sample(run: JobRun) -> None:
+    print(f"\nSample '{run.label}': {run.object_bytes / MIB:,.0f} MiB as uploaded, {run.plain_bytes / MIB:,.0f} MiB of lines, "
+          f"{run.records:,} records; outcome {run.outcome.status} {run.outcome.stats.state() if run.outcome.stats else ''}")
+    print(f"  {'step':10} {'calls':>5} {'CPU s':>8} {'CPU/unit':>16} {'peak RSS':>9} {'/tmp':>7} {'S3 req':>7} {'S3 MiB':>8}")
+    for step, rates in rates_of(run).items():
+        unit = {"Scan": "us/KiB", "Split": "us/KiB", "Decompress": "us/KiB", "Load": "us/record"}.get(step)
+        per = (f"{rates.cpu_per_driver * (1024 if 'KiB' in unit else 1) * 1e6:9.2f} {unit}" if unit else "")
+        print(f"  {step:10} {rates.invocations:>5} {rates.cpu_s:>8.2f} {per:>16} {rates.peak_rss / MIB:>7.0f}MB "
+              f"{rates.peak_tmp / MIB:>5.1f}MB {sum(rates.requests.values()):>7} {rates.bytes_moved / MIB:>8.0f}")
+    load = rates_of(run)["Load"].writes
+    print(f"  record writes: {load.calls:,} calls, {load.items:,} items, {load.units:,} write units "
+          f"({load.item_bytes / max(1, load.items):.0f} B/item), {len(load.units_by_partition)} partition keys; "
+          f"one Load's hottest key takes {hottest_share(run):.0%} of its writes")
+
+
+def print_job(model: JobModel) -> None:
+    scenario = model.scenario
+    print(f"\n== {scenario.name}: {scenario.object_bytes / GIB:.2f} GiB uploaded, {scenario.plain_bytes / GIB:.2f} GiB "
+          f"of lines, {model.records:,} records, {model.ranges} ranges x {model.partitions} partitions")
+    print(f"  {'step':10} {'function':26} {'runs':>5} {'modelled':>9} {'timeout':>7} {'time':>8} "
+          f"{'memory':>7} {'of':>6} {'mem':>8} {'/tmp':>7} {'of':>6} {'/tmp':>8}")
+    for step in model.steps:
+        fn = step.function
+        print(f"  {step.step:10} {fn.function[:26]:26} {step.invocations:>5} {step.seconds:>8.1f}s {fn.timeout_s:>6}s "
+              f"{pct(step.time_share):>8} {step.peak_rss / MIB:>5.0f}MB {fn.memory_mb:>4}MB {pct(step.memory_share):>8} "
+              f"{step.peak_tmp / MIB:>5.1f}MB {fn.ephemeral_mb:>4}MB {pct(step.tmp_share):>8}")
+    load = next(step for step in model.steps if step.step == "Load")
+    print("  one Load's time is bound by: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in load.bounds.items()))
+    print("  load phase bound by: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in model.load_phase_bounds.items()))
+    verdict = "meets" if model.floor_ratio <= TARGET_FLOOR_RATIO else "MISSES"
+    print(f"  job wall time {model.wall_s:,.0f} s vs write floor {model.write_floor_s:,.0f} s (write units / "
+          f"configured rate): {model.floor_ratio:.2f}x ({verdict} the {TARGET_FLOOR_RATIO}x target)")
+    worst = max(step.worst_share for step in model.steps)
+    print(f"  every step under {TARGET_SHARE:.0%} of its timeout, memory and /tmp: "
+          f"{'yes' if worst <= TARGET_SHARE else 'NO'} (worst {worst:.0%})")
+    print("  cost per million records (USD): " + ", ".join(
+        f"{name} {model.per_million(usd):.4f}" for name, usd in model.costs.items()))
+    share = model.other_cost / model.dynamodb_writes_cost
+    print(f"  everything but DynamoDB writes: {share:.1%} of the DynamoDB write cost "
+          f"({'meets' if share <= TARGET_OTHER_COST else 'MISSES'} the {TARGET_OTHER_COST:.0%} target)")
+
+
+def print_figures() -> None:
+    print("\nFigures (benchmarks/scale/figures.py; docs/capacity.md):")
+    for name, figure in figures.ALL.items():
+        print(f"  {name:32} {figure.value:>14,.10g} {figure.unit:42} {figure.source}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=GIB, help="bytes of lines in each sample file (default 1 GiB)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_BYTES // MIB} MiB samples in {QUICK_RANGE_BYTES // MIB} MiB ranges (a smoke test)")
+    parser.add_argument("--template", default=str(ROOT / "cdk.out" / "BulkIngest.template.json"))
+    parser.add_argument("--data", default=str(ROOT / ".local" / "bench-scale"),
+                        help="where generated files are kept between runs")
+    parser.add_argument("--workdir", default=None, help="scratch space for the file-backed S3 (default: a temp dir)")
+    parser.add_argument("--no-gzip", action="store_true", help="skip the gzip sample (and the gzip scenarios)")
+    args = parser.parse_args(argv)
+
+    from ingest.logic.load.context import LoadSettings
+
+    configured = LoadSettings()
+    size = QUICK_BYTES if args.quick else args.size
+    range_bytes = QUICK_RANGE_BYTES if args.quick else configured.range_bytes
+    run_settings = replace(configured, range_bytes=range_bytes, load_write_rate_per_second=UNPACED_RATE)
+    plan = Plan(range_bytes=configured.range_bytes, partitions=configured.partitions,
+                load_concurrency=configured.load_max_concurrency, split_concurrency=SPLIT_MAX_CONCURRENCY,
+                write_rate=configured.load_write_rate_per_second, load_threads=configured.load_threads)
+    limits = step_limits(Path(args.template))
+
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    plain = generate.write_plain(data / f"customers-{size}.ndjson", size)
+    plain_bytes = plain.stat().st_size
+    with open(plain, "rb") as lines:
+        records = sum(block.count(b"\n") for block in iter(lambda: lines.read(8 * MIB), b""))
+    scratch = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        print(f"make bench-scale: the real step code on {plain_bytes / MIB:,.0f} MiB samples ({records:,} records, "
+              f"range_bytes {range_bytes // MIB} MiB, {configured.partitions} partitions), extrapolated per byte and "
+              f"per record to the scenarios below; limits from {args.template}")
+        plain_run = run_sample("plain", plain, "customers.ndjson", plain_bytes, records, run_settings, scratch)
+        gzip_run = None
+        if not args.no_gzip:
+            gzipped = generate.write_gzip(data / f"customers-{size}.ndjson.gz", plain)
+            gzip_run = run_sample("gzip", gzipped, "customers.ndjson.gz", plain_bytes, records, run_settings, scratch)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    print_sample(plain_run)
+    if gzip_run:
+        print_sample(gzip_run)
+        print(f"  (the sample compresses {gzip_run.plain_bytes / gzip_run.object_bytes:.1f}:1; Decompress is modelled per "
+              "plain byte, so the scenarios' ratios change only how many plain bytes 5 GiB holds)")
+    print(f"\nModelled on AWS (Load paced at {plan.write_rate:,.0f} writes/s per job, {plan.load_concurrency} Loads at "
+          f"once, {plan.load_threads} threads each; ranges of {plan.range_bytes // MIB} MiB, {plan.split_concurrency} "
+          "at once). '!' marks a step over 50 % of a limit.")
+    record_bytes = plain_bytes / records
+    models = []
+    for scenario in scenarios(record_bytes):
+        if scenario.gzip and gzip_run is None:
+            continue
+        model = model_job(scenario, plain_run, gzip_run, limits, plan)
+        models.append(model)
+        print_job(model)
+
+    def plain_job(size: int) -> JobModel:
+        return model_job(Scenario("", size, size, False), plain_run, gzip_run, limits, plan)
+
+    largest_plain = largest_within_target(plain_job, 64 * MIB, 200 * GIB)
+    print(f"\nLargest plain file with every step under {TARGET_SHARE:.0%} of its limits: {largest_plain / GIB:,.1f} GiB "
+          f"(uploads stop at 5 GiB, S3's single-PUT maximum)")
+    if gzip_run:
+        for ratio in (4, 10):
+            def gzip_job(size: int, ratio: int = ratio) -> JobModel:
+                return model_job(Scenario("", math.ceil(size / ratio), size, True), plain_run, gzip_run, limits, plan)
+            largest = largest_within_target(gzip_job, 64 * MIB, 400 * GIB)
+            print(f"Largest gzip file at {ratio}:1 with every step under {TARGET_SHARE:.0%}: {largest / ratio / GIB:,.2f} GiB "
+                  f"compressed ({largest / GIB:,.1f} GiB of lines)")
+    print_figures()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

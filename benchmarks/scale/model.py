@@ -1,0 +1,312 @@
+"""From what the sample jobs measured to the scenarios: each step's modelled time on Lambda against its
+timeout, its memory and /tmp against its limits, the job's wall time against the table's write floor,
+and the cost per million records.
+
+Extrapolation (the sample is smaller than the scenarios; docs/capacity.md discusses it):
+  - CPU scales with what drives it: bytes of the range (Scan, Split), plain bytes (Decompress), records
+    (Load); the planning steps with the number of ranges, Finalize with ranges x partitions (the work
+    files it lists and deletes). A step's CPU on Lambda = CPU here x LAMBDA_CPU_SPEED_VS_HERE / its vCPU
+    share (memory / 1,769 MB, at most 1: the steps are single-threaded where it counts).
+  - S3 transfer = bytes moved / S3_BYTES_PER_S_PER_CONNECTION, requests x S3_REQUEST_LATENCY_S, added to
+    the CPU (no overlap assumed: the pessimistic case).
+  - Load = its reads + the larger of its CPU and its writes' time under the DynamoDB model (the writes
+    overlap the CPU on the writer's threads).
+  - Memory and /tmp: the sample's peak per step. Every step holds a bounded window whatever the file;
+    the sample runs full-size ranges (range_bytes as configured), so its peaks are the scenarios' peaks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from benchmarks.scale import figures
+from benchmarks.scale.dynamodb import WriteLimits, WriteTally
+from benchmarks.scale.limits import FunctionLimits
+from benchmarks.scale.run import Invocation, JobRun
+from benchmarks.scale.s3 import FREE, PUT_CLASS
+
+GIB = 1024**3
+TARGET_SHARE = 0.5  # every step under 50 % of its timeout, memory and /tmp
+TARGET_FLOOR_RATIO = 1.2  # the job within 1.2x the table's write floor
+TARGET_OTHER_COST = 0.05  # everything else <= 5 % of the DynamoDB write cost
+# Step Functions (Standard) transitions: the job's own states, and per Distributed Map child execution
+# (its start, its one Task state, its end). ASSUMPTION from the state machine's shape (docs/load_workflow.md).
+MAIN_STATE_TRANSITIONS = 12
+TRANSITIONS_PER_CHILD = 3
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    object_bytes: int  # as uploaded (compressed, for gzip)
+    plain_bytes: int
+    gzip: bool
+
+
+@dataclass
+class StepRates:
+    """One step's figures from the sample, per unit of what drives it."""
+
+    step: str
+    invocations: int
+    driver_total: float  # bytes, records, ranges... summed over the sample's invocations
+    cpu_s: float
+    bytes_moved: int
+    requests: dict[str, int]
+    peak_rss: int
+    peak_tmp: int
+    writes: WriteTally
+
+    @property
+    def cpu_per_driver(self) -> float:
+        return self.cpu_s / self.driver_total if self.driver_total else 0.0
+
+    @property
+    def bytes_per_driver(self) -> float:
+        return self.bytes_moved / self.driver_total if self.driver_total else 0.0
+
+
+@dataclass
+class StepModel:
+    step: str
+    function: FunctionLimits
+    invocations: int
+    seconds: float  # the longest invocation
+    total_seconds: float  # all invocations (Lambda GB-s)
+    peak_rss: int
+    peak_tmp: int
+    bounds: dict[str, float] = field(default_factory=dict)  # Load: what its write time is bound by
+
+    @property
+    def time_share(self) -> float:
+        return self.seconds / self.function.timeout_s
+
+    @property
+    def memory_share(self) -> float:
+        return self.peak_rss / (self.function.memory_mb * 1024 * 1024)
+
+    @property
+    def tmp_share(self) -> float:
+        return self.peak_tmp / (self.function.ephemeral_mb * 1024 * 1024)
+
+    @property
+    def worst_share(self) -> float:
+        return max(self.time_share, self.memory_share, self.tmp_share)
+
+
+@dataclass
+class JobModel:
+    scenario: Scenario
+    records: int
+    ranges: int
+    partitions: int
+    steps: list[StepModel]
+    wall_s: float
+    write_floor_s: float
+    load_phase_bounds: dict[str, float]
+    costs: dict[str, float]  # USD for the whole job, by item
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.wall_s / self.write_floor_s
+
+    @property
+    def dynamodb_writes_cost(self) -> float:
+        return self.costs["DynamoDB writes"]
+
+    @property
+    def other_cost(self) -> float:
+        return sum(value for name, value in self.costs.items() if name != "DynamoDB writes")
+
+    def per_million(self, usd: float) -> float:
+        return usd / self.records * 1e6
+
+
+def _driver(run: JobRun, invocation: Invocation) -> float:
+    """What an invocation's work grows with."""
+    step = invocation.step
+    if step in ("Scan", "Split"):
+        return invocation.s3["bytes_out"]  # the range it read
+    if step == "Decompress":
+        return invocation.s3["bytes_in"]  # the plain parts it wrote
+    if step == "Load":
+        return invocation.writes.items
+    if step in ("PlanSplit", "PlanLoad"):
+        return run.job.ranges or 1
+    if step == "Finalize":
+        return (run.job.ranges or 1) * run.job.partitions
+    return 1.0  # Inspect
+
+
+def rates_of(run: JobRun) -> dict[str, StepRates]:
+    rates: dict[str, StepRates] = {}
+    for invocation in run.invocations:
+        rate = rates.setdefault(invocation.step, StepRates(invocation.step, 0, 0.0, 0.0, 0, {}, 0, 0, WriteTally()))
+        rate.invocations += 1
+        rate.driver_total += _driver(run, invocation)
+        rate.cpu_s += invocation.cpu_s
+        rate.bytes_moved += invocation.s3["bytes_in"] + invocation.s3["bytes_out"]
+        for operation, count in invocation.s3["requests"].items():
+            rate.requests[operation] = rate.requests.get(operation, 0) + count
+        rate.peak_rss = max(rate.peak_rss, invocation.peak_rss_bytes)
+        rate.peak_tmp = max(rate.peak_tmp, invocation.tmp_peak_bytes)
+        rate.writes.merge(invocation.writes)
+    return rates
+
+
+def hottest_share(run: JobRun) -> float:
+    """The largest share of one Load's write units that went to a single partition-key value."""
+    shares = [max(inv.writes.units_by_partition.values()) / inv.writes.units
+              for inv in run.of("Load") if inv.writes.units]
+    return max(shares, default=0.0)
+
+
+def _request_seconds(requests: float) -> float:
+    return requests * figures.S3_REQUEST_LATENCY_S.value
+
+
+def _transfer_seconds(moved: float) -> float:
+    return moved / figures.S3_BYTES_PER_S_PER_CONNECTION.value
+
+
+def _cpu_on_lambda(cpu_here: float, function: FunctionLimits) -> float:
+    return cpu_here * figures.LAMBDA_CPU_SPEED_VS_HERE.value / function.vcpu
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The sizes the job runs with (LoadSettings, and the Map concurrency of Scan/Split)."""
+
+    range_bytes: int
+    partitions: int
+    load_concurrency: int
+    split_concurrency: int
+    write_rate: float  # all Loads of one job together
+    load_threads: int
+
+
+def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, limits: dict[str, FunctionLimits],
+              plan: Plan) -> JobModel:
+    """The scenario's job, from the sample runs' rates (the gzip run gives Decompress's rates)."""
+    plain_rates = rates_of(plain_run)
+    gzip_rates = rates_of(gzip_run) if gzip_run else {}
+    record_bytes = plain_run.plain_bytes / plain_run.records
+    records = round(scenario.plain_bytes / record_bytes)
+    ranges = math.ceil(scenario.plain_bytes / plan.range_bytes)
+    partitions = plan.partitions
+    sample_ranges = plain_run.job.ranges or 1
+    sample_work_files = sample_ranges * plain_run.job.partitions
+    steps: list[StepModel] = []
+
+    def modelled(step: str, rates: StepRates, invocations: int, driver_each: float, request_factor: float,
+                 extra: float = 0.0) -> StepModel:
+        function = limits[step]
+        requests_each = sum(rates.requests.values()) / rates.invocations * request_factor
+        cpu = _cpu_on_lambda(rates.cpu_per_driver * driver_each, function)
+        seconds = cpu + _transfer_seconds(rates.bytes_per_driver * driver_each) + _request_seconds(requests_each) + extra
+        return StepModel(step, function, invocations, seconds, seconds * invocations, rates.peak_rss, rates.peak_tmp)
+
+    steps.append(modelled("Inspect", plain_rates["Inspect"], 1, 1, 1))
+    if scenario.gzip:
+        if "Decompress" not in gzip_rates:
+            raise ValueError("a gzip scenario needs the gzip sample run")
+        rates = gzip_rates["Decompress"]
+        steps.append(modelled("Decompress", rates, 1, scenario.plain_bytes,
+                              scenario.plain_bytes / rates.driver_total))
+    else:
+        steps.append(modelled("Scan", plain_rates["Scan"], ranges, min(plan.range_bytes, scenario.plain_bytes), 1))
+        steps.append(modelled("PlanSplit", plain_rates["PlanSplit"], 1, ranges, ranges / sample_ranges))
+    steps.append(modelled("Split", plain_rates["Split"], ranges, min(plan.range_bytes, scenario.plain_bytes), 1))
+    steps.append(modelled("PlanLoad", plain_rates["PlanLoad"], 1, ranges, ranges / sample_ranges))
+
+    # Load: one partition's records, its reads, and its writes under the DynamoDB model.
+    load_rates = plain_rates["Load"]
+    per_load = records / partitions
+    units_per_record = load_rates.writes.units / load_rates.writes.items
+    calls_per_record = load_rates.writes.calls / load_rates.writes.items
+    hot = hottest_share(plain_run)
+    load_units = per_load * units_per_record
+    one_load = WriteTally(calls=round(per_load * calls_per_record), items=round(per_load), units=round(load_units))
+    one_load.units_by_partition["hottest"] = round(load_units * hot)
+    load_bounds = one_load.bounds(WriteLimits(rate_per_s=plan.write_rate / plan.load_concurrency,
+                                              threads=plan.load_threads))
+    load_function = limits["Load"]
+    load_cpu = _cpu_on_lambda(load_rates.cpu_per_driver * per_load, load_function)
+    load_requests = sum(load_rates.requests.values()) / load_rates.invocations * ranges / sample_ranges
+    load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
+                    + max(load_cpu, max(load_bounds.values())))
+    steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
+                           load_rates.peak_rss, load_rates.peak_tmp, {"CPU": load_cpu, **load_bounds}))
+    work_files = ranges * partitions
+    steps.append(modelled("Finalize", plain_rates["Finalize"], 1, work_files, work_files / sample_work_files))
+
+    # The job: its states one after another, each Map in waves of its concurrency.
+    by_step = {model.step: model for model in steps}
+    total_units = records * units_per_record
+    job_tally = WriteTally(items=records, units=round(total_units))
+    # The hottest key over the whole job: each Load's hottest key is its own (the routing hash decides both).
+    job_tally.units_by_partition["hottest"] = round(load_units * hot)
+    load_phase_bounds = {
+        "Load waves": math.ceil(partitions / plan.load_concurrency) * by_step["Load"].seconds,
+        **{f"job: {name}": value for name, value in job_tally.bounds(WriteLimits(rate_per_s=plan.write_rate)).items()
+           if name != "call latency"},
+    }
+    load_phase = max(load_phase_bounds.values())
+    split_waves = math.ceil(ranges / plan.split_concurrency)
+    wall = by_step["Inspect"].seconds
+    if scenario.gzip:
+        wall += by_step["Decompress"].seconds
+    else:
+        wall += split_waves * by_step["Scan"].seconds + by_step["PlanSplit"].seconds
+    wall += split_waves * by_step["Split"].seconds + by_step["PlanLoad"].seconds + load_phase + by_step["Finalize"].seconds
+    wall += MAIN_STATE_TRANSITIONS * figures.STATE_OVERHEAD_S.value
+    write_floor = total_units / plan.write_rate
+
+    # Costs of the whole job.
+    gb_seconds = sum(model.total_seconds * model.function.memory_mb / 1024 for model in steps)
+    invocations = sum(model.invocations for model in steps)
+    children = sum(model.invocations for model in steps if model.step in ("Scan", "Split", "Load"))
+    put_class = get_class = 0.0
+    for model in steps:
+        rates = (gzip_rates if model.step == "Decompress" else plain_rates)[model.step]
+        factor = {"PlanSplit": ranges / sample_ranges, "PlanLoad": ranges / sample_ranges,
+                  "Finalize": work_files / sample_work_files, "Load": ranges / sample_ranges,
+                  "Decompress": scenario.plain_bytes / rates.driver_total}.get(model.step, 1.0)
+        for operation, count in rates.requests.items():
+            scaled = count / rates.invocations * factor * model.invocations
+            if operation in PUT_CLASS:
+                put_class += scaled
+            elif operation not in FREE:
+                get_class += scaled
+    # Work files live from Split (or Decompress) until Finalize deletes them: about the job's wall time
+    # after Inspect. Split's output is about the plain bytes (the frames add the line number and key).
+    split_out_ratio = plain_rates["Split"].bytes_moved / plain_rates["Split"].driver_total - 1
+    work_bytes = scenario.plain_bytes * split_out_ratio + (scenario.plain_bytes if scenario.gzip else 0)
+    storage_gb_months = work_bytes / 1e9 * wall / figures.SECONDS_PER_MONTH
+    control_requests = sum(sum(inv.control_calls.values()) for inv in plain_run.invocations)
+    control_requests *= (ranges + partitions) / (sample_ranges + plain_run.job.partitions)
+    costs = {
+        "DynamoDB writes": total_units * figures.PRICE_WRITE_REQUEST_UNIT.value,
+        "Lambda": gb_seconds * figures.PRICE_LAMBDA_GB_SECOND.value + invocations * figures.PRICE_LAMBDA_REQUEST.value,
+        "Step Functions": (MAIN_STATE_TRANSITIONS + TRANSITIONS_PER_CHILD * children)
+        * figures.PRICE_STATE_TRANSITION.value,
+        "S3 requests": put_class * figures.PRICE_S3_PUT.value + get_class * figures.PRICE_S3_GET.value,
+        "S3 storage": storage_gb_months * figures.PRICE_S3_GB_MONTH.value,
+        # jobs and datasets items: progress, hold, counts (priced as 1 write unit each: an upper bound)
+        "DynamoDB control tables": control_requests * figures.PRICE_WRITE_REQUEST_UNIT.value,
+    }
+    return JobModel(scenario, records, ranges, partitions, steps, wall, write_floor, load_phase_bounds, costs)
+
+
+def largest_within_target(make: callable, low: int, high: int) -> int:
+    """The largest plain size (bytes) whose job keeps every step under TARGET_SHARE of its limits."""
+    if make(low).steps and max(step.worst_share for step in make(low).steps) > TARGET_SHARE:
+        return 0
+    while high - low > 64 * 1024 * 1024:
+        middle = (low + high) // 2
+        if max(step.worst_share for step in make(middle).steps) <= TARGET_SHARE:
+            low = middle
+        else:
+            high = middle
+    return low
