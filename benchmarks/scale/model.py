@@ -231,6 +231,7 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     one_load.units_by_partition["hottest"] = round(load_units * hot)
     load_bounds = one_load.bounds(WriteLimits(rate_per_s=plan.write_rate / plan.load_concurrency,
                                               threads=plan.load_threads))
+    del load_bounds["table limit"]  # the table is shared by every Load: a bound of the job (below), not of one Load
     load_function = limits["Load"]
     load_cpu = _cpu_on_lambda(load_rates.cpu_per_driver * per_load, load_function)
     load_requests = sum(load_rates.requests.values()) / load_rates.invocations * ranges / sample_ranges
