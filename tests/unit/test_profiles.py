@@ -279,7 +279,7 @@ def test_clear_plans_the_profile_partition_for_a_profile_changes_load():
     world.upload(lines(*LOCALYTICS_EXAMPLE))
     world.jobs.create({"account_id": ACCOUNT, "job_id": "clear-1", "job_type": "clear", "status": "Pending"})
     planned = clear.plan(world.jobs, world.datasets, {"account_id": ACCOUNT, "job_id": "clear-1", "dataset_id": DATASET})
-    assert planned["partitions"] == [{"record_type": "profile"}]
+    assert planned["partitions"] == [{"record_type": "profile", "shards": 64}]  # a new dataset's shards
 
 
 def test_the_catalogue_describes_how_profile_changes_load():

@@ -33,7 +33,7 @@ def plan(event: dict) -> dict:
 
 @clear_step
 def clear_partition(event: dict) -> dict:
-    result = clear.clear_partition(wiring.clear().records, event["job"], event["partition"]["record_type"])
+    result = clear.clear_partition(wiring.clear().records, event["job"], event["partition"])
     logger.info("partition cleared", extra=result)
     return result
 
