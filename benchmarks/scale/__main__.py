@@ -23,14 +23,28 @@ from pathlib import Path
 
 from benchmarks.scale import figures, generate
 from benchmarks.scale.limits import step_limits
-from benchmarks.scale.model import (GIB, TARGET_FLOOR_RATIO, TARGET_OTHER_COST, TARGET_SHARE, JobModel, Plan,
-                                    Scenario, hottest_share, largest_within_target, model_job, rates_of)
+from benchmarks.scale.model import (
+    GIB,
+    TARGET_FLOOR_RATIO,
+    TARGET_OTHER_COST,
+    TARGET_SHARE,
+    JobModel,
+    Plan,
+    Scenario,
+    hottest_share,
+    largest_within_target,
+    model_job,
+    rates_of,
+)
 from benchmarks.scale.run import UNPACED_RATE, Harness, JobRun
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
-QUICK_BYTES = 48 * MIB
-QUICK_RANGE_BYTES = 8 * MIB  # several ranges in the quick sample (the real default is 128 MiB)
+# --quick: a smoke test (tests/unit/test_bench_scale.py). Load's boto3 requests cost ~0.85 ms of CPU a
+# record here, so 8 MiB (~16,000 records) loads in well under a minute on 2 shared cores; the gzip job stops
+# after PlanLoad (the model takes only Decompress's rates from it).
+QUICK_BYTES = 8 * MIB
+QUICK_RANGE_BYTES = 1 * MIB  # several ranges in the quick sample (the real default is 128 MiB)
 SPLIT_MAX_CONCURRENCY = 64  # docs/load_workflow.md, `split_max_concurrency`
 RECORD_BYTES_TARGET = 500
 
@@ -46,7 +60,7 @@ def scenarios(record_bytes: float) -> list[Scenario]:
 
 
 def run_sample(label: str, source: Path, filename: str, plain_bytes: int, records: int, settings,
-               workdir: Path) -> JobRun:
+               workdir: Path, load: bool = True) -> JobRun:
     harness = Harness(workdir / label, settings)
     run = JobRun(label, plain_bytes, source.stat().st_size, filename.endswith(".gz"), records, settings)
     started = time.perf_counter()
@@ -54,8 +68,8 @@ def run_sample(label: str, source: Path, filename: str, plain_bytes: int, record
     def progress(state: str) -> None:
         print(f"  [{time.perf_counter() - started:7.1f} s] {label}: {state}", file=sys.stderr, flush=True)
 
-    harness.run_job(run, source, filename, generate.RECORD_TYPE, progress)
-    progress(f"done, {run.outcome.status}")
+    harness.run_job(run, source, filename, generate.RECORD_TYPE, progress, load=load)
+    progress(f"done, {run.outcome.status if run.outcome else 'stopped after PlanLoad'}")
     shutil.rmtree(workdir / label, ignore_errors=True)
     return run
 
@@ -65,14 +79,25 @@ def pct(share: float) -> str:
 
 
 def print_sample(run: JobRun) -> None:
-    print(f"\nSample '{run.label}': {run.object_bytes / MIB:,.0f} MiB as uploaded, {run.plain_bytes / MIB:,.0f} MiB of lines, "
-          f"{run.records:,} records; outcome {run.outcome.status} {run.outcome.stats.state() if run.outcome.stats else ''}")
+    if run.outcome is not None:
+        outcome = f"outcome {run.outcome.status} {run.outcome.stats.state() if run.outcome.stats else ''}"
+        total = run.outcome.stats.total if run.outcome.stats else None
+        loaded = run.outcome.stats.loaded if run.outcome.stats else None
+    else:
+        outcome = f"stopped after PlanLoad {run.job.split.state()}"
+        total, loaded = run.job.split.total, run.records
+    print(f"\nSample '{run.label}': {run.object_bytes / MIB:,.1f} MiB as uploaded, {run.plain_bytes / MIB:,.1f} MiB of "
+          f"lines, {run.records:,} records; {outcome}")
+    if total != run.records or loaded != run.records:
+        print(f"  WARNING: the file has {run.records:,} records; the job counted {total} and loaded {loaded}")
     print(f"  {'step':10} {'calls':>5} {'CPU s':>8} {'CPU/unit':>16} {'peak RSS':>9} {'/tmp':>7} {'S3 req':>7} {'S3 MiB':>8}")
     for step, rates in rates_of(run).items():
         unit = {"Scan": "us/KiB", "Split": "us/KiB", "Decompress": "us/KiB", "Load": "us/record"}.get(step)
         per = (f"{rates.cpu_per_driver * (1024 if 'KiB' in unit else 1) * 1e6:9.2f} {unit}" if unit else "")
         print(f"  {step:10} {rates.invocations:>5} {rates.cpu_s:>8.2f} {per:>16} {rates.peak_rss / MIB:>7.0f}MB "
               f"{rates.peak_tmp / MIB:>5.1f}MB {sum(rates.requests.values()):>7} {rates.bytes_moved / MIB:>8.0f}")
+    if "Load" not in rates_of(run):
+        return
     load = rates_of(run)["Load"].writes
     print(f"  record writes: {load.calls:,} calls, {load.items:,} items, {load.units:,} write units "
           f"({load.item_bytes / max(1, load.items):.0f} B/item), {len(load.units_by_partition)} partition keys; "
@@ -122,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where generated files are kept between runs")
     parser.add_argument("--workdir", default=None, help="scratch space for the file-backed S3 (default: a temp dir)")
     parser.add_argument("--no-gzip", action="store_true", help="skip the gzip sample (and the gzip scenarios)")
+    parser.add_argument("--no-gzip-load", action="store_true",
+                        help="stop the gzip job after PlanLoad (the model takes only Decompress's rates from it)")
     args = parser.parse_args(argv)
 
     from ingest.logic.load.context import LoadSettings
@@ -150,11 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         gzip_run = None
         if not args.no_gzip:
             gzipped = generate.write_gzip(data / f"customers-{size}.ndjson.gz", plain)
-            gzip_run = run_sample("gzip", gzipped, "customers.ndjson.gz", plain_bytes, records, run_settings, scratch)
+            gzip_run = run_sample("gzip", gzipped, "customers.ndjson.gz", plain_bytes, records, run_settings, scratch,
+                                  load=not (args.quick or args.no_gzip_load))
     finally:
         if not args.workdir:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    if args.quick:
+        print(f"\n--quick: {QUICK_RANGE_BYTES // MIB} MiB ranges, so the peaks and request counts below are not the "
+              "scenarios'")
     print_sample(plain_run)
     if gzip_run:
         print_sample(gzip_run)

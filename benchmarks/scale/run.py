@@ -221,7 +221,9 @@ class Harness:
         return [item.get("task", item) for item in items]
 
     def run_job(self, run: JobRun, source: Path, filename: str, record_type: str,
-                progress: Callable[[str], None] = lambda _: None) -> JobRun:
+                progress: Callable[[str], None] = lambda _: None, load: bool = True) -> JobRun:
+        """Every state of one job; with load=False it stops after PlanLoad (run.job then has the split
+        totals, run.outcome stays None)."""
         from ingest.logic.load import decompress, finalize, inspect, loading, scan, split
         from ingest.logic.load.layout import WorkKeys
         from ingest.models.workflow import ExecutionInput, PartitionTask, RangeTask
@@ -250,9 +252,11 @@ class Harness:
         for task in tasks:
             step("Split", lambda ctx, task=task: split.split_range(ctx, job, task))
         planned = step("PlanLoad", lambda ctx: split.plan_load(ctx, job))
-        job = planned.job
+        job = run.job = planned.job
         if not planned.within_budget:
             raise RuntimeError("the generated file was over its error budget")
+        if not load:
+            return run
         partitions = [PartitionTask.model_validate(item) for item in self.manifest(keys.load_manifest)]
         progress(f"Load x{len(partitions)}")
         for task in partitions:
