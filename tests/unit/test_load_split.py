@@ -245,7 +245,7 @@ def test_csv_header_after_blank_lines_is_read_by_the_range_that_holds_it():
 def test_too_long_lines_are_rejected_with_their_numbers_whatever_the_ranges():
     long_line = customer("big", first_name="x" * (MAX_LINE_BYTES + 10))
     data = customer("a") + b"\n" + long_line + b"\r\n\n" + customer("b") + b"\n" + long_line
-    for range_bytes in (100, 300_000, MAX_LINE_BYTES, 10 * MAX_LINE_BYTES):
+    for range_bytes in (50_000, 300_000, MAX_LINE_BYTES, 10 * MAX_LINE_BYTES):
         world = World(data, range_bytes=range_bytes, read_size=65536)
         valid, rejected = world.outcome()
         assert [line for line, *_ in valid] == [1, 4]
@@ -450,3 +450,34 @@ def test_ranges_of_every_size_partition_the_file_into_its_records_once():
     expected = one_pass(data, formats.NDJSON)
     for range_bytes, read_size in itertools.product((1, 2, 7, 31, 32, 33, 500), (1, 4, 64)):
         assert World(data, range_bytes=range_bytes, read_size=read_size).outcome() == expected
+
+
+CSV_WITH_BAD_LINES = (
+    b"link.customer_id,first_name,last_name\n"
+    b'c1,"bad \xff byte\nin a quoted field",x\n'  # a line that is not UTF-8 aborts its record
+    b"c2,ok,\n"
+    b'c3,"unterminated\n'
+    b'c4,5" screen,x\n'  # a quote inside an unquoted field: Python's reader takes it as a character
+    b"c5,after,it\n"
+)
+
+
+@pytest.mark.parametrize("range_bytes", [*range(1, 30), 45, 80, 1000])
+def test_csv_lines_that_break_a_record_are_reported_as_one_pass_reports_them(range_bytes):
+    world = World(CSV_WITH_BAD_LINES, filename="customers.csv", range_bytes=range_bytes)
+    valid, rejected = world.outcome()
+    assert (valid, rejected) == one_pass(CSV_WITH_BAD_LINES, formats.CSV)
+    assert rejected[0][:2] == (2, "line is not valid UTF-8 (byte 9)")
+
+
+def test_a_stray_quote_in_an_unquoted_csv_field_loses_no_record_and_reads_none_twice():
+    """The quote flips the parity the ranges after it start from: the range holding it reads on to the
+    end of the file (the ranges after it own nothing), and the records are still the one-pass reader's."""
+    rows = [b"c%d,name %d,x" % (number, number) for number in range(40)]
+    rows[5] = b'c5,24" screen,x'
+    data = b"link.customer_id,first_name,last_name\n" + b"\n".join(rows) + b"\n"
+    for range_bytes in (7, 50, 333):
+        world = World(data, filename="customers.csv", range_bytes=range_bytes)
+        valid, rejected = world.outcome()
+        assert (valid, rejected) == one_pass(data, formats.CSV)
+        assert len(valid) == 40 and rejected == []
