@@ -40,7 +40,7 @@ def dataset(dataset_id: str, account_id: str = "acme", **fields) -> dict:
 def test_the_fakes_offer_the_adapters_methods_with_their_parameters():
     assert_same_methods(FakeJobsTable, JobsTable, not_faked={"update_unless_final"})
     assert_same_methods(FakeDatasetsTable, DatasetsTable, fake_only={"add"},
-                        not_faked={"update", "start_clear", "end_clear"})
+                        not_faked={"update"})
     assert_same_methods(FakeAccountsTable, AccountsTable)
 
 
