@@ -258,6 +258,22 @@ class FakeDatasetsTable:
         item["last_load"] = copy.deepcopy(load)
         item["updated_at"] = load["finished_at"]
 
+    def start_clear(self, account_id: str, dataset_id: str, job_id: str, at: str) -> bool:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or item.get("clearing_job") or item.get("loading_job"):
+            return False
+        item.update(clearing_job=job_id, updated_at=at)
+        return True
+
+    def end_clear(self, account_id: str, dataset_id: str, job_id: str, at: str, emptied: bool) -> None:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or item.get("clearing_job") != job_id:
+            return
+        del item["clearing_job"]
+        item["updated_at"] = at
+        if emptied:
+            item["record_counts"] = {}
+
     def add_load(self, account_id: str, dataset_id: str, record_type: str, created: int, load: dict) -> bool:
         item = self.items.get((account_id, dataset_id))
         if item is None or (item.get("last_load") or {}).get("upload_id") == load["upload_id"]:

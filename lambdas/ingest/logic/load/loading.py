@@ -121,7 +121,12 @@ class ProfileChangesLoad:
     profile's `applied` marker) and write each changed profile once, with its marker.
 
     A profile that a failed attempt of this Load already brought up to date is written again as it
-    is, so that this attempt counts it (created or replaced) and its later windows do not."""
+    is, so that this attempt counts it (created or replaced) and its later windows do not.
+
+    A dry run writes nothing, so later windows could not read what earlier ones changed: it keeps the
+    changed profiles of the partition in memory instead (`_unwritten`), so its refusals are the ones a
+    real load would give. That is the one place memory follows the partition, not the window (only
+    customers the file changes, only in a dry run); docs/decision_log.md says why it is accepted."""
 
     may_refuse = True
 
@@ -130,6 +135,7 @@ class ProfileChangesLoad:
         self._writer = None if job.dry_run else ctx.records.writer(
             job.account_id, job.dataset_id, profiles.PROFILE_TYPE, job.shards, stamp.job_id, stamp.attempt,
             ctx.settings.load_threads, ctx.settings.write_rate_per_load)
+        self._unwritten: dict[str, dict[str, str]] = {}  # a dry run's changed profiles
 
     def apply(self, window: list[frame_codec.Frame]) -> WindowOutcome:
         job, stamp = self._job, self._stamp
@@ -138,6 +144,8 @@ class ProfileChangesLoad:
             by_customer.setdefault(frame.key, []).append(ChangeLine(frame.line, frame.record, frame))
         stored = self._records.get_many(job.account_id, job.dataset_id, profiles.PROFILE_TYPE, list(by_customer),
                                         job.shards)
+        if self._writer is None:
+            stored.update((key, self._unwritten[key]) for key in by_customer if key in self._unwritten)
         outcome = WindowOutcome()
         writes: list[RecordWrite] = []
         for customer_id, lines in by_customer.items():
@@ -148,6 +156,9 @@ class ProfileChangesLoad:
             if applied.item is not None:
                 data, marker = applied.item
                 writes.append(RecordWrite(customer_id, data, lines[-1].number, {"applied": marker}))
+                if self._writer is None:
+                    self._unwritten[customer_id] = {"data": data, "applied": marker, "job_id": stamp.job_id,
+                                                    "attempt": stamp.attempt}
             elif held is not None and held.get("job_id") == stamp.job_id and held.get("attempt") != stamp.attempt:
                 writes.append(RecordWrite(customer_id, held["data"], lines[-1].number,
                                           {"applied": held["applied"]} if held.get("applied") else {}))
@@ -233,7 +244,9 @@ def load_partition(ctx: LoadContext, job: LoadJob, task: PartitionTask, attempt:
                 ctx.objects.writer(error_key) as errors:
             for window in windows(partition_frames(ctx, work, task), max(1, ctx.settings.load_window_records)):
                 outcome = load.apply(window)
-                loaded, created, replaced = loaded + outcome.loaded, created + outcome.created, replaced + outcome.replaced
+                loaded += outcome.loaded
+                created += outcome.created
+                replaced += outcome.replaced
                 # Windows follow each other in line order; the merge needs the file in line order too.
                 for frame, reason in sorted(outcome.refused, key=lambda refused: refused[0].line):
                     errors.write(error_line(frame.line, reason, frame.raw))
