@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.scale.dynamodb import (ModelledDynamoDB, WriteLimits, WriteTally, item_bytes, modelled_client,
-                                       write_units)
+from benchmarks.scale.dynamodb import (
+    ModelledDynamoDB,
+    WriteLimits,
+    WriteTally,
+    item_bytes,
+    modelled_client,
+    write_units,
+)
 from benchmarks.scale.limits import functions_of
 
 
