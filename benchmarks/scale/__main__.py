@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import shutil
 import sys
 import tempfile
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where generated files are kept between runs")
     parser.add_argument("--workdir", default=None, help="scratch space for the file-backed S3 (default: a temp dir)")
     parser.add_argument("--no-gzip", action="store_true", help="skip the gzip sample (and the gzip scenarios)")
+    parser.add_argument("--saved", default=None,
+                        help="model the sample runs saved by an earlier run (its --data/last-runs-<size>.pickle) "
+                             "instead of running the steps again")
     parser.add_argument("--no-gzip-load", action="store_true",
                         help="stop the gzip job after PlanLoad (the model takes only Decompress's rates from it)")
     args = parser.parse_args(argv)
@@ -168,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     plain_bytes = plain.stat().st_size
     with open(plain, "rb") as lines:
         records = sum(block.count(b"\n") for block in iter(lambda: lines.read(8 * MIB), b""))
+    if args.saved:
+        plain_run, gzip_run = pickle.loads(Path(args.saved).read_bytes())
+        print(f"make bench-scale: modelling the sample runs saved in {args.saved}")
+        return report(args, plain_run, gzip_run, configured, plan, limits)
+    saved = data / f"last-runs-{size}.pickle"
     scratch = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         print(f"make bench-scale: the real step code on {plain_bytes / MIB:,.0f} MiB samples ({records:,} records, "
@@ -182,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(scratch, ignore_errors=True)
+    saved.write_bytes(pickle.dumps((plain_run, gzip_run)))
+    return report(args, plain_run, gzip_run, configured, plan, limits)
 
+
+def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: Plan, limits) -> int:
+    """Print the samples, the scenarios modelled from them, the largest files within the targets."""
     if args.quick:
         print(f"\n--quick: {QUICK_RANGE_BYTES // MIB} MiB ranges, so the peaks and request counts below are not the "
               "scenarios'")
@@ -194,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nModelled on AWS (Load paced at {plan.write_rate:,.0f} writes/s per job, {plan.load_concurrency} Loads at "
           f"once, {plan.load_threads} threads each; ranges of {plan.range_bytes // MIB} MiB, {plan.split_concurrency} "
           "at once). '!' marks a step over 50 % of a limit.")
-    record_bytes = plain_bytes / records
+    record_bytes = plain_run.plain_bytes / plain_run.records
     models = []
     for scenario in scenarios(record_bytes):
         if scenario.gzip and gzip_run is None:
@@ -202,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         model = model_job(scenario, plain_run, gzip_run, limits, plan)
         models.append(model)
         print_job(model)
+        if hottest_share(plain_run) > 2 / configured.new_dataset_shards:
+            spread = model_job(scenario, plain_run, gzip_run, limits, plan, hot_share=1 / configured.new_dataset_shards)
+            print(f"  what if each Load spread its writes over all {configured.new_dataset_shards} shards (a shard "
+                  f"independent of the partition): job {spread.wall_s:,.0f} s, {spread.floor_ratio:.2f}x the floor; "
+                  f"Load {max(s.time_share for s in spread.steps if s.step == 'Load'):.0%} of its timeout")
 
     def plain_job(size: int) -> JobModel:
         return model_job(Scenario("", size, size, False), plain_run, gzip_run, limits, plan)

@@ -187,8 +187,10 @@ class Plan:
 
 
 def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, limits: dict[str, FunctionLimits],
-              plan: Plan) -> JobModel:
-    """The scenario's job, from the sample runs' rates (the gzip run gives Decompress's rates)."""
+              plan: Plan, hot_share: float | None = None) -> JobModel:
+    """The scenario's job, from the sample runs' rates (the gzip run gives Decompress's rates).
+    hot_share: what-if for the share of one Load's writes on its busiest partition-key value (default:
+    as measured)."""
     plain_rates = rates_of(plain_run)
     gzip_rates = rates_of(gzip_run) if gzip_run else {}
     record_bytes = plain_run.plain_bytes / plain_run.records
@@ -225,7 +227,7 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     per_load = records / partitions
     units_per_record = load_rates.writes.units / load_rates.writes.items
     calls_per_record = load_rates.writes.calls / load_rates.writes.items
-    hot = hottest_share(plain_run)
+    hot = hottest_share(plain_run) if hot_share is None else hot_share
     load_units = per_load * units_per_record
     one_load = WriteTally(calls=round(per_load * calls_per_record), items=round(per_load), units=round(load_units))
     one_load.units_by_partition["hottest"] = round(load_units * hot)
@@ -246,8 +248,10 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     by_step = {model.step: model for model in steps}
     total_units = records * units_per_record
     job_tally = WriteTally(items=records, units=round(total_units))
-    # The hottest key over the whole job: each Load's hottest key is its own (the routing hash decides both).
-    job_tally.units_by_partition["hottest"] = round(load_units * hot)
+    # The hottest key over the whole job: with every Load on its own key (hot share 1: the partition
+    # decides the shard) one Load's units; with Loads spread over all the shards, the job's share.
+    job_tally.units_by_partition["hottest"] = round(max(load_units * hot, total_units * hot / plan.partitions
+                                                        if hot < 1 else 0))
     load_phase_bounds = {
         "Load waves": math.ceil(partitions / plan.load_concurrency) * by_step["Load"].seconds,
         **{f"job: {name}": value for name, value in job_tally.bounds(WriteLimits(rate_per_s=plan.write_rate)).items()
