@@ -175,6 +175,32 @@ def _cpu_on_lambda(cpu_here: float, function: FunctionLimits) -> float:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """How a scenario's counts relate to the sample's: ranges, work files (ranges x partitions), plain bytes."""
+
+    ranges: float
+    files: float
+    plain_bytes: float
+
+    def requests(self, step: str, requests: dict[str, int], invocations: int) -> dict[str, float]:
+        """One invocation's requests in the scenario, by operation. GETs of per-range objects grow with the
+        ranges (Load reads one part per range, the planning steps one result per range); Finalize's
+        listing and deleting with the work files (1,000 keys a page); Decompress's parts with the
+        plain bytes; everything else is per invocation."""
+        scaled = {}
+        for operation, count in requests.items():
+            each = count / invocations
+            if step == "Decompress":
+                each *= self.plain_bytes
+            elif step in ("Load", "PlanSplit", "PlanLoad") and operation == "get_object":
+                each *= self.ranges
+            elif step == "Finalize" and operation in ("list_objects_v2", "delete_objects"):
+                each *= self.files
+            scaled[operation] = each
+        return scaled
+
+
+@dataclass(frozen=True)
 class Plan:
     """The sizes the job runs with (LoadSettings, and the Map concurrency of Scan/Split)."""
 
@@ -201,26 +227,29 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     sample_work_files = sample_ranges * plain_run.job.partitions
     steps: list[StepModel] = []
 
-    def modelled(step: str, rates: StepRates, invocations: int, driver_each: float, request_factor: float,
-                 extra: float = 0.0) -> StepModel:
+    scale = Scale(ranges=ranges / sample_ranges,
+                  files=math.ceil(ranges * partitions / 1000) / math.ceil(sample_work_files / 1000),
+                  plain_bytes=scenario.plain_bytes / gzip_rates["Decompress"].driver_total if "Decompress" in gzip_rates
+                  else 1.0)
+
+    def modelled(step: str, rates: StepRates, invocations: int, driver_each: float, extra: float = 0.0) -> StepModel:
         function = limits[step]
-        requests_each = sum(rates.requests.values()) / rates.invocations * request_factor
+        requests_each = sum(scale.requests(step, rates.requests, rates.invocations).values())
         cpu = _cpu_on_lambda(rates.cpu_per_driver * driver_each, function)
         seconds = cpu + _transfer_seconds(rates.bytes_per_driver * driver_each) + _request_seconds(requests_each) + extra
         return StepModel(step, function, invocations, seconds, seconds * invocations, rates.peak_rss, rates.peak_tmp)
 
-    steps.append(modelled("Inspect", plain_rates["Inspect"], 1, 1, 1))
+    steps.append(modelled("Inspect", plain_rates["Inspect"], 1, 1))
     if scenario.gzip:
         if "Decompress" not in gzip_rates:
             raise ValueError("a gzip scenario needs the gzip sample run")
         rates = gzip_rates["Decompress"]
-        steps.append(modelled("Decompress", rates, 1, scenario.plain_bytes,
-                              scenario.plain_bytes / rates.driver_total))
+        steps.append(modelled("Decompress", rates, 1, scenario.plain_bytes))
     else:
-        steps.append(modelled("Scan", plain_rates["Scan"], ranges, min(plan.range_bytes, scenario.plain_bytes), 1))
-        steps.append(modelled("PlanSplit", plain_rates["PlanSplit"], 1, ranges, ranges / sample_ranges))
-    steps.append(modelled("Split", plain_rates["Split"], ranges, min(plan.range_bytes, scenario.plain_bytes), 1))
-    steps.append(modelled("PlanLoad", plain_rates["PlanLoad"], 1, ranges, ranges / sample_ranges))
+        steps.append(modelled("Scan", plain_rates["Scan"], ranges, min(plan.range_bytes, scenario.plain_bytes)))
+        steps.append(modelled("PlanSplit", plain_rates["PlanSplit"], 1, ranges))
+    steps.append(modelled("Split", plain_rates["Split"], ranges, min(plan.range_bytes, scenario.plain_bytes)))
+    steps.append(modelled("PlanLoad", plain_rates["PlanLoad"], 1, ranges))
 
     # Load: one partition's records, its reads, and its writes under the DynamoDB model.
     load_rates = plain_rates["Load"]
@@ -236,13 +265,13 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     del load_bounds["table limit"]  # the table is shared by every Load: a bound of the job (below), not of one Load
     load_function = limits["Load"]
     load_cpu = _cpu_on_lambda(load_rates.cpu_per_driver * per_load, load_function)
-    load_requests = sum(load_rates.requests.values()) / load_rates.invocations * ranges / sample_ranges
+    load_requests = sum(scale.requests("Load", load_rates.requests, load_rates.invocations).values())
     load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
                     + max(load_cpu, max(load_bounds.values())))
     steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
                            load_rates.peak_rss, load_rates.peak_tmp, {"CPU": load_cpu, **load_bounds}))
     work_files = ranges * partitions
-    steps.append(modelled("Finalize", plain_rates["Finalize"], 1, work_files, work_files / sample_work_files))
+    steps.append(modelled("Finalize", plain_rates["Finalize"], 1, work_files))
 
     # The job: its states one after another, each Map in waves of its concurrency.
     by_step = {model.step: model for model in steps}
@@ -275,11 +304,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     put_class = get_class = 0.0
     for model in steps:
         rates = (gzip_rates if model.step == "Decompress" else plain_rates)[model.step]
-        factor = {"PlanSplit": ranges / sample_ranges, "PlanLoad": ranges / sample_ranges,
-                  "Finalize": work_files / sample_work_files, "Load": ranges / sample_ranges,
-                  "Decompress": scenario.plain_bytes / rates.driver_total}.get(model.step, 1.0)
-        for operation, count in rates.requests.items():
-            scaled = count / rates.invocations * factor * model.invocations
+        for operation, each in scale.requests(model.step, rates.requests, rates.invocations).items():
+            scaled = each * model.invocations
             if operation in PUT_CLASS:
                 put_class += scaled
             elif operation not in FREE:
