@@ -89,7 +89,8 @@ class JobsTable:
 
     def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
         """Start a phase of a running job's progress: its name and totals (logic/load/progress.py)."""
-        fields: dict[str, Any] = {"progress.phase": phase, **{f"progress.{name}": value for name, value in totals.items()}}
+        fields: dict[str, Any] = {"progress.phase": phase,
+                                  **{f"progress.{name}": value for name, value in totals.items()}}
         names = {"#progress": "progress"}
         sets, values = [], {}
         for index, (path, value) in enumerate(fields.items()):
