@@ -10,16 +10,16 @@ block and restores it on exit, even when the block raises:
         upload = load_file(content)
     assert fault.fired == 1
 
-Faults act *below* the handlers wherever possible (the adapters and the pipeline the composition root
+Faults act *below* the handlers wherever possible (the adapters and the load steps the composition root
 builds), so the real error handling runs: a handler wraps an unexpected exception into
 StepFailedError, the state machine's Retry and Catch see what they would see in AWS. The seams:
 
   wiring.use(cls, wrapper)            the composition root makes every `cls` through the wrapper
                                       (lambdas/ingest/handlers/wiring.py): FailAfterWrites and
                                       Throttle wrap the record store it makes, Crash and a step's
-                                      Timeout wrap the pipeline
+                                      Timeout wrap the load steps
   lambda_runtime.add_invoke_hook      a hook called before every handler in the local Lambda runtime:
-                                      Drop, Rendezvous, Invocations, Timeout, FullDisk, Pad
+                                      Drop, Rendezvous, Pause, Invocations, Timeout, FullDisk, Pad
   lambda_runtime.use_wall_clock       the handlers' wall clock (ingest.clock.now): ServiceClock
   AccessGuard.use_role_statements     a role's statements in the access guard: RevokeGrant
   api_gateway.clock.use               the local API Gateway's clock: GatewayClock
@@ -27,6 +27,7 @@ StepFailedError, the state machine's Retry and Catch see what they would see in 
   FailAfterWrites  a Load writes part of its chunk to the record store, then crashes
   Throttle         BatchWriteItem answers with UnprocessedItems (DynamoDB throttling)
   Crash            a workflow step's logic raises (before doing anything, or after it is done)
+  Pause            invocations of a function wait until the test releases them
   Drop             invocations of a function are swallowed (an S3 event that is delayed or lost)
   Rendezvous       holds invocations of a function until `parties` of them have arrived, so they
                    run at the same moment (races on purpose)
@@ -55,17 +56,21 @@ from typing import Any, Callable, Iterator
 
 from ingest.adapters.record_store import RecordStore
 from ingest.handlers import wiring
-from ingest.logic.pipeline import Pipeline
+from ingest.logic.load.steps import LoadSteps
 from local_stack import access_guard, lambda_runtime
 from local_stack.api_gateway import clock as gateway_clock
 from local_stack.iam import action_matches
 
-# Workflow step name (as in the state machine and in failure reasons) -> (handler, Pipeline method).
+# Workflow step name (as in failure reasons; the Maps' iterations are ScanRange, SplitRange and
+# LoadPartition in the state machine) -> (handler, LoadSteps method).
 STEPS = {
     "Inspect": ("ingest.handlers.workflow.inspect", "inspect"),
-    "Split": ("ingest.handlers.workflow.split", "split"),
-    "Load": ("ingest.handlers.workflow.load", "load_chunk"),
-    "CheckErrorBudget": ("ingest.handlers.workflow.check_error_budget", "check_error_budget"),
+    "Scan": ("ingest.handlers.workflow.scan", "scan_range"),
+    "PlanSplit": ("ingest.handlers.workflow.plan_split", "plan_split"),
+    "Decompress": ("ingest.handlers.workflow.decompress", "decompress"),
+    "Split": ("ingest.handlers.workflow.split", "split_range"),
+    "PlanLoad": ("ingest.handlers.workflow.plan_load", "plan_load"),
+    "Load": ("ingest.handlers.workflow.load", "load_partition"),
     "Finalize": ("ingest.handlers.workflow.finalize", "finalize"),
     "MarkFailed": ("ingest.handlers.workflow.mark_failed", "mark_failed"),
 }
@@ -112,7 +117,7 @@ def inject(*faults: Fault) -> Iterator[Any]:
 
 
 class _Overriding:
-    """Stands in for an adapter or the pipeline: the named methods are replaced, the rest is the
+    """Stands in for an adapter or the load steps: the named methods are replaced, the rest is the
     object's own. A replacement is called as replacement(original bound method, *args, **kwargs)."""
 
     def __init__(self, target: Any, **replacements: Callable[..., Any]):
@@ -131,12 +136,16 @@ def _wrap_made(cls: type, wrap: Callable[[Any], Any]) -> Callable[[], None]:
 
 
 def _account_in(*args: Any) -> str | None:
-    """The account a pipeline call is about, from its state/job argument."""
+    """The account a step call or an invocation is about: from its typed argument (a LoadJob,
+    ExecutionInput or FailedState) or from the event's state ({"job": ...} or the execution input)."""
     for arg in args:
         if isinstance(arg, dict):
             job = arg.get("job") if isinstance(arg.get("job"), dict) else arg
             if "account_id" in job:
                 return job["account_id"]
+        account_id = getattr(arg, "account_id", None) or getattr(getattr(arg, "job", None), "account_id", None)
+        if account_id:
+            return account_id
     return None
 
 
@@ -247,7 +256,7 @@ class _ThrottlingClient:
         return getattr(self._client, name)
 
 
-# -- Step faults (the pipeline the composition root makes) ----------------------------------------------
+# -- Step faults (the load steps the composition root makes) ----------------------------------------------
 class Crash(Fault):
     """A workflow step's logic raises InjectedFault: before it does anything, or (after=True) once done.
 
@@ -265,7 +274,7 @@ class Crash(Fault):
 
     def install(self) -> Callable[[], None]:
         method = STEPS[self.step][1]
-        return _wrap_made(Pipeline, lambda pipeline: _Overriding(pipeline, **{method: self._crashing}))
+        return _wrap_made(LoadSteps, lambda steps: _Overriding(steps, **{method: self._crashing}))
 
     def _crashing(self, step, *args, **kwargs):
         with self._lock:
@@ -325,6 +334,36 @@ class Rendezvous(Fault):
             return None
 
         return lambda_runtime.add_invoke_hook(hook)
+
+
+class Pause(Fault):
+    """Invocations of `target` wait at their start until `release()` (or `timeout` seconds), so a test
+    can look at a job while it is in that step. `arrived` is set when the first one is waiting."""
+
+    def __init__(self, target: str, account: str | None = None, timeout: float = 120.0):
+        super().__init__(None, account)
+        self.handler = _handler_path(target)
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._timeout = timeout
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler == self.handler and self._claim(_account_in(event)):
+                self.arrived.set()
+                self._released.wait(self._timeout)
+            return None
+
+        remove = lambda_runtime.add_invoke_hook(hook)
+
+        def undo() -> None:
+            self.release()
+            remove()
+
+        return undo
+
+    def release(self) -> None:
+        self._released.set()
 
 
 class Invocations(Fault):
@@ -407,7 +446,7 @@ class Timeout(Fault):
 
             return lambda_runtime.add_invoke_hook(hook)
         method = STEPS[self.target][1]
-        return _wrap_made(Pipeline, lambda pipeline: _Overriding(pipeline, **{method: self._hanging}))
+        return _wrap_made(LoadSteps, lambda steps: _Overriding(steps, **{method: self._hanging}))
 
     def _hanging(self, step, *args, **kwargs):
         if self._claim(_account_in(*args)):
@@ -530,4 +569,4 @@ class ServiceClock(Fault):
 
 
 __all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
-           "Invocations", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]
+           "Invocations", "Pause", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]
