@@ -52,6 +52,22 @@ def test_a_job_reads_back_as_written_and_only_in_its_account(jobs):
     assert jobs.get("acme", "01B") is None
 
 
+def test_progress_starts_a_phase_with_its_totals_and_adds_work_done(jobs):
+    jobs.create(job("01A"))
+    with pytest.raises(ConflictError):  # no phase started yet: nothing to add to
+        jobs.add_progress("acme", "01A", {"bytes_read": 5})
+    jobs.set_progress("acme", "01A", "Inspecting", bytes_total=1000)
+    assert jobs.get("acme", "01A")["progress"] == {"phase": "Inspecting", "bytes_total": 1000}
+    jobs.add_progress("acme", "01A", {"bytes_read": 400, "lines_read": 7})
+    jobs.add_progress("acme", "01A", {"bytes_read": 100, "chunks_done": 1})
+    jobs.set_progress("acme", "01A", "Splitting", chunks_total=3)  # a new phase keeps what was counted
+    assert jobs.get("acme", "01A")["progress"] == {"phase": "Splitting", "bytes_total": 1000, "bytes_read": 500,
+                                                   "lines_read": 7, "chunks_done": 1, "chunks_total": 3}
+    with pytest.raises(ConflictError):
+        jobs.set_progress("acme", "01B", "Inspecting", bytes_total=1)
+    assert jobs.get("acme", "01B") is None
+
+
 def test_a_job_id_is_created_once(jobs):
     jobs.create(job("01A"))
     with pytest.raises(ConflictError):

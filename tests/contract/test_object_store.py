@@ -42,6 +42,24 @@ def test_an_object_reads_back_whole_in_pieces_and_from_its_start(objects):
     assert objects.first_bytes("uploads/acme/u1/f.ndjson", 10_000) == data
 
 
+def test_a_byte_range_streams_only_its_bytes(objects):
+    data = bytes(range(256)) * 5
+    objects.put("uploads/acme/u1/f.ndjson", data)
+    for start, end in ((0, 1), (3, 700), (700, 1280), (1279, 1280), (1000, None), (0, None)):
+        assert b"".join(objects.stream_range("uploads/acme/u1/f.ndjson", start, end)) == data[start:end]
+    assert b"".join(objects.stream_range("uploads/acme/u1/f.ndjson", 5, 5)) == b""
+    assert b"".join(objects.stream_range("uploads/acme/u1/f.ndjson", 1280, None)) == b""  # at the end
+    assert b"".join(objects.stream_range("uploads/acme/u1/f.ndjson", 1200, 5000)) == data[1200:]
+
+
+def test_a_writer_with_its_own_part_size_writes_the_same_object(objects):
+    lines = [b"%07d\n" % number for number in range(30_000)]  # 240,000 bytes
+    with objects.writer("work/u1/parts/00001/00000", part_bytes=PART_BYTES) as writer:
+        for line in lines:
+            writer.write(line)
+    assert objects.read("work/u1/parts/00001/00000") == b"".join(lines)
+
+
 def test_a_missing_object_has_no_size(objects):
     assert objects.size_of("uploads/acme/u1/none") is None
     assert not objects.exists("uploads/acme/u1/none")

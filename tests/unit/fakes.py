@@ -27,6 +27,8 @@ class FakeObjectStore:
         self.sizes: dict[str, int] = {}  # overrides what size_of reports (e.g. to fake a 6 GB object)
         self.read_size = read_size
         self.deleted_prefixes: list[str] = []
+        self.ranged_reads: list[tuple[str, int, int | None]] = []  # (key, start, end) of each ranged GET begun
+        self.writers: list[FakeStreamingUpload] = []  # every writer handed out, to check what they held
 
     # -- reads
     def size_of(self, key: str) -> int | None:
@@ -42,6 +44,12 @@ class FakeObjectStore:
         data = self.objects[key]
         for start in range(0, len(data), self.read_size):
             yield data[start:start + self.read_size]
+
+    def stream_range(self, key: str, start: int, end: int | None = None) -> Iterator[bytes]:
+        data = self.objects[key][start:end]
+        self.ranged_reads.append((key, start, end))
+        for offset in range(0, len(data), self.read_size):
+            yield data[offset:offset + self.read_size]
 
     def read(self, key: str) -> bytes:
         return self.objects[key]
@@ -61,8 +69,11 @@ class FakeObjectStore:
         with open(path, "rb") as handle:
             self.put(key, handle.read(), content_type)
 
-    def writer(self, key: str, content_type: str = "application/x-ndjson") -> "FakeStreamingUpload":
-        return FakeStreamingUpload(self, key, content_type)
+    def writer(self, key: str, content_type: str = "application/x-ndjson",
+               part_bytes: int | None = None) -> "FakeStreamingUpload":
+        writer = FakeStreamingUpload(self, key, content_type, part_bytes or FAKE_PART_BYTES)
+        self.writers.append(writer)
+        return writer
 
     def delete_prefix(self, prefix: str) -> int:
         self.deleted_prefixes.append(prefix)
@@ -79,13 +90,22 @@ class FakeObjectStore:
         return f"https://fake-s3.local/{key}?method=GET&expires={expires_in}"
 
 
-class FakeStreamingUpload:
-    """ObjectStore.writer in memory: the object appears when the block ends cleanly, not before."""
+FAKE_PART_BYTES = 16 * 1024 * 1024  # ObjectStore's default part size
 
-    def __init__(self, store: FakeObjectStore, key: str, content_type: str):
+
+class FakeStreamingUpload:
+    """ObjectStore.writer in memory: the object appears when the block ends cleanly, not before.
+    `held_max` is the most the real writer would have held in memory at once (it uploads a part each
+    time it holds `part_bytes`), so tests can check a step's memory bound."""
+
+    def __init__(self, store: FakeObjectStore, key: str, content_type: str, part_bytes: int = FAKE_PART_BYTES):
         self._store, self._key, self._content_type = store, key, content_type
         self._pieces: list[bytes] = []
         self._finished = False
+        self.key = key
+        self.part_bytes = part_bytes
+        self._held = 0
+        self.held_max = 0
 
     def __enter__(self) -> "FakeStreamingUpload":
         return self
@@ -98,6 +118,9 @@ class FakeStreamingUpload:
 
     def write(self, data: bytes) -> None:
         self._pieces.append(bytes(data))
+        self._held += len(data)
+        self.held_max = max(self.held_max, self._held)
+        self._held %= self.part_bytes  # whole parts are uploaded as soon as they are full
 
     def complete(self) -> None:
         self._store.put(self._key, b"".join(self._pieces), self._content_type)
@@ -146,6 +169,20 @@ class FakeJobsTable:
         if key not in self.items:
             raise condition_failed()
         self.items[key].update(copy.deepcopy(fields))
+
+    def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
+        item = self.items.get((account_id, job_id))
+        if item is None:
+            raise condition_failed()
+        item.setdefault("progress", {}).update(phase=phase, **totals)
+
+    def add_progress(self, account_id: str, job_id: str, increments: dict[str, int]) -> None:
+        item = self.items.get((account_id, job_id))
+        if item is None or "progress" not in item:
+            raise condition_failed()
+        progress = item["progress"]
+        for name, value in increments.items():
+            progress[name] = progress.get(name, 0) + value
 
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
         items = [

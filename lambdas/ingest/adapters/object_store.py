@@ -102,6 +102,7 @@ class ObjectStore:
         self._s3 = s3_client
         self.bucket = bucket
         self._part_bytes = part_bytes  # a test seam: tests use small parts (and lower moto's minimum)
+        self._min_part_bytes = min(part_bytes, MIN_PART_BYTES)
 
     def size_of(self, key: str) -> int | None:
         try:
@@ -122,6 +123,23 @@ class ObjectStore:
         finally:
             body.close()
 
+    def stream_range(self, key: str, start: int, end: int | None = None) -> Iterator[bytes]:
+        """Bytes [start, end) of `key` (to its end when end is None), streamed by one ranged GET that
+        starts only when the first piece is asked for; nothing when the range is empty or past the end."""
+        if end is not None and end <= start:
+            return
+        byte_range = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key, Range=byte_range)["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "InvalidRange":  # start at or past the object's end
+                return
+            raise
+        try:
+            yield from body.iter_chunks(READ_CHUNK_BYTES)
+        finally:
+            body.close()
+
     def read(self, key: str) -> bytes:
         return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
@@ -131,9 +149,12 @@ class ObjectStore:
     def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
-    def writer(self, key: str, content_type: str = "application/x-ndjson") -> StreamingUpload:
-        """Write `key` piece by piece, straight to S3 (see StreamingUpload)."""
-        return StreamingUpload(self._s3, self.bucket, key, content_type, self._part_bytes)
+    def writer(self, key: str, content_type: str = "application/x-ndjson",
+               part_bytes: int | None = None) -> StreamingUpload:
+        """Write `key` piece by piece, straight to S3 (see StreamingUpload). `part_bytes` (at least S3's
+        5 MiB minimum) bounds what the writer holds: Split keeps one writer per partition open at once."""
+        return StreamingUpload(self._s3, self.bucket, key, content_type,
+                               self._part_bytes if part_bytes is None else max(part_bytes, self._min_part_bytes))
 
     def put_file(self, key: str, path: str, content_type: str = "application/x-ndjson") -> None:
         # upload_file switches to multipart for large files.

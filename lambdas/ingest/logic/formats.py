@@ -49,11 +49,15 @@ class SourceRecord:
     problem: str | None = None  # rejected before validation (too long, malformed CSV, bad encoding)
 
 
-def records_of(chunks: Iterable[bytes], fmt: str, record_type) -> Iterator[SourceRecord]:
+def records_of(chunks: Iterable[bytes], fmt: str, record_type, first_number: int = 1,
+               csv_header: bytes | None = None) -> Iterator[SourceRecord]:
+    """The records of a file, or of a part of it that starts at a record's first line (a Split range):
+    `first_number` is that line's number, and `csv_header` the file's header row when the part does
+    not hold it."""
     if fmt == CSV:
-        yield from _csv_records(chunks, record_type)
+        yield from _csv_records(chunks, record_type, first_number, csv_header)
         return
-    for line in line_reader.numbered_lines(chunks):
+    for line in line_reader.numbered_lines(chunks, first_number=first_number):
         if line.too_long:
             yield SourceRecord(line.number, b"", None, f"line is longer than {line_reader.MAX_LINE_BYTES} bytes")
         else:
@@ -85,10 +89,10 @@ def check_start(first_lines: list[bytes], fmt: str, record_type) -> None:
 
 
 # -- CSV ------------------------------------------------------------------------------------
-def _text_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, str | None, str | None]]:
+def _text_lines(chunks: Iterable[bytes], first_number: int = 1) -> Iterator[tuple[int, str | None, str | None]]:
     """(number, text with '\\n', problem) for every physical line, blank ones included."""
-    expected = 1
-    for line in line_reader.numbered_lines(chunks):
+    expected = first_number
+    for line in line_reader.numbered_lines(chunks, first_number=first_number):
         while expected < line.number:
             yield expected, "\n", None
             expected += 1
@@ -141,17 +145,22 @@ def _parse_header(first_lines: list[bytes]) -> list[str]:
     return next(csv.reader(text.splitlines()), [])
 
 
-def _csv_records(chunks: Iterable[bytes], record_type) -> Iterator[SourceRecord]:
-    feed = _LineFeed(_text_lines(chunks))
+def _csv_records(chunks: Iterable[bytes], record_type, first_number: int = 1,
+                 header_row: bytes | None = None) -> Iterator[SourceRecord]:
+    feed = _LineFeed(_text_lines(chunks, first_number))
+    feed.last_number = first_number - 1
     reader = csv.reader(feed, strict=True)
-    try:
-        header = next(reader)
-        while not header:  # blank lines before the header
+    if header_row is not None:  # a part of the file past its header row
+        header = _parse_header([header_row])
+    else:
+        try:
             header = next(reader)
-    except StopIteration:
-        return
-    except (csv.Error, _BadLine) as exc:
-        raise FileRejectedError(f"the CSV header row is malformed: {exc}") from exc
+            while not header:  # blank lines before the header
+                header = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, _BadLine) as exc:
+            raise FileRejectedError(f"the CSV header row is malformed: {exc}") from exc
     columns = [_column(name, record_type) for name in header]
     while True:
         feed.used = []

@@ -58,18 +58,20 @@ class Line:
 
 
 def numbered_lines(
-    chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES, strip_cr: bool = True
+    chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES, strip_cr: bool = True,
+    first_number: int = 1,
 ) -> Iterator[Line]:
     """Yield every non-blank line with its 1-based number; blank lines still count for numbering.
 
     A line over max_line_bytes is yielded with too_long=True and empty raw, without being held
     in memory. strip_cr=False keeps a trailing '\r' (for our own work files, whose lines are
-    already exactly the uploaded lines).
+    already exactly the uploaded lines). `first_number` is the number of the first line (a Split
+    range that starts inside the file); a byte-order mark is dropped only at the file's start.
     """
-    number = 0
+    number = first_number - 1
     buffer = bytearray()
     skipping_long_line = False
-    for chunk in _without_bom(chunks):
+    for chunk in _without_bom(chunks) if first_number == 1 else chunks:
         start = 0
         while True:
             end = chunk.find(b"\n", start)

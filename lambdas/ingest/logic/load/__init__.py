@@ -7,6 +7,7 @@
   hold.py        the dataset's load hold: one load per dataset at a time
   progress.py    a running job's progress counters on its job item
   inspect.py     Inspect: the object, its format, the dataset's load hold, the plan's sizes
+  ranges.py      where a byte range's records start and end (NDJSON: newlines; CSV: quote parity)
   scan.py        Scan (one byte range of a plain upload: newlines and quotes) and PlanSplit
   decompress.py  Decompress: a gzip upload, in one streaming pass, into plain parts cut at records
   split.py       Split (one range: align to records, number lines, check each, route by key) and PlanLoad

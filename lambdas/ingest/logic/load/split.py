@@ -1,0 +1,164 @@
+"""Split (one range: its records checked, numbered and routed by key) and PlanLoad (docs/load_workflow.md).
+
+Split reads the records of one range (ranges.RangeStream: from its first record start to the end of
+its last record), numbered from the range's first line exactly as a one-pass read of the whole file
+numbers them (formats.records_of), checks each, and writes the valid ones to parts/<p>/<range> with
+p = key_hash(key) % partitions, in line order, so Load reading parts/<p>/0, 1, ... sees every line of
+a key in file order: the last line for a key wins. Rejected lines go to errors/split-<range>.ndjson.
+
+Memory: one writer per partition that has records, opened when its first record comes, each holding
+at most one S3 part (SPLIT_PART_BYTES, S3's 5 MiB minimum) before uploading it: at most partitions x
+5 MiB (320 MiB for 64) whatever the range or file size; in practice about the range's valid bytes when
+that is less. Nothing goes to /tmp.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import ExitStack
+from typing import Any, cast
+
+import orjson
+
+from ingest import record_types
+from ingest.adapters.object_store import MIN_PART_BYTES
+from ingest.adapters.record_store import key_hash
+from ingest.clock import iso_now
+from ingest.logic import formats
+from ingest.logic.load import error_log, frames, hold
+from ingest.logic.load.context import LoadContext
+from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.progress import ProgressReporter
+from ingest.logic.load.ranges import RangeStream
+from ingest.models.workflow import LoadJob, PartitionTask, PlannedLoad, RangeTask, SplitResult, SplitTotals
+
+# DynamoDB items are limited to 400 KB; leave room for the keys and attributes.
+MAX_STORED_RECORD_BYTES = 380 * 1024
+SPLIT_PART_BYTES = MIN_PART_BYTES  # what one partition's writer holds at most before uploading a part
+PROGRESS_EVERY_RECORDS = 4096  # records between two progress increments (the reporter writes every 2 s)
+JSON = "application/json"
+
+
+def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes | None]:
+    """(problem, key, stored JSON) for one record's JSON; problem is None when it is accepted.
+    The stored record is the line as sent: checks convert nothing, and nothing is dumped again."""
+    problem, key = record_type.check_line(raw)
+    if problem is None and len(raw) <= MAX_STORED_RECORD_BYTES:
+        return None, key, raw
+    if problem is None:
+        problem = f"record is {len(raw)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
+    return problem, None, None
+
+
+def range_records(ctx: LoadContext, job: LoadJob, task: RangeTask) -> tuple[RangeStream, Any]:
+    """(the range's byte stream, its records as formats.SourceRecord) numbered as in the whole file."""
+    start = task.start
+    origin = start - 1 if start > 0 else 0
+    chunks: Any = ctx.objects.stream_range(task.source_key, origin, task.end)
+    source_end = task.end if job.gzip else job.size  # a gzip part ends its range; the upload may go on
+    if task.end < source_end:  # the range's last record may end past `end`: read on, lazily
+        chunks = itertools.chain(chunks, ctx.objects.stream_range(task.source_key, task.end, None))
+    csv = job.format == formats.CSV
+    stream = RangeStream(chunks, start, task.end, csv, bool(task.starts_in_quotes))
+    first_number = (task.first_line or 1) + stream.skipped_newlines
+    header = None
+    if csv and not task.holds_header and job.csv_header is not None:
+        header = job.csv_header.encode("utf-8")
+    record_type = record_types.get(job.record_type)
+    return stream, formats.records_of(stream, job.format, record_type, first_number=first_number, csv_header=header)
+
+
+def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
+    """Split one range: writes parts/<p>/<index> (valid records by partition), errors/split-<index>.ndjson
+    (rejected lines) and split/<index>.json (its SplitResult). Safe to retry: it rewrites the same files."""
+    work = WorkKeys(job.account_id, job.upload_id)
+    record_type = record_types.get(job.record_type)
+    csv = job.format == formats.CSV
+    partitions = job.partitions
+    report_bytes = not job.gzip  # for gzip, Decompress counted the compressed bytes read
+    total = rejected = 0
+    reported_records = reported_bytes = 0
+    with ExitStack() as open_files, ProgressReporter(ctx.jobs, job.account_id, job.upload_id) as progress:
+        stream, records = range_records(ctx, job, task)
+        writers: dict[int, Any] = {}
+        errors = None
+        for record in records:
+            total += 1
+            problem = record.problem
+            if problem is None:
+                problem, key, stored = check_line(record_type, cast(bytes, record.json))
+            if problem is not None:
+                rejected += 1
+                if errors is None:
+                    errors = open_files.enter_context(ctx.objects.writer(work.errors(f"split-{task.index:05d}")))
+                errors.write(error_log.error_line(record.number, problem, record.raw))
+            else:
+                partition = key_hash(cast(str, key)) % partitions
+                writer = writers.get(partition)
+                if writer is None:
+                    writer = writers[partition] = open_files.enter_context(
+                        ctx.objects.writer(work.part(partition, task.index), part_bytes=SPLIT_PART_BYTES))
+                writer.write(_frame(record, cast(str, key), cast(bytes, stored), csv))
+            if total - reported_records >= PROGRESS_EVERY_RECORDS:
+                read = min(stream.bytes_owned, task.end - task.start) if report_bytes else 0
+                progress.add(lines_read=total - reported_records, bytes_read=read - reported_bytes)
+                reported_records, reported_bytes = total, read
+        # Every writer completes when the block ends cleanly; an error aborts them all (nothing half-written).
+        result = SplitResult(index=task.index, total=total, rejected=rejected, bytes=stream.bytes_owned)
+        ctx.objects.put(work.split_result(task.index), orjson.dumps(result.state()), content_type=JSON)
+        progress.add(lines_read=total - reported_records,
+                     bytes_read=(task.end - task.start - reported_bytes) if report_bytes else 0, chunks_done=1)
+
+
+def _frame(record: formats.SourceRecord, key: str, stored: bytes, csv: bool) -> bytes:
+    return frames.encode(record.number, key, stored, record.raw if csv else None)
+
+
+# -- PlanLoad ------------------------------------------------------------------------------------------
+def plan_load(ctx: LoadContext, job: LoadJob) -> PlannedLoad:
+    """Sum the ranges' results; over the error budget fail the job here (nothing was loaded), else
+    write load-manifest.json: one PartitionTask per partition that has records."""
+    work = WorkKeys(job.account_id, job.upload_id)
+    ranges = job.ranges or 0
+    results = [SplitResult.model_validate_json(ctx.objects.read(work.split_result(index))) for index in range(ranges)]
+    totals = SplitTotals(total=sum(result.total for result in results),
+                         rejected=sum(result.rejected for result in results))
+    job = job.model_copy(update={"split": totals})
+    if not within_error_budget(totals, job.max_rejected_percent):
+        _fail_over_budget(ctx, job, work, totals)
+        return PlannedLoad(job=job, within_budget=False)
+    parts_prefix = f"{work.prefix}parts/"
+    part_keys = ctx.objects.list_keys(parts_prefix)
+    with_records = sorted({int(key[len(parts_prefix):].split("/", 1)[0]) for key in part_keys})
+    tasks = [PartitionTask(partition=partition, ranges=ranges).state() for partition in with_records]
+    ctx.objects.put(work.load_manifest, orjson.dumps(tasks), content_type=JSON)
+    ctx.jobs.update(job.account_id, job.upload_id, updated_at=iso_now(),
+                    stats={"total": totals.total, "loaded": 0, "rejected": totals.rejected})
+    ctx.jobs.set_progress(job.account_id, job.upload_id, "Loading", chunks_total=len(tasks), chunks_done=0)
+    return PlannedLoad(job=job, within_budget=True)
+
+
+def within_error_budget(totals: SplitTotals, max_rejected_percent: float) -> bool:
+    return not totals.total or totals.rejected * 100 <= max_rejected_percent * totals.total
+
+
+def _fail_over_budget(ctx: LoadContext, job: LoadJob, work: WorkKeys, totals: SplitTotals) -> None:
+    """The job fails, loading nothing: its rejected lines are in its error log, its hold is released."""
+    error_log_key, _ = error_log.merge(ctx.objects, work)
+    percent = totals.rejected * 100 / totals.total
+    allowed = job.max_rejected_percent
+    allowed_text = int(allowed) if float(allowed).is_integer() else allowed
+    finished = iso_now()
+    ctx.jobs.update(
+        job.account_id, job.upload_id,
+        status="Failed",
+        failure_reason=(
+            f"error budget exceeded: {totals.rejected} of {totals.total} lines rejected ({percent:.1f}%), "
+            f"over the {allowed_text}% allowed by max_rejected_percent; nothing was loaded"
+        ),
+        stats={"total": totals.total, "loaded": 0, "rejected": totals.rejected,
+               "not_loaded": totals.total - totals.rejected},
+        error_log_key=error_log_key, updated_at=finished, finished_at=finished,
+    )
+    hold.release(ctx, job.account_id, job.upload_id)
+    ctx.objects.delete_prefix(work.prefix)
