@@ -115,6 +115,8 @@ class ApiSettings(Settings):
     # How long a presigned upload or error-log URL is valid. Not deploy-time context: the compatible
     # APIs document one hour, and URLs signed with the function's role credentials cannot outlive them.
     upload_url_ttl_seconds: int = 3600
+    # Records-table shards of a dataset created from now on (the load workflow's new_dataset_shards).
+    new_dataset_shards: int = 64
 
 
 @dataclass(frozen=True)

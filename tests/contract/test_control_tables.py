@@ -40,7 +40,7 @@ def dataset(dataset_id: str, account_id: str = "acme", **fields) -> dict:
 def test_the_fakes_offer_the_adapters_methods_with_their_parameters():
     assert_same_methods(FakeJobsTable, JobsTable, not_faked={"update_unless_final"})
     assert_same_methods(FakeDatasetsTable, DatasetsTable, fake_only={"add"},
-                        not_faked={"update", "start_clear", "end_clear"})
+                        not_faked={"update"})
     assert_same_methods(FakeAccountsTable, AccountsTable)
 
 
@@ -109,7 +109,7 @@ def test_a_token_that_list_did_not_return_is_a_bad_request(jobs):
 # -- datasets --------------------------------------------------------------------------------------
 def test_a_dataset_reads_back_as_written_and_is_created_once(datasets):
     datasets.create(dataset("01D"))
-    assert datasets.get("acme", "01D") == dataset("01D")
+    assert datasets.get("acme", "01D") == {**dataset("01D"), "shards": 64}  # the default count of a new dataset
     assert datasets.get("other", "01D") is None
     with pytest.raises(ConflictError):
         datasets.create(dataset("01D", name="again"))
@@ -201,3 +201,38 @@ def test_a_fake_that_drifts_from_its_adapter_fails_here():
 
     with pytest.raises(AssertionError, match="FakeJobsTable.list|Renamed.list"):
         assert_same_methods(Renamed, JobsTable, not_faked={"update_unless_final"})
+
+
+# -- datasets: shards and the count delta of a load ----------------------------------------------------
+def test_a_new_dataset_gets_the_configured_shard_count_unless_it_names_one(new_table):
+    for made in (FakeDatasetsTable(new_dataset_shards=32), DatasetsTable(new_table("DatasetsTable"), 32)):
+        made.create(dataset("01A"))
+        made.create(dataset("01B", shards=16))
+        assert made.get("acme", "01A")["shards"] == 32
+        assert made.get("acme", "01B")["shards"] == 16
+
+
+def test_a_loads_created_records_are_added_once_per_upload(datasets):
+    datasets.create(dataset("01A", record_counts={"purchase": 5}))
+    load = {"upload_id": "U1", "finished_at": "2024-02-01T00:00:00Z", "created": 3}
+    assert datasets.add_load("acme", "01A", "purchase", 3, load)
+    assert not datasets.add_load("acme", "01A", "purchase", 3, load)  # a retried Finalize
+    assert datasets.add_load("acme", "01A", "customer_record", 2, {**load, "upload_id": "U2"})
+    item = datasets.get("acme", "01A")
+    assert item["record_counts"] == {"purchase": 8, "customer_record": 2}
+    assert item["last_load"] == {**load, "upload_id": "U2"} and item["updated_at"] == load["finished_at"]
+    assert not datasets.add_load("acme", "01Z", "purchase", 1, load)  # no such dataset
+
+
+def test_a_clear_mark_is_refused_while_a_load_holds_and_empties_the_counts(datasets):
+    datasets.create(dataset("01A", record_counts={"purchase": 5}))
+    assert datasets.hold_for_load("acme", "01A", "U1", "t")
+    assert not datasets.start_clear("acme", "01A", "C1", "t")
+    datasets.release_load("acme", "01A", "U1")
+    assert datasets.start_clear("acme", "01A", "C1", "t")
+    assert not datasets.hold_for_load("acme", "01A", "U2", "t")
+    datasets.end_clear("acme", "01A", "C-other", "t2", emptied=True)  # not the holder: nothing changes
+    assert datasets.get("acme", "01A")["clearing_job"] == "C1"
+    datasets.end_clear("acme", "01A", "C1", "t3", emptied=True)
+    item = datasets.get("acme", "01A")
+    assert "clearing_job" not in item and item["record_counts"] == {}

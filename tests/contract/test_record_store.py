@@ -95,3 +95,53 @@ def test_membership_is_a_key_of_the_member_set(kind, aws, records_table):
     assert not members.contains("acme", "load-1", "audience_member", "cust-3")
     assert not members.contains("acme", "load-2", "audience_member", "cust-1")
     assert not members.contains("other", "load-1", "audience_member", "cust-1")
+
+
+# -- the load workflow's writer ----------------------------------------------------------------------
+def test_the_fake_writer_offers_the_writers_methods():
+    from ingest.adapters.record_store import RecordWriter
+    from tests.unit.fakes import FakeRecordWriter
+
+    assert_same_methods(FakeRecordWriter, RecordWriter)
+
+
+def writes(*keys: str, line: int = 1, **extra: str):
+    from ingest.adapters.record_store import RecordWrite
+
+    return [RecordWrite(key, record(key, line=line)[1], line, extra) for key in keys]
+
+
+def test_a_writer_answers_what_each_write_replaced_and_keeps_who_created_the_record(store):
+    with store.writer("acme", "ds1", "customer_record", 64, "U1", "a1", 4, 1000) as first:
+        assert first.write(writes("a", "b")) == [None, None]
+    with store.writer("acme", "ds1", "customer_record", 64, "U2", "a7", 4, 1000) as second:
+        priors = second.write(writes("b", "c", line=5, applied="marker"))
+    assert priors[1] is None
+    assert {name: priors[0][name] for name in ("job_id", "attempt", "created_by")} == {
+        "job_id": "U1", "attempt": "a1", "created_by": "U1"}
+    assert json.loads(priors[0]["data"])["line"] == 1
+    assert json.loads(store.get("acme", "ds1", "customer_record", "b", 64))["line"] == 5
+    with store.writer("acme", "ds1", "customer_record", 64, "U2", "a8", 1, 1000) as retry:
+        [prior] = retry.write(writes("b", line=6))
+    # b was created by U1: a later upload's writes, retried or not, never take that over.
+    assert (prior["job_id"], prior["attempt"], prior["created_by"], prior["applied"]) == ("U2", "a7", "U1", "marker")
+
+
+def test_records_written_with_a_shard_count_are_read_with_that_count(store):
+    keys = [f"key-{index:02d}" for index in range(20)]
+    with store.writer("acme", "ds1", "customer_record", 64, "U1", "a1", 4, 1000) as writer:
+        writer.write(writes(*keys))
+    assert store.count("acme", "ds1", "customer_record", 64) == 20
+    assert store.count("acme", "ds1", "customer_record") < 20  # the 16-shard layout looks elsewhere
+    assert all(store.get("acme", "ds1", "customer_record", key, 64) for key in keys)
+
+
+@pytest.mark.parametrize("kind", [FakeProfileRecordStore, ADAPTER], ids=["FakeProfileRecordStore", "adapter"])
+def test_get_many_answers_the_writers_stamps(kind, aws, records_table):
+    store = make_store(kind, aws, records_table)
+    with store.writer("acme", "ds1", "profile", 64, "U1", "a1", 2, 1000) as writer:
+        writer.write(writes("a", applied="m"))
+    found = store.get_many("acme", "ds1", "profile", ["a", "z"], 64)
+    assert set(found) == {"a"}
+    assert {name: found["a"][name] for name in ("job_id", "attempt", "created_by", "applied")} == {
+        "job_id": "U1", "attempt": "a1", "created_by": "U1", "applied": "m"}

@@ -112,7 +112,7 @@ def test_only_errors_that_can_happen_and_may_pass_are_retried(machines):
 
 def test_infra_and_failure_reason_know_the_same_lambda_errors():
     from infra import retries
-    from ingest.logic import pipeline
+    from ingest.logic.load import failure as pipeline
 
     assert set(retries.LAMBDA_SERVICE_ERRORS) == pipeline.LAMBDA_SERVICE_ERRORS == set(LAMBDA_SERVICE_ERRORS)
     assert retries.LAMBDA_TIMEOUT == pipeline.LAMBDA_TIMEOUT == "Sandbox.Timedout"

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from ingest.adapters.aws_errors import CONFLICT_MESSAGE
 from ingest.adapters.control_tables import BAD_PAGE_TOKEN, decode_token, encode_token
+from ingest.adapters.record_store import LEGACY_SHARDS, NEW_DATASET_SHARDS, RecordTarget, RecordWrite, Stamp, shard_of
 from ingest.errors import BadRequestError, ConflictError
 
 
@@ -194,14 +195,15 @@ class FakeJobsTable:
 
 
 class FakeDatasetsTable:
-    def __init__(self):
+    def __init__(self, new_dataset_shards: int = NEW_DATASET_SHARDS):
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self._new_dataset_shards = new_dataset_shards
 
     def create(self, dataset: dict[str, Any]) -> None:
         key = (dataset["account_id"], dataset["dataset_id"])
         if key in self.items:
             raise condition_failed()
-        self.items[key] = copy.deepcopy(dataset)
+        self.items[key] = {"shards": self._new_dataset_shards, **copy.deepcopy(dataset)}
 
     def add(self, account_id: str, dataset_id: str, name: str = "test") -> dict[str, Any]:
         dataset = {
@@ -256,57 +258,142 @@ class FakeDatasetsTable:
         item["last_load"] = copy.deepcopy(load)
         item["updated_at"] = load["finished_at"]
 
+    def start_clear(self, account_id: str, dataset_id: str, job_id: str, at: str) -> bool:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or item.get("clearing_job") or item.get("loading_job"):
+            return False
+        item.update(clearing_job=job_id, updated_at=at)
+        return True
+
+    def end_clear(self, account_id: str, dataset_id: str, job_id: str, at: str, emptied: bool) -> None:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or item.get("clearing_job") != job_id:
+            return
+        del item["clearing_job"]
+        item["updated_at"] = at
+        if emptied:
+            item["record_counts"] = {}
+
+    def add_load(self, account_id: str, dataset_id: str, record_type: str, created: int, load: dict) -> bool:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or (item.get("last_load") or {}).get("upload_id") == load["upload_id"]:
+            return False
+        counts = item["record_counts"]
+        counts[record_type] = counts.get(record_type, 0) + created
+        item["last_load"] = copy.deepcopy(load)
+        item["updated_at"] = load["finished_at"]
+        return True
+
 
 class FakeRecordStore:
+    """RecordStore in memory. Each item remembers the shard it was written to, and reads see it only
+    with the same shard count, as the table's partition keys would (a reader using another dataset's
+    count finds nothing). `fail_after_writes`: after that many more RecordWriter writes, the next
+    raises (once), as a Load that dies mid-partition would. `writers` records each writer's settings."""
+
     def __init__(self):
         self.items: dict[tuple[str, str, str, str], dict[str, str]] = {}
+        self.item_shards: dict[tuple[str, str, str, str], int] = {}
         self.put_calls = 0
+        self.fail_after_writes: int | None = None
+        self.writes = 0
+        self.writers: list[dict[str, Any]] = []
 
-    def put_records(self, account_id, dataset_id, record_type, records, job_id) -> int:
+    def _visible(self, item_key: tuple[str, str, str, str], shards: int) -> bool:
+        return item_key in self.items and self.item_shards[item_key] == shard_of(item_key[3], shards)
+
+    def _store(self, item_key: tuple[str, str, str, str], item: dict[str, str], shards: int) -> None:
+        self.items[item_key] = item
+        self.item_shards[item_key] = shard_of(item_key[3], shards)
+
+    def put_records(self, account_id, dataset_id, record_type, records, job_id, shards=LEGACY_SHARDS) -> int:
         self.put_calls += 1
         written = 0
-        for key, record_json in records:
-            self.items[(account_id, dataset_id, record_type, key)] = {"data": record_json, "job_id": job_id}
+        for key, record_json, *extra in records:
+            self._store((account_id, dataset_id, record_type, key),
+                        {"data": record_json, "job_id": job_id, **(extra[0] if extra else {})}, shards)
             written += 1
         return written
 
-    def get(self, account_id, dataset_id, record_type, key) -> str | None:
-        item = self.items.get((account_id, dataset_id, record_type, key))
-        return item["data"] if item else None
+    def get(self, account_id, dataset_id, record_type, key, shards=LEGACY_SHARDS) -> str | None:
+        item_key = (account_id, dataset_id, record_type, key)
+        return self.items[item_key]["data"] if self._visible(item_key, shards) else None
 
-    def count(self, account_id, dataset_id, record_type) -> int:
-        return sum(1 for (a, d, t, _) in self.items if (a, d, t) == (account_id, dataset_id, record_type))
+    def count(self, account_id, dataset_id, record_type, shards=LEGACY_SHARDS) -> int:
+        return sum(1 for item_key in self.items
+                   if item_key[:3] == (account_id, dataset_id, record_type) and self._visible(item_key, shards))
+
+    def writer(self, account_id, dataset_id, record_type, shards, job_id, attempt, threads,
+               rate_per_second) -> FakeRecordWriter:
+        self.writers.append({"target": RecordTarget(account_id, dataset_id, record_type, shards),
+                             "stamp": Stamp(job_id, attempt), "threads": threads, "rate_per_second": rate_per_second})
+        return FakeRecordWriter(self, RecordTarget(account_id, dataset_id, record_type, shards), Stamp(job_id, attempt))
+
+
+class FakeRecordWriter:
+    """RecordWriter in memory: the same items and answers, written one after another."""
+
+    def __init__(self, store: FakeRecordStore, target: RecordTarget, stamp: Stamp):
+        self._store, self.target, self._stamp = store, target, stamp
+
+    def write(self, records: list[RecordWrite]) -> list[dict[str, str] | None]:
+        return [self._write_one(record) for record in records]
+
+    def _write_one(self, record: RecordWrite) -> dict[str, str] | None:
+        store, target = self._store, self.target
+        if store.fail_after_writes is not None:
+            if store.fail_after_writes == 0:
+                store.fail_after_writes = None
+                raise RuntimeError(f"injected: the Load died after {store.writes} writes")
+            store.fail_after_writes -= 1
+        item_key = (target.account_id, target.dataset_id, target.record_type, record.key)
+        old = self._store.items.get(item_key) if store._visible(item_key, target.shards) else None
+        item = {**(old or {}), "data": record.data, "job_id": self._stamp.job_id, "attempt": self._stamp.attempt,
+                "created_by": (old or {}).get("created_by", self._stamp.job_id), **record.extra}
+        item.pop("line", None)  # a number attribute: get_many and the writer's answers leave it out
+        store._store(item_key, item, target.shards)
+        store.writes += 1
+        return dict(old) if old is not None else None
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FakeRecordWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
 
 class FakeProfileRecordStore(FakeRecordStore):
-    """FakeRecordStore that also keeps extra item attributes (a profile's `applied` marker) and
-    answers get_many. `crash_after_items`: the next put_records writes that many items, then raises,
-    as a Load that dies mid-chunk would."""
+    """FakeRecordStore that also answers get_many (with every string attribute of the items, a
+    profile's `applied` marker included). `crash_after_items`: the next put_records writes that many
+    items, then raises, as a Load that dies mid-chunk would."""
 
     def __init__(self):
         super().__init__()
         self.crash_after_items: int | None = None
         self.get_many_calls = 0
 
-    def put_records(self, account_id, dataset_id, record_type, records, job_id) -> int:
+    def put_records(self, account_id, dataset_id, record_type, records, job_id, shards=LEGACY_SHARDS) -> int:
         self.put_calls += 1
         written = 0
         for key, record_json, *extra in records:
             if self.crash_after_items is not None and written == self.crash_after_items:
                 self.crash_after_items = None
                 raise RuntimeError(f"injected: crashed after writing {written} items")
-            self.items[(account_id, dataset_id, record_type, key)] = {
-                "data": record_json, "job_id": job_id, **(extra[0] if extra else {})}
+            self._store((account_id, dataset_id, record_type, key),
+                        {"data": record_json, "job_id": job_id, **(extra[0] if extra else {})}, shards)
             written += 1
         return written
 
-    def get_many(self, account_id, dataset_id, record_type, keys) -> dict[str, dict[str, str]]:
+    def get_many(self, account_id, dataset_id, record_type, keys, shards=LEGACY_SHARDS) -> dict[str, dict[str, str]]:
         self.get_many_calls += 1
         found = {}
         for key in keys:
-            item = self.items.get((account_id, dataset_id, record_type, key))
-            if item is not None:
-                found[key] = dict(item)
+            item_key = (account_id, dataset_id, record_type, key)
+            if self._visible(item_key, shards):
+                found[key] = dict(self.items[item_key])
         return found
 
 
@@ -506,10 +593,12 @@ class FakeMemberStore(FakeRecordStore):
     """FakeRecordStore that can also delete a whole record set (delete_all) and answer membership
     questions as AudienceMembers.contains does."""
 
-    def delete_all(self, account_id, dataset_id, record_type) -> int:
-        keys = [key for key in self.items if key[:3] == (account_id, dataset_id, record_type)]
+    def delete_all(self, account_id, dataset_id, record_type, shards=LEGACY_SHARDS) -> int:
+        keys = [key for key in self.items
+                if key[:3] == (account_id, dataset_id, record_type) and self._visible(key, shards)]
         for key in keys:
             del self.items[key]
+            del self.item_shards[key]
         return len(keys)
 
     def contains(self, account_id, member_set, record_type, customer_id) -> bool:

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from ingest.logic import pipeline
-from ingest.logic.pipeline import failure_reason
+from ingest.logic.load import failure as pipeline
+from ingest.logic.load.failure import failure_reason
 
 # AWS's names for Lambda's transient service errors (a Lambda task reports them after its retries).
 LAMBDA_SERVICE_ERRORS = ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException",
@@ -99,7 +99,7 @@ def test_unexpected_errors_are_named_by_type_never_by_message():
 
 
 def test_a_clear_job_gets_advice_for_a_clear():
-    from ingest.logic.pipeline import CLEAR_REMEDY
+    from ingest.logic.load.failure import CLEAR_REMEDY
 
     assert failure_reason(caught("Sandbox.Timedout", "Task timed out"), CLEAR_REMEDY) == (
         "a processing step ran out of time (Sandbox.Timedout); request the clear again: records already "

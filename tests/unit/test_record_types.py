@@ -238,5 +238,5 @@ def test_clear_data_plans_the_partitions_of_old_names_too():
         datasets.note_record_type("acme", "ds1", name)
     jobs.create({"account_id": "acme", "job_id": "clear-1", "job_type": "clear", "status": "Pending"})
     planned = clear.plan(jobs, datasets, {"account_id": "acme", "job_id": "clear-1", "dataset_id": "ds1"})
-    assert planned["partitions"] == [{"record_type": name} for name in
+    assert planned["partitions"] == [{"record_type": name, "shards": 64} for name in
                                      ("customer_record", "profile", "purchase", "purchase_event")]

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from ingest.adapters import counters, load_hold
 from ingest.adapters.aws_errors import translated
+from ingest.adapters.record_store import NEW_DATASET_SHARDS
 from ingest.errors import BadRequestError, NotFoundError
 
 BAD_PAGE_TOKEN = "next_token is not a token this API returned"  # noqa: S105 (an error message)
@@ -184,11 +185,16 @@ class JobsTable:
 
 @translated
 class DatasetsTable:
-    def __init__(self, table):
+    """Datasets, key (account_id, dataset_id). A new dataset gets `shards` (its records-table shard
+    count, adapters/record_store.py) from `new_dataset_shards` unless the item names one."""
+
+    def __init__(self, table, new_dataset_shards: int = NEW_DATASET_SHARDS):
         self._table = table
+        self._new_dataset_shards = new_dataset_shards
 
     def create(self, dataset: dict[str, Any]) -> None:
-        self._table.put_item(Item=dataset, ConditionExpression=Attr("dataset_id").not_exists())
+        item = {"shards": self._new_dataset_shards, **dataset}
+        self._table.put_item(Item=item, ConditionExpression=Attr("dataset_id").not_exists())
 
     def get(self, account_id: str, dataset_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"account_id": account_id, "dataset_id": dataset_id}).get("Item")
@@ -217,7 +223,27 @@ class DatasetsTable:
             ExpressionAttributeNames={"#rt": record_type},
             ExpressionAttributeValues={":count": count, ":load": load, ":at": load["finished_at"]},
         )
-
+    def add_load(self, account_id: str, dataset_id: str, record_type: str, created: int, load: dict) -> bool:
+        """Add what one upload created to the type's record count and make it the last load, once per
+        upload: conditional on the dataset's last load not being this upload (loads into a dataset are
+        serialized by the load hold, so the last one is the only one that can be retried). False when
+        this upload was already counted (a retried Finalize or MarkFailed) or the dataset is gone."""
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                UpdateExpression="SET record_counts.#rt = if_not_exists(record_counts.#rt, :zero) + :created, "
+                                 "last_load = :load, updated_at = :at",
+                ConditionExpression="attribute_exists(dataset_id) AND "
+                                    "(attribute_not_exists(last_load.upload_id) OR last_load.upload_id <> :upload)",
+                ExpressionAttributeNames={"#rt": record_type},
+                ExpressionAttributeValues={":zero": 0, ":created": created, ":load": load,
+                                           ":at": load["finished_at"], ":upload": load["upload_id"]},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
 
     def update(self, account_id: str, dataset_id: str, **fields: Any) -> dict[str, Any]:
         try:

@@ -2,28 +2,40 @@
 
 Items are written in DynamoDB's typed JSON by hand with the record kept as one JSON string:
 boto3's TypeSerializer costs more per record than parsing and validating it (shared/NOTES.md).
-The partition key carries a hash-derived shard so one large dataset spreads over SHARD_COUNT
-partitions instead of one hot partition. `wire_items` builds the same item as DynamoDB's wire JSON,
-for a loader that sends it without boto3's serializer.
+The partition key carries a hash-derived shard so one large dataset spreads over its shard count of
+partitions instead of one hot partition: the dataset's `shards` (new datasets: 64, the load workflow's
+`new_dataset_shards`), LEGACY_SHARDS for datasets created before the count was recorded and for
+audience member sets. Every read and write of a dataset's records takes that count.
+`wire_items` builds the same item as DynamoDB's wire JSON, for a loader that sends it without boto3's
+serializer.
+
+The load workflow writes with a RecordWriter (one per Load): one UpdateItem per record with
+ReturnValues=ALL_OLD, from a thread pool, paced by a TokenBucket that slows down on throttling;
+docs/load_workflow.md says why per record and how the old items are counted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import msgspec
 import orjson
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from ingest.adapters.aws_errors import translated
+from ingest.adapters.aws_errors import THROTTLING_CODES, error_code, translated
 from ingest.errors import ServiceBusyError
 
 BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call (DynamoDB limit)
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call (DynamoDB limit)
-SHARD_COUNT = 16
+LEGACY_SHARDS = 16  # datasets without a `shards` attribute, and audience member sets
+SHARD_COUNT = LEGACY_SHARDS  # the name older callers use
+NEW_DATASET_SHARDS = 64  # datasets created from now on, unless configured otherwise (new_dataset_shards)
 MAX_WRITE_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 5.0
@@ -46,15 +58,17 @@ def key_hash(key: str) -> int:
     return int.from_bytes(hasher.digest(), "big")
 
 
-def shard_of(key: str) -> int:
-    """key_hash(key) % SHARD_COUNT, from the hash's last byte (SHARD_COUNT divides 256)."""
+def shard_of(key: str, shards: int = LEGACY_SHARDS) -> int:
+    """key_hash(key) % shards (from the hash's last byte when shards divides 256, as 16 and 64 do)."""
     hasher = _KEY_HASHER.copy()
     hasher.update(key.encode("utf-8"))
-    return hasher.digest()[-1] % SHARD_COUNT
+    digest = hasher.digest()
+    return digest[-1] % shards if not 256 % shards else int.from_bytes(digest, "big") % shards
 
 
-if 256 % SHARD_COUNT:
-    raise ValueError("shard_of reads the shard from the hash's last byte: SHARD_COUNT must divide 256")
+def dataset_shards(dataset: Mapping | None) -> int:
+    """The records-table shard count of a dataset item (absent: created before counts were recorded)."""
+    return int((dataset or {}).get("shards") or LEGACY_SHARDS)
 
 
 def partition(account_id: str, dataset_id: str, record_type: str, shard: int) -> str:
@@ -63,14 +77,23 @@ def partition(account_id: str, dataset_id: str, record_type: str, shard: int) ->
 
 @translated
 class RecordStore:
-    def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep):
+    def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep, clock=time.monotonic):
         self._ddb = dynamodb_client
         self._table = table_name
         self._sleep = sleep
+        self._clock = clock
+
+    def writer(self, account_id: str, dataset_id: str, record_type: str, shards: int, job_id: str, attempt: str,
+               threads: int, rate_per_second: float) -> RecordWriter:
+        """A RecordWriter for one Load: its own thread pool and token bucket (close it, or use `with`)."""
+        return RecordWriter(self._ddb, self._table, RecordTarget(account_id, dataset_id, record_type, shards),
+                            Stamp(job_id, attempt), threads,
+                            TokenBucket(rate_per_second, clock=self._clock, sleep=self._sleep), sleep=self._sleep)
 
     def put_records(
         self, account_id: str, dataset_id: str, record_type: str,
         records: Iterable[tuple[str, str] | tuple[str, str, dict[str, str]]], job_id: str,
+        shards: int = LEGACY_SHARDS,
     ) -> int:
         """Upsert (key, record_json) pairs; keys must be unique within the call. Returns items written.
 
@@ -80,7 +103,8 @@ class RecordStore:
         batch: list[dict] = []
         written = 0
         for key, record_json, *extra in records:
-            item = record_item(partition(account_id, dataset_id, record_type, shard_of(key)), key, record_json, job_id)
+            item = record_item(partition(account_id, dataset_id, record_type, shard_of(key, shards)), key, record_json,
+                               job_id)
             for name, value in (extra[0] if extra else {}).items():
                 item[name] = {"S": value}
             batch.append({"PutRequest": {"Item": item}})
@@ -107,7 +131,7 @@ class RecordStore:
         left = sum(len(items) for items in pending.values())
         raise StoreWriteError(f"the dataset store kept throttling writes; {left} records not written after retries")
 
-    def delete_all(self, account_id: str, dataset_id: str, record_type: str) -> int:
+    def delete_all(self, account_id: str, dataset_id: str, record_type: str, shards: int = LEGACY_SHARDS) -> int:
         """Delete every record of one type in a dataset (all shards, in parallel); returns how many."""
 
         def clear_shard(shard: int) -> int:
@@ -133,13 +157,14 @@ class RecordStore:
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
         with ThreadPoolExecutor(max_workers=4) as pool:
-            return sum(pool.map(clear_shard, range(SHARD_COUNT)))
+            return sum(pool.map(clear_shard, range(shards)))
 
-    def get(self, account_id: str, dataset_id: str, record_type: str, key: str) -> str | None:
+    def get(self, account_id: str, dataset_id: str, record_type: str, key: str,
+            shards: int = LEGACY_SHARDS) -> str | None:
         response = self._ddb.get_item(
             TableName=self._table,
             Key={
-                "pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))},
+                "pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key, shards))},
                 "sk": {"S": key},
             },
         )
@@ -147,7 +172,7 @@ class RecordStore:
         return item["data"]["S"] if item else None
 
     def get_many(self, account_id: str, dataset_id: str, record_type: str,
-                 keys: list[str]) -> dict[str, dict[str, str]]:
+                 keys: list[str], shards: int = LEGACY_SHARDS) -> dict[str, dict[str, str]]:
         """The stored items of these keys (unique), as {key: {string attribute: value}}; absent keys are left out.
 
         BatchGetItem, 100 keys a call, strongly consistent (a retried Load must see its own writes);
@@ -156,7 +181,7 @@ class RecordStore:
         found: dict[str, dict[str, str]] = {}
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request = {self._table: {"ConsistentRead": True, "Keys": [
-                {"pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key))}, "sk": {"S": key}}
+                {"pk": {"S": partition(account_id, dataset_id, record_type, shard_of(key, shards))}, "sk": {"S": key}}
                 for key in keys[start:start + BATCH_GET_LIMIT]
             ]}}
             for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -172,7 +197,7 @@ class RecordStore:
                 self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
         return found
 
-    def count(self, account_id: str, dataset_id: str, record_type: str) -> int:
+    def count(self, account_id: str, dataset_id: str, record_type: str, shards: int = LEGACY_SHARDS) -> int:
         """Distinct records of one type in a dataset: a COUNT query per shard, in parallel."""
 
         def count_shard(shard: int) -> int:
@@ -191,7 +216,162 @@ class RecordStore:
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return sum(pool.map(count_shard, range(SHARD_COUNT)))
+            return sum(pool.map(count_shard, range(shards)))
+
+
+# -- the load workflow's writes ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordTarget:
+    """Where a Load writes: one record type of one dataset, spread over the dataset's shards."""
+
+    account_id: str
+    dataset_id: str
+    record_type: str
+    shards: int
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Who writes: the upload (job_id) and the Load invocation (attempt: Lambda's request id)."""
+
+    job_id: str
+    attempt: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWrite:
+    """One record to write: its key, the record as stored, its line in the file, and further string
+    attributes written in the same item (a profile's `applied` marker)."""
+
+    key: str
+    data: str
+    line: int
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+# Errors worth a few more tries of one write beyond the SDK's own (throttling is retried without end).
+RETRYABLE_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "TransactionConflictException"})
+RETRYABLE_EXCEPTIONS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+MAX_ERROR_ATTEMPTS = 5
+# created_by is set once, by the upload that created the record: a retried Load (a new attempt) can
+# then tell a key its failed attempt created from one it replaced (docs/load_workflow.md).
+UPDATE_EXPRESSION = "SET #d = :d, #j = :j, #a = :a, #l = :l, #c = if_not_exists(#c, :j)"
+UPDATE_NAMES = {"#d": "data", "#j": "job_id", "#a": "attempt", "#l": "line", "#c": "created_by"}
+
+
+class TokenBucket:
+    """Paces one Load's writes, shared by its threads: `rate` tokens a second, at most `burst` saved.
+
+    take() reserves a token and sleeps off any deficit, so waiting threads queue in order. Throttling
+    halves the rate (not below min_rate); each write that goes through adds back 1/1000 of the target
+    rate, so a Load slowed by a hot partition returns to its pace within about a thousand writes.
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, burst: float | None = None):
+        if rate <= 0:
+            raise ValueError("a token bucket needs a positive rate")
+        self.target = self.rate = float(rate)
+        self.min_rate = max(1.0, rate / 64)
+        self._burst = burst if burst is not None else max(1.0, rate / 10)
+        self._tokens = 1.0
+        self._clock, self._sleep = clock, sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self.rate) - 1
+            self._last = now
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+
+    def throttled(self) -> None:
+        with self._lock:
+            self.rate = max(self.min_rate, self.rate / 2)
+
+    def succeeded(self) -> None:
+        if self.rate < self.target:
+            with self._lock:
+                self.rate = min(self.target, self.rate + self.target / 1000)
+
+
+class RecordWriter:
+    """One Load's writes into the records table: one UpdateItem per record with ReturnValues=ALL_OLD,
+    overlapping on `threads` threads and paced by a TokenBucket.
+
+    write(records) -> for each record, in order, the item it replaced as {attribute: string value}
+    (pk and sk left out), or None for a new record. Throttled writes slow the bucket down and are
+    retried without end (the Load's timeout bounds them): a busy table makes a load slower, never
+    failed. Other transient errors get MAX_ERROR_ATTEMPTS tries; anything else is raised.
+
+    The request is built per record from pieces made once per writer (each shard's partition key,
+    the stamp's values, the expression), so the client's own serializing is the only per-record cost
+    beyond the call (docs/decision_log.md has the figures).
+    """
+
+    def __init__(self, ddb, table: str, target: RecordTarget, stamp: Stamp, threads: int, bucket: TokenBucket,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._ddb, self._table, self._bucket, self._sleep = ddb, table, bucket, sleep
+        self.target = target
+        self._pks = [{"S": partition(target.account_id, target.dataset_id, target.record_type, shard)}
+                     for shard in range(target.shards)]
+        self._stamp_values = {":j": {"S": stamp.job_id}, ":a": {"S": stamp.attempt}}
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="record-writer")
+
+    def write(self, records: Sequence[RecordWrite]) -> list[dict[str, str] | None]:
+        return list(self._pool.map(self._write_one, records))
+
+    def _request(self, record: RecordWrite) -> dict:
+        values = {":d": {"S": record.data}, ":l": {"N": str(record.line)}, **self._stamp_values}
+        expression, names = UPDATE_EXPRESSION, UPDATE_NAMES
+        if record.extra:
+            names = dict(names)
+            for index, (name, value) in enumerate(record.extra.items()):
+                names[f"#x{index}"] = name
+                values[f":x{index}"] = {"S": value}
+                expression += f", #x{index} = :x{index}"
+        return {"TableName": self._table,
+                "Key": {"pk": self._pks[shard_of(record.key, self.target.shards)], "sk": {"S": record.key}},
+                "UpdateExpression": expression, "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values, "ReturnValues": "ALL_OLD"}
+
+    def _write_one(self, record: RecordWrite) -> dict[str, str] | None:
+        request = self._request(record)
+        errors = 0
+        while True:
+            self._bucket.take()
+            try:
+                response = self._ddb.update_item(**request)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in THROTTLING_CODES:
+                    self._bucket.throttled()
+                    continue
+                if code not in RETRYABLE_CODES or errors + 1 >= MAX_ERROR_ATTEMPTS:
+                    raise
+            except RETRYABLE_EXCEPTIONS:
+                if errors + 1 >= MAX_ERROR_ATTEMPTS:
+                    raise
+            else:
+                self._bucket.succeeded()
+                old = response.get("Attributes")
+                return {name: value["S"] for name, value in old.items()
+                        if name not in ("pk", "sk") and "S" in value} if old else None
+            errors += 1
+            self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**errors)))  # noqa: S311 (jitter, not a secret)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 # -- one record's item ------------------------------------------------------------------------------
@@ -201,7 +381,8 @@ def record_item(pk: str, key: str, record_json: str, job_id: str) -> dict:
     return {"pk": {"S": pk}, "sk": {"S": key}, "data": {"S": record_json}, "job_id": {"S": job_id}}
 
 
-def wire_items(account_id: str, dataset_id: str, record_type: str, job_id: str) -> Callable[[str, bytes], bytes]:
+def wire_items(account_id: str, dataset_id: str, record_type: str, job_id: str,
+               shards: int = LEGACY_SHARDS) -> Callable[[str, bytes], bytes]:
     """item(key, record_json) -> the item `put_records` writes for one record of this job, as
     DynamoDB's wire JSON (bytes): what goes in a PutItem's "Item" or a BatchWriteItem's "PutRequest".
     record_json is the record as stored (a checked line: valid UTF-8).
@@ -209,15 +390,17 @@ def wire_items(account_id: str, dataset_id: str, record_type: str, job_id: str) 
     Built by joining pieces made once per job (each shard's partition key, the job attribute): per
     record, the key's shard and two JSON strings. This runs once per line on the hot path.
     """
+    if 256 % shards:
+        raise ValueError("wire_items reads the shard from the hash's last byte: shards must divide 256")
     heads = [b'{"pk":{"S":' + orjson.dumps(partition(account_id, dataset_id, record_type, shard)) + b'},"sk":{"S":'
-             for shard in range(SHARD_COUNT)]
+             for shard in range(shards)]
     tail = b'},"job_id":{"S":' + orjson.dumps(job_id) + b"}}"
     new_hasher, json_string, join = _KEY_HASHER.copy, _JSON_STRING, b"".join
 
     def item(key: str, record_json: bytes) -> bytes:
         hasher = new_hasher()  # shard_of(key), inline
         hasher.update(key.encode())
-        return join((heads[hasher.digest()[-1] % SHARD_COUNT], json_string(key), b'},"data":{"S":',
+        return join((heads[hasher.digest()[-1] % shards], json_string(key), b'},"data":{"S":',
                      json_string(record_json.decode()), tail))
 
     return item

@@ -9,7 +9,7 @@ from typing import Any
 from ingest.handlers import wiring
 from ingest.handlers.observability import logger, traced
 from ingest.logic import clear
-from ingest.logic.pipeline import CLEAR_REMEDY, failure_reason
+from ingest.logic.load.failure import CLEAR_REMEDY, failure_reason
 
 
 def clear_step(step: Callable[[dict], dict]) -> Callable[[dict, Any], dict]:
@@ -33,7 +33,7 @@ def plan(event: dict) -> dict:
 
 @clear_step
 def clear_partition(event: dict) -> dict:
-    result = clear.clear_partition(wiring.clear().records, event["job"], event["partition"]["record_type"])
+    result = clear.clear_partition(wiring.clear().records, event["job"], event["partition"])
     logger.info("partition cleared", extra=result)
     return result
 

@@ -145,7 +145,7 @@ class ApiAdapters:
 def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
     return ApiAdapters(
         jobs=_make(JobsTable, clients.table(settings.jobs_table)),
-        datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
+        datasets=_make(DatasetsTable, clients.table(settings.datasets_table), settings.new_dataset_shards),
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
         clear_starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.clear_state_machine_arn),

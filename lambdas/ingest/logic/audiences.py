@@ -24,6 +24,7 @@ import logging
 from typing import Any
 
 from ingest import ids
+from ingest.adapters.record_store import LEGACY_SHARDS
 from ingest.clock import iso_now
 from ingest.errors import BadRequestError, ConflictError, FileRejectedError, NotFoundError, StepFailedError
 from ingest.logic.counted import counted_write
@@ -37,7 +38,10 @@ from ingest.models.audiences import (
 )
 from ingest.models.uploads import AUDIENCE_LIST, MAX_AUDIENCE_NAME_LENGTH, MEMBER_TYPE, AudienceLoad
 
-AUDIENCE_MEMBERS_LOAD = "audience_members"  # its load kind (pipeline.LOADERS)
+AUDIENCE_MEMBERS_LOAD = "audience_members"  # its load kind (logic/load/loading.py)
+# Member sets keep the records table's first layout (16 shards) whatever the datasets' count: every
+# reader (AudienceMembers.contains, the count and the deletes below) and the Load's writes agree on it.
+MEMBER_SET_SHARDS = LEGACY_SHARDS
 MAX_AUDIENCES = 500
 LIMIT_MESSAGE = f"an account may have at most {MAX_AUDIENCES} audiences; delete one first"
 MAX_NAME_LENGTH = MAX_AUDIENCE_NAME_LENGTH
@@ -142,7 +146,7 @@ def delete_audience(audiences, records, account_id: str, audience_id: str) -> No
                          lambda: _start_count(audiences, account_id)):
         raise NotFoundError(f"audience {audience_id} not found")
     for load_id in _member_sets(audience):
-        records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE)
+        records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE, MEMBER_SET_SHARDS)
 
 
 def _member_sets(audience: dict[str, Any]) -> list[str]:
@@ -196,7 +200,7 @@ def complete_load(audiences, records, job: dict[str, Any]) -> None:
     if audience is None:
         raise FileRejectedError(f"audience {audience_id} was deleted while this file was loading; nothing was kept")
     if audience.get("members_load") != load_id:  # not flipped yet (a retry after the flip skips this)
-        count = records.count(account_id, member_set(audience_id, load_id), MEMBER_TYPE)
+        count = records.count(account_id, member_set(audience_id, load_id), MEMBER_TYPE, MEMBER_SET_SHARDS)
         if not audiences.flip(account_id, audience_id, load_id, audience.get("members_load", ""), count, iso_now()):
             audience = audiences.get(account_id, audience_id)
             if audience is None:
@@ -208,7 +212,7 @@ def complete_load(audiences, records, job: dict[str, Any]) -> None:
         audience = audiences.get(account_id, audience_id) or audience
     for retired in sorted(audience.get("retired_loads") or []):
         try:
-            records.delete_all(account_id, member_set(audience_id, retired), MEMBER_TYPE)
+            records.delete_all(account_id, member_set(audience_id, retired), MEMBER_TYPE, MEMBER_SET_SHARDS)
             audiences.forget_retired(account_id, audience_id, retired)
         except Exception:  # the replace has happened; a leftover set is retried next time
             log.warning("could not delete a replaced member set of audience %s yet", audience_id, exc_info=True)
@@ -221,4 +225,4 @@ def abandon_load(audiences, records, job: dict[str, Any]) -> None:
     audience = audiences.get(account_id, audience_id)
     if audience is not None and audience.get("members_load") == load_id:
         return
-    records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE)
+    records.delete_all(account_id, member_set(audience_id, load_id), MEMBER_TYPE, MEMBER_SET_SHARDS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest import ids, record_types
+from ingest.adapters.record_store import dataset_shards
 from ingest.adapters.workflow import ExecutionAlreadyStartedError
 from ingest.clock import iso_now
 from ingest.errors import ConflictError
@@ -70,11 +71,15 @@ def plan(jobs, datasets, event: dict[str, Any]) -> dict[str, Any]:
     # An uploaded type may be stored as another (profile_changes -> profile), and records loaded under
     # an old name (purchase_event) keep that name's partitions: clear all of them.
     stored = sorted(set().union(*(record_types.partitions_of(name) for name in seen)))
-    return {**event, "partitions": [{"record_type": name} for name in stored]}
+    # Each item carries the dataset's shard count: the clear visits every shard the loads wrote to.
+    shards = dataset_shards(dataset)
+    return {**event, "partitions": [{"record_type": name, "shards": shards} for name in stored]}
 
 
-def clear_partition(records, job: dict[str, Any], record_type: str) -> dict[str, Any]:
-    removed = records.delete_all(job["account_id"], job["dataset_id"], record_type)
+def clear_partition(records, job: dict[str, Any], partition: dict[str, Any]) -> dict[str, Any]:
+    """One Map item of the plan: {record_type, shards} (no shards: a plan made before datasets had a count)."""
+    record_type = partition["record_type"]
+    removed = records.delete_all(job["account_id"], job["dataset_id"], record_type, dataset_shards(partition))
     return {"record_type": record_type, "removed": removed}
 
 

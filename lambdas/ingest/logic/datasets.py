@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest import ids, record_types
+from ingest.adapters.record_store import dataset_shards
 from ingest.clock import iso_now
 from ingest.errors import NotFoundError
 from ingest.models.datasets import (
@@ -60,7 +61,7 @@ def list_datasets(datasets, account_id: str, query: PageQuery) -> DatasetPage:
 
 def get_record(datasets, records, account_id: str, address: RecordAddress) -> StoredRecord:
     dataset_id, key = address.dataset_id, address.key
-    get_dataset(datasets, account_id, dataset_id)
+    dataset = get_dataset(datasets, account_id, dataset_id)
     record_type = record_types.canonical(address.record_type) or address.record_type  # purchase_event reads purchase
     readable = record_types.stored_types()  # e.g. profile, which is loaded through profile_changes
     if record_type not in readable:
@@ -69,7 +70,7 @@ def get_record(datasets, records, account_id: str, address: RecordAddress) -> St
             raise NotFoundError(f"{record_type} records are not stored as such: they change {uploaded.stored_type} "
                                 f"records; read /records/{uploaded.stored_type}/{{key}}")
         raise NotFoundError(f"record type {record_type} not found; readable types: {', '.join(readable)}")
-    stored = records.get(account_id, dataset_id, record_type, key)
+    stored = records.get(account_id, dataset_id, record_type, key, dataset_shards(dataset))
     if stored is None:
         raise NotFoundError(f"no {record_type} with key {key} in dataset {dataset_id}")
     return StoredRecord(json_text=stored)

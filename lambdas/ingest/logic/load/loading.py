@@ -1,0 +1,265 @@
+"""Load: one partition of the upload's valid records, in range order, in bounded windows.
+
+Split routed every line of a key to one partition and wrote it, in line order, to parts/<p>/<i>;
+reading those files in range order therefore gives each key's lines in file order. Load reads them
+in windows of at most `load_window_records` frames: within a window only the last frame per key is
+applied, and a window is written completely before the next is read, so a later line for a key
+always lands after an earlier one ("the last line for a key wins"). Memory is bounded by the window.
+
+The record type's load kind decides what a window does (one strategy each):
+  upsert            the last line per key becomes the stored record (RecordWriter, counted by the
+                    item each write replaced: docs/load_workflow.md "Writes, and counts ...")
+  profile_changes   each customer's lines apply to its `profile` in order (logic/profiles.py), read
+                    per window with get_many; the changed profile is written once per window
+  audience_members  the members go into this load's own member set (logic/audiences.py); Finalize
+                    makes it the audience's list
+
+Dry runs write nothing (no records, and for profile changes no profiles) but count every line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from ingest import record_types
+from ingest.adapters.record_store import RecordWrite, Stamp
+from ingest.logic import audiences, profiles
+from ingest.logic.load import frames as frame_codec
+from ingest.logic.load.context import LoadContext
+from ingest.logic.load.error_log import error_line
+from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.progress import ProgressReporter
+from ingest.models.workflow import LoadJob, PartitionResult, PartitionTask
+
+
+@dataclass
+class WindowOutcome:
+    """What one window did: lines applied, records created or replaced, lines the load kind refused."""
+
+    loaded: int = 0
+    created: int = 0
+    replaced: int = 0
+    refused: list[tuple[frame_codec.Frame, str]] = field(default_factory=list)
+
+    def count(self, prior: dict[str, str] | None, stamp: Stamp) -> None:
+        created, replaced = counted(prior, stamp)
+        self.created += created
+        self.replaced += replaced
+
+
+def counted(prior: dict[str, str] | None, stamp: Stamp) -> tuple[int, int]:
+    """(created, replaced) for one write, from the item it replaced (docs/load_workflow.md): exact
+    when a Load is retried with a new attempt after writing part of its partition."""
+    if prior is None:
+        return 1, 0
+    if prior.get("job_id") != stamp.job_id:
+        return 0, 1
+    if prior.get("attempt") == stamp.attempt:
+        return 0, 0  # a later line of a key this attempt already wrote and counted
+    return (1, 0) if prior.get("created_by") == stamp.job_id else (0, 1)  # written by a failed attempt
+
+
+class WindowLoad(Protocol):
+    """A load kind's strategy: apply() each window in file order; close() when the partition is done."""
+
+    may_refuse: bool
+
+    def apply(self, window: list[frame_codec.Frame]) -> WindowOutcome: ...
+
+    def close(self) -> None: ...
+
+
+def last_per_key(window: list[frame_codec.Frame]) -> list[frame_codec.Frame]:
+    latest: dict[str, frame_codec.Frame] = {}
+    for frame in window:
+        latest[frame.key] = frame
+    return list(latest.values())
+
+
+class UpsertLoad:
+    """Load kind "upsert": the last line per key is written; counts from the items it replaced."""
+
+    may_refuse = False
+
+    def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp, stored_type: str):
+        self._stamp = stamp
+        self._writer = None if job.dry_run else ctx.records.writer(
+            job.account_id, job.dataset_id, stored_type, job.shards, stamp.job_id, stamp.attempt,
+            ctx.settings.load_threads, ctx.settings.write_rate_per_load)
+
+    def apply(self, window: list[frame_codec.Frame]) -> WindowOutcome:
+        outcome = WindowOutcome(loaded=len(window))
+        if self._writer is not None:
+            latest = last_per_key(window)
+            priors = self._writer.write([RecordWrite(frame.key, frame.record.decode(), frame.line) for frame in latest])
+            for prior in priors:
+                outcome.count(prior, self._stamp)
+        return outcome
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLine:
+    """A profile_changes line as logic/profiles.py takes it."""
+
+    number: int
+    stored: bytes
+    frame: frame_codec.Frame
+
+
+class ProfileChangesLoad:
+    """Load kind "profile_changes": per window, read the window's customers' profiles (get_many,
+    strongly consistent, so a window sees the one before it), apply each customer's lines in order
+    (profiles.apply_customer_lines: all or nothing per line, exactly once per upload through the
+    profile's `applied` marker) and write each changed profile once, with its marker.
+
+    A profile that a failed attempt of this Load already brought up to date is written again as it
+    is, so that this attempt counts it (created or replaced) and its later windows do not.
+
+    A dry run writes nothing, so later windows could not read what earlier ones changed: it keeps the
+    changed profiles of the partition in memory instead (`_unwritten`), so its refusals are the ones a
+    real load would give. That is the one place memory follows the partition, not the window (only
+    customers the file changes, only in a dry run); docs/decision_log.md says why it is accepted."""
+
+    may_refuse = True
+
+    def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp):
+        self._records, self._job, self._stamp = ctx.records, job, stamp
+        self._writer = None if job.dry_run else ctx.records.writer(
+            job.account_id, job.dataset_id, profiles.PROFILE_TYPE, job.shards, stamp.job_id, stamp.attempt,
+            ctx.settings.load_threads, ctx.settings.write_rate_per_load)
+        self._unwritten: dict[str, dict[str, str]] = {}  # a dry run's changed profiles
+
+    def apply(self, window: list[frame_codec.Frame]) -> WindowOutcome:
+        job, stamp = self._job, self._stamp
+        by_customer: dict[str, list[ChangeLine]] = {}
+        for frame in window:
+            by_customer.setdefault(frame.key, []).append(ChangeLine(frame.line, frame.record, frame))
+        stored = self._records.get_many(job.account_id, job.dataset_id, profiles.PROFILE_TYPE, list(by_customer),
+                                        job.shards)
+        if self._writer is None:
+            stored.update((key, self._unwritten[key]) for key in by_customer if key in self._unwritten)
+        outcome = WindowOutcome()
+        writes: list[RecordWrite] = []
+        for customer_id, lines in by_customer.items():
+            held = stored.get(customer_id)
+            applied = profiles.apply_customer_lines(held, lines, job.upload_id)
+            outcome.loaded += applied.loaded
+            outcome.refused.extend((line.frame, reason) for line, reason in applied.rejected)
+            if applied.item is not None:
+                data, marker = applied.item
+                writes.append(RecordWrite(customer_id, data, lines[-1].number, {"applied": marker}))
+                if self._writer is None:
+                    self._unwritten[customer_id] = {"data": data, "applied": marker, "job_id": stamp.job_id,
+                                                    "attempt": stamp.attempt}
+            elif held is not None and held.get("job_id") == stamp.job_id and held.get("attempt") != stamp.attempt:
+                writes.append(RecordWrite(customer_id, held["data"], lines[-1].number,
+                                          {"applied": held["applied"]} if held.get("applied") else {}))
+        if self._writer is not None and writes:
+            for prior in self._writer.write(writes):
+                outcome.count(prior, stamp)
+        return outcome
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class AudienceMembersLoad:
+    """Load kind "audience_members": the window's customer ids go into this load's member set
+    (idempotent batched puts, so a retried Load is harmless); the audience is untouched until
+    Finalize, which counts the set. Nothing here is created or replaced in a dataset."""
+
+    may_refuse = False
+
+    def __init__(self, ctx: LoadContext, job: LoadJob):
+        self._records, self._job = ctx.records, job
+
+    def apply(self, window: list[frame_codec.Frame]) -> WindowOutcome:
+        job = self._job
+        if not job.dry_run:
+            self._records.put_records(
+                job.account_id, audiences.member_set(job.dataset_id, job.upload_id), audiences.MEMBER_TYPE,
+                [(frame.key, frame.record.decode()) for frame in last_per_key(window)],
+                job_id=job.upload_id, shards=audiences.MEMBER_SET_SHARDS)
+        return WindowOutcome(loaded=len(window))
+
+    def close(self) -> None:
+        pass
+
+
+def strategy(ctx: LoadContext, job: LoadJob, attempt: str) -> WindowLoad:
+    """The record type's load kind's strategy for this Load."""
+    record_type = record_types.get(job.record_type)
+    if record_type is None:
+        raise ValueError(f"unknown record type {job.record_type!r}")  # Inspect checked it
+    stamp = Stamp(job.upload_id, attempt)
+    if record_type.load == "profile_changes":
+        return ProfileChangesLoad(ctx, job, stamp)
+    if record_type.load == audiences.AUDIENCE_MEMBERS_LOAD:
+        return AudienceMembersLoad(ctx, job)
+    if record_type.load != record_types.UPSERT:
+        raise ValueError(f"no Load strategy for load kind {record_type.load!r}")
+    return UpsertLoad(ctx, job, stamp, record_type.stored_type)
+
+
+def partition_frames(ctx: LoadContext, work: WorkKeys, task: PartitionTask) -> Iterator[frame_codec.Frame]:
+    """The partition's frames in file order: parts/<p>/<i> for i in range order (a range with no
+    record of the partition has no file)."""
+    present = set(ctx.objects.list_keys(work.partition_prefix(task.partition)))
+    for index in range(task.ranges):
+        key = work.part(task.partition, index)
+        if key in present:
+            yield from frame_codec.decode_stream(ctx.objects.stream(key))
+
+
+def windows(frames: Iterator[frame_codec.Frame], size: int) -> Iterator[list[frame_codec.Frame]]:
+    window: list[frame_codec.Frame] = []
+    for frame in frames:
+        window.append(frame)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def load_partition(ctx: LoadContext, job: LoadJob, task: PartitionTask, attempt: str) -> PartitionResult:
+    """Apply one partition; writes load/<p>.json (and returns it) and errors/load-<p>.ndjson when
+    the load kind refused lines. Safe to retry with a new `attempt` (Lambda's request id): the
+    retry's figures are exact and overwrite the failed attempt's."""
+    work = WorkKeys(job.account_id, job.upload_id)
+    error_key = work.errors(f"load-{task.partition:05d}")
+    load = strategy(ctx, job, attempt)
+    loaded = rejected = created = replaced = 0
+    try:
+        with ProgressReporter(ctx.jobs, job.account_id, job.upload_id) as progress, \
+                ctx.objects.writer(error_key) as errors:
+            for window in windows(partition_frames(ctx, work, task), max(1, ctx.settings.load_window_records)):
+                outcome = load.apply(window)
+                loaded += outcome.loaded
+                created += outcome.created
+                replaced += outcome.replaced
+                # Windows follow each other in line order; the merge needs the file in line order too.
+                for frame, reason in sorted(outcome.refused, key=lambda refused: refused[0].line):
+                    errors.write(error_line(frame.line, reason, frame.raw))
+                rejected += len(outcome.refused)
+                progress.add(records_loaded=outcome.loaded)
+            if not rejected:
+                errors.discard()
+            progress.add(chunks_done=1)
+    finally:
+        load.close()
+    if not rejected and load.may_refuse:
+        ctx.objects.delete_prefix(error_key)  # a failed attempt's refusals, if it left any, are not this one's
+    result = PartitionResult(partition=task.partition, loaded=loaded, rejected=rejected,
+                             created=created, replaced=replaced)
+    ctx.objects.put(work.load_result(task.partition), orjson.dumps(result.state()), content_type="application/json")
+    return result
