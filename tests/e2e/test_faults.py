@@ -21,9 +21,10 @@ import requests
 
 from cli.client import put_file
 from ingest import record_types
-from ingest.adapters.record_store import SHARD_COUNT, RecordStore, partition
+from ingest.adapters.record_store import NEW_DATASET_SHARDS, RecordStore, partition
 from ingest.handlers import wiring
-from ingest.logic.pipeline import Pipeline, check_line
+from ingest.logic.load.split import check_line
+from ingest.logic.load.steps import LoadSteps
 from local_stack import lambda_runtime
 from tests.support import faults
 
@@ -73,10 +74,11 @@ def _expected(content: bytes, record_type: str) -> tuple[int, dict[str, dict], l
 
 # -- what the local AWS holds --------------------------------------------------------------------------
 def stored_records(stack, account_id: str, dataset_id: str, record_type: str) -> dict[str, dict]:
-    """Every record of one type in a dataset, read straight from the records table (all shards)."""
+    """Every record of one type in a dataset, read straight from the records table (every shard a
+    dataset can have: new datasets have NEW_DATASET_SHARDS, older ones fewer)."""
     ddb = stack.session().client("dynamodb")
     records: dict[str, dict] = {}
-    for shard in range(SHARD_COUNT):
+    for shard in range(NEW_DATASET_SHARDS):
         query = {
             "TableName": os.environ["RECORDS_TABLE"],
             "KeyConditionExpression": "pk = :pk",
@@ -396,19 +398,19 @@ def test_concurrent_uploads_with_overlapping_keys_end_as_some_serial_order(stack
 # -- the switch itself --------------------------------------------------------------------------------------
 def test_faults_are_off_by_default_restored_on_error_and_absent_from_the_template(stack, template, template_path):
     def plain() -> bool:
-        """The composition root hands out the adapters and pipeline it builds, unwrapped."""
-        return type(wiring.pipeline()) is Pipeline and type(wiring.api().records) is RecordStore
+        """The composition root hands out the adapters and load steps it builds, unwrapped."""
+        return type(wiring.load_steps()) is LoadSteps and type(wiring.api().records) is RecordStore
 
     assert plain() and lambda_runtime.invoke_hooks == []
     with pytest.raises(ZeroDivisionError):
         with faults.inject(faults.FailAfterWrites(), faults.Throttle(), faults.Crash("Split"), faults.Drop()):
             assert type(wiring.api().records) is not RecordStore
-            assert type(wiring.pipeline()) is not Pipeline
+            assert type(wiring.load_steps()) is not LoadSteps
             assert len(lambda_runtime.invoke_hooks) == 1
             1 / 0
     assert plain()
     # Faults wrap what the composition root makes; no class is patched.
-    assert Pipeline.split.__qualname__ == "Pipeline.split"
+    assert LoadSteps.split_range.__qualname__ == "LoadSteps.split_range"
     assert RecordStore._write_batch.__qualname__ == "RecordStore._write_batch"
     assert lambda_runtime.invoke_hooks == []
     text = json.dumps(template)
