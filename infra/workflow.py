@@ -216,11 +216,12 @@ class Workflow(Construct):
         bucket.grant_read(self.split_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.split_fn, f"{WORK_PREFIX}*")
         jobs.grant(self.split_fn, *job_rw)
-        # Load: its partition's files; records written one by one (PutItem, the old item returned);
-        # profile changes read the current profiles first; progress.
+        # Load: its partition's files; records written one by one (UpdateItem returning the old item,
+        # which keeps created_by and tells new from replaced); profile changes read the current profiles
+        # first (BatchGetItem); audience members go to their member set (BatchWriteItem); progress.
         bucket.grant_read(self.load_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
-        records.grant(self.load_fn, "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem")
+        records.grant(self.load_fn, "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem")
         jobs.grant(self.load_fn, *job_rw)
         # PlanLoad, Finalize and MarkFailed end a job (PlanLoad when over the error budget): merge the
         # error log into results/, settle the job, count records and release the dataset, clean up.

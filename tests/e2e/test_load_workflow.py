@@ -95,7 +95,7 @@ def test_line_numbers_and_the_last_line_per_key_hold_across_ranges(stack, accoun
 def test_csv_records_spanning_lines_keep_their_numbers_across_ranges(stack, account, dataset, load_file):
     rows = ["link.customer_id,first_name,last_name"]
     line, bad, spanning = 2, [], []
-    for index in range(300):
+    for index in range(600):
         if index % 29 == 5:
             rows.append(",,nobody")  # no key: rejected, at its own line
             bad.append(line)
@@ -111,14 +111,14 @@ def test_csv_records_spanning_lines_keep_their_numbers_across_ranges(stack, acco
     assert len(content) > 3 * RANGE_BYTES
     upload = load_file(content, filename="customer_record-spanning.csv")
     assert upload["status"] == "Completed", upload.get("failure_reason")
-    assert upload["stats"]["total"] == 300
+    assert upload["stats"]["total"] == 600
     assert upload["stats"]["rejected"] == len(bad)
     assert [error["line"] for error in _error_lines(upload)] == bad
     for index in spanning:
         record = _record(stack, account, dataset["id"], "customer_record", f"customer_id:c{index}")
         assert record == {"link": {"customer_id": f"c{index}"}, "first_name": 'line one\nline two, with a "quote"',
                           "last_name": f"row {index}"}
-    assert _record(stack, account, dataset["id"], "customer_record", "customer_id:c299")["last_name"] == "row 299"
+    assert _record(stack, account, dataset["id"], "customer_record", "customer_id:c599")["last_name"] == "row 599"
 
 
 def _send(client, dataset: dict, tmp_path: Path, content: bytes, name: str = "progress.ndjson") -> str:
