@@ -31,9 +31,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from moto.awslambda import models as lambda_models
 
@@ -134,8 +135,17 @@ class Invocation:
 
 
 _storage_root: Path | None = None
-__all__ = ["current_invocation", "invoke", "install", "invoke_hooks", "add_invoke_hook", "call_handler",
-           "use_wall_clock", "Invocation", "LambdaTimeout"]
+__all__ = [
+    "Invocation",
+    "LambdaTimeout",
+    "add_invoke_hook",
+    "call_handler",
+    "current_invocation",
+    "install",
+    "invoke",
+    "invoke_hooks",
+    "use_wall_clock",
+]
 
 
 class LambdaContext:
@@ -193,7 +203,7 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
         payload, errored = json.dumps(outcome.get("result")), False
         if len(payload.encode("utf-8")) > LAMBDA_PAYLOAD_BYTES:
             payload = _error_payload("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum "
-                                                                      f"allowed payload size ({LAMBDA_PAYLOAD_BYTES} bytes).")
+                                     f"allowed payload size ({LAMBDA_PAYLOAD_BYTES} bytes).")
             errored = True
     log.debug("%s %s", function.function_name, "timed out" if invocation.timed_out else "failed" if errored else "ok")
     return payload, errored, ""
@@ -213,7 +223,7 @@ def _run_handler(invocation: Invocation, event: Any, outcome: dict[str, Any]) ->
             if result is None:
                 result = _handler_for(invocation.function.handler)(event, LambdaContext(invocation))
             outcome["result"] = result
-        except Exception as exc:  # the Lambda runtime reports every exception this way
+        except Exception as exc:  # noqa: BLE001 (the Lambda runtime reports every exception this way)
             outcome["error"] = exc
         _end(invocation)  # before the caller has its answer: /tmp is gone when it does
         invocation._handler_returned()
@@ -239,7 +249,7 @@ def _end(invocation: Invocation) -> None:
 
 
 def _make_storage_root() -> Path:
-    global _storage_root
+    global _storage_root  # noqa: PLW0603 (one root per process, made on first use; a test reads it)
     if _storage_root is None:
         _storage_root = Path(tempfile.mkdtemp(prefix="local-lambda-tmp-"))
         atexit.register(shutil.rmtree, _storage_root, True)

@@ -104,7 +104,8 @@ class LocalStack:
             self._moto.stop()
 
     def session(self) -> boto3.Session:
-        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 (moto's dummy keys)
+                             region_name=REGION)
 
     def _configure_process(self) -> None:
         # Every boto3 client in this process - handlers included - talks to the embedded AWS.

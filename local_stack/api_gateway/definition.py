@@ -181,7 +181,8 @@ class ApiDefinition:
             if route is None:
                 pattern = "^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "/?$"
                 route = routes[path] = Route(path, re.compile(pattern))
-            authorizer_ref = props.get("AuthorizerId", {}).get("Ref") if props.get("AuthorizationType") == "CUSTOM" else None
+            custom = props.get("AuthorizationType") == "CUSTOM"
+            authorizer_ref = props.get("AuthorizerId", {}).get("Ref") if custom else None
             route.methods[props["HttpMethod"]] = {
                 "function_arn": _function_arn_in(props["Integration"]["Uri"], deployment),
                 "authorizer": self.authorizers.get(authorizer_ref) if authorizer_ref else None,

@@ -7,7 +7,7 @@ Time is the gateway's clock (clock.py), so a test that stands it still counts re
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from local_stack.api_gateway import clock
 from local_stack.api_gateway.definition import UsagePlan

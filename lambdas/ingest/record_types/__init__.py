@@ -16,10 +16,11 @@ Old names stay as aliases (`purchase_event` is `purchase`): `get` takes either, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -212,5 +213,14 @@ def partitions_of(name: str) -> set[str]:
     return stored
 
 
-__all__ = ["RecordType", "catalogue", "get", "canonical", "stored_types", "partitions_of", "json_kind",
-           "MAX_KEY_BYTES", "UPSERT"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "UPSERT",
+    "RecordType",
+    "canonical",
+    "catalogue",
+    "get",
+    "json_kind",
+    "partitions_of",
+    "stored_types",
+]
