@@ -94,7 +94,7 @@ def _counted_open(storage: EphemeralStorage, file: Any, mode: str, buffering: in
     if binary:
         return buffered
     text = io.TextIOWrapper(buffered, io.text_encoding(encoding), errors, newline, line_buffering=line_buffering)
-    text.mode = mode
+    text.mode = mode  # type: ignore[misc]  # as io.open sets it; typeshed declares it read-only
     return text
 
 

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from moto.awslambda import models as lambda_models
 
@@ -127,7 +127,7 @@ class Invocation:
                 remaining = self.remaining_seconds()
                 if remaining <= 0:
                     self.timed_out = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(cast(int, worker.ident)),  # started
                                                                ctypes.py_object(LambdaTimeout))
                     return False
                 self._changed.wait(remaining)
@@ -268,7 +268,7 @@ def install() -> None:
             "moto.awslambda.models.LambdaFunction._invoke_lambda is gone: "
             "this moto version changed the seam local_stack/lambda_runtime.py relies on"
         )
-    lambda_models.LambdaFunction._invoke_lambda = _patched_invoke_lambda
+    lambda_models.LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]  # the seam
     thread_context.install()  # a thread a handler starts belongs to its invocation
     _make_storage_root()
     ephemeral_storage.install(lambda: invocation.storage if (invocation := current_invocation()) else None)

@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask
+from moto import backends
 from moto.moto_server.werkzeug_app import (
     BackendRequest,
     DomainDispatcherApplication,
@@ -130,7 +131,7 @@ class _PutBodyUnreadDispatcher(DomainDispatcherApplication):
             environ["CONTENT_TYPE"] = content_type
 
 
-def _create_app(service: str) -> Flask:
+def _create_app(service: backends.SERVICE_NAMES) -> Flask:
     app = create_backend_app(service)
     app.request_class = _PutBodyIsNotAFormRequest
     return app

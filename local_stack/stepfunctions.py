@@ -39,7 +39,7 @@ def install() -> None:
         with working_for(machine):
             execution_logic(worker)
 
-    ExecutionWorker._execution_logic = _execution_logic
+    ExecutionWorker._execution_logic = _execution_logic  # type: ignore[method-assign]  # moto's seam
 
     def _eval_body(self, env) -> None:
         error_name = env.stack[-1]
@@ -50,4 +50,4 @@ def install() -> None:
         original(self, env)
 
     _eval_body._local_stack = True  # type: ignore[attr-defined]
-    ErrorEqualsDecl._eval_body = _eval_body
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]  # moto's seam

@@ -94,14 +94,15 @@ class Resolver:
             return value
         if len(value) == 1:
             (name, argument), = value.items()
-            function: Callable | None = {
+            functions: dict[str, Callable[[Any], Any]] = {
                 "Ref": self._ref,
                 "Fn::GetAtt": self._get_att,
                 "Fn::Join": self._join,
                 "Fn::Sub": self._sub,
                 "Fn::Select": self._select,
                 "Fn::Split": self._split,
-            }.get(name)
+            }
+            function = functions.get(name)
             if function is not None:
                 return function(argument)
             if name.startswith("Fn::"):

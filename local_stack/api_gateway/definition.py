@@ -147,8 +147,11 @@ class ApiDefinition:
             unknown = [s for s in sources if not (HEADER_SOURCE.fullmatch(s) or CONTEXT_SOURCE.fullmatch(s))]
             if unknown:
                 raise ValueError(f"{logical_id}: identity sources {unknown} are not supported locally")
+            function_arn = _function_arn_in(props["AuthorizerUri"], deployment)
+            if function_arn is None:
+                raise ValueError(f"{logical_id}: its AuthorizerUri names no function of the template")
             authorizers[logical_id] = Authorizer(
-                function_arn=_function_arn_in(props["AuthorizerUri"], deployment),
+                function_arn=function_arn,
                 headers=[m.group(1).lower() for m in map(HEADER_SOURCE.fullmatch, sources) if m],
                 context_paths=[m.group(1).split(".") for m in map(CONTEXT_SOURCE.fullmatch, sources) if m],
                 ttl_seconds=int(props.get("AuthorizerResultTtlInSeconds", 300)),

@@ -55,7 +55,9 @@ class UsagePlanGate:
 
     def refusal(self, key_value: str | None) -> str | None:
         """None to admit the request, else the gateway response type that refuses it."""
-        plan = self._plan_of(key_value) if key_value else None
+        if not key_value:
+            return "INVALID_API_KEY"
+        plan = self._plan_of(key_value)
         if plan is None:
             return "INVALID_API_KEY"
         with self._lock:
