@@ -127,8 +127,8 @@ class Invocation:
                 remaining = self.remaining_seconds()
                 if remaining <= 0:
                     self.timed_out = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(cast(int, worker.ident)),  # started
-                                                               ctypes.py_object(LambdaTimeout))
+                    ident = cast(int, worker.ident)  # set: the worker was started before this wait
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(LambdaTimeout))
                     return False
                 self._changed.wait(remaining)
             return True
