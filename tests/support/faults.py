@@ -24,8 +24,8 @@ StepFailedError, the state machine's Retry and Catch see what they would see in 
   AccessGuard.use_role_statements     a role's statements in the access guard: RevokeGrant
   api_gateway.clock.use               the local API Gateway's clock: GatewayClock
 
-  FailAfterWrites  a Load writes part of its chunk to the record store, then crashes
-  Throttle         BatchWriteItem answers with UnprocessedItems (DynamoDB throttling)
+  FailAfterWrites  a Load writes part of a window to the record store, then crashes
+  Throttle         UpdateItem answers ProvisionedThroughputExceededException (DynamoDB throttling)
   Crash            a workflow step's logic raises (before doing anything, or after it is done)
   Pause            invocations of a function wait until the test releases them
   Drop             invocations of a function are swallowed (an S3 event that is delayed or lost)
@@ -53,6 +53,8 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
+
+from botocore.exceptions import ClientError
 
 from ingest.adapters.record_store import RecordStore
 from ingest.handlers import wiring
@@ -155,7 +157,7 @@ def _handler_path(target: str) -> str:
 
 # -- Record store faults (the record stores the composition root makes) -------------------------------
 class FailAfterWrites(Fault):
-    """A Load upserts the first `after_items` records of its chunk (default: half), then crashes.
+    """A Load writes the first `after_items` records of its first window (default: half), then crashes.
 
     The handler turns the crash into StepFailedError, which the state machine retries (interval 2 s).
     `written` lists how many records each failed attempt left in the store.
@@ -170,87 +172,63 @@ class FailAfterWrites(Fault):
         self.written: list[int] = []
 
     def install(self) -> Callable[[], None]:
-        return _wrap_made(RecordStore, lambda store: _Overriding(store, put_records=self._put_records))
+        return _wrap_made(RecordStore, lambda store: _Overriding(store, writer=self._writer))
 
-    def _put_records(self, put_records, account_id, dataset_id, record_type, records, job_id):
+    def _writer(self, writer, account_id, *args, **kwargs):
+        made = writer(account_id, *args, **kwargs)
+        return _Overriding(made, write=functools.partial(self._write, account_id))
+
+    def _write(self, account_id, write, records):
         if not self._claim(account_id):
-            return put_records(account_id, dataset_id, record_type, records, job_id)
+            return write(records)
         records = list(records)
         keep = len(records) // 2 if self.after_items is None else min(self.after_items, len(records))
-        written = put_records(account_id, dataset_id, record_type, records[:keep], job_id)
+        write(records[:keep])
         with self._lock:
-            self.written.append(written)
-        raise InjectedFault(f"injected: Load crashed after writing {written} of {len(records)} records")
+            self.written.append(keep)
+        raise InjectedFault(f"injected: Load crashed after writing {keep} of {len(records)} records")
 
 
 class Throttle(Fault):
-    """BatchWriteItem leaves items unprocessed, as DynamoDB does when throttling, for `times` calls.
+    """UpdateItem on the records table answers ProvisionedThroughputExceededException, as DynamoDB does
+    when a table or a partition is over its capacity, for `times` calls.
 
-    Each throttled call really writes the first `1 - unprocessed` share of its items and returns the
-    rest as UnprocessedItems (all of them by default). The record store is made with a DynamoDB
-    client that does this and a sleep that records its backoff: its real retry loop runs, and
-    `sleeps` lists the delays it waited after a throttled call.
+    The record store is made with a DynamoDB client that does this (its public constructor's first
+    argument), so the Load's real writer reacts: its token bucket slows down and the record is tried
+    again. `calls` counts the UpdateItem calls seen for the account, `fired` the throttled ones.
     """
 
-    def __init__(self, times: int | None = 3, unprocessed: float = 1.0, account: str | None = None):
+    def __init__(self, times: int | None = 3, account: str | None = None):
         super().__init__(times, account)
-        self.unprocessed = unprocessed
-        self.unprocessed_items = 0
         self.calls = 0
-        self.sleeps: list[float] = []
-        self._after_throttled = threading.local()  # this thread's store is about to back off
 
     def install(self) -> Callable[[], None]:
-        # RecordStore(dynamodb_client, table_name, sleep=time.sleep): its public constructor.
-        def make_throttled(make, dynamodb_client, table_name, sleep=time.sleep):
-            return make(_ThrottlingClient(dynamodb_client, self), table_name, sleep=functools.partial(self._sleep, sleep))
+        # RecordStore(dynamodb_client, table_name, ...): its public constructor.
+        def make_throttled(make, dynamodb_client, table_name, *args, **kwargs):
+            return make(_ThrottlingClient(dynamodb_client, self), table_name, *args, **kwargs)
 
         return wiring.use(RecordStore, make_throttled)
 
-    def _sleep(self, sleep: Callable[[float], None], seconds: float) -> None:
-        if getattr(self._after_throttled, "pending", False):
-            self._after_throttled.pending = False
-            with self._lock:
-                self.sleeps.append(seconds)
-        sleep(seconds)
-
-    def _batch_write_item(self, client, RequestItems: dict, **kwargs: Any) -> dict:
-        requests = next(iter(RequestItems.values()), [])
-        account_id = _account_of_request(requests[0]) if requests else None
+    def _update_item(self, client, **request: Any) -> dict:
+        account_id = request["Key"]["pk"]["S"].split("#", 1)[0]
         if not self._matches(account_id):
-            return client.batch_write_item(RequestItems=RequestItems, **kwargs)
+            return client.update_item(**request)
         with self._lock:
             self.calls += 1
-        if not self._claim(account_id):
-            return client.batch_write_item(RequestItems=RequestItems, **kwargs)
-        processed: dict[str, list] = {}
-        unprocessed: dict[str, list] = {}
-        for table, items in RequestItems.items():
-            cut = len(items) - max(1, round(len(items) * self.unprocessed))
-            if items[:cut]:
-                processed[table] = items[:cut]
-            unprocessed[table] = items[cut:]
-        if processed:
-            client.batch_write_item(RequestItems=processed, **kwargs)
-        with self._lock:
-            self.unprocessed_items += sum(len(items) for items in unprocessed.values())
-        self._after_throttled.pending = True
-        return {"UnprocessedItems": unprocessed}
-
-
-def _account_of_request(request: dict) -> str:
-    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
-    return item["pk"]["S"].split("#", 1)[0]
+        if self._claim(account_id):
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                         "Message": "injected: the partition is over its capacity"}}, "UpdateItem")
+        return client.update_item(**request)
 
 
 class _ThrottlingClient:
-    """A DynamoDB client whose batch_write_item is the Throttle's; every other call is the client's."""
+    """A DynamoDB client whose update_item is the Throttle's; every other call is the client's."""
 
     def __init__(self, client, fault: Throttle):
         self._client, self._fault = client, fault
 
-    def batch_write_item(self, **kwargs: Any) -> dict:
-        return self._fault._batch_write_item(self._client, **kwargs)
+    def update_item(self, **kwargs: Any) -> dict:
+        return self._fault._update_item(self._client, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

@@ -67,7 +67,8 @@ def failure_reason(error: Mapping[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> 
     if name == "DatasetBusyError" and message:
         return f"gave up waiting for its turn: {message}; upload the file again when that load has finished"
     if name == "States.ExceedToleratedFailureThreshold":
-        return (f"the Load step failed on some chunks, also after retries; {remedy.again}, "
+        # A Distributed Map (Scan, Split or Load) gave up on some of its iterations.
+        return (f"a step failed on some ranges or partitions of the file, also after retries; {remedy.again}, "
                 f"and if it fails the same way, {remedy.smaller}")
     if name in (LAMBDA_TIMEOUT, "States.Timeout"):
         return f"a processing step ran out of time ({name}); {remedy.smaller}"
