@@ -225,6 +225,8 @@ class Workflow(Construct):
         jobs.grant(self.load_fn, *job_rw)
         # PlanLoad, Finalize and MarkFailed end a job (PlanLoad when over the error budget): merge the
         # error log into results/, settle the job, count records and release the dataset, clean up.
+        # MarkFailed recounts a type after a Load failed for good (its partial writes were not counted).
+        records.grant(self.mark_failed_fn, "dynamodb:Query")
         for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
             bucket.grant_read(fn, f"{WORK_PREFIX}*")
             bucket.grant_delete(fn, f"{WORK_PREFIX}*")

@@ -754,7 +754,9 @@ MUST_ALLOW = {
              ("dynamodb:UpdateItem", "jobs")],
     # Also counts, flips and deletes member sets.
     "finalize": [*ENDS_A_JOB, ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets")],
-    "mark_failed": [*ENDS_A_JOB, ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets")],
+    # Also recounts a type after a Load failed for good.
+    "mark_failed": [*ENDS_A_JOB, ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets"),
+                    ("dynamodb:Query", "records")],
 }
 
 # What each function must not be able to do.
