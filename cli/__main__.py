@@ -135,7 +135,8 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
     \b
     The file is uploaded under its own name, which must follow the API's rule:
     letters, digits, '-' and '_', then .json, .ndjson, .jsonl or .csv, optionally .gz.
-    A progress bar (stderr) shows the bytes sent; then a status line follows the job.
+    A progress bar (stderr) shows the bytes sent; then a bar per phase of the job
+    (the file read while Splitting, partitions written while Loading) with its ETA.
     At the end stdout gets `key: value` lines: id, status, total, loaded, rejected,
     and error_log_url (when lines were rejected) or failure_reason (when Failed).
 
@@ -162,7 +163,7 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
         return
 
     try:
-        final = _follow(client, upload_id, timeout, _StatusLine(upload_id))
+        final = _follow(client, upload_id, timeout, _JobProgress(upload_id))
     except KeyboardInterrupt:
         note(f"\nstopped following upload {upload_id}; the job carries on: python -m cli status {upload_id}")
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
@@ -185,26 +186,62 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
              "the error log lists each one with its line number and the reason")
 
 
-class _StatusLine:
-    """One status line on stderr: rewritten in place on a terminal, one line per change otherwise."""
+# What a phase's bar counts, from the job's progress (docs/load_workflow.md): the file's bytes while
+# it is read, the partitions while records are written.
+PHASE_BARS = {
+    "Splitting": ("bytes_read", "bytes_total", "B"),
+    "Loading": ("chunks_done", "chunks_total", "partitions"),
+}
+
+
+class _JobProgress:
+    """The job's progress on stderr: a bar per phase (tqdm: rate and ETA), then its end status.
+
+    On a terminal the bar is redrawn in place; otherwise tqdm writes a line per update, which a log
+    file can follow.
+    """
 
     def __init__(self, upload_id: str):
         self.upload_id = upload_id
-        self.tty = sys.stderr.isatty()
-        self.started = time.monotonic()
+        self.phase: str | None = None
+        self.bar: tqdm | None = None
         self.last_status: str | None = None
 
     def __call__(self, upload: dict) -> None:
         status = upload["status"]
-        text = f"upload {self.upload_id}: {status}"
-        if self.tty:
-            elapsed = time.monotonic() - self.started
-            done = status in FINAL_STATUSES
-            sys.stderr.write(f"\r\033[K{text} ({elapsed:.0f}s)" + ("\n" if done else ""))
-            sys.stderr.flush()
-        elif status != self.last_status:
-            note(text)
+        progress = upload.get("progress")
+        if status != self.last_status and not progress:
+            note(f"upload {self.upload_id}: {status}")
         self.last_status = status
+        if progress:
+            self._show(progress)
+        if status in FINAL_STATUSES:
+            self.close()
+
+    def _show(self, progress: dict) -> None:
+        phase = progress["phase"]
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            shape = PHASE_BARS.get(phase)
+            if shape is None:  # Inspecting, Finalizing: short, and nothing to count
+                note(f"upload {self.upload_id}: {phase}")
+                return
+            _, total_field, unit = shape
+            bytes_bar = unit == "B"
+            self.bar = tqdm(total=progress.get(total_field) or None, desc=phase, unit=unit.strip(),
+                            unit_scale=bytes_bar, unit_divisor=1024, file=sys.stderr, dynamic_ncols=True)
+        if self.bar is not None:
+            done_field, total_field, _ = PHASE_BARS[phase]
+            self.bar.total = progress.get(total_field) or self.bar.total
+            self.bar.update(max(0, progress.get(done_field, 0) - self.bar.n))
+            self.bar.set_postfix(lines=progress.get("lines_read", 0), records=progress.get("records_loaded", 0),
+                                 refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _follow(client: IngestClient, upload_id: str, timeout: float, on_poll: Callable[[dict], None]) -> dict | None:
@@ -228,10 +265,34 @@ def _follow(client: IngestClient, upload_id: str, timeout: float, on_poll: Calla
 @cli.command()
 @click.argument("upload_id", metavar="ID")
 @click.option("--json", "raw", is_flag=True, help="Print the API's JSON on one line, as is.")
+@click.option("--follow", is_flag=True,
+              help="Follow the job to its end with a progress bar per phase (stderr), then print its JSON.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
+              help="With --follow: how long to follow before giving up (exit 1; the job carries on).")
 @click.pass_obj
-def status(settings: Settings, upload_id: str, raw: bool) -> None:
-    """Show upload ID (its status, stats, error log URL or failure reason) as JSON."""
-    _print_json(settings.client().get_upload(upload_id), raw)
+def status(settings: Settings, upload_id: str, raw: bool, follow: bool, timeout: float) -> None:
+    """Show upload ID (its status, stats, progress while it runs, error log URL or failure reason) as JSON.
+
+    \b
+    With --follow: exit status 0 Completed, 1 Failed or --timeout reached, 130 interrupted.
+    """
+    client = settings.client()
+    if not follow:
+        _print_json(client.get_upload(upload_id), raw)
+        return
+    display = _JobProgress(upload_id)
+    try:
+        final = _follow(client, upload_id, timeout, display)
+    except KeyboardInterrupt:
+        display.close()
+        note(f"\nstopped following upload {upload_id}; the job carries on")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    if final is None:
+        display.close()
+        fail(f"upload {upload_id} had not finished after {timeout:.0f}s; the job carries on")
+    _print_json(final, raw)
+    if final["status"] == "Failed":
+        raise click.exceptions.Exit(EXIT_ERROR)
 
 
 @cli.command("list")

@@ -36,16 +36,16 @@ class Audiences(Construct):
                          "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         self._grant_member_sets(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
 
-    def grant_load_steps(self, inspect: lambda_.Function, budget: lambda_.Function, finalize: lambda_.Function,
+    def grant_load_steps(self, inspect: lambda_.Function, plan_load: lambda_.Function, finalize: lambda_.Function,
                          mark_failed: lambda_.Function) -> None:
-        """Inspect holds the audience for its load, Finalize flips its member set, and the steps that
-        end a job release it; Finalize and MarkFailed delete replaced or abandoned member sets.
-        Split and Load share the handler module, so they know the table's name and nothing more."""
-        for function in (inspect, finalize, mark_failed):
+        """Inspect holds the audience for its load, Finalize counts and flips its member set, and the
+        steps that end a job release it (PlanLoad when over the error budget); Finalize and MarkFailed
+        delete replaced or abandoned member sets. The other steps share the handler module, so they
+        know the table's name and nothing more."""
+        for function in (inspect, plan_load, finalize, mark_failed):
             self.table.grant(function, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        self.table.grant(budget, "dynamodb:UpdateItem")
         for function in (finalize, mark_failed):
-            self._grant_member_sets(function, "dynamodb:BatchWriteItem")
+            self._grant_member_sets(function, "dynamodb:Query", "dynamodb:BatchWriteItem")
 
     def _grant_member_sets(self, function: lambda_.Function, *actions: str) -> None:
         """Actions on the records table's member-set partitions only, never on a dataset's records."""

@@ -47,10 +47,25 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
     "upload_retention_days": ContextKey(
         30, 1, None,
         "Days uploaded originals and error logs are kept (so a job can be re-run), then expire."),
-    "chunk_target_bytes": ContextKey(
-        32 * MIB, 1024, 1024 * MIB,
-        "Target size of one Load chunk, in uncompressed bytes (a file gets at most 256 chunks). At most "
-        "1 GiB: Load keeps a chunk's last line per key in its 1,769 MB of memory.", unit="bytes"),
+    "range_bytes": ContextKey(
+        128 * MIB, 1024, 1024 * MIB,
+        "Bytes of the file one Scan or Split iteration reads (a gzip upload is first inflated into plain "
+        "parts of this size). At 128 MiB a Split takes about a minute of its 15 (docs/capacity.md).",
+        unit="bytes"),
+    "load_partitions": ContextKey(
+        64, 1, 1000,
+        "Partitions records are routed to by key hash: the Load map's iterations. Each Load reads its "
+        "partition of every range, in file order, so the last line for a key wins."),
+    "split_max_concurrency": ContextKey(
+        64, 1, 1000,
+        "Scan and Split iterations running at once (Distributed Map MaxConcurrency)."),
+    "load_max_concurrency": ContextKey(
+        32, 1, 1000,
+        "Load iterations running at once (Distributed Map MaxConcurrency)."),
+    "load_write_rate_per_second": ContextKey(
+        40_000, 1, None,
+        "Record writes per second the Loads of one job aim for together, shared evenly by the Loads "
+        "running at once (an on-demand table's default maximum is 40,000 write units per second)."),
     "rate_limit_per_second": ContextKey(
         25, 1, 10_000,
         "Per-token API throttling: steady requests per second (API Gateway's default account limit is "
@@ -75,6 +90,17 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
 
 
 @dataclass(frozen=True)
+class LoadPlan:
+    """The plan's sizes (CDK context, infra/config.py): what the steps and the Maps are sized by."""
+
+    range_bytes: int
+    load_partitions: int
+    split_max_concurrency: int
+    load_max_concurrency: int
+    load_write_rate_per_second: int
+
+
+@dataclass(frozen=True)
 class ApiLimits:
     """What the API construct needs of the configuration: the usage plan's throttle, and the per-key
     quotas the compatible routes count (the API function enforces both)."""
@@ -96,7 +122,11 @@ class DeploymentConfig:
     """One field per context key (CONTEXT_KEYS), each a checked whole number."""
 
     upload_retention_days: int
-    chunk_target_bytes: int
+    range_bytes: int
+    load_partitions: int
+    split_max_concurrency: int
+    load_max_concurrency: int
+    load_write_rate_per_second: int
     rate_limit_per_second: int
     rate_limit_burst: int
     profile_uploads_per_hour: int
@@ -108,6 +138,10 @@ class DeploymentConfig:
     def from_context(cls, node: ContextReader) -> DeploymentConfig:
         """Read every key from a construct's node (app.py: the app's), defaults for those unset."""
         return cls.from_mapping({key: node.try_get_context(key) for key in CONTEXT_KEYS})
+
+    @property
+    def load_plan(self) -> LoadPlan:
+        return LoadPlan(**{field.name: getattr(self, field.name) for field in fields(LoadPlan)})
 
     @property
     def api_limits(self) -> ApiLimits:

@@ -25,8 +25,7 @@ class BulkIngestStack(Stack):
         auth = Auth(self, "Auth")
         imports = Imports(self, "Imports", auth=auth)
         audiences = Audiences(self, "Audiences", storage=storage)
-        workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences,
-                            chunk_target_bytes=config.chunk_target_bytes)
+        workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences, plan=config.load_plan)
         maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)
         api = Api(self, "Api", storage=storage, auth=auth, imports=imports, audiences=audiences,
                   clear_workflow=maintenance.state_machine, limits=config.api_limits)

@@ -1,13 +1,19 @@
 """Workflow: the load state machine, its task functions, and the S3 -> workflow trigger.
 
-It receives what its functions use (storage, the audiences table, the chunk size) and grants it all
-here, with the audiences' own grants made by Audiences.grant_load_steps.
+It receives what its functions use (storage, the audiences table, the plan's sizes) and grants it all
+here, with the audiences' own grants made by Audiences.grant_load_steps. docs/load_workflow.md
+describes the states; lambdas/ingest/models/workflow.py is what they pass.
 
-Inspect -> Split -> Load (Distributed Map over chunks) -> Finalize; every state's Catch goes to
-MarkFailed so a job never stays in Processing.
+    Inspect ─┬─ plain ─> Scan (Map over ranges) ─> PlanSplit ─┐
+             └─ gzip ──> Decompress ──────────────────────────┴─> Split (Map over ranges) ─> PlanLoad
+       ─┬─> Load (Map over partitions) ─> Finalize ─> JobCompleted
+        └─> ErrorBudgetExceeded
+    every state's Catch ─> MarkFailed ─> JobFailed, so a job never stays in Processing.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
@@ -20,12 +26,12 @@ from constructs import Construct
 
 from infra import nag
 from infra.audiences import Audiences
+from infra.config import LoadPlan
 from infra.functions import python_function
 from infra.retries import lambda_task
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
 from ingest.config import TriggerSettings, WorkflowSettings
 
-LOAD_MAX_CONCURRENCY = 8
 # Loads into one dataset run one at a time: Inspect raises DatasetBusyError while another upload holds
 # the dataset, and is retried - 1 s, growing 1.5x to at most 20 s between tries, with full jitter so
 # queued uploads do not wake together - for about two hours before the job fails saying why.
@@ -33,11 +39,36 @@ DATASET_BUSY_ERROR = "DatasetBusyError"
 DATASET_BUSY_RETRY = {"interval_seconds": 1, "backoff_rate": 1.5, "max_delay_seconds": 20, "max_attempts": 400}
 
 
+@dataclass(frozen=True)
+class StepLimits:
+    """A step function's Lambda limits; docs/capacity.md shows each step's use of them at 5 GB."""
+
+    timeout: Duration
+    memory_mib: int
+    ephemeral_mib: int = 512
+
+
+# Every step streams: none holds the file, a range or a partition in memory or /tmp. 1,769 MB is one
+# full vCPU, for the steps that parse or inflate.
+STEP_LIMITS = {
+    "Inspect": StepLimits(Duration.minutes(1), 512),
+    "Scan": StepLimits(Duration.minutes(5), 1024),
+    "PlanSplit": StepLimits(Duration.minutes(2), 512),
+    "Decompress": StepLimits(Duration.minutes(15), 1769),
+    "Split": StepLimits(Duration.minutes(15), 1769),
+    "PlanLoad": StepLimits(Duration.minutes(5), 512),
+    "Load": StepLimits(Duration.minutes(15), 1769),
+    "Finalize": StepLimits(Duration.minutes(15), 1024),
+    "MarkFailed": StepLimits(Duration.minutes(5), 512),
+}
+
+
 class Workflow(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, audiences: Audiences,
-                 chunk_target_bytes: int) -> None:
+                 plan: LoadPlan) -> None:
         super().__init__(scope, construct_id)
         bucket = storage.bucket
+        self._plan = plan
         # Every step runs the same handler module, so every step gets the same settings.
         self._build_steps(WorkflowSettings(
             uploads_bucket=bucket.bucket_name,
@@ -45,21 +76,32 @@ class Workflow(Construct):
             datasets_table=storage.datasets_table.table_name,
             records_table=storage.records_table.table_name,
             audiences_table=audiences.table.table_name,
-            chunk_target_bytes=chunk_target_bytes,
+            range_bytes=plan.range_bytes,
+            load_partitions=plan.load_partitions,
+            load_max_concurrency=plan.load_max_concurrency,
+            load_write_rate_per_second=plan.load_write_rate_per_second,
         ))
         self._grant(storage)
-        audiences.grant_load_steps(self.inspect_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
+        audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)
         self.state_machine = self._build_state_machine(bucket)
         self.trigger_fn = self._build_trigger(storage)
         self._acknowledge_nag_findings(bucket)
 
     def _build_steps(self, settings: WorkflowSettings) -> None:
-        self.inspect_fn = self._step("Inspect", "inspect", settings, Duration.minutes(1), 512)
-        self.split_fn = self._step("Split", "split", settings, Duration.minutes(15), 1769, ephemeral=10240)
-        self.load_fn = self._step("Load", "load", settings, Duration.minutes(15), 1769)
-        self.budget_fn = self._step("CheckErrorBudget", "check_error_budget", settings, Duration.minutes(15), 1024)
-        self.finalize_fn = self._step("Finalize", "finalize", settings, Duration.minutes(15), 1024)
-        self.mark_failed_fn = self._step("MarkFailed", "mark_failed", settings, Duration.minutes(5), 512)
+        self.inspect_fn = self._step("Inspect", "inspect", settings)
+        self.scan_fn = self._step("Scan", "scan", settings)
+        self.plan_split_fn = self._step("PlanSplit", "plan_split", settings)
+        self.decompress_fn = self._step("Decompress", "decompress", settings)
+        self.split_fn = self._step("Split", "split", settings)
+        self.plan_load_fn = self._step("PlanLoad", "plan_load", settings)
+        self.load_fn = self._step("Load", "load", settings)
+        self.finalize_fn = self._step("Finalize", "finalize", settings)
+        self.mark_failed_fn = self._step("MarkFailed", "mark_failed", settings)
+
+    @property
+    def step_functions(self) -> tuple[lambda_.Function, ...]:
+        return (self.inspect_fn, self.scan_fn, self.plan_split_fn, self.decompress_fn, self.split_fn,
+                self.plan_load_fn, self.load_fn, self.finalize_fn, self.mark_failed_fn)
 
     def _build_state_machine(self, bucket: s3.IBucket) -> sfn.StateMachine:
         return sfn.StateMachine(
@@ -99,17 +141,21 @@ class Workflow(Construct):
 
     def _acknowledge_nag_findings(self, bucket: s3.IBucket) -> None:
         """The cdk-nag findings we accept here, with why (infra/nag.py): the same prefixes as _grant."""
-        nag.acknowledge_bucket_grants(self.inspect_fn, bucket, read=[UPLOADS_PREFIX])
-        nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.inspect_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.scan_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.plan_split_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.decompress_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX, WORK_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
-        for fn in (self.finalize_fn, self.budget_fn, self.mark_failed_fn):
-            nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX], put=[RESULTS_PREFIX])
-        steps = (self.inspect_fn, self.split_fn, self.load_fn, self.budget_fn, self.finalize_fn, self.mark_failed_fn)
+        for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
+            nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX],
+                                          put=[WORK_PREFIX, RESULTS_PREFIX])
+        steps = self.step_functions
         nag.acknowledge_state_machine(self.state_machine, steps)
         nag.acknowledge(
             self.state_machine.role, "IAM5",
-            "The Distributed Maps read their manifest through an S3 ItemReader, whose key is chosen per "
-            "execution (work/<account>/<upload>/manifest.json); CDK grants GetObject on the bucket's objects.",
+            "The Distributed Maps read their manifests through an S3 ItemReader, whose key is chosen per "
+            "execution (work/<account>/<upload>/*-manifest.json); CDK grants GetObject on the bucket's objects.",
             [f"Resource::arn:<AWS::Partition>:s3:::<{nag.logical_id(bucket)}>/*"],
         )
         # A Distributed Map runs its iterations as child executions named by Step Functions.
@@ -131,81 +177,93 @@ class Workflow(Construct):
                     [nag.LAMBDA_BASIC_EXECUTION_POLICY],
                 )
 
-    def _step(self, name: str, entry: str, settings: WorkflowSettings, timeout: Duration, memory: int,
-              ephemeral: int = 512) -> lambda_.Function:
+    def _step(self, name: str, entry: str, settings: WorkflowSettings) -> lambda_.Function:
+        limits = STEP_LIMITS[name]
         return python_function(
             self,
             f"{name}Function",
             handler=f"ingest.handlers.workflow.{entry}",
             description=f"Load workflow: {name} step",
             settings=settings,
-            timeout=timeout,
-            memory_size=memory,
-            ephemeral_storage_mib=ephemeral,
+            timeout=limits.timeout,
+            memory_size=limits.memory_mib,
+            ephemeral_storage_mib=limits.ephemeral_mib,
         )
 
     def _grant(self, storage: Storage) -> None:
         bucket, jobs = storage.bucket, storage.jobs_table
         datasets, records = storage.datasets_table, storage.records_table
         job_rw = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-        # Inspect: read the upload's size and first bytes; move the job to Processing.
+        # Inspect: the upload's size and first bytes; the dataset's hold and record types; the job to
+        # Processing; the scan manifest.
         bucket.grant_read(self.inspect_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_put(self.inspect_fn, f"{WORK_PREFIX}*")
         jobs.grant(self.inspect_fn, *job_rw)
-        # Split: stream the upload, write chunks, manifest and split errors.
+        datasets.grant(self.inspect_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # Scan: count newlines and quotes of its range of the upload.
+        bucket.grant_read(self.scan_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_put(self.scan_fn, f"{WORK_PREFIX}*")
+        # PlanSplit: the scan results into the split manifest; progress.
+        bucket.grant_read(self.plan_split_fn, f"{WORK_PREFIX}*")
+        bucket.grant_put(self.plan_split_fn, f"{WORK_PREFIX}*")
+        jobs.grant(self.plan_split_fn, *job_rw)
+        # Decompress: the gzip upload into plain parts (multipart uploads) and the split manifest.
+        bucket.grant_read(self.decompress_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_put(self.decompress_fn, f"{WORK_PREFIX}*")
+        jobs.grant(self.decompress_fn, *job_rw)
+        # Split: its range of the upload (or of a plain part), into partition files and errors; progress.
         bucket.grant_read(self.split_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_read(self.split_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.split_fn, f"{WORK_PREFIX}*")
         jobs.grant(self.split_fn, *job_rw)
-        # Load: read its chunk, write its error file, upsert records.
+        # Load: its partition's files; records written one by one (UpdateItem returning the old item,
+        # which keeps created_by and tells new from replaced); profile changes read the current profiles
+        # first (BatchGetItem); audience members go to their member set (BatchWriteItem); progress.
         bucket.grant_read(self.load_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
-        records.grant(self.load_fn, "dynamodb:BatchWriteItem")
-        # profile_changes: Load reads the current profiles before applying the changes to them.
-        records.grant(self.load_fn, "dynamodb:BatchGetItem")
-        # Inspect refuses loads into a dataset being cleared and notes the record type for Clear Data.
-        datasets.grant(self.inspect_fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
-        # Finalize and MarkFailed: merge error logs into results/ (MarkFailed too: a job that fails after
-        # Split keeps the lines already rejected), count records, settle the job, clean up.
-        for fn in (self.finalize_fn, self.mark_failed_fn):
+        records.grant(self.load_fn, "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem")
+        jobs.grant(self.load_fn, *job_rw)
+        # PlanLoad, Finalize and MarkFailed end a job (PlanLoad when over the error budget): merge the
+        # error log into results/, settle the job, count records and release the dataset, clean up.
+        # MarkFailed recounts a type after a Load failed for good (its partial writes were not counted).
+        records.grant(self.mark_failed_fn, "dynamodb:Query")
+        for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
             bucket.grant_read(fn, f"{WORK_PREFIX}*")
             bucket.grant_delete(fn, f"{WORK_PREFIX}*")
+            bucket.grant_put(fn, f"{WORK_PREFIX}*")
             bucket.grant_put(fn, f"{RESULTS_PREFIX}*")
             jobs.grant(fn, *job_rw)
-            datasets.grant(fn, "dynamodb:UpdateItem")
-            records.grant(fn, "dynamodb:Query")
-        # CheckErrorBudget: when over budget, merge the error log and settle the job as Failed.
-        bucket.grant_read(self.budget_fn, f"{WORK_PREFIX}*")
-        bucket.grant_delete(self.budget_fn, f"{WORK_PREFIX}*")
-        bucket.grant_put(self.budget_fn, f"{RESULTS_PREFIX}*")
-        jobs.grant(self.budget_fn, *job_rw)
-        # Inspect holds the dataset for this load (a conditional UpdateItem); the steps that end a
-        # job release it: Finalize, MarkFailed (granted above) and an exceeded error budget.
-        datasets.grant(self.budget_fn, "dynamodb:UpdateItem")
+            datasets.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
 
     def _task(self, state_name: str, fn: lambda_.IFunction, *, timeout_retry: bool) -> tasks.LambdaInvoke:
         """A step: Lambda's service errors and StepFailedError retried (infra/retries.py); a timed-out
         step once more only with timeout_retry."""
         return lambda_task(self, state_name, fn, timeout=timeout_retry)
 
-    def _chunk_map(self, bucket: s3.IBucket, name: str, task_name: str, validate_only: bool) -> sfn.DistributedMap:
-        chunk_map = sfn.DistributedMap(
+    def _map(self, name: str, manifest: str, function: lambda_.IFunction, *, task_name: str,
+             max_concurrency: int, timeout_retry: bool) -> sfn.DistributedMap:
+        """A Distributed Map over one of the job's manifests (work/<account>/<upload>/<manifest>), each
+        iteration given {"job", "task"}; results are written to S3 by the steps, so the Map keeps none."""
+        work_map = sfn.DistributedMap(
             self,
             name,
-            item_reader=sfn.S3JsonItemReader(bucket=bucket, key=sfn.JsonPath.string_at("$.job.manifest_key")),
+            item_reader=sfn.S3JsonItemReader(bucket=self._bucket, key=sfn.JsonPath.format(
+                f"{WORK_PREFIX}{{}}/{{}}/{manifest}",
+                sfn.JsonPath.string_at("$.job.account_id"), sfn.JsonPath.string_at("$.job.upload_id"))),
             item_selector={
                 "job": sfn.JsonPath.object_at("$.job"),
-                "chunk": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-                "validate_only": validate_only,
+                "task": sfn.JsonPath.object_at("$$.Map.Item.Value"),
             },
-            max_concurrency=LOAD_MAX_CONCURRENCY,
+            max_concurrency=max_concurrency,
             map_execution_type=sfn.StateMachineType.STANDARD,
-            result_path="$.chunk_results",
+            result_path=sfn.JsonPath.DISCARD,
         )
-        # Idempotent (upserts; profile changes skip what this upload applied): a timed-out chunk, as
-        # when its writes were throttled, is worth one more try.
-        chunk_map.item_processor(self._task(task_name, self.load_fn, timeout_retry=True))
-        return chunk_map
+        work_map.item_processor(self._task(task_name, function, timeout_retry=timeout_retry))
+        return work_map
 
     def _definition(self, bucket: s3.IBucket) -> sfn.IChainable:
+        self._bucket = bucket
+        plan = self._plan
         failed = sfn.Fail(self, "JobFailed", cause="see the job's failure_reason", error="JobFailed")
         mark_failed = lambda_task(self, "MarkFailed", self.mark_failed_fn, step_failed=False, settles_failure=True)
         mark_failed.next(failed)
@@ -220,31 +278,35 @@ class Workflow(Construct):
             jitter_strategy=sfn.JitterType.FULL,
             max_attempts=DATASET_BUSY_RETRY["max_attempts"],
         )
-        # Split: a timeout means the file takes over 15 minutes to split, and would again (another 15
-        # minutes at 1,769 MB): not retried.
-        split = self._task("Split", self.split_fn, timeout_retry=False)
-        load = self._chunk_map(bucket, "Load", "LoadChunk", validate_only=False)
-        # With an error budget, a validate-only pass decides before anything is written.
-        validate = self._chunk_map(bucket, "Validate", "ValidateChunk", validate_only=True)
-        # CheckErrorBudget: a timeout is a huge error log's merge, which would time out again.
-        check_budget = self._task("CheckErrorBudget", self.budget_fn, timeout_retry=False)
+        # Every iteration is idempotent (it rewrites its own work files), so a timed-out one, as when
+        # S3 or DynamoDB was slow, is worth one more try. Decompress is one pass over the whole file: a
+        # timeout would recur, so it is not retried.
+        scan = self._map("Scan", "scan-manifest.json", self.scan_fn, task_name="ScanRange",
+                         max_concurrency=plan.split_max_concurrency, timeout_retry=True)
+        plan_split = self._task("PlanSplit", self.plan_split_fn, timeout_retry=True)
+        decompress = self._task("Decompress", self.decompress_fn, timeout_retry=False)
+        split = self._map("Split", "split-manifest.json", self.split_fn, task_name="SplitRange",
+                          max_concurrency=plan.split_max_concurrency, timeout_retry=True)
+        plan_load = self._task("PlanLoad", self.plan_load_fn, timeout_retry=True)
+        load = self._map("Load", "load-manifest.json", self.load_fn, task_name="LoadPartition",
+                         max_concurrency=plan.load_max_concurrency, timeout_retry=True)
         budget_exceeded = sfn.Fail(self, "ErrorBudgetExceeded", cause="see the job's failure_reason",
                                    error="ErrorBudgetExceeded")
         # Finalize: idempotent (a retry after it settled the job returns the settled outcome).
         finalize = self._task("Finalize", self.finalize_fn, timeout_retry=True)
         completed = sfn.Succeed(self, "JobCompleted")
 
-        for state in (inspect, split, validate, check_budget, load, finalize):
+        for state in (inspect, scan, plan_split, decompress, split, plan_load, load, finalize):
             state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
-        load.next(finalize).next(completed)
-        validate.next(check_budget).next(
+        split.next(plan_load).next(
             sfn.Choice(self, "WithinErrorBudget?")
-            .when(sfn.Condition.boolean_equals("$.within_budget", True), load)
+            .when(sfn.Condition.boolean_equals("$.within_budget", True), load.next(finalize).next(completed))
             .otherwise(budget_exceeded)
         )
-        has_budget = (
-            sfn.Choice(self, "HasErrorBudget?")
-            .when(sfn.Condition.number_less_than("$.job.max_rejected_percent", 100), validate)
-            .otherwise(load)
+        scan.next(plan_split).next(split)
+        decompress.next(split)
+        return inspect.next(
+            sfn.Choice(self, "Gzip?")
+            .when(sfn.Condition.boolean_equals("$.job.gzip", True), decompress)
+            .otherwise(scan)
         )
-        return inspect.next(split).next(has_budget)

@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # CDK context for the session's synthesis (keys, defaults and ranges: infra/config.py CONTEXT_KEYS).
-# Small chunks in tests, so a few hundred lines already exercise the multi-chunk Map path.
-TEST_CONTEXT = {"chunk_target_bytes": 4096}
+# Small ranges and few partitions in tests, so a few hundred lines already take several Scan and Split
+# iterations (records crossing range boundaries) and every Load reads several ranges.
+TEST_CONTEXT = {"range_bytes": 4096, "load_partitions": 4}
 
 
 @pytest.fixture(scope="session")

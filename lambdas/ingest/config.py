@@ -136,9 +136,11 @@ class WorkflowSettings(Settings):
     datasets_table: str
     records_table: str
     audiences_table: str
-    chunk_target_bytes: int  # CDK context, infra/config.py
-    # At most this many chunks, whatever the file's size: the Load map's items, each a child execution.
-    max_chunks: int = 256
+    # The plan's sizes: CDK context (infra/config.py), read into logic/load/context.py LoadSettings.
+    range_bytes: int
+    load_partitions: int
+    load_max_concurrency: int
+    load_write_rate_per_second: int
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import requests
+from tests.support.stats import line_counts
 
 
 def _headers(account):
@@ -73,7 +74,7 @@ def test_hostile_lines_are_rejected_alone_and_the_rest_loads(client, dataset, lo
     ]
     upload = load_file(b"\n".join(lines) + b"\n")
     assert upload["status"] == "Completed"
-    assert upload["stats"] == {"total": 6, "loaded": 2, "rejected": 4}
+    assert line_counts(upload["stats"]) == {"total": 6, "loaded": 2, "rejected": 4}
     errors = [json.loads(line) for line in requests.get(upload["error_log_url"]).text.splitlines()]
     assert [(e["line"], e["error"].split(":")[0]) for e in errors] == [
         (2, "line is longer than 1048576 bytes"), (3, "invalid JSON"),
@@ -83,7 +84,7 @@ def test_hostile_lines_are_rejected_alone_and_the_rest_loads(client, dataset, lo
 
 def test_duplicate_keys_in_one_object_keep_the_last_value(stack, account, dataset, load_file):
     upload = load_file(b'{"link": {"customer_id": "dup"}, "first_name": "first", "first_name": "second"}\n')
-    assert upload["stats"] == {"total": 1, "loaded": 1, "rejected": 0}
+    assert line_counts(upload["stats"]) == {"total": 1, "loaded": 1, "rejected": 0}
     stored = requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/customer_id:dup",
                           headers=_headers(account)).json()
     assert stored["first_name"] == "second"  # as JSON parsers commonly do; documented in the README

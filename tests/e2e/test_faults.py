@@ -21,11 +21,13 @@ import requests
 
 from cli.client import put_file
 from ingest import record_types
-from ingest.adapters.record_store import SHARD_COUNT, RecordStore, partition
+from ingest.adapters.record_store import NEW_DATASET_SHARDS, RecordStore, partition
 from ingest.handlers import wiring
-from ingest.logic.pipeline import Pipeline, check_line
+from ingest.logic.load.split import check_line
+from ingest.logic.load.steps import LoadSteps
 from local_stack import lambda_runtime
 from tests.support import faults
+from tests.support.stats import line_counts
 
 RETRIES = 2  # infra/workflow.py: max_attempts=2 on every task, so 3 attempts in all
 
@@ -73,10 +75,11 @@ def _expected(content: bytes, record_type: str) -> tuple[int, dict[str, dict], l
 
 # -- what the local AWS holds --------------------------------------------------------------------------
 def stored_records(stack, account_id: str, dataset_id: str, record_type: str) -> dict[str, dict]:
-    """Every record of one type in a dataset, read straight from the records table (all shards)."""
+    """Every record of one type in a dataset, read straight from the records table (every shard a
+    dataset can have: new datasets have NEW_DATASET_SHARDS, older ones fewer)."""
     ddb = stack.session().client("dynamodb")
     records: dict[str, dict] = {}
-    for shard in range(SHARD_COUNT):
+    for shard in range(NEW_DATASET_SHARDS):
         query = {
             "TableName": os.environ["RECORDS_TABLE"],
             "KeyConditionExpression": "pk = :pk",
@@ -126,7 +129,7 @@ def assert_job_invariants(stack, account, upload: dict, content: bytes, *, other
     assert _dataset(stack, account, dataset_id)["record_counts"].get(record_type, 0) == len(stored)
 
     if upload["status"] == "Completed":
-        assert stats == {"total": total, "loaded": valid_lines, "rejected": len(rejected_lines)}
+        assert line_counts(stats) == {"total": total, "loaded": valid_lines, "rejected": len(rejected_lines)}
         assert set(stored) == set(latest) | other_keys, "the dataset holds exactly the loaded distinct keys"
     else:
         assert set(stored) <= set(latest) | other_keys, "a failed job stored a key no valid line has"
@@ -244,7 +247,7 @@ def test_a_step_that_crashes_once_is_retried_and_loads_each_record_exactly_once(
         assert len(seen.of(fault_step(fault), upload["id"])) == 2  # one failed attempt, one retry
 
     total, latest, rejected, valid = _expected(content, "customer_record")
-    assert upload["stats"] == {"total": total, "loaded": valid, "rejected": len(rejected)}
+    assert line_counts(upload["stats"]) == {"total": total, "loaded": valid, "rejected": len(rejected)}
     assert stored_records(stack, account["name"], dataset["id"], "customer_record") == latest
     assert_job_invariants(stack, account, upload, content)
 
@@ -265,17 +268,13 @@ def test_a_finalize_retried_after_it_finished_keeps_the_error_log(stack, account
 
 
 # -- 2. DynamoDB throttling ------------------------------------------------------------------------------
-@pytest.mark.parametrize("throttled_calls, unprocessed", [(6, 1.0), (12, 0.5)],
-                         ids=["every-item-unprocessed", "half-of-each-batch-unprocessed"])
-def test_throttled_batch_writes_are_retried_with_backoff_and_nothing_is_lost(stack, account, client, dataset, load,
-                                                                          throttled_calls, unprocessed):
+@pytest.mark.parametrize("throttled_calls", [6, 12])
+def test_throttled_writes_slow_the_load_down_and_nothing_is_lost(stack, account, client, dataset, load, throttled_calls):
     content = _mixed_file("t", count=300)
-    with faults.inject(faults.Throttle(times=throttled_calls, unprocessed=unprocessed, account=account["name"])) as throttle:
+    with faults.inject(faults.Throttle(times=throttled_calls, account=account["name"])) as throttle:
         upload = load(content)
     assert throttle.fired == throttled_calls
-    assert throttle.unprocessed_items >= throttled_calls
-    assert len(throttle.sleeps) == throttled_calls, "every throttled call is followed by a backoff before the retry"
-    assert throttle.calls > throttled_calls
+    assert throttle.calls > throttled_calls, "every throttled write is tried again"
     assert upload["status"] == "Completed", upload.get("failure_reason")
     assert stored_records(stack, account["name"], dataset["id"], "customer_record") == _expected(content, "customer_record")[1]
     assert_job_invariants(stack, account, upload, content)
@@ -290,7 +289,7 @@ def test_split_crashing_on_every_attempt_fails_the_job_naming_the_step(stack, ac
     assert upload["failure_reason"].startswith("the Split step failed unexpectedly (InjectedFault)")
     assert crash.fired == 1 + RETRIES and len(seen.of("Split", upload["id"])) == 1 + RETRIES
     assert len(seen.of("MarkFailed", upload["id"])) == 1 and not seen.of("Load", upload["id"])
-    assert upload["stats"] == {"total": 0, "loaded": 0, "rejected": 0}
+    assert line_counts(upload["stats"]) == {"total": 0, "loaded": 0, "rejected": 0}
     assert stored_records(stack, account["name"], dataset["id"], "customer_record") == {}
     assert_job_invariants(stack, account, upload, content)
 
@@ -396,19 +395,19 @@ def test_concurrent_uploads_with_overlapping_keys_end_as_some_serial_order(stack
 # -- the switch itself --------------------------------------------------------------------------------------
 def test_faults_are_off_by_default_restored_on_error_and_absent_from_the_template(stack, template, template_path):
     def plain() -> bool:
-        """The composition root hands out the adapters and pipeline it builds, unwrapped."""
-        return type(wiring.pipeline()) is Pipeline and type(wiring.api().records) is RecordStore
+        """The composition root hands out the adapters and load steps it builds, unwrapped."""
+        return type(wiring.load_steps()) is LoadSteps and type(wiring.api().records) is RecordStore
 
     assert plain() and lambda_runtime.invoke_hooks == []
     with pytest.raises(ZeroDivisionError):
         with faults.inject(faults.FailAfterWrites(), faults.Throttle(), faults.Crash("Split"), faults.Drop()):
             assert type(wiring.api().records) is not RecordStore
-            assert type(wiring.pipeline()) is not Pipeline
+            assert type(wiring.load_steps()) is not LoadSteps
             assert len(lambda_runtime.invoke_hooks) == 1
             1 / 0
     assert plain()
     # Faults wrap what the composition root makes; no class is patched.
-    assert Pipeline.split.__qualname__ == "Pipeline.split"
+    assert LoadSteps.split_range.__qualname__ == "LoadSteps.split_range"
     assert RecordStore._write_batch.__qualname__ == "RecordStore._write_batch"
     assert lambda_runtime.invoke_hooks == []
     text = json.dumps(template)

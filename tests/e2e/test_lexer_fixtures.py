@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from ingest import record_types
+from tests.support.stats import line_counts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lexer"
 TYPES = sorted(path.stem for path in FIXTURES.glob("*.ndjson"))
@@ -58,7 +59,7 @@ def test_every_field_lexers_examples_use_loads_with_nothing_rejected(stack, acco
     upload = load_file(gzip.compress(content) if gzipped else content, record_type=name,
                        filename=f"{name}-full.ndjson" + (".gz" if gzipped else ""))
     assert upload["status"] == "Completed", upload.get("failure_reason")
-    assert upload["stats"] == {"total": len(records), "loaded": len(records), "rejected": 0}
+    assert line_counts(upload["stats"]) == {"total": len(records), "loaded": len(records), "rejected": 0}
     assert client.get_dataset(dataset["id"])["record_counts"] == {name: len(records)}
     record_type = record_types.get(name)
     for record in records:
@@ -74,5 +75,5 @@ def test_the_same_records_load_from_csv(client, dataset, load_file, name):
     records = _records(name)
     upload = load_file(_csv(records), record_type=name, filename=f"{name}-full.csv")
     assert upload["status"] == "Completed", upload.get("failure_reason")
-    assert upload["stats"] == {"total": len(records), "loaded": len(records), "rejected": 0}
+    assert line_counts(upload["stats"]) == {"total": len(records), "loaded": len(records), "rejected": 0}
     assert client.get_dataset(dataset["id"])["record_counts"] == {name: len(records)}

@@ -17,7 +17,7 @@ from infra.config import CONTEXT_KEYS, ConfigError, DeploymentConfig, context_ke
 from tests.conftest import TEST_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW_STEPS = ("inspect", "split", "load", "check_error_budget", "finalize", "mark_failed")
+WORKFLOW_STEPS = ("inspect", "scan", "plan_split", "decompress", "split", "plan_load", "load", "finalize", "mark_failed")
 
 
 # -- reading and checking -----------------------------------------------------------------------
@@ -26,8 +26,8 @@ WORKFLOW_STEPS = ("inspect", "split", "load", "check_error_budget", "finalize", 
 def test_unset_keys_take_their_defaults():
     config = DeploymentConfig.from_mapping({})
     assert {key: getattr(config, key) for key in CONTEXT_KEYS} == {key: spec.default for key, spec in CONTEXT_KEYS.items()}
-    assert (config.upload_retention_days, config.chunk_target_bytes, config.rate_limit_per_second,
-            config.rate_limit_burst) == (30, 32 * 1024 * 1024, 25, 50)
+    assert (config.upload_retention_days, config.range_bytes, config.load_partitions, config.rate_limit_per_second,
+            config.rate_limit_burst) == (30, 128 * 1024 * 1024, 64, 25, 50)
 
 
 def test_command_line_strings_and_json_numbers_are_both_read():
@@ -42,8 +42,9 @@ def test_command_line_strings_and_json_numbers_are_both_read():
     ("upload_retention_days", 1.5, "upload_retention_days=1.5 is not a whole number"),
     ("upload_retention_days", True, "upload_retention_days=True is not a whole number"),
     ("upload_retention_days", 0, "upload_retention_days=0 is out of range (≥ 1)"),
-    ("chunk_target_bytes", 512, "chunk_target_bytes=512 is out of range (1 KiB – 1 GiB)"),
-    ("chunk_target_bytes", str(2 << 30), f"chunk_target_bytes={2 << 30} is out of range (1 KiB – 1 GiB)"),
+    ("range_bytes", 512, "range_bytes=512 is out of range (1 KiB – 1 GiB)"),
+    ("range_bytes", str(2 << 30), f"range_bytes={2 << 30} is out of range (1 KiB – 1 GiB)"),
+    ("load_partitions", 0, "load_partitions=0 is out of range (1 – 1,000)"),
     ("rate_limit_per_second", "-5", "rate_limit_per_second=-5 is out of range (1 – 10,000)"),
     ("audience_status_requests_per_minute", "", "audience_status_requests_per_minute='' is not a whole number"),
 ])
@@ -98,14 +99,25 @@ def variables(template):
     return lambda name: base.props(template, by_handler[base.HANDLERS[name]])["Environment"]["Variables"]
 
 
-def test_test_context_sets_a_non_default_chunk_size(config):
-    # So the test below shows a context value travelling, not a default agreeing with itself.
-    assert config.chunk_target_bytes != CONTEXT_KEYS["chunk_target_bytes"].default
+def test_test_context_sets_a_non_default_plan(config):
+    # So the test below shows context values travelling, not defaults agreeing with themselves.
+    assert config.range_bytes != CONTEXT_KEYS["range_bytes"].default
+    assert config.load_partitions != CONTEXT_KEYS["load_partitions"].default
 
 
-def test_chunk_target_bytes_reaches_every_workflow_step(config, variables):
-    assert {step: variables(step)["CHUNK_TARGET_BYTES"] for step in WORKFLOW_STEPS} == {
-        step: str(config.chunk_target_bytes) for step in WORKFLOW_STEPS}
+def test_the_plan_reaches_every_workflow_step(config, variables):
+    plan = {"RANGE_BYTES": str(config.range_bytes), "LOAD_PARTITIONS": str(config.load_partitions),
+            "LOAD_MAX_CONCURRENCY": str(config.load_max_concurrency),
+            "LOAD_WRITE_RATE_PER_SECOND": str(config.load_write_rate_per_second)}
+    assert {step: {name: variables(step)[name] for name in plan} for step in WORKFLOW_STEPS} == {
+        step: plan for step in WORKFLOW_STEPS}
+
+
+def test_the_maps_run_as_many_iterations_at_once_as_configured(config, template):
+    states = base.definition_of(template, base.output_target(template, "StateMachineArn"))["States"]
+    assert {name: states[name]["MaxConcurrency"] for name in ("Scan", "Split", "Load")} == {
+        "Scan": config.split_max_concurrency, "Split": config.split_max_concurrency,
+        "Load": config.load_max_concurrency}
 
 
 def test_upload_retention_days_expires_originals_and_error_logs(template, config):

@@ -27,14 +27,18 @@ DATASET_BUSY = {"ErrorEquals": ["DatasetBusyError"], "IntervalSeconds": 1, "MaxA
 # state -> (its retriers in order, the state its Catch goes to; None: no Catch of its own)
 LOAD_WORKFLOW = {
     "Inspect": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE, DATASET_BUSY], "MarkFailed"),
-    "Split": ([SERVICE, STEP_FAILED], "MarkFailed"),  # a timed-out Split would take 15 minutes to fail again
-    "LoadChunk": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),  # idempotent; its Map catches
-    "ValidateChunk": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
-    "CheckErrorBudget": ([SERVICE, STEP_FAILED], "MarkFailed"),
+    # Map iterations are idempotent (each rewrites its own work files); their Map catches.
+    "ScanRange": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
+    "SplitRange": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
+    "LoadPartition": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
+    "PlanSplit": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),
+    "Decompress": ([SERVICE, STEP_FAILED], "MarkFailed"),  # one pass over the whole file: a timeout would recur
+    "PlanLoad": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),
     "Finalize": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),  # idempotent
     "MarkFailed": ([SERVICE, ANYTHING_THRICE], None),  # the last word on a job: retries anything
+    "Scan": ([], "MarkFailed"),
+    "Split": ([], "MarkFailed"),
     "Load": ([], "MarkFailed"),
-    "Validate": ([], "MarkFailed"),
 }
 CLEAR_WORKFLOW = {
     "PlanClear": ([SERVICE, TIMED_OUT_ONCE], "ClearFailed"),

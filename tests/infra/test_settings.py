@@ -164,17 +164,17 @@ def test_environment_and_from_env_are_one_mapping(cls):
 def test_from_env_names_every_missing_and_malformed_variable():
     environment = example(settings_module.WorkflowSettings).environment()
     del environment["UPLOADS_BUCKET"], environment["RECORDS_TABLE"]
-    environment["CHUNK_TARGET_BYTES"] = "32MB"
+    environment["RANGE_BYTES"] = "128MB"
     with pytest.raises(ConfigError) as refused:
         settings_module.WorkflowSettings.from_env(environment)
     assert str(refused.value) == ("WorkflowSettings: missing environment variables UPLOADS_BUCKET, RECORDS_TABLE; "
-                                  "CHUNK_TARGET_BYTES='32MB' is not an integer")
+                                  "RANGE_BYTES='128MB' is not an integer")
 
 
 def test_a_default_applies_only_when_its_variable_is_absent():
-    environment = example(settings_module.WorkflowSettings).environment()
-    del environment["MAX_CHUNKS"]
-    assert settings_module.WorkflowSettings.from_env(environment).max_chunks == 256
+    environment = example(settings_module.ApiSettings).environment()
+    del environment["NEW_DATASET_SHARDS"]
+    assert settings_module.ApiSettings.from_env(environment).new_dataset_shards == 64
 
 
 # -- what synthesis may import --------------------------------------------------------------------

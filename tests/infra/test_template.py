@@ -35,11 +35,14 @@ HANDLERS = {
     "import_authorizer": "ingest.handlers.import_authorizer.handler",
     "trigger": "ingest.handlers.upload_trigger.handler",
     "inspect": "ingest.handlers.workflow.inspect",
+    "scan": "ingest.handlers.workflow.scan",
+    "plan_split": "ingest.handlers.workflow.plan_split",
+    "decompress": "ingest.handlers.workflow.decompress",
     "split": "ingest.handlers.workflow.split",
+    "plan_load": "ingest.handlers.workflow.plan_load",
     "load": "ingest.handlers.workflow.load",
     "finalize": "ingest.handlers.workflow.finalize",
     "mark_failed": "ingest.handlers.workflow.mark_failed",
-    "check_error_budget": "ingest.handlers.workflow.check_error_budget",
     "clear_plan": "ingest.handlers.clear.plan",
     "clear_partition": "ingest.handlers.clear.clear_partition",
     "clear_finish": "ingest.handlers.clear.finish",
@@ -430,30 +433,29 @@ def test_state_machine_is_standard(template, named):
 def test_state_machine_states_and_order(definition):
     states = definition["States"]
     assert definition["StartAt"] == "Inspect"
-    assert {"Inspect", "Split", "Load", "Finalize", "MarkFailed", "JobFailed", "JobCompleted"} <= set(states)
-    assert states["Inspect"]["Next"] == "Split"
-    assert states["Split"]["Next"] == "HasErrorBudget?"
-    budget = states["HasErrorBudget?"]
-    assert budget["Type"] == "Choice" and budget["Default"] == "Load"
-    assert budget["Choices"] == [{"Variable": "$.job.max_rejected_percent", "NumericLessThan": 100, "Next": "Validate"}]
-    # With a budget: a validate-only pass over the same chunks, then the budget decides.
-    validate = states["Validate"]
-    assert validate["Type"] == "Map" and validate["ItemSelector"]["validate_only"] is True
-    assert states["Load"]["ItemSelector"]["validate_only"] is False
-    assert validate["Next"] == "CheckErrorBudget"
-    assert states["CheckErrorBudget"]["Next"] == "WithinErrorBudget?"
+    assert states["Inspect"]["Next"] == "Gzip?"
+    gzip = states["Gzip?"]
+    assert gzip["Type"] == "Choice" and gzip["Default"] == "Scan"
+    assert gzip["Choices"] == [{"Variable": "$.job.gzip", "BooleanEquals": True, "Next": "Decompress"}]
+    # Plain: scan the ranges, then plan the split; gzip: one streaming pass writes plain parts and the plan.
+    assert states["Scan"]["Next"] == "PlanSplit" and states["PlanSplit"]["Next"] == "Split"
+    assert states["Decompress"]["Next"] == "Split"
+    assert states["Split"]["Next"] == "PlanLoad"
+    # The error budget is decided once every line is checked: no validate-only pass.
+    assert states["PlanLoad"]["Next"] == "WithinErrorBudget?"
     within = states["WithinErrorBudget?"]
-    assert within["Choices"][0]["Next"] == "Load" and within["Default"] == "ErrorBudgetExceeded"
-    assert states["ErrorBudgetExceeded"]["Type"] == "Fail"
+    assert within["Choices"] == [{"Variable": "$.within_budget", "BooleanEquals": True, "Next": "Load"}]
+    assert within["Default"] == "ErrorBudgetExceeded" and states["ErrorBudgetExceeded"]["Type"] == "Fail"
     assert states["Load"]["Next"] == "Finalize"
     assert states["Finalize"]["Next"] == "JobCompleted"
     assert states["JobCompleted"]["Type"] == "Succeed"
+    assert not {"Validate", "CheckErrorBudget", "HasErrorBudget?"} & set(states)
 
 
 @pytest.mark.parametrize(
     "state, name",
-    [("Inspect", "inspect"), ("Split", "split"), ("Finalize", "finalize"), ("MarkFailed", "mark_failed"),
-     ("CheckErrorBudget", "check_error_budget")],
+    [("Inspect", "inspect"), ("PlanSplit", "plan_split"), ("Decompress", "decompress"), ("PlanLoad", "plan_load"),
+     ("Finalize", "finalize"), ("MarkFailed", "mark_failed")],
 )
 def test_task_state_invokes_its_function(definition, functions, state, name):
     task = definition["States"][state]
@@ -461,23 +463,35 @@ def test_task_state_invokes_its_function(definition, functions, state, name):
     assert task["Parameters"]["FunctionName"] == f"<<{functions[name]}>>"
 
 
-def test_load_is_a_bounded_distributed_map_over_the_manifest(definition, functions, named):
-    load = definition["States"]["Load"]
-    assert load["Type"] == "Map"
-    assert load["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
-    reader = load["ItemReader"]
+@pytest.mark.parametrize("state, manifest, name, iteration", [
+    ("Scan", "scan-manifest.json", "scan", "ScanRange"),
+    ("Split", "split-manifest.json", "split", "SplitRange"),
+    ("Load", "load-manifest.json", "load", "LoadPartition"),
+])
+def test_each_map_is_a_bounded_distributed_map_over_its_manifest(definition, functions, named, state, manifest,
+                                                                 name, iteration):
+    work_map = definition["States"][state]
+    assert work_map["Type"] == "Map"
+    assert work_map["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    reader = work_map["ItemReader"]
     assert reader["ReaderConfig"]["InputType"] == "JSON"
     assert reader["Resource"].endswith(":states:::s3:getObject")
     assert reader["Parameters"]["Bucket"] == f"<<{named['bucket']}>>"
-    assert isinstance(load.get("MaxConcurrency"), int), "MaxConcurrency unset means unbounded"
-    assert 1 <= load["MaxConcurrency"] <= MAX_MAP_CONCURRENCY
-    # Each item runs the Load function.
-    processor = load["ItemProcessor"]
-    inner = processor["States"][processor["StartAt"]]
-    assert inner["Parameters"]["FunctionName"] == f"<<{functions['load']}>>"
+    # The manifest of this upload, whatever the execution: built from the job in the state.
+    assert reader["Parameters"]["Key.$"] == (
+        f"States.Format('work/{{}}/{{}}/{manifest}', $.job.account_id, $.job.upload_id)")
+    assert isinstance(work_map.get("MaxConcurrency"), int), "MaxConcurrency unset means unbounded"
+    assert 1 <= work_map["MaxConcurrency"] <= MAX_MAP_CONCURRENCY
+    # Each iteration gets the job and its item; results go to S3, so the Map keeps nothing in the state.
+    assert work_map["ItemSelector"] == {"job.$": "$.job", "task.$": "$$.Map.Item.Value"}
+    assert work_map["ResultPath"] is None
+    processor = work_map["ItemProcessor"]
+    assert processor["StartAt"] == iteration
+    assert processor["States"][iteration]["Parameters"]["FunctionName"] == f"<<{functions[name]}>>"
 
 
-@pytest.mark.parametrize("state", ["Inspect", "Split", "Validate", "CheckErrorBudget", "Load", "Finalize"])
+@pytest.mark.parametrize("state", ["Inspect", "Scan", "PlanSplit", "Decompress", "Split", "PlanLoad", "Load",
+                                   "Finalize"])
 def test_state_catches_everything_into_mark_failed(definition, state):
     catches = definition["States"][state].get("Catch", [])
     assert any(
@@ -685,7 +699,7 @@ def targets(named: dict) -> dict[str, str]:
     return {
         "bucket": f"arn:aws:s3:::{bucket}",
         "uploads/": object_arn(bucket, "uploads/acct/upload-1/file.ndjson"),
-        "work/": object_arn(bucket, "work/acct/upload-1/chunks/0000.ndjson"),
+        "work/": object_arn(bucket, "work/acct/upload-1/parts/00000/00000"),
         "results/": object_arn(bucket, "results/acct/upload-1/errors.ndjson"),
         "jobs": table_arn(named["jobs"]),
         "datasets": table_arn(named["datasets"]),
@@ -700,6 +714,14 @@ def targets(named: dict) -> dict[str, str]:
 
 
 # What each function needs at run time (so the restrictions below are not vacuous).
+ENDS_A_JOB = [
+    # Merge the error log (a multipart upload into results/), settle the job, count and release the
+    # dataset or the audience, delete the work files.
+    ("s3:ListBucket", "bucket"), ("s3:GetObject", "work/"), ("s3:DeleteObject", "work/"),
+    ("s3:PutObject", "results/"), ("s3:AbortMultipartUpload", "results/"),
+    ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"),
+    ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"),
+]
 MUST_ALLOW = {
     "api": [
         ("s3:PutObject", "uploads/"), ("s3:GetObject", "results/"),
@@ -712,59 +734,55 @@ MUST_ALLOW = {
     ],
     "authorizer": [("dynamodb:GetItem", "tokens"), ("dynamodb:UpdateItem", "tokens")],
     "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
-    "inspect": [("s3:GetObject", "uploads/"), ("dynamodb:UpdateItem", "jobs"),
-                ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences")],  # holds an audience for its load
-    "check_error_budget": [
-        # Over budget: merge the error log (a multipart upload into results/), settle the job, release the
-        # dataset or the audience, delete the work files.
-        ("s3:ListBucket", "bucket"), ("s3:GetObject", "work/"), ("s3:DeleteObject", "work/"),
-        ("s3:PutObject", "results/"), ("s3:AbortMultipartUpload", "results/"),
-        ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"),
-        ("dynamodb:UpdateItem", "audiences"),
-    ],
-    # Rejected lines stream into work/.../errors/split.ndjson as a multipart upload.
-    "split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:AbortMultipartUpload", "work/"),
-              ("dynamodb:UpdateItem", "jobs")],
-    "load": [("s3:GetObject", "work/"), ("s3:PutObject", "work/"), ("dynamodb:BatchWriteItem", "records"),
-             ("dynamodb:BatchWriteItem", "member_sets")],
-    "finalize": [
-        ("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"), ("s3:PutObject", "results/"),
-        ("s3:AbortMultipartUpload", "results/"),
-        ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
-        # Flips an audience to its new member set, counts it and deletes the replaced ones.
-        ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"), ("dynamodb:Query", "member_sets"),
-        ("dynamodb:BatchWriteItem", "member_sets"),
-    ],
-    "mark_failed": [
-        ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "work/"),
-        # A job that fails after Split keeps the lines already rejected: their error log is merged into
-        # results/ (a multipart upload, aborted on failure).
-        ("s3:GetObject", "work/"), ("s3:PutObject", "results/"), ("s3:AbortMultipartUpload", "results/"),
-        ("dynamodb:GetItem", "jobs"),
-        ("dynamodb:UpdateItem", "jobs"), ("dynamodb:UpdateItem", "datasets"), ("dynamodb:Query", "records"),
-        # Releases the audience and deletes the member set an abandoned load wrote.
-        ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences"), ("dynamodb:BatchWriteItem", "member_sets"),
-    ],
+    # Holds the dataset or an audience for its load; writes the scan manifest; progress.
+    "inspect": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "jobs"),
+                ("dynamodb:GetItem", "datasets"), ("dynamodb:UpdateItem", "datasets"),
+                ("dynamodb:GetItem", "audiences"), ("dynamodb:UpdateItem", "audiences")],
+    "scan": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/")],
+    "plan_split": [("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:PutObject", "work/"),
+                   ("dynamodb:UpdateItem", "jobs")],
+    # Plain parts stream into work/ as multipart uploads.
+    "decompress": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:AbortMultipartUpload", "work/"),
+                   ("dynamodb:UpdateItem", "jobs")],
+    # Partition files and rejected lines stream into work/ as multipart uploads; a gzip upload's parts are read.
+    "split": [("s3:GetObject", "uploads/"), ("s3:GetObject", "work/"), ("s3:PutObject", "work/"),
+              ("s3:AbortMultipartUpload", "work/"), ("dynamodb:UpdateItem", "jobs")],
+    "plan_load": [*ENDS_A_JOB, ("s3:PutObject", "work/")],
+    # One UpdateItem per record (the old item returned); profiles read first; members to their set.
+    "load": [("s3:GetObject", "work/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "records"),
+             ("dynamodb:BatchGetItem", "records"), ("dynamodb:BatchWriteItem", "member_sets"),
+             ("dynamodb:UpdateItem", "jobs")],
+    # Also counts, flips and deletes member sets.
+    "finalize": [*ENDS_A_JOB, ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets")],
+    # Also recounts a type after a Load failed for good.
+    "mark_failed": [*ENDS_A_JOB, ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets"),
+                    ("dynamodb:Query", "records")],
 }
 
 # What each function must not be able to do.
+NO_RECORD_WRITES = [("dynamodb:" + a, t) for a in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
+                    for t in ("records", "member_sets")]
 MUST_NOT_ALLOW = {
     "load": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("s3:GetObject", "uploads/"),
-             ("dynamodb:UpdateItem", "records"), ("dynamodb:DeleteItem", "records")],
+             ("s3:DeleteObject", "work/"), ("dynamodb:DeleteItem", "records"), ("dynamodb:PutItem", "records"),
+             ("dynamodb:Query", "records"), ("dynamodb:UpdateItem", "datasets")],
     "api": [("dynamodb:BatchWriteItem", t) for t in ("records", "jobs", "datasets")]
-           + [("dynamodb:PutItem", "records"), ("s3:PutObject", "work/"), ("s3:PutObject", "results/"),
-              ("s3:DeleteObject", "uploads/"), ("states:StartExecution", "state_machine")],
-    "inspect": [("s3:PutObject", p) for p in ("uploads/", "work/", "results/")]
-               + [("dynamodb:BatchWriteItem", "records"), ("dynamodb:BatchWriteItem", "member_sets")],
-    "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
-              ("dynamodb:BatchWriteItem", "member_sets"), ("dynamodb:PutItem", "audiences")],
-    "finalize": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records")],
+           + [("dynamodb:PutItem", "records"), ("dynamodb:UpdateItem", "records"), ("s3:PutObject", "work/"),
+              ("s3:PutObject", "results/"), ("s3:DeleteObject", "uploads/"), ("states:StartExecution", "state_machine")],
+    "inspect": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), *NO_RECORD_WRITES],
+    "scan": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("dynamodb:UpdateItem", "jobs"),
+             *NO_RECORD_WRITES],
+    "plan_split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "results/"), *NO_RECORD_WRITES],
+    "decompress": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("s3:DeleteObject", "uploads/"),
+                   *NO_RECORD_WRITES],
+    "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("s3:PutObject", "results/"),
+              ("dynamodb:PutItem", "audiences"), *NO_RECORD_WRITES],
+    "plan_load": [("s3:PutObject", "uploads/"), ("s3:GetObject", "uploads/"), *NO_RECORD_WRITES],
+    "finalize": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
+                 ("dynamodb:UpdateItem", "records"), ("dynamodb:Query", "records")],
     "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
-                    ("s3:PutObject", "work/")],
-    "check_error_budget": [("s3:PutObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:GetObject", "uploads/"),
-                           ("dynamodb:BatchWriteItem", "records"), ("dynamodb:BatchWriteItem", "member_sets")],
-    "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
-                ("dynamodb:BatchWriteItem", "member_sets")],
+                    ("dynamodb:UpdateItem", "records")],
+    "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), *NO_RECORD_WRITES],
 }
 
 

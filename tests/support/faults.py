@@ -10,23 +10,24 @@ block and restores it on exit, even when the block raises:
         upload = load_file(content)
     assert fault.fired == 1
 
-Faults act *below* the handlers wherever possible (the adapters and the pipeline the composition root
+Faults act *below* the handlers wherever possible (the adapters and the load steps the composition root
 builds), so the real error handling runs: a handler wraps an unexpected exception into
 StepFailedError, the state machine's Retry and Catch see what they would see in AWS. The seams:
 
   wiring.use(cls, wrapper)            the composition root makes every `cls` through the wrapper
                                       (lambdas/ingest/handlers/wiring.py): FailAfterWrites and
                                       Throttle wrap the record store it makes, Crash and a step's
-                                      Timeout wrap the pipeline
+                                      Timeout wrap the load steps
   lambda_runtime.add_invoke_hook      a hook called before every handler in the local Lambda runtime:
-                                      Drop, Rendezvous, Invocations, Timeout, FullDisk, Pad
+                                      Drop, Rendezvous, Pause, Invocations, Timeout, FullDisk, Pad
   lambda_runtime.use_wall_clock       the handlers' wall clock (ingest.clock.now): ServiceClock
   AccessGuard.use_role_statements     a role's statements in the access guard: RevokeGrant
   api_gateway.clock.use               the local API Gateway's clock: GatewayClock
 
-  FailAfterWrites  a Load writes part of its chunk to the record store, then crashes
-  Throttle         BatchWriteItem answers with UnprocessedItems (DynamoDB throttling)
+  FailAfterWrites  a Load writes part of a window to the record store, then crashes
+  Throttle         UpdateItem answers ProvisionedThroughputExceededException (DynamoDB throttling)
   Crash            a workflow step's logic raises (before doing anything, or after it is done)
+  Pause            invocations of a function wait until the test releases them
   Drop             invocations of a function are swallowed (an S3 event that is delayed or lost)
   Rendezvous       holds invocations of a function until `parties` of them have arrived, so they
                    run at the same moment (races on purpose)
@@ -53,19 +54,25 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
+from botocore.exceptions import ClientError
+
 from ingest.adapters.record_store import RecordStore
 from ingest.handlers import wiring
-from ingest.logic.pipeline import Pipeline
+from ingest.logic.load.steps import LoadSteps
 from local_stack import access_guard, lambda_runtime
 from local_stack.api_gateway import clock as gateway_clock
 from local_stack.iam import action_matches
 
-# Workflow step name (as in the state machine and in failure reasons) -> (handler, Pipeline method).
+# Workflow step name (as in failure reasons; the Maps' iterations are ScanRange, SplitRange and
+# LoadPartition in the state machine) -> (handler, LoadSteps method).
 STEPS = {
     "Inspect": ("ingest.handlers.workflow.inspect", "inspect"),
-    "Split": ("ingest.handlers.workflow.split", "split"),
-    "Load": ("ingest.handlers.workflow.load", "load_chunk"),
-    "CheckErrorBudget": ("ingest.handlers.workflow.check_error_budget", "check_error_budget"),
+    "Scan": ("ingest.handlers.workflow.scan", "scan_range"),
+    "PlanSplit": ("ingest.handlers.workflow.plan_split", "plan_split"),
+    "Decompress": ("ingest.handlers.workflow.decompress", "decompress"),
+    "Split": ("ingest.handlers.workflow.split", "split_range"),
+    "PlanLoad": ("ingest.handlers.workflow.plan_load", "plan_load"),
+    "Load": ("ingest.handlers.workflow.load", "load_partition"),
     "Finalize": ("ingest.handlers.workflow.finalize", "finalize"),
     "MarkFailed": ("ingest.handlers.workflow.mark_failed", "mark_failed"),
 }
@@ -112,7 +119,7 @@ def inject(*faults: Fault) -> Iterator[Any]:
 
 
 class _Overriding:
-    """Stands in for an adapter or the pipeline: the named methods are replaced, the rest is the
+    """Stands in for an adapter or the load steps: the named methods are replaced, the rest is the
     object's own. A replacement is called as replacement(original bound method, *args, **kwargs)."""
 
     def __init__(self, target: Any, **replacements: Callable[..., Any]):
@@ -131,12 +138,16 @@ def _wrap_made(cls: type, wrap: Callable[[Any], Any]) -> Callable[[], None]:
 
 
 def _account_in(*args: Any) -> str | None:
-    """The account a pipeline call is about, from its state/job argument."""
+    """The account a step call or an invocation is about: from its typed argument (a LoadJob,
+    ExecutionInput or FailedState) or from the event's state ({"job": ...} or the execution input)."""
     for arg in args:
         if isinstance(arg, dict):
             job = arg.get("job") if isinstance(arg.get("job"), dict) else arg
             if "account_id" in job:
                 return job["account_id"]
+        account_id = getattr(arg, "account_id", None) or getattr(getattr(arg, "job", None), "account_id", None)
+        if account_id:
+            return account_id
     return None
 
 
@@ -146,7 +157,7 @@ def _handler_path(target: str) -> str:
 
 # -- Record store faults (the record stores the composition root makes) -------------------------------
 class FailAfterWrites(Fault):
-    """A Load upserts the first `after_items` records of its chunk (default: half), then crashes.
+    """A Load writes the first `after_items` records of its first window (default: half), then crashes.
 
     The handler turns the crash into StepFailedError, which the state machine retries (interval 2 s).
     `written` lists how many records each failed attempt left in the store.
@@ -161,93 +172,69 @@ class FailAfterWrites(Fault):
         self.written: list[int] = []
 
     def install(self) -> Callable[[], None]:
-        return _wrap_made(RecordStore, lambda store: _Overriding(store, put_records=self._put_records))
+        return _wrap_made(RecordStore, lambda store: _Overriding(store, writer=self._writer))
 
-    def _put_records(self, put_records, account_id, dataset_id, record_type, records, job_id):
+    def _writer(self, writer, account_id, *args, **kwargs):
+        made = writer(account_id, *args, **kwargs)
+        return _Overriding(made, write=functools.partial(self._write, account_id))
+
+    def _write(self, account_id, write, records):
         if not self._claim(account_id):
-            return put_records(account_id, dataset_id, record_type, records, job_id)
+            return write(records)
         records = list(records)
         keep = len(records) // 2 if self.after_items is None else min(self.after_items, len(records))
-        written = put_records(account_id, dataset_id, record_type, records[:keep], job_id)
+        write(records[:keep])
         with self._lock:
-            self.written.append(written)
-        raise InjectedFault(f"injected: Load crashed after writing {written} of {len(records)} records")
+            self.written.append(keep)
+        raise InjectedFault(f"injected: Load crashed after writing {keep} of {len(records)} records")
 
 
 class Throttle(Fault):
-    """BatchWriteItem leaves items unprocessed, as DynamoDB does when throttling, for `times` calls.
+    """UpdateItem on the records table answers ProvisionedThroughputExceededException, as DynamoDB does
+    when a table or a partition is over its capacity, for `times` calls.
 
-    Each throttled call really writes the first `1 - unprocessed` share of its items and returns the
-    rest as UnprocessedItems (all of them by default). The record store is made with a DynamoDB
-    client that does this and a sleep that records its backoff: its real retry loop runs, and
-    `sleeps` lists the delays it waited after a throttled call.
+    The record store is made with a DynamoDB client that does this (its public constructor's first
+    argument), so the Load's real writer reacts: its token bucket slows down and the record is tried
+    again. `calls` counts the UpdateItem calls seen for the account, `fired` the throttled ones.
     """
 
-    def __init__(self, times: int | None = 3, unprocessed: float = 1.0, account: str | None = None):
+    def __init__(self, times: int | None = 3, account: str | None = None):
         super().__init__(times, account)
-        self.unprocessed = unprocessed
-        self.unprocessed_items = 0
         self.calls = 0
-        self.sleeps: list[float] = []
-        self._after_throttled = threading.local()  # this thread's store is about to back off
 
     def install(self) -> Callable[[], None]:
-        # RecordStore(dynamodb_client, table_name, sleep=time.sleep): its public constructor.
-        def make_throttled(make, dynamodb_client, table_name, sleep=time.sleep):
-            return make(_ThrottlingClient(dynamodb_client, self), table_name, sleep=functools.partial(self._sleep, sleep))
+        # RecordStore(dynamodb_client, table_name, ...): its public constructor.
+        def make_throttled(make, dynamodb_client, table_name, *args, **kwargs):
+            return make(_ThrottlingClient(dynamodb_client, self), table_name, *args, **kwargs)
 
         return wiring.use(RecordStore, make_throttled)
 
-    def _sleep(self, sleep: Callable[[float], None], seconds: float) -> None:
-        if getattr(self._after_throttled, "pending", False):
-            self._after_throttled.pending = False
-            with self._lock:
-                self.sleeps.append(seconds)
-        sleep(seconds)
-
-    def _batch_write_item(self, client, RequestItems: dict, **kwargs: Any) -> dict:
-        requests = next(iter(RequestItems.values()), [])
-        account_id = _account_of_request(requests[0]) if requests else None
+    def _update_item(self, client, **request: Any) -> dict:
+        account_id = request["Key"]["pk"]["S"].split("#", 1)[0]
         if not self._matches(account_id):
-            return client.batch_write_item(RequestItems=RequestItems, **kwargs)
+            return client.update_item(**request)
         with self._lock:
             self.calls += 1
-        if not self._claim(account_id):
-            return client.batch_write_item(RequestItems=RequestItems, **kwargs)
-        processed: dict[str, list] = {}
-        unprocessed: dict[str, list] = {}
-        for table, items in RequestItems.items():
-            cut = len(items) - max(1, round(len(items) * self.unprocessed))
-            if items[:cut]:
-                processed[table] = items[:cut]
-            unprocessed[table] = items[cut:]
-        if processed:
-            client.batch_write_item(RequestItems=processed, **kwargs)
-        with self._lock:
-            self.unprocessed_items += sum(len(items) for items in unprocessed.values())
-        self._after_throttled.pending = True
-        return {"UnprocessedItems": unprocessed}
-
-
-def _account_of_request(request: dict) -> str:
-    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
-    return item["pk"]["S"].split("#", 1)[0]
+        if self._claim(account_id):
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                         "Message": "injected: the partition is over its capacity"}}, "UpdateItem")
+        return client.update_item(**request)
 
 
 class _ThrottlingClient:
-    """A DynamoDB client whose batch_write_item is the Throttle's; every other call is the client's."""
+    """A DynamoDB client whose update_item is the Throttle's; every other call is the client's."""
 
     def __init__(self, client, fault: Throttle):
         self._client, self._fault = client, fault
 
-    def batch_write_item(self, **kwargs: Any) -> dict:
-        return self._fault._batch_write_item(self._client, **kwargs)
+    def update_item(self, **kwargs: Any) -> dict:
+        return self._fault._update_item(self._client, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
 
-# -- Step faults (the pipeline the composition root makes) ----------------------------------------------
+# -- Step faults (the load steps the composition root makes) ----------------------------------------------
 class Crash(Fault):
     """A workflow step's logic raises InjectedFault: before it does anything, or (after=True) once done.
 
@@ -265,7 +252,7 @@ class Crash(Fault):
 
     def install(self) -> Callable[[], None]:
         method = STEPS[self.step][1]
-        return _wrap_made(Pipeline, lambda pipeline: _Overriding(pipeline, **{method: self._crashing}))
+        return _wrap_made(LoadSteps, lambda steps: _Overriding(steps, **{method: self._crashing}))
 
     def _crashing(self, step, *args, **kwargs):
         with self._lock:
@@ -325,6 +312,36 @@ class Rendezvous(Fault):
             return None
 
         return lambda_runtime.add_invoke_hook(hook)
+
+
+class Pause(Fault):
+    """Invocations of `target` wait at their start until `release()` (or `timeout` seconds), so a test
+    can look at a job while it is in that step. `arrived` is set when the first one is waiting."""
+
+    def __init__(self, target: str, account: str | None = None, timeout: float = 120.0):
+        super().__init__(None, account)
+        self.handler = _handler_path(target)
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._timeout = timeout
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler == self.handler and self._claim(_account_in(event)):
+                self.arrived.set()
+                self._released.wait(self._timeout)
+            return None
+
+        remove = lambda_runtime.add_invoke_hook(hook)
+
+        def undo() -> None:
+            self.release()
+            remove()
+
+        return undo
+
+    def release(self) -> None:
+        self._released.set()
 
 
 class Invocations(Fault):
@@ -407,7 +424,7 @@ class Timeout(Fault):
 
             return lambda_runtime.add_invoke_hook(hook)
         method = STEPS[self.target][1]
-        return _wrap_made(Pipeline, lambda pipeline: _Overriding(pipeline, **{method: self._hanging}))
+        return _wrap_made(LoadSteps, lambda steps: _Overriding(steps, **{method: self._hanging}))
 
     def _hanging(self, step, *args, **kwargs):
         if self._claim(_account_in(*args)):
@@ -530,4 +547,4 @@ class ServiceClock(Fault):
 
 
 __all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
-           "Invocations", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]
+           "Invocations", "Pause", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]

@@ -1,7 +1,7 @@
 """A load workflow's Load and Finalize on the in-memory fakes, with the work files Split would leave.
 
-World.split(lines) writes, as Split would, each valid line's frame to parts/<p>/<i> (p = key_hash % the
-job's partitions, i = the range the line falls in, `lines_per_range` lines a range), the split errors
+World.split(lines) writes, as Split would, each valid line's frame to parts/<p>/<i> (p = partition_of(key,
+the job's partitions), i = the range the line falls in, `lines_per_range` lines a range), the split errors
 of rejected lines, the load manifest and the job's split totals; load() runs load_partition on every
 partition of the manifest, finalize() and mark_failed() the last steps.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ingest.adapters.record_store import key_hash
+from ingest.adapters.record_store import partition_of
 from ingest.logic.load import error_log, frames, hold
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.failure import mark_failed
@@ -105,7 +105,7 @@ class World:
                                                                                            line.record)
                 continue
             assert line.key is not None
-            partition = key_hash(line.key) % self.settings.partitions
+            partition = partition_of(line.key, self.settings.partitions)
             raw = line.record.replace(b"{", b"") if csv else None  # a stand-in for the row as sent
             parts[partition, index] = parts.get((partition, index), b"") + frames.encode(
                 line.number, line.key, line.record, raw)

@@ -67,7 +67,7 @@ def test_the_five_lambda_service_errors_are_the_ones_aws_names():
 
 def test_a_failed_chunk_map_says_which_step_and_what_to_do():
     assert failure_reason({"Error": "States.ExceedToleratedFailureThreshold", "Cause": "x"}) == (
-        "the Load step failed on some chunks, also after retries; upload the file again, "
+        "a step failed on some ranges or partitions of the file, also after retries; upload the file again, "
         "and if it fails the same way, split the file into smaller files and upload those")
 
 

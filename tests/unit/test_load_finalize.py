@@ -67,7 +67,7 @@ def test_finalize_fails_clearly_when_a_partition_has_no_result():
     assert len(tasks) > 1
     for task in tasks[1:]:
         load_partition(world.ctx, job, task, "a1")
-    with pytest.raises(StepFailedError, match=f"did not finish 1 of {len(tasks)} partitions"):
+    with pytest.raises(StepFailedError, match=f"failed on 1 of {len(tasks)} partitions, also after retries"):
         world.finalize(job)
     assert world.job_item(job)["status"] == "Processing"  # MarkFailed, next, ends it
 
@@ -93,7 +93,7 @@ def test_mark_failed_mid_load_counts_finished_partitions_once_and_keeps_the_reje
     outcome = world.mark_failed(job)
     created = sum(result.created for result in finished)
     loaded = sum(result.loaded for result in finished)
-    assert outcome.status == "Failed" and "the Load step failed on some chunks" in outcome.failure_reason
+    assert outcome.status == "Failed" and "a step failed on some ranges or partitions" in outcome.failure_reason
     item = world.job_item(job)
     assert item["status"] == "Failed" and item["failure_reason"] == outcome.failure_reason
     assert item["stats"] == {"total": 8, "loaded": loaded, "rejected": 2, "created": created, "replaced": 0,

@@ -272,3 +272,14 @@ def test_csv_refusals_carry_the_row_as_sent():
     world.finalize(job)
     [error] = world.error_log(job)
     assert error["raw"] == PROFILE_FILE[3].record.replace(b"{", b"").decode()
+
+
+def test_records_read_back_through_the_api_logic_with_the_datasets_shard_count():
+    from tests.unit import routes
+
+    for shards in (64, 16):
+        world = World(shards=shards)
+        world.upload(keys_file("abc"))
+        assert world.dataset["shards"] == shards
+        stored = routes.get_record(world.datasets, world.records, ACCOUNT, DATASET, "customer_record", "b")
+        assert orjson.loads(stored)["line"] == 2

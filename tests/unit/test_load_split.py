@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from ingest import record_types
-from ingest.adapters.record_store import key_hash
+from ingest.adapters.record_store import partition_of
 from ingest.errors import DatasetBusyError, FileRejectedError
 from ingest.logic import formats
 from ingest.logic.lines import MAX_LINE_BYTES
@@ -99,7 +99,7 @@ class World:
         by_partition = self.frames_by_partition(job)
         for partition, found in by_partition.items():
             assert [frame.line for frame in found] == sorted(frame.line for frame in found), "not in line order"
-            assert all(key_hash(frame.key) % job.partitions == partition for frame in found)
+            assert all(partition_of(frame.key, job.partitions) == partition for frame in found)
         valid = sorted((frame.line, frame.key, frame.record, frame.raw)
                        for found in by_partition.values() for frame in found)
         rejected = [(error["line"], error["error"], error["raw"]) for error in self.split_errors()]
@@ -306,7 +306,7 @@ def test_inspect_describes_the_job_and_writes_the_scan_manifest():
     job = world.inspect()
     assert job == LoadJob(account_id=ACCOUNT, upload_id=UPLOAD, object_key=world.key, dataset_id=DATASET,
                           record_type="customer_record", format="csv", gzip=False, size=len(CSV_FILE),
-                          max_rejected_percent=10, range_bytes=50, partitions=6, shards=16,
+                          max_rejected_percent=10, range_bytes=50, partitions=6, shards=64,
                           csv_header="link.customer_id,link.email,first_name,last_name,custom_fields")
     item = world.item
     assert item["status"] == "Processing" and item["size"] == len(CSV_FILE) and item["gzip"] is False
@@ -408,7 +408,7 @@ def test_plan_load_sums_the_ranges_and_lists_the_partitions_with_records():
     planned = split.plan_load(world.ctx, job)
     assert planned.within_budget and planned.job.split.total == 9 and planned.job.split.rejected == 3
     tasks = [PartitionTask.model_validate(task) for task in json.loads(world.objects.read(WORK.load_manifest))]
-    with_records = {key_hash(f"customer_id:{cid}") % 16 for cid in ("c1", "c2", "c3", "c4")}
+    with_records = {partition_of(f"customer_id:{cid}", 16) for cid in ("c1", "c2", "c3", "c4")}
     assert [task.partition for task in tasks] == sorted(with_records)
     assert all(task.ranges == job.ranges for task in tasks)
     assert world.item["progress"]["phase"] == "Loading"

@@ -53,7 +53,7 @@ class World:
     def __init__(self, max_chunks: int = 1, chunk_target_bytes: int = 1 << 20):
         self.objects = FakeObjectStore(read_size=64)
         self.jobs = FakeJobsTable()
-        self.datasets = FakeDatasetsTable()
+        self.datasets = FakeDatasetsTable(new_dataset_shards=16)  # the old Pipeline writes the 16-shard layout
         self.records = FakeProfileRecordStore()
         self.datasets.add(ACCOUNT, DATASET)
         self.pipeline = Pipeline(self.objects, self.jobs, self.datasets, self.records,
@@ -279,7 +279,7 @@ def test_clear_plans_the_profile_partition_for_a_profile_changes_load():
     world.upload(lines(*LOCALYTICS_EXAMPLE))
     world.jobs.create({"account_id": ACCOUNT, "job_id": "clear-1", "job_type": "clear", "status": "Pending"})
     planned = clear.plan(world.jobs, world.datasets, {"account_id": ACCOUNT, "job_id": "clear-1", "dataset_id": DATASET})
-    assert planned["partitions"] == [{"record_type": "profile", "shards": 64}]  # a new dataset's shards
+    assert planned["partitions"] == [{"record_type": "profile", "shards": 16}]  # the dataset's shards
 
 
 def test_the_catalogue_describes_how_profile_changes_load():

@@ -268,3 +268,14 @@ def test_shard_of_is_the_key_hash_modulo_the_shard_count():
         assert shard_of(key) == key_hash(key) % SHARD_COUNT
     # The layout of data already stored: an 8-byte BLAKE2b of the key, read big-endian.
     assert key_hash("customer_id:a") == int.from_bytes(hashlib.blake2b(b"customer_id:a", digest_size=8).digest(), "big")
+
+
+def test_each_load_partition_spreads_its_writes_over_every_shard_of_a_dataset():
+    """Partitions and shards come from different bits of the key's hash: one Load (one partition)
+    writes into all the dataset's shards, not one DynamoDB partition key."""
+    from ingest.adapters.record_store import NEW_DATASET_SHARDS, partition_of, shard_of
+
+    keys = [f"customer_id:c{i}" for i in range(20_000)]
+    for partitions, shards in ((64, NEW_DATASET_SHARDS), (64, 16), (16, 16), (4, 64)):
+        in_partition_zero = [key for key in keys if partition_of(key, partitions) == 0]
+        assert {shard_of(key, shards) for key in in_partition_zero} == set(range(shards)), (partitions, shards)

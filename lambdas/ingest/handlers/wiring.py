@@ -4,8 +4,9 @@ Each Lambda function has its own environment (config.py) and so its own set: `bu
 from settings and a source of boto3 clients (the constructor seam: tests build them with their own
 clients, or wrap what these return), and the cached accessor below each builds the deployed set on
 first use and hands the same one to every route module after that. Nothing else in lambdas/
-constructs an adapter: every adapter, and the pipeline, is made by `_make`, which is the constructor
-itself unless the local stack's test support has wrapped that class with `use` (the seam below).
+constructs an adapter: every adapter, and the load workflow's steps (LoadSteps), is made by `_make`,
+which is the constructor itself unless the local stack's test support has wrapped that class with
+`use` (the seam below).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.adapters import aws
 from ingest.adapters.audience_store import AudienceMembers, AudienceStore
@@ -35,7 +36,10 @@ from ingest.config import (
 )
 from ingest.logic import accounts, localytics, localytics_audiences, quotas
 from ingest.logic.accounts import RateLimit
-from ingest.logic.pipeline import Pipeline
+from ingest.logic.load.context import LoadContext, LoadSettings
+
+if TYPE_CHECKING:
+    from ingest.logic.load.steps import LoadSteps
 
 
 class Clients(Protocol):
@@ -49,8 +53,8 @@ class Clients(Protocol):
 # -- the seam for test support -----------------------------------------------------------------------
 # In Lambda nothing is installed here. The local stack runs every function in one process, and its
 # fault injection (tests/support/faults.py) changes what a class is made into for the length of a
-# test: a record store that fails after some writes, one whose DynamoDB client throttles, a pipeline
-# whose step crashes. It wraps the public constructor with the arguments chosen here, so it never
+# test: a record store that fails after some writes, one whose DynamoDB client throttles, load steps
+# of which one crashes. It wraps the public constructor with the arguments chosen here, so it never
 # reaches into an adapter's private parts, and the sets built before and after it are the plain ones.
 Wrapper = Callable[..., Any]
 """wrapper(make, *args, **kwargs) -> what the functions get instead of make(*args, **kwargs)."""
@@ -216,21 +220,28 @@ def trigger() -> TriggerAdapters:
     return build_trigger(TriggerSettings.from_env())
 
 
-def build_pipeline(settings: WorkflowSettings, clients: Clients = aws) -> Pipeline:
-    return _make(Pipeline,
+def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> LoadSteps:
+    context = LoadContext(
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
         jobs=_make(JobsTable, clients.table(settings.jobs_table)),
         datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
-        chunk_target_bytes=settings.chunk_target_bytes,
-        max_chunks=settings.max_chunks,
         audiences=_make(AudienceStore, clients.table(settings.audiences_table)),
+        settings=LoadSettings(
+            range_bytes=settings.range_bytes,
+            partitions=settings.load_partitions,
+            load_max_concurrency=settings.load_max_concurrency,
+            load_write_rate_per_second=settings.load_write_rate_per_second,
+        ),
     )
+    from ingest.logic.load.steps import LoadSteps
+
+    return _make(LoadSteps, context)
 
 
 @_built_once
-def pipeline() -> Pipeline:
-    return build_pipeline(WorkflowSettings.from_env())
+def load_steps() -> LoadSteps:
+    return build_load_steps(WorkflowSettings.from_env())
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def file_view(upload: UploadView, analytics_file: dict[str, Any]) -> FileUploadV
         error_log_url=upload.error_log_url,
         finished_at=upload.finished_at,
         failure_reason=upload.failure_reason if upload.status == "Failed" else None,
+        progress=upload.progress.model_dump() if upload.progress else None,
     )
 
 

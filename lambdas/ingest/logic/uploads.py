@@ -28,6 +28,7 @@ from ingest.models.uploads import (
     AudienceLoad,
     DatasetLoad,
     NewUploadView,
+    ProgressView,
     UploadOptions,
     UploadRequest,
     UploadView,
@@ -191,7 +192,7 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
         created_at=job["created_at"],
         updated_at=job["updated_at"],
         stats={**{name: stats.get(name, 0) for name in ("total", "loaded", "rejected")},
-               "not_loaded": stats.get("not_loaded")},
+               **{name: stats.get(name) for name in ("not_loaded", "created", "replaced")}},
         execution_arn=job.get("execution_arn"),
         options={"dry_run": options.get("dry_run", False),
                  "max_rejected_percent": options.get("max_rejected_percent", 100)},
@@ -200,6 +201,7 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
                        if stats.get("rejected") and job.get("error_log_key") else None),
         # The file has arrived; another upload is loading into the same dataset, and this one waits.
         queued_behind=job.get("queued_behind") if status == "Pending" and job.get("queued_behind") else None,
+        progress=ProgressView.of(job["progress"]) if status == "Processing" and job.get("progress") else None,
         failure_reason=((job.get("failure_reason") or "the job failed for an unknown reason")
                         if status == "Failed" else None),
     )

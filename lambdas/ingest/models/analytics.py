@@ -10,7 +10,7 @@ from ingest.errors import BadRequestError
 from ingest.models.base import OMITTED, REQUIRED, RequestModel, View
 from ingest.models.common import Count, JobStatus, Timestamp
 from ingest.models.rules import require_object, required_text, rule
-from ingest.models.uploads import FILENAME_RULE, FILENAME_RULE_TEXT, MAX_FILENAME_LENGTH
+from ingest.models.uploads import FILENAME_RULE, FILENAME_RULE_TEXT, MAX_FILENAME_LENGTH, LoadPhase
 
 # datasetType -> our record type.
 DATASET_TYPES = {
@@ -102,6 +102,18 @@ class FileStatistics(View):
     rejected: Count
 
 
+class FileProgress(View):
+    """A running file's progress (our ProgressView in this API's camelCase)."""
+
+    phase: LoadPhase
+    bytes_total: Annotated[Count, Field(alias="bytesTotal")]
+    bytes_read: Annotated[Count, Field(alias="bytesRead")]
+    chunks_total: Annotated[Count, Field(alias="chunksTotal")]
+    chunks_done: Annotated[Count, Field(alias="chunksDone")]
+    lines_read: Annotated[Count, Field(alias="linesRead")]
+    records_loaded: Annotated[Count, Field(alias="recordsLoaded")]
+
+
 class FileUploadView(View):
     id: str
     status: JobStatus
@@ -113,4 +125,5 @@ class FileUploadView(View):
     statistics: Annotated[FileStatistics | None, OMITTED, Field(description="when Completed or Failed")] = None
     error_log_url: Annotated[str | None, OMITTED, Field(alias="errorLogUrl", description=(
         "presigned GET of the NDJSON error log (when lines were rejected)"))] = None
+    progress: Annotated[FileProgress | None, OMITTED, Field(description="while Processing")] = None
     failure_reason: Annotated[str | None, OMITTED, Field(alias="failureReason", description="when Failed")] = None

@@ -189,6 +189,38 @@ class UploadStats(View):
     rejected: Count
     not_loaded: Annotated[Count | None, OMITTED, Field(
         description="valid lines not loaded (error budget exceeded, or the job failed)")] = None
+    created: Annotated[Count | None, OMITTED, Field(
+        description="records new to the dataset (a key seen for the first time)")] = None
+    replaced: Annotated[Count | None, OMITTED, Field(
+        description="records that existed and were overwritten")] = None
+
+
+LoadPhase = Literal["Inspecting", "Splitting", "Loading", "Finalizing"]
+
+
+class ProgressView(View):
+    """How far a running job is (docs/load_workflow.md): updated every few seconds of work."""
+
+    phase: Annotated[LoadPhase, Field(description=(
+        "Inspecting (checks), Splitting (reading the file: bytes_read of bytes_total), Loading (writing "
+        "records: chunks_done of chunks_total partitions), Finalizing (counts and error log)"))]
+    bytes_total: Count
+    bytes_read: Count
+    chunks_total: Annotated[Count, Field(description="ranges while Splitting, partitions while Loading")]
+    chunks_done: Count
+    lines_read: Count
+    records_loaded: Count
+
+    @classmethod
+    def of(cls, progress: dict[str, Any]) -> ProgressView:
+        """From the job item's progress map. A retried step counts its work again, so figures are
+        clamped to their totals: progress is for people watching, stats come from the results."""
+        figures = {name: int(progress.get(name) or 0) for name in (
+            "bytes_total", "bytes_read", "chunks_total", "chunks_done", "lines_read", "records_loaded")}
+        figures["bytes_read"] = min(figures["bytes_read"], figures["bytes_total"])
+        figures["chunks_done"] = min(figures["chunks_done"], figures["chunks_total"])
+        figures["records_loaded"] = min(figures["records_loaded"], figures["lines_read"] or figures["records_loaded"])
+        return cls(phase=progress.get("phase", "Inspecting"), **figures)
 
 
 class OptionsView(View):
@@ -212,6 +244,7 @@ class UploadView(View):
         description="presigned GET of the NDJSON error log (when rejected > 0)")] = None
     queued_behind: Annotated[str | None, OMITTED, Field(description=(
         "while Pending: the upload loading into the same dataset (or audience) that this one waits for"))] = None
+    progress: Annotated[ProgressView | None, OMITTED, Field(description="while Processing")] = None
     failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
 
 

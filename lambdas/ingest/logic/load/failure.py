@@ -21,9 +21,15 @@ from ingest.clock import iso_now
 from ingest.logic import audiences
 from ingest.logic.load import error_log, hold
 from ingest.logic.load.context import LoadContext
-from ingest.logic.load.finalize import changes_records, counted_type, finished_partitions, job_fields
+from ingest.logic.load.finalize import (
+    changes_records,
+    counted_type,
+    expected_partitions,
+    finished_partitions,
+    job_fields,
+)
 from ingest.logic.load.layout import WorkKeys
-from ingest.models.workflow import FailedState, JobOutcome, JobStats
+from ingest.models.workflow import FailedState, JobOutcome, JobStats, PartitionResult
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,8 @@ def failure_reason(error: Mapping[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> 
     if name == "DatasetBusyError" and message:
         return f"gave up waiting for its turn: {message}; upload the file again when that load has finished"
     if name == "States.ExceedToleratedFailureThreshold":
-        return (f"the Load step failed on some chunks, also after retries; {remedy.again}, "
+        # A Distributed Map (Scan, Split or Load) gave up on some of its iterations.
+        return (f"a step failed on some ranges or partitions of the file, also after retries; {remedy.again}, "
                 f"and if it fails the same way, {remedy.smaller}")
     if name in (LAMBDA_TIMEOUT, "States.Timeout"):
         return f"a processing step ran out of time ({name}); {remedy.smaller}"
@@ -81,6 +88,13 @@ def failure_reason(error: Mapping[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> 
     if name.startswith(("States.", "Lambda.")):
         return f"the workflow failed ({name}); {remedy.again} to retry"
     return f"processing failed unexpectedly ({name or 'unknown error'}); {remedy.again} to retry"
+
+
+def _unfinished(ctx: LoadContext, work: WorkKeys, results: list[PartitionResult]) -> bool:
+    """Whether a partition of the load manifest has no result (its Load failed, or never ran)."""
+    if not ctx.objects.exists(work.load_manifest):
+        return False
+    return bool(set(expected_partitions(ctx, work)) - {result.partition for result in results})
 
 
 def mark_failed(ctx: LoadContext, state: FailedState) -> JobOutcome:
@@ -111,9 +125,15 @@ def mark_failed(ctx: LoadContext, state: FailedState) -> JobOutcome:
         if log_key:
             fields["error_log_key"] = log_key
         if counts:
-            # Partitions that finished stay loaded: count what they created, once (as Finalize would).
-            ctx.datasets.add_load(account_id, job.dataset_id, counted_type(job), stats.created or 0,
-                                  {"upload_id": upload_id, "finished_at": now, "status": "Failed", **stats.state()})
+            load = {"upload_id": upload_id, "finished_at": now, "status": "Failed", **stats.state()}
+            if _unfinished(ctx, work, results):
+                # A Load that failed for good may have written part of its partition, and nothing counted
+                # those writes: the one case where the count costs what the dataset holds, not the upload.
+                count = ctx.records.count(account_id, job.dataset_id, counted_type(job), job.shards)
+                ctx.datasets.record_load(account_id, job.dataset_id, counted_type(job), count, load)
+            else:
+                # Every partition finished (the job failed after them): count what they created, once.
+                ctx.datasets.add_load(account_id, job.dataset_id, counted_type(job), stats.created or 0, load)
     ctx.jobs.update(account_id, upload_id, **fields)
     if job is not None and not job.dry_run and audiences.is_audience_load(job_fields(job)):
         audiences.abandon_load(ctx.audiences, ctx.records, job_fields(job))  # the old list stays

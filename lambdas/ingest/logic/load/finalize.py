@@ -58,8 +58,8 @@ def summed_stats(job: LoadJob, expected: list[int], results: list[PartitionResul
     missing = sorted(set(expected) - {result.partition for result in results})
     if missing:
         raise StepFailedError(
-            f"the Load step did not finish {len(missing)} of {len(expected)} partitions (first: {missing[0]}); "
-            "upload the file again to retry")
+            f"the Load step failed on {len(missing)} of {len(expected)} partitions, also after retries "
+            f"(first: {missing[0]}); upload the file again to retry")
     split = job.split
     if split is None:
         raise ValueError("Finalize needs the job's split totals (PlanLoad sets them)")

@@ -3,7 +3,7 @@
 Split reads the records of one range (ranges.RangeStream: from its first record start to the end of
 its last record), numbered from the range's first line exactly as a one-pass read of the whole file
 numbers them (formats.records_of), checks each, and writes the valid ones to parts/<p>/<range> with
-p = key_hash(key) % partitions, in line order, so Load reading parts/<p>/0, 1, ... sees every line of
+p = partition_of(key, partitions), in line order, so Load reading parts/<p>/0, 1, ... sees every line of
 a key in file order: the last line for a key wins. Rejected lines go to errors/split-<range>.ndjson.
 
 Memory: one writer per partition that has records, opened when its first record comes, each holding
@@ -22,7 +22,7 @@ import orjson
 
 from ingest import record_types
 from ingest.adapters.object_store import MIN_PART_BYTES
-from ingest.adapters.record_store import key_hash
+from ingest.adapters.record_store import partition_of
 from ingest.clock import iso_now
 from ingest.logic import formats
 from ingest.logic.load import error_log, frames, hold
@@ -93,7 +93,7 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
                     errors = open_files.enter_context(ctx.objects.writer(work.errors(f"split-{task.index:05d}")))
                 errors.write(error_log.error_line(record.number, problem, record.raw))
             else:
-                partition = key_hash(cast(str, key)) % partitions
+                partition = partition_of(cast(str, key), partitions)
                 writer = writers.get(partition)
                 if writer is None:
                     writer = writers[partition] = open_files.enter_context(

@@ -1,0 +1,61 @@
+"""Runs the load workflow's steps in-process, in the state machine's order (infra/workflow.py), for
+unit tests on the fakes: every Map's iterations one after another, in manifest order (or in the order
+a test asks for, to show that order does not matter), and any exception caught as Step Functions'
+Catch does, into MarkFailed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from ingest.logic.load.context import LoadContext
+from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.steps import LoadSteps
+from ingest.models.workflow import (
+    ExecutionInput,
+    FailedState,
+    JobOutcome,
+    LoadJob,
+    PartitionTask,
+    RangeTask,
+    StepError,
+)
+
+Task = TypeVar("Task", bound=BaseModel)
+Order = Callable[[Sequence], Sequence]
+
+
+def manifest(ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
+    """A Distributed Map's items, as its ItemReader reads them (a JSON array in S3)."""
+    return [model.model_validate(item) for item in orjson.loads(ctx.objects.read(key))]
+
+
+def run_upload(ctx: LoadContext, account_id: str, upload_id: str, *, attempt: str = "attempt-1",
+               order: Order = lambda tasks: tasks) -> JobOutcome:
+    steps = LoadSteps(ctx)
+    work = WorkKeys(account_id, upload_id)
+    job: LoadJob | None = None
+    try:
+        job = steps.inspect(ExecutionInput(account_id=account_id, upload_id=upload_id))
+        if job.gzip:
+            job = steps.decompress(job)
+        else:
+            for task in order(manifest(ctx, work.scan_manifest, RangeTask)):
+                steps.scan_range(job, task)
+            job = steps.plan_split(job)
+        for task in order(manifest(ctx, work.split_manifest, RangeTask)):
+            steps.split_range(job, task)
+        planned = steps.plan_load(job)
+        job = planned.job
+        if not planned.within_budget:  # settled as Failed by PlanLoad: the state machine stops here
+            item = ctx.jobs.get(account_id, upload_id)
+            return JobOutcome(upload_id=upload_id, status=item["status"], failure_reason=item.get("failure_reason"))
+        for partition in order(manifest(ctx, work.load_manifest, PartitionTask)):
+            steps.load_partition(job, partition, attempt)
+        return steps.finalize(job)
+    except Exception as exc:  # noqa: BLE001 (every state's Catch is States.ALL)
+        error = StepError(Error=type(exc).__name__, Cause=orjson.dumps({"errorMessage": str(exc)}).decode())
+        return steps.mark_failed(FailedState(job=job, account_id=account_id, upload_id=upload_id, error=error))
