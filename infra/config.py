@@ -60,8 +60,10 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
         64, 1, 1000,
         "Scan and Split iterations running at once (Distributed Map MaxConcurrency)."),
     "load_max_concurrency": ContextKey(
-        32, 1, 1000,
-        "Load iterations running at once (Distributed Map MaxConcurrency)."),
+        64, 1, 1000,
+        "Load iterations running at once (Distributed Map MaxConcurrency). As many as `load_partitions`, "
+        "so a file of up to 8 GiB of lines loads in one wave, each Load at 1/64 of the write rate (625/s), "
+        "well within one vCPU's ~1,000 writes/s through boto3 (docs/capacity.md)."),
     "load_write_rate_per_second": ContextKey(
         40_000, 1, None,
         "Record writes per second the Loads of one job aim for together, shared evenly by the Loads "

@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     range_bytes = QUICK_RANGE_BYTES if args.quick else configured.range_bytes
     run_settings = replace(configured, range_bytes=range_bytes, load_write_rate_per_second=UNPACED_RATE)
     plan = Plan(range_bytes=configured.range_bytes, partitions=configured.partitions,
+                partition_bytes=configured.partition_bytes, max_partitions=configured.max_partitions,
                 load_concurrency=configured.load_max_concurrency, split_concurrency=SPLIT_MAX_CONCURRENCY,
                 write_rate=configured.load_write_rate_per_second, load_threads=configured.load_threads)
     limits = step_limits(Path(args.template))

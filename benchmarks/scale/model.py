@@ -17,6 +17,8 @@ Extrapolation (the sample is smaller than the scenarios; docs/capacity.md discus
 
 from __future__ import annotations
 
+from ingest.logic.load.decompress import PART_UPLOADS
+
 import math
 from dataclasses import dataclass, field
 
@@ -205,7 +207,9 @@ class Plan:
     """The sizes the job runs with (LoadSettings, and the Map concurrency of Scan/Split)."""
 
     range_bytes: int
-    partitions: int
+    partitions: int  # at least this many (LoadSettings.partitions)
+    partition_bytes: int  # at most this many bytes of lines per partition (LoadSettings.partitions_for)
+    max_partitions: int
     load_concurrency: int
     split_concurrency: int
     write_rate: float  # all Loads of one job together
@@ -222,7 +226,7 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     record_bytes = plain_run.plain_bytes / plain_run.records
     records = round(scenario.plain_bytes / record_bytes)
     ranges = math.ceil(scenario.plain_bytes / plan.range_bytes)
-    partitions = plan.partitions
+    partitions = max(plan.partitions, min(plan.max_partitions, math.ceil(scenario.plain_bytes / plan.partition_bytes)))
     sample_ranges = plain_run.job.ranges or 1
     sample_work_files = sample_ranges * plain_run.job.partitions
     steps: list[StepModel] = []
@@ -232,11 +236,13 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
                   plain_bytes=scenario.plain_bytes / gzip_rates["Decompress"].driver_total if "Decompress" in gzip_rates
                   else 1.0)
 
-    def modelled(step: str, rates: StepRates, invocations: int, driver_each: float, extra: float = 0.0) -> StepModel:
+    def modelled(step: str, rates: StepRates, invocations: int, driver_each: float, extra: float = 0.0,
+                 connections: int = 1) -> StepModel:
         function = limits[step]
         requests_each = sum(scale.requests(step, rates.requests, rates.invocations).values())
         cpu = _cpu_on_lambda(rates.cpu_per_driver * driver_each, function)
-        seconds = cpu + _transfer_seconds(rates.bytes_per_driver * driver_each) + _request_seconds(requests_each) + extra
+        transfer = _transfer_seconds(rates.bytes_per_driver * driver_each) / connections
+        seconds = cpu + transfer + _request_seconds(requests_each) + extra
         return StepModel(step, function, invocations, seconds, seconds * invocations, rates.peak_rss, rates.peak_tmp)
 
     steps.append(modelled("Inspect", plain_rates["Inspect"], 1, 1))
@@ -244,7 +250,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
         if "Decompress" not in gzip_rates:
             raise ValueError("a gzip scenario needs the gzip sample run")
         rates = gzip_rates["Decompress"]
-        steps.append(modelled("Decompress", rates, 1, scenario.plain_bytes))
+        # Its parts upload PART_UPLOADS at a time (logic/load/decompress.py).
+        steps.append(modelled("Decompress", rates, 1, scenario.plain_bytes, connections=PART_UPLOADS))
     else:
         steps.append(modelled("Scan", plain_rates["Scan"], ranges, min(plan.range_bytes, scenario.plain_bytes)))
         steps.append(modelled("PlanSplit", plain_rates["PlanSplit"], 1, ranges))

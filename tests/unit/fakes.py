@@ -71,7 +71,7 @@ class FakeObjectStore:
             self.put(key, handle.read(), content_type)
 
     def writer(self, key: str, content_type: str = "application/x-ndjson",
-               part_bytes: int | None = None) -> "FakeStreamingUpload":
+               part_bytes: int | None = None, parallel: int = 1) -> "FakeStreamingUpload":
         writer = FakeStreamingUpload(self, key, content_type, part_bytes or FAKE_PART_BYTES)
         self.writers.append(writer)
         return writer

@@ -17,13 +17,22 @@ class LoadSettings:
     """The plan's sizes (CDK context through WorkflowSettings; docs/load_workflow.md explains each)."""
 
     range_bytes: int = 128 * MIB  # bytes of the file per Scan/Split range
-    partitions: int = 64  # Load's unit of work: records routed by key_hash(key) % partitions
+    partitions: int = 64  # Load's unit of work: records routed by partition_of(key, partitions), at least this many
+    # At most this many bytes of lines per partition: a bigger file gets more partitions, so one Load's
+    # work (~250,000 records of ~500 B, ~4 minutes of boto3 CPU at ~0.9 ms a write) stays well inside
+    # its 15 minutes whatever the file (docs/capacity.md).
+    partition_bytes: int = 128 * MIB
+    max_partitions: int = 1000
     new_dataset_shards: int = 64  # records-table shards of a dataset created from now on
     legacy_dataset_shards: int = 16  # datasets created before shards were recorded
-    load_max_concurrency: int = 32  # Load iterations at once (the Map's MaxConcurrency)
+    load_max_concurrency: int = 64  # Load iterations at once (the Map's MaxConcurrency)
     load_write_rate_per_second: int = 40_000  # writes/s all Loads of one job aim for together
     load_threads: int = 16  # writes in flight within one Load
     load_window_records: int = 20_000  # records one Load holds at once (memory bound)
+
+    def partitions_for(self, plain_bytes: int) -> int:
+        """The partitions of a file of `plain_bytes` bytes of lines (a gzip file's, once inflated)."""
+        return max(self.partitions, min(self.max_partitions, -(-plain_bytes // self.partition_bytes)))
 
     @property
     def write_rate_per_load(self) -> float:
