@@ -310,6 +310,19 @@ def test_every_link_shape_takes_the_typed_path_with_the_exact_key():
     assert reader.key({"link_type": "email", "link_value": ""}) is None
 
 
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+@given(st.one_of(canonical(lexer.LINK), values(lexer.LINK)))
+def test_a_link_that_is_not_the_key_passes_exactly_when_it_would_give_a_key(link):
+    # Event types check their link without building its key: the check and the keyer must agree.
+    if not isinstance(link, dict) or not all(isinstance(value, str) for value in link.values()):
+        return
+    reader = fast_path._Links(lexer.LINK)  # noqa: SLF001
+    shape = tuple(link)
+    check = reader.checks.get(shape)
+    passes = shape in reader.checks and (check is None or check(link) is not None)
+    assert passes == (reader.key(link) is not None), link
+
+
 # -- through check_line ---------------------------------------------------------------------------------
 
 def test_check_line_keeps_the_exact_messages_for_lines_the_typed_path_refuses():

@@ -403,16 +403,17 @@ def wire_items(account_id: str, dataset_id: str, record_type: str, job_id: str,
     heads = [b'{"pk":{"S":' + orjson.dumps(partition(account_id, dataset_id, record_type, shard)) + b'},"sk":{"S":'
              for shard in range(shards)]
     tail = b'},"job_id":{"S":' + orjson.dumps(job_id) + b"}}"
-    new_hasher, json_string, join = _KEY_HASHER.copy, _JSON_STRING, b"".join
+    new_hasher, key_string, record_string, join = _KEY_HASHER.copy, _SHORT_JSON_STRING, orjson.dumps, b"".join
 
     def item(key: str, record_json: bytes) -> bytes:
         hasher = new_hasher()  # shard_of(key), inline
         hasher.update(key.encode())
-        return join((heads[hasher.digest()[-1] % shards], json_string(key), b'},"data":{"S":',
-                     json_string(record_json.decode()), tail))
+        return join((heads[hasher.digest()[-1] % shards], key_string(key), b'},"data":{"S":',
+                     record_string(record_json.decode()), tail))
 
     return item
 
 
-# msgspec writes a str as a JSON string in a third of the time orjson.dumps takes (make bench).
-_JSON_STRING = msgspec.json.Encoder().encode
+# A str as a JSON string: msgspec writes a short one (a key) in half the time orjson.dumps takes, and
+# orjson.dumps a ~450-byte line in 0.7x msgspec's time (docs/decision_log.md, 2026-11-30, hot path).
+_SHORT_JSON_STRING = msgspec.json.Encoder().encode

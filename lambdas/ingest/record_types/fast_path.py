@@ -146,10 +146,9 @@ def _field_checks(checks: list[tuple[str | None, _Test, bool]], fail: str) -> tu
 # -- a link: {name: string} ---------------------------------------------------------------------------
 
 def _text_test(kind: model.Kind) -> Check | None:
-    """The check of a link field's string value, None when any string passes."""
+    """The check of a link field's string value (true when it passes), None when any string passes."""
     if isinstance(kind, model.Email):
-        return (lambda text: text == "" or _email_match(text) is not None) if kind.blank_ok else \
-            (lambda text: _email_match(text) is not None)
+        return (lambda text: text == "" or _email_match(text) is not None) if kind.blank_ok else _email_match
     if isinstance(kind, model.Enum):
         return frozenset(kind.values).__contains__
     if type(kind) is model.Str:
@@ -193,16 +192,39 @@ def _link_key_builders() -> dict[tuple[str, ...], Callable[[dict[str, str]], str
     }
 
 
+LinkKeyer = Callable[[dict[str, str]], "str | None"]
+
+
+def _keyer(tests: tuple[tuple[str, Check], ...], build: Callable[[dict[str, str]], str]) -> LinkKeyer:
+    """The key of a link of one shape, or None when a field fails its test: the builder alone when
+    no field has a test (a mobile, a customer id), so the commonest links cost one call."""
+    if not tests:
+        return build
+    if len(tests) == 1:
+        ((name, test),) = tests
+        return lambda link: build(link) if test(link[name]) else None
+
+    def keyed(link: dict[str, str]) -> str | None:
+        for field, passes in tests:
+            if not passes(link[field]):
+                return None
+        return build(link)
+
+    return keyed
+
+
 class _Links:
     """A link decoded as {name: string}: accepted when its names, in any order, are exactly one link
     model's (its required ones and any of its optional ones) and each value passes that model's
     field. The authority judges a link by the first model whose names fit; only one can fit here,
-    so it is the same one."""
+    so it is the same one. Its shape (the names in the order sent) picks one keyer, which tests
+    the values and builds the key in one call."""
 
     def __init__(self, one_of: model.OneOf):
         builders = _link_key_builders()
-        self.tests: dict[tuple[str, ...], tuple[tuple[str, Check], ...]] = {}
-        self.builders: dict[tuple[str, ...], Callable[[dict[str, str]], str]] = {}
+        self.keyers: dict[tuple[str, ...], LinkKeyer] = {}
+        # For a link that is not the key, the values' tests alone: None when any values pass.
+        self.checks: dict[tuple[str, ...], Callable[[dict[str, str]], bool] | None] = {}
         for _, variant in one_of.variants:
             needed = [field for field in variant.fields if field.required]
             optional = [field for field in variant.fields if not field.required]
@@ -210,38 +232,30 @@ class _Links:
                 for extra in combinations(optional, count):
                     fields = needed + list(extra)
                     tests = tuple((field.name, test) for field in fields if (test := _text_test(field.kind)) is not None)
-                    build = builders[tuple(sorted(field.name for field in fields))]
+                    keyer = _keyer(tests, builders[tuple(sorted(field.name for field in fields))])
+                    check = None if not tests else _keyer(tests, lambda link: "")  # "" passes, None not
                     for names in permutations([field.name for field in fields]):
-                        if names in self.tests:
+                        if names in self.keyers:
                             raise TypeError(f"two link models take the fields {names}")
-                        self.tests[names] = tests
-                        self.builders[names] = build
-
-    @staticmethod
-    def fields_pass(link: dict[str, str], tests: tuple[tuple[str, Check], ...]) -> bool:
-        for name, test in tests:
-            if not test(link[name]):
-                return False
-        return True
+                        self.keyers[names] = keyer
+                        self.checks[names] = check
 
     def test(self) -> _Test:
-        """The link test, inline: most links (a customer id, a mobile) need no call at all."""
+        """The link test, inline: its shape is a link model's and its values pass their tests (most
+        links, a customer id or a mobile, have none: no call at all)."""
         return _Test((
-            "tests = {link_tests}(tuple(part))",
-            "if tests is None or (tests and not {fields_pass}(part, tests)):",
+            "shape = tuple(part)",
+            "if shape not in {link_checks}:",
             "    {fail}",
-        ), {"link_tests": self.tests.get, "fields_pass": self.fields_pass})
+            "check = {link_checks}[shape]",
+            "if check is not None and check(part) is None:",
+            "    {fail}",
+        ), {"link_checks": self.checks})
 
     def key(self, link: dict[str, str]) -> str | None:
         """The link's record key (as record_keys.link_key reads it), or None when it does not pass."""
-        shape = tuple(link)
-        tests = self.tests.get(shape)
-        if tests is None:
-            return None
-        for name, test in tests:
-            if not test(link[name]):
-                return None
-        return self.builders[shape](link)
+        keyer = self.keyers.get(tuple(link))
+        return None if keyer is None else keyer(link)
 
 
 # -- declarations to Structs --------------------------------------------------------------------------
@@ -407,8 +421,12 @@ def _generated_checker(type_name: str, declared: model.Model, key: Any, refuse: 
     elif isinstance(key, record_keys.LinkKey):
         # Reading the link's key judges the link too: its own check would be done twice.
         checks = [check for check in checks if check[0] != "link"]
-        functions["link_key"] = _Links(declared.by_name["link"].kind).key
-        key_source = "    key = link_key(value.link)"
+        functions["link_keyer"] = _Links(declared.by_name["link"].kind).keyers.get
+        key_source = "\n".join([
+            "    link = value.link",
+            "    keyer = link_keyer(tuple(link))",
+            "    key = None if keyer is None else keyer(link)",  # None: `not key` below refuses it
+        ])
     elif isinstance(key, record_keys.ReferenceKey):
         selector = _attribute(key.selector)
         functions["reference_key"] = lambda value: f"{getattr(value, selector)}:{getattr(value, _attribute(getattr(value, selector)))}"
