@@ -3,6 +3,7 @@ where a rule (tests/support/job_events.py: to an SQS queue) hands it on, with no
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -55,7 +56,7 @@ def test_an_upload_publishes_created_processing_and_completed(client, account, d
 def test_a_failed_upload_publishes_its_failure(client, account, dataset, job_events, tmp_path):
     upload = client.request_upload("customer_record-broken.ndjson", dataset["id"], "customer_record")
     path = tmp_path / "customer_record-broken.ndjson"
-    path.write_bytes(b'[{"link": {"customer_id": "c1"}}]\n')  # one JSON array: the file is refused
+    path.write_bytes(gzip.compress(GOOD * 100)[:40])  # a truncated gzip: the job fails
     put_file(upload["url"], str(path))
     finished = client.wait_for(upload["id"], timeout=120, poll=0.2)
     assert finished["status"] == "Failed"
