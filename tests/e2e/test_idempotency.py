@@ -4,6 +4,7 @@ with one key create one thing; keys belong to their account; every creating rout
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -12,6 +13,8 @@ import pytest
 import requests
 
 from cli.client import put_file
+from ingest.adapters.control_tables import DatasetsTable
+from ingest.handlers import wiring
 from tests.support import faults
 
 REPLAYED = "Idempotent-Replayed"
@@ -129,6 +132,50 @@ def test_concurrent_requests_with_one_key_create_one_thing(stack, account):
     assert [dataset["id"] for dataset in datasets] == list(created)
 
 
+class HeldCreate:
+    """The API's DatasetsTable.create waits for `release` (through the composition root's seam, as
+    tests/support/faults.py does), so a test can send a second request while the first is in progress."""
+
+    def __init__(self):
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, make, *args, **kwargs):
+        table = make(*args, **kwargs)
+        create = table.create
+
+        def held_create(dataset: dict) -> None:
+            self.entered.set()
+            self.release.wait(60)
+            create(dataset)
+
+        table.create = held_create
+        return table
+
+
+def test_a_request_while_the_first_with_its_key_runs_gets_409_and_the_first_answer_after(stack, account):
+    url, key = f"{stack.info.api_url}/v1/datasets", _key()
+    held = HeldCreate()
+    remove = wiring.use(DatasetsTable, held)
+    try:
+        answers: list[requests.Response] = []
+        first = threading.Thread(target=lambda: answers.append(
+            requests.post(url, json={"name": "Once"}, headers=_headers(account, key), timeout=60)))
+        first.start()
+        assert held.entered.wait(30)
+        during = requests.post(url, json={"name": "Once"}, headers=_headers(account, key))
+        held.release.set()
+        first.join()
+    finally:
+        held.release.set()
+        remove()
+    assert during.status_code == 409
+    assert during.json()["message"].startswith("a request with this Idempotency-Key is in progress")
+    assert answers[0].status_code == 201
+    after = requests.post(url, json={"name": "Once"}, headers=_headers(account, key))
+    assert after.status_code == 201 and after.headers[REPLAYED] == "true" and after.json() == answers[0].json()
+    assert [d["id"] for d in requests.get(url, headers=_headers(account)).json()["datasets"]] == [answers[0].json()["id"]]
+
+
 def test_keys_belong_to_their_account(stack, account, mint):
     url, key = f"{stack.info.api_url}/v1/datasets", _key()
     other = {"name": f"{account['name']}-other", "token": mint(f"{account['name']}-other")}
@@ -138,8 +185,8 @@ def test_keys_belong_to_their_account(stack, account, mint):
     assert REPLAYED not in theirs.headers and theirs.json()["id"] != mine.json()["id"]
     assert [d["id"] for d in requests.get(url, headers=_headers(other)).json()["datasets"]] == [theirs.json()["id"]]
     # Another body under the same key is no conflict in another account either.
-    assert requests.post(url, json={"name": "Theirs"}, headers=_headers(mint(f"{account['name']}-third"), key)
-                         ).status_code == 201
+    third = {"token": mint(f"{account['name']}-third")}
+    assert requests.post(url, json={"name": "Theirs"}, headers=_headers(third, key)).status_code == 201
 
 
 # -- every creating route ----------------------------------------------------------------------------------
@@ -178,6 +225,11 @@ def test_post_tokens_replays_without_the_token(stack, account):
     # The token is stored only as a hash: a replay names the same token but cannot show it again.
     assert again.json() == {**first.json(), "token": None}
     assert first.json()["token"] not in again.text
+    # Nor is it anywhere in the idempotency records (the local stack sets the functions' environment in
+    # its own process, so the API function's table name is there).
+    records = stack.session().resource("dynamodb").Table(os.environ["IDEMPOTENCY_TABLE"]).scan()["Items"]
+    kept = [item["data"] for item in records if first.json()["id"] in item.get("data", "")]
+    assert len(kept) == 1 and first.json()["token"] not in kept[0] and '"token": null' in kept[0]
     labels = [t["label"] for t in requests.get(url, headers=_headers(account)).json()["tokens"]]
     assert labels.count("ci") == 1
 
@@ -187,6 +239,8 @@ def test_post_import_keys_replays_without_the_secret(stack, account):
     first, again = _replays(lambda: requests.post(url, json={"app_ids": ["app"]}, headers=_headers(account, key)))
     assert first.json()["secret"]
     assert again.json() == {**first.json(), "secret": None}
+    records = stack.session().resource("dynamodb").Table(os.environ["IDEMPOTENCY_TABLE"]).scan()["Items"]
+    assert not [item for item in records if first.json()["secret"] in item.get("data", "")]
     assert len(requests.get(url, headers=_headers(account)).json()["import_keys"]) == 1
 
 
