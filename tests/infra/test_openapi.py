@@ -90,8 +90,9 @@ def test_every_route_contract_of_the_api_function_is_documented_with_its_success
 
 
 def test_exactly_the_idempotent_routes_document_the_idempotency_key_its_422_and_its_409():
-    """A route declared idempotent (handlers/http.py) takes the Idempotency-Key header, and answers 422
-    (the key with another body) and 409 (the key's first request still running); no other route does."""
+    """A route declared idempotent (handlers/http.py) takes the Idempotency-Key header, and answers 400
+    (a malformed key), 422 (the key with another body) and 409 (the key's first request still running);
+    no other route takes the header."""
     from ingest.handlers import api  # noqa: F401  (registers every route of the API function)
     from ingest.handlers.http import ROUTES
 
@@ -107,4 +108,5 @@ def test_exactly_the_idempotent_routes_document_the_idempotency_key_its_422_and_
         takes_key = header in operation.get("parameters", [])
         assert takes_key == route.idempotent, f"{route.method} {route.path}: Idempotency-Key documented wrongly"
         if route.idempotent:
-            assert {"409", "422"} <= set(operation["responses"]), f"{route.method} {route.path}"
+            # 400: a malformed key.
+            assert {"400", "409", "422"} <= set(operation["responses"]), f"{route.method} {route.path}"
