@@ -17,9 +17,11 @@ from infra import nag
 from infra.audiences import Audiences
 from infra.auth import Auth
 from infra.config import ApiLimits
+from infra.events import grant_job_events
 from infra.functions import python_function
 from infra.imports import Imports
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, Storage
+from infra.tables import table
 from ingest.config import ApiSettings
 
 STAGE = "prod"
@@ -109,6 +111,11 @@ class Api(Construct):
                  audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits) -> None:
         super().__init__(scope, construct_id)
         usage_plan_name = Stack.of(self).stack_name + USAGE_PLAN_NAME_SUFFIX
+        # Idempotency-Key records (lambdas/ingest/handlers/idempotency.py): Powertools' layout, one item per
+        # (account, route, key), kept 24 h; DynamoDB's TTL deletes them after their expiry (the code
+        # ignores an expired one before then). Nothing in it is worth keeping: destroyed with the stack.
+        self.idempotency_table = table(self, "IdempotencyTable", "id", time_to_live_attribute="expiration",
+                                       removal_policy=RemovalPolicy.DESTROY)
         self.function = self._build_function(ApiSettings(
             uploads_bucket=storage.bucket.bucket_name,
             jobs_table=storage.jobs_table.table_name,
@@ -129,6 +136,7 @@ class Api(Construct):
             audience_uploads_per_hour=limits.audience_uploads_per_hour,
             audience_status_requests_per_minute=limits.audience_status_requests_per_minute,
             audiences_table=audiences.table.table_name,
+            idempotency_table=self.idempotency_table.table_name,
         ))
         self._grant_function(storage, auth, imports, audiences, clear_workflow)
         self.rest_api = self._build_rest_api(auth)
@@ -180,6 +188,10 @@ class Api(Construct):
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
         storage.bucket.grant_read(self.function, f"{RESULTS_PREFIX}*")
         audiences.grant_api(self.function)
+        grant_job_events(self.function)  # it creates upload and clear jobs: each creation is published
+        # Powertools' idempotency: a conditional put (in progress), get, update (the answer), delete (on error).
+        self.idempotency_table.grant(self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem",
+                                     "dynamodb:DeleteItem")
 
     def _build_rest_api(self, auth: Auth) -> apigw.RestApi:
         return apigw.RestApi(

@@ -9,6 +9,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import nag
+from infra.events import grant_job_events
 from infra.functions import python_function
 from infra.retries import lambda_task
 from infra.storage import Storage
@@ -32,6 +33,7 @@ class DatasetMaintenance(Construct):
         job_rw = ("dynamodb:GetItem", "dynamodb:UpdateItem")
         for fn in (plan_fn, finish_fn, failed_fn):
             storage.jobs_table.grant(fn, *job_rw)
+        grant_job_events(plan_fn, finish_fn, failed_fn)  # each writes the job's status: its change is published
         for fn in (finish_fn, failed_fn):
             storage.datasets_table.grant(fn, "dynamodb:UpdateItem")
         storage.datasets_table.grant(plan_fn, "dynamodb:GetItem")

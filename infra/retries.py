@@ -1,7 +1,7 @@
 """What the state machines retry, in one place (docs/decision_log.md, 2026-11-30, says why).
 
 Error names are exactly those AWS uses for a Lambda task (the lambda:invoke integration); the
-handlers' failure_reason (lambdas/ingest/logic/pipeline.py) turns the same names into messages.
+handlers' failure_reason (lambdas/ingest/logic/load/failure.py) turns the same names into messages.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from constructs import Construct
 from infra import nag
 from infra.audiences import Audiences
 from infra.config import LoadPlan
+from infra.events import grant_job_events
 from infra.functions import python_function
 from infra.retries import lambda_task
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
@@ -83,6 +84,9 @@ class Workflow(Construct):
         ))
         self._grant(storage)
         audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)
+        # The steps that write a job's status publish its change (job events): Processing, Completed,
+        # Failed (PlanLoad when over the error budget).
+        grant_job_events(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)
         self.state_machine = self._build_state_machine(bucket)
         self.trigger_fn = self._build_trigger(storage)
         self._acknowledge_nag_findings(bucket)

@@ -102,11 +102,21 @@ def requests_for(service: str, operation: Any, params: dict, region: str, accoun
     if service == "apigateway":
         return [Request(f"apigateway:{operation.http['method']}",
                         f"arn:aws:apigateway:{region}::{_request_path(operation, params)}")]
+    if service == "events" and name == "PutEvents":
+        return [Request("events:PutEvents", _event_bus_arn(entry.get("EventBusName"), region, account))
+                for entry in params["Entries"]]
     if service == "lambda" and name in ("Invoke", "InvokeAsync"):
         function = params["FunctionName"]
         arn = function if function.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{function}"
         return [Request("lambda:InvokeFunction", arn)]
     raise UnmappedOperationError(f"{service}.{name} has no IAM mapping in local_stack/iam_requests.py")
+
+
+def _event_bus_arn(bus: str | None, region: str, account: str) -> str:
+    """An entry's bus: an ARN as given, a name in the caller's account, none the default bus."""
+    if bus and bus.startswith("arn:"):
+        return bus
+    return f"arn:aws:events:{region}:{account}:event-bus/{bus or 'default'}"
 
 
 def s3_object_arn(bucket: str, key: str) -> str:

@@ -112,6 +112,7 @@ class ApiSettings(Settings):
     audience_uploads_per_hour: int
     audience_status_requests_per_minute: int
     audiences_table: str  # audience lists and their per-account counter (infra/audiences.py)
+    idempotency_table: str  # Idempotency-Key records, 24 h (handlers/idempotency.py; infra/api.py)
     # How long a presigned upload or error-log URL is valid. Not deploy-time context: the compatible
     # APIs document one hour, and URLs signed with the function's role credentials cannot outlive them.
     upload_url_ttl_seconds: int = 3600

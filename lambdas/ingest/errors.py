@@ -19,6 +19,10 @@ class ConflictError(IngestError):
     """The request clashes with the resource's current state (HTTP 409)."""
 
 
+class IdempotencyKeyReusedError(IngestError):
+    """An Idempotency-Key already used on this route with another request body (HTTP 422)."""
+
+
 class FileRejectedError(IngestError):
     """The uploaded file as a whole cannot be processed; the message becomes the job's failure_reason.
     Raised in the workflow; on an API route it would be the caller's input (HTTP 400)."""

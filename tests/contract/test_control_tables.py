@@ -84,6 +84,25 @@ def test_update_sets_fields_of_an_existing_job_only(jobs):
     assert jobs.get("acme", "01B") is None
 
 
+def test_the_adapter_announces_each_status_change_once_with_the_item_as_it_now_is(new_table):
+    """Job events hang on this (logic/job_events.py): creation and every change of status, once each;
+    a write that sets no status, the same status again (a step's retry) or nothing at all, no event.
+    Adapter only: the unit tests' fake publishes nothing."""
+    heard: list[dict] = []
+    jobs = JobsTable(new_table("JobsTable"), heard.append)
+    jobs.create(job("01A"))
+    with pytest.raises(ConflictError):
+        jobs.create(job("01A", status="Processing"))
+    jobs.update("acme", "01A", execution_arn="arn:x")
+    jobs.update("acme", "01A", status="Processing", size=10)
+    jobs.update("acme", "01A", status="Processing", size=11)
+    assert jobs.update_unless_final("acme", "01A", status="Completed", stats={"total": 3, "loaded": 3})
+    assert not jobs.update_unless_final("acme", "01A", status="Failed")
+    assert [(item["status"], item.get("size")) for item in heard] == [
+        ("Pending", None), ("Processing", 10), ("Completed", 11)]
+    assert heard[-1] == jobs.get("acme", "01A")
+
+
 def test_list_is_newest_first_filtered_and_paged_to_the_end(jobs):
     for index in range(7):
         jobs.create(job(f"01J{index}", status="Completed" if index % 2 else "Failed"))

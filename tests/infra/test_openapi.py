@@ -87,3 +87,26 @@ def test_every_route_contract_of_the_api_function_is_documented_with_its_success
         operation = document["paths"][path][method.lower()]
         sends_body = route.body is not None or route.form is not None
         assert sends_body == ("requestBody" in operation), f"{method} {path}: request body documented wrongly"
+
+
+def test_exactly_the_idempotent_routes_document_the_idempotency_key_its_422_and_its_409():
+    """A route declared idempotent (handlers/http.py) takes the Idempotency-Key header, and answers 400
+    (a malformed key), 422 (the key with another body) and 409 (the key's first request still running);
+    no other route takes the header."""
+    from ingest.handlers import api  # noqa: F401  (registers every route of the API function)
+    from ingest.handlers.http import ROUTES
+
+    document = openapi_document()
+    header = {"$ref": "#/components/parameters/IdempotencyKey"}
+    idempotent = {(route.path, route.method) for route in ROUTES if route.idempotent}
+    assert {("/v1/datasets", "POST"), ("/v1/uploads", "POST"), ("/v1/tokens", "POST"), ("/v1/import-keys", "POST"),
+            ("/v1/datasets/{dataset_id}/clear", "POST"), ("/analytics/files/upload", "POST"),
+            ("/v1/imports/profiles/upload", "POST"), ("/v1/imports/audiences/list", "POST"),
+            ("/v1/imports/audiences/list/{audience_list_id}", "PUT")} == idempotent
+    for route in ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        takes_key = header in operation.get("parameters", [])
+        assert takes_key == route.idempotent, f"{route.method} {route.path}: Idempotency-Key documented wrongly"
+        if route.idempotent:
+            # 400: a malformed key.
+            assert {"400", "409", "422"} <= set(operation["responses"]), f"{route.method} {route.path}"

@@ -258,9 +258,9 @@ def key_schema(table: dict) -> list[tuple[str, str, str]]:
 
 
 # Every table of the stack, by the API function's variable naming it: storage (records, jobs,
-# datasets), auth (tokens, accounts), imports (import keys, quotas) and audiences.
+# datasets), auth (tokens, accounts), imports (import keys, quotas), audiences and Idempotency-Key records.
 SERVICE_TABLE_VARIABLES = ("RECORDS_TABLE", "JOBS_TABLE", "DATASETS_TABLE", "TOKENS_TABLE", "ACCOUNTS_TABLE",
-                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE")
+                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE", "IDEMPOTENCY_TABLE")
 
 
 def test_every_table_is_on_demand_and_encrypted(template, functions):
@@ -274,7 +274,7 @@ def test_every_table_is_on_demand_and_encrypted(template, functions):
         assert "ProvisionedThroughput" not in table["Properties"], lid
         assert table["Properties"].get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, lid
         if "TimeToLiveSpecification" in table["Properties"]:
-            continue  # quota counters live an hour: nothing to keep (test_imports_template.py)
+            continue  # quota counters live an hour, idempotency records a day: nothing to keep
         assert table.get("DeletionPolicy") == "Retain", f"{lid}: data tables must survive stack deletion"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -67,26 +68,49 @@ def _update_expression(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+StatusListener = Callable[[dict[str, Any]], None]
+"""Told the job's whole item each time its status changes (logic/job_events.py publishes it)."""
+
+
 @translated
 class JobsTable:
-    """One item per job (uploads now; clear jobs later), key (account_id, job_id)."""
+    """One item per job (uploads and clears), key (account_id, job_id).
 
-    def __init__(self, table):
+    Every write of a job's status goes through `create`, `update` or `update_unless_final`, so this is
+    the one place a status change is seen: each one (creation included) is handed to
+    `on_status_change` once, after the write, with the item as it now is. A write that leaves the
+    status as it was (a step's retry) is not a change.
+    """
+
+    def __init__(self, table, on_status_change: StatusListener | None = None):
         self._table = table
+        self._on_status_change = on_status_change
 
     def create(self, job: dict[str, Any]) -> None:
         self._table.put_item(Item=job, ConditionExpression=Attr("job_id").not_exists())
+        self._changed(None, job)
+
+    def _changed(self, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        if self._on_status_change is not None and (before or {}).get("status") != after.get("status"):
+            self._on_status_change(plain(after))
 
     def get(self, account_id: str, job_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"account_id": account_id, "job_id": job_id}).get("Item")
         return plain(item) if item else None
 
     def update(self, account_id: str, job_id: str, **fields: Any) -> None:
-        self._table.update_item(
+        # Every update SETs top-level fields, so the item before it and the fields give the item after it.
+        before = self._table.update_item(
             Key={"account_id": account_id, "job_id": job_id},
             ConditionExpression=Attr("job_id").exists(),
+            **self._returning_old(fields),
             **_update_expression(fields),
-        )
+        ).get("Attributes")
+        if "status" in fields:
+            self._changed(before, {**(before or {}), **fields})
+
+    def _returning_old(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {"ReturnValues": "ALL_OLD"} if "status" in fields and self._on_status_change is not None else {}
 
     def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
         """Start a phase of a running job's progress: its name and totals (logic/load/progress.py)."""
@@ -137,17 +161,20 @@ class JobsTable:
         expression = _update_expression(fields)
         expression["ExpressionAttributeValues"].update({":done": "Completed", ":failed": "Failed"})
         try:
-            self._table.update_item(
+            before = self._table.update_item(
                 Key={"account_id": account_id, "job_id": job_id},
                 ConditionExpression="attribute_exists(job_id) AND #st <> :done AND #st <> :failed",
+                **self._returning_old(fields),
                 **{**expression,
                    "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
-            )
-            return True
+            ).get("Attributes")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        if "status" in fields:
+            self._changed(before, {**(before or {}), **fields})
+        return True
 
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
         """Newest first (job ids sort by time); filters are exact matches on top-level fields."""

@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ingest.errors import IngestError
-from ingest.handlers import compat_api, wiring
+from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
 from ingest.logic import accounts, audiences, clear, datasets, jobs, tokens, uploads
@@ -77,7 +77,7 @@ def _routable(event: dict) -> dict:
 
 
 # -- datasets and records ------------------------------------------------------------------------
-@route(app, "POST", "/v1/datasets", status=201, answer=DatasetView, body=NewDataset)
+@route(app, "POST", "/v1/datasets", status=201, answer=DatasetView, body=NewDataset, idempotent=True)
 def create_dataset(caller: TokenCaller, body: NewDataset) -> DatasetView:
     return datasets.create_dataset(wiring.api().datasets, caller.account_id, body)
 
@@ -97,7 +97,7 @@ def update_dataset(caller: TokenCaller, dataset_id: str, body: DatasetChanges) -
     return datasets.update_dataset(wiring.api().datasets, caller.account_id, dataset_id, body)
 
 
-@route(app, "POST", "/v1/datasets/{dataset_id}/clear", status=202, answer=ClearJobView)
+@route(app, "POST", "/v1/datasets/{dataset_id}/clear", status=202, answer=ClearJobView, idempotent=True)
 def clear_dataset(caller: TokenCaller, dataset_id: str) -> ClearJobView:
     adapters = wiring.api()
     view = clear.request_clear(adapters.jobs, adapters.datasets, adapters.clear_starter, caller.account_id, dataset_id)
@@ -130,7 +130,7 @@ def get_job(caller: TokenCaller, job_id: str) -> UploadView | ClearJobView:
 
 
 # 201, as Lexer's File Upload API: its own client (examples/file_upload_api/upload.py) fails on anything else.
-@route(app, "POST", "/v1/uploads", status=201, answer=NewUploadView, body=UploadRequest)
+@route(app, "POST", "/v1/uploads", status=201, answer=NewUploadView, body=UploadRequest, idempotent=True)
 def request_upload(caller: TokenCaller, body: UploadRequest) -> NewUploadView:
     adapters = wiring.api()
     view = uploads.request_upload(adapters.jobs, adapters.datasets, adapters.objects, adapters.audiences,
@@ -158,7 +158,8 @@ def list_tokens(caller: TokenCaller) -> TokenList:
     return tokens.list_tokens(wiring.api().tokens, caller.account_id)
 
 
-@route(app, "POST", "/v1/tokens", status=201, answer=NewTokenView, body=NewToken, optional_body=True)
+@route(app, "POST", "/v1/tokens", status=201, answer=NewTokenView, body=NewToken, optional_body=True,
+       idempotent=True)
 def create_token(caller: TokenCaller, body: NewToken) -> NewTokenView:
     adapters = wiring.api()
     # The view holds the new token itself: shown in this response only, never logged.
@@ -222,4 +223,6 @@ def audience_membership(caller: TokenCaller, address: MemberAddress) -> Membersh
 @traced
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> dict:
+    # An Idempotency-Key's in-progress mark lapses when this invocation would time out, not after 24 h.
+    idempotency.CONFIG.register_lambda_context(context)
     return app.resolve(_routable(event), context)

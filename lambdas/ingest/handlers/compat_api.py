@@ -40,7 +40,7 @@ router = Router()
 
 # -- Localytics Profile Imports ----------------------------------------------------------------
 @route(router, "POST", "/v1/imports/profiles/upload", status=202, answer=ProfileImportStarted,
-       form=ProfileImportForm, caller=ImportCaller)
+       form=ProfileImportForm, caller=ImportCaller, idempotent=True)
 def upload_profiles(caller: ImportCaller, form: ProfileImportForm) -> ProfileImportStarted:
     adapters = wiring.api()
     started = localytics.request_profile_import(
@@ -62,7 +62,7 @@ def profile_import_status(caller: ImportCaller, activity_id: str) -> ProfileImpo
 # -- Localytics Audience Imports ---------------------------------------------------------------
 # "/v1/imports/audiences/list/" as Localytics documents it: the resolver ignores a trailing slash.
 @route(router, "POST", "/v1/imports/audiences/list", status=202, answer=AudienceImportStarted,
-       form=AudienceImportForm, caller=ImportCaller)
+       form=AudienceImportForm, caller=ImportCaller, idempotent=True)
 def create_audience_import(caller: ImportCaller, form: AudienceImportForm) -> AudienceImportStarted:
     adapters = wiring.api()
     started = localytics_audiences.create_audience_import(
@@ -84,7 +84,7 @@ def audience_import_status(caller: ImportCaller, activity_id: str) -> AudienceIm
 
 
 @route(router, "PUT", "/v1/imports/audiences/list/{audience_list_id}", status=202, answer=AudienceImportStarted,
-       form=AudienceReplaceForm, caller=ImportCaller)
+       form=AudienceReplaceForm, caller=ImportCaller, idempotent=True)
 def replace_audience_import(caller: ImportCaller, audience_list_id: str,
                             form: AudienceReplaceForm) -> AudienceImportStarted:
     adapters = wiring.api()
@@ -120,7 +120,8 @@ def app_audience_lists(caller: ImportCaller, app_id: str) -> AudienceListEntries
 
 
 # -- import keys (Auth-Api-Token) ---------------------------------------------------------------
-@route(router, "POST", "/v1/import-keys", status=201, answer=NewImportKeyView, body=NewImportKey, optional_body=True)
+@route(router, "POST", "/v1/import-keys", status=201, answer=NewImportKeyView, body=NewImportKey, optional_body=True,
+       idempotent=True)
 def create_import_key(caller: TokenCaller, body: NewImportKey) -> NewImportKeyView:
     adapters = wiring.api()
     # The answer holds the secret: shown in this response only, never logged.
@@ -141,7 +142,7 @@ def revoke_import_key(caller: TokenCaller, key_id: str) -> None:
 
 
 # -- analytics file uploads (Auth-Api-Token) ---------------------------------------------------
-@route(router, "POST", "/analytics/files/upload", answer=FileUploadStarted, body=FileUploadRequest)
+@route(router, "POST", "/analytics/files/upload", answer=FileUploadStarted, body=FileUploadRequest, idempotent=True)
 def request_file_upload(caller: TokenCaller, body: FileUploadRequest) -> FileUploadStarted:
     adapters = wiring.api()
     started = analytics.request_file_upload(adapters.jobs, adapters.datasets, adapters.objects, adapters.imports,

@@ -4,6 +4,8 @@
   request into those models before the route function runs, so a route function takes typed input,
   makes one logic call and returns a view; `ROUTES` lists every contract (tests/infra/test_openapi.py
   and test_openapi_models.py hold docs/openapi.yaml to their statuses and their models' schemas);
+- `idempotent=True` on a route that creates something: it honours an Idempotency-Key header
+  (handlers/idempotency.py);
 - STATUS_FOR_ERROR: the one table of domain errors -> HTTP statuses (a test walks ingest.errors'
   hierarchy so no error is left without one), and `error_response`, the answer for each.
 """
@@ -23,6 +25,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from pydantic import BaseModel
 
 from ingest.adapters.record_store import StoreReadError, StoreWriteError
+from ingest.clock import iso_now
 from ingest.errors import (
     AccessDeniedError,
     BadRequestError,
@@ -30,6 +33,7 @@ from ingest.errors import (
     DatasetBusyError,
     FileRejectedError,
     ForbiddenError,
+    IdempotencyKeyReusedError,
     IngestError,
     InternalError,
     NotFoundError,
@@ -38,8 +42,9 @@ from ingest.errors import (
     StepFailedError,
     UnauthorizedError,
 )
+from ingest.handlers import idempotency, wiring
 from ingest.handlers.observability import logger
-from ingest.logic import multipart
+from ingest.logic import multipart, uploads
 from ingest.models.base import RequestModel, View, parse
 from ingest.models.callers import TokenCaller
 from ingest.models.datasets import StoredRecord
@@ -54,6 +59,7 @@ STATUS_FOR_ERROR: dict[type[IngestError], int] = {
     ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
+    IdempotencyKeyReusedError: 422,
     DatasetBusyError: 409,  # the workflow's: another load holds the dataset
     QuotaExceededError: 429,  # with Retry-After: the quota's window end
     ServiceBusyError: 503,  # AWS throttled us (adapters/aws_errors.py); with Retry-After
@@ -135,6 +141,7 @@ class Route:
     form: type[FormModel] | None = None  # a multipart form, built by the model's `of`
     address: type[RequestModel] | None = None  # several path parameters read as one model
     caller: type[BaseModel] = TokenCaller
+    idempotent: bool = False  # honours Idempotency-Key (handlers/idempotency.py); for routes that create
 
     @property
     def path_parameters(self) -> list[str]:
@@ -163,23 +170,64 @@ def route(router, method: str, path: str, *, status: int = 200, answer: type | t
         def endpoint(**_encoded: str) -> Response:
             # The resolver hands the percent-encoded values handlers/api.py routes on; read the decoded ones.
             event = router.current_event
+            key = idempotency.key_of(event.headers) if contract.idempotent else None
             inputs = {name: event.path_parameters[name] for name in contract.path_parameters if name in wanted}
-            if "caller" in wanted:
+            if "caller" in wanted or key is not None:
                 inputs["caller"] = contract.caller.model_validate(event.raw_event["requestContext"]["authorizer"])
+            sent: dict[str, Any] = {}  # what the request carried, as an Idempotency-Key compares it
             if contract.body is not None:
-                inputs["body"] = parse(contract.body, json_body(event.body, optional=contract.optional_body))
+                sent["body"] = json_body(event.body, optional=contract.optional_body)
+                inputs["body"] = parse(contract.body, sent["body"])
             if contract.query is not None:
-                inputs["query"] = parse(contract.query, dict(event.query_string_parameters or {}), "query")
+                sent["query"] = dict(event.query_string_parameters or {})
+                inputs["query"] = parse(contract.query, sent["query"], "query")
             if contract.form is not None:
-                inputs["form"] = contract.form.of(form_of(event))
+                form = form_of(event)
+                if key is not None:
+                    sent["form"] = idempotency.form_fingerprint(form)
+                inputs["form"] = contract.form.of(form)
             if contract.address is not None:
                 inputs["address"] = parse(contract.address, dict(event.path_parameters))
-            return respond(contract, function(**inputs))
+            if key is None:
+                return respond(contract, function(**inputs))
+            caller = inputs["caller"]
+            if "caller" not in wanted:
+                del inputs["caller"]
+            return _answer_once(contract, key, caller.account_id, dict(event.path_parameters or {}), sent,
+                                lambda: respond(contract, function(**inputs)))
 
         router.route(re.sub(r"\{(\w+)\}", r"<\1>", path), method)(endpoint)
         return function
 
     return decorate
+
+
+def _answer_once(contract: Route, key: str, account_id: str, path_parameters: dict[str, str], sent: dict[str, Any],
+                 run: Callable[[], Response]) -> Response:
+    """An idempotent route's answer for a request with an Idempotency-Key (handlers/idempotency.py)."""
+    answer = contract.answer
+    view = answer if isinstance(answer, type) else None
+    secret_fields = view.secret_fields if view else ()
+    url_fields = view.upload_url_fields if view else None
+    adapters = wiring.api()
+
+    def stored_body(body: Any) -> Any:
+        return {**body, **{name: None for name in secret_fields if name in body}}
+
+    def replayed_body(body: Any) -> Any:
+        if url_fields is None:
+            return body
+        id_field, url_field, expiry_field = url_fields
+        if body[expiry_field] > iso_now():  # RFC 3339 UTC strings of one layout compare as times
+            return body
+        url, expires_at = uploads.renewed_put_url(adapters.jobs, adapters.objects, account_id, body[id_field],
+                                                  adapters.url_ttl_seconds)
+        return {**body, url_field: url, expiry_field: expires_at}
+
+    return idempotency.answer_once(adapters.idempotency, account_id=account_id,
+                                   route=f"{contract.method} {contract.path}", path_parameters=path_parameters,
+                                   key=key, request=sent, run=run, stored_body=stored_body,
+                                   replayed_body=replayed_body)
 
 
 def respond(contract: Route, answer: Any) -> Response:

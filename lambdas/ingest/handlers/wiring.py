@@ -17,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
 from ingest.adapters import aws
 from ingest.adapters.audience_store import AudienceMembers, AudienceStore
 from ingest.adapters.control_tables import AccountsTable, DatasetsTable, JobsTable, TokensTable
+from ingest.adapters.events import JobEvents
 from ingest.adapters.import_keys_table import ImportKeysTable
 from ingest.adapters.object_store import ObjectStore
 from ingest.adapters.quota_counters import QuotaCounters
@@ -34,7 +37,7 @@ from ingest.config import (
     TriggerSettings,
     WorkflowSettings,
 )
-from ingest.logic import accounts, localytics, localytics_audiences, quotas
+from ingest.logic import accounts, job_events, localytics, localytics_audiences, quotas
 from ingest.logic.accounts import RateLimit
 from ingest.logic.load.context import LoadContext, LoadSettings
 
@@ -119,6 +122,13 @@ def _built_once[T](build: Callable[[], T]) -> Callable[[], T]:
     return accessor
 
 
+def _announcing_jobs(clients: Clients, table_name: str) -> JobsTable:
+    """The jobs table of a function that changes job status: each change is published (job events).
+    Such a function needs events:PutEvents on the default bus (infra/events.py grant_job_events)."""
+    events = _make(JobEvents, clients.client("events"))
+    return _make(JobsTable, clients.table(table_name), functools.partial(job_events.announce, events))
+
+
 # -- the API function (handlers/api.py and handlers/compat_api.py) -----------------------------------
 @dataclass(frozen=True)
 class ApiAdapters:
@@ -134,6 +144,7 @@ class ApiAdapters:
     audience_members: AudienceMembers
     imports: ImportKeysTable  # import keys, and the target datasets of the compatible APIs
     quota_counters: QuotaCounters
+    idempotency: DynamoDBPersistenceLayer  # Idempotency-Key records (handlers/idempotency.py)
     # Settings the logic takes as values.
     url_ttl_seconds: int
     rate_limit: RateLimit
@@ -144,7 +155,7 @@ class ApiAdapters:
 
 def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
     return ApiAdapters(
-        jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+        jobs=_announcing_jobs(clients, settings.jobs_table),
         datasets=_make(DatasetsTable, clients.table(settings.datasets_table), settings.new_dataset_shards),
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
@@ -156,6 +167,8 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
         audience_members=_make(AudienceMembers, clients.client("dynamodb"), settings.records_table),
         imports=_make(ImportKeysTable, clients.table(settings.imports_table)),
         quota_counters=_make(QuotaCounters, clients.table(settings.quotas_table)),
+        idempotency=_make(DynamoDBPersistenceLayer, table_name=settings.idempotency_table,
+                          boto3_client=clients.client("dynamodb")),
         url_ttl_seconds=settings.upload_url_ttl_seconds,
         rate_limit=accounts.RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         profile_quotas=localytics.import_quotas(settings.profile_uploads_per_hour,
@@ -223,7 +236,7 @@ def trigger() -> TriggerAdapters:
 def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> LoadSteps:
     context = LoadContext(
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
-        jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+        jobs=_announcing_jobs(clients, settings.jobs_table),
         datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
         audiences=_make(AudienceStore, clients.table(settings.audiences_table)),
@@ -252,7 +265,7 @@ class ClearAdapters:
 
 
 def build_clear(settings: ClearSettings, clients: Clients = aws) -> ClearAdapters:
-    return ClearAdapters(jobs=_make(JobsTable, clients.table(settings.jobs_table)),
+    return ClearAdapters(jobs=_announcing_jobs(clients, settings.jobs_table),
                          datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
                          records=_make(RecordStore, clients.client("dynamodb"), settings.records_table))
 

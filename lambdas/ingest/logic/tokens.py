@@ -112,7 +112,10 @@ def create_token(tokens_table, usage_plan, account_id: str, label: Any = "") -> 
 
 def mint_token(tokens_table, usage_plan, account_id: str, label: str = "") -> str:
     """Create a token for the account; the caller shows it once, we keep only its hash."""
-    return create_token(tokens_table, usage_plan, account_id, label).token
+    token = create_token(tokens_table, usage_plan, account_id, label).token
+    if token is None:  # cannot happen: only an Idempotency-Key replay's answer has no token
+        raise RuntimeError("a freshly minted token's view holds no token")
+    return token
 
 
 def create_token_from_request(tokens_table, usage_plan, account_id: str, request: NewToken) -> NewTokenView:

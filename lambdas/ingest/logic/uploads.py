@@ -173,6 +173,16 @@ def request_upload(jobs, datasets, objects, audience_store, account_id: str, req
                          url_ttl_seconds).with_url()
 
 
+def renewed_put_url(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: int) -> tuple[str, str]:
+    """A fresh presigned PUT URL (and its expiry) for an upload already created: the same object key
+    and declared size. Idempotency-Key replays hand it out once the first answer's URL has expired."""
+    job = jobs.get(account_id, upload_id)
+    if job is None or job.get("job_type") != "upload":
+        raise NotFoundError(f"upload {upload_id} not found")
+    return (objects.presigned_put(job["object_key"], url_ttl_seconds, content_length=job.get("declared_size")),
+            iso_in(url_ttl_seconds))
+
+
 def get_upload(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: int) -> UploadView:
     job = jobs.get(account_id, upload_id)
     if job is None or job.get("job_type") != "upload":
@@ -181,6 +191,7 @@ def get_upload(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: 
 
 
 def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadView:
+    """The upload's public view; with objects=None it holds no URL (the job events' detail)."""
     stats = job.get("stats") or {"total": 0, "loaded": 0, "rejected": 0}
     options = job.get("options") or {"dry_run": False, "max_rejected_percent": 100}
     status = job["status"]
@@ -198,7 +209,7 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
                  "max_rejected_percent": options.get("max_rejected_percent", 100)},
         finished_at=job.get("finished_at") or None,
         error_log_url=(objects.presigned_get(job["error_log_key"], url_ttl_seconds)
-                       if stats.get("rejected") and job.get("error_log_key") else None),
+                       if objects is not None and stats.get("rejected") and job.get("error_log_key") else None),
         # The file has arrived; another upload is loading into the same dataset, and this one waits.
         queued_behind=job.get("queued_behind") if status == "Pending" and job.get("queued_behind") else None,
         progress=ProgressView.of(job["progress"]) if status == "Processing" and job.get("progress") else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -34,8 +34,11 @@ class TokenView(View):
 
 
 class NewTokenView(TokenView):
-    token: Annotated[str, Field(pattern="^ing_",
-                                description="the token itself: shown in this answer only, stored only as a hash")]
+    secret_fields: ClassVar[tuple[str, ...]] = ("token",)
+
+    token: Annotated[Annotated[str, Field(pattern="^ing_")] | None, Field(description=(
+        "the token itself: shown in this answer only, stored only as a hash; null when the answer is an "
+        "Idempotency-Key replay (the token is not kept to be shown again)"))]
 
 
 class TokenList(View):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -88,6 +88,8 @@ class AnalyticsFileView(View):
 
 
 class FileUploadStarted(View):
+    upload_url_fields: ClassVar[tuple[str, str, str] | None] = ("id", "url", "expiresAt")
+
     id: str
     url: Annotated[str, Field(description="presigned PUT URL of the file")]
     expires_at: Annotated[Timestamp, Field(alias="expiresAt")]

@@ -85,6 +85,11 @@ class View(BaseModel):
     """An answer's body (see the module docstring)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True)
+    # For Idempotency-Key replays (handlers/idempotency.py), by their names in the body: fields shown once
+    # and never kept for a replay (it answers them null), and (id, url, expiry) of a presigned upload URL
+    # that a replay signs afresh once it has expired.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    upload_url_fields: ClassVar[tuple[str, str, str] | None] = None
 
     @model_serializer(mode="wrap")
     def _leave_out_omitted(self, serialize):  # no return annotation: the schema stays the model's

@@ -8,7 +8,7 @@ has, with its messages. Whether the key may use the org or app it names is the l
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, RootModel, WithJsonSchema
 
@@ -285,8 +285,11 @@ class ImportKeyView(View):
 
 
 class NewImportKeyView(ImportKeyView):
-    secret: Annotated[str, Field(min_length=1, description=(
-        "the Basic auth password: shown in this answer only, stored only as a hash"))]
+    secret_fields: ClassVar[tuple[str, ...]] = ("secret",)
+
+    secret: Annotated[Annotated[str, Field(min_length=1)] | None, Field(description=(
+        "the Basic auth password: shown in this answer only, stored only as a hash; null when the answer is "
+        "an Idempotency-Key replay (the secret is not kept to be shown again)"))]
 
 
 class ImportKeyList(View):

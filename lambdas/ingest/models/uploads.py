@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, WithJsonSchema, model_validator
 
@@ -250,6 +250,8 @@ class UploadView(View):
 
 class NewUploadView(UploadView):
     """The upload just requested, with where to PUT the file (201, as Lexer's API answers)."""
+
+    upload_url_fields: ClassVar[tuple[str, str, str] | None] = ("id", "url", "expires_at")
 
     url: Annotated[str, Field(description="presigned PUT URL of the file")]
     expires_at: Timestamp
