@@ -34,7 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
-cdk.out/BulkIngest.template.json: $(STAMP) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt)
+cdk.out/BulkIngest.template.json: $(STAMP) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt -o -path '*/ingest/console/*')
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 ## synth: synthesize the CloudFormation template and Lambda asset into cdk.out/ (no Docker, no AWS account)
