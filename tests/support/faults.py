@@ -531,3 +531,34 @@ class ServiceClock(Fault):
 
 __all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
            "Invocations", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]
+
+
+class Hold(Fault):
+    """Invocations of `target` wait until the test calls `release()` (or `timeout` seconds pass), so a
+    job can be watched while it is in a state: held at Finalize, an upload stays `Processing`.
+    `arrived` is set when the first held invocation is waiting."""
+
+    def __init__(self, target: str, timeout: float = 120.0):
+        super().__init__()
+        self.handler = _handler_path(target)
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._timeout = timeout
+
+    def release(self) -> None:
+        self._released.set()
+
+    def install(self) -> Callable[[], None]:
+        def hook(function, event):
+            if function.handler == self.handler and self._claim(None):
+                self.arrived.set()
+                self._released.wait(self._timeout)
+            return None
+
+        remove = lambda_runtime.add_invoke_hook(hook)
+
+        def undo() -> None:
+            self.release()  # nothing stays held after the block
+            remove()
+
+        return undo

@@ -1,6 +1,6 @@
 // The console: sign-in, then three views chosen by the URL's fragment (#/jobs, #/jobs/<id>, #/datasets).
 import {api, ApiError, session} from "./api.js";
-import {replace} from "./dom.js";
+import {h, replace} from "./dom.js";
 import {datasetsView} from "./datasets.js";
 import {jobView} from "./job.js";
 import {jobsView} from "./jobs.js";
@@ -26,7 +26,10 @@ function route() {
     if (link.dataset.section === (section || "jobs")) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const context = {container: view, onSignedOut: signOut, setLeave: (stop) => { leaveView = stop; }};
+  // A fresh element per view: a view still loading when another is chosen renders into a detached one.
+  const container = h("div");
+  replace(view, container);
+  const context = {container, onSignedOut: signOut, setLeave: (stop) => { leaveView = stop; }};
   if (section === "datasets") datasetsView(context);
   else if (section === "jobs" && id) jobView(context, id);
   else jobsView(context);

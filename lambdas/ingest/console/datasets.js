@@ -18,7 +18,7 @@ function lastLoad(load) {
 }
 
 /** Clear Data: the button opens a confirmation that stays disabled until the dataset's name is typed. */
-function clearControl(dataset, reload) {
+function clearControl(dataset) {
   const box = h("div", {class: "clear"});
   const inputId = `confirm-${dataset.id}`;
   const open = h("button", {type: "button", class: "danger", onclick: () => {
@@ -32,7 +32,6 @@ function clearControl(dataset, reload) {
       try {
         const job = await api(`v1/datasets/${encodeURIComponent(dataset.id)}/clear`, {method: "POST"});
         replace(box, h("p", {role: "status"}, "Clearing started: ", h("a", {href: `#/jobs/${encodeURIComponent(job.id)}`}, "follow the clear job")));
-        reload();
       } catch (failure) {
         form.append(errorMessage(failure.message));
         confirm.disabled = false;
@@ -57,7 +56,7 @@ function datasetCard(dataset, reload) {
     countsTable(dataset.record_counts),
     lastLoad(dataset.last_load),
     dataset.clearing_job ? h("p", {role: "status"}, "Being cleared: ",
-      h("a", {href: `#/jobs/${encodeURIComponent(dataset.clearing_job)}`}, "clear job")) : clearControl(dataset, reload));
+      h("a", {href: `#/jobs/${encodeURIComponent(dataset.clearing_job)}`}, "clear job")) : clearControl(dataset));
 }
 
 function field(id, label, control, hint) {

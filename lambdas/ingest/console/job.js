@@ -104,7 +104,7 @@ export function jobView(context, id) {
     const executionId = job.execution_arn ? job.execution_arn.split(":").pop() : "";
     replace(body,
       h("h2", {}, job.filename ?? `Clear of dataset ${job.dataset_id}`, " ", statusBadge(job.status)),
-      timeline(job),
+      job.type === "upload" ? timeline(job) : null,
       job.failure_reason ? h("p", {class: "failure", role: "alert"}, h("strong", {}, "Why it failed: "), job.failure_reason) : null,
       job.queued_behind ? h("p", {class: "hint"}, `Waiting for upload ${job.queued_behind} to finish loading into the same dataset.`) : null,
       progressSection(job.progress),
