@@ -48,7 +48,7 @@ function clearControl(dataset) {
   return box;
 }
 
-function datasetCard(dataset, reload) {
+function datasetCard(dataset) {
   return h("article", {class: "card dataset", "data-dataset-id": dataset.id, "aria-labelledby": `name-${dataset.id}`},
     h("h3", {id: `name-${dataset.id}`}, dataset.name),
     dataset.description ? h("p", {}, dataset.description) : null,
@@ -143,7 +143,7 @@ export async function datasetsView(context) {
   replace(container,
     h("h2", {}, "Datasets"),
     h("div", {class: "columns"},
-      h("div", {class: "dataset-list"}, datasets.length ? datasets.map((dataset) => datasetCard(dataset, reload))
+      h("div", {class: "dataset-list"}, datasets.length ? datasets.map((dataset) => datasetCard(dataset))
         : h("p", {}, "No datasets yet: create one.")),
       h("div", {class: "side"}, datasets.length ? uploadForm(datasets, recordTypes) : null, newDatasetForm(reload))));
 }
