@@ -16,7 +16,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from cli.client import IngestClient, put_file
+from cli.client import put_file
 from tests.support import browser, faults
 
 GOOD = b'{"link": {"customer_id": "C-%d"}, "first_name": "Ada"}\n'
@@ -120,7 +120,8 @@ def test_the_job_view_shows_rejected_lines_as_text_and_links_the_error_log(drive
     sign_in(driver, stack, account["token"])
     driver.get(f"{console_url(stack)}#/jobs/{upload['id']}")
     table = browser.wait_until(driver, EC.visibility_of_element_located((By.ID, "rejected-lines")))
-    rows = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    rows = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+            for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
     assert [row[0] for row in rows] == ["3", "4"]
     assert rows[0][2] == HOSTILE.decode().strip()  # the raw line, character for character
     assert rows[1][1]  # its error, in words
@@ -128,7 +129,8 @@ def test_the_job_view_shows_rejected_lines_as_text_and_links_the_error_log(drive
     assert driver.execute_script("return window.injected === undefined")
     # Every phase passed, the stats, the execution's id, and the error log's link.
     phases = driver.find_elements(By.CSS_SELECTOR, ".timeline .phase")
-    assert [p.find_element(By.CLASS_NAME, "phase-name").text for p in phases] == ["Inspect", "Split", "Load", "Finalize"]
+    names = [p.find_element(By.CLASS_NAME, "phase-name").text for p in phases]
+    assert names == ["Inspect", "Split", "Load", "Finalize"]
     assert all("phase-done" in p.get_attribute("class") for p in phases)
     facts = driver.find_element(By.ID, "job").text
     assert upload["execution_arn"].split(":")[-1] in facts and "rejected\n2" in facts
