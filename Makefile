@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test synth token import-key bench bench-scale deploy lint clean
+.PHONY: run test synth token import-key bench bench-scale deploy lint clean browser screenshots
 
 # requirements.txt pins every dependency; then the project's own packages (pyproject.toml: ingest from
 # lambdas/, infra, local_stack, cli, benchmarks) are installed editable, so nothing edits sys.path.
@@ -34,7 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
-cdk.out/BulkIngest.template.json: $(STAMP) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt)
+cdk.out/BulkIngest.template.json: $(STAMP) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt -o -path '*/ingest/console/*')
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 ## synth: synthesize the CloudFormation template and Lambda asset into cdk.out/ (no Docker, no AWS account)
@@ -47,8 +47,19 @@ run: synth
 ## test: the whole suite (lint, unit, infrastructure assertions, end-to-end over HTTP on the local stack)
 # Two workers, one per core, each with its own synthesis and local stack; a file's tests stay together.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## browser: Debian's Chromium and chromedriver for the console's browser tests, installed only when missing
+browser:
+	@if ! command -v chromedriver >/dev/null || ! { command -v chromium || command -v chromium-browser; } >/dev/null; then \
+	  echo "apt-get update && apt-get install -y chromium chromium-driver"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; \
+	fi
+
+## screenshots: one PNG per console page, at 1440 and 360 px wide, into .local/screenshots/ (runs the browser test that takes them)
+screenshots: $(STAMP) browser
+	CONSOLE_SCREENSHOTS=$(CURDIR)/.local/screenshots $(PY) -m pytest -q -p no:randomly tests/e2e/test_console_browser.py -k every_page_fits
 
 ## lint: ruff and mypy over lambdas/, infra/, local_stack/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
 lint: $(STAMP)

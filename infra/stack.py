@@ -12,6 +12,7 @@ from infra.api import Api
 from infra.audiences import Audiences
 from infra.auth import Auth
 from infra.config import DeploymentConfig
+from infra.console import Console
 from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
 from infra.storage import Storage
@@ -32,9 +33,11 @@ class BulkIngestStack(Stack):
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
+        console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket)
         Tags.of(self).add("service", "bulk-ingest")
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
+        CfnOutput(self, "ConsoleUrl", value=api.rest_api.url_for_path(console.path))
         CfnOutput(self, "UploadsBucketName", value=storage.bucket.bucket_name)
         CfnOutput(self, "TokensTableName", value=auth.tokens_table.table_name)
         CfnOutput(self, "AccountsTableName", value=auth.accounts_table.table_name)

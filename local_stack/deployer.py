@@ -139,6 +139,9 @@ class Deployer:
             s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
             )
+        if "CorsConfiguration" in properties:  # the console's uploads from the browser (infra/console.py)
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+                _cors_rule(rule) for rule in properties["CorsConfiguration"]["CorsRules"]]})
         deployment.resolver.refs[logical_id] = name
         deployment.resolver.attributes[logical_id] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.local"}
 
@@ -208,3 +211,9 @@ class Deployer:
             Bucket=properties["BucketName"], NotificationConfiguration=properties["NotificationConfiguration"]
         )
         deployment.resolver.refs[logical_id] = logical_id
+
+
+def _cors_rule(rule: dict) -> dict:
+    """A CloudFormation CorsRule as S3's PutBucketCors API spells it (MaxAge is MaxAgeSeconds there)."""
+    renamed = {"MaxAge": "MaxAgeSeconds"}
+    return {renamed.get(key, key): value for key, value in rule.items()}

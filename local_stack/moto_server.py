@@ -87,7 +87,9 @@ def _expired(query: str) -> bool:
 
 def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
     query = environ.get("QUERY_STRING", "")
-    if "X-Amz-Signature" not in query:
+    # A browser's CORS preflight (OPTIONS) repeats the URL but is no use of it: S3 answers it from the
+    # bucket's CORS rules alone, as moto does (the console's uploads, infra/console.py).
+    if "X-Amz-Signature" not in query or environ.get("REQUEST_METHOD") == "OPTIONS":
         return None
     raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0]
     if _expired(query):

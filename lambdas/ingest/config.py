@@ -151,3 +151,11 @@ class ClearSettings(Settings):
     jobs_table: str
     datasets_table: str
     records_table: str
+
+
+@dataclass(frozen=True)
+class ConsoleSettings(Settings):
+    """The console's page and files (handlers/console.py): it names the bucket only to know the origin
+    presigned URLs point at, which the page's Content-Security-Policy lets it upload to."""
+
+    uploads_bucket: str

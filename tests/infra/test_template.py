@@ -47,6 +47,7 @@ HANDLERS = {
     "clear_partition": "ingest.handlers.clear.clear_partition",
     "clear_finish": "ingest.handlers.clear.finish",
     "clear_failed": "ingest.handlers.clear.mark_failed",
+    "console": "ingest.handlers.console.handler",
 }
 # The one Lambda CDK adds itself (Custom::S3BucketNotifications provider, inline code, CDK-managed runtime).
 CDK_PROVIDED_FUNCTION_PREFIXES = ("BucketNotificationsHandler",)
@@ -1023,12 +1024,22 @@ def test_required_routes_exist(template):
 
 
 def test_gateway_routes_match_the_handler_routes(template):
-    gateway = {route for route in reconstruct_routes(template) if route[0] != "OPTIONS"}
+    from infra.console import CONSOLE_ROUTES  # the console's page and files: test_console_template.py
+
+    gateway = {route for route in reconstruct_routes(template) if route[0] != "OPTIONS"} - CONSOLE_ROUTES
     assert gateway == handler_routes()
 
 
 # The Basic-auth authorizer of the Localytics import routes (infra/imports.py): test_imports_template.py.
 BASIC_AUTH_SOURCE = "method.request.header.Authorization"
+
+
+def console_integration(template, functions) -> dict:
+    """The integration URI of the console's function (its methods are the only public ones)."""
+    methods = [m["Properties"] for m in resources(template, "AWS::ApiGateway::Method").values()
+               if {"Fn::GetAtt": [functions["console"], "Arn"]} in m["Properties"]["Integration"]["Uri"]["Fn::Join"][1]]
+    assert methods, "no method integrates with the console function"
+    return methods[0]["Integration"]["Uri"]
 
 
 def test_every_method_uses_the_token_authorizer(template, functions):
@@ -1037,8 +1048,9 @@ def test_every_method_uses_the_token_authorizer(template, functions):
     api_arn = {"Fn::GetAtt": [functions["api"], "Arn"]}
     for lid, method in methods.items():
         p = method["Properties"]
-        if p["HttpMethod"] == "OPTIONS":
-            continue
+        if p["HttpMethod"] == "OPTIONS" or p.get("AuthorizationType") == "NONE" and p["Integration"]["Uri"] == \
+                console_integration(template, functions):
+            continue  # the console's public page and files: test_console_template.py
         assert p.get("AuthorizationType") == "CUSTOM", lid
         if template["Resources"][ref_target(p["AuthorizerId"])]["Properties"]["IdentitySource"].startswith(
                 BASIC_AUTH_SOURCE + ","):

@@ -33,6 +33,7 @@ from ingest.config import (
     ApiSettings,
     AuthSettings,
     ClearSettings,
+    ConsoleSettings,
     ImportAuthSettings,
     TriggerSettings,
     WorkflowSettings,
@@ -273,3 +274,17 @@ def build_clear(settings: ClearSettings, clients: Clients = aws) -> ClearAdapter
 @_built_once
 def clear() -> ClearAdapters:
     return build_clear(ClearSettings.from_env())
+
+
+@dataclass(frozen=True)
+class ConsoleAdapters:
+    objects: ObjectStore  # only to presign: the console's CSP allows connections to where its URLs point
+
+
+def build_console(settings: ConsoleSettings, clients: Clients = aws) -> ConsoleAdapters:
+    return ConsoleAdapters(objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket))
+
+
+@_built_once
+def console() -> ConsoleAdapters:
+    return build_console(ConsoleSettings.from_env())
