@@ -7,6 +7,7 @@ invocation's clock past the function's timeout (faults.Timeout), a full /tmp by 
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -31,8 +32,8 @@ def _function(stack, template, handler: str) -> tuple[dict, dict]:
     return function, template["Resources"][logical_id]["Properties"]
 
 
-def _upload(client, dataset, tmp_path, content: bytes) -> dict:
-    path = tmp_path / "customer_record-limits.ndjson"
+def _upload(client, dataset, tmp_path, content: bytes, filename: str = "customer_record-limits.ndjson") -> dict:
+    path = tmp_path / filename
     path.write_bytes(content)
     upload = client.request_upload(path.name, dataset["id"], "customer_record")
     put_file(upload["url"], str(path))
@@ -89,23 +90,18 @@ def test_a_synchronous_invoke_past_its_timeout_answers_sandbox_timedout(stack, t
 
 
 # -- ephemeral storage -------------------------------------------------------------------------------------
-def test_a_full_tmp_fails_the_step_with_enospc_at_the_exact_byte(stack, template, account, client, dataset, tmp_path):
-    """Split writes each chunk to /tmp before storing it. With only `free` bytes left there, a file
-    whose chunks fit loads and one byte more fails the step, as a full disk would on AWS."""
-    _, split = _function(stack, template, "ingest.handlers.workflow.split")
-    assert split["EphemeralStorage"]["Size"] * 1024 * 1024 > 10**9  # what the full-disk fault subtracts from
-    fits = "\n".join(GOOD[:3]).encode() + b"\n"
-    # Split frames each line with its number and a tab: "1\t{...}\n".
-    free = sum(len(f"{number}\t".encode()) + len(line) + 1 for number, line in enumerate(GOOD[:3], start=1))
-    with faults.inject(faults.FullDisk("Split", free_bytes=free, account=account["name"])):
-        loaded = client.wait_for(_upload(client, dataset, tmp_path, fits)["id"], timeout=120)
-        failed = client.wait_for(_upload(client, dataset, tmp_path, fits.replace(b"Ada", b"Adam", 1))["id"],
+def test_no_workflow_step_needs_tmp(stack, template, account, client, dataset, tmp_path):
+    """Every step streams (issue 12): with /tmp full in every workflow function (0 bytes free, which the
+    local Lambda runtime enforces per invocation as ENOSPC), plain and gzip uploads still load."""
+    content = "\n".join(GOOD).encode() + b"\n"
+    steps = ("Inspect", "Scan", "PlanSplit", "Decompress", "Split", "PlanLoad", "Load", "Finalize", "MarkFailed")
+    with faults.inject(*(faults.FullDisk(step, free_bytes=0, account=account["name"]) for step in steps)):
+        plain = client.wait_for(_upload(client, dataset, tmp_path, content)["id"], timeout=120)
+        packed = client.wait_for(_upload(client, dataset, tmp_path, gzip.compress(content), "tmp.ndjson.gz")["id"],
                                  timeout=120)
-        _execution_ended(failed)
-    assert loaded["status"] == "Completed", loaded.get("failure_reason")
-    assert failed["status"] == "Failed"
-    assert failed["failure_reason"] == ("the Split step failed unexpectedly (OSError); nothing was lost: "
-                                        "upload the file again to retry")
+    for upload in (plain, packed):
+        assert upload["status"] == "Completed", upload.get("failure_reason")
+        assert upload["stats"]["loaded"] == len(GOOD)
 
 
 # -- payload sizes -----------------------------------------------------------------------------------------
@@ -130,16 +126,16 @@ def test_a_request_over_6_mb_is_refused_before_the_function_runs(stack):
 
 
 def test_a_state_output_over_256_kib_fails_the_execution_past_its_catch(stack, account, client, dataset, tmp_path):
-    """Split's result padded past Step Functions' state size: States.DataLimitExceeded, which Split's
+    """PlanSplit's result padded past Step Functions' state size: States.DataLimitExceeded, which its
     `States.ALL` Catch does not catch on AWS - MarkFailed never runs and the execution fails."""
-    with faults.inject(faults.Pad("Split", extra_bytes=STATE_PAYLOAD_BYTES, account=account["name"]),
+    with faults.inject(faults.Pad("PlanSplit", extra_bytes=STATE_PAYLOAD_BYTES, account=account["name"]),
                        faults.Invocations()) as (_, seen):
         upload = _upload(client, dataset, tmp_path, "\n".join(GOOD).encode())
         execution = _execution_ended(_execution_arn(client, upload["id"]))
     assert execution["status"] == "FAILED"
     assert execution["error"] == "States.DataLimitExceeded"
     assert seen.of("MarkFailed", upload["id"]) == []
-    # As on AWS, the job is left as Split left it: the workflow has no path for a terminal error.
+    # As on AWS, the job is left as PlanSplit left it: the workflow has no path for a terminal error.
     assert client.get_upload(upload["id"])["status"] == "Processing"
 
 

@@ -22,7 +22,7 @@ from ingest.errors import StepFailedError
 from ingest.logic import audiences
 from ingest.logic.load import error_log, hold
 from ingest.logic.load.context import LoadContext
-from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.layout import WorkKeys, missing_results_message
 from ingest.models.workflow import JobOutcome, JobStats, LoadJob, PartitionResult
 
 
@@ -57,9 +57,7 @@ def changes_records(job: LoadJob) -> bool:
 def summed_stats(job: LoadJob, expected: list[int], results: list[PartitionResult]) -> JobStats:
     missing = sorted(set(expected) - {result.partition for result in results})
     if missing:
-        raise StepFailedError(
-            f"the Load step failed on {len(missing)} of {len(expected)} partitions, also after retries "
-            f"(first: {missing[0]}); upload the file again to retry")
+        raise StepFailedError(missing_results_message("Load", missing, len(expected), "partitions"))
     split = job.split
     if split is None:
         raise ValueError("Finalize needs the job's split totals (PlanLoad sets them)")

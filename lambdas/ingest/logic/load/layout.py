@@ -85,3 +85,16 @@ class WorkKeys:
     @property
     def error_log(self) -> str:
         return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/errors.ndjson"
+
+
+def missing_results(objects, prefix: str, key_of, expected: range | list[int]) -> list[int]:
+    """The indexes in `expected` whose result object (key_of(index)) is not under `prefix`: Map
+    iterations that failed for good (on AWS the Map fails first; moto lets it go on)."""
+    present = set(objects.list_keys(prefix))
+    return [index for index in expected if key_of(index) not in present]
+
+
+def missing_results_message(step: str, missing: list[int], expected: int, unit: str) -> str:
+    return (f"the {step} step failed on {len(missing)} of {expected} {unit}, also after retries "
+            f"(first: {missing[0]}); upload the file again to retry")
+

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import orjson
 
+from ingest.errors import StepFailedError
 from ingest.logic import formats
 from ingest.logic.load.context import LoadContext
-from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.layout import WorkKeys, missing_results, missing_results_message
 from ingest.logic.load.ranges import NEWLINE, QUOTE
 from ingest.models.workflow import LoadJob, RangeTask, ScanResult
 
@@ -52,6 +53,9 @@ def plan_split(ctx: LoadContext, job: LoadJob) -> LoadJob:
     split-manifest.json (the Split Map's items) and returns the job with its number of ranges."""
     work = WorkKeys(job.account_id, job.upload_id)
     scanned = [RangeTask.model_validate(task) for task in orjson.loads(ctx.objects.read(work.scan_manifest))]
+    missing = missing_results(ctx.objects, work.scan_prefix, work.scan, [task.index for task in scanned])
+    if missing:
+        raise StepFailedError(missing_results_message("Scan", missing, len(scanned), "ranges"))
     csv = job.format == formats.CSV
     tasks = []
     newlines_before = quotes_before = 0

@@ -24,10 +24,11 @@ from ingest import record_types
 from ingest.adapters.object_store import MIN_PART_BYTES
 from ingest.adapters.record_store import partition_of
 from ingest.clock import iso_now
+from ingest.errors import StepFailedError
 from ingest.logic import formats
 from ingest.logic.load import error_log, frames, hold
 from ingest.logic.load.context import LoadContext
-from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.layout import WorkKeys, missing_results, missing_results_message
 from ingest.logic.load.progress import ProgressReporter
 from ingest.logic.load.ranges import RangeStream
 from ingest.models.workflow import LoadJob, PartitionTask, PlannedLoad, RangeTask, SplitResult, SplitTotals
@@ -120,6 +121,9 @@ def plan_load(ctx: LoadContext, job: LoadJob) -> PlannedLoad:
     write load-manifest.json: one PartitionTask per partition that has records."""
     work = WorkKeys(job.account_id, job.upload_id)
     ranges = job.ranges or 0
+    missing = missing_results(ctx.objects, work.split_results_prefix, work.split_result, range(ranges))
+    if missing:
+        raise StepFailedError(missing_results_message("Split", missing, ranges, "ranges"))
     results = [SplitResult.model_validate_json(ctx.objects.read(work.split_result(index))) for index in range(ranges)]
     totals = SplitTotals(total=sum(result.total for result in results),
                          rejected=sum(result.rejected for result in results))
