@@ -14,8 +14,8 @@ from ingest.logic.load.failure import failure_reason, mark_failed
 from ingest.models.workflow import ExecutionInput, FailedState, JobOutcome, LoadJob, StepError
 from tests.support.load_runner import run_upload
 from tests.unit import routes
-from tests.unit.routes import upload_view
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
+from tests.unit.routes import upload_view
 
 ACCOUNT = "acme"
 DATASET = "ds-1"
@@ -36,7 +36,8 @@ class Shared:
         return LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
                            settings=LoadSettings(range_bytes=32, partitions=4, load_threads=2))
 
-    def upload(self, upload_id: str, lines: list[dict], dry_run: bool = False, max_rejected_percent: float = 100) -> str:
+    def upload(self, upload_id: str, lines: list[dict], dry_run: bool = False,
+               max_rejected_percent: float = 100) -> str:
         key = f"uploads/{ACCOUNT}/{upload_id}/f.ndjson"
         self.objects.put(key, b"".join(orjson.dumps(line) + b"\n" for line in lines))
         self.jobs.create({
