@@ -36,10 +36,10 @@ def manifest(ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
 
 def run_to_finalize(ctx: LoadContext, account_id: str, upload_id: str, *, attempt: str = "attempt-1",
                     order: Order = lambda tasks: tasks,
-                    seen: Callable[[LoadJob], None] = lambda job: None) -> PlannedLoad:
-    """Every state before Finalize, with no Catch: an exception comes out as the step raised it.
-    PlanLoad's answer is returned (within_budget False: the job is already Failed, nothing loaded);
-    `seen` gets the job each time a step describes it further (what MarkFailed would be given)."""
+                    seen: Callable[[LoadJob], None] = lambda job: None, load: bool = True) -> PlannedLoad:
+    """Every state before Finalize (before Load with load=False), with no Catch: an exception comes out
+    as the step raised it. PlanLoad's answer is returned (within_budget False: the job is already Failed,
+    nothing loaded); `seen` gets the job each time a step describes it further (what MarkFailed is given)."""
     steps = LoadSteps(ctx)
     work = WorkKeys(account_id, upload_id)
     job = steps.inspect(ExecutionInput(account_id=account_id, upload_id=upload_id))
@@ -55,7 +55,7 @@ def run_to_finalize(ctx: LoadContext, account_id: str, upload_id: str, *, attemp
         steps.split_range(job, task)
     planned = steps.plan_load(job)
     seen(planned.job)
-    if planned.within_budget:
+    if planned.within_budget and load:
         for partition in order(manifest(ctx, work.load_manifest, PartitionTask)):
             steps.load_partition(planned.job, partition, attempt)
     return planned
