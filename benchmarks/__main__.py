@@ -1,7 +1,7 @@
 """`make bench`: throughput of the hot path and of a whole job, each next to a baseline from the same run.
 
 The machine is small and noisy, so absolute numbers drift; the ratios are what to compare.
-  1. validation: our per-line check (pipeline.check_line: the typed accept path, else orjson + the
+  1. validation: our per-line check (load/split.check_line: the typed accept path, else orjson + the
      declared Lexer type's checker; then the key) vs json + jsonschema Draft7 over the served
      schema; and the same check against bare orjson.loads
   2. exact path: lines the typed path leaves to the exact checker (a conversion), check_line vs
@@ -9,7 +9,8 @@ The machine is small and noisy, so absolute numbers drift; the ratios are what t
   3. hot path, per Lexer type: parse + validate + key + the DynamoDB write item of each line
      (check_line + record_store.wire_items) vs bare orjson.loads of the same lines, CPU time of
      this thread, rounds interleaved, best round each (other processes' load skews both alike)
-  4. split: routing lines to chunks by record-key hash vs merely splitting bytes into lines
+  4. split: what Split does per record (logic/load/split.py: read, check, route to partition
+     key_hash(key) % partitions) vs merely splitting bytes into lines
   5. end to end on the local stack: a whole upload job vs raw BatchWriteItem of the same
      records into the same embedded DynamoDB (locally, the store is the bottleneck)
 Then, in a second table, what boto3 costs per record to write (HTTP stubbed: no network).
@@ -105,7 +106,7 @@ def bench_validation(lines: list[bytes]) -> dict:
     import jsonschema
 
     from ingest import record_types
-    from ingest.logic.pipeline import check_line
+    from ingest.logic.load.split import check_line
 
     import orjson
 
@@ -133,7 +134,7 @@ def bench_exact_path(lines: list[bytes], rounds: int = 5) -> dict:
     """Lines the typed path leaves to the exact checker (here: each quantity sent as a string, which
     pydantic converts): check_line (a typed attempt first) vs the exact checker alone."""
     from ingest import record_types
-    from ingest.logic.pipeline import check_line
+    from ingest.logic.load.split import check_line
 
     record_type = record_types.get("purchase")
     converted = [raw.replace(b'"quantity": ', b'"quantity": "').replace(b', "price_paid"', b'", "price_paid"') for raw in lines]
@@ -171,7 +172,7 @@ def bench_hot_path(record_type_name: str, lines: list[bytes], rounds: int = 7) -
 
     from ingest import record_types
     from ingest.adapters.record_store import wire_items
-    from ingest.logic.pipeline import check_line
+    from ingest.logic.load.split import check_line
     from ingest.record_types import fast_path
 
     record_type = record_types.get(record_type_name)
@@ -276,16 +277,25 @@ def print_boto3_costs(costs: dict[str, float]) -> None:
 def bench_split(lines: list[bytes]) -> dict:
     from ingest import record_types
     from ingest.logic import formats
+    from ingest.adapters.record_store import key_hash
     from ingest.logic import lines as line_reader
-    from ingest.logic.pipeline import Pipeline
+    from ingest.logic.load.context import LoadSettings
+    from ingest.logic.load.split import check_line
 
     data = b"\n".join(lines) + b"\n"
     chunks = [data[i:i + 1024 * 1024] for i in range(0, len(data), 1024 * 1024)]
     record_type = record_types.get("purchase")
+    partitions = LoadSettings().partitions
 
-    def ours():
+    def ours():  # as split.split_range routes a record: its key from the check, then the key's hash
+        routed = [0] * partitions
         for record in formats.records_of(chunks, formats.NDJSON, record_type):
-            Pipeline._route(record.json, record_type, 64)
+            problem, key, _ = check_line(record_type, record.json)
+            if problem is None:
+                routed[key_hash(key) % partitions] += 1
+        return routed
+
+    assert sum(ours()) == len(lines), "the row times routing of every record: the generated ones are all valid"
 
     def baseline():
         for _ in line_reader.numbered_lines(chunks):
@@ -362,7 +372,7 @@ def main() -> int:
         results[f"hot path {name} (check + key + write item vs orjson.loads)"] = bench_hot_path(
             name, lines if name == "purchase" else make_lines(args.records))
     results["exact path purchase (check_line vs exact checker alone)"] = bench_exact_path(lines)
-    results["split routing (route by key hash vs bare line split)"] = bench_split(lines)
+    results["split (check + route by key_hash % partitions vs bare line split)"] = bench_split(lines)
     if not args.skip_end_to_end:
         results["end-to-end job on local stack (vs raw BatchWriteItem)"] = bench_end_to_end(
             lines[: args.e2e_records], Path(args.template))

@@ -20,6 +20,7 @@ from ingest.models.workflow import (
     JobOutcome,
     LoadJob,
     PartitionTask,
+    PlannedLoad,
     RangeTask,
     StepError,
 )
@@ -33,29 +34,44 @@ def manifest(ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
     return [model.model_validate(item) for item in orjson.loads(ctx.objects.read(key))]
 
 
+def run_to_finalize(ctx: LoadContext, account_id: str, upload_id: str, *, attempt: str = "attempt-1",
+                    order: Order = lambda tasks: tasks,
+                    seen: Callable[[LoadJob], None] = lambda job: None, load: bool = True) -> PlannedLoad:
+    """Every state before Finalize (before Load with load=False), with no Catch: an exception comes out
+    as the step raised it. PlanLoad's answer is returned (within_budget False: the job is already Failed,
+    nothing loaded); `seen` gets the job each time a step describes it further (what MarkFailed is given)."""
+    steps = LoadSteps(ctx)
+    work = WorkKeys(account_id, upload_id)
+    job = steps.inspect(ExecutionInput(account_id=account_id, upload_id=upload_id))
+    seen(job)
+    if job.gzip:
+        job = steps.decompress(job)
+    else:
+        for task in order(manifest(ctx, work.scan_manifest, RangeTask)):
+            steps.scan_range(job, task)
+        job = steps.plan_split(job)
+    seen(job)
+    for task in order(manifest(ctx, work.split_manifest, RangeTask)):
+        steps.split_range(job, task)
+    planned = steps.plan_load(job)
+    seen(planned.job)
+    if planned.within_budget and load:
+        for partition in order(manifest(ctx, work.load_manifest, PartitionTask)):
+            steps.load_partition(planned.job, partition, attempt)
+    return planned
+
+
 def run_upload(ctx: LoadContext, account_id: str, upload_id: str, *, attempt: str = "attempt-1",
                order: Order = lambda tasks: tasks) -> JobOutcome:
     steps = LoadSteps(ctx)
-    work = WorkKeys(account_id, upload_id)
-    job: LoadJob | None = None
+    described: list[LoadJob] = []
     try:
-        job = steps.inspect(ExecutionInput(account_id=account_id, upload_id=upload_id))
-        if job.gzip:
-            job = steps.decompress(job)
-        else:
-            for task in order(manifest(ctx, work.scan_manifest, RangeTask)):
-                steps.scan_range(job, task)
-            job = steps.plan_split(job)
-        for task in order(manifest(ctx, work.split_manifest, RangeTask)):
-            steps.split_range(job, task)
-        planned = steps.plan_load(job)
-        job = planned.job
+        planned = run_to_finalize(ctx, account_id, upload_id, attempt=attempt, order=order, seen=described.append)
         if not planned.within_budget:  # settled as Failed by PlanLoad: the state machine stops here
             item = ctx.jobs.get(account_id, upload_id)
             return JobOutcome(upload_id=upload_id, status=item["status"], failure_reason=item.get("failure_reason"))
-        for partition in order(manifest(ctx, work.load_manifest, PartitionTask)):
-            steps.load_partition(job, partition, attempt)
-        return steps.finalize(job)
+        return steps.finalize(planned.job)
     except Exception as exc:  # noqa: BLE001 (every state's Catch is States.ALL)
         error = StepError(Error=type(exc).__name__, Cause=orjson.dumps({"errorMessage": str(exc)}).decode())
+        job = described[-1] if described else None
         return steps.mark_failed(FailedState(job=job, account_id=account_id, upload_id=upload_id, error=error))

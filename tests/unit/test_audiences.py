@@ -9,7 +9,12 @@ import pytest
 
 from ingest.errors import BadRequestError, ConflictError, DatasetBusyError, FileRejectedError, NotFoundError
 from ingest.logic import audiences, uploads
-from ingest.logic.pipeline import Pipeline
+from ingest.logic.load import inspect
+from ingest.logic.load.context import LoadContext, LoadSettings
+from ingest.logic.load.failure import mark_failed
+from ingest.logic.load.finalize import finalize
+from ingest.models.workflow import ExecutionInput, FailedState, JobOutcome, LoadJob, StepError
+from tests.support.load_runner import run_to_finalize
 from tests.unit import routes
 from tests.unit.fakes import (
     FakeAudienceStore,
@@ -28,7 +33,7 @@ def _lines(*customers: str) -> bytes:
 
 
 class World:
-    """Upload requests and the load pipeline wired to fakes, as the API and workflow handlers wire them."""
+    """Upload requests and the load workflow's steps wired to fakes, as the API and workflow handlers wire them."""
 
     def __init__(self):
         self.objects = FakeObjectStore(read_size=64)
@@ -36,8 +41,9 @@ class World:
         self.datasets = FakeDatasetsTable()
         self.records = FakeMemberStore()
         self.audiences = FakeAudienceStore()
-        self.pipeline = Pipeline(self.objects, self.jobs, self.datasets, self.records,
-                                 chunk_target_bytes=64, max_chunks=4, audiences=self.audiences)
+        self.ctx = LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
+                               audiences=self.audiences,
+                               settings=LoadSettings(range_bytes=16, partitions=4, load_window_records=2))
 
     def request(self, destination: dict, account: str = ACCOUNT, filename: str = "members.ndjson", **body) -> dict:
         return routes.request_upload(self.jobs, self.datasets, self.objects, account,
@@ -56,15 +62,24 @@ class World:
     def arrive(self, upload: dict, content: bytes, account: str = ACCOUNT) -> None:
         self.objects.put(self.jobs.get(account, upload["id"])["object_key"], content)
 
-    def load(self, upload: dict, account: str = ACCOUNT) -> dict:
-        """Inspect, Split and Load; returns the state Finalize gets."""
-        state = self.pipeline.split(self.pipeline.inspect({"account_id": account, "upload_id": upload["id"]}))
-        chunks = json.loads(self.objects.read(state["job"]["manifest_key"]))
-        return {**state, "chunk_results": [self.pipeline.load_chunk(state["job"], chunk) for chunk in chunks]}
+    def load(self, upload: dict, account: str = ACCOUNT) -> LoadJob:
+        """Every step before Finalize; returns the job Finalize gets."""
+        planned = run_to_finalize(self.ctx, account, upload["id"])
+        assert planned.within_budget
+        return planned.job
 
-    def run(self, upload: dict, content: bytes) -> dict:
+    def inspect(self, upload: dict) -> LoadJob:
+        return inspect.inspect(self.ctx, ExecutionInput(account_id=ACCOUNT, upload_id=upload["id"]))
+
+    def finalize(self, job: LoadJob) -> JobOutcome:
+        return finalize(self.ctx, job)
+
+    def mark_failed(self, job: LoadJob, error: str) -> JobOutcome:
+        return mark_failed(self.ctx, FailedState(job=job, error=StepError(Error=error)))
+
+    def run(self, upload: dict, content: bytes) -> JobOutcome:
         self.arrive(upload, content)
-        return self.pipeline.finalize(self.load(upload))
+        return self.finalize(self.load(upload))
 
     def members(self, audience_id: str, *customers: str) -> list[str]:
         found = []
@@ -201,17 +216,17 @@ def test_a_load_fills_the_audience_and_a_replace_flips_it_whole():
     upload = world.create()
     audience_id = upload["destination"]["audience_id"]
     outcome = world.run(upload, _lines("c1", "c2", "c2", "c3") + b'{"customer_id": ""}\n')
-    assert outcome["stats"] == {"total": 5, "loaded": 4, "rejected": 1}
+    assert outcome.stats.state() == {"total": 5, "loaded": 4, "rejected": 1}  # no dataset records created
     view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (1, 3)
     assert world.members(audience_id, "c1", "c2", "c3", "c4") == ["c1", "c2", "c3"]
 
     replace = world.replace(audience_id)
     world.arrive(replace, _lines("c3", "c4", "c5"))
-    state = world.load(replace)
+    job = world.load(replace)
     # Loaded but not finalized: readers still see the old list whole.
     assert world.members(audience_id, "c1", "c2", "c3", "c4", "c5") == ["c1", "c2", "c3"]
-    world.pipeline.finalize(state)
+    world.finalize(job)
     assert world.members(audience_id, "c1", "c2", "c3", "c4", "c5") == ["c3", "c4", "c5"]
     view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (2, 3)
@@ -226,12 +241,23 @@ def test_finalize_retried_after_the_flip_changes_nothing():
     upload = world.create()
     audience_id = upload["destination"]["audience_id"]
     world.arrive(upload, _lines("c1", "c2"))
-    state = world.load(upload)
-    world.pipeline.finalize(state)
-    world.jobs.update(ACCOUNT, upload["id"], status="Processing")  # as if Finalize crashed after the flip
-    world.pipeline.finalize(state)
+    job = world.load(upload)
+    update = world.jobs.update
+
+    def dies_on_completion(account_id, job_id, **fields):  # Finalize crashes after the flip, once
+        world.jobs.update = update
+        if fields.get("status") == "Completed":
+            raise RuntimeError("injected: Finalize died after the flip")
+        update(account_id, job_id, **fields)
+
+    world.jobs.update = dies_on_completion
+    with pytest.raises(RuntimeError, match="injected"):
+        world.finalize(job)
+    assert routes.get_audience(world.audiences, ACCOUNT, audience_id)["version"] == 1
+    assert world.finalize(job).status == "Completed"  # the retry
     view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
     assert (view["version"], view["record_count"]) == (1, 2)
+    assert world.members(audience_id, "c1", "c2") == ["c1", "c2"]
 
 
 def test_a_failed_replace_keeps_the_old_list_and_deletes_what_it_wrote():
@@ -241,9 +267,9 @@ def test_a_failed_replace_keeps_the_old_list_and_deletes_what_it_wrote():
     world.run(upload, _lines("c1", "c2"))
     replace = world.replace(audience_id)
     world.arrive(replace, _lines("c3", "c4"))
-    state = world.load(replace)
+    job = world.load(replace)
     assert audiences.member_set(audience_id, replace["id"]) in world.stored_sets()
-    world.pipeline.mark_failed({**state, "error": {"Error": "States.Timeout"}})
+    world.mark_failed(job, "States.Timeout")
     assert world.members(audience_id, "c1", "c2", "c3", "c4") == ["c1", "c2"]
     assert world.stored_sets() == {audiences.member_set(audience_id, upload["id"])}
     view = routes.get_audience(world.audiences, ACCOUNT, audience_id)
@@ -257,11 +283,11 @@ def test_two_replaces_of_one_audience_take_turns():
     first, second = world.replace(audience_id), world.replace(audience_id)
     world.arrive(first, _lines("a"))
     world.arrive(second, _lines("b"))
-    first_state = world.load(first)
+    first_job = world.load(first)
     with pytest.raises(DatasetBusyError, match=f"busy loading upload {first['id']}"):
-        world.pipeline.inspect({"account_id": ACCOUNT, "upload_id": second["id"]})
-    world.pipeline.finalize(first_state)
-    world.pipeline.finalize(world.load(second))
+        world.inspect(second)
+    world.finalize(first_job)
+    world.finalize(world.load(second))
     assert world.members(audience_id, "a", "b") == ["b"]
     assert routes.get_audience(world.audiences, ACCOUNT, audience_id)["version"] == 2
 
@@ -271,11 +297,11 @@ def test_deleting_an_audience_while_it_loads_keeps_nothing():
     upload = world.create()
     audience_id = upload["destination"]["audience_id"]
     world.arrive(upload, _lines("c1"))
-    state = world.load(upload)
+    job = world.load(upload)
     audiences.delete_audience(world.audiences, world.records, ACCOUNT, audience_id)
     with pytest.raises(FileRejectedError, match="was deleted while this file was loading"):
-        world.pipeline.finalize(state)
-    world.pipeline.mark_failed({**state, "error": {"Error": "FileRejectedError"}})
+        world.finalize(job)
+    world.mark_failed(job, "FileRejectedError")
     assert world.stored_sets() == set()
 
 

@@ -8,11 +8,14 @@ import orjson
 import pytest
 
 from ingest.errors import ConflictError, DatasetBusyError, FileRejectedError
-from ingest.logic import clear
-from ingest.logic.pipeline import Pipeline, failure_reason
+from ingest.logic.load import inspect
+from ingest.logic.load.context import LoadContext, LoadSettings
+from ingest.logic.load.failure import failure_reason, mark_failed
+from ingest.models.workflow import ExecutionInput, FailedState, JobOutcome, LoadJob, StepError
+from tests.support.load_runner import run_upload
 from tests.unit import routes
-from tests.unit.routes import upload_view
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
+from tests.unit.routes import upload_view
 
 ACCOUNT = "acme"
 DATASET = "ds-1"
@@ -27,30 +30,36 @@ class Shared:
         self.datasets = FakeDatasetsTable()
         self.records = FakeRecordStore()
         self.datasets.add(ACCOUNT, DATASET)
-        self.pipeline = Pipeline(self.objects, self.jobs, self.datasets, self.records,
-                                 chunk_target_bytes=1 << 20, max_chunks=4)
 
-    def upload(self, upload_id: str, lines: list[dict], dry_run: bool = False) -> str:
+    @property
+    def ctx(self) -> LoadContext:
+        return LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
+                           settings=LoadSettings(range_bytes=32, partitions=4, load_threads=2))
+
+    def upload(self, upload_id: str, lines: list[dict], dry_run: bool = False,
+               max_rejected_percent: float = 100) -> str:
         key = f"uploads/{ACCOUNT}/{upload_id}/f.ndjson"
         self.objects.put(key, b"".join(orjson.dumps(line) + b"\n" for line in lines))
         self.jobs.create({
             "account_id": ACCOUNT, "job_id": upload_id, "job_type": "upload", "status": "Pending",
             "filename": "f.ndjson", "dataset_id": DATASET, "record_type": "customer_record",
             "destination": {"destination_type": "dataset_load", "dataset_id": DATASET, "record_type": "customer_record"},
-            "object_key": key, "options": {"dry_run": dry_run, "max_rejected_percent": 100},
+            "object_key": key, "options": {"dry_run": dry_run, "max_rejected_percent": max_rejected_percent},
             "stats": {"total": 0, "loaded": 0, "rejected": 0},
             "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
         })
         return upload_id
 
-    def inspect(self, upload_id: str) -> dict:
-        return self.pipeline.inspect({"account_id": ACCOUNT, "upload_id": upload_id})
+    def inspect(self, upload_id: str) -> LoadJob:
+        return inspect.inspect(self.ctx, ExecutionInput(account_id=ACCOUNT, upload_id=upload_id))
 
-    def finish(self, state: dict) -> dict:
-        state = self.pipeline.split(state)
-        manifest = json.loads(self.objects.read(state["job"]["manifest_key"]))
-        results = [self.pipeline.load_chunk(state["job"], chunk) for chunk in manifest]
-        return self.pipeline.finalize({**state, "chunk_results": results})
+    def finish(self, job: LoadJob) -> JobOutcome:
+        """The rest of the workflow (its first state is Inspect again: the holder's retry keeps its hold)."""
+        return run_upload(self.ctx, ACCOUNT, job.upload_id)
+
+    def mark_failed(self, upload_id: str, error: str, job: LoadJob | None = None) -> JobOutcome:
+        return mark_failed(self.ctx, FailedState(job=job, account_id=ACCOUNT, upload_id=upload_id,
+                                                 error=StepError(Error=error, Cause="{}")))
 
     def holder(self) -> str | None:
         return self.datasets.get(ACCOUNT, DATASET).get("loading_job")
@@ -73,13 +82,15 @@ def test_a_second_load_waits_queued_behind_the_first_then_runs_after_it():
     assert waiting["status"] == "Pending"
     assert upload_view(waiting, world.objects, 60)["queued_behind"] == first
 
-    world.finish(state_a)
+    assert world.finish(state_a).status == "Completed"
     assert world.holder() is None, "Finalize lets the next load in"
     state_b = world.inspect(second)
     assert world.holder() == second
     assert "queued_behind" not in upload_view(world.jobs.get(ACCOUNT, second), world.objects, 60)
-    world.finish(state_b)
-    stored = {key: json.loads(world.records.get(ACCOUNT, DATASET, "customer_record", f"customer_id:{key}"))["source"]
+    assert world.finish(state_b).status == "Completed"
+    shards = world.datasets.get(ACCOUNT, DATASET)["shards"]
+    stored = {key: json.loads(world.records.get(ACCOUNT, DATASET, "customer_record", f"customer_id:{key}",
+                                                shards))["source"]
               for key in ("k1", "k2", "k3")}
     assert stored == {"k1": "A", "k2": "B", "k3": "B"}  # A, then B: a serial order
 
@@ -95,22 +106,22 @@ def test_inspect_retried_by_the_holder_itself_keeps_its_hold():
 def test_dry_runs_neither_wait_nor_hold_the_dataset():
     world = Shared()
     world.inspect(world.upload("A", customers("k1", source="A")))
-    state = world.inspect(world.upload("DRY", customers("k1", source="dry"), dry_run=True))
-    assert state["job"]["dry_run"] and world.holder() == "A"
+    job = world.inspect(world.upload("DRY", customers("k1", source="dry"), dry_run=True))
+    assert job.dry_run and world.holder() == "A"
+    assert world.finish(job).status == "Completed" and world.holder() == "A"
 
 
 @pytest.mark.parametrize("ending", ["mark_failed", "error_budget"])
 def test_every_way_a_job_ends_lets_the_next_load_in(ending):
     world = Shared()
-    upload = world.upload("A", customers("k1", source="A") + [{"no": "link"}])
-    state = world.inspect(upload)
+    upload = world.upload("A", customers("k1", source="A") + [{"no": "link"}], max_rejected_percent=0)
+    job = world.inspect(upload)
+    assert world.holder() == upload
     if ending == "mark_failed":
-        world.pipeline.mark_failed({**state, "error": {"Error": "StepFailedError", "Cause": "{}"}})
-    else:
-        state = world.pipeline.split({"job": {**state["job"], "max_rejected_percent": 0}})
-        manifest = json.loads(world.objects.read(state["job"]["manifest_key"]))
-        results = [world.pipeline.load_chunk(state["job"], c, validate_only=True) for c in manifest]
-        assert world.pipeline.check_error_budget({**state, "chunk_results": results})["within_budget"] is False
+        world.mark_failed(upload, "StepFailedError", job)
+    else:  # PlanLoad finds 1 of 2 lines rejected, over the 0% allowed
+        assert world.finish(job).failure_reason.startswith("error budget exceeded")
+    assert world.jobs.get(ACCOUNT, upload)["status"] == "Failed"
     assert world.holder() is None
     world.inspect(world.upload("B", customers("k1", source="B")))
     assert world.holder() == "B"
@@ -121,7 +132,7 @@ def test_mark_failed_before_inspect_described_the_job_still_releases_the_hold():
     upload = world.upload("A", customers("k1", source="A"))
     world.inspect(upload)
     # Inspect took the hold, then failed on every attempt: MarkFailed gets only the execution input.
-    world.pipeline.mark_failed({"account_id": ACCOUNT, "upload_id": upload, "error": {"Error": "States.Timeout"}})
+    world.mark_failed(upload, "States.Timeout")
     assert world.holder() is None
 
 
@@ -146,22 +157,8 @@ class _Starter:
         return f"arn:execution:{name}"
 
 
-class _ClearingDatasets(FakeDatasetsTable):
-    """The fake with start_clear's conditions: refused while a clear or a load holds the dataset."""
-
-    def start_clear(self, account_id, dataset_id, job_id, at) -> bool:
-        item = self.items.get((account_id, dataset_id))
-        if item is None or item.get("clearing_job") or item.get("loading_job"):
-            return False
-        item["clearing_job"] = job_id
-        return True
-
-
 def test_a_clear_is_refused_while_a_load_holds_the_dataset_and_takes_over_a_stale_hold():
-    world = Shared()
-    world.datasets = _ClearingDatasets()
-    world.datasets.add(ACCOUNT, DATASET)
-    world.pipeline = Pipeline(world.objects, world.jobs, world.datasets, world.records, 1 << 20, 4)
+    world = Shared()  # FakeDatasetsTable.start_clear refuses while a clear or a load holds the dataset
     world.inspect(world.upload("A", customers("k1", source="A")))
     with pytest.raises(ConflictError, match="upload A is loading into dataset"):
         routes.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)

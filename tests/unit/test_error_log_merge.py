@@ -1,4 +1,4 @@
-"""The steps that merge error logs (Finalize, CheckErrorBudget, MarkFailed) stream them into S3.
+"""The steps that merge error logs (Finalize, PlanLoad over the error budget, MarkFailed) stream them into S3.
 
 They have 512 MiB of /tmp and an error line is ~1.7x its raw line, so the merge must not go through
 a local file: here it runs with every way of making one refused, against moto's S3 (a child process,
@@ -15,7 +15,12 @@ import tempfile
 import pytest
 
 from ingest.adapters.object_store import ObjectStore
-from ingest.logic.pipeline import Pipeline, WorkKeys
+from ingest.logic.load.context import LoadContext, LoadSettings
+from ingest.logic.load.failure import mark_failed
+from ingest.logic.load.finalize import finalize
+from ingest.logic.load.layout import WorkKeys
+from ingest.models.workflow import FailedState, PlannedLoad, StepError
+from tests.support.load_runner import run_to_finalize
 from tests.unit.conftest import PART_BYTES
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeRecordStore
 
@@ -60,7 +65,7 @@ def line(number: int) -> bytes:
 
 
 class Run:
-    """A real ObjectStore over moto's S3, fakes for the tables; split and loaded, ready to end."""
+    """A real ObjectStore over moto's S3, fakes for the tables: one upload, ready to be run."""
 
     def __init__(self, s3, options: dict | None = None):
         self.s3 = s3
@@ -74,16 +79,16 @@ class Run:
                           "filename": "file.ndjson", "dataset_id": DATASET, "record_type": "customer_record",
                           "object_key": key, "options": options or {},
                           "stats": {"total": 0, "loaded": 0, "rejected": 0}})
-        self.pipeline = Pipeline(self.objects, self.jobs, self.datasets, FakeRecordStore(),
-                                 chunk_target_bytes=64 * 1024, max_chunks=4)
-        self.state = self.pipeline.split(self.pipeline.inspect({"account_id": ACCOUNT, "upload_id": UPLOAD}))
-        manifest = json.loads(self.objects.read(self.state["job"]["manifest_key"]))
-        assert len(manifest) > 1, "the test needs several chunks, so several error files to merge"
-        validate_only = bool(options)
-        self.chunk_results = [self.pipeline.load_chunk(self.state["job"], chunk, validate_only=validate_only)
-                              for chunk in manifest]
+        self.ctx = LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets,
+                               records=FakeRecordStore(),
+                               settings=LoadSettings(range_bytes=64 * 1024, partitions=4, load_threads=2))
         self.work = WorkKeys(ACCOUNT, UPLOAD)
-        assert len(self.objects.list_keys(self.work.errors_prefix)) > 1
+
+    def to_finalize(self) -> PlannedLoad:
+        """Every step before Finalize; each range rejects lines, so there are several error files to merge."""
+        planned = run_to_finalize(self.ctx, ACCOUNT, UPLOAD)
+        assert (planned.job.ranges or 0) > 1, "the test needs several ranges, so several error files to merge"
+        return planned
 
     def error_log(self) -> tuple[list[int], str]:
         stored = self.s3.get_object(Bucket=self.s3.test_bucket, Key=self.work.error_log)
@@ -102,32 +107,35 @@ def assert_merged_in_parts(run: Run) -> None:
     assert run.objects.list_keys(run.work.prefix) == [], "work files deleted"
 
 
+# The guard is on from Inspect on: no step of the workflow makes a local file, the merging ones included.
 def test_finalize_streams_the_error_log_to_s3_in_parts(s3, no_local_files):
     run = Run(s3)
     no_local_files()
-    result = run.pipeline.finalize({**run.state, "chunk_results": run.chunk_results})
-    assert result["stats"] == {"total": LINES, "loaded": LINES // 3, "rejected": len(REJECTED)}
+    outcome = finalize(run.ctx, run.to_finalize().job)
+    assert outcome.stats.state() == {"total": LINES, "loaded": LINES // 3, "rejected": len(REJECTED),
+                                     "created": LINES // 3, "replaced": 0}
     assert_merged_in_parts(run)
 
 
-def test_check_error_budget_streams_the_error_log_to_s3_in_parts(s3, no_local_files):
+def test_plan_load_over_the_error_budget_streams_the_error_log_to_s3_in_parts(s3, no_local_files):
     run = Run(s3, options={"max_rejected_percent": 10})
     no_local_files()
-    result = run.pipeline.check_error_budget({**run.state, "chunk_results": run.chunk_results})
-    assert result["within_budget"] is False
-    assert run.jobs.get(ACCOUNT, UPLOAD)["error_log_key"] == run.work.error_log
+    assert run.to_finalize().within_budget is False
+    job = run.jobs.get(ACCOUNT, UPLOAD)
+    assert job["status"] == "Failed" and job["error_log_key"] == run.work.error_log
     assert_merged_in_parts(run)
 
 
 def test_mark_failed_streams_the_error_log_to_s3_in_parts(s3, no_local_files):
     run = Run(s3)
     no_local_files()
-    error = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": ""}
-    result = run.pipeline.mark_failed({**run.state, "error": error})
-    assert result["status"] == "Failed"
+    error = StepError(Error="States.ExceedToleratedFailureThreshold", Cause="")
+    outcome = mark_failed(run.ctx, FailedState(job=run.to_finalize().job, error=error))
+    assert outcome.status == "Failed"
     job = run.jobs.get(ACCOUNT, UPLOAD)
-    assert job["stats"] == {"total": LINES, "loaded": 0, "rejected": len(REJECTED),
-                            "not_loaded": LINES - len(REJECTED)}
+    # Every partition had finished: MarkFailed counts what they loaded (logic/load/failure.py).
+    assert job["stats"] == {"total": LINES, "loaded": LINES // 3, "rejected": len(REJECTED),
+                            "created": LINES // 3, "replaced": 0, "not_loaded": 0}
     assert_merged_in_parts(run)
 
 

@@ -303,10 +303,11 @@ def test_a_range_reads_only_its_bytes_and_past_its_end_only_to_finish_its_last_r
 def test_inspect_describes_the_job_and_writes_the_scan_manifest():
     world = World(CSV_FILE, filename="customers.csv", range_bytes=50, partitions=6,
                   options={"max_rejected_percent": 10})
+    del world.datasets.items[(ACCOUNT, DATASET)]["shards"]  # a dataset from before shards were recorded: 16
     job = world.inspect()
     assert job == LoadJob(account_id=ACCOUNT, upload_id=UPLOAD, object_key=world.key, dataset_id=DATASET,
                           record_type="customer_record", format="csv", gzip=False, size=len(CSV_FILE),
-                          max_rejected_percent=10, range_bytes=50, partitions=6, shards=64,
+                          max_rejected_percent=10, range_bytes=50, partitions=6, shards=16,
                           csv_header="link.customer_id,link.email,first_name,last_name,custom_fields")
     item = world.item
     assert item["status"] == "Processing" and item["size"] == len(CSV_FILE) and item["gzip"] is False

@@ -12,7 +12,8 @@ from ingest.logic import audiences, localytics_audiences as imports, uploads
 from tests.unit import routes
 from tests.unit.routes import Caller
 from ingest.logic.multipart import FilePart, Form
-from ingest.logic.pipeline import Pipeline
+from ingest.logic.load.context import LoadContext, LoadSettings
+from tests.support.load_runner import run_upload
 from tests.unit.fakes import (
     FakeAudienceStore,
     FakeDatasetsTable,
@@ -40,8 +41,8 @@ class World:
         self.records = FakeMemberStore()
         self.store = FakeAudienceStore()
         self.counters = FakeQuotaCounters()
-        self.pipeline = Pipeline(self.objects, self.jobs, self.datasets, self.records,
-                                 chunk_target_bytes=1 << 20, max_chunks=2, audiences=self.store)
+        self.ctx = LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
+                               audiences=self.store, settings=LoadSettings(range_bytes=16, partitions=2))
 
     def deps(self) -> dict:
         return {"jobs": self.jobs, "datasets": self.datasets, "objects": self.objects, "store": self.store,
@@ -51,10 +52,9 @@ class World:
         return routes.create_audience_import(caller, form, **self.deps())
 
     def run(self, activity_id: str) -> None:
-        """What the S3 trigger starts once the object is written."""
-        state = self.pipeline.split(self.pipeline.inspect({"account_id": "acme", "upload_id": activity_id}))
-        chunks = json.loads(self.objects.read(state["job"]["manifest_key"]))
-        self.pipeline.finalize({**state, "chunk_results": [self.pipeline.load_chunk(state["job"], c) for c in chunks]})
+        """What the S3 trigger starts once the object is written: the load workflow, to its end."""
+        outcome = run_upload(self.ctx, "acme", activity_id)
+        assert outcome.status == "Completed", outcome.failure_reason
 
     def status(self, activity_id: str, caller: Caller = CALLER) -> dict:
         return routes.audience_import_status(caller, activity_id, jobs=self.jobs, objects=self.objects,
@@ -73,7 +73,7 @@ def test_a_documented_json_lines_file_creates_the_list_and_the_status_answers_lo
     assert set(answer) == {"activity_id", "audience_list_id"}
     job = world.jobs.get("acme", answer["activity_id"])
     assert job["destination"]["destination_type"] == "audience_list" and job["dataset_id"] == answer["audience_list_id"]
-    # JSON lines go to the pipeline as they came, named so that it reads them as NDJSON.
+    # JSON lines go to the load workflow as they came, named so that it reads them as NDJSON.
     assert job["object_key"].endswith(".ndjson") and world.objects.read(job["object_key"]) == JSON_LINES
 
     pending = world.status(answer["activity_id"])
@@ -133,7 +133,7 @@ def test_a_csv_of_ids_is_still_taken_with_or_without_its_header_row():
     world = World()
     answer = world.create(_form(b"c1\nc2\nc2\n", app_id="app-1", audience_name="VIPs", identifier_type="customer_id"))
     job = world.jobs.get("acme", answer["activity_id"])
-    # A header row is added when the file has none, so the pipeline reads it as audience_member CSV.
+    # A header row is added when the file has none, so the load workflow reads it as audience_member CSV.
     assert job["object_key"].endswith(".csv") and world.objects.read(job["object_key"]) == b"customer_id\nc1\nc2\nc2\n"
     world.run(answer["activity_id"])
     assert world.status(answer["activity_id"])["upload_statistics"]["successful_lines"] == "3"

@@ -11,8 +11,13 @@ import pytest
 from ingest import record_types
 from ingest.errors import NotFoundError
 from ingest.logic import clear, datasets as datasets_logic
-from ingest.logic.pipeline import Pipeline, WorkKeys
+from ingest.logic.load.context import LoadContext, LoadSettings
+from ingest.logic.load.finalize import finalize
+from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.loading import load_partition
 from ingest.logic.profiles import _Misfit, apply_changes
+from ingest.models.workflow import JobOutcome, LoadJob, PartitionTask
+from tests.support.load_runner import manifest, run_to_finalize
 from tests.unit import routes
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeProfileRecordStore
 
@@ -48,19 +53,20 @@ def op(name: str, attr: str, *value) -> dict:
 
 
 class World:
-    """A pipeline on fakes; each upload() is a new job loading a file of profile changes."""
+    """The load workflow's steps on fakes; each upload() is a new job loading a file of profile changes."""
 
-    def __init__(self, max_chunks: int = 1, chunk_target_bytes: int = 1 << 20):
+    def __init__(self, range_bytes: int = 1 << 20, partitions: int = 1, window: int = 20_000):
         self.objects = FakeObjectStore(read_size=64)
         self.jobs = FakeJobsTable()
-        self.datasets = FakeDatasetsTable(new_dataset_shards=16)  # the old Pipeline writes the 16-shard layout
+        self.datasets = FakeDatasetsTable()
         self.records = FakeProfileRecordStore()
         self.datasets.add(ACCOUNT, DATASET)
-        self.pipeline = Pipeline(self.objects, self.jobs, self.datasets, self.records,
-                                 chunk_target_bytes=chunk_target_bytes, max_chunks=max_chunks)
+        self.ctx = LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
+                               settings=LoadSettings(range_bytes=range_bytes, partitions=partitions,
+                                                     load_window_records=window, load_threads=2))
         self.uploads = 0
 
-    def split(self, data: bytes, options: dict | None = None) -> dict:
+    def _create(self, data: bytes, options: dict | None) -> str:
         self.uploads += 1
         upload_id = f"01J00000000000000000UPLD{self.uploads:02d}"
         key = f"uploads/{ACCOUNT}/{upload_id}/changes.ndjson"
@@ -70,28 +76,39 @@ class World:
             "filename": "changes.ndjson", "dataset_id": DATASET, "record_type": "profile_changes",
             "object_key": key, "options": options or {}, "stats": {"total": 0, "loaded": 0, "rejected": 0},
         })
-        self.state = self.pipeline.split(self.pipeline.inspect({"account_id": ACCOUNT, "upload_id": upload_id}))
-        return self.state
+        return upload_id
 
-    def chunks(self) -> list[dict]:
-        return json.loads(self.objects.read(self.state["job"]["manifest_key"]))
+    def to_finalize(self, data: bytes, options: dict | None = None) -> LoadJob:
+        """A new upload through every step before Finalize."""
+        self.job = run_to_finalize(self.ctx, ACCOUNT, self._create(data, options)).job
+        return self.job
 
-    def finalize(self, results: list[dict]) -> dict:
-        return self.pipeline.finalize({**self.state, "chunk_results": results})
+    def to_load(self, data: bytes) -> tuple[LoadJob, PartitionTask]:
+        """A new upload through PlanLoad, into one partition (World's default), not loaded yet."""
+        upload_id = self._create(data, None)
+        job = run_to_finalize(self.ctx, ACCOUNT, upload_id, load=False).job
+        [task] = manifest(self.ctx, WorkKeys(ACCOUNT, upload_id).load_manifest, PartitionTask)
+        self.job = job
+        return job, task
 
-    def upload(self, data: bytes, options: dict | None = None) -> dict:
-        self.split(data, options)
-        chunks = self.chunks()
-        self.chunk_count = len(chunks)
-        return self.finalize([self.pipeline.load_chunk(self.state["job"], chunk) for chunk in chunks])
+    def upload(self, data: bytes, options: dict | None = None) -> JobOutcome:
+        return finalize(self.ctx, self.to_finalize(data, options))
 
     def error_log(self) -> list[dict]:
-        work = WorkKeys(ACCOUNT, self.state["job"]["upload_id"])
+        work = WorkKeys(ACCOUNT, self.job.upload_id)
         return [json.loads(line) for line in self.objects.read(work.error_log).splitlines()]
 
+    @property
+    def shards(self) -> int:
+        return self.datasets.get(ACCOUNT, DATASET)["shards"]
+
     def profile(self, customer: str):
-        raw = self.records.get(ACCOUNT, DATASET, "profile", customer)
+        raw = self.records.get(ACCOUNT, DATASET, "profile", customer, self.shards)
         return None if raw is None else json.loads(raw)
+
+
+def counts(outcome: JobOutcome) -> tuple[int, int, int]:
+    return outcome.stats.total, outcome.stats.loaded, outcome.stats.rejected
 
 
 # -- ops -------------------------------------------------------------------------------------------
@@ -155,19 +172,20 @@ def test_schema_errors_name_the_change_and_the_rule(record, problem):
     assert record_types.get("profile_changes").problem_with(record) == problem
 
 
-# -- loading through the pipeline ------------------------------------------------------------------
+# -- loading through the load workflow ------------------------------------------------------------------
 
 def test_localytics_example_gives_the_documented_profiles():
     world = World()
     result = world.upload(lines(*LOCALYTICS_EXAMPLE))
-    assert result["stats"] == {"total": 5, "loaded": 5, "rejected": 0}
+    assert result.stats.state() == {"total": 5, "loaded": 5, "rejected": 0, "created": 3, "replaced": 0}
     assert {customer: world.profile(customer) for customer in LOCALYTICS_RESULT} == LOCALYTICS_RESULT
     assert world.datasets.get(ACCOUNT, DATASET)["record_counts"] == {"profile": 3}
-    assert world.records.count(ACCOUNT, DATASET, "profile_changes") == 0  # the changes are not stored as such
+    assert world.records.count(ACCOUNT, DATASET, "profile_changes", world.shards) == 0  # not stored as such
+    assert world.records.count(ACCOUNT, DATASET, "profile", world.shards) == 3
 
 
-def test_one_customers_lines_apply_in_file_order_across_chunks():
-    world = World(max_chunks=4, chunk_target_bytes=256)
+def test_one_customers_lines_apply_in_file_order_across_ranges_partitions_and_windows():
+    world = World(range_bytes=256, partitions=4, window=3)
     file = [change("c1", op("assign", "visits", 0))]
     for i in range(40):
         file.append(change(f"other-{i}", op("increment", "visits", 1)))
@@ -175,8 +193,9 @@ def test_one_customers_lines_apply_in_file_order_across_chunks():
     file.append(change("c1", op("assign", "visits", 100)))
     file.append(change("c1", op("increment", "visits", 1)))
     world.upload(lines(*file))
-    assert world.chunk_count > 1
+    assert (world.job.ranges or 0) > 1
     assert world.profile("c1") == {"visits": 101, "last": 39}
+    assert all(world.profile(f"other-{i}") == {"visits": 1} for i in range(40))
 
 
 def test_an_ill_fitting_line_is_rejected_alone_with_its_reason():
@@ -186,7 +205,7 @@ def test_an_ill_fitting_line_is_rejected_alone_with_its_reason():
         change("c", op("assign", "tier", "silver"), op("increment", "points", 5)),
         change("c", op("set-add", "badges", ["a"])),
     ))
-    assert result["stats"] == {"total": 3, "loaded": 2, "rejected": 1}
+    assert counts(result) == (3, 2, 1)
     assert world.profile("c") == {"points": "ten", "tier": "gold", "badges": ["a"]}
     [error] = world.error_log()
     assert error["line"] == 2
@@ -212,7 +231,7 @@ def test_dry_run_reports_the_same_rejections_and_writes_nothing():
     world.upload(lines(change("c", op("assign", "points", "ten"))))
     result = world.upload(lines(change("c", op("increment", "points", 1)), change("d", op("assign", "a", 1))),
                           options={"dry_run": True})
-    assert result["stats"] == {"total": 2, "loaded": 1, "rejected": 1}
+    assert result.stats.state() == {"total": 2, "loaded": 1, "rejected": 1}  # a dry run counts no records
     assert world.error_log()[0]["error"] == 'changes[0]: increment needs a number, "points" holds a string'
     assert world.profile("d") is None
 
@@ -228,38 +247,41 @@ def _counter_file(customers: int, rounds: int) -> bytes:
     return lines(*file)
 
 
-def test_a_chunk_retried_after_writing_half_its_profiles_applies_each_line_once():
+def test_a_load_retried_after_writing_half_its_profiles_applies_each_line_once():
     clean, crashed = World(), World()
     expected = clean.upload(_counter_file(customers=30, rounds=3))
 
-    crashed.split(_counter_file(customers=30, rounds=3))
-    [chunk] = crashed.chunks()
-    crashed.records.crash_after_items = 15
+    job, task = crashed.to_load(_counter_file(customers=30, rounds=3))
+    crashed.records.fail_after_writes = 15
     with pytest.raises(RuntimeError, match="injected"):
-        crashed.pipeline.load_chunk(crashed.state["job"], chunk)
+        load_partition(crashed.ctx, job, task, "attempt-1")
     written = [key for key in crashed.records.items if key[2] == "profile"]
     assert len(written) == 15
-    result = crashed.finalize([crashed.pipeline.load_chunk(crashed.state["job"], chunk)])  # the retry
+    load_partition(crashed.ctx, job, task, "attempt-2")  # the retry
+    result = finalize(crashed.ctx, job)
 
-    assert result["stats"] == expected["stats"] == {"total": 91, "loaded": 90, "rejected": 1}
+    assert result.stats == expected.stats
+    assert result.stats.state() == {"total": 91, "loaded": 90, "rejected": 1, "created": 30, "replaced": 0}
     for i in range(30):
         assert crashed.profile(f"c{i:02d}") == {"points": 30, "rounds": [0, 1, 2]}
     assert crashed.error_log() == clean.error_log()
+    assert crashed.datasets.get(ACCOUNT, DATASET)["record_counts"] == {"profile": 30}
 
 
 def test_a_retry_after_everything_was_written_applies_nothing_again_and_repeats_the_errors():
     world = World()
-    world.split(lines(
+    job, task = world.to_load(lines(
         change("c", op("increment", "n", 1)),
         change("c", op("set-add", "n", [1])),
         change("c", op("increment", "n", 1)),
     ))
-    [chunk] = world.chunks()
-    first = world.pipeline.load_chunk(world.state["job"], chunk)
-    first_errors = world.objects.read(WorkKeys(ACCOUNT, world.state["job"]["upload_id"]).errors("0000"))
-    again = world.pipeline.load_chunk(world.state["job"], chunk)
-    assert again == first == {"index": 0, "total": 3, "loaded": 2, "rejected": 1}
-    assert world.objects.read(WorkKeys(ACCOUNT, world.state["job"]["upload_id"]).errors("0000")) == first_errors
+    errors_key = WorkKeys(ACCOUNT, job.upload_id).errors("load-00000")
+    first = load_partition(world.ctx, job, task, "attempt-1")
+    first_errors = world.objects.read(errors_key)
+    again = load_partition(world.ctx, job, task, "attempt-2")
+    assert again == first
+    assert (first.loaded, first.rejected, first.created, first.replaced) == (2, 1, 1, 0)
+    assert world.objects.read(errors_key) == first_errors
     assert world.profile("c") == {"n": 2}
 
 
@@ -279,7 +301,7 @@ def test_clear_plans_the_profile_partition_for_a_profile_changes_load():
     world.upload(lines(*LOCALYTICS_EXAMPLE))
     world.jobs.create({"account_id": ACCOUNT, "job_id": "clear-1", "job_type": "clear", "status": "Pending"})
     planned = clear.plan(world.jobs, world.datasets, {"account_id": ACCOUNT, "job_id": "clear-1", "dataset_id": DATASET})
-    assert planned["partitions"] == [{"record_type": "profile", "shards": 16}]  # the dataset's shards
+    assert planned["partitions"] == [{"record_type": "profile", "shards": world.shards}]  # the dataset's shards
 
 
 def test_the_catalogue_describes_how_profile_changes_load():

@@ -108,7 +108,7 @@ class AudienceStore:
     def hold_for_load(self, account_id: str, audience_id: str, job_id: str, at: str,
                       stale_holder: str | None = None) -> bool:
         """Make job_id the one load replacing the audience's members; False while another holds it.
-        Same contract as DatasetsTable.hold_for_load (the pipeline's per-dataset load lock)."""
+        Same contract as DatasetsTable.hold_for_load (the load workflow's per-dataset load hold, logic/load/hold.py)."""
         return load_hold.hold(self._table, {"account_id": account_id, "audience_id": audience_id}, job_id, at,
                               stale_holder)
 

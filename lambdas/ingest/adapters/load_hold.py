@@ -1,6 +1,6 @@
 """The one-load-at-a-time hold on an item (a dataset, an audience): `loading_job` set by a conditional write.
 
-The pipeline takes it in Inspect and releases it when the job ends (logic/pipeline.py); datasets and
+The load workflow takes it in Inspect and releases it when the job ends (logic/load/hold.py); datasets and
 audiences keep it on their own items, so both tables share these two writes.
 """
 

@@ -2,7 +2,7 @@
 
 An audience is created by an upload request (destination_type "audience_list" with audience_name)
 and starts empty at version 0; each completed load of a file replaces its members whole and bumps
-its version. The file goes through the normal pipeline as record type `audience_member`, whose load
+its version. The file goes through the normal load workflow (logic/load) as record type `audience_member`, whose load
 kind (AUDIENCE_MEMBERS_LOAD) writes the lines into a member set of its own.
 
 Member sets: the members a load wrote live in the records table under the "dataset" name
@@ -166,32 +166,7 @@ def membership(audiences, members, account_id: str, address: MemberAddress) -> M
                       version=audience.get("version", 0))
 
 
-# -- the pipeline ---------------------------------------------------------------------------------
-class AudienceMembersLoad:
-    """Load kind "audience_members": each valid line's customer id goes into this load's own member
-    set (idempotent puts, so a retried chunk is harmless). The audience is untouched until Finalize."""
-
-    def __init__(self, records, job: dict[str, Any]):
-        self._records = records
-        self._job = job
-        self._members: dict[str, bytes] = {}
-        self._loaded = 0
-
-    def add(self, line) -> None:
-        self._members[line.key] = line.stored
-        self._loaded += 1
-
-    def finish(self, write: bool) -> tuple[int, list]:
-        job = self._job
-        if write and self._members:
-            self._records.put_records(
-                job["account_id"], member_set(job["dataset_id"], job["upload_id"]), MEMBER_TYPE,
-                ((key, value.decode("utf-8")) for key, value in self._members.items()),
-                job_id=job["upload_id"],
-            )
-        return self._loaded, []
-
-
+# -- the load workflow's Finalize and MarkFailed (Load's strategy: logic/load/loading.py AudienceMembersLoad)
 def complete_load(audiences, records, job: dict[str, Any]) -> None:
     """Finalize of an audience load: make its member set the audience's list (idempotent), then
     delete the replaced sets (best effort)."""

@@ -2,7 +2,7 @@
 
 While a clear runs the dataset is marked (`clearing_job`): new upload requests get 409 and a file
 that arrives anyway is refused by Inspect. A clear is refused with 409 while a load holds the
-dataset (`loading_job`, see logic/pipeline.py). Both are conditional writes, not reads.
+dataset (`loading_job`, see logic/load/hold.py). Both are conditional writes, not reads.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from ingest.models.imports import (
 )
 from ingest.models.uploads import AudienceLoad, AudienceLoadTarget, UploadView
 
-# The job's object name says its format to the pipeline (logic/formats.py format_of).
+# The job's object name says its format to the load workflow (logic/formats.py format_of).
 JSON_LINES_FILENAME = "localytics-audience.ndjson"
 CSV_FILENAME = "localytics-audience.csv"
 CSV_HEADER = b"customer_id"
@@ -61,7 +61,7 @@ def status_requests_quota(per_minute: int) -> quotas.Quota:
 
 
 def members_file(data: bytes) -> tuple[str, bytes]:
-    """(object name, bytes): the members as an audience_member file our pipeline reads, JSON lines or CSV."""
+    """(object name, bytes): the members as an audience_member file our load workflow reads, JSON lines or CSV."""
     if data.lstrip().startswith(b"{"):  # {"customer_id": "abc"} per line, the documented format
         return JSON_LINES_FILENAME, data
     first_line = data.split(b"\n", 1)[0].strip().strip(b'"')

@@ -9,10 +9,11 @@ A `profile_changes` line is {"customer_id": ..., "changes": [{"op", "attr", "val
 
 A line applies all or nothing: if one change does not fit the value held (increment of a string,
 set-add onto a number), the profile stays as it was before the line and the line is rejected.
-A customer's lines apply in file order (Split puts them all in one chunk, in order).
+A customer's lines apply in file order (Split routes them all to one partition, in order; the
+Load strategy is logic/load/loading.py ProfileChangesLoad).
 
 Exactly once: a profile item carries a marker of what the current upload already applied to it,
-{"job", "through_line", "rejected"}, written in the same item as the attributes. A retried chunk
+{"job", "through_line", "rejected"}, written in the same item as the attributes. A retried Load
 skips the lines at or before through_line for the same job and counts them as the marker says, so
 a Load that crashed after writing half its profiles does not apply an increment twice.
 
@@ -159,38 +160,3 @@ def apply_customer_lines(stored: dict[str, str] | None, lines: list[Any], job_id
         marker = {"job": job_id, "through_line": lines[-1].number, "rejected": rejections}
         outcome.item = (attributes_json(attributes).decode("utf-8"), orjson.dumps(marker).decode("utf-8"))
     return outcome
-
-
-# -- the Load strategy -----------------------------------------------------------------------------
-class ProfileChangesLoad:
-    """Load kind "profile_changes": group valid lines by customer, read the profiles, apply each line
-    in order, write each changed profile once (with its marker) through RecordStore.put_records."""
-
-    def __init__(self, records, job: dict[str, Any]):
-        self._records = records
-        self._job = job
-        self._lines: dict[str, list[Any]] = {}  # customer -> lines in file order
-
-    def add(self, line) -> None:
-        self._lines.setdefault(line.key, []).append(line)
-
-    def finish(self, write: bool) -> tuple[int, list[tuple[Any, str]]]:
-        """(lines loaded, [(line, reason) rejected]). Without `write` (dry run, error-budget pass)
-        the profiles are still read, so the rejections are the ones a real load would give."""
-        job = self._job
-        if not self._lines:
-            return 0, []
-        stored = self._records.get_many(job["account_id"], job["dataset_id"], PROFILE_TYPE, list(self._lines))
-        loaded, rejected = 0, []
-        writes: list[tuple[str, str, dict[str, str]]] = []
-        for customer_id, lines in self._lines.items():
-            outcome = apply_customer_lines(stored.get(customer_id), lines, job["upload_id"])
-            loaded += outcome.loaded
-            rejected.extend(outcome.rejected)
-            if outcome.item is not None:
-                data, marker = outcome.item
-                writes.append((customer_id, data, {"applied": marker}))
-        if write and writes:
-            self._records.put_records(job["account_id"], job["dataset_id"], PROFILE_TYPE, writes,
-                                      job_id=job["upload_id"])
-        return loaded, rejected

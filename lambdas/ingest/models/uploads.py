@@ -29,7 +29,7 @@ FILENAME_RULE_TEXT = (
     "(for example customer_record-2024-08-29-1.json)"
 )
 MAX_FILENAME_LENGTH = 200
-# The largest object one upload may be (S3's single PUT limit); logic/pipeline.py refuses larger files too.
+# The largest object one upload may be (S3's single PUT limit); logic/load/inspect.py refuses larger files too.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024
 DATASET_LOAD = "dataset_load"
 AUDIENCE_LIST = "audience_list"  # Localytics Audience Imports semantics (logic/audiences.py)

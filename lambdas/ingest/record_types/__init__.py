@@ -45,7 +45,7 @@ class RecordType:
     columns: Any  # CSV: .column(path) -> cell typer or None, .missing(header) -> [columns]
     aliases: tuple[str, ...] = ()
     source: str = ""  # the lexer-schemas file it follows (Lexer's types)
-    load: str = UPSERT  # how Load applies a line (pipeline.LOADERS holds one strategy per kind)
+    load: str = UPSERT  # how Load applies a line (logic/load/loading.py strategy() picks one per kind)
     stores_as: str = ""  # the record type the store keeps; empty: this type's own name
     formats: tuple[str, ...] = FORMATS
     # How check_line is made: fast_path.line_checker's arguments but the last two (the exact checks
