@@ -52,6 +52,10 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
         "Bytes of the file one Scan or Split iteration reads (a gzip upload is first inflated into plain "
         "parts of this size). At 128 MiB a Split takes about a minute of its 15 (docs/capacity.md).",
         unit="bytes"),
+    "max_ranges": ContextKey(
+        10_000, 1, 10_000,
+        "At most this many ranges per file: a larger plain file gets larger ranges, so its Scan and Split "
+        "Maps stay bounded whatever `range_bytes` and the size."),
     "load_partitions": ContextKey(
         64, 1, 1000,
         "Partitions records are routed to by key hash: the Load map's iterations. Each Load reads its "
@@ -96,6 +100,7 @@ class LoadPlan:
     """The plan's sizes (CDK context, infra/config.py): what the steps and the Maps are sized by."""
 
     range_bytes: int
+    max_ranges: int
     load_partitions: int
     split_max_concurrency: int
     load_max_concurrency: int
@@ -125,6 +130,7 @@ class DeploymentConfig:
 
     upload_retention_days: int
     range_bytes: int
+    max_ranges: int
     load_partitions: int
     split_max_concurrency: int
     load_max_concurrency: int

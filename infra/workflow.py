@@ -78,6 +78,7 @@ class Workflow(Construct):
             records_table=storage.records_table.table_name,
             audiences_table=audiences.table.table_name,
             range_bytes=plan.range_bytes,
+            max_ranges=plan.max_ranges,
             load_partitions=plan.load_partitions,
             load_max_concurrency=plan.load_max_concurrency,
             load_write_rate_per_second=plan.load_write_rate_per_second,

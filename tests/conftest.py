@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # CDK context for the session's synthesis (keys, defaults and ranges: infra/config.py CONTEXT_KEYS).
 # Small ranges and few partitions in tests, so a few hundred lines already take several Scan and Split
 # iterations (records crossing range boundaries) and every Load reads several ranges.
-TEST_CONTEXT = {"range_bytes": 4096, "load_partitions": 4}
+# At most 16 ranges: a larger test file (10,000 records, megabyte lines) gets larger ranges, as on AWS past
+# max_ranges, so it takes 16 Scan and Split iterations, not hundreds.
+TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4}
 
 
 @pytest.fixture(scope="session")

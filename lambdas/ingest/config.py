@@ -139,6 +139,7 @@ class WorkflowSettings(Settings):
     audiences_table: str
     # The plan's sizes: CDK context (infra/config.py), read into logic/load/context.py LoadSettings.
     range_bytes: int
+    max_ranges: int
     load_partitions: int
     load_max_concurrency: int
     load_write_rate_per_second: int

@@ -46,7 +46,7 @@ def test_an_upload_publishes_created_processing_and_completed(client, account, d
     completed = events[-1]["detail"]
     # The job's public view (what GET /v1/uploads/{id} answers) and its account, without the error log's URL.
     assert completed["account_id"] == account["name"]
-    assert completed["stats"] == {"total": 2, "loaded": 1, "rejected": 1}
+    assert completed["stats"] == {"total": 2, "loaded": 1, "rejected": 1, "created": 1, "replaced": 0}
     assert completed["destination"] == finished["destination"] and completed["finished_at"] == finished["finished_at"]
     assert {key: value for key, value in finished.items() if key != "error_log_url"} == {
         key: value for key, value in completed.items() if key != "account_id"}

@@ -243,6 +243,7 @@ def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> Load
         audiences=_make(AudienceStore, clients.table(settings.audiences_table)),
         settings=LoadSettings(
             range_bytes=settings.range_bytes,
+            max_ranges=settings.max_ranges,
             partitions=settings.load_partitions,
             load_max_concurrency=settings.load_max_concurrency,
             load_write_rate_per_second=settings.load_write_rate_per_second,

@@ -16,7 +16,8 @@ MIB = 1024 * 1024
 class LoadSettings:
     """The plan's sizes (CDK context through WorkflowSettings; docs/load_workflow.md explains each)."""
 
-    range_bytes: int = 128 * MIB  # bytes of the file per Scan/Split range
+    range_bytes: int = 128 * MIB  # bytes of the file per Scan/Split range, at least
+    max_ranges: int = 10_000  # ranges per file, at most: a larger file gets larger ranges
     partitions: int = 64  # Load's unit of work: records routed by partition_of(key, partitions), at least this many
     # At most this many bytes of lines per partition: a bigger file gets more partitions, so one Load's
     # work (~250,000 records of ~500 B, ~4 minutes of boto3 CPU at ~0.9 ms a write) stays well inside
@@ -29,6 +30,11 @@ class LoadSettings:
     load_write_rate_per_second: int = 40_000  # writes/s all Loads of one job aim for together
     load_threads: int = 16  # writes in flight within one Load
     load_window_records: int = 20_000  # records one Load holds at once (memory bound)
+
+    def range_bytes_for(self, size: int) -> int:
+        """The range size for a plain file of `size` bytes: range_bytes, or more when that would cut
+        the file into more than max_ranges ranges."""
+        return max(self.range_bytes, -(-size // self.max_ranges))
 
     def partitions_for(self, plain_bytes: int) -> int:
         """The partitions of a file of `plain_bytes` bytes of lines (a gzip file's, once inflated)."""

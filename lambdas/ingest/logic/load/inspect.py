@@ -79,7 +79,8 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
         gzip=gzipped, size=size, dry_run=dry_run,
         max_rejected_percent=options.get("max_rejected_percent", 100),
         # A gzip file's partitions are chosen by Decompress, once its lines' size is known.
-        range_bytes=settings.range_bytes, partitions=settings.partitions if gzipped else settings.partitions_for(size),
+        range_bytes=settings.range_bytes if gzipped else settings.range_bytes_for(size),
+        partitions=settings.partitions if gzipped else settings.partitions_for(size),
         shards=int(dataset.get("shards") or settings.legacy_dataset_shards),
         csv_header=None if header is None else header.decode("utf-8", errors="replace"),
     )
