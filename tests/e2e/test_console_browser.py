@@ -198,7 +198,7 @@ def test_a_file_uploaded_from_the_form_goes_straight_to_storage_and_loads(driver
     upload_id = driver.current_url.rsplit("/", 1)[-1]
     upload = client.get_upload(upload_id)
     assert upload["filename"] == path.name and upload["options"] == {"dry_run": False, "max_rejected_percent": 50}
-    assert upload["stats"] == {"total": 6, "loaded": 5, "rejected": 1}
+    assert upload["stats"] == {"total": 6, "loaded": 5, "rejected": 1, "created": 5, "replaced": 0}
     assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 5}
     no_page_errors(driver)
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from cli.client import ApiError
+from tests.support import faults
 from tests.support.stats import line_counts
 
 
@@ -29,24 +30,28 @@ def test_patch_changes_name_and_description_only(stack, account, dataset):
 
 
 def test_clear_data_removes_every_record_and_blocks_loads_meanwhile(stack, account, client, dataset, load_file):
-    customers = "\n".join(json.dumps({"link": {"customer_id": f"c{i}"}}) for i in range(10_000))
+    customers = "\n".join(json.dumps({"link": {"customer_id": f"c{i}"}}) for i in range(2_000))
     purchases = "\n".join(json.dumps({"purchase_id": f"p{i}", "link": {"customer_id": "c1"}, "action_at": 1714745000,
                                       "type": "physical", "products": []}) for i in range(500))
-    assert load_file((customers + "\n").encode())["stats"]["loaded"] == 10_000
+    assert load_file((customers + "\n").encode())["stats"]["loaded"] == 2_000
     assert load_file((purchases + "\n").encode(), record_type="purchase_event")["stats"]["loaded"] == 500
-    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 10_000, "purchase": 500}
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 2_000, "purchase": 500}
 
-    cleared = requests.post(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/clear", headers=_headers(account))
-    assert cleared.status_code == 202
-    job = cleared.json()
-    assert job["type"] == "clear" and job["dataset_id"] == dataset["id"]
+    # The clear is held in its partitions' step while the test tries to load and clear again.
+    with faults.inject(faults.Pause("ingest.handlers.clear.clear_partition", account=account["name"])) as held:
+        cleared = requests.post(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/clear", headers=_headers(account))
+        assert cleared.status_code == 202
+        job = cleared.json()
+        assert job["type"] == "clear" and job["dataset_id"] == dataset["id"]
+        assert held.arrived.wait(120), "the clear never reached its partitions"
 
-    # While the clear runs, a new load into the dataset is refused with 409 (not queued).
-    with pytest.raises(ApiError) as conflict:
-        client.request_upload("customer_record-late.json", dataset["id"], "customer_record")
-    assert conflict.value.status == 409 and "being cleared" in conflict.value.message
-    second_clear = requests.post(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/clear", headers=_headers(account))
-    assert second_clear.status_code == 409
+        # While the clear runs, a new load into the dataset is refused with 409 (not queued).
+        with pytest.raises(ApiError) as conflict:
+            client.request_upload("customer_record-late.json", dataset["id"], "customer_record")
+        assert conflict.value.status == 409 and "being cleared" in conflict.value.message
+        second_clear = requests.post(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/clear",
+                                     headers=_headers(account))
+        assert second_clear.status_code == 409
 
     deadline = time.monotonic() + 120
     while True:
@@ -57,7 +62,7 @@ def test_clear_data_removes_every_record_and_blocks_loads_meanwhile(stack, accou
             break
         time.sleep(0.3)
     assert state["status"] == "Completed"
-    assert line_counts(state["stats"]) == {"removed": 10_500}
+    assert line_counts(state["stats"]) == {"removed": 2_500}
 
     shown = client.get_dataset(dataset["id"])
     assert shown["record_counts"] == {} and shown["name"] == dataset["name"]  # the dataset itself stays
@@ -69,7 +74,7 @@ def test_clear_data_removes_every_record_and_blocks_loads_meanwhile(stack, accou
     assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 1}
 
     clears = requests.get(f"{stack.info.api_url}/v1/jobs", params={"type": "clear"}, headers=_headers(account)).json()
-    assert [(j["id"], j["status"], j["stats"]["removed"]) for j in clears["jobs"]] == [(job["id"], "Completed", 10_500)]
+    assert [(j["id"], j["status"], j["stats"]["removed"]) for j in clears["jobs"]] == [(job["id"], "Completed", 2_500)]
 
 
 def test_clear_of_a_foreign_or_unknown_dataset_is_404(stack, mint, dataset):
