@@ -50,7 +50,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-## lint: ruff and mypy over lambdas/, infra/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
+## lint: ruff and mypy over lambdas/, infra/, local_stack/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
 lint: $(STAMP)
 	$(PY) -m ruff check
 	$(PY) -m mypy

@@ -22,15 +22,15 @@ STATE_DIR = ROOT / ".local"
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the bulk-ingest service locally on moto.")
     parser.add_argument("--template", default=str(ROOT / "cdk.out" / "BulkIngest.template.json"))
-    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
-    parser.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT", 3000)))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "4566")))
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("LOCAL_API_PORT", "3000")))
     parser.add_argument("--no-sample", action="store_true", help="do not load the bundled sample file")
     args = parser.parse_args()
 
     STATE_DIR.mkdir(exist_ok=True)
     console = sys.stdout
     # Handler logs (Powertools JSON lines, as CloudWatch would get them) go to a file, not the console.
-    lambda_log = open(STATE_DIR / "lambda.log", "a", buffering=1)
+    lambda_log = open(STATE_DIR / "lambda.log", "a", buffering=1)  # noqa: SIM115 (stdout until the process exits)
     sys.stdout = lambda_log
     logging.basicConfig(level=logging.WARNING, stream=lambda_log)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -64,7 +64,7 @@ def main() -> int:
             say(f"  error log: curl -s '{finished['error_log_url']}'")
         say(f"  record counts: {json.dumps(client.get_dataset(dataset['id'])['record_counts'])}")
 
-    say("\nTry it:  export API=%s TOKEN=%s" % (info.api_url, token))
+    say(f"\nTry it:  export API={info.api_url} TOKEN={token}")
     say('         curl -s -H "Auth-Api-Token: $TOKEN" $API/v1/uploads | jq')
     say("Serving until Ctrl-C.")
     try:

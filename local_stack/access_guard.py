@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from botocore.awsrequest import AWSResponse
@@ -120,7 +121,7 @@ def current() -> AccessGuard | None:
 
 def install(guard: AccessGuard) -> None:
     """Check handlers' calls against this guard's policies from now on (hooks installed once)."""
-    global _guard
+    global _guard  # noqa: PLW0603 (one guard per process: the hooks below read it)
     _guard = guard
     if getattr(BaseClient._make_request, "_local_stack", False):
         return
@@ -233,16 +234,18 @@ def refuse_presigned(method: str, raw_path: str, query: str) -> tuple[int, str, 
     """None to let a request through; else (status, S3 error code, message) for a presigned URL its
     signer's role may not use (or one altered since it was signed)."""
     signature = parse_qs(query).get("X-Amz-Signature", [""])[0]
-    url = _guard.presigned(signature) if (_guard and signature) else None
-    if url is None:
+    guard = _guard
+    url = guard.presigned(signature) if (guard and signature) else None
+    if guard is None or url is None:
         return None
     bucket, _, key = unquote(raw_path).lstrip("/").partition("/")
     if (method, bucket, key) != (url.method, url.bucket, url.key):
-        return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
+        return (403, "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.")
     action = "s3:PutObject" if method == "PUT" else "s3:GetObject"
     request = Request(action, s3_object_arn(bucket, key), SECURE_TRANSPORT)
-    decision = _guard.decide(url.signer.role_arn, request)
+    decision = guard.decide(url.signer.role_arn, request)
     if decision.allowed:
         return None
-    _guard.refuse(url.signer, request, decision, via="presigned URL, ")
+    guard.refuse(url.signer, request, decision, via="presigned URL, ")
     return 403, "AccessDenied", "Access Denied"

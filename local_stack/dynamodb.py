@@ -60,11 +60,12 @@ def _partition_query(self: Table, *args: Any, **kwargs: Any):
     asked = _QUERY_SIGNATURE.bind(self, *args, **kwargs).arguments
     if asked.get("index_name") or asked.get("hash_key") is None:
         return _original_query(self, *args, **kwargs)
-    return _original_query(_OnePartition(self, asked["hash_key"]), *args, **kwargs)
+    # A stand-in with the table's attributes, not a Table: moto's query reads only attributes.
+    return _original_query(_OnePartition(self, asked["hash_key"]), *args, **kwargs)  # type: ignore[arg-type]
 
 
 def install() -> None:
     """Serialize every DynamoDB API request the embedded moto serves, and make a table Query cost
     what its partition holds (idempotent)."""
-    DynamoHandler.call_action = _serialized_call_action
-    Table.query = _partition_query
+    DynamoHandler.call_action = _serialized_call_action  # type: ignore[method-assign]  # moto's seams
+    Table.query = _partition_query  # type: ignore[method-assign]

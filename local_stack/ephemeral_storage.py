@@ -22,8 +22,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -93,17 +94,21 @@ def _counted_open(storage: EphemeralStorage, file: Any, mode: str, buffering: in
     if binary:
         return buffered
     text = io.TextIOWrapper(buffered, io.text_encoding(encoding), errors, newline, line_buffering=line_buffering)
-    text.mode = mode
+    text.mode = mode  # type: ignore[misc]  # as io.open sets it; typeshed declares it read-only
     return text
 
 
-_current_storage: Callable[[], EphemeralStorage | None] = lambda: None
+def _no_storage() -> EphemeralStorage | None:
+    return None
+
+
+_current_storage: Callable[[], EphemeralStorage | None] = _no_storage
 
 
 def install(current_storage: Callable[[], EphemeralStorage | None]) -> None:
     """Route tempfile's directory and file writes of the running invocation (current_storage() on
     the calling thread) to its storage. Patches tempfile and open once; later calls change the getter."""
-    global _current_storage
+    global _current_storage  # noqa: PLW0603 (the patched tempfile and open, once per process, read it)
     _current_storage = current_storage
     if getattr(tempfile.gettempdir, "_local_stack", False):
         return

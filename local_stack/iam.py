@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from local_stack.template import Resolver, Template
 
@@ -93,7 +94,7 @@ def arn_matches(pattern: str, arn: str) -> bool:
     wanted, actual = pattern.split(":", 5), arn.split(":", 5)
     if len(wanted) != 6 or len(actual) != 6:
         return _glob(pattern, arn)
-    return all(_glob(w, a) for w, a in zip(wanted, actual))
+    return all(_glob(w, a) for w, a in zip(wanted, actual, strict=True))
 
 
 def action_matches(pattern: str, action: str) -> bool:
@@ -119,7 +120,7 @@ class Condition:
     values: tuple[str, ...]
 
     @classmethod
-    def parse(cls, operator: str, key: str, values: Any) -> "Condition":
+    def parse(cls, operator: str, key: str, values: Any) -> Condition:
         qualifier, _, base = operator.rpartition(":")
         if qualifier not in ("", "ForAllValues", "ForAnyValue"):
             raise UnsupportedPolicyError(f"condition qualifier {qualifier!r} is not supported locally")
@@ -161,7 +162,7 @@ class Statement:
     sid: str = ""
 
     @classmethod
-    def parse(cls, document: dict[str, Any], resource_policy: bool = False) -> "Statement":
+    def parse(cls, document: dict[str, Any], resource_policy: bool = False) -> Statement:
         effect = document["Effect"]
         if effect not in ("Allow", "Deny"):
             raise UnsupportedPolicyError(f"statement effect {effect!r}")
@@ -223,7 +224,7 @@ class TemplatePolicies:
     buckets: dict[str, list[Statement]]  # bucket name -> bucket policy statements
 
     @classmethod
-    def from_template(cls, template: Template, resolver: Resolver) -> "TemplatePolicies":
+    def from_template(cls, template: Template, resolver: Resolver) -> TemplatePolicies:
         # The roles our code runs as: the functions' and the state machines'. (Others, such as API
         # Gateway's CloudWatch role, are AWS's business.)
         assumed = {resolver.resolve(resource["Properties"]["Role"])
@@ -271,4 +272,5 @@ def _statements(document: dict[str, Any], resource_policy: bool = False) -> list
 def _check_condition_keys(statements: Iterable[Statement]) -> None:
     unknown = {condition.key for statement in statements for condition in statement.conditions} - KNOWN_CONDITION_KEYS
     if unknown:
-        raise UnsupportedPolicyError(f"condition keys {sorted(unknown)} are not provided by local_stack/iam_requests.py")
+        raise UnsupportedPolicyError(
+            f"condition keys {sorted(unknown)} are not provided by local_stack/iam_requests.py")

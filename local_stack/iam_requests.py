@@ -64,7 +64,7 @@ class TableKeys:
         self._tables = tables
 
     @classmethod
-    def from_template(cls, template: Template, resolver: Resolver) -> "TableKeys":
+    def from_template(cls, template: Template, resolver: Resolver) -> TableKeys:
         tables = {}
         for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
             properties = resource["Properties"]
@@ -179,7 +179,7 @@ def _item_request(action: str, resource: str, partition_values: list[Any]) -> Re
 def _attribute_text(value: Any) -> str:
     """A typed DynamoDB key value ({"S": "x"}) as the string IAM compares."""
     if isinstance(value, dict) and len(value) == 1:
-        (kind, text), = value.items()
+        (_kind, text), = value.items()
         return str(text)
     return str(value)
 
@@ -197,7 +197,8 @@ def _queried_partition(params: dict, partition_key: str) -> Any:
         match = _COMPARISON.match(part)
         if not match:
             continue
-        attribute, placeholder = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        attribute, placeholder = ((match.group(1), match.group(2)) if match.group(1)
+                                  else (match.group(4), match.group(3)))
         if names.get(attribute, attribute) == partition_key:
             return values[placeholder]
     raise UnmappedOperationError(f"no partition key condition in {params['KeyConditionExpression']!r}")

@@ -31,9 +31,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 
 from moto.awslambda import models as lambda_models
 
@@ -126,16 +127,25 @@ class Invocation:
                 remaining = self.remaining_seconds()
                 if remaining <= 0:
                     self.timed_out = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
-                                                               ctypes.py_object(LambdaTimeout))
+                    ident = cast(int, worker.ident)  # set: the worker was started before this wait
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(LambdaTimeout))
                     return False
                 self._changed.wait(remaining)
             return True
 
 
 _storage_root: Path | None = None
-__all__ = ["current_invocation", "invoke", "install", "invoke_hooks", "add_invoke_hook", "call_handler",
-           "use_wall_clock", "Invocation", "LambdaTimeout"]
+__all__ = [
+    "Invocation",
+    "LambdaTimeout",
+    "add_invoke_hook",
+    "call_handler",
+    "current_invocation",
+    "install",
+    "invoke",
+    "invoke_hooks",
+    "use_wall_clock",
+]
 
 
 class LambdaContext:
@@ -193,7 +203,7 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
         payload, errored = json.dumps(outcome.get("result")), False
         if len(payload.encode("utf-8")) > LAMBDA_PAYLOAD_BYTES:
             payload = _error_payload("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum "
-                                                                      f"allowed payload size ({LAMBDA_PAYLOAD_BYTES} bytes).")
+                                     f"allowed payload size ({LAMBDA_PAYLOAD_BYTES} bytes).")
             errored = True
     log.debug("%s %s", function.function_name, "timed out" if invocation.timed_out else "failed" if errored else "ok")
     return payload, errored, ""
@@ -213,7 +223,7 @@ def _run_handler(invocation: Invocation, event: Any, outcome: dict[str, Any]) ->
             if result is None:
                 result = _handler_for(invocation.function.handler)(event, LambdaContext(invocation))
             outcome["result"] = result
-        except Exception as exc:  # the Lambda runtime reports every exception this way
+        except Exception as exc:  # noqa: BLE001 (the Lambda runtime reports every exception this way)
             outcome["error"] = exc
         _end(invocation)  # before the caller has its answer: /tmp is gone when it does
         invocation._handler_returned()
@@ -239,7 +249,7 @@ def _end(invocation: Invocation) -> None:
 
 
 def _make_storage_root() -> Path:
-    global _storage_root
+    global _storage_root  # noqa: PLW0603 (one root per process, made on first use; a test reads it)
     if _storage_root is None:
         _storage_root = Path(tempfile.mkdtemp(prefix="local-lambda-tmp-"))
         atexit.register(shutil.rmtree, _storage_root, True)
@@ -258,7 +268,7 @@ def install() -> None:
             "moto.awslambda.models.LambdaFunction._invoke_lambda is gone: "
             "this moto version changed the seam local_stack/lambda_runtime.py relies on"
         )
-    lambda_models.LambdaFunction._invoke_lambda = _patched_invoke_lambda
+    lambda_models.LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]  # the seam
     thread_context.install()  # a thread a handler starts belongs to its invocation
     _make_storage_root()
     ephemeral_storage.install(lambda: invocation.storage if (invocation := current_invocation()) else None)

@@ -15,4 +15,5 @@ LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 # interpreter enforces it (States.DataLimitExceeded); local_stack/stepfunctions.py makes the error
 # terminal, as on AWS.
 STATE_PAYLOAD_BYTES = 256 * 1024
-assert MAX_STATE_SIZE_UTF8_BYTES == STATE_PAYLOAD_BYTES, "moto's interpreter changed its state size quota"
+if MAX_STATE_SIZE_UTF8_BYTES != STATE_PAYLOAD_BYTES:  # not an assert: checked under `python -O` too
+    raise RuntimeError("moto's interpreter changed its state size quota")

@@ -38,11 +38,13 @@ import json
 import re
 import threading
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask
+from moto import backends
 from moto.moto_server.werkzeug_app import (
     BackendRequest,
     DomainDispatcherApplication,
@@ -53,7 +55,6 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local_stack import access_guard
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
-
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations/?$")
 _DRAIN_CHUNK = 1024 * 1024
@@ -77,11 +78,11 @@ def _expired(query: str) -> bool:
     """A SigV4 presigned URL is good for X-Amz-Expires seconds from X-Amz-Date (moto never expires one)."""
     params = parse_qs(query)
     try:
-        signed_at = datetime.strptime(params["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        signed_at = datetime.strptime(params["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         lifetime = int(params["X-Amz-Expires"][0])
     except (KeyError, ValueError):
         return False
-    return datetime.now(timezone.utc).timestamp() > signed_at.timestamp() + lifetime
+    return datetime.now(UTC).timestamp() > signed_at.timestamp() + lifetime
 
 
 def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
@@ -107,7 +108,7 @@ def with_aws_front_door(app: Callable) -> Callable:
         if refusal is None:
             return app(environ, start_response)
         status, headers, body = refusal
-        start_response(status, headers + [("Content-Length", str(len(body)))])
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
 
     return checked
@@ -130,7 +131,7 @@ class _PutBodyUnreadDispatcher(DomainDispatcherApplication):
             environ["CONTENT_TYPE"] = content_type
 
 
-def _create_app(service: str) -> Flask:
+def _create_app(service: backends.SERVICE_NAMES) -> Flask:
     app = create_backend_app(service)
     app.request_class = _PutBodyIsNotAFormRequest
     return app

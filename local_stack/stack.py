@@ -76,11 +76,17 @@ class LocalStack:
         self._api.start()
         return self.info
 
+    def _running(self) -> tuple[Deployment, LocalApiGateway]:
+        if self.deployment is None or self._api is None:
+            raise RuntimeError("the local stack has not been started")
+        return self.deployment, self._api
+
     @property
     def info(self) -> StackInfo:
-        outputs = self.deployment.outputs
+        deployment, api = self._running()
+        outputs = deployment.outputs
         return StackInfo(
-            api_url=self._api.url,
+            api_url=api.url,
             aws_endpoint=self.aws_endpoint,
             tokens_table=outputs["TokensTableName"],
             uploads_bucket=outputs["UploadsBucketName"],
@@ -91,8 +97,9 @@ class LocalStack:
         """What `make run` writes to .local/stack.json: where the API and the embedded AWS answer, the
         dev token, and the stack's table outputs (as a deployed stack's outputs name its tables), so the
         admin CLI finds the local tables the way it finds a deployed stack's."""
-        tables = {name: value for name, value in self.deployment.outputs.items() if name.endswith("TableName")}
-        state = {"api_url": self._api.url, "aws_endpoint": self.aws_endpoint, "tables": tables}
+        deployment, api = self._running()
+        tables = {name: value for name, value in deployment.outputs.items() if name.endswith("TableName")}
+        state = {"api_url": api.url, "aws_endpoint": self.aws_endpoint, "tables": tables}
         if token is not None:
             state["token"] = token
         return state
@@ -104,7 +111,8 @@ class LocalStack:
             self._moto.stop()
 
     def session(self) -> boto3.Session:
-        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 (moto's dummy keys)
+                             region_name=REGION)
 
     def _configure_process(self) -> None:
         # Every boto3 client in this process - handlers included - talks to the embedded AWS.

@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local_stack.thread_context import Principal, working_for
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 
 TERMINAL_ERRORS = (StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
                    StatesErrorName(typ=StatesErrorNameType.StatesRuntime))
@@ -39,7 +39,7 @@ def install() -> None:
         with working_for(machine):
             execution_logic(worker)
 
-    ExecutionWorker._execution_logic = _execution_logic
+    ExecutionWorker._execution_logic = _execution_logic  # type: ignore[method-assign]  # moto's seam
 
     def _eval_body(self, env) -> None:
         error_name = env.stack[-1]
@@ -50,4 +50,4 @@ def install() -> None:
         original(self, env)
 
     _eval_body._local_stack = True  # type: ignore[attr-defined]
-    ErrorEqualsDecl._eval_body = _eval_body
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]  # moto's seam

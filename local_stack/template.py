@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
 
@@ -20,7 +21,7 @@ class Template:
         self.resources: dict[str, dict[str, Any]] = document.get("Resources", {})
 
     @classmethod
-    def load(cls, path: Path) -> "Template":
+    def load(cls, path: Path) -> Template:
         return cls(json.loads(Path(path).read_text()))
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -93,14 +94,15 @@ class Resolver:
             return value
         if len(value) == 1:
             (name, argument), = value.items()
-            function: Callable | None = {
+            functions: dict[str, Callable[[Any], Any]] = {
                 "Ref": self._ref,
                 "Fn::GetAtt": self._get_att,
                 "Fn::Join": self._join,
                 "Fn::Sub": self._sub,
                 "Fn::Select": self._select,
                 "Fn::Split": self._split,
-            }.get(name)
+            }
+            function = functions.get(name)
             if function is not None:
                 return function(argument)
             if name.startswith("Fn::"):

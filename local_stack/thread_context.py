@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,4 +62,5 @@ def _inheriting(start: Callable[[threading.Thread], None]) -> Callable[[threadin
 def install() -> None:
     """Threads started from now on inherit their starter's principal (idempotent)."""
     if not getattr(threading.Thread.start, "_local_stack", False):
-        threading.Thread.start = _inheriting(threading.Thread.start)  # type: ignore[method-assign]
+        # Patching the method is the seam; typeshed's `start` is a method, ours a function of the thread.
+        threading.Thread.start = _inheriting(threading.Thread.start)  # type: ignore[method-assign, assignment]

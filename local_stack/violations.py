@@ -8,8 +8,8 @@ naming the function, what it did and on which resource.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 ACCESS_DENIED = "AccessDenied"
 UNMAPPED_CALL = "UnmappedCall"
@@ -25,7 +25,8 @@ class Violation:
     detail: str = ""  # AWS's wording of the refusal, or why it matters
 
     def __str__(self) -> str:
-        return f"{self.principal}: {self.kind} {self.action} on {self.resource}" + (f" ({self.detail})" if self.detail else "")
+        text = f"{self.principal}: {self.kind} {self.action} on {self.resource}"
+        return text + (f" ({self.detail})" if self.detail else "")
 
 
 _lock = threading.Lock()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where the service's own code lives; local_stack/ joins once its split has merged (pyproject.toml's TODO).
-CHECKED = {"lambdas/ingest", "infra", "cli", "app.py"}
+# Where the project's own code lives: the service, its CDK app, the local stack and the CLI.
+CHECKED = {"lambdas/ingest", "infra", "local_stack", "cli", "app.py"}
 
 
 def _run(*command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,7 +35,15 @@ def test_mypy_finds_nothing():
     assert done.returncode == 0, f"mypy found problems:\n{done.stdout}{done.stderr}"
 
 
-@pytest.mark.parametrize("path", ["lambdas/ingest/logic/canary.py", "infra/canary.py", "cli/canary.py", "app.py"])
+@pytest.mark.parametrize("path", [
+    "lambdas/ingest/logic/canary.py",
+    "lambdas/ingest/record_types/canary.py",
+    "infra/canary.py",
+    "local_stack/canary.py",
+    "local_stack/api_gateway/canary.py",
+    "cli/canary.py",
+    "app.py",
+])
 def test_ruff_lints_each_checked_directory(path):
     # An unused import (pyflakes) and a mutable default argument (bugbear), as if written at `path`.
     code = "import os\n\n\ndef collect(items=[]):\n    return items\n"
@@ -52,3 +60,16 @@ def test_mypy_checks_the_service_and_the_bodies_of_unannotated_functions(tmp_pat
     done = _run("mypy", "--no-incremental", str(canary))
     assert done.returncode == 1, done.stdout + done.stderr
     assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in done.stdout
+
+
+def test_only_the_two_modules_under_rewrite_are_left_unchecked():
+    # A package-wide exclusion would silently drop new files too: the exceptions name single files, and only the
+    # two that the hot-path branch is rewriting (pyproject.toml's TODO(lead)); anything else is checked.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    under_rewrite = {"lambdas/ingest/record_types/fast_path.py", "lambdas/ingest/record_types/model.py"}
+    checked_roots = {path.split("/")[0] for path in CHECKED}
+    excluded = {path for path in config["ruff"]["extend-exclude"] if path.split("/")[0] in checked_roots}
+    assert excluded <= under_rewrite, excluded
+    ignored = {module for override in config["mypy"]["overrides"] if override.get("ignore_errors")
+               for module in override["module"]}
+    assert ignored <= {"ingest.record_types.fast_path", "ingest.record_types.model"}, ignored

@@ -16,5 +16,16 @@ from local_stack.api_gateway.definition import DEFAULT_RESPONSES, ApiDefinition,
 from local_stack.api_gateway.server import LocalApiGateway
 from local_stack.api_gateway.usage_plans import API_KEY_CACHE_SECONDS, TokenBucket, UsagePlanGate
 
-__all__ = ["clock", "DEFAULT_RESPONSES", "ApiDefinition", "Authorizer", "Refused", "Route", "UsagePlan",
-           "LocalApiGateway", "API_KEY_CACHE_SECONDS", "TokenBucket", "UsagePlanGate"]
+__all__ = [
+    "API_KEY_CACHE_SECONDS",
+    "DEFAULT_RESPONSES",
+    "ApiDefinition",
+    "Authorizer",
+    "LocalApiGateway",
+    "Refused",
+    "Route",
+    "TokenBucket",
+    "UsagePlan",
+    "UsagePlanGate",
+    "clock",
+]

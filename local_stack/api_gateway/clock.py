@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 _source: Callable[[], float] = time.monotonic
 _lock = threading.Lock()
@@ -28,7 +28,7 @@ def use(source: Callable[[], float]) -> Callable[[], None]:
         previous, _source = _source, source
 
     def restore() -> None:
-        global _source
+        global _source  # noqa: PLW0603 (the gateway's one clock, a process-wide seam for tests)
         with _lock:
             _source = previous
 

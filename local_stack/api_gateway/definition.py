@@ -147,8 +147,11 @@ class ApiDefinition:
             unknown = [s for s in sources if not (HEADER_SOURCE.fullmatch(s) or CONTEXT_SOURCE.fullmatch(s))]
             if unknown:
                 raise ValueError(f"{logical_id}: identity sources {unknown} are not supported locally")
+            function_arn = _function_arn_in(props["AuthorizerUri"], deployment)
+            if function_arn is None:
+                raise ValueError(f"{logical_id}: its AuthorizerUri names no function of the template")
             authorizers[logical_id] = Authorizer(
-                function_arn=_function_arn_in(props["AuthorizerUri"], deployment),
+                function_arn=function_arn,
                 headers=[m.group(1).lower() for m in map(HEADER_SOURCE.fullmatch, sources) if m],
                 context_paths=[m.group(1).split(".") for m in map(CONTEXT_SOURCE.fullmatch, sources) if m],
                 ttl_seconds=int(props.get("AuthorizerResultTtlInSeconds", 300)),
@@ -181,7 +184,8 @@ class ApiDefinition:
             if route is None:
                 pattern = "^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "/?$"
                 route = routes[path] = Route(path, re.compile(pattern))
-            authorizer_ref = props.get("AuthorizerId", {}).get("Ref") if props.get("AuthorizationType") == "CUSTOM" else None
+            custom = props.get("AuthorizationType") == "CUSTOM"
+            authorizer_ref = props.get("AuthorizerId", {}).get("Ref") if custom else None
             route.methods[props["HttpMethod"]] = {
                 "function_arn": _function_arn_in(props["Integration"]["Uri"], deployment),
                 "authorizer": self.authorizers.get(authorizer_ref) if authorizer_ref else None,

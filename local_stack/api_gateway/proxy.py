@@ -32,12 +32,12 @@ def read_body(request: Request) -> bytes:
 def proxy_event(definition: ApiDefinition, request: Request, path: str, route: Route,
                 path_parameters: dict[str, str], body: bytes) -> dict:
     """The proxy event of a request to `path` (decoded), matched to `route`."""
-    headers = {key: value for key, value in request.headers.items()}
+    headers = dict(request.headers.items())
     multi_headers: dict[str, list[str]] = {}
     for key, value in request.headers.items():
         multi_headers.setdefault(key, []).append(value)
     query = {key: values[-1] for key, values in request.args.lists()}
-    multi_query = {key: values for key, values in request.args.lists()}
+    multi_query = dict(request.args.lists())
     text, is_base64 = _proxy_body(body, _is_binary(request.mimetype, definition.binary_media_types))
     now = time.time()
     return {

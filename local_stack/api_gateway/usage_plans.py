@@ -7,7 +7,7 @@ Time is the gateway's clock (clock.py), so a test that stands it still counts re
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from local_stack.api_gateway import clock
 from local_stack.api_gateway.definition import UsagePlan
@@ -55,7 +55,9 @@ class UsagePlanGate:
 
     def refusal(self, key_value: str | None) -> str | None:
         """None to admit the request, else the gateway response type that refuses it."""
-        plan = self._plan_of(key_value) if key_value else None
+        if not key_value:
+            return "INVALID_API_KEY"
+        plan = self._plan_of(key_value)
         if plan is None:
             return "INVALID_API_KEY"
         with self._lock:

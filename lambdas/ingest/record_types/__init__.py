@@ -16,10 +16,11 @@ Old names stay as aliases (`purchase_event` is `purchase`): `get` takes either, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -49,14 +50,14 @@ class RecordType:
     formats: tuple[str, ...] = FORMATS
     # How check_line is made: fast_path.line_checker's arguments but the last two (the exact checks
     # of a line and of a parsed record), or None for no typed path.
-    typed_path: tuple | None = None
+    typed_path: tuple[str, Any, Any] | None = None
     # check_line(line) -> (problem, None) to reject it, else (None, its record key): `check` for one
     # line of JSON. A line the typed accept path (fast_path.py) takes costs about its parse; any other
     # is parsed and judged by the exact checker, which alone words the problems.
     check_line: Callable[[bytes], tuple[str | None, str | None]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        checker = self.check_line_exactly
+        checker: Callable[[bytes], tuple[str | None, str | None]] = self.check_line_exactly
         if self.typed_path is not None:
             checker = fast_path.line_checker(*self.typed_path, checker, self.check)
         object.__setattr__(self, "check_line", checker)
@@ -212,5 +213,14 @@ def partitions_of(name: str) -> set[str]:
     return stored
 
 
-__all__ = ["RecordType", "catalogue", "get", "canonical", "stored_types", "partitions_of", "json_kind",
-           "MAX_KEY_BYTES", "UPSERT"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "UPSERT",
+    "RecordType",
+    "canonical",
+    "catalogue",
+    "get",
+    "json_kind",
+    "partitions_of",
+    "stored_types",
+]

@@ -12,8 +12,24 @@ from typing import Any
 
 from ingest.record_types.keys import FieldKey, LinkKey, ReferenceKey
 from ingest.record_types.model import (
-    AnyValue, Bool, Date, DateTime, DictOf, Email, Enum, Float, HttpUrl, Int, ListOf, Model, OneOf, Rule,
-    Str, defaulted, optional, required,
+    AnyValue,
+    Bool,
+    Date,
+    DateTime,
+    DictOf,
+    Email,
+    Enum,
+    Float,
+    HttpUrl,
+    Int,
+    ListOf,
+    Model,
+    OneOf,
+    Rule,
+    Str,
+    defaulted,
+    optional,
+    required,
 )
 
 LEXER_SCHEMAS = "lexer-schemas 0.4.1"

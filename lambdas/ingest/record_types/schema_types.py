@@ -73,7 +73,7 @@ def describe_schema_error(exc: fastjsonschema.JsonSchemaValueException) -> str:
             return f"{path}: must contain one of {', '.join(options)}"
     if exc.rule is None and exc.message.endswith("must not be there"):
         return f"{path}: is not allowed here"  # a `false` subschema, e.g. a value on a delete
-    render = _RULE_TEXT.get(exc.rule)
+    render = _RULE_TEXT.get(exc.rule) if exc.rule is not None else None
     if render is not None:
         return f"{path}: {render(exc.rule_definition)}"
     return f"{path}: {exc.message}"
@@ -121,7 +121,7 @@ class SchemaChecker:
 
     def missing(self, header: set[str]) -> list[str]:
         schema = self.schema
-        missing = []
+        missing: list[str] = []
         for field in schema.get("required", []):
             node = schema.get("properties", {}).get(field, {})
             if field in header:
