@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import combinations, permutations
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from urllib.parse import quote
 
 import msgspec
@@ -185,8 +186,10 @@ def _link_key_builders() -> dict[tuple[str, ...], Callable[[dict[str, str]], str
         ("email_md5",): lambda link: "email_md5:" + link["email_md5"].lower().strip(),
         ("mobile",): lambda link: "mobile:" + link["mobile"],
         ("customer_id",): lambda link: "customer_id:" + link["customer_id"],
-        ("customer_id", "system_name"): lambda link: f"customer_id@{encoded(link['system_name'])}:{link['customer_id']}",
-        ("external_id", "system_name"): lambda link: f"external_id@{encoded(link['system_name'])}:{link['external_id']}",
+        ("customer_id", "system_name"):
+            lambda link: f"customer_id@{encoded(link['system_name'])}:{link['customer_id']}",
+        ("external_id", "system_name"):
+            lambda link: f"external_id@{encoded(link['system_name'])}:{link['external_id']}",
         ("link_type", "link_value"): deprecated,
         ("id_type", "link_type", "link_value"): deprecated,
     }
@@ -231,7 +234,8 @@ class _Links:
             for count in range(len(optional) + 1):
                 for extra in combinations(optional, count):
                     fields = needed + list(extra)
-                    tests = tuple((field.name, test) for field in fields if (test := _text_test(field.kind)) is not None)
+                    tests = tuple((field.name, test) for field in fields
+                                  if (test := _text_test(field.kind)) is not None)
                     keyer = _keyer(tests, builders[tuple(sorted(field.name for field in fields))])
                     check = None if not tests else _keyer(tests, lambda link: "")  # "" passes, None not
                     for names in permutations([field.name for field in fields]):
@@ -429,7 +433,8 @@ def _generated_checker(type_name: str, declared: model.Model, key: Any, refuse: 
         ])
     elif isinstance(key, record_keys.ReferenceKey):
         selector = _attribute(key.selector)
-        functions["reference_key"] = lambda value: f"{getattr(value, selector)}:{getattr(value, _attribute(getattr(value, selector)))}"
+        functions["reference_key"] = (
+            lambda value: f"{getattr(value, selector)}:{getattr(value, _attribute(getattr(value, selector)))}")
         key_source = "    key = reference_key(value)"
     else:
         raise TypeError(f"no typed key reader for {key!r}")

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 # A checker's verdict: None, or problems as (path relative to the value, message).
 Path = tuple
@@ -104,16 +105,16 @@ _DATETIME_TEXT = re.compile(
     _DATE + r"[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6})\d{0,6})?)?(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _DATE_TEXT = re.compile(_DATE + "$")
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 (naive, as pydantic 1 reads a number: Lexer's verdicts)
 _UNIX_CAP = int(3e20)  # beyond: datetime.max / datetime.min
 _MILLIS_ABOVE = int(2e10)  # larger numbers are milliseconds (or micro-, nanoseconds): divide by 1000
 
 
 def _unix(seconds: float) -> datetime:
     if seconds > _UNIX_CAP:
-        return datetime.max
+        return datetime.max  # noqa: DTZ901 (naive, as above)
     if seconds < -_UNIX_CAP:
-        return datetime.min
+        return datetime.min  # noqa: DTZ901 (naive, as above)
     while abs(seconds) > _MILLIS_ABOVE:
         seconds /= 1000
     return _EPOCH + timedelta(seconds=seconds)  # NaN raises ValueError
@@ -153,10 +154,12 @@ DATE_RULE = "must be a date, e.g. 2023-03-06 (or unix seconds)"
 def _datetime_of(unix: datetime | None, match: re.Match | None) -> datetime:
     if unix is not None:
         return unix
+    if match is None:
+        raise ValueError("a date-time needs its unix value or its text match")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     tz = None
     if zone == "Z":
-        tz = timezone.utc
+        tz = UTC
     elif zone is not None:
         offset = 60 * int(zone[1:3]) + (int(zone[-2:]) if len(zone) > 3 else 0)
         tz = timezone(timedelta(minutes=-offset if zone[0] == "-" else offset))  # |offset| < 24 h
@@ -167,6 +170,8 @@ def _datetime_of(unix: datetime | None, match: re.Match | None) -> datetime:
 def _date_of(unix: datetime | None, match: re.Match | None) -> date:
     if unix is not None:
         return unix.date()
+    if match is None:
+        raise ValueError("a date needs its unix value or its text match")
     year, month, day = match.groups()
     return date(int(year), int(month), int(day))
 
@@ -211,6 +216,8 @@ def check_http_url(value: Any) -> str | None:
     if len(url) > MAX_URL_LENGTH:
         return f"must be at most {MAX_URL_LENGTH} characters long"
     parts = _URL.match(url)  # every part is optional: it always matches
+    if parts is None:
+        return "must be a URL"
     scheme = parts["scheme"]
     if scheme is None or scheme.lower() not in ("http", "https"):
         return "must be an http or https URL"
@@ -646,12 +653,12 @@ class Model(_Container):
     def json_schema(self) -> dict[str, Any]:
         properties = {}
         for f in self.fields:
-            schema = f.kind.json_schema()
+            fragment = f.kind.json_schema()
             if f.nullable:
-                schema = _nullable(schema)
+                fragment = _nullable(fragment)
             if f.doc:
-                schema = {**schema, "description": f.doc}
-            properties[f.name] = schema
+                fragment = {**fragment, "description": f.doc}
+            properties[f.name] = fragment
         schema: dict[str, Any] = {"type": "object", "properties": properties}
         if self.required_names:
             schema["required"] = self.required_names
@@ -714,9 +721,9 @@ class OneOf(_Container):
                     for _, variant in self.variants]
         # The fields that name a variant: required in it and allowed in no other (system_name is not).
         names_variant = {}
-        for index, (_, allowed, needed) in enumerate(compiled):
+        for index, (_, _allowed, needed) in enumerate(compiled):
             others = set().union(*(other for i, (_, other, _) in enumerate(compiled) if i != index))
-            names_variant.update({name: index for name in needed - others})
+            names_variant.update(dict.fromkeys(needed - others, index))
         labels = [label for label, _ in self.variants]
         first_fields = [variant.required_names[0] for _, variant in self.variants]
         refusal = f"must hold one identifier: {'; '.join(labels)}"
