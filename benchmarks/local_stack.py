@@ -216,7 +216,8 @@ def preload(bench: Bench, records: int) -> tuple[str, float]:
     import boto3
 
     boto3.client("dynamodb").update_item(
-        TableName=bench.table_name("Datasets"), Key={"account_id": {"S": bench.account}, "dataset_id": {"S": dataset["id"]}},
+        TableName=bench.table_name("Datasets"),
+        Key={"account_id": {"S": bench.account}, "dataset_id": {"S": dataset["id"]}},
         UpdateExpression="SET record_counts.#rt = :n", ExpressionAttributeNames={"#rt": RECORD_TYPE},
         ExpressionAttributeValues={":n": {"N": str(records)}})
     # The service reads them as its own: the dataset's count, and one record by its key.
@@ -325,7 +326,8 @@ def concurrent_uploads(bench: Bench, uploads: int = 30, records: int = 3000, tim
                         on_final(final[upload_id])
                 time.sleep(max(0.0, POLL_INTERVAL_SECONDS - (time.perf_counter() - asked)))
     seconds = time.perf_counter() - started
-    counts = {dataset_id: setup.get_dataset(dataset_id)["record_counts"].get(RECORD_TYPE, 0) for dataset_id in dataset_ids}
+    counts = {dataset_id: setup.get_dataset(dataset_id)["record_counts"].get(RECORD_TYPE, 0)
+              for dataset_id in dataset_ids}
     return ConcurrentOutcome(final, {upload_ids[number]: file for number, file in enumerate(files)},  # type: ignore[misc]
                              dataset_ids, counts, latencies, statuses, seconds)
 
