@@ -122,7 +122,7 @@ def _prefix_list_objects(self: S3Backend, *args: Any, **kwargs: Any):
 
 def install() -> None:
     """Make an S3 listing with a prefix cost what the prefix holds (idempotent)."""
-    _VersionedKeyStore.__setitem__ = _setitem  # type: ignore[method-assign,assignment]  # moto's seams
+    _VersionedKeyStore.__setitem__ = _setitem  # type: ignore[method-assign]  # moto's seams
     _VersionedKeyStore.setlist = _setlist  # type: ignore[method-assign]
-    _VersionedKeyStore.pop = _pop  # type: ignore[method-assign,assignment]
+    _VersionedKeyStore.pop = _pop  # type: ignore[method-assign]
     S3Backend.list_objects = _prefix_list_objects  # type: ignore[method-assign]
