@@ -3,7 +3,7 @@ taken in the same run, on the same stack (docs/local_stack.md, "Staying fast as 
 
   a. a small job on the fresh stack, then the same job after the records table holds a million
      records of another dataset (written straight into moto's table, as the Load would write them)
-     -> ratio of the two (target: at most 2x)
+     and the bucket 50,000 kept uploads -> ratio of the two (target: at most 2x)
   b. 30 uploads at once, each its own file (keys repeat within a file; pairs of uploads share a
      dataset and half their keys) while a poller GETs /v1/uploads/{id} -> all Completed, counts
      exact, GET latency p50/p95/max (target: p95 under 2 s)
@@ -191,10 +191,11 @@ def small_job_seconds(bench: Bench, lines: int, runs: int, label: str) -> float:
     return statistics.median(times)
 
 
-def preload(bench: Bench, records: int) -> tuple[str, float]:
+def preload(bench: Bench, records: int, objects: int) -> tuple[str, float]:
     """Write `records` customer records of a new dataset straight into moto's records table, as the
     Load writes them (partition key of the key's shard, the record as sent, job and attempt stamps),
-    and set the dataset's count. -> (dataset id, seconds)."""
+    and set the dataset's count; and `objects` small files into the uploads bucket where kept uploads
+    are. -> (dataset id, seconds for the records)."""
     from moto.dynamodb.models import dynamodb_backends
 
     from ingest.adapters.record_store import partition, shard_of
@@ -213,6 +214,7 @@ def preload(bench: Bench, records: int) -> tuple[str, float]:
                         "job_id": {"S": "preload"}, "attempt": {"S": "preload"}, "created_by": {"S": "preload"},
                         "line": {"N": str(index + 1)}})
     seconds = time.perf_counter() - started
+    preload_objects(bench, objects)
     import boto3
 
     boto3.client("dynamodb").update_item(
@@ -228,6 +230,21 @@ def preload(bench: Bench, records: int) -> tuple[str, float]:
     if record.status_code != 200:
         raise AssertionError(f"a preloaded record is not served: {record.status_code} {record.text[:200]}")
     return dataset["id"], seconds
+
+
+def preload_objects(bench: Bench, objects: int) -> None:
+    """`objects` one-line files under uploads/<account>/, as earlier uploads leave them (kept for the
+    bucket's retention), put straight into moto's bucket."""
+    from moto.s3.models import FakeKey, s3_backends
+
+    from local_stack.stack import ACCOUNT_ID, REGION
+
+    info = bench.stack.info  # type: ignore[attr-defined]
+    bucket = s3_backends[ACCOUNT_ID]["aws"].buckets[info.uploads_bucket]
+    body = customer_line("kept") + b"\n"
+    for index in range(objects):
+        name = f"uploads/{bench.account}/kept-{index:07d}/kept.ndjson"
+        bucket.keys[name] = FakeKey(name, body, account_id=ACCOUNT_ID, region_name=REGION)
 
 
 def _dataset_item(bench: Bench, dataset_id: str) -> dict:
@@ -400,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 20,000 preloaded records, 6 uploads of 200 lines, a 1,000-record job")
     parser.add_argument("--preload", type=int, default=None, help="records preloaded for (a) (default 1,000,000)")
+    parser.add_argument("--preload-objects", type=int, default=None,
+                        help="kept uploads put into the bucket for (a) (default 50,000; --quick 1,000)")
     parser.add_argument("--small-lines", type=int, default=100)
     parser.add_argument("--small-runs", type=int, default=None, help="small jobs per measurement (median; default 3)")
     parser.add_argument("--uploads", type=int, default=None, help="concurrent uploads for (b) (default 30)")
@@ -414,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     preload_records = args.preload if args.preload is not None else (20_000 if quick else 1_000_000)
     small_runs = args.small_runs or (1 if quick else 3)
+    if args.preload_objects is None:
+        args.preload_objects = 1000 if quick else 50_000
     uploads = args.uploads or (6 if quick else 30)
     upload_records = args.upload_records or (200 if quick else 3000)
     job_records = args.job_records or (1000 if quick else 20_000)
@@ -444,7 +465,8 @@ def run(bench: Bench, args, out, preload_records: int, small_runs: int, uploads:
         f"{bench.load_max_concurrency} Loads at once, {LOAD_THREADS} threads each)")
     ok = True
     if "a" in args.parts:
-        ok &= small_job_after_preload(bench, args.small_lines, small_runs, preload_records, say)
+        ok &= small_job_after_preload(bench, args.small_lines, small_runs, preload_records,
+                                      args.preload_objects, say)
     if "b" in args.parts:
         ok &= concurrent_uploads_with_poller(bench, uploads, upload_records, say)
     if "c" in args.parts:
@@ -459,11 +481,13 @@ def run(bench: Bench, args, out, preload_records: int, small_runs: int, uploads:
     return 0
 
 
-def small_job_after_preload(bench: Bench, small_lines: int, small_runs: int, preload_records: int, say) -> bool:
+def small_job_after_preload(bench: Bench, small_lines: int, small_runs: int, preload_records: int,
+                            preload_objects: int, say) -> bool:
     small_job_seconds(bench, small_lines, 1, "warm-up")  # imports, first invocations: not measured
     fresh = small_job_seconds(bench, small_lines, small_runs, "fresh")
-    _, preload_seconds = preload(bench, preload_records)
-    say(f"a. preloaded {preload_records:,} records into the records table in {preload_seconds:.0f} s")
+    _, preload_seconds = preload(bench, preload_records, preload_objects)
+    say(f"a. preloaded {preload_records:,} records into the records table in {preload_seconds:.0f} s, "
+        f"and {preload_objects:,} kept uploads into the bucket")
     loaded = small_job_seconds(bench, small_lines, small_runs, "loaded")
     ratio = loaded / fresh
     say(f"a. {small_lines}-line job (median of {small_runs}): fresh {fresh:.2f} s, "

@@ -46,6 +46,7 @@ def test_the_local_stack_benchmark_runs_in_quick_mode(template_path):
         capture_output=True, text=True, timeout=900, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "a. preloaded 2,000 records into the records table" in run.stdout
+    assert "and 1,000 kept uploads into the bucket" in run.stdout
     assert "a. 100-line job (median of 1): fresh" in run.stdout
 
 
