@@ -51,7 +51,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from local_stack import access_guard
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
@@ -142,16 +142,6 @@ def wsgi_app() -> Callable:
     return with_aws_front_door(_PutBodyUnreadDispatcher(_create_app))
 
 
-class _DeepBacklogServer(ThreadedWSGIServer):
-    """werkzeug's threaded server with a listen queue of 4,096 (the kernel caps it at somaxconn)
-    instead of 128. Every Lambda invocation, S3 and DynamoDB call of every running job (each Load
-    writes on 16 threads) connects here; with 30 jobs at once more than 128 connections waited to be
-    accepted, the kernel dropped them, and moto's interpreter - which does not retry - failed Map
-    iterations with ConnectionClosedError (docs/local_stack.md "Staying fast as data grows")."""
-
-    request_queue_size = 4096
-
-
 class MotoServer:
     """moto's server in a background thread, as moto's `ThreadedMotoServer`, serving `wsgi_app()`."""
 
@@ -163,7 +153,8 @@ class MotoServer:
 
     def start(self) -> None:
         # Binding here, not in the thread, makes a busy port an OSError for the caller.
-        self._server = _DeepBacklogServer(self._host, self._port, wsgi_app(), handler=MotoRequestHandler)
+        self._server = make_server(self._host, self._port, wsgi_app(), threaded=True,
+                                   request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
 
