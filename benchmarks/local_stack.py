@@ -42,6 +42,7 @@ RECORD_TYPE = "customer_record"
 TEST_CONTEXT = {"range_bytes": 4096, "load_partitions": 4}  # as tests/conftest.py (not importable from here)
 DEFAULT_SETTINGS = {"load_partitions": 64, "load_max_concurrency": 32}  # infra/config.py defaults
 LOAD_THREADS = 16  # ingest.logic.load.context.LoadSettings.load_threads
+GET_TIMEOUT_SECONDS = 120  # a status GET not answered by then counts as failed (status 0)
 POLL_INTERVAL_SECONDS = 0.05  # the poller's pace: under the per-token limit (25/s), so no GET is throttled
 
 
@@ -333,11 +334,15 @@ def concurrent_uploads(bench: Bench, uploads: int = 30, records: int = 3000, tim
                     time.sleep(POLL_INTERVAL_SECONDS)
                     continue
                 asked = time.perf_counter()
-                answer = session.get(f"{bench.api_url}/v1/uploads/{upload_id}",
-                                     headers={"Auth-Api-Token": poller_token}, timeout=120)
+                try:
+                    answer = session.get(f"{bench.api_url}/v1/uploads/{upload_id}",
+                                         headers={"Auth-Api-Token": poller_token}, timeout=GET_TIMEOUT_SECONDS)
+                except requests.RequestException:  # counted as status 0: no answer within the timeout
+                    answer = None
                 latencies.append(time.perf_counter() - asked)
-                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-                if answer.status_code == 200 and answer.json()["status"] in ("Completed", "Failed"):
+                code = answer.status_code if answer is not None else 0
+                statuses[code] = statuses.get(code, 0) + 1
+                if answer is not None and code == 200 and answer.json()["status"] in ("Completed", "Failed"):
                     final[upload_id] = answer.json()
                     if on_final:
                         on_final(final[upload_id])
