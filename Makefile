@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test synth token import-key bench bench-scale deploy lint clean browser screenshots
+.PHONY: run test synth token import-key bench bench-scale bench-local deploy lint clean browser screenshots
 
 # requirements.txt pins every dependency; then the project's own packages (pyproject.toml: ingest from
 # lambdas/, infra, local_stack, cli, benchmarks) are installed editable, so nothing edits sys.path.
@@ -81,6 +81,9 @@ bench: synth
 ## bench-scale: the load workflow's real steps on 1 GiB samples (plain and gzip), modelled at 5 GiB and 10 M records on Lambda and DynamoDB's limits (docs/capacity.md); BENCH_SCALE_ARGS="--quick" or "--size BYTES"
 bench-scale: synth
 	$(PY) -m benchmarks.scale $(BENCH_SCALE_ARGS)
+## bench-local: the local stack as data grows (a small job before/after 1M records, 30 concurrent uploads with a status poller, a job vs direct writes); BENCH_ARGS="--quick", "--gzip-gb 1"
+bench-local: synth
+	$(PY) -m benchmarks.local_stack --template cdk.out/BulkIngest.template.json $(BENCH_ARGS)
 
 ## deploy: deploy to the AWS account in your credentials (needs the CDK bootstrap once)
 deploy: $(STAMP)

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 from moto.core.config import default_user_config
 
-from local_stack import access_guard, dynamodb, lambda_runtime, stepfunctions
+from local_stack import access_guard, dynamodb, lambda_runtime, s3, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
@@ -59,6 +59,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
+        s3.install()  # a prefix listing costs what the prefix holds, as in S3
         stepfunctions.install()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._moto = MotoServer(HOST, self.aws_port)
