@@ -7,9 +7,10 @@ import inspect
 import json
 
 import pytest
+from botocore.exceptions import ConnectionClosedError
 
 from ingest.adapters.audience_store import AudienceMembers
-from ingest.adapters.record_store import BATCH_WRITE_LIMIT, RecordStore
+from ingest.adapters.record_store import BATCH_WRITE_LIMIT, RecordStore, Stamp
 from tests.contract.signatures import assert_same_methods
 from tests.unit.fakes import FakeMemberStore, FakeProfileRecordStore, FakeRecordStore
 
@@ -145,3 +146,48 @@ def test_get_many_answers_the_writers_stamps(kind, aws, records_table):
     assert set(found) == {"a"}
     assert {name: found["a"][name] for name in ("job_id", "attempt", "created_by", "applied")} == {
         "job_id": "U1", "attempt": "a1", "created_by": "U1", "applied": "m"}
+
+
+class LosingAnswers:
+    """A DynamoDB client whose UpdateItem answers are lost after the table applied the write (as a
+    connection reset or a read timeout loses them), for the next `lose` calls."""
+
+    def __init__(self, client, lose: int):
+        self._client, self.lose = client, lose
+
+    def update_item(self, **request):
+        response = self._client.update_item(**request)
+        if self.lose:
+            self.lose -= 1
+            raise ConnectionClosedError(endpoint_url="http://local-dynamodb")
+        return response
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+
+def test_a_write_retried_after_its_answer_was_lost_still_counts_what_it_replaced(aws, records_table):
+    from ingest.adapters.record_store import OwnWrite
+    from ingest.logic.load.loading import counted
+
+    store = RecordStore(aws.client("dynamodb"), records_table.name)
+    with store.writer("acme", "ds1", "customer_record", 64, "U0", "a0", 1, 1000) as earlier:
+        earlier.write(writes("b"))  # another upload's record
+    client = LosingAnswers(aws.client("dynamodb"), lose=0)
+    lossy = RecordStore(client, records_table.name, sleep=lambda _: None)
+    stamp = Stamp("U1", "a1")
+
+    def write_losing_the_answer(attempt: str, key: str, line: int):
+        client.lose = 1
+        with lossy.writer("acme", "ds1", "customer_record", 64, "U1", attempt, 1, 1000) as writer:
+            [prior] = writer.write(writes(key, line=line))
+        assert client.lose == 0 and isinstance(prior, OwnWrite)  # the retry found the first try's write
+        return prior
+
+    new, replaced = write_losing_the_answer("a1", "a", 1), write_losing_the_answer("a1", "b", 2)
+    assert (counted(new, stamp), counted(replaced, stamp)) == ((1, 0), (0, 1))
+    # A later line of a key this attempt already wrote (and counted) counts nothing, answer lost or not.
+    assert counted(write_losing_the_answer("a1", "a", 9), stamp) == (0, 0)
+    # A retried Load (a new attempt) counts the key its failed attempt created as created, once.
+    assert counted(write_losing_the_answer("a2", "a", 1), Stamp("U1", "a2")) == (1, 0)
+    assert json.loads(store.get("acme", "ds1", "customer_record", "a", 64))["line"] == 1

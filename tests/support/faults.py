@@ -15,8 +15,8 @@ builds), so the real error handling runs: a handler wraps an unexpected exceptio
 StepFailedError, the state machine's Retry and Catch see what they would see in AWS. The seams:
 
   wiring.use(cls, wrapper)            the composition root makes every `cls` through the wrapper
-                                      (lambdas/ingest/handlers/wiring.py): FailAfterWrites and
-                                      Throttle wrap the record store it makes, Crash and a step's
+                                      (lambdas/ingest/handlers/wiring.py): FailAfterWrites,
+                                      Throttle and LoseAnswers wrap the record store it makes, Crash and a step's
                                       Timeout wrap the load steps
   lambda_runtime.add_invoke_hook      a hook called before every handler in the local Lambda runtime:
                                       Drop, Rendezvous, Pause, Invocations, Timeout, FullDisk, Pad
@@ -26,6 +26,7 @@ StepFailedError, the state machine's Retry and Catch see what they would see in 
 
   FailAfterWrites  a Load writes part of a window to the record store, then crashes
   Throttle         UpdateItem answers ProvisionedThroughputExceededException (DynamoDB throttling)
+  LoseAnswers      UpdateItem is applied, then its answer is lost (a connection reset after the write)
   Crash            a workflow step's logic raises (before doing anything, or after it is done)
   Pause            invocations of a function wait until the test releases them
   Drop             invocations of a function are swallowed (an S3 event that is delayed or lost)
@@ -54,7 +55,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from ingest.adapters.record_store import RecordStore
 from ingest.handlers import wiring
@@ -219,6 +220,52 @@ class Throttle(Fault):
             raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
                                          "Message": "injected: the partition is over its capacity"}}, "UpdateItem")
         return client.update_item(**request)
+
+
+class LoseAnswers(Fault):
+    """UpdateItem on the records table is applied, then its answer is lost (ConnectionClosedError, as
+    when a connection is reset after DynamoDB applied the write), for `times` calls: the Load's writer
+    tries the write again and must still count what it replaced. `fired` counts the lost answers.
+    `every` loses one answer in that many calls (default: each call until `times` is used up); a
+    write's retry is never lost again, so the write goes through on its second try."""
+
+    def __init__(self, times: int | None = 10, account: str | None = None, every: int = 1):
+        super().__init__(times, account)
+        self.every, self.calls = every, 0
+        self._lost: set[tuple[str, str, str]] = set()
+
+    def install(self) -> Callable[[], None]:
+        def make_losing(make, dynamodb_client, table_name, *args, **kwargs):
+            return make(_LosingClient(dynamodb_client, self), table_name, *args, **kwargs)
+
+        return wiring.use(RecordStore, make_losing)
+
+    def _update_item(self, client, **request: Any) -> dict:
+        response = client.update_item(**request)
+        account_id = request["Key"]["pk"]["S"].split("#", 1)[0]
+        if self._matches(account_id):
+            write = (request["Key"]["pk"]["S"], request["Key"]["sk"]["S"], repr(request["ExpressionAttributeValues"]))
+            with self._lock:
+                self.calls += 1
+                due = self.calls % self.every == 0 and write not in self._lost  # its retry goes through
+                if due:
+                    self._lost.add(write)
+            if due and self._claim(account_id):
+                raise ConnectionClosedError(endpoint_url="injected: the answer was lost after the write")
+        return response
+
+
+class _LosingClient:
+    """A DynamoDB client whose update_item is the LoseAnswers fault's; every other call is the client's."""
+
+    def __init__(self, client, fault: LoseAnswers):
+        self._client, self._fault = client, fault
+
+    def update_item(self, **kwargs: Any) -> dict:
+        return self._fault._update_item(self._client, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 class _ThrottlingClient:
@@ -531,7 +578,7 @@ class ServiceClock(Fault):
 
     def __init__(self, at: datetime | None = None):
         super().__init__()
-        start = datetime.now(timezone.utc)
+        start = datetime.now(UTC)
         self._now = at or start.replace(minute=30, second=0, microsecond=0)
 
     def __call__(self) -> datetime:
@@ -546,5 +593,22 @@ class ServiceClock(Fault):
         return lambda_runtime.use_wall_clock(self)
 
 
-__all__ = ["inject", "InjectedFault", "FailAfterWrites", "Throttle", "Crash", "Drop", "Rendezvous",
-           "Invocations", "Pause", "Timeout", "FullDisk", "Pad", "RevokeGrant", "GatewayClock", "ServiceClock", "STEPS", "TRIGGER"]
+__all__ = [
+    "STEPS",
+    "TRIGGER",
+    "Crash",
+    "Drop",
+    "FailAfterWrites",
+    "FullDisk",
+    "GatewayClock",
+    "InjectedFault",
+    "Invocations",
+    "Pad",
+    "Pause",
+    "Rendezvous",
+    "RevokeGrant",
+    "ServiceClock",
+    "Throttle",
+    "Timeout",
+    "inject",
+]

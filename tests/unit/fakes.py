@@ -15,7 +15,15 @@ from typing import Any, Iterator
 
 from ingest.adapters.aws_errors import CONFLICT_MESSAGE
 from ingest.adapters.control_tables import BAD_PAGE_TOKEN, decode_token, encode_token
-from ingest.adapters.record_store import LEGACY_SHARDS, NEW_DATASET_SHARDS, RecordTarget, RecordWrite, Stamp, shard_of
+from ingest.adapters.record_store import (
+    LEGACY_SHARDS,
+    NEW_DATASET_SHARDS,
+    NO_ATTEMPT,
+    RecordTarget,
+    RecordWrite,
+    Stamp,
+    shard_of,
+)
 from ingest.errors import BadRequestError, ConflictError
 
 
@@ -349,7 +357,8 @@ class FakeRecordWriter:
         item_key = (target.account_id, target.dataset_id, target.record_type, record.key)
         old = self._store.items.get(item_key) if store._visible(item_key, target.shards) else None
         item = {**(old or {}), "data": record.data, "job_id": self._stamp.job_id, "attempt": self._stamp.attempt,
-                "created_by": (old or {}).get("created_by", self._stamp.job_id), **record.extra}
+                "created_by": (old or {}).get("created_by", self._stamp.job_id),
+                "previous_attempt": (old or {}).get("attempt", NO_ATTEMPT), **record.extra}
         item.pop("line", None)  # a number attribute: get_many and the writer's answers leave it out
         store._store(item_key, item, target.shards)
         store.writes += 1

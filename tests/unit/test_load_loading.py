@@ -10,7 +10,7 @@ import pytest
 from ingest.logic import clear
 from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.loading import counted, load_partition
-from ingest.adapters.record_store import Stamp
+from ingest.adapters.record_store import OwnWrite, Stamp
 from tests.unit.fakes import FakeRecordWriter
 from tests.unit.load_world import ACCOUNT, DATASET, World, customer, rejected
 
@@ -90,6 +90,11 @@ def test_writes_use_the_datasets_shard_count_the_threads_and_the_rate_per_load()
     ({"job_id": "U1", "attempt": "a1", "created_by": "U0"}, (0, 1)),
     ({"job_id": "U1", "attempt": "a2", "created_by": "U1"}, (0, 0)),
     ({"data": "{}", "job_id": "U0"}, (0, 1)),  # a record written before items carried attempts
+    # This write itself, applied by an earlier try whose answer was lost: judged by what it replaced.
+    (OwnWrite(job_id="U1", attempt="a2", previous_attempt="-", created_by="U1"), (1, 0)),
+    (OwnWrite(job_id="U1", attempt="a2", previous_attempt="x", created_by="U0"), (0, 1)),
+    (OwnWrite(job_id="U1", attempt="a2", previous_attempt="a1", created_by="U1"), (1, 0)),
+    (OwnWrite(job_id="U1", attempt="a2", previous_attempt="a2", created_by="U1"), (0, 0)),
 ])
 def test_counting_rules_from_the_replaced_item(stamp_prior, expected):
     assert counted(stamp_prior, Stamp("U1", "a2")) == expected

@@ -76,7 +76,10 @@ def test_each_record_is_one_update_with_all_old_that_keeps_created_by_and_uses_t
     assert first["ReturnValues"] == "ALL_OLD"
     assert "#c = if_not_exists(#c, :j)" in first["UpdateExpression"]
     assert first["ExpressionAttributeValues"] == {":d": {"S": '{"n":1}'}, ":l": {"N": "7"}, ":j": {"S": "U1"},
-                                                  ":a": {"S": "a1"}}
+                                                  ":a": {"S": "a1"}, ":none": {"S": "-"}}
+    # The same write (attempt, line) is never applied twice; a refusal answers the item as it is.
+    assert first["ConditionExpression"] == "NOT (#a = :a AND #l = :l)"
+    assert first["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
     assert second["ExpressionAttributeNames"]["#x0"] == "applied"
     assert second["ExpressionAttributeValues"][":x0"] == {"S": "m"}
 

@@ -264,8 +264,17 @@ RETRYABLE_EXCEPTIONS = (EndpointConnectionError, ConnectionClosedError, ReadTime
 MAX_ERROR_ATTEMPTS = 5
 # created_by is set once, by the upload that created the record: a retried Load (a new attempt) can
 # then tell a key its failed attempt created from one it replaced (docs/load_workflow.md).
-UPDATE_EXPRESSION = "SET #d = :d, #j = :j, #a = :a, #l = :l, #c = if_not_exists(#c, :j)"
-UPDATE_NAMES = {"#d": "data", "#j": "job_id", "#a": "attempt", "#l": "line", "#c": "created_by"}
+# previous_attempt keeps the attempt that wrote the item before this write, and the condition refuses
+# to apply one write (attempt, line) twice: a write whose answer was lost (a connection reset, a read
+# timeout, after the table applied it) is retried, by us or the SDK, and the refusal hands back the
+# item as that first try left it, which still says what the write replaced (OwnWrite).
+# previous_attempt is set first: moto applies SET actions in order on the live item (DynamoDB
+# evaluates every operand on the item as it was).
+UPDATE_EXPRESSION = "SET #p = if_not_exists(#a, :none), #d = :d, #j = :j, #a = :a, #l = :l, #c = if_not_exists(#c, :j)"
+UPDATE_NAMES = {"#d": "data", "#j": "job_id", "#a": "attempt", "#l": "line", "#c": "created_by",
+                "#p": "previous_attempt"}
+NOT_THIS_WRITE_AGAIN = "NOT (#a = :a AND #l = :l)"
+NO_ATTEMPT = "-"  # previous_attempt of a new record, or of one written before items carried attempts
 
 
 class TokenBucket:
@@ -307,12 +316,19 @@ class TokenBucket:
                 self.rate = min(self.target, self.rate + self.target / 1000)
 
 
+class OwnWrite(dict):
+    """A write's answer when an earlier try of the same write landed and its answer was lost: the item
+    as that try left it. Its previous_attempt and created_by say what the write replaced
+    (logic/load/loading.py `counted`)."""
+
+
 class RecordWriter:
     """One Load's writes into the records table: one UpdateItem per record with ReturnValues=ALL_OLD,
     overlapping on `threads` threads and paced by a TokenBucket.
 
     write(records) -> for each record, in order, the item it replaced as {attribute: string value}
-    (pk and sk left out), or None for a new record. Throttled writes slow the bucket down and are
+    (pk and sk left out), or None for a new record; an OwnWrite when a retry finds the write already
+    applied by an earlier try whose answer was lost. Throttled writes slow the bucket down and are
     retried without end (the Load's timeout bounds them): a busy table makes a load slower, never
     failed. Other transient errors get MAX_ERROR_ATTEMPTS tries; anything else is raised.
 
@@ -327,7 +343,7 @@ class RecordWriter:
         self.target = target
         self._pks = [{"S": partition(target.account_id, target.dataset_id, target.record_type, shard)}
                      for shard in range(target.shards)]
-        self._stamp_values = {":j": {"S": stamp.job_id}, ":a": {"S": stamp.attempt}}
+        self._stamp_values = {":j": {"S": stamp.job_id}, ":a": {"S": stamp.attempt}, ":none": {"S": NO_ATTEMPT}}
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="record-writer")
 
     def write(self, records: Sequence[RecordWrite]) -> list[dict[str, str] | None]:
@@ -344,8 +360,9 @@ class RecordWriter:
                 expression += f", #x{index} = :x{index}"
         return {"TableName": self._table,
                 "Key": {"pk": self._pks[shard_of(record.key, self.target.shards)], "sk": {"S": record.key}},
-                "UpdateExpression": expression, "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values, "ReturnValues": "ALL_OLD"}
+                "UpdateExpression": expression, "ConditionExpression": NOT_THIS_WRITE_AGAIN,
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ReturnValues": "ALL_OLD",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 
     def _write_one(self, record: RecordWrite) -> dict[str, str] | None:
         request = self._request(record)
@@ -356,6 +373,8 @@ class RecordWriter:
                 response = self._ddb.update_item(**request)
             except ClientError as exc:
                 code = error_code(exc)
+                if code == "ConditionalCheckFailedException":  # this write, applied by an earlier try
+                    return OwnWrite(string_attributes(exc.response.get("Item") or {}))
                 if code in THROTTLING_CODES:
                     self._bucket.throttled()
                     continue
@@ -367,8 +386,7 @@ class RecordWriter:
             else:
                 self._bucket.succeeded()
                 old = response.get("Attributes")
-                return {name: value["S"] for name, value in old.items()
-                        if name not in ("pk", "sk") and "S" in value} if old else None
+                return string_attributes(old) if old else None
             errors += 1
             self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**errors)))  # noqa: S311 (jitter, not a secret)
 
@@ -380,6 +398,11 @@ class RecordWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def string_attributes(item: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """An item's string attributes but its keys, as {name: value}: what the writer answers."""
+    return {name: value["S"] for name, value in item.items() if name not in ("pk", "sk") and "S" in value}
 
 
 # -- one record's item ------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Protocol
 import orjson
 
 from ingest import record_types
-from ingest.adapters.record_store import RecordWrite, Stamp
+from ingest.adapters.record_store import OwnWrite, RecordWrite, Stamp
 from ingest.logic import audiences, profiles
 from ingest.logic.load import frames as frame_codec
 from ingest.logic.load.context import LoadContext
@@ -53,7 +53,13 @@ class WindowOutcome:
 
 def counted(prior: dict[str, str] | None, stamp: Stamp) -> tuple[int, int]:
     """(created, replaced) for one write, from the item it replaced (docs/load_workflow.md): exact
-    when a Load is retried with a new attempt after writing part of its partition."""
+    when a Load is retried with a new attempt after writing part of its partition, and when one
+    write is retried after its answer was lost (an OwnWrite: the previous writer is then the item's
+    previous_attempt, the creator its created_by)."""
+    if isinstance(prior, OwnWrite):  # this write's earlier try landed: judge by what that try replaced
+        if prior.get("previous_attempt") == stamp.attempt:
+            return 0, 0
+        return (1, 0) if prior.get("created_by") == stamp.job_id else (0, 1)
     if prior is None:
         return 1, 0
     if prior.get("job_id") != stamp.job_id:
