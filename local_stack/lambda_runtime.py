@@ -15,11 +15,21 @@ Lambda gives it, from the function's configuration in the template:
     removed afterwards;
   - the 6 MB limit on a synchronous response (requests are checked by local_stack/moto_server.py);
   - its role: the AWS calls it makes are checked against the role's policies (local_stack/access_guard.py).
+
+Invocations in flight are capped (`limit_concurrency`), as an account's concurrency caps them on AWS:
+every function and moto share this one process, and 30 jobs' Loads at once (each with its writer
+threads) asked it for thousands of threads' worth of calls to its own server, which then reset
+connections and answered the API's status GETs in tens of seconds. Over the cap, an invocation waits
+its turn before it starts (its timeout is not running yet) instead of failing with
+TooManyRequestsException as AWS would: the workflow's Retry would only turn the wait into polling.
+The functions behind the local API Gateway are not capped (they answer a client waiting on them, like
+functions with reserved concurrency), so the API keeps answering while jobs queue.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import importlib
 import json
@@ -31,7 +41,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -134,16 +144,75 @@ class Invocation:
             return True
 
 
+class ConcurrencyLimit:
+    """At most `limit` invocations of the capped functions at once; the rest wait in arrival order."""
+
+    def __init__(self, limit: int, uncapped: frozenset[str]):
+        if limit < 1:
+            raise ValueError("a concurrency limit needs at least one invocation")
+        self.limit, self.uncapped = limit, uncapped
+        self.in_flight = self.peak = self.waited = 0
+        self._turns: list[threading.Event] = []
+        self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._turns)
+
+    def caps(self, function: Any) -> bool:
+        return function.function_name not in self.uncapped
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            turn = None
+            if self.in_flight >= self.limit:
+                turn = threading.Event()
+                self._turns.append(turn)
+                self.waited += 1
+            else:
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+        if turn is not None:
+            turn.wait()  # the slot was handed over by release: in_flight already counts this one
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._turns:
+                    self._turns.pop(0).set()  # hand the slot to the longest waiting
+                else:
+                    self.in_flight -= 1
+
+
+_concurrency: ConcurrencyLimit | None = None
+
+
+def concurrency() -> ConcurrencyLimit | None:
+    """The cap on invocations in flight, if any (its counters: in_flight, waiting, peak, waited)."""
+    return _concurrency
+
+
+def limit_concurrency(limit: int | None, uncapped: Iterable[str] = ()) -> ConcurrencyLimit | None:
+    """From now on at most `limit` invocations run at once, except of the `uncapped` functions (by
+    name); None lifts the cap. Invocations already running are not counted."""
+    global _concurrency  # noqa: PLW0603 (one account's concurrency per process)
+    _concurrency = None if limit is None else ConcurrencyLimit(limit, frozenset(uncapped))
+    return _concurrency
+
+
 _storage_root: Path | None = None
 __all__ = [
     "Invocation",
     "LambdaTimeout",
     "add_invoke_hook",
     "call_handler",
+    "concurrency",
     "current_invocation",
     "install",
     "invoke",
     "invoke_hooks",
+    "limit_concurrency",
     "use_wall_clock",
 ]
 
@@ -187,6 +256,14 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
         raise RuntimeError(f"{function.function_name}: environment not applied locally: {', '.join(mismatched)}")
     if isinstance(event, (str, bytes)):
         event = json.loads(event or "{}")
+    concurrency = _concurrency
+    if concurrency is None or not concurrency.caps(function):
+        return _invoke(function, event)
+    with concurrency.slot():
+        return _invoke(function, event)
+
+
+def _invoke(function: Any, event: Any) -> tuple[str, bool, str]:
     invocation = Invocation(function, _storage_root or _make_storage_root())
     outcome: dict[str, Any] = {}
     worker = threading.Thread(target=_run, args=(invocation, event, outcome), daemon=True,

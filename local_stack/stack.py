@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import botocore.endpoint
 from moto.core.config import default_user_config
 
 from local_stack import access_guard, dynamodb, lambda_runtime, s3, stepfunctions
@@ -20,6 +21,13 @@ from local_stack.moto_server import MotoServer
 from local_stack.template import Template
 
 HOST = "127.0.0.1"
+# Invocations in flight at once, but the API's functions' (lambda_runtime.limit_concurrency); the
+# environment's LOCAL_LAMBDA_CONCURRENCY overrides it. docs/local_stack.md has the measurements.
+LAMBDA_CONCURRENCY = 8
+# Connections each boto3 client keeps (botocore's default is 10). On AWS each sandbox has its own
+# clients; here every invocation shares the handlers' cached ones, so a Load's 16 writer threads, times
+# the Loads in flight, would open and throw away a connection per call beyond the pool's 10.
+CLIENT_CONNECTIONS = 256
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 log = logging.getLogger("local_stack")
@@ -45,8 +53,11 @@ class StackInfo:
 
 
 class LocalStack:
-    def __init__(self, template_path: Path, aws_port: int = 4566, api_port: int = 3000):
+    def __init__(self, template_path: Path, aws_port: int = 4566, api_port: int = 3000,
+                 lambda_concurrency: int | None = None):
         self.template_path = Path(template_path)
+        self.lambda_concurrency = lambda_concurrency or int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY")
+                                                            or LAMBDA_CONCURRENCY)
         self.aws_port = aws_port
         self.api_port = api_port
         self.aws_endpoint = f"http://{HOST}:{aws_port}"
@@ -74,6 +85,8 @@ class LocalStack:
             TableKeys.from_template(deployment.template, deployment.resolver), REGION, ACCOUNT_ID,
             {function["handler"]: function["role_arn"] for function in deployment.functions.values()}))
         self._api = LocalApiGateway(self.deployment, session.client("lambda"), HOST, self.api_port)
+        api_functions = {arn.rsplit(":function:", 1)[-1].split(":")[0] for arn in self._api.definition.function_arns()}
+        lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
         self._api.start()
         return self.info
 
@@ -129,6 +142,7 @@ class LocalStack:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
+        _keep_client_connections(CLIENT_CONNECTIONS)
 
     @staticmethod
     def _apply_function_environment(deployment: Deployment) -> None:
@@ -142,3 +156,19 @@ class LocalStack:
                         "in-process handlers need one value per variable"
                     )
         os.environ.update(merged)
+
+
+def _keep_client_connections(connections: int) -> None:
+    """Every boto3 client made in this process from now on keeps at least `connections` connections
+    (idempotent); see CLIENT_CONNECTIONS."""
+    creator = botocore.endpoint.EndpointCreator
+    if getattr(creator.create_endpoint, "_local_stack", False):
+        return
+    create_endpoint = creator.create_endpoint
+
+    def create_endpoint_keeping(self, *args, **kwargs):
+        kwargs["max_pool_connections"] = max(kwargs.get("max_pool_connections") or 0, connections)
+        return create_endpoint(self, *args, **kwargs)
+
+    create_endpoint_keeping._local_stack = True  # type: ignore[attr-defined]
+    creator.create_endpoint = create_endpoint_keeping  # botocore's seam

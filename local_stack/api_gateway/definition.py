@@ -123,6 +123,12 @@ class ApiDefinition:
         self.usage_plans = self._usage_plans(deployment)
         self.routes = self._routes(deployment)
 
+    def function_arns(self) -> set[str]:
+        """The functions the API invokes: its integrations and its authorizers."""
+        integrations = {method["function_arn"] for route in self.routes for method in route.methods.values()}
+        authorizers = {authorizer.function_arn for authorizer in self.authorizers.values()}
+        return {arn for arn in integrations if arn} | authorizers
+
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         """The most specific route matching the path (routes are sorted most specific first)."""
         for route in self.routes:

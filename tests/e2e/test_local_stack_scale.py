@@ -4,11 +4,15 @@ docs/local_stack.md "Staying fast as data grows")."""
 
 from __future__ import annotations
 
+import threading
+
 import boto3
+import requests
 from moto.s3.models import s3_backends
 from moto.s3.utils import _VersionedKeyStore
 
 from benchmarks.local_stack import RECORD_TYPE, Bench, concurrent_uploads, customer_line, upload_and_wait
+from local_stack import lambda_runtime
 from local_stack.stack import ACCOUNT_ID
 from tests.conftest import TEST_CONTEXT
 from tests.support import faults
@@ -33,6 +37,41 @@ def test_thirty_concurrent_uploads_complete_with_exact_counts_while_status_answe
         assert outcome.dataset_counts[dataset_id] > 0
     assert outcome.get_statuses == {200: len(outcome.get_latencies)}
     assert len(outcome.get_latencies) >= UPLOADS  # each upload asked about at least once
+
+
+def test_the_api_answers_while_workflow_invocations_wait_for_a_slot(stack, account, tmp_path):
+    """The local Lambda runtime runs at most LAMBDA_CONCURRENCY invocations at once (as an account's
+    concurrency would), but never makes the API's functions wait: with every slot held by a paused
+    Load and more Loads queued, status GETs answer; released, every job completes exactly."""
+    from cli.client import IngestClient, put_file
+
+    limit = lambda_runtime.concurrency()
+    assert limit is not None
+    client = IngestClient(stack.info.api_url, account["token"])
+    uploads = limit.limit // TEST_CONTEXT["load_partitions"] + 1  # more Loads than slots
+    upload_ids = []
+    with faults.inject(faults.Pause("Load", account=account["name"], timeout=600)) as paused:
+        for number in range(uploads):
+            path = tmp_path / f"slots-{number}.ndjson"
+            path.write_bytes(b"".join(customer_line(f"slot{number}-{index:03d}", index) + b"\n" for index in range(60)))
+            upload = client.request_upload(path.name, client.create_dataset(f"slots {number}")["id"], RECORD_TYPE)
+            put_file(upload["url"], str(path))
+            upload_ids.append(upload["id"])
+        full = threading.Event()
+        for _ in range(6000):  # bounded: a broken cap fails here instead of hanging
+            if limit.in_flight == limit.limit and limit.waiting > 0:
+                break
+            full.wait(0.1)
+        assert (limit.in_flight, limit.waiting > 0) == (limit.limit, True), "the Loads should fill every slot"
+        for upload_id in upload_ids:
+            answer = requests.get(f"{stack.info.api_url}/v1/uploads/{upload_id}",
+                                  headers={"Auth-Api-Token": account["token"]}, timeout=60)
+            assert answer.status_code == 200 and answer.json()["status"] in ("Pending", "Processing")
+        paused.release()
+    finished = [client.wait_for(upload_id, timeout=900, poll=0.5) for upload_id in upload_ids]
+    assert [upload["status"] for upload in finished] == ["Completed"] * uploads
+    assert [upload["stats"]["created"] for upload in finished] == [60] * uploads
+    assert limit.peak <= limit.limit
 
 
 def test_writes_whose_answers_were_lost_count_each_record_once(stack, account):
