@@ -8,6 +8,7 @@ The cache runs on the gateway's clock (clock.py).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from typing import Any
@@ -16,6 +17,7 @@ from local_stack.api_gateway import clock
 from local_stack.api_gateway.definition import ApiDefinition, Authorizer, Refused
 
 # What a REQUEST authorizer's event carries of the request (beside its type and methodArn).
+log = logging.getLogger("local_stack.api_gateway")
 REQUEST_FIELDS = ("resource", "path", "httpMethod", "headers", "multiValueHeaders", "queryStringParameters",
                   "multiValueQueryStringParameters", "pathParameters", "stageVariables", "requestContext")
 
@@ -59,6 +61,9 @@ class Authorizers:
         if result.get("FunctionError"):
             if isinstance(payload, dict) and payload.get("errorMessage") == "Unauthorized":
                 raise Refused("UNAUTHORIZED")
+            # API Gateway answers 500 and logs nothing the client sees; say why here (a timeout, a crash).
+            log.warning("authorizer %s failed: %s", authorizer.function_arn,
+                        payload.get("errorType") if isinstance(payload, dict) else "no error payload")
             raise Refused("AUTHORIZER_FAILURE")
         if not isinstance(payload, dict) or "policyDocument" not in payload:
             raise Refused("AUTHORIZER_CONFIGURATION_ERROR")
