@@ -6,11 +6,13 @@ The machine is small and noisy, so absolute numbers drift; the ratios are what t
      schema; and the same check against bare orjson.loads
   2. exact path: lines the typed path leaves to the exact checker (a conversion), check_line vs
      the exact checker alone: what the typed attempt costs those lines
-  3. hot path, per Lexer type: parse + validate + key + the DynamoDB write item of each line
-     (check_line + record_store.wire_items) vs bare orjson.loads of the same lines, CPU time of
-     this thread, rounds interleaved, best round each (other processes' load skews both alike)
-  4. split: what Split does per record (logic/load/split.py: read, check, route to partition
-     key_hash(key) % partitions) vs merely splitting bytes into lines
+  3. hot path, per Lexer type: what the load workflow does per line from the line as sent to the
+     write request: Split's line_router (parse + validate + key + key hash + partition + work-file
+     line), then Load's frame decoding, last line per key and UpdateItem parameters (bench_hot_path
+     says exactly what), vs bare orjson.loads of the same lines, CPU time of this thread, rounds
+     interleaved, best round each (other processes' load skews both alike)
+  4. split: what Split does per record (logic/load/split.py: read, check, route by the key's hash,
+     frame) vs merely splitting bytes into lines
   5. end to end on the local stack: a whole upload job vs raw BatchWriteItem of the same
      records into the same embedded DynamoDB (locally, the store is the bottleneck)
 Then, in a second table, what boto3 costs per record to write (HTTP stubbed: no network).
@@ -167,32 +169,64 @@ def best_cpu_times(actions: dict, rounds: int) -> dict:
 
 
 def bench_hot_path(record_type_name: str, lines: list[bytes], rounds: int = 7) -> dict:
-    """Per line: parse + validate + key + write item (what Load does before sending) vs bare orjson.loads."""
+    """Per line, what the load workflow does from the line as sent to the write request, vs bare
+    orjson.loads of the same lines. Split: split.line_router (check, key, key hash, partition, the
+    work-file line), each line appended to its partition's list (Split's writer.write); Load:
+    frames.decode_stream over each partition, windows, last_per_key, loading.upsert_writes and
+    RecordWriter's request (the UpdateItem's parameters, shard from the carried hash). Not counted:
+    S3 and boto3's own per-call work (the second table has boto3's), and reading lines off the file
+    (the split row below has that)."""
     import orjson
 
     from ingest import record_types
-    from ingest.adapters.record_store import wire_items
-    from ingest.logic.load.split import check_line
+    from ingest.adapters.record_store import RecordTarget, RecordWriter, Stamp, TokenBucket
+    from ingest.logic.load import frames, loading
+    from ingest.logic.load.context import LoadSettings
+    from ingest.logic.load.split import line_router
     from ingest.record_types import fast_path
 
     record_type = record_types.get(record_type_name)
-    item = wire_items("bench-account", "bench-dataset", record_type.stored_type, "bench-job")
+    settings = LoadSettings()
+    route = line_router(record_type, settings.partitions)
+    # Its request builder alone: no client call is made, and its thread pool starts no thread.
+    writer = RecordWriter(None, "bench-records", RecordTarget("bench-account", "bench-dataset", record_type.stored_type,
+                                                              64), Stamp("bench-job", "bench-attempt"), 1, TokenBucket(1))
+    requests = []
+
+    def split_lines() -> list[bytes]:
+        parts: dict[int, list[bytes]] = {}
+        for number, raw in enumerate(lines, 1):
+            problem, partition, frame = route(number, raw, None)
+            if problem is None:
+                part = parts.get(partition)
+                if part is None:
+                    part = parts[partition] = []
+                part.append(frame)
+        return [b"".join(part) for part in parts.values()]
+
+    def load_parts(work_files: list[bytes]) -> None:
+        for work_file in work_files:
+            for window in loading.windows(frames.decode_stream([work_file]), settings.load_window_records):
+                for write in loading.upsert_writes(loading.last_per_key(window)):
+                    requests.append(writer._request(write))
+                requests.clear()
 
     def full():
-        for raw in lines:
-            problem, key, stored = check_line(record_type, raw)
-            if problem is None:
-                item(key, stored)
+        load_parts(split_lines())
+
+    work_files = split_lines()
 
     def parse_only():
         for raw in lines:
             orjson.loads(raw)
 
-    times = best_cpu_times({"full": full, "orjson": parse_only}, rounds)
+    times = best_cpu_times({"full": full, "orjson": parse_only, "split": split_lines,
+                            "load": lambda: load_parts(work_files)}, rounds)
     accept = fast_path.accepting(*record_type.typed_path)
     typed = sum(accept(raw) is not None for raw in lines)
     return {"records": len(lines), "ours_per_s": rate(len(lines), times["full"]),
-            "baseline_per_s": rate(len(lines), times["orjson"]), "typed_path_share": typed / len(lines)}
+            "baseline_per_s": rate(len(lines), times["orjson"]), "typed_path_share": typed / len(lines),
+            "parts_of_a_parse": {"Split": times["split"] / times["orjson"], "Load": times["load"] / times["orjson"]}}
 
 
 class _StubbedBody:
@@ -277,22 +311,23 @@ def print_boto3_costs(costs: dict[str, float]) -> None:
 def bench_split(lines: list[bytes]) -> dict:
     from ingest import record_types
     from ingest.logic import formats
-    from ingest.adapters.record_store import key_hash
     from ingest.logic import lines as line_reader
     from ingest.logic.load.context import LoadSettings
-    from ingest.logic.load.split import check_line
+    from ingest.logic.load.split import line_router
 
     data = b"\n".join(lines) + b"\n"
     chunks = [data[i:i + 1024 * 1024] for i in range(0, len(data), 1024 * 1024)]
     record_type = record_types.get("purchase")
     partitions = LoadSettings().partitions
 
-    def ours():  # as split.split_range routes a record: its key from the check, then the key's hash
+    route = line_router(record_type, partitions)
+
+    def ours():  # as split.split_range routes a record: line_router's partition and work-file line
         routed = [0] * partitions
         for record in formats.records_of(chunks, formats.NDJSON, record_type):
-            problem, key, _ = check_line(record_type, record.json)
+            problem, partition, _ = route(record.number, record.json, None)
             if problem is None:
-                routed[key_hash(key) % partitions] += 1
+                routed[partition] += 1
         return routed
 
     assert sum(ours()) == len(lines), "the row times routing of every record: the generated ones are all valid"
@@ -369,10 +404,10 @@ def main() -> int:
         "validation (check_line vs bare orjson.loads)": {**validation, "baseline_per_s": validation["orjson_loads_per_s"]},
     }
     for name, make_lines in HOT_PATH_LINES.items():
-        results[f"hot path {name} (check + key + write item vs orjson.loads)"] = bench_hot_path(
+        results[f"hot path {name} (Split + Load per line vs orjson.loads)"] = bench_hot_path(
             name, lines if name == "purchase" else make_lines(args.records))
     results["exact path purchase (check_line vs exact checker alone)"] = bench_exact_path(lines)
-    results["split (check + route by key_hash % partitions vs bare line split)"] = bench_split(lines)
+    results["split (read + check + route + frame vs bare line split)"] = bench_split(lines)
     if not args.skip_end_to_end:
         results["end-to-end job on local stack (vs raw BatchWriteItem)"] = bench_end_to_end(
             lines[: args.e2e_records], Path(args.template))
@@ -382,7 +417,9 @@ def main() -> int:
         print(f"{name:62} {result['records']:>8} {result['ours_per_s']:>10,.0f} {result['baseline_per_s']:>11,.0f} {ratio:>6.2f}x")
     for name, result in results.items():
         if "typed_path_share" in result:
-            print(f"  {name.split(' (')[0]}: {result['typed_path_share']:.0%} of lines accepted by the typed path")
+            parts = ", ".join(f"{step} {cost:.2f}x" for step, cost in result["parts_of_a_parse"].items())
+            print(f"  {name.split(' (')[0]}: {result['typed_path_share']:.0%} of lines accepted by the typed path;"
+                  f" CPU per line as x of a parse: {parts}")
     print()
     print_boto3_costs(bench_boto3_writes(purchase_lines(args.boto3_records, seed=3)))
     return 0

@@ -13,6 +13,7 @@ from ingest.adapters.record_store import (
     RecordStore,
     RecordWrite,
     TokenBucket,
+    key_hash,
     partition,
     shard_of,
 )
@@ -142,3 +143,17 @@ def test_the_token_bucket_halves_on_throttling_and_climbs_back_slowly():
     for _ in range(20):
         bucket.throttled()
     assert bucket.rate == bucket.min_rate == 1000 / 64
+
+
+def test_a_key_hash_carried_from_split_gives_the_shard_hashing_the_key_would():
+    keys = [f"customer_id:c{number}" for number in range(2000)]
+    for shards in (16, 64, 7):  # 7: a count that does not divide 256, read from the whole hash
+        carried, hashed = StubClient(), StubClient()
+        with writer(carried, Clock(), shards=shards) as records:
+            records.write([RecordWrite(key, "{}", 1, key_hash=key_hash(key)) for key in keys])
+        with writer(hashed, Clock(), shards=shards) as records:
+            records.write([RecordWrite(key, "{}", 1) for key in keys])
+        pks = {request["Key"]["sk"]["S"]: request["Key"]["pk"]["S"] for request in carried.requests}
+        assert pks == {request["Key"]["sk"]["S"]: request["Key"]["pk"]["S"] for request in hashed.requests}
+        assert pks == {key: partition("acme", "ds1", "customer_record", shard_of(key, shards)) for key in keys}
+        assert len(set(pks.values())) == shards

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from ingest import record_types
-from ingest.adapters.record_store import partition_of
+from ingest.adapters.record_store import key_hash, partition_of
 from ingest.errors import DatasetBusyError, FileRejectedError
 from ingest.logic import formats
 from ingest.logic.lines import MAX_LINE_BYTES
@@ -487,3 +487,43 @@ def test_a_stray_quote_in_an_unquoted_csv_field_loses_no_record_and_reads_none_t
         valid, rejected = world.outcome()
         assert (valid, rejected) == one_pass(data, formats.CSV)
         assert len(valid) == 40 and rejected == []
+
+
+# -- Split's per-line work (split.line_router) and the frames it writes ----------------------------------
+
+ROUTED_LINES = [
+    customer("c1", first_name="Ann"),
+    b'{"link": {"email": "Mixed.Case@Example.com"}, "first_name": "Bo"}',
+    b'{"link":\t{"customer_id": "tab\\tin key"},\t"first_name": "Cy"}',  # tabs: whitespace, and in a string
+    b'{"link": {"customer_id": 5}}',  # converted by the exact checker
+    b'{"link": {"customer_id": ""}}',  # refused
+    b'{"link": ',  # not JSON
+    b'{"link": {"customer_id": "big"}, "first_name": "' + b"x" * split.MAX_STORED_RECORD_BYTES + b'"}',
+]
+
+
+@pytest.mark.parametrize("line", ROUTED_LINES)
+def test_split_routes_each_line_as_check_line_partition_of_and_frames_encode_say(line):
+    kind = record_types.get("customer_record")
+    problem, key, stored = split.check_line(kind, line)
+    for csv_raw in (None, b"c1,\t\"row\"\nas sent"):
+        routed = split.line_router(kind, 7)(12, line, csv_raw)
+        if problem is not None:
+            assert routed == (problem, 0, b"")
+            continue
+        assert routed == (None, partition_of(key, 7), frames.encode(12, key, stored, csv_raw))
+        decoded = frames.decode(routed[2].rstrip(b"\n"))
+        assert (decoded.line, decoded.key, decoded.record, decoded.key_hash) == (12, key, line, key_hash(key))
+        assert decoded.raw == (line if csv_raw is None else csv_raw)
+
+
+def test_a_line_with_tabs_between_its_tokens_reaches_load_as_sent():
+    """JSON may hold a tab as whitespace: the frame keeps the record last, so Load reads it whole."""
+    data = customer("c0") + b'\n{"link":\t{"customer_id": "c1"},\t"first_name": "Ann"}\n' + customer("c2") + b"\n"
+    valid, rejected = World(data, range_bytes=16).outcome()
+    assert rejected == []
+    assert [(line, key, stored) for line, key, stored, _ in valid] == [
+        (1, "customer_id:c0", customer("c0")),
+        (2, "customer_id:c1", b'{"link":\t{"customer_id": "c1"},\t"first_name": "Ann"}'),
+        (3, "customer_id:c2", customer("c2")),
+    ]

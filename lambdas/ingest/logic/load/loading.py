@@ -26,7 +26,7 @@ from typing import Protocol
 import orjson
 
 from ingest import record_types
-from ingest.adapters.record_store import OwnWrite, RecordWrite, Stamp
+from ingest.adapters.record_store import NO_EXTRA, OwnWrite, RecordWrite, Stamp
 from ingest.logic import audiences, profiles
 from ingest.logic.load import frames as frame_codec
 from ingest.logic.load.context import LoadContext
@@ -86,6 +86,11 @@ def last_per_key(window: list[frame_codec.Frame]) -> list[frame_codec.Frame]:
     return list(latest.values())
 
 
+def upsert_writes(latest: list[frame_codec.Frame]) -> list[RecordWrite]:
+    """The writes of a window's last line per key, the shard taken from the key hash Split carried."""
+    return [RecordWrite(frame.key, frame.record.decode(), frame.line, NO_EXTRA, frame.key_hash) for frame in latest]
+
+
 class UpsertLoad:
     """Load kind "upsert": the last line per key is written; counts from the items it replaced."""
 
@@ -101,7 +106,7 @@ class UpsertLoad:
         outcome = WindowOutcome(loaded=len(window))
         if self._writer is not None:
             latest = last_per_key(window)
-            priors = self._writer.write([RecordWrite(frame.key, frame.record.decode(), frame.line) for frame in latest])
+            priors = self._writer.write(upsert_writes(latest))
             for prior in priors:
                 outcome.count(prior, self._stamp)
         return outcome

@@ -15,6 +15,7 @@ that is less. Nothing goes to /tmp.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, cast
 
@@ -22,7 +23,7 @@ import orjson
 
 from ingest import record_types
 from ingest.adapters.object_store import MIN_PART_BYTES
-from ingest.adapters.record_store import partition_of
+from ingest.adapters.record_store import key_hash
 from ingest.clock import iso_now
 from ingest.errors import StepFailedError
 from ingest.logic import formats
@@ -42,13 +43,46 @@ JSON = "application/json"
 
 def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes | None]:
     """(problem, key, stored JSON) for one record's JSON; problem is None when it is accepted.
-    The stored record is the line as sent: checks convert nothing, and nothing is dumped again."""
+    The stored record is the line as sent: checks convert nothing, and nothing is dumped again.
+    (The CLI's validate runs this; Split runs the same checks through line_router.)"""
     problem, key = record_type.check_line(raw)
     if problem is None and len(raw) <= MAX_STORED_RECORD_BYTES:
         return None, key, raw
     if problem is None:
-        problem = f"record is {len(raw)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
+        problem = too_big(raw)
     return problem, None, None
+
+
+def too_big(raw: bytes) -> str:
+    return f"record is {len(raw)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
+
+
+# route(line number, record JSON, CSV row as sent or None) -> (problem, partition, frame)
+LineRouter = Callable[[int, bytes, bytes | None], tuple[str | None, int, bytes]]
+
+
+def line_router(record_type, partitions: int) -> LineRouter:
+    """Split's work on one record, in one call: check_line's verdict (the same checks, the same
+    messages), then for an accepted record its partition, (key_hash(key) >> 8) % partitions as
+    record_store.partition_of routes it, and its work-file line (frames.FORMAT, carrying the key hash
+    so Load does not hash the key again). A rejected record gets (problem, 0, b"").
+
+    The pieces are inlined because this runs once per line and each Python call costs a few per cent
+    of parsing the line (docs/decision_log.md, the hot path's third pass); tests hold it equal to
+    check_line, partition_of and frames.encode."""
+    check, hash_of, frame, json_string = record_type.check_line, key_hash, frames.FORMAT, frames.json_string
+
+    def route(number: int, line: bytes, csv_raw: bytes | None) -> tuple[str | None, int, bytes]:
+        problem, key = check(line)
+        if problem is not None:
+            return problem, 0, b""
+        if len(line) > MAX_STORED_RECORD_BYTES:
+            return too_big(line), 0, b""
+        hashed = hash_of(key)
+        raw = b"" if csv_raw is None else json_string(csv_raw.decode("utf-8", errors="replace"))
+        return None, (hashed >> 8) % partitions, frame % (number, hashed, json_string(key), raw, line)
+
+    return route
 
 
 def range_records(ctx: LoadContext, job: LoadJob, task: RangeTask) -> tuple[RangeStream, Any]:
@@ -75,7 +109,7 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
     work = WorkKeys(job.account_id, job.upload_id)
     record_type = record_types.get(job.record_type)
     csv = job.format == formats.CSV
-    partitions = job.partitions
+    route = line_router(record_type, job.partitions)
     report_bytes = not job.gzip  # for gzip, Decompress counted the compressed bytes read
     total = rejected = 0
     reported_records = reported_bytes = 0
@@ -87,19 +121,18 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
             total += 1
             problem = record.problem
             if problem is None:
-                problem, key, stored = check_line(record_type, cast(bytes, record.json))
+                problem, partition, frame = route(record.number, cast(bytes, record.json), record.raw if csv else None)
             if problem is not None:
                 rejected += 1
                 if errors is None:
                     errors = open_files.enter_context(ctx.objects.writer(work.errors(f"split-{task.index:05d}")))
                 errors.write(error_log.error_line(record.number, problem, record.raw))
             else:
-                partition = partition_of(cast(str, key), partitions)
                 writer = writers.get(partition)
                 if writer is None:
                     writer = writers[partition] = open_files.enter_context(
                         ctx.objects.writer(work.part(partition, task.index), part_bytes=SPLIT_PART_BYTES))
-                writer.write(_frame(record, cast(str, key), cast(bytes, stored), csv))
+                writer.write(frame)
             if total - reported_records >= PROGRESS_EVERY_RECORDS:
                 read = min(stream.bytes_owned, task.end - task.start) if report_bytes else 0
                 progress.add(lines_read=total - reported_records, bytes_read=read - reported_bytes)
@@ -109,10 +142,6 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
         ctx.objects.put(work.split_result(task.index), orjson.dumps(result.state()), content_type=JSON)
         progress.add(lines_read=total - reported_records,
                      bytes_read=(task.end - task.start - reported_bytes) if report_bytes else 0, chunks_done=1)
-
-
-def _frame(record: formats.SourceRecord, key: str, stored: bytes, csv: bool) -> bytes:
-    return frames.encode(record.number, key, stored, record.raw if csv else None)
 
 
 # -- PlanLoad ------------------------------------------------------------------------------------------
