@@ -45,7 +45,10 @@ def run_to_finalize(ctx: LoadContext, account_id: str, upload_id: str, *, attemp
     job = steps.inspect(ExecutionInput(account_id=account_id, upload_id=upload_id))
     seen(job)
     if job.gzip:
-        job = steps.decompress(job)
+        state = steps.decompress(job)
+        while state.decompress is not None:  # the chain, as the state machine loops on it
+            state = steps.decompress(state.job, state.decompress)
+        job = state.job
     else:
         for task in order(manifest(ctx, work.scan_manifest, RangeTask)):
             steps.scan_range(job, task)

@@ -17,6 +17,7 @@ from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
 from ingest.handlers import wiring
 from ingest.handlers.observability import logger, metrics, traced
 from ingest.models.workflow import (
+    DecompressState,
     ExecutionInput,
     FailedState,
     LoadJob,
@@ -80,7 +81,8 @@ def plan_split(event: dict, context: Any) -> dict:
 
 @workflow_step("Decompress")
 def decompress(event: dict, context: Any) -> dict:
-    return {"job": wiring.load_steps().decompress(_job(event)).state()}
+    state = DecompressState.model_validate(event)  # a cursor when the chain goes on from an earlier invocation
+    return wiring.load_steps().decompress(state.job, state.decompress).state()
 
 
 @workflow_step("Split")

@@ -74,6 +74,27 @@ class RangeTask(StateModel):
     holds_header: bool = False  # CSV: the range holding the file's first record (the header row)
 
 
+class DecompressCursor(StateModel):
+    """Where a chained Decompress invocation stopped, at the end of a plain part: the next one goes on
+    from here (logic/load/decompress.py). The parts so far are the first `parts` of split-manifest.json;
+    the seek point to inflate on from is checkpoint `invocations` (layout.WorkKeys.inflate_checkpoint)."""
+
+    invocations: int = Field(ge=1)  # Decompress invocations so far
+    plain_offset: Count  # plain bytes written as whole parts (their sizes summed)
+    parts: Count
+    first_line: int = Field(ge=1)  # the line number of the next part's first byte
+    header_part: int | None = Field(default=None, ge=0)  # the part where the first non-blank line starts
+    plain_crc: int = Field(ge=0)  # CRC-32 of the plain bytes so far (checked against the file's trailer)
+
+
+class DecompressState(StateModel):
+    """Decompress's input and output: `decompress` present while the chain goes on (the Choice after it
+    loops back), absent once every part is written and `job.ranges` is set."""
+
+    job: LoadJob
+    decompress: DecompressCursor | None = None
+
+
 class ScanResult(StateModel):
     """Scan of one range (work/.../scan/<index>.json): what PlanSplit needs for every later range."""
 

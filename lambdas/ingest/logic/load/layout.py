@@ -3,6 +3,8 @@
     scan-manifest.json           the RangeTasks Scan's Map reads (Inspect writes it, plain uploads)
     scan/<range>.json            ScanResult of a range (plain uploads)
     plain/<part>                 Decompress's plain parts of a gzip upload, cut at record boundaries
+    inflate-checkpoint/<n>       where Decompress invocation n stopped inflating (a trimmed zran index)
+    inflate-crcs.json            per plain part, the CRC-32 of the output before it (the trailer check)
     split-manifest.json          the RangeTasks Split's Map reads (PlanSplit writes it)
     split/<range>.json           SplitResult of a range
     parts/<partition>/<range>    the valid records of one range routed to one partition, in line order,
@@ -46,6 +48,13 @@ class WorkKeys:
 
     def plain_part(self, index: int) -> str:
         return f"{self.prefix}plain/{index:05d}"
+
+    def inflate_checkpoint(self, invocation: int) -> str:
+        return f"{self.prefix}inflate-checkpoint/{invocation:05d}"
+
+    @property
+    def inflate_crcs(self) -> str:
+        return f"{self.prefix}inflate-crcs.json"
 
     @property
     def split_manifest(self) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from ingest.logic.load import decompress, failure, finalize, inspect, loading, scan, split
 from ingest.logic.load.context import LoadContext
 from ingest.models.workflow import (
+    DecompressCursor,
+    DecompressState,
     ExecutionInput,
     FailedState,
     JobOutcome,
@@ -34,8 +36,8 @@ class LoadSteps:
     def plan_split(self, job: LoadJob) -> LoadJob:
         return scan.plan_split(self.ctx, job)
 
-    def decompress(self, job: LoadJob) -> LoadJob:
-        return decompress.decompress(self.ctx, job)
+    def decompress(self, job: LoadJob, cursor: DecompressCursor | None = None) -> DecompressState:
+        return decompress.decompress(self.ctx, job, cursor)
 
     def split_range(self, job: LoadJob, task: RangeTask) -> None:
         split.split_range(self.ctx, job, task)
