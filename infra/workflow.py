@@ -4,8 +4,8 @@ It receives what its functions use (storage, the audiences table, the plan's siz
 here, with the audiences' own grants made by Audiences.grant_load_steps. docs/load_workflow.md
 describes the states; lambdas/ingest/models/workflow.py is what they pass.
 
-    Inspect ─┬─ plain ─> Scan (Map over ranges) ─> PlanSplit ─┐
-             └─ gzip ──> Decompress ──────────────────────────┴─> Split (Map over ranges) ─> PlanLoad
+    Inspect ─┬─ plain ─> Scan (Map over ranges) ─> PlanSplit ─────┐
+             └─ gzip ──> Decompress ⟲ (a chain of bounded invocations) ┴─> Split (Map over ranges) ─> PlanLoad
        ─┬─> Load (Map over partitions) ─> Finalize ─> JobCompleted
         └─> ErrorBudgetExceeded
     every state's Catch ─> MarkFailed ─> JobFailed, so a job never stays in Processing.
@@ -82,6 +82,7 @@ class Workflow(Construct):
             load_partitions=plan.load_partitions,
             load_max_concurrency=plan.load_max_concurrency,
             load_write_rate_per_second=plan.load_write_rate_per_second,
+            decompress_budget_seconds=plan.decompress_budget_seconds,
         ))
         self._grant(storage)
         audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)
@@ -284,12 +285,12 @@ class Workflow(Construct):
             max_attempts=DATASET_BUSY_RETRY["max_attempts"],
         )
         # Every iteration is idempotent (it rewrites its own work files), so a timed-out one, as when
-        # S3 or DynamoDB was slow, is worth one more try. Decompress is one pass over the whole file: a
-        # timeout would recur, so it is not retried.
+        # S3 or DynamoDB was slow, is worth one more try. So is a Decompress invocation: it works for a
+        # bounded time from its cursor and rewrites the same parts.
         scan = self._map("Scan", "scan-manifest.json", self.scan_fn, task_name="ScanRange",
                          max_concurrency=plan.split_max_concurrency, timeout_retry=True)
         plan_split = self._task("PlanSplit", self.plan_split_fn, timeout_retry=True)
-        decompress = self._task("Decompress", self.decompress_fn, timeout_retry=False)
+        decompress = self._task("Decompress", self.decompress_fn, timeout_retry=True)
         split = self._map("Split", "split-manifest.json", self.split_fn, task_name="SplitRange",
                           max_concurrency=plan.split_max_concurrency, timeout_retry=True)
         plan_load = self._task("PlanLoad", self.plan_load_fn, timeout_retry=True)
@@ -309,7 +310,10 @@ class Workflow(Construct):
             .otherwise(budget_exceeded)
         )
         scan.next(plan_split).next(split)
-        decompress.next(split)
+        # The chain: an invocation that stopped at its time budget returns its cursor; the next goes on.
+        decompress.next(sfn.Choice(self, "Inflated?")
+                        .when(sfn.Condition.is_present("$.decompress"), decompress)
+                        .otherwise(split))
         return inspect.next(
             sfn.Choice(self, "Gzip?")
             .when(sfn.Condition.boolean_equals("$.job.gzip", True), decompress)

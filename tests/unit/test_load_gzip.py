@@ -9,6 +9,7 @@ budget is configuration (0 s: every invocation writes one part), never the machi
 from __future__ import annotations
 
 import gzip
+import itertools
 import random
 import zlib
 
@@ -27,6 +28,7 @@ from ingest.logic.load.resumable_gzip import (
     trim_index,
 )
 from ingest.models.workflow import DecompressState, ExecutionInput, LoadJob
+from tests.support.load_runner import run_upload
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
 
 ACCOUNT = "acme"
@@ -193,3 +195,119 @@ def test_the_checkpoint_keeps_two_seek_points_and_resumes_exactly():
         rest = b"".join(inflating.chunks())
     assert out[:stop] + rest == plain
     assert not rest.endswith(SENTINEL)
+
+
+# -- in parallel by member (logic/load/members.py) --------------------------------------------------------
+class RecordingStore(FakeObjectStore):
+    """Remembers every key written, also after Finalize deletes the work files."""
+
+    def __init__(self, read_size: int):
+        super().__init__(read_size=read_size)
+        self.written: list[str] = []
+
+    def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
+        self.written.append(key)
+        super().put(key, data, content_type)
+
+
+class Upload:
+    """A whole upload through the states (tests/support/load_runner), gzip or plain, on fakes."""
+
+    def __init__(self, data: bytes, filename: str, *, group_bytes: int = 4000, budget: float = 3600,
+                 range_bytes: int = 3000):
+        self.objects = RecordingStore(read_size=1500)
+        self.jobs = FakeJobsTable()
+        self.datasets = FakeDatasetsTable()
+        self.datasets.add(ACCOUNT, DATASET)
+        self.records = FakeRecordStore()
+        key = f"uploads/{ACCOUNT}/{UPLOAD}/{filename}"
+        self.objects.put(key, data)
+        self.jobs.create({"account_id": ACCOUNT, "job_id": UPLOAD, "job_type": "upload", "status": "Pending",
+                          "filename": filename, "dataset_id": DATASET, "record_type": "customer_record",
+                          "object_key": key, "stats": {"total": 0, "loaded": 0, "rejected": 0}})
+        self.ctx = LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
+                               settings=LoadSettings(range_bytes=range_bytes, partitions=4, load_window_records=50,
+                                                     load_threads=2, inflate_group_bytes=group_bytes,
+                                                     decompress_budget_seconds=budget,
+                                                     inflate_seek_point_bytes=SEEK_POINTS))
+        self.outcome = run_upload(self.ctx, ACCOUNT, UPLOAD)
+        # Which way the file was inflated: members/ (in parallel by member), inflate-checkpoint/ (the chain).
+        self.paths = {path for path in ("members", "inflate-checkpoint") if any(
+            f"/{path}/" in key for key in self.objects.written)}
+
+    def result(self) -> tuple:
+        """What a user sees: the outcome, the error log's lines, every record with its line number."""
+        log = self.objects.objects.get(WORK.error_log, b"")
+        stored = {item_key[3]: (item["data"], item.get("line")) for item_key, item in self.records.items.items()}
+        return self.outcome.status, self.outcome.stats, self.outcome.failure_reason, log, stored
+
+
+def members_of(plain: bytes, cuts: list[int]) -> bytes:
+    """`plain` gzipped as independent members cut at `cuts` (anywhere: inside lines, quoted fields)."""
+    edges = [0, *cuts, len(plain)]
+    return b"".join(gzip.compress(plain[a:b], mtime=0) for a, b in itertools.pairwise(edges))
+
+
+def with_bad_lines(count: int) -> bytes:
+    lines = customers(count).splitlines(keepends=True)
+    for at in (3, 50, 51, 190, count - 1):
+        lines[at] = b'{"link": {"customer_id": 5\n'  # invalid JSON, on a known line
+    return b"".join(lines)
+
+
+def test_a_multi_member_upload_is_inflated_by_member_and_loads_as_the_plain_file_does():
+    plain = with_bad_lines(400)
+    expected = Upload(plain, "f.ndjson").result()
+    cuts = list(range(1, len(plain), 2345)) + [7000, 7001, 20_000]  # tiny members, members across groups
+    upload = Upload(members_of(plain, sorted(set(cuts))), "f.ndjson.gz", group_bytes=3000)
+    assert upload.result() == expected
+    assert expected[1].rejected == 5 and expected[1].loaded == 395
+    assert upload.paths == {"members"}  # inflated in parallel, never through the chain
+    assert not upload.objects.list_keys(WORK.prefix)  # Finalize deleted the work files, member outputs included
+
+
+def test_a_csv_upload_whose_quoted_fields_cross_members_loads_as_the_plain_file_does():
+    plain = csv_rows(300)
+    expected = Upload(plain, "f.csv").result()
+    quoted_newlines = [index + 1 for index in range(len(plain)) if plain[index:index + 1] == b"\n"][::7]
+    upload = Upload(members_of(plain, quoted_newlines), "f.csv.gz", group_bytes=2500)
+    assert upload.result() == expected and expected[1].loaded == 300
+    assert upload.paths == {"members"}
+
+
+def test_a_single_member_upload_over_several_groups_goes_to_the_chain():
+    plain = with_bad_lines(600)
+    expected = Upload(plain, "f.ndjson").result()
+    upload = Upload(gzip.compress(plain, mtime=0), "f.ndjson.gz", group_bytes=3000, budget=0)
+    assert upload.result() == expected
+    assert upload.paths == {"members", "inflate-checkpoint"}  # the groups did not chain: the sequential path
+
+
+def test_a_false_member_start_inside_compressed_data_never_changes_the_records():
+    # Stored deflate blocks (level 0) copy the data as is: a gzip member inside the data is a valid member
+    # inside the compressed file, at a candidate position, which inflates cleanly (then what follows it is
+    # not a member: the candidate is dropped and the group tries the next one, the true member start).
+    inner = gzip.compress(b'{"link": {"customer_id": "inner"}}\n', mtime=0)
+    data = customers(60) + inner + b"\n" + customers(60, seed=5)
+    expected = Upload(data, "f.ndjson").result()
+    cut = data.find(inner) + len(inner) + 50  # the first member ends just after the false one
+    compressed = gzip.compress(data[:cut], compresslevel=0, mtime=0) + gzip.compress(data[cut:], 0, mtime=0)
+    at = compressed.find(inner)
+    assert at > 0
+    for group_bytes in (at, at - 1, at + 1, 1000, 4096):  # a group starting right at the false member, ...
+        upload = Upload(compressed, "f.ndjson.gz", group_bytes=group_bytes)
+        assert upload.result() == expected and upload.paths == {"members"}
+
+
+def test_a_truncated_or_corrupt_multi_member_upload_fails_with_its_reason():
+    plain = customers(400)
+    compressed = members_of(plain, [9000, 30_000, 52_000])
+    cut = Upload(compressed[:-5], "f.ndjson.gz", group_bytes=5000, budget=0)
+    assert cut.outcome.status == "Failed" and cut.outcome.failure_reason.startswith("the gzip file is truncated")
+    damaged = bytearray(compressed)
+    for offset in range(len(damaged) * 2 // 3, len(damaged) * 2 // 3 + 40):
+        damaged[offset] ^= 0x5A
+    corrupt = Upload(bytes(damaged), "f.ndjson.gz", group_bytes=5000, budget=0)
+    assert corrupt.outcome.status == "Failed"
+    assert corrupt.outcome.failure_reason.startswith("the gzip file is truncated or corrupt")
+    assert not corrupt.records.items  # it failed before any record was written

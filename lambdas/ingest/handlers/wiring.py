@@ -247,6 +247,7 @@ def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> Load
             partitions=settings.load_partitions,
             load_max_concurrency=settings.load_max_concurrency,
             load_write_rate_per_second=settings.load_write_rate_per_second,
+            decompress_budget_seconds=settings.decompress_budget_seconds,
         ),
     )
     from ingest.logic.load.steps import LoadSteps

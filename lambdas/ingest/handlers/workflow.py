@@ -21,6 +21,7 @@ from ingest.models.workflow import (
     ExecutionInput,
     FailedState,
     LoadJob,
+    MemberGroupTask,
     PartitionTask,
     RangeTask,
 )
@@ -83,6 +84,16 @@ def plan_split(event: dict, context: Any) -> dict:
 def decompress(event: dict, context: Any) -> dict:
     state = DecompressState.model_validate(event)  # a cursor when the chain goes on from an earlier invocation
     return wiring.load_steps().decompress(state.job, state.decompress).state()
+
+
+@workflow_step("InflateMembers")
+def inflate_members(event: dict, context: Any) -> None:
+    wiring.load_steps().inflate_members(_job(event), MemberGroupTask.model_validate(event["task"]))
+
+
+@workflow_step("JoinMembers")
+def join_members(event: dict, context: Any) -> dict:
+    return {"job": wiring.load_steps().join_members(_job(event)).state()}
 
 
 @workflow_step("Split")
