@@ -77,6 +77,11 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
         "Seconds one Decompress invocation inflates a gzip upload before it hands over to the next one "
         "at the end of its current plain part (a chain: any size of gzip within Lambda's 15 minutes). "
         "0: one part per invocation (tests)."),
+    "inflate_group_bytes": ContextKey(
+        64 * MIB, 1024, 1024 * MIB,
+        "Compressed bytes per InflateMembers iteration: a gzip upload larger than this is tried in parallel "
+        "by member (a multi-member file, as the CLI writes); one that is not a chain of members goes to "
+        "Decompress.", unit="bytes"),
     "rate_limit_per_second": ContextKey(
         25, 1, 10_000,
         "Per-token API throttling: steady requests per second (API Gateway's default account limit is "
@@ -111,6 +116,7 @@ class LoadPlan:
     load_max_concurrency: int
     load_write_rate_per_second: int
     decompress_budget_seconds: int
+    inflate_group_bytes: int
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,7 @@ class DeploymentConfig:
     load_max_concurrency: int
     load_write_rate_per_second: int
     decompress_budget_seconds: int
+    inflate_group_bytes: int
     rate_limit_per_second: int
     rate_limit_burst: int
     profile_uploads_per_hour: int

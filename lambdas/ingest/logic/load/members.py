@@ -45,6 +45,9 @@ from ingest.models.workflow import LoadJob, MemberGroupResult, MemberGroupTask, 
 
 JSON = "application/json"
 GZIP_MEMBER_START = b"\x1f\x8b\x08"
+# Plain bytes one group may write: past it (a very high ratio), the sequential chain, whose invocations
+# are bounded by time, takes the file. 2 GiB is about a minute on one vCPU (docs/capacity.md).
+MAX_GROUP_PLAIN_BYTES = 2 * 1024**3
 
 
 def group_tasks(job: LoadJob, group_bytes: int) -> list[MemberGroupTask]:
@@ -59,8 +62,9 @@ class _Unfinished(Exception):
 class _GroupOutput:
     """The inflated bytes of one group, written to members/<group> with the counts JoinMembers needs."""
 
-    def __init__(self, ctx: LoadContext, key: str, csv: bool):
+    def __init__(self, ctx: LoadContext, key: str, csv: bool, max_bytes: int = MAX_GROUP_PLAIN_BYTES):
         self._writer = ctx.objects.writer(key, parallel=PART_UPLOADS)
+        self._max_bytes = max_bytes
         self._csv = csv
         self.plain_bytes = self.newlines = self.quotes = 0
         self.last_byte: int | None = None
@@ -76,6 +80,8 @@ class _GroupOutput:
                 self.text_at = self.plain_bytes + len(data) - len(stripped)
         self._writer.write(data)
         self.plain_bytes += len(data)
+        if self.plain_bytes > self._max_bytes:
+            raise _Unfinished
         self.newlines += data.count(NEWLINE)
         if self._csv:
             self.quotes += data.count(QUOTE)
