@@ -5,8 +5,10 @@ Map iterations get `{"job": LoadJob, "task": RangeTask | PartitionTask}`; result
 the file (one per range, one per partition) go to S3 as small JSON objects (logic/load/layout.py),
 never through the state, so an execution stays far below Step Functions' 256 KiB whatever the file.
 
-    Inspect ─┬─ plain ─> Scan (Map over RangeTask) ─> PlanSplit ─┐
-             └─ gzip ──> Decompress ─────────────────────────────┴─> Split (Map over RangeTask)
+    Inspect ─┬─ plain ─> Scan (Map over RangeTask) ─> PlanSplit ─────────────────────────┐
+             ├─ gzip ──> InflateMembers (Map over MemberGroupTask) ─> JoinMembers ─┬──────┤
+             │                                                  (not a chain) ─┐   │      │
+             └─ gzip ──> Decompress ⟲ (DecompressState: a cursor while it goes on) <─┘   ─┴─> Split (Map over RangeTask)
        ─> PlanLoad ─┬─> Load (Map over PartitionTask) ─> Finalize
                     └─> ErrorBudgetExceeded
        every state's Catch ─> MarkFailed ({"job": LoadJob, "error": {Error, Cause}})
