@@ -72,6 +72,16 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
         40_000, 1, None,
         "Record writes per second the Loads of one job aim for together, shared evenly by the Loads "
         "running at once (an on-demand table's default maximum is 40,000 write units per second)."),
+    "decompress_budget_seconds": ContextKey(
+        240, 0, 600,
+        "Seconds one Decompress invocation inflates a gzip upload before it hands over to the next one "
+        "at the end of its current plain part (a chain: any size of gzip within Lambda's 15 minutes). "
+        "0: one part per invocation (tests)."),
+    "inflate_group_bytes": ContextKey(
+        64 * MIB, 1024, 1024 * MIB,
+        "Compressed bytes per InflateMembers iteration: a gzip upload larger than this is tried in parallel "
+        "by member (a multi-member file, as the CLI writes); one that is not a chain of members goes to "
+        "Decompress.", unit="bytes"),
     "rate_limit_per_second": ContextKey(
         25, 1, 10_000,
         "Per-token API throttling: steady requests per second (API Gateway's default account limit is "
@@ -105,6 +115,8 @@ class LoadPlan:
     split_max_concurrency: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    decompress_budget_seconds: int
+    inflate_group_bytes: int
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,8 @@ class DeploymentConfig:
     split_max_concurrency: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    decompress_budget_seconds: int
+    inflate_group_bytes: int
     rate_limit_per_second: int
     rate_limit_burst: int
     profile_uploads_per_hour: int

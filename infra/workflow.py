@@ -4,8 +4,12 @@ It receives what its functions use (storage, the audiences table, the plan's siz
 here, with the audiences' own grants made by Audiences.grant_load_steps. docs/load_workflow.md
 describes the states; lambdas/ingest/models/workflow.py is what they pass.
 
-    Inspect ─┬─ plain ─> Scan (Map over ranges) ─> PlanSplit ─┐
-             └─ gzip ──> Decompress ──────────────────────────┴─> Split (Map over ranges) ─> PlanLoad
+    Inspect ─┬─ plain ─> Scan (Map over ranges) ─> PlanSplit ───────────────────────────────┐
+             └─ gzip ─┬─ over one group ─> InflateMembers (Map over groups) ─> JoinMembers ─┤ (joined)
+                      │                                         (not a chain of members) ─┐  │
+                      └─ one group ─────> Decompress ⟲ (a chain of bounded invocations) <─┘  │
+                                              └──────────────────────────────────────────────┴─> Split
+       (Map over ranges) ─> PlanLoad
        ─┬─> Load (Map over partitions) ─> Finalize ─> JobCompleted
         └─> ErrorBudgetExceeded
     every state's Catch ─> MarkFailed ─> JobFailed, so a job never stays in Processing.
@@ -56,6 +60,10 @@ STEP_LIMITS = {
     "Scan": StepLimits(Duration.minutes(5), 1024),
     "PlanSplit": StepLimits(Duration.minutes(2), 512),
     "Decompress": StepLimits(Duration.minutes(15), 1769),
+    # A group inflates at most 2 GiB of lines (members.MAX_GROUP_PLAIN_BYTES); the first group of a
+    # single-member file inflates two groups' worth before it gives up (docs/capacity.md).
+    "InflateMembers": StepLimits(Duration.minutes(15), 1769),
+    "JoinMembers": StepLimits(Duration.minutes(2), 512),
     "Split": StepLimits(Duration.minutes(15), 1769),
     "PlanLoad": StepLimits(Duration.minutes(5), 512),
     "Load": StepLimits(Duration.minutes(15), 1769),
@@ -82,6 +90,8 @@ class Workflow(Construct):
             load_partitions=plan.load_partitions,
             load_max_concurrency=plan.load_max_concurrency,
             load_write_rate_per_second=plan.load_write_rate_per_second,
+            decompress_budget_seconds=plan.decompress_budget_seconds,
+            inflate_group_bytes=plan.inflate_group_bytes,
         ))
         self._grant(storage)
         audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)
@@ -97,6 +107,8 @@ class Workflow(Construct):
         self.scan_fn = self._step("Scan", "scan", settings)
         self.plan_split_fn = self._step("PlanSplit", "plan_split", settings)
         self.decompress_fn = self._step("Decompress", "decompress", settings)
+        self.inflate_members_fn = self._step("InflateMembers", "inflate_members", settings)
+        self.join_members_fn = self._step("JoinMembers", "join_members", settings)
         self.split_fn = self._step("Split", "split", settings)
         self.plan_load_fn = self._step("PlanLoad", "plan_load", settings)
         self.load_fn = self._step("Load", "load", settings)
@@ -105,8 +117,9 @@ class Workflow(Construct):
 
     @property
     def step_functions(self) -> tuple[lambda_.Function, ...]:
-        return (self.inspect_fn, self.scan_fn, self.plan_split_fn, self.decompress_fn, self.split_fn,
-                self.plan_load_fn, self.load_fn, self.finalize_fn, self.mark_failed_fn)
+        return (self.inspect_fn, self.scan_fn, self.plan_split_fn, self.decompress_fn, self.inflate_members_fn,
+                self.join_members_fn, self.split_fn, self.plan_load_fn, self.load_fn, self.finalize_fn,
+                self.mark_failed_fn)
 
     def _build_state_machine(self, bucket: s3.IBucket) -> sfn.StateMachine:
         return sfn.StateMachine(
@@ -149,7 +162,10 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.inspect_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.scan_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.plan_split_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
-        nag.acknowledge_bucket_grants(self.decompress_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.decompress_fn, bucket, read=[UPLOADS_PREFIX, WORK_PREFIX],
+                                      put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.inflate_members_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.join_members_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX, WORK_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
         for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
@@ -212,10 +228,20 @@ class Workflow(Construct):
         bucket.grant_read(self.plan_split_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.plan_split_fn, f"{WORK_PREFIX}*")
         jobs.grant(self.plan_split_fn, *job_rw)
-        # Decompress: the gzip upload into plain parts (multipart uploads) and the split manifest.
+        # Decompress: the gzip upload into plain parts (multipart uploads) and the split manifest; a chained
+        # invocation reads the previous one's checkpoint, manifest and part CRCs (and a part, for the trailer).
         bucket.grant_read(self.decompress_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_read(self.decompress_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.decompress_fn, f"{WORK_PREFIX}*")
         jobs.grant(self.decompress_fn, *job_rw)
+        # InflateMembers: its group of the gzip upload into members/<g> and its result; progress.
+        bucket.grant_read(self.inflate_members_fn, f"{UPLOADS_PREFIX}*")
+        bucket.grant_put(self.inflate_members_fn, f"{WORK_PREFIX}*")
+        jobs.grant(self.inflate_members_fn, *job_rw)
+        # JoinMembers: the group results into the split manifest and pieces.json; progress.
+        bucket.grant_read(self.join_members_fn, f"{WORK_PREFIX}*")
+        bucket.grant_put(self.join_members_fn, f"{WORK_PREFIX}*")
+        jobs.grant(self.join_members_fn, *job_rw)
         # Split: its range of the upload (or of a plain part), into partition files and errors; progress.
         bucket.grant_read(self.split_fn, f"{UPLOADS_PREFIX}*")
         bucket.grant_read(self.split_fn, f"{WORK_PREFIX}*")
@@ -284,12 +310,16 @@ class Workflow(Construct):
             max_attempts=DATASET_BUSY_RETRY["max_attempts"],
         )
         # Every iteration is idempotent (it rewrites its own work files), so a timed-out one, as when
-        # S3 or DynamoDB was slow, is worth one more try. Decompress is one pass over the whole file: a
-        # timeout would recur, so it is not retried.
+        # S3 or DynamoDB was slow, is worth one more try. So is a Decompress invocation: it works for a
+        # bounded time from its cursor and rewrites the same parts.
         scan = self._map("Scan", "scan-manifest.json", self.scan_fn, task_name="ScanRange",
                          max_concurrency=plan.split_max_concurrency, timeout_retry=True)
         plan_split = self._task("PlanSplit", self.plan_split_fn, timeout_retry=True)
-        decompress = self._task("Decompress", self.decompress_fn, timeout_retry=False)
+        decompress = self._task("Decompress", self.decompress_fn, timeout_retry=True)
+        inflate_members = self._map("InflateMembers", "inflate-manifest.json", self.inflate_members_fn,
+                                    task_name="InflateMemberGroup", max_concurrency=plan.split_max_concurrency,
+                                    timeout_retry=True)
+        join_members = self._task("JoinMembers", self.join_members_fn, timeout_retry=True)
         split = self._map("Split", "split-manifest.json", self.split_fn, task_name="SplitRange",
                           max_concurrency=plan.split_max_concurrency, timeout_retry=True)
         plan_load = self._task("PlanLoad", self.plan_load_fn, timeout_retry=True)
@@ -301,7 +331,8 @@ class Workflow(Construct):
         finalize = self._task("Finalize", self.finalize_fn, timeout_retry=True)
         completed = sfn.Succeed(self, "JobCompleted")
 
-        for state in (inspect, scan, plan_split, decompress, split, plan_load, load, finalize):
+        for state in (inspect, scan, plan_split, decompress, inflate_members, join_members, split, plan_load, load,
+                      finalize):
             state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
         split.next(plan_load).next(
             sfn.Choice(self, "WithinErrorBudget?")
@@ -309,9 +340,21 @@ class Workflow(Construct):
             .otherwise(budget_exceeded)
         )
         scan.next(plan_split).next(split)
-        decompress.next(split)
+        # The chain: an invocation that stopped at its time budget returns its cursor; the next goes on.
+        decompress.next(sfn.Choice(self, "Inflated?")
+                        .when(sfn.Condition.is_present("$.decompress"), decompress)
+                        .otherwise(split))
+        # A gzip file over one member group is tried in parallel by member; when its groups do not chain
+        # (one member, or a false start), JoinMembers leaves ranges unset and the chain inflates it.
+        inflate_members.next(join_members).next(
+            sfn.Choice(self, "MembersJoined?")
+            .when(sfn.Condition.is_present("$.job.ranges"), split)
+            .otherwise(decompress))
+        by_member = (sfn.Choice(self, "ByMember?")
+                     .when(sfn.Condition.is_present("$.job.member_groups"), inflate_members)
+                     .otherwise(decompress))
         return inspect.next(
             sfn.Choice(self, "Gzip?")
-            .when(sfn.Condition.boolean_equals("$.job.gzip", True), decompress)
+            .when(sfn.Condition.boolean_equals("$.job.gzip", True), by_member)
             .otherwise(scan)
         )

@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # iterations (records crossing range boundaries) and every Load reads several ranges.
 # At most 16 ranges: a larger test file (10,000 records, megabyte lines) gets larger ranges, as on AWS past
 # max_ranges, so it takes 16 Scan and Split iterations, not hundreds.
-TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4}
+# Gzip: every upload over 2 KiB is tried in parallel by member, and every Decompress invocation writes one
+# part (a budget of 0 s), so a single-member upload takes the chain through several invocations.
+TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4, "decompress_budget_seconds": 0,
+                "inflate_group_bytes": 2048}
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,8 @@ def scenarios(record_bytes: float) -> list[Scenario]:
         Scenario("5 GiB plain", 5 * GIB, 5 * GIB, gzip=False),
         Scenario("5 GiB gzip 4:1", 5 * GIB, 20 * GIB, gzip=True),
         Scenario("5 GiB gzip 10:1", 5 * GIB, 50 * GIB, gzip=True),
+        Scenario("5 GiB gzip 4:1 multi-member", 5 * GIB, 20 * GIB, gzip=True, members=True),
+        Scenario("5 GiB gzip 10:1 multi-member", 5 * GIB, 50 * GIB, gzip=True, members=True),
         Scenario(f"10 M records x {record_bytes:.0f} B", ten_million, ten_million, gzip=False),
     ]
 
@@ -91,11 +93,12 @@ def print_sample(run: JobRun) -> None:
           f"lines, {run.records:,} records; {outcome}")
     if total != run.records or loaded != run.records:
         print(f"  WARNING: the file has {run.records:,} records; the job counted {total} and loaded {loaded}")
-    print(f"  {'step':10} {'calls':>5} {'CPU s':>8} {'CPU/unit':>16} {'peak RSS':>9} {'/tmp':>7} {'S3 req':>7} {'S3 MiB':>8}")
+    print(f"  {'step':14} {'calls':>5} {'CPU s':>8} {'CPU/unit':>16} {'peak RSS':>9} {'/tmp':>7} {'S3 req':>7} {'S3 MiB':>8}")
     for step, rates in rates_of(run).items():
-        unit = {"Scan": "us/KiB", "Split": "us/KiB", "Decompress": "us/KiB", "Load": "us/record"}.get(step)
+        unit = {"Scan": "us/KiB", "Split": "us/KiB", "Decompress": "us/KiB", "InflateMembers": "us/KiB",
+                "Load": "us/record"}.get(step)
         per = (f"{rates.cpu_per_driver * (1024 if 'KiB' in unit else 1) * 1e6:9.2f} {unit}" if unit else "")
-        print(f"  {step:10} {rates.invocations:>5} {rates.cpu_s:>8.2f} {per:>16} {rates.peak_rss / MIB:>7.0f}MB "
+        print(f"  {step:14} {rates.invocations:>5} {rates.cpu_s:>8.2f} {per:>16} {rates.peak_rss / MIB:>7.0f}MB "
               f"{rates.peak_tmp / MIB:>5.1f}MB {sum(rates.requests.values()):>7} {rates.bytes_moved / MIB:>8.0f}")
     if "Load" not in rates_of(run):
         return
@@ -109,11 +112,11 @@ def print_job(model: JobModel) -> None:
     scenario = model.scenario
     print(f"\n== {scenario.name}: {scenario.object_bytes / GIB:.2f} GiB uploaded, {scenario.plain_bytes / GIB:.2f} GiB "
           f"of lines, {model.records:,} records, {model.ranges} ranges x {model.partitions} partitions")
-    print(f"  {'step':10} {'function':26} {'runs':>5} {'modelled':>9} {'timeout':>7} {'time':>8} "
+    print(f"  {'step':14} {'function':26} {'runs':>5} {'modelled':>9} {'timeout':>7} {'time':>8} "
           f"{'memory':>7} {'of':>6} {'mem':>8} {'/tmp':>7} {'of':>6} {'/tmp':>8}")
     for step in model.steps:
         fn = step.function
-        print(f"  {step.step:10} {fn.function[:26]:26} {step.invocations:>5} {step.seconds:>8.1f}s {fn.timeout_s:>6}s "
+        print(f"  {step.step:14} {fn.function[:26]:26} {step.invocations:>5} {step.seconds:>8.1f}s {fn.timeout_s:>6}s "
               f"{pct(step.time_share):>8} {step.peak_rss / MIB:>5.0f}MB {fn.memory_mb:>4}MB {pct(step.memory_share):>8} "
               f"{step.peak_tmp / MIB:>5.1f}MB {fn.ephemeral_mb:>4}MB {pct(step.tmp_share):>8}")
     load = next(step for step in model.steps if step.step == "Load")
@@ -164,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(range_bytes=configured.range_bytes, partitions=configured.partitions,
                 partition_bytes=configured.partition_bytes, max_partitions=configured.max_partitions,
                 load_concurrency=configured.load_max_concurrency, split_concurrency=SPLIT_MAX_CONCURRENCY,
-                write_rate=configured.load_write_rate_per_second, load_threads=configured.load_threads)
+                write_rate=configured.load_write_rate_per_second, load_threads=configured.load_threads,
+                decompress_budget_s=configured.decompress_budget_seconds,
+                inflate_group_bytes=configured.inflate_group_bytes,
+                seek_point_bytes=configured.inflate_seek_point_bytes)
     limits = step_limits(Path(args.template))
 
     data = Path(args.data)
@@ -174,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(plain, "rb") as lines:
         records = sum(block.count(b"\n") for block in iter(lambda: lines.read(8 * MIB), b""))
     if args.saved:
-        plain_run, gzip_run = pickle.loads(Path(args.saved).read_bytes())
+        plain_run, gzip_run, members_run = pickle.loads(Path(args.saved).read_bytes())
         print(f"make bench-scale: modelling the sample runs saved in {args.saved}")
-        return report(args, plain_run, gzip_run, configured, plan, limits)
+        return report(args, plain_run, gzip_run, configured, plan, limits, members_run)
     saved = data / f"last-runs-{size}.pickle"
     scratch = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
@@ -184,24 +190,35 @@ def main(argv: list[str] | None = None) -> int:
               f"range_bytes {range_bytes // MIB} MiB, {configured.partitions} partitions), extrapolated per byte and "
               f"per record to the scenarios below; limits from {args.template}")
         plain_run = run_sample("plain", plain, "customers.ndjson", plain_bytes, records, run_settings, scratch)
-        gzip_run = None
+        gzip_run = members_run = None
         if not args.no_gzip:
+            # One member: straight to the Decompress chain (the sample's groups cover the file).
             gzipped = generate.write_gzip(data / f"customers-{size}.ndjson.gz", plain)
-            gzip_run = run_sample("gzip", gzipped, "customers.ndjson.gz", plain_bytes, records, run_settings, scratch,
-                                  load=not (args.quick or args.no_gzip_load))
+            single_settings = replace(run_settings, inflate_group_bytes=gzipped.stat().st_size)
+            gzip_run = run_sample("gzip", gzipped, "customers.ndjson.gz", plain_bytes, records, single_settings,
+                                  scratch, load=not (args.quick or args.no_gzip_load))
+            # Independent members, one per range of lines (as the CLI writes one per part), in groups of
+            # about 8 members (quick) or the configured group size.
+            members = generate.write_gzip_members(data / f"customers-{size}-members.ndjson.gz", plain, range_bytes)
+            group = max(1024, members.stat().st_size // 8) if args.quick else configured.inflate_group_bytes
+            members_run = run_sample("gzip-members", members, "customers.ndjson.gz", plain_bytes, records,
+                                     replace(run_settings, inflate_group_bytes=group), scratch, load=False)
     finally:
         if not args.workdir:
             shutil.rmtree(scratch, ignore_errors=True)
-    saved.write_bytes(pickle.dumps((plain_run, gzip_run)))
-    return report(args, plain_run, gzip_run, configured, plan, limits)
+    saved.write_bytes(pickle.dumps((plain_run, gzip_run, members_run)))
+    return report(args, plain_run, gzip_run, configured, plan, limits, members_run)
 
 
-def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: Plan, limits) -> int:
+def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: Plan, limits,
+           members_run: JobRun | None = None) -> int:
     """Print the samples, the scenarios modelled from them, the largest files within the targets."""
     if args.quick:
         print(f"\n--quick: {QUICK_RANGE_BYTES // MIB} MiB ranges, so the peaks and request counts below are not the "
               "scenarios'")
     print_sample(plain_run)
+    if members_run:
+        print_sample(members_run)
     if gzip_run:
         print_sample(gzip_run)
         print(f"  (the sample compresses {gzip_run.plain_bytes / gzip_run.object_bytes:.1f}:1; Decompress is modelled per "
@@ -212,13 +229,14 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
     record_bytes = plain_run.plain_bytes / plain_run.records
     models = []
     for scenario in scenarios(record_bytes):
-        if scenario.gzip and gzip_run is None:
+        if scenario.gzip and gzip_run is None or scenario.members and members_run is None:
             continue
-        model = model_job(scenario, plain_run, gzip_run, limits, plan)
+        model = model_job(scenario, plain_run, gzip_run, limits, plan, members_run=members_run)
         models.append(model)
         print_job(model)
         if hottest_share(plain_run) > 2 / configured.new_dataset_shards:
-            spread = model_job(scenario, plain_run, gzip_run, limits, plan, hot_share=1 / configured.new_dataset_shards)
+            spread = model_job(scenario, plain_run, gzip_run, limits, plan, hot_share=1 / configured.new_dataset_shards,
+                               members_run=members_run)
             print(f"  what if each Load spread its writes over all {configured.new_dataset_shards} shards (a shard "
                   f"independent of the partition): job {spread.wall_s:,.0f} s, {spread.floor_ratio:.2f}x the floor; "
                   f"Load {max(s.time_share for s in spread.steps if s.step == 'Load'):.0%} of its timeout")
@@ -232,7 +250,8 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
     if gzip_run:
         for ratio in (4, 10):
             def gzip_job(size: int, ratio: int = ratio) -> JobModel:
-                return model_job(Scenario("", math.ceil(size / ratio), size, True), plain_run, gzip_run, limits, plan)
+                return model_job(Scenario("", math.ceil(size / ratio), size, True), plain_run, gzip_run, limits, plan,
+                                 members_run=members_run)
             largest = largest_within_target(gzip_job, 64 * MIB, 400 * GIB)
             print(f"Largest gzip file at {ratio}:1 with every step under {TARGET_SHARE:.0%}: {largest / ratio / GIB:,.2f} GiB "
                   f"compressed ({largest / GIB:,.1f} GiB of lines)")

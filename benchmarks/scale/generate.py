@@ -89,3 +89,16 @@ def write_gzip(path: Path, plain: Path, level: int = 6) -> Path:
             out.write(block)
     os.replace(partial, path)
     return path
+
+
+def write_gzip_members(path: Path, plain: Path, member_plain_bytes: int, level: int = 6) -> Path:
+    """The plain file gzipped as independent members of `member_plain_bytes` of lines each, cut anywhere
+    (as the CLI writes one member per multipart part), streamed."""
+    if path.exists() and path.stat().st_mtime >= plain.stat().st_mtime:
+        return path
+    partial = path.with_suffix(".partial")
+    with open(plain, "rb") as source, open(partial, "wb") as out:
+        while block := source.read(member_plain_bytes):
+            out.write(gzip.compress(block, compresslevel=level, mtime=0))
+    os.replace(partial, path)
+    return path

@@ -20,6 +20,8 @@ STEP_HANDLERS: dict[str, tuple[str, ...]] = {
     "Scan": ("scan_range", "scan", "split"),
     "PlanSplit": ("plan_split", "split"),
     "Decompress": ("decompress", "split"),
+    "InflateMembers": ("inflate_members", "decompress", "split"),
+    "JoinMembers": ("join_members", "plan_split", "split"),
     "Split": ("split_range", "split"),
     "PlanLoad": ("plan_load", "check_error_budget", "split"),
     "Load": ("load_partition", "load"),

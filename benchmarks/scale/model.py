@@ -44,6 +44,7 @@ class Scenario:
     object_bytes: int  # as uploaded (compressed, for gzip)
     plain_bytes: int
     gzip: bool
+    members: bool = False  # gzip written as independent members (the CLI's multipart upload): InflateMembers
 
 
 @dataclass
@@ -79,6 +80,7 @@ class StepModel:
     peak_rss: int
     peak_tmp: int
     bounds: dict[str, float] = field(default_factory=dict)  # Load: what its write time is bound by
+    requests: dict[str, float] = field(default_factory=dict)  # S3 requests of all its invocations, by operation
 
     @property
     def time_share(self) -> float:
@@ -130,11 +132,11 @@ def _driver(run: JobRun, invocation: Invocation) -> float:
     step = invocation.step
     if step in ("Scan", "Split"):
         return invocation.s3["bytes_out"]  # the range it read
-    if step == "Decompress":
-        return invocation.s3["bytes_in"]  # the plain parts it wrote
+    if step in ("Decompress", "InflateMembers"):
+        return invocation.s3["bytes_in"]  # the plain parts (member outputs) it wrote
     if step == "Load":
         return invocation.writes.items
-    if step in ("PlanSplit", "PlanLoad"):
+    if step in ("PlanSplit", "PlanLoad", "JoinMembers"):
         return run.job.ranges or 1
     if step == "Finalize":
         return (run.job.ranges or 1) * run.job.partitions
@@ -214,15 +216,19 @@ class Plan:
     split_concurrency: int
     write_rate: float  # all Loads of one job together
     load_threads: int
+    decompress_budget_s: float = 240.0  # LoadSettings.decompress_budget_seconds
+    inflate_group_bytes: int = 64 * 1024 * 1024  # LoadSettings.inflate_group_bytes
+    seek_point_bytes: int = 32 * 1024 * 1024  # LoadSettings.inflate_seek_point_bytes
 
 
 def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, limits: dict[str, FunctionLimits],
-              plan: Plan, hot_share: float | None = None) -> JobModel:
+              plan: Plan, hot_share: float | None = None, members_run: JobRun | None = None) -> JobModel:
     """The scenario's job, from the sample runs' rates (the gzip run gives Decompress's rates).
     hot_share: what-if for the share of one Load's writes on its busiest partition-key value (default:
     as measured)."""
     plain_rates = rates_of(plain_run)
     gzip_rates = rates_of(gzip_run) if gzip_run else {}
+    members_rates = rates_of(members_run) if members_run else {}
     record_bytes = plain_run.plain_bytes / plain_run.records
     records = round(scenario.plain_bytes / record_bytes)
     ranges = math.ceil(scenario.plain_bytes / plan.range_bytes)
@@ -243,15 +249,55 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
         cpu = _cpu_on_lambda(rates.cpu_per_driver * driver_each, function)
         transfer = _transfer_seconds(rates.bytes_per_driver * driver_each) / connections
         seconds = cpu + transfer + _request_seconds(requests_each) + extra
-        return StepModel(step, function, invocations, seconds, seconds * invocations, rates.peak_rss, rates.peak_tmp)
+        requests = {operation: each * invocations
+                    for operation, each in scale.requests(step, rates.requests, rates.invocations).items()}
+        return StepModel(step, function, invocations, seconds, seconds * invocations, rates.peak_rss, rates.peak_tmp,
+                         requests=requests)
+
+    def per_byte(step: str, rates: StepRates, invocations: int, plain_each: float) -> StepModel:
+        """A step whose every cost grows with the plain bytes it writes (InflateMembers, one group's)."""
+        function = limits[step]
+        share = plain_each / (rates.driver_total / rates.invocations)  # of one sample invocation's plain bytes
+        requests = {operation: count / rates.invocations * share for operation, count in rates.requests.items()}
+        seconds = (_cpu_on_lambda(rates.cpu_per_driver * plain_each, function)
+                   + _transfer_seconds(rates.bytes_per_driver * plain_each) / PART_UPLOADS
+                   + _request_seconds(sum(requests.values())))
+        return StepModel(step, function, invocations, seconds, seconds * invocations, rates.peak_rss, rates.peak_tmp,
+                         requests={operation: each * invocations for operation, each in requests.items()})
 
     steps.append(modelled("Inspect", plain_rates["Inspect"], 1, 1))
     if scenario.gzip:
         if "Decompress" not in gzip_rates:
             raise ValueError("a gzip scenario needs the gzip sample run")
         rates = gzip_rates["Decompress"]
-        # Its parts upload PART_UPLOADS at a time (logic/load/decompress.py).
-        steps.append(modelled("Decompress", rates, 1, scenario.plain_bytes, connections=PART_UPLOADS))
+        groups = math.ceil(scenario.object_bytes / plan.inflate_group_bytes)
+        ratio = scenario.plain_bytes / scenario.object_bytes
+        if scenario.members:
+            if "InflateMembers" not in members_rates:
+                raise ValueError("a multi-member gzip scenario needs the multi-member sample run")
+            steps.append(per_byte("InflateMembers", members_rates["InflateMembers"], groups,
+                                  scenario.plain_bytes / groups))
+            steps.append(modelled("JoinMembers", members_rates["JoinMembers"], 1, groups))
+        else:
+            if groups > 1 and "InflateMembers" in members_rates:
+                # Tried by member first: each group reads its range, the first inflates into the second's
+                # (its one member goes on), then all stop: the worst group's cost, for every group.
+                first = per_byte("InflateMembers", members_rates["InflateMembers"], 1, 2 * plan.inflate_group_bytes * ratio)
+                others = (groups - 1) * (_transfer_seconds(plan.inflate_group_bytes) + _request_seconds(1))
+                first.invocations, first.total_seconds = groups, first.total_seconds + others
+                first.requests["get_object"] = first.requests.get("get_object", 0) + groups - 1
+                steps.append(first)  # the others only read their range and find no member start in it
+                steps.append(modelled("JoinMembers", members_rates["JoinMembers"], 1, groups))
+            # One pass, cut into a chain of invocations of decompress_budget_s each (logic/load/decompress.py):
+            # each goes on to the end of its part and first inflates again from its seek point.
+            one_pass = modelled("Decompress", rates, 1, scenario.plain_bytes, connections=PART_UPLOADS)
+            links = max(1, math.ceil(one_pass.seconds / plan.decompress_budget_s))
+            plain_each = scenario.plain_bytes / links
+            part = plan.range_bytes * one_pass.seconds / scenario.plain_bytes
+            resume = 2 * plan.seek_point_bytes * one_pass.seconds / scenario.plain_bytes if links > 1 else 0.0
+            each = min(one_pass.seconds, plain_each * one_pass.seconds / scenario.plain_bytes + part) + resume
+            steps.append(StepModel("Decompress", one_pass.function, links, each, each * links, rates.peak_rss,
+                                   rates.peak_tmp, requests=one_pass.requests))
     else:
         steps.append(modelled("Scan", plain_rates["Scan"], ranges, min(plan.range_bytes, scenario.plain_bytes)))
         steps.append(modelled("PlanSplit", plain_rates["PlanSplit"], 1, ranges))
@@ -276,7 +322,9 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
                     + max(load_cpu, max(load_bounds.values())))
     steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
-                           load_rates.peak_rss, load_rates.peak_tmp, {"CPU": load_cpu, **load_bounds}))
+                           load_rates.peak_rss, load_rates.peak_tmp, {"CPU": load_cpu, **load_bounds},
+                           requests={operation: each * partitions for operation, each
+                                     in scale.requests("Load", load_rates.requests, load_rates.invocations).items()}))
     work_files = ranges * partitions
     steps.append(modelled("Finalize", plain_rates["Finalize"], 1, work_files))
 
@@ -297,7 +345,11 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     split_waves = math.ceil(ranges / plan.split_concurrency)
     wall = by_step["Inspect"].seconds
     if scenario.gzip:
-        wall += by_step["Decompress"].seconds
+        for name in ("InflateMembers", "JoinMembers", "Decompress"):
+            if name in by_step:
+                waves = math.ceil(by_step[name].invocations / plan.split_concurrency) if name == "InflateMembers" else 1
+                wall += (waves * by_step[name].seconds if name == "InflateMembers"
+                         else by_step[name].total_seconds)
     else:
         wall += split_waves * by_step["Scan"].seconds + by_step["PlanSplit"].seconds
     wall += split_waves * by_step["Split"].seconds + by_step["PlanLoad"].seconds + load_phase + by_step["Finalize"].seconds
@@ -307,12 +359,11 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     # Costs of the whole job.
     gb_seconds = sum(model.total_seconds * model.function.memory_mb / 1024 for model in steps)
     invocations = sum(model.invocations for model in steps)
-    children = sum(model.invocations for model in steps if model.step in ("Scan", "Split", "Load"))
+    children = sum(model.invocations for model in steps if model.step in ("Scan", "Split", "Load", "InflateMembers"))
+    chain_links = sum(model.invocations - 1 for model in steps if model.step == "Decompress")  # its loop's states
     put_class = get_class = 0.0
     for model in steps:
-        rates = (gzip_rates if model.step == "Decompress" else plain_rates)[model.step]
-        for operation, each in scale.requests(model.step, rates.requests, rates.invocations).items():
-            scaled = each * model.invocations
+        for operation, scaled in model.requests.items():
             if operation in PUT_CLASS:
                 put_class += scaled
             elif operation not in FREE:
@@ -327,7 +378,7 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     costs = {
         "DynamoDB writes": total_units * figures.PRICE_WRITE_REQUEST_UNIT.value,
         "Lambda": gb_seconds * figures.PRICE_LAMBDA_GB_SECOND.value + invocations * figures.PRICE_LAMBDA_REQUEST.value,
-        "Step Functions": (MAIN_STATE_TRANSITIONS + TRANSITIONS_PER_CHILD * children)
+        "Step Functions": (MAIN_STATE_TRANSITIONS + TRANSITIONS_PER_CHILD * children + 2 * chain_links)
         * figures.PRICE_STATE_TRANSITION.value,
         "S3 requests": put_class * figures.PRICE_S3_PUT.value + get_class * figures.PRICE_S3_GET.value,
         "S3 storage": storage_gb_months * figures.PRICE_S3_GB_MONTH.value,

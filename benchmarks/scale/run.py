@@ -224,9 +224,9 @@ class Harness:
                 progress: Callable[[str], None] = lambda _: None, load: bool = True) -> JobRun:
         """Every state of one job; with load=False it stops after PlanLoad (run.job then has the split
         totals, run.outcome stays None)."""
-        from ingest.logic.load import decompress, finalize, inspect, loading, scan, split
+        from ingest.logic.load import decompress, finalize, inspect, loading, members, scan, split
         from ingest.logic.load.layout import WorkKeys
-        from ingest.models.workflow import ExecutionInput, PartitionTask, RangeTask
+        from ingest.models.workflow import DecompressState, ExecutionInput, MemberGroupTask, PartitionTask, RangeTask
 
         upload_id = self.create_upload(filename, source, record_type)
         keys = WorkKeys(ACCOUNT, upload_id)
@@ -239,8 +239,18 @@ class Harness:
         progress("Inspect")
         job = step("Inspect", lambda ctx: inspect.inspect(ctx, ExecutionInput(account_id=ACCOUNT, upload_id=upload_id)))
         if job.gzip:
-            progress("Decompress")
-            job = step("Decompress", lambda ctx: decompress.decompress(ctx, job))
+            if job.member_groups:  # in parallel by member; not a chain of members: the Decompress chain
+                groups = [MemberGroupTask.model_validate(item) for item in self.manifest(keys.inflate_manifest)]
+                progress(f"InflateMembers x{len(groups)}")
+                for group in groups:
+                    step("InflateMembers", lambda ctx, group=group: members.inflate_group(ctx, job, group))
+                job = step("JoinMembers", lambda ctx: members.join_members(ctx, job))
+            state = DecompressState(job=job)
+            while job.ranges is None:
+                progress("Decompress")
+                state = step("Decompress", lambda ctx, state=state: decompress.decompress(ctx, state.job,
+                                                                                          state.decompress))
+                job = state.job if state.decompress is None else job
         else:
             tasks = [RangeTask.model_validate(item) for item in self.manifest(keys.scan_manifest)]
             progress(f"Scan x{len(tasks)}")

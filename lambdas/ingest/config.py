@@ -143,6 +143,8 @@ class WorkflowSettings(Settings):
     load_partitions: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    decompress_budget_seconds: int
+    inflate_group_bytes: int
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def test_no_workflow_step_needs_tmp(stack, template, account, client, dataset, t
     """Every step streams (issue 12): with /tmp full in every workflow function (0 bytes free, which the
     local Lambda runtime enforces per invocation as ENOSPC), plain and gzip uploads still load."""
     content = "\n".join(GOOD).encode() + b"\n"
-    steps = ("Inspect", "Scan", "PlanSplit", "Decompress", "Split", "PlanLoad", "Load", "Finalize", "MarkFailed")
+    steps = ("Inspect", "Scan", "PlanSplit", "Decompress", "InflateMembers", "JoinMembers", "Split", "PlanLoad",
+             "Load", "Finalize", "MarkFailed")
     with faults.inject(*(faults.FullDisk(step, free_bytes=0, account=account["name"]) for step in steps)):
         plain = client.wait_for(_upload(client, dataset, tmp_path, content)["id"], timeout=120)
         packed = client.wait_for(_upload(client, dataset, tmp_path, gzip.compress(content), "tmp.ndjson.gz")["id"],

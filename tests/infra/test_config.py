@@ -17,7 +17,8 @@ from infra.config import CONTEXT_KEYS, ConfigError, DeploymentConfig, context_ke
 from tests.conftest import TEST_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW_STEPS = ("inspect", "scan", "plan_split", "decompress", "split", "plan_load", "load", "finalize", "mark_failed")
+WORKFLOW_STEPS = ("inspect", "scan", "plan_split", "decompress", "inflate_members", "join_members", "split",
+                  "plan_load", "load", "finalize", "mark_failed")
 
 
 # -- reading and checking -----------------------------------------------------------------------

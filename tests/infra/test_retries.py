@@ -32,7 +32,11 @@ LOAD_WORKFLOW = {
     "SplitRange": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
     "LoadPartition": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
     "PlanSplit": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),
-    "Decompress": ([SERVICE, STEP_FAILED], "MarkFailed"),  # one pass over the whole file: a timeout would recur
+    # One bounded link of the chain from its cursor: a timeout is worth one more try.
+    "Decompress": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),
+    "InflateMemberGroup": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], None),
+    "JoinMembers": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),
+    "InflateMembers": ([], "MarkFailed"),
     "PlanLoad": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),
     "Finalize": ([SERVICE, STEP_FAILED, TIMED_OUT_ONCE], "MarkFailed"),  # idempotent
     "MarkFailed": ([SERVICE, ANYTHING_THRICE], None),  # the last word on a job: retries anything

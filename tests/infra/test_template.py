@@ -38,6 +38,8 @@ HANDLERS = {
     "scan": "ingest.handlers.workflow.scan",
     "plan_split": "ingest.handlers.workflow.plan_split",
     "decompress": "ingest.handlers.workflow.decompress",
+    "inflate_members": "ingest.handlers.workflow.inflate_members",
+    "join_members": "ingest.handlers.workflow.join_members",
     "split": "ingest.handlers.workflow.split",
     "plan_load": "ingest.handlers.workflow.plan_load",
     "load": "ingest.handlers.workflow.load",
@@ -437,10 +439,19 @@ def test_state_machine_states_and_order(definition):
     assert states["Inspect"]["Next"] == "Gzip?"
     gzip = states["Gzip?"]
     assert gzip["Type"] == "Choice" and gzip["Default"] == "Scan"
-    assert gzip["Choices"] == [{"Variable": "$.job.gzip", "BooleanEquals": True, "Next": "Decompress"}]
-    # Plain: scan the ranges, then plan the split; gzip: one streaming pass writes plain parts and the plan.
+    assert gzip["Choices"] == [{"Variable": "$.job.gzip", "BooleanEquals": True, "Next": "ByMember?"}]
+    # Plain: scan the ranges, then plan the split. Gzip over one member group: inflated in parallel by member,
+    # joined into the plan, or (not a chain of members) the sequential chain: Decompress loops on its cursor.
     assert states["Scan"]["Next"] == "PlanSplit" and states["PlanSplit"]["Next"] == "Split"
-    assert states["Decompress"]["Next"] == "Split"
+    assert states["ByMember?"]["Choices"] == [{"Variable": "$.job.member_groups", "IsPresent": True,
+                                              "Next": "InflateMembers"}]
+    assert states["ByMember?"]["Default"] == "Decompress"
+    assert states["InflateMembers"]["Next"] == "JoinMembers" and states["JoinMembers"]["Next"] == "MembersJoined?"
+    assert states["MembersJoined?"]["Choices"] == [{"Variable": "$.job.ranges", "IsPresent": True, "Next": "Split"}]
+    assert states["MembersJoined?"]["Default"] == "Decompress"
+    assert states["Decompress"]["Next"] == "Inflated?"
+    assert states["Inflated?"]["Choices"] == [{"Variable": "$.decompress", "IsPresent": True, "Next": "Decompress"}]
+    assert states["Inflated?"]["Default"] == "Split"
     assert states["Split"]["Next"] == "PlanLoad"
     # The error budget is decided once every line is checked: no validate-only pass.
     assert states["PlanLoad"]["Next"] == "WithinErrorBudget?"
@@ -456,7 +467,7 @@ def test_state_machine_states_and_order(definition):
 @pytest.mark.parametrize(
     "state, name",
     [("Inspect", "inspect"), ("PlanSplit", "plan_split"), ("Decompress", "decompress"), ("PlanLoad", "plan_load"),
-     ("Finalize", "finalize"), ("MarkFailed", "mark_failed")],
+     ("JoinMembers", "join_members"), ("Finalize", "finalize"), ("MarkFailed", "mark_failed")],
 )
 def test_task_state_invokes_its_function(definition, functions, state, name):
     task = definition["States"][state]
@@ -466,6 +477,7 @@ def test_task_state_invokes_its_function(definition, functions, state, name):
 
 @pytest.mark.parametrize("state, manifest, name, iteration", [
     ("Scan", "scan-manifest.json", "scan", "ScanRange"),
+    ("InflateMembers", "inflate-manifest.json", "inflate_members", "InflateMemberGroup"),
     ("Split", "split-manifest.json", "split", "SplitRange"),
     ("Load", "load-manifest.json", "load", "LoadPartition"),
 ])
@@ -491,8 +503,8 @@ def test_each_map_is_a_bounded_distributed_map_over_its_manifest(definition, fun
     assert processor["States"][iteration]["Parameters"]["FunctionName"] == f"<<{functions[name]}>>"
 
 
-@pytest.mark.parametrize("state", ["Inspect", "Scan", "PlanSplit", "Decompress", "Split", "PlanLoad", "Load",
-                                   "Finalize"])
+@pytest.mark.parametrize("state", ["Inspect", "Scan", "PlanSplit", "Decompress", "InflateMembers", "JoinMembers",
+                                   "Split", "PlanLoad", "Load", "Finalize"])
 def test_state_catches_everything_into_mark_failed(definition, state):
     catches = definition["States"][state].get("Catch", [])
     assert any(
@@ -742,9 +754,13 @@ MUST_ALLOW = {
     "scan": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/")],
     "plan_split": [("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:PutObject", "work/"),
                    ("dynamodb:UpdateItem", "jobs")],
-    # Plain parts stream into work/ as multipart uploads.
-    "decompress": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:AbortMultipartUpload", "work/"),
-                   ("dynamodb:UpdateItem", "jobs")],
+    # Plain parts stream into work/ as multipart uploads; a chained invocation reads its predecessor's checkpoint.
+    "decompress": [("s3:GetObject", "uploads/"), ("s3:GetObject", "work/"), ("s3:PutObject", "work/"),
+                   ("s3:AbortMultipartUpload", "work/"), ("dynamodb:UpdateItem", "jobs")],
+    "inflate_members": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("s3:AbortMultipartUpload", "work/"),
+                        ("dynamodb:UpdateItem", "jobs")],
+    "join_members": [("s3:GetObject", "work/"), ("s3:ListBucket", "bucket"), ("s3:PutObject", "work/"),
+                     ("dynamodb:UpdateItem", "jobs")],
     # Partition files and rejected lines stream into work/ as multipart uploads; a gzip upload's parts are read.
     "split": [("s3:GetObject", "uploads/"), ("s3:GetObject", "work/"), ("s3:PutObject", "work/"),
               ("s3:AbortMultipartUpload", "work/"), ("dynamodb:UpdateItem", "jobs")],
@@ -776,6 +792,10 @@ MUST_NOT_ALLOW = {
     "plan_split": [("s3:GetObject", "uploads/"), ("s3:PutObject", "results/"), *NO_RECORD_WRITES],
     "decompress": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("s3:DeleteObject", "uploads/"),
                    *NO_RECORD_WRITES],
+    "inflate_members": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("s3:DeleteObject", "work/"),
+                        *NO_RECORD_WRITES],
+    "join_members": [("s3:GetObject", "uploads/"), ("s3:PutObject", "results/"), ("s3:DeleteObject", "work/"),
+                     *NO_RECORD_WRITES],
     "split": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("s3:PutObject", "results/"),
               ("dynamodb:PutItem", "audiences"), *NO_RECORD_WRITES],
     "plan_load": [("s3:PutObject", "uploads/"), ("s3:GetObject", "uploads/"), *NO_RECORD_WRITES],

@@ -71,6 +71,8 @@ STEPS = {
     "Scan": ("ingest.handlers.workflow.scan", "scan_range"),
     "PlanSplit": ("ingest.handlers.workflow.plan_split", "plan_split"),
     "Decompress": ("ingest.handlers.workflow.decompress", "decompress"),
+    "InflateMembers": ("ingest.handlers.workflow.inflate_members", "inflate_members"),
+    "JoinMembers": ("ingest.handlers.workflow.join_members", "join_members"),
     "Split": ("ingest.handlers.workflow.split", "split_range"),
     "PlanLoad": ("ingest.handlers.workflow.plan_load", "plan_load"),
     "Load": ("ingest.handlers.workflow.load", "load_partition"),

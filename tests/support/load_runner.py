@@ -16,6 +16,7 @@ from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.steps import LoadSteps
 from ingest.models.workflow import (
     ExecutionInput,
+    MemberGroupTask,
     FailedState,
     JobOutcome,
     LoadJob,
@@ -45,7 +46,15 @@ def run_to_finalize(ctx: LoadContext, account_id: str, upload_id: str, *, attemp
     job = steps.inspect(ExecutionInput(account_id=account_id, upload_id=upload_id))
     seen(job)
     if job.gzip:
-        job = steps.decompress(job)
+        if job.member_groups:  # in parallel by member; a job whose groups do not chain goes to the chain
+            for group in order(manifest(ctx, work.inflate_manifest, MemberGroupTask)):
+                steps.inflate_members(job, group)
+            job = steps.join_members(job)
+        if job.ranges is None:
+            state = steps.decompress(job)
+            while state.decompress is not None:  # the chain, as the state machine loops on it
+                state = steps.decompress(state.job, state.decompress)
+            job = state.job
     else:
         for task in order(manifest(ctx, work.scan_manifest, RangeTask)):
             steps.scan_range(job, task)

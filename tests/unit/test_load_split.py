@@ -68,7 +68,7 @@ class World:
         """Inspect, then Scan + PlanSplit (plain) or Decompress (gzip), as the state machine runs them."""
         job = self.inspect()
         if job.gzip:
-            return decompress.decompress(self.ctx, job)
+            return decompress.decompress_all(self.ctx, job)
         for task in self.manifest(WORK.scan_manifest):
             scan.scan_range(self.ctx, job, task)
         return scan.plan_split(self.ctx, job)
@@ -228,8 +228,8 @@ def test_decompress_cuts_parts_at_record_boundaries_and_counts_their_lines():
 def test_a_corrupt_or_truncated_gzip_upload_is_refused_by_decompress():
     compressed = gzip.compress(b"".join(customer(f"c{number}") + b"\n" for number in range(2000)), mtime=0)
     corrupt = compressed[:10] + bytes(byte ^ 0x55 for byte in compressed[10:200]) + compressed[200:]
-    for data, message in ((compressed[: len(compressed) // 2], "the gzip file is truncated"),
-                          (corrupt, "the gzip file is corrupt")):
+    for data, message in ((compressed[: len(compressed) // 2], "the gzip file is .*truncated"),
+                          (corrupt, "the gzip file is (truncated or )?corrupt")):
         world = World(data, filename="f.ndjson.gz", range_bytes=10_000)
         with pytest.raises(FileRejectedError, match=message):
             world.plan()

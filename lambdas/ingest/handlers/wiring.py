@@ -247,6 +247,8 @@ def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> Load
             partitions=settings.load_partitions,
             load_max_concurrency=settings.load_max_concurrency,
             load_write_rate_per_second=settings.load_write_rate_per_second,
+            decompress_budget_seconds=settings.decompress_budget_seconds,
+            inflate_group_bytes=settings.inflate_group_bytes,
         ),
     )
     from ingest.logic.load.steps import LoadSteps

@@ -17,9 +17,11 @@ from ingest.errors import DatasetBusyError, FileRejectedError, StepFailedError
 from ingest.handlers import wiring
 from ingest.handlers.observability import logger, metrics, traced
 from ingest.models.workflow import (
+    DecompressState,
     ExecutionInput,
     FailedState,
     LoadJob,
+    MemberGroupTask,
     PartitionTask,
     RangeTask,
 )
@@ -80,7 +82,18 @@ def plan_split(event: dict, context: Any) -> dict:
 
 @workflow_step("Decompress")
 def decompress(event: dict, context: Any) -> dict:
-    return {"job": wiring.load_steps().decompress(_job(event)).state()}
+    state = DecompressState.model_validate(event)  # a cursor when the chain goes on from an earlier invocation
+    return wiring.load_steps().decompress(state.job, state.decompress).state()
+
+
+@workflow_step("InflateMembers")
+def inflate_members(event: dict, context: Any) -> None:
+    wiring.load_steps().inflate_members(_job(event), MemberGroupTask.model_validate(event["task"]))
+
+
+@workflow_step("JoinMembers")
+def join_members(event: dict, context: Any) -> dict:
+    return {"job": wiring.load_steps().join_members(_job(event)).state()}
 
 
 @workflow_step("Split")

@@ -5,8 +5,10 @@ Map iterations get `{"job": LoadJob, "task": RangeTask | PartitionTask}`; result
 the file (one per range, one per partition) go to S3 as small JSON objects (logic/load/layout.py),
 never through the state, so an execution stays far below Step Functions' 256 KiB whatever the file.
 
-    Inspect ─┬─ plain ─> Scan (Map over RangeTask) ─> PlanSplit ─┐
-             └─ gzip ──> Decompress ─────────────────────────────┴─> Split (Map over RangeTask)
+    Inspect ─┬─ plain ─> Scan (Map over RangeTask) ─> PlanSplit ─────────────────────────┐
+             ├─ gzip ──> InflateMembers (Map over MemberGroupTask) ─> JoinMembers ─┬──────┤
+             │                                                  (not a chain) ─┐   │      │
+             └─ gzip ──> Decompress ⟲ (DecompressState: a cursor while it goes on) <─┘   ─┴─> Split (Map over RangeTask)
        ─> PlanLoad ─┬─> Load (Map over PartitionTask) ─> Finalize
                     └─> ErrorBudgetExceeded
        every state's Catch ─> MarkFailed ({"job": LoadJob, "error": {Error, Cause}})
@@ -57,7 +59,10 @@ class LoadJob(StateModel):
     partitions: int = Field(ge=1)  # Load's unit: records are routed by key_hash(key) % partitions
     shards: int = Field(ge=1)  # the dataset's records-table shard count (pk suffix)
     csv_header: str | None = None  # CSV: the header row as sent, for ranges that start past it
-    ranges: int | None = Field(default=None, ge=0)  # set by PlanSplit (or Decompress, for gzip)
+    ranges: int | None = Field(default=None, ge=0)  # set by PlanSplit (or Decompress/JoinMembers, for gzip)
+    # gzip: the groups InflateMembers inflates in parallel (Inspect, when the file spans several);
+    # JoinMembers clears it when they do not chain, and the sequential Decompress runs instead.
+    member_groups: int | None = Field(default=None, ge=1)
     split: SplitTotals | None = None  # set by PlanLoad
 
 
@@ -72,6 +77,55 @@ class RangeTask(StateModel):
     first_line: int | None = Field(default=None, ge=1)  # 1-based line number of the byte at `start`
     starts_in_quotes: bool | None = None  # CSV: an odd number of '"' before `start` in the file
     holds_header: bool = False  # CSV: the range holding the file's first record (the header row)
+    # A piece of a logical stream (a member group's output, logic/load/members.py): the range reads on
+    # into the pieces after it (pieces.json) to finish its last record; byte_before is the byte before
+    # the piece in the stream (None for the first piece).
+    continues: bool = False
+    byte_before: int | None = Field(default=None, ge=0, le=255)
+
+
+class MemberGroupTask(StateModel):
+    """One InflateMembers iteration: the members of a gzip upload that start in bytes [start, end)."""
+
+    index: int = Field(ge=0)
+    start: int = Field(ge=0)
+    end: int = Field(ge=1)
+
+
+class MemberGroupResult(StateModel):
+    """InflateMembers of one group (work/.../members/<index>.json): where its members start and end in
+    the compressed object (None: no member found to start in it, or one ran past the read-on) and what
+    its output holds (JoinMembers plans the Split ranges from these)."""
+
+    index: int = Field(ge=0)
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=0)
+    plain_bytes: Count = 0
+    newlines: Count = 0
+    quotes: Count = 0
+    last_byte: int | None = Field(default=None, ge=0, le=255)
+    text_at: int | None = Field(default=None, ge=0)  # the first byte that is not blank (the CSV header's group)
+
+
+class DecompressCursor(StateModel):
+    """Where a chained Decompress invocation stopped, at the end of a plain part: the next one goes on
+    from here (logic/load/decompress.py). The parts so far are the first `parts` of split-manifest.json;
+    the seek point to inflate on from is checkpoint `invocations` (layout.WorkKeys.inflate_checkpoint)."""
+
+    invocations: int = Field(ge=1)  # Decompress invocations so far
+    plain_offset: Count  # plain bytes written as whole parts (their sizes summed)
+    parts: Count
+    first_line: int = Field(ge=1)  # the line number of the next part's first byte
+    header_part: int | None = Field(default=None, ge=0)  # the part where the first non-blank line starts
+    plain_crc: int = Field(ge=0)  # CRC-32 of the plain bytes so far (checked against the file's trailer)
+
+
+class DecompressState(StateModel):
+    """Decompress's input and output: `decompress` present while the chain goes on (the Choice after it
+    loops back), absent once every part is written and `job.ranges` is set."""
+
+    job: LoadJob
+    decompress: DecompressCursor | None = None
 
 
 class ScanResult(StateModel):

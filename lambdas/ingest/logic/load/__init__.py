@@ -9,7 +9,9 @@
   inspect.py     Inspect: the object, its format, the dataset's load hold, the plan's sizes
   ranges.py      where a byte range's records start and end (NDJSON: newlines; CSV: quote parity)
   scan.py        Scan (one byte range of a plain upload: newlines and quotes) and PlanSplit
-  decompress.py  Decompress: a gzip upload, in one streaming pass, into plain parts cut at records
+  decompress.py  Decompress: a gzip upload, in a chain of bounded invocations, into plain parts cut at records
+  resumable_gzip.py  gzip inflation a later invocation resumes (indexed_gzip checkpoints)
+  members.py     InflateMembers and JoinMembers: a multi-member gzip upload inflated in parallel by member
   split.py       Split (one range: align to records, number lines, check each, route by key) and PlanLoad
   loading.py     Load (one partition, in range order, in bounded windows) and its strategies per load
                  kind: upsert, profile changes, audience members
@@ -22,7 +24,12 @@ The models every state passes are in ingest/models/workflow.py. The step functio
   inspect.inspect(ctx, ExecutionInput) -> LoadJob           also writes scan-manifest.json (plain)
   scan.scan_range(ctx, LoadJob, RangeTask) -> None           writes scan/<i>.json
   scan.plan_split(ctx, LoadJob) -> LoadJob                   writes split-manifest.json, sets ranges
-  decompress.decompress(ctx, LoadJob) -> LoadJob             writes plain/<i>, split-manifest.json
+  decompress.decompress(ctx, LoadJob, cursor) -> DecompressState
+                                                             writes plain/<i>, split-manifest.json; a
+                                                             cursor in the state: invoke it again
+  members.inflate_group(ctx, LoadJob, MemberGroupTask)      writes members/<g>, members/<g>.json
+  members.join_members(ctx, LoadJob) -> LoadJob              writes split-manifest.json, sets ranges (or
+                                                             clears member_groups: Decompress instead)
   split.split_range(ctx, LoadJob, RangeTask) -> None         writes split/<i>.json, parts/*/<i>, errors
   split.plan_load(ctx, LoadJob) -> PlannedLoad               writes load-manifest.json, sets split;
                                                              over the error budget: job Failed here

@@ -30,6 +30,14 @@ class LoadSettings:
     load_write_rate_per_second: int = 40_000  # writes/s all Loads of one job aim for together
     load_threads: int = 16  # writes in flight within one Load
     load_window_records: int = 20_000  # records one Load holds at once (memory bound)
+    # A Decompress invocation stops at the first part end after this many seconds and hands over to the
+    # next one (the chain): 240 s + one part + a checkpoint stays under 30 % of its 900 s (docs/capacity.md).
+    # 0 makes every invocation write one part (tests).
+    decompress_budget_seconds: float = 240.0
+    inflate_seek_point_bytes: int = 32 * MIB  # plain bytes between two seek points (resumable_gzip.py)
+    # Compressed bytes per InflateMembers group: a gzip upload larger than one group is tried in parallel
+    # by member (members.py). 64 MiB at 10:1 is 640 MiB of lines: ~25 s on one vCPU.
+    inflate_group_bytes: int = 64 * MIB
 
     def range_bytes_for(self, size: int) -> int:
         """The range size for a plain file of `size` bytes: range_bytes, or more when that would cut

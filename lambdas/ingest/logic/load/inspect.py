@@ -18,7 +18,7 @@ from ingest.clock import iso_now
 from ingest.errors import FileRejectedError
 from ingest.logic import audiences, formats
 from ingest.logic import lines as line_reader
-from ingest.logic.load import hold
+from ingest.logic.load import hold, members
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.scan import range_tasks
@@ -84,6 +84,10 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
         shards=int(dataset.get("shards") or settings.legacy_dataset_shards),
         csv_header=None if header is None else header.decode("utf-8", errors="replace"),
     )
+    if gzipped and size > settings.inflate_group_bytes:  # worth trying in parallel by member (members.py)
+        groups = [task.state() for task in members.group_tasks(job, settings.inflate_group_bytes)]
+        ctx.objects.put(WorkKeys(account_id, upload_id).inflate_manifest, orjson.dumps(groups), content_type=JSON)
+        job = job.model_copy(update={"member_groups": len(groups)})
     if not gzipped:
         header_offset = first_line[0] if header is not None and first_line is not None else None
         tasks = [task.state() for task in range_tasks(job, header_offset)]

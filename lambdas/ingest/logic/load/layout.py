@@ -3,6 +3,11 @@
     scan-manifest.json           the RangeTasks Scan's Map reads (Inspect writes it, plain uploads)
     scan/<range>.json            ScanResult of a range (plain uploads)
     plain/<part>                 Decompress's plain parts of a gzip upload, cut at record boundaries
+    inflate-checkpoint/<n>       where Decompress invocation n stopped inflating (a trimmed zran index)
+    inflate-manifest.json        the MemberGroupTasks InflateMembers' Map reads (Inspect, multi-group gzip)
+    members/<group>              one member group's inflated bytes; members/<group>.json its result
+    pieces.json                  the member outputs Split's ranges read on into, in file order
+    inflate-crcs.json            per plain part, the CRC-32 of the output before it (the trailer check)
     split-manifest.json          the RangeTasks Split's Map reads (PlanSplit writes it)
     split/<range>.json           SplitResult of a range
     parts/<partition>/<range>    the valid records of one range routed to one partition, in line order,
@@ -46,6 +51,31 @@ class WorkKeys:
 
     def plain_part(self, index: int) -> str:
         return f"{self.prefix}plain/{index:05d}"
+
+    def inflate_checkpoint(self, invocation: int) -> str:
+        return f"{self.prefix}inflate-checkpoint/{invocation:05d}"
+
+    @property
+    def inflate_manifest(self) -> str:
+        return f"{self.prefix}inflate-manifest.json"
+
+    def member_output(self, index: int) -> str:
+        return f"{self.members_prefix}{index:05d}"
+
+    def member_result(self, index: int) -> str:
+        return f"{self.members_prefix}{index:05d}.json"
+
+    @property
+    def members_prefix(self) -> str:
+        return f"{self.prefix}members/"
+
+    @property
+    def pieces(self) -> str:
+        return f"{self.prefix}pieces.json"
+
+    @property
+    def inflate_crcs(self) -> str:
+        return f"{self.prefix}inflate-crcs.json"
 
     @property
     def split_manifest(self) -> str:

@@ -27,7 +27,7 @@ from ingest.adapters.record_store import key_hash
 from ingest.clock import iso_now
 from ingest.errors import StepFailedError
 from ingest.logic import formats
-from ingest.logic.load import error_log, frames, hold
+from ingest.logic.load import error_log, frames, hold, members
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys, missing_results, missing_results_message
 from ingest.logic.load.progress import ProgressReporter
@@ -87,14 +87,18 @@ def line_router(record_type, partitions: int) -> LineRouter:
 
 def range_records(ctx: LoadContext, job: LoadJob, task: RangeTask) -> tuple[RangeStream, Any]:
     """(the range's byte stream, its records as formats.SourceRecord) numbered as in the whole file."""
-    start = task.start
-    origin = start - 1 if start > 0 else 0
-    chunks: Any = ctx.objects.stream_range(task.source_key, origin, task.end)
-    source_end = task.end if job.gzip else job.size  # a gzip part ends its range; the upload may go on
-    if task.end < source_end:  # the range's last record may end past `end`: read on, lazily
-        chunks = itertools.chain(chunks, ctx.objects.stream_range(task.source_key, task.end, None))
+    start, end = task.start, task.end
+    chunks: Any
+    if task.continues:  # a member group's output: its records go on into the next ones (members.py)
+        chunks, start, end = members.piece_chunks(ctx, job, task)
+    else:
+        origin = start - 1 if start > 0 else 0
+        chunks = ctx.objects.stream_range(task.source_key, origin, task.end)
+        source_end = task.end if job.gzip else job.size  # a gzip part ends its range; the upload may go on
+        if task.end < source_end:  # the range's last record may end past `end`: read on, lazily
+            chunks = itertools.chain(chunks, ctx.objects.stream_range(task.source_key, task.end, None))
     csv = job.format == formats.CSV
-    stream = RangeStream(chunks, start, task.end, csv, bool(task.starts_in_quotes))
+    stream = RangeStream(chunks, start, end, csv, bool(task.starts_in_quotes))
     first_number = (task.first_line or 1) + stream.skipped_newlines
     header = None
     if csv and not task.holds_header and job.csv_header is not None:

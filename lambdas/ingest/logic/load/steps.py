@@ -7,13 +7,16 @@ state through the same seam as for an adapter.
 
 from __future__ import annotations
 
-from ingest.logic.load import decompress, failure, finalize, inspect, loading, scan, split
+from ingest.logic.load import decompress, failure, finalize, inspect, loading, members, scan, split
 from ingest.logic.load.context import LoadContext
 from ingest.models.workflow import (
+    DecompressCursor,
+    DecompressState,
     ExecutionInput,
     FailedState,
     JobOutcome,
     LoadJob,
+    MemberGroupTask,
     PartitionResult,
     PartitionTask,
     PlannedLoad,
@@ -34,8 +37,14 @@ class LoadSteps:
     def plan_split(self, job: LoadJob) -> LoadJob:
         return scan.plan_split(self.ctx, job)
 
-    def decompress(self, job: LoadJob) -> LoadJob:
-        return decompress.decompress(self.ctx, job)
+    def decompress(self, job: LoadJob, cursor: DecompressCursor | None = None) -> DecompressState:
+        return decompress.decompress(self.ctx, job, cursor)
+
+    def inflate_members(self, job: LoadJob, task: MemberGroupTask) -> None:
+        members.inflate_group(self.ctx, job, task)
+
+    def join_members(self, job: LoadJob) -> LoadJob:
+        return members.join_members(self.ctx, job)
 
     def split_range(self, job: LoadJob, task: RangeTask) -> None:
         split.split_range(self.ctx, job, task)
