@@ -171,6 +171,12 @@ class FakeJobsTable:
             raise condition_failed()
         self.items[key].update(copy.deepcopy(fields))
 
+    def add_retry(self, account_id: str, job_id: str, retry_id: str) -> None:
+        key = (account_id, job_id)
+        if key not in self.items:
+            raise condition_failed()
+        self.items[key].setdefault("retries", []).append(retry_id)
+
     def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
         item = self.items.get((account_id, job_id))
         if item is None:
