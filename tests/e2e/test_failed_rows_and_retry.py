@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
 
 from cli.client import ApiError, IngestClient
 from tests.support import faults
+
+ROOT = Path(__file__).resolve().parents[2]
 
 def _customer(key: str, **fields) -> bytes:
     return json.dumps({"link": {"customer_id": key}, **fields}).encode()
@@ -189,3 +194,42 @@ def test_retry_refusals_unknown_foreign_running_and_nothing_unprocessed(client, 
         stranger.get_upload(done["id"])
     assert error.value.status == 404
     assert "retries" not in client.get_upload(done["id"])  # nothing was created by the refusals
+
+
+def test_the_cli_downloads_failed_rows_and_retries_with_a_corrected_file_and_with_unprocessed_rows(
+        stack, account, client, dataset, tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")},
+           "INGEST_STACK_FILE": str(tmp_path / "none.json"), "INGEST_API_URL": stack.info.api_url,
+           "INGEST_TOKEN": account["token"]}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=180)
+
+    lines = _mixed("c", count=120)
+    rejected = _rejected(lines)
+    with faults.inject(faults.FailAfterWrites(step="Load", times=None, account=account["name"])):
+        parent = _upload(client, tmp_path, dataset, "people.ndjson", b"\n".join(lines) + b"\n")
+    assert parent["status"] == "Failed"
+
+    target = tmp_path / "bad.ndjson"
+    result = cli("failed-rows", parent["id"], "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == b"".join(lines[number - 1] + b"\n" for number in rejected)
+
+    result = cli("retry", parent["id"], "--unprocessed", "--follow")
+    assert result.returncode == 0, result.stderr
+    unprocessed = json.loads(result.stdout)
+    assert unprocessed["status"] == "Completed" and unprocessed["parent_id"] == parent["id"]
+    assert unprocessed["stats"]["loaded"] == len(lines) - len(rejected)
+
+    fixed = tmp_path / "fixed.ndjson"
+    fixed.write_bytes(b"".join(_customer(f"fixed{number}") + b"\n" for number in rejected))
+    result = cli("retry", parent["id"], str(fixed), "--follow")
+    assert result.returncode == 0, result.stderr
+    corrected = json.loads(result.stdout)
+    assert corrected["status"] == "Completed" and corrected["stats"]["loaded"] == len(rejected)
+    assert client.get_upload(parent["id"])["retries"] == [unprocessed["id"], corrected["id"]]
+
+    assert cli("failed-rows", corrected["id"]).returncode == 1  # nothing was rejected
+    assert cli("retry", parent["id"]).returncode == 2  # neither FILE nor --unprocessed
