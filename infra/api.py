@@ -109,8 +109,7 @@ class Api(Construct):
     """The REST API and the one function behind every route, ours and the compatible ones."""
 
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth, imports: Imports,
-                 audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits,
-                 load_workflow: sfn.IStateMachine) -> None:
+                 audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits) -> None:
         super().__init__(scope, construct_id)
         usage_plan_name = Stack.of(self).stack_name + USAGE_PLAN_NAME_SUFFIX
         # Idempotency-Key records (lambdas/ingest/handlers/idempotency.py): Powertools' layout, one item per
@@ -124,7 +123,6 @@ class Api(Construct):
             datasets_table=storage.datasets_table.table_name,
             records_table=storage.records_table.table_name,
             clear_state_machine_arn=clear_workflow.state_machine_arn,
-            state_machine_arn=load_workflow.state_machine_arn,
             # Same names and values as the authorizer's: local handlers share one process env.
             tokens_table=auth.tokens_table.table_name,
             accounts_table=auth.accounts_table.table_name,
@@ -141,7 +139,7 @@ class Api(Construct):
             audiences_table=audiences.table.table_name,
             idempotency_table=self.idempotency_table.table_name,
         ))
-        self._grant_function(storage, auth, imports, audiences, clear_workflow, load_workflow)
+        self._grant_function(storage, auth, imports, audiences, clear_workflow)
         self.rest_api = self._build_rest_api(auth)
         self.usage_plan = self.rest_api.add_usage_plan(
             "PerTokenUsagePlan",
@@ -167,7 +165,7 @@ class Api(Construct):
         )
 
     def _grant_function(self, storage: Storage, auth: Auth, imports: Imports, audiences: Audiences,
-                        clear_workflow: sfn.IStateMachine, load_workflow: sfn.IStateMachine) -> None:
+                        clear_workflow: sfn.IStateMachine) -> None:
         storage.jobs_table.grant(
             self.function, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"
         )
@@ -185,14 +183,13 @@ class Api(Construct):
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[auth.accounts_table.table_arn]))
         clear_workflow.grant_start_execution(self.function)
-        load_workflow.grant_start_execution(self.function)  # a retry of unprocessed rows (logic/retries.py)
         imports.grant_api(self.function)  # the compatible routes: import keys, target datasets, quotas
         storage.records_table.grant(self.function, "dynamodb:GetItem")
         # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
         storage.bucket.grant_read(self.function, f"{RESULTS_PREFIX}*")
-        # GET of unprocessed rows (uploads/<account>/<upload>/unprocessed/<file>, or the upload itself when
-        # no line of it was checked; logic/load/rows.py): the upload's own files, by presigned URL only.
+        # Unprocessed rows can be the upload itself (no line of it was checked; logic/load/rows.py): its
+        # presigned GET, and a retry's server-side copy of it to the retry's own upload key.
         storage.bucket.grant_read(self.function, f"{UPLOADS_PREFIX}*")
         audiences.grant_api(self.function)
         grant_job_events(self.function)  # it creates upload and clear jobs: each creation is published

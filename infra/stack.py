@@ -29,8 +29,7 @@ class BulkIngestStack(Stack):
         workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences, plan=config.load_plan)
         maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)
         api = Api(self, "Api", storage=storage, auth=auth, imports=imports, audiences=audiences,
-                  clear_workflow=maintenance.state_machine, load_workflow=workflow.state_machine,
-                  limits=config.api_limits)
+                  clear_workflow=maintenance.state_machine, limits=config.api_limits)
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)

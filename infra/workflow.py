@@ -152,11 +152,9 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.decompress_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX, WORK_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
-        for fn in (self.plan_load_fn, self.mark_failed_fn):
+        for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
             nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX, RESULTS_PREFIX], delete=[WORK_PREFIX],
-                                          put=[WORK_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX])
-        nag.acknowledge_bucket_grants(self.finalize_fn, bucket, read=[WORK_PREFIX, RESULTS_PREFIX],
-                                      delete=[WORK_PREFIX], put=[WORK_PREFIX, RESULTS_PREFIX])
+                                          put=[WORK_PREFIX, RESULTS_PREFIX])
         steps = self.step_functions
         nag.acknowledge_state_machine(self.state_machine, steps)
         nag.acknowledge(
@@ -241,12 +239,8 @@ class Workflow(Construct):
             bucket.grant_put(fn, f"{RESULTS_PREFIX}*")
             jobs.grant(fn, *job_rw)
             datasets.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
-            # Failed rows (logic/load/rows.py): a retry's line map is read from results/.
+            # Failed and unprocessed rows (logic/load/rows.py): a retry's line map is read from results/.
             bucket.grant_read(fn, f"{RESULTS_PREFIX}*")
-        # Unprocessed rows go next to the upload (uploads/<account>/<upload>/unprocessed/), where a retry
-        # loads them (the upload trigger ignores keys that deep).
-        for fn in (self.plan_load_fn, self.mark_failed_fn):
-            bucket.grant_put(fn, f"{UPLOADS_PREFIX}*")
 
     def _task(self, state_name: str, fn: lambda_.IFunction, *, timeout_retry: bool) -> tasks.LambdaInvoke:
         """A step: Lambda's service errors and StepFailedError retried (infra/retries.py); a timed-out

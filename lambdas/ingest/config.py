@@ -97,7 +97,6 @@ class ApiSettings(Settings):
     datasets_table: str
     records_table: str
     clear_state_machine_arn: str
-    state_machine_arn: str  # the load workflow: a retry of unprocessed rows starts it (logic/retries.py)
     tokens_table: str
     accounts_table: str
     usage_plan_name: str  # the per-token usage plan, found by name (infra/api.py says why not by id)

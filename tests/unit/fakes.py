@@ -66,6 +66,9 @@ class FakeObjectStore:
         self.objects[key] = bytes(data)
         self.content_types[key] = content_type
 
+    def copy(self, source: str, key: str) -> None:
+        self.put(key, self.objects[source], self.content_types.get(source, "application/octet-stream"))
+
     def put_file(self, key: str, path: str, content_type: str = "application/x-ndjson") -> None:
         with open(path, "rb") as handle:
             self.put(key, handle.read(), content_type)

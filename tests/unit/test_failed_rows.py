@@ -29,15 +29,6 @@ DATASET = "ds-1"
 TTL = 3600
 
 
-class Starter:
-    def __init__(self):
-        self.started: list[tuple[str, dict]] = []
-
-    def start(self, name: str, payload: dict) -> str:
-        self.started.append((name, payload))
-        return f"arn:aws:states:us-east-1:1:execution:load:{name}"
-
-
 class Service:
     """The API's and the workflow's logic over one set of fakes."""
 
@@ -47,7 +38,6 @@ class Service:
         self.datasets = FakeDatasetsTable()
         self.datasets.add(ACCOUNT, DATASET)
         self.records = FakeRecordStore()
-        self.starter = Starter()
         self.ctx = LoadContext(objects=self.objects, jobs=self.jobs, datasets=self.datasets, records=self.records,
                                settings=LoadSettings(range_bytes=range_bytes, partitions=partitions,
                                                      load_threads=2, load_window_records=3))
@@ -97,7 +87,7 @@ class Service:
         return uploads.get_upload(self.jobs, self.objects, account, upload_id, TTL)
 
     def retry(self, upload_id: str, body: dict | None = None, account: str = ACCOUNT):
-        return retries.retry_upload(self.jobs, self.datasets, self.objects, self.starter, account, upload_id,
+        return retries.retry_upload(self.jobs, self.datasets, self.objects, account, upload_id,
                                     RetryRequest.model_validate(body or {}), TTL)
 
 
@@ -181,7 +171,7 @@ def test_unprocessed_rows_are_the_lines_of_the_partitions_whose_load_failed_with
     assert item["status"] == "Failed" and item["stats"]["not_loaded"] == len(expected) == item["unprocessed_rows"]
     view = service.view(upload_id)
     key = service.url_key(view.unprocessed_rows_url)
-    assert key == f"uploads/{ACCOUNT}/{upload_id}/unprocessed/mixed.ndjson"
+    assert key == f"results/{ACCOUNT}/{upload_id}/unprocessed-rows/mixed.ndjson"
     assert service.objects.read(key) == b"".join(MIXED[number - 1] + b"\n" for number in expected)
     line_map = service.objects.read(item["unprocessed_line_map_key"]).decode()
     assert line_map == "".join(f"{child}\t{parent}\n" for child, parent in enumerate(expected, 1))
@@ -218,7 +208,11 @@ def test_a_retry_of_unprocessed_rows_loads_them_and_names_the_original_lines_dow
     service.run(parent, failing={0, 1, 3})
     retry = service.retry(parent, {"rows": "unprocessed"})
     assert retry.url is None and retry.parent_id == parent and retry.status == "Pending"
-    assert service.starter.started == [(retry.id, {"account_id": ACCOUNT, "upload_id": retry.id})]
+    # The rows are copied to the child's own upload key, whose S3 event starts it as any upload.
+    child_item = service.jobs.get(ACCOUNT, retry.id)
+    assert child_item["object_key"] == f"uploads/{ACCOUNT}/{retry.id}/mixed.ndjson"
+    assert service.objects.read(child_item["object_key"]) == service.objects.read(
+        service.jobs.get(ACCOUNT, parent)["unprocessed_rows_key"])
     assert service.view(parent).retries == [retry.id]
     # The child fails too, in other partitions: its own unprocessed rows still name the parent's lines.
     child = service.run(retry.id, failing={1})  # its keys go where the parent's went: 0, 1 and 3
@@ -267,7 +261,7 @@ def test_retry_without_rows_answers_a_presigned_url_for_the_corrected_file():
     assert service.url_key(retry.url) == child["object_key"] == f"uploads/{ACCOUNT}/{retry.id}/customers.csv"
     assert child["options"] == {"dry_run": True, "max_rejected_percent": 50}
     assert child["destination"] == service.jobs.get(ACCOUNT, parent)["destination"]
-    assert service.starter.started == []  # the corrected file's PUT starts it, as any upload
+    assert not service.objects.exists(child["object_key"])  # the corrected file's PUT starts it, as any upload
     second = service.retry(parent)
     assert service.view(parent).retries == [retry.id, second.id]
 

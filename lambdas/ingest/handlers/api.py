@@ -159,8 +159,8 @@ def get_upload(caller: TokenCaller, upload_id: str) -> UploadView:
        optional_body=True, idempotent=True)
 def retry_upload(caller: TokenCaller, upload_id: str, body: RetryRequest) -> RetryView:
     adapters = wiring.api()
-    view = retries.retry_upload(adapters.jobs, adapters.datasets, adapters.objects, adapters.load_starter,
-                                caller.account_id, upload_id, body, adapters.url_ttl_seconds)
+    view = retries.retry_upload(adapters.jobs, adapters.datasets, adapters.objects, caller.account_id, upload_id,
+                                body, adapters.url_ttl_seconds)
     logger.info("retry requested", extra={"upload_id": view.id, "parent_id": upload_id, "rows": body.rows})
     return view
 

@@ -138,7 +138,6 @@ class ApiAdapters:
     objects: ObjectStore
     records: RecordStore
     clear_starter: WorkflowStarter
-    load_starter: WorkflowStarter  # a retry of unprocessed rows (logic/retries.py)
     tokens: TokensTable
     token_keys: UsagePlanKeys
     accounts: AccountsTable
@@ -162,7 +161,6 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
         clear_starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.clear_state_machine_arn),
-        load_starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.state_machine_arn),
         tokens=_make(TokensTable, clients.table(settings.tokens_table)),
         token_keys=_make(UsagePlanKeys, clients.client("apigateway"), settings.usage_plan_name),
         accounts=_make(AccountsTable, clients.table(settings.accounts_table)),

@@ -2,9 +2,10 @@
 and options.
 
 Without rows: the child waits for the corrected file at its own presigned URL, as POST /v1/uploads.
-With rows=unprocessed: the child's file is the parent's unprocessed rows file as it is (no copy, no
-client upload; logic/load/rows.py wrote it, with a line map) and this starts its workflow at once, so
-its error log, failed rows and unprocessed rows name the parent's original line numbers.
+With rows=unprocessed: the child's file is the parent's unprocessed rows file (logic/load/rows.py wrote
+it, with a line map), copied server side to the child's own upload key, so the S3 trigger starts it as
+any upload (the API never starts a load itself); the child keeps the line map, so its error log, failed
+rows and unprocessed rows name the parent's original line numbers.
 
 The parent lists its retries (`retries`, appended after the child exists), the child names its parent
 (`parent_id`). 404 an unknown (or another account's) upload; 409 a parent still Pending or Processing,
@@ -14,8 +15,6 @@ list, so part of one cannot be retried: upload the full file again).
 
 from __future__ import annotations
 
-from ingest.adapters.workflow import ExecutionAlreadyStartedError
-from ingest.clock import iso_now
 from ingest.errors import ConflictError, NotFoundError
 from ingest.logic import uploads
 from ingest.logic.uploads import Lineage, NewUpload
@@ -24,7 +23,7 @@ from ingest.models.uploads import DATASET_LOAD, UNPROCESSED, DatasetLoad, RetryR
 RUNNING = ("Pending", "Processing")
 
 
-def retry_upload(jobs, datasets, objects, starter, account_id: str, upload_id: str, request: RetryRequest,
+def retry_upload(jobs, datasets, objects, account_id: str, upload_id: str, request: RetryRequest,
                  url_ttl_seconds: int) -> RetryView:
     parent = jobs.get(account_id, upload_id)
     if parent is None or parent.get("job_type") != "upload":
@@ -40,7 +39,7 @@ def retry_upload(jobs, datasets, objects, starter, account_id: str, upload_id: s
         if parent["status"] != "Failed" or not parent.get("unprocessed_rows_key"):
             raise ConflictError(f"upload {upload_id} has no unprocessed rows (it has none unless it Failed with "
                                 "lines neither loaded nor rejected); retry without rows to upload a corrected file")
-        lineage = Lineage(parent_id=upload_id, source_key=parent["unprocessed_rows_key"],
+        lineage = Lineage(parent_id=upload_id, copy_from=parent["unprocessed_rows_key"],
                           line_map_key=parent.get("unprocessed_line_map_key"))
     options = parent.get("options") or {}
     child = NewUpload(
@@ -53,16 +52,6 @@ def retry_upload(jobs, datasets, objects, starter, account_id: str, upload_id: s
     created = uploads.create_upload(jobs, datasets, objects, None, account_id, child, url_ttl_seconds)
     child_id = created.view.id
     jobs.add_retry(account_id, upload_id, child_id)
-    if lineage.source_key:
-        _start(jobs, starter, account_id, child_id)
     view = uploads.get_upload(jobs, objects, account_id, child_id, url_ttl_seconds)
     return RetryView(**dict(view), url=created.url, expires_at=created.expires_at)
 
-
-def _start(jobs, starter, account_id: str, upload_id: str) -> None:
-    """What the upload trigger does when a file lands (logic/jobs_trigger.py): here the file is there already."""
-    try:
-        execution_arn = starter.start(upload_id, {"account_id": account_id, "upload_id": upload_id})
-    except ExecutionAlreadyStartedError:
-        return
-    jobs.update(account_id, upload_id, execution_arn=execution_arn, updated_at=iso_now())

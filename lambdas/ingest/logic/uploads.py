@@ -75,7 +75,7 @@ class Lineage:
     """A retry's link to the upload it retries (logic/retries.py)."""
 
     parent_id: str
-    source_key: str | None = None  # the service loads this object (the parent's unprocessed rows): no URL
+    copy_from: str | None = None  # the file is this object (the parent's unprocessed rows), copied: no URL
     line_map_key: str | None = None  # the source's lines -> the original upload's (logic/load/rows.py)
 
     def item_fields(self) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
         dataset_id = target.dataset_id
     upload_id = ids.new_id()
     lineage = upload.lineage
-    key = lineage.source_key if lineage and lineage.source_key else object_key(account_id, upload_id, upload.filename)
+    key = object_key(account_id, upload_id, upload.filename)
     job = {
         "account_id": account_id,
         "job_id": upload_id,
@@ -173,7 +173,15 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
     }
     jobs.create(job)
     view = upload_view(job, objects, url_ttl_seconds)
-    if lineage and lineage.source_key:  # the caller starts the workflow on an object that is there already
+    if lineage and lineage.copy_from:
+        # A server-side copy to the upload's own key: the S3 trigger starts the workflow, as for a PUT.
+        try:
+            objects.copy(lineage.copy_from, key)
+        except Exception:
+            now = iso_now()
+            jobs.update(account_id, upload_id, status="Failed", updated_at=now, finished_at=now,
+                        failure_reason="the rows to retry could not be copied; request the retry again")
+            raise
         return CreatedUpload(view, None, None)
     if upload.content is not None:
         # Writing the object is what a presigned PUT would do: the S3 trigger starts the workflow.

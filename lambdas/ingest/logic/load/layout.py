@@ -15,9 +15,8 @@
 
 The job's results, kept after it ends: results/<account>/<upload>/errors.ndjson (the error log),
 results/<account>/<upload>/failed-rows/<filename> (the rejected lines, in the upload's format) and
-results/<account>/<upload>/unprocessed-lines.tsv (the unprocessed rows' line map). The unprocessed rows
-themselves go to uploads/<account>/<upload>/unprocessed/<filename>, where the load steps read uploads
-(a retry loads that object as it is; the upload trigger ignores keys that deep).
+results/<account>/<upload>/unprocessed-rows/<filename> with its line map unprocessed-lines.tsv (a retry
+copies the rows to its own upload key and loads them; logic/retries.py).
 Zero-padded numbers keep a listing in range order.
 """
 
@@ -27,7 +26,6 @@ from dataclasses import dataclass
 
 WORK_PREFIX = "work/"
 RESULTS_PREFIX = "results/"
-UPLOADS_PREFIX = "uploads/"  # as logic/uploads.py
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class WorkKeys:
         return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/failed-rows/{filename}"
 
     def unprocessed_rows(self, filename: str) -> str:
-        return f"{UPLOADS_PREFIX}{self.account_id}/{self.upload_id}/unprocessed/{filename}"
+        return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/unprocessed-rows/{filename}"
 
     @property
     def unprocessed_line_map(self) -> str:
