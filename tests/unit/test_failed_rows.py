@@ -281,3 +281,24 @@ def test_retry_refusals():
     with pytest.raises(BadRequestError, match="rows must be one of: unprocessed"):
         service.retry(running, {"rows": "all"})
     assert service.view(running).retries is None
+
+
+def test_a_retry_whose_rows_cannot_be_copied_ends_failed_at_once_and_is_not_listed():
+    service = Service()
+    parent = service.upload("mixed.ndjson", b"\n".join(MIXED) + b"\n")
+    service.run(parent, failing={0})
+    key = service.jobs.get(ACCOUNT, parent)["unprocessed_rows_key"]
+
+    def broken_copy(source: str, target: str) -> None:
+        raise OSError("S3 is unreachable")
+
+    service.objects.copy = broken_copy  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        service.retry(parent, {"rows": "unprocessed"})
+    children = [item for item in service.jobs.items.values() if item.get("parent_id") == parent]
+    assert [child["status"] for child in children] == ["Failed"]
+    assert "could not be copied" in children[0]["failure_reason"]
+    assert service.view(parent).retries is None
+    del service.objects.objects[key]  # expired with the upload
+    with pytest.raises(ConflictError, match="no longer stored"):
+        service.retry(parent, {"rows": "unprocessed"})

@@ -39,6 +39,9 @@ def retry_upload(jobs, datasets, objects, account_id: str, upload_id: str, reque
         if parent["status"] != "Failed" or not parent.get("unprocessed_rows_key"):
             raise ConflictError(f"upload {upload_id} has no unprocessed rows (it has none unless it Failed with "
                                 "lines neither loaded nor rejected); retry without rows to upload a corrected file")
+        if not objects.exists(parent["unprocessed_rows_key"]):
+            raise ConflictError(f"the unprocessed rows of upload {upload_id} are no longer stored (they expire with "
+                                "the upload); upload the file again")
         lineage = Lineage(parent_id=upload_id, copy_from=parent["unprocessed_rows_key"],
                           line_map_key=parent.get("unprocessed_line_map_key"))
     options = parent.get("options") or {}
