@@ -233,3 +233,15 @@ def test_the_cli_downloads_failed_rows_and_retries_with_a_corrected_file_and_wit
 
     assert cli("failed-rows", corrected["id"]).returncode == 1  # nothing was rejected
     assert cli("retry", parent["id"]).returncode == 2  # neither FILE nor --unprocessed
+
+
+def test_a_retry_sent_twice_with_one_idempotency_key_creates_one_child(client, dataset, tmp_path):
+    done = _upload(client, tmp_path, dataset, "twice.ndjson", _customer("a") + b"\n{bad\n")
+    headers = {"Auth-Api-Token": client._session.headers["Auth-Api-Token"], "Idempotency-Key": "retry-once-1"}
+    url = f"{client.api_url}/v1/uploads/{done['id']}/retry"
+    first = requests.post(url, headers=headers, timeout=30)
+    second = requests.post(url, headers=headers, timeout=30)
+    assert first.status_code == second.status_code == 201
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert first.json()["id"] == second.json()["id"]
+    assert client.get_upload(done["id"])["retries"] == [first.json()["id"]]

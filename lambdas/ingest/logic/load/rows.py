@@ -208,6 +208,8 @@ def publish(objects, work: WorkKeys, item: dict[str, Any], job,
             unprocessed_partitions: Iterable[int] = ()) -> dict[str, Any]:
     """Write the job's failed rows (and the unprocessed rows of `unprocessed_partitions`); the job item's
     fields that name them. `job` is the LoadJob (gzip, CSV header, ranges); `item` the job item."""
+    if not item.get("filename"):  # no job item (it is gone): nothing to name the files after, no one to show them
+        return {}
     rows_format = RowsFormat.of(item, job.gzip, job.csv_header)
     line_map_key = item.get("line_map_key")
     fields: dict[str, Any] = {}
