@@ -347,6 +347,83 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], numeric: se
         click.echo(line(row))
 
 
+# --- failed rows and retry --------------------------------------------------------------------
+
+
+@cli.command("failed-rows")
+@click.argument("upload_id", metavar="ID")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+              metavar="FILE",
+              help="Where to write them (default: failed_rows-<the upload's file name> here; '-' for stdout).")
+@click.option("--unprocessed", is_flag=True,
+              help="The unprocessed rows instead (a Failed job's lines neither loaded nor rejected).")
+@click.pass_obj
+def failed_rows(settings: Settings, upload_id: str, output: Path | None, unprocessed: bool) -> None:
+    """Download the rejected lines of upload ID, as sent, in the upload's own format.
+
+    \b
+    A CSV's header row comes first; a gzip upload gives a gzip file. Fix the rows
+    and send the file back with: python -m cli retry ID FILE
+    Exit status: 0 written, 1 the upload has no such rows or an API error.
+    """
+    upload = settings.client().get_upload(upload_id)
+    field, what = ("unprocessed_rows_url", "unprocessed") if unprocessed else ("failed_rows_url", "failed")
+    url = upload.get(field)
+    if not url:
+        fail(f"upload {upload_id} has no {what} rows")
+    target = output or Path(f"{what}_rows-{upload['filename']}")
+    with requests.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        if str(target) == "-":
+            for chunk in response.iter_content(1024 * 1024):
+                sys.stdout.buffer.write(chunk)
+            return
+        with target.open("wb") as handle:
+            for chunk in response.iter_content(1024 * 1024):
+                handle.write(chunk)
+    note(f"{what} rows of upload {upload_id} written to {target}")
+    click.echo(str(target))
+
+
+@cli.command()
+@click.argument("upload_id", metavar="ID")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--unprocessed", is_flag=True,
+              help="Let the service load the upload's unprocessed rows itself (no FILE).")
+@click.option("--follow", is_flag=True, help="Follow the retry to its end, then print its JSON.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
+              help="With --follow: how long to follow before giving up (exit 1; the job carries on).")
+@click.pass_obj
+def retry(settings: Settings, upload_id: str, file: Path | None, unprocessed: bool, follow: bool,
+          timeout: float) -> None:
+    """Retry upload ID: send FILE (the corrected rows) as a new upload of the same dataset, record type
+    and options, or with --unprocessed have the service load its unprocessed rows.
+
+    \b
+    The retry's id goes to stdout; it names ID as its parent_id, and ID lists it in retries.
+    FILE is loaded as the upload's format (its file name's extension), whatever FILE is called.
+    Exit status: 0 sent (with --follow: Completed), 1 Failed, API error or --timeout, 2 bad command line.
+    """
+    if unprocessed == (file is not None):
+        raise click.UsageError("give either FILE or --unprocessed")
+    client = settings.client()
+    child = client.retry_upload(upload_id, "unprocessed" if unprocessed else None)
+    if file is not None:
+        with tqdm(total=file.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                  desc=file.name, dynamic_ncols=True) as bar:
+            put_file(child["url"], str(file), on_progress=bar.update)
+    note(f"retry {child['id']} of upload {upload_id} started")
+    if not follow:
+        click.echo(child["id"])
+        return
+    final = _follow(client, child["id"], timeout, _JobProgress(child["id"]))
+    if final is None:
+        fail(f"retry {child['id']} had not finished after {timeout:.0f}s; the job carries on")
+    _print_json(final, False)
+    if final["status"] == "Failed":
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
 def _print_json(value: Any, raw: bool) -> None:
     click.echo(json.dumps(value, separators=(",", ":")) if raw else json.dumps(value, indent=2))
 

@@ -68,6 +68,10 @@ class IngestClient:
     def get_upload(self, upload_id: str) -> dict:
         return self._call("GET", f"/v1/uploads/{upload_id}")
 
+    def retry_upload(self, upload_id: str, rows: str | None = None) -> dict:
+        """POST /v1/uploads/{id}/retry: the child upload (with `url` unless rows="unprocessed")."""
+        return self._call("POST", f"/v1/uploads/{upload_id}/retry", json={"rows": rows} if rows else None)
+
     def list_uploads(self, **filters: str | None) -> dict:
         return self._call("GET", "/v1/uploads", params={k: v for k, v in filters.items() if v})
 

@@ -35,6 +35,7 @@ ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/record-types", ("GET",)),
     ("/v1/uploads", ("GET", "POST")),
     ("/v1/uploads/{upload_id}", ("GET",)),
+    ("/v1/uploads/{upload_id}/retry", ("POST",)),
     ("/v1/jobs", ("GET",)),
     ("/v1/jobs/{job_id}", ("GET",)),
     ("/v1/tokens", ("GET", "POST")),
@@ -187,6 +188,9 @@ class Api(Construct):
         # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
         storage.bucket.grant_read(self.function, f"{RESULTS_PREFIX}*")
+        # Unprocessed rows can be the upload itself (no line of it was checked; logic/load/rows.py): its
+        # presigned GET, and a retry's server-side copy of it to the retry's own upload key.
+        storage.bucket.grant_read(self.function, f"{UPLOADS_PREFIX}*")
         audiences.grant_api(self.function)
         grant_job_events(self.function)  # it creates upload and clear jobs: each creation is published
         # Powertools' idempotency: a conditional put (in progress), get, update (the answer), delete (on error).

@@ -138,8 +138,9 @@ def acknowledge_api_findings(api, bucket: s3.IBucket) -> None:
         )
     from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX  # here: storage.py imports this module
 
-    # Presigned URLs carry the API function's permissions: PUT of uploads, GET of error logs.
-    acknowledge_bucket_grants(api.function, bucket, put=[UPLOADS_PREFIX], read=[RESULTS_PREFIX])
+    # Presigned URLs carry the API function's permissions: PUT of uploads, GET of error logs, failed rows
+    # and unprocessed rows (these live next to the upload).
+    acknowledge_bucket_grants(api.function, bucket, put=[UPLOADS_PREFIX], read=[RESULTS_PREFIX, UPLOADS_PREFIX])
     token_keys_policy = api.node.try_find_child("TokenApiKeysPolicy")
     if token_keys_policy is not None:
         acknowledge(

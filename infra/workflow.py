@@ -169,7 +169,7 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX, WORK_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
         for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
-            nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX], delete=[WORK_PREFIX],
+            nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX, RESULTS_PREFIX], delete=[WORK_PREFIX],
                                           put=[WORK_PREFIX, RESULTS_PREFIX])
         steps = self.step_functions
         nag.acknowledge_state_machine(self.state_machine, steps)
@@ -265,6 +265,8 @@ class Workflow(Construct):
             bucket.grant_put(fn, f"{RESULTS_PREFIX}*")
             jobs.grant(fn, *job_rw)
             datasets.grant(fn, "dynamodb:GetItem", "dynamodb:UpdateItem")
+            # Failed and unprocessed rows (logic/load/rows.py): a retry's line map is read from results/.
+            bucket.grant_read(fn, f"{RESULTS_PREFIX}*")
 
     def _task(self, state_name: str, fn: lambda_.IFunction, *, timeout_retry: bool) -> tasks.LambdaInvoke:
         """A step: Lambda's service errors and StepFailedError retried (infra/retries.py); a timed-out

@@ -136,7 +136,14 @@ def test_the_job_view_shows_rejected_lines_as_text_and_links_the_error_log(drive
     assert upload["execution_arn"].split(":")[-1] in facts and "rejected\n2" in facts
     link = driver.find_element(By.LINK_TEXT, "Download the error log (NDJSON)")
     assert link.get_attribute("href").split("?")[0] == upload["error_log_url"].split("?")[0]
-    assert not driver.find_elements(By.CSS_SELECTOR, ".actions button")  # no retry or revert until the API has them
+    # The rejected lines come back as a file to fix, and the job offers a retry with the corrected file.
+    failed = driver.find_element(By.LINK_TEXT, "Download the failed rows")
+    assert failed.get_attribute("href").split("?")[0] == upload["failed_rows_url"].split("?")[0]
+    buttons = driver.find_elements(By.CSS_SELECTOR, ".actions button")
+    assert [button.text for button in buttons] == ["Retry with a corrected file"]
+    buttons[0].click()
+    url = browser.wait_until(driver, EC.visibility_of_element_located((By.CSS_SELECTOR, ".upload-url")))
+    assert url.text.startswith("http")
     no_page_errors(driver)
 
 

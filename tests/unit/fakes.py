@@ -74,6 +74,9 @@ class FakeObjectStore:
         self.objects[key] = bytes(data)
         self.content_types[key] = content_type
 
+    def copy(self, source: str, key: str) -> None:
+        self.put(key, self.objects[source], self.content_types.get(source, "application/octet-stream"))
+
     def put_file(self, key: str, path: str, content_type: str = "application/x-ndjson") -> None:
         with open(path, "rb") as handle:
             self.put(key, handle.read(), content_type)
@@ -178,6 +181,12 @@ class FakeJobsTable:
         if key not in self.items:
             raise condition_failed()
         self.items[key].update(copy.deepcopy(fields))
+
+    def add_retry(self, account_id: str, job_id: str, retry_id: str) -> None:
+        key = (account_id, job_id)
+        if key not in self.items:
+            raise condition_failed()
+        self.items[key].setdefault("retries", []).append(retry_id)
 
     def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
         item = self.items.get((account_id, job_id))

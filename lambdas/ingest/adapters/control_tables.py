@@ -109,6 +109,15 @@ class JobsTable:
         if "status" in fields:
             self._changed(before, {**(before or {}), **fields})
 
+    def add_retry(self, account_id: str, job_id: str, retry_id: str) -> None:
+        """Append a retry's id to the job's `retries` (one write, whatever else changes the job meanwhile)."""
+        self._table.update_item(
+            Key={"account_id": account_id, "job_id": job_id},
+            ConditionExpression=Attr("job_id").exists(),
+            UpdateExpression="SET retries = list_append(if_not_exists(retries, :none), :retry)",
+            ExpressionAttributeValues={":none": [], ":retry": [retry_id]},
+        )
+
     def _returning_old(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {"ReturnValues": "ALL_OLD"} if "status" in fields and self._on_status_change is not None else {}
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from ingest.adapters.aws_errors import translated
@@ -18,6 +19,12 @@ MAX_PARTS = 10_000
 # 16 MiB parts: at most 16 MiB (plus one write) held in memory, objects up to 156 GiB. The largest
 # error log we can write is ~1.7x the lines of a 5 GB upload - more when gzip expands it - well below.
 STREAM_PART_BYTES = 16 * 1024 * 1024
+# A retry's copy of up to 5 GB inside the API's 29 s: 40 parts of 128 MiB, 20 at once (two rounds of
+# UploadPartCopy, each a few seconds at S3's in-region copy rates; docs/decision_log.md 2026-11-30).
+COPY_PART_BYTES = 128 * 1024 * 1024
+COPY_THREADS = 20
+COPY_CONFIG = TransferConfig(multipart_threshold=COPY_PART_BYTES, multipart_chunksize=COPY_PART_BYTES,
+                             max_concurrency=COPY_THREADS)
 
 
 class StreamingUpload:
@@ -199,6 +206,11 @@ class ObjectStore:
         return StreamingUpload(self._s3, self.bucket, key, content_type,
                                self._part_bytes if part_bytes is None else max(part_bytes, self._min_part_bytes),
                                parallel=parallel)
+
+    def copy(self, source: str, key: str) -> None:
+        """Copy `source` to `key` inside the bucket, server side (nothing passes through the function):
+        a multipart copy of COPY_PART_BYTES parts, COPY_THREADS at once, above one part."""
+        self._s3.copy({"Bucket": self.bucket, "Key": source}, self.bucket, key, Config=COPY_CONFIG)
 
     def put_file(self, key: str, path: str, content_type: str = "application/x-ndjson") -> None:
         # upload_file switches to multipart for large files.

@@ -1,5 +1,5 @@
 // Job view: phases, progress, stats, the first rejected lines, downloads, and what an operator needs.
-import {api, ApiError, firstErrors} from "./api.js";
+import {api, ApiError, firstErrors, putFile} from "./api.js";
 import {errorMessage, formatBytes, formatNumber, formatTime, h, progressBar, replace, statusBadge} from "./dom.js";
 import {refreshing, RUNNING} from "./refresh.js";
 
@@ -78,10 +78,49 @@ function actions(context, job) {
   }}, label);
   const path = `v1/uploads/${encodeURIComponent(job.id)}`;
   if (job.unprocessed_rows_url && !RUNNING.has(job.status)) buttons.push(act("Retry unprocessed rows", `${path}/retry`, {rows: "unprocessed"}));
+  else if (job.type === "upload" && job.failed_rows_url && !RUNNING.has(job.status)) buttons.push(correctedRetry(path));
   if (job.revertible_until && new Date(job.revertible_until) > new Date() && job.status === "Completed") {
     buttons.push(act("Revert this load", `${path}/revert`, {}));
   }
   return buttons.length ? h("div", {class: "actions"}, buttons) : null;
+}
+
+/** Retry with a corrected file: the child upload's URL, and a file picker that PUTs the file to it. */
+function correctedRetry(path) {
+  const place = h("div", {class: "retry"});
+  const button = h("button", {type: "button", onclick: async () => {
+    button.disabled = true;
+    let child;
+    try {
+      child = await api(`${path}/retry`, {method: "POST", body: {}});
+    } catch (failure) {
+      button.after(errorMessage(failure.message));
+      button.disabled = false;
+      return;
+    }
+    const picker = h("input", {type: "file", id: "retry-file", "aria-label": "Corrected file"});
+    const status = h("p", {role: "status"});
+    const send = h("button", {type: "button", onclick: async () => {
+      if (!picker.files.length) return;
+      send.disabled = true;
+      try {
+        await putFile(child.url, picker.files[0], (sent, total) => status.replaceChildren(
+          `${formatBytes(sent)} of ${formatBytes(total)} sent`));
+        location.hash = `#/jobs/${encodeURIComponent(child.id)}`;
+      } catch (failure) {
+        status.replaceChildren(errorMessage(failure.message));
+        send.disabled = false;
+      }
+    }}, "Send the corrected file");
+    replace(place,
+      h("p", {}, "Retry ", h("a", {href: `#/jobs/${encodeURIComponent(child.id)}`}, child.id),
+        " waits for the corrected file (fix the failed rows and send them). Upload URL, valid until ",
+        formatTime(child.expires_at), ":"),
+      h("code", {class: "upload-url"}, child.url),
+      h("p", {}, picker, " ", send), status);
+  }}, "Retry with a corrected file");
+  place.append(button);
+  return place;
 }
 
 export function jobView(context, id) {

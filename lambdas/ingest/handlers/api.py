@@ -19,7 +19,7 @@ from ingest.errors import IngestError
 from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
-from ingest.logic import accounts, audiences, clear, datasets, jobs, tokens, uploads
+from ingest.logic import accounts, audiences, clear, datasets, jobs, retries, tokens, uploads
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
 from ingest.models.audiences import (
     AudienceList,
@@ -45,6 +45,8 @@ from ingest.models.uploads import (
     JobPage,
     JobsQuery,
     NewUploadView,
+    RetryRequest,
+    RetryView,
     UploadPage,
     UploadRequest,
     UploadsQuery,
@@ -150,6 +152,17 @@ def list_uploads(caller: TokenCaller, query: UploadsQuery) -> UploadPage:
 def get_upload(caller: TokenCaller, upload_id: str) -> UploadView:
     adapters = wiring.api()
     return uploads.get_upload(adapters.jobs, adapters.objects, caller.account_id, upload_id, adapters.url_ttl_seconds)
+
+
+# 201: a child upload is created either way; rows=unprocessed has no URL (the service loads the rows itself).
+@route(app, "POST", "/v1/uploads/{upload_id}/retry", status=201, answer=RetryView, body=RetryRequest,
+       optional_body=True, idempotent=True)
+def retry_upload(caller: TokenCaller, upload_id: str, body: RetryRequest) -> RetryView:
+    adapters = wiring.api()
+    view = retries.retry_upload(adapters.jobs, adapters.datasets, adapters.objects, caller.account_id, upload_id,
+                                body, adapters.url_ttl_seconds)
+    logger.info("retry requested", extra={"upload_id": view.id, "parent_id": upload_id, "rows": body.rows})
+    return view
 
 
 # -- tokens and the account ----------------------------------------------------------------------

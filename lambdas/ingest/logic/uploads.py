@@ -71,6 +71,18 @@ class Marks:
 
 
 @dataclass(frozen=True)
+class Lineage:
+    """A retry's link to the upload it retries (logic/retries.py)."""
+
+    parent_id: str
+    copy_from: str | None = None  # the file is this object (the parent's unprocessed rows), copied: no URL
+    line_map_key: str | None = None  # the source's lines -> the original upload's (logic/load/rows.py)
+
+    def item_fields(self) -> dict[str, Any]:
+        return {"parent_id": self.parent_id, **({"line_map_key": self.line_map_key} if self.line_map_key else {})}
+
+
+@dataclass(frozen=True)
 class NewUpload:
     """An upload to create. content=None: the caller PUTs the file through a presigned URL (of `size`
     bytes when given); bytes: the file is here already and is written at once, with no URL."""
@@ -81,6 +93,7 @@ class NewUpload:
     size: int | None = None
     marks: Marks = field(default_factory=Marks)
     content: bytes | None = None
+    lineage: Lineage | None = None
 
     @classmethod
     def of(cls, request: UploadRequest) -> NewUpload:
@@ -138,6 +151,7 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
                                 "request the upload again when that job has finished")
         dataset_id = target.dataset_id
     upload_id = ids.new_id()
+    lineage = upload.lineage
     key = object_key(account_id, upload_id, upload.filename)
     job = {
         "account_id": account_id,
@@ -152,12 +166,23 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
         "options": _stored_options(upload.options),
         **({"declared_size": upload.size} if upload.size is not None else {}),
         **upload.marks.item_fields(),
+        **(lineage.item_fields() if lineage else {}),
         "stats": {"total": 0, "loaded": 0, "rejected": 0},
         "created_at": now,
         "updated_at": now,
     }
     jobs.create(job)
     view = upload_view(job, objects, url_ttl_seconds)
+    if lineage and lineage.copy_from:
+        # A server-side copy to the upload's own key: the S3 trigger starts the workflow, as for a PUT.
+        try:
+            objects.copy(lineage.copy_from, key)
+        except Exception:
+            now = iso_now()
+            jobs.update(account_id, upload_id, status="Failed", updated_at=now, finished_at=now,
+                        failure_reason="the rows to retry could not be copied; request the retry again")
+            raise
+        return CreatedUpload(view, None, None)
     if upload.content is not None:
         # Writing the object is what a presigned PUT would do: the S3 trigger starts the workflow.
         objects.put(key, upload.content)
@@ -215,4 +240,17 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
         progress=ProgressView.of(job["progress"]) if status == "Processing" and job.get("progress") else None,
         failure_reason=((job.get("failure_reason") or "the job failed for an unknown reason")
                         if status == "Failed" else None),
+        **retry_fields(job, objects, url_ttl_seconds),
     )
+
+
+def retry_fields(job: dict[str, Any], objects, url_ttl_seconds: int) -> dict[str, Any]:
+    """failed_rows_url, unprocessed_rows_url, parent_id and retries (logic/retries.py), when they apply."""
+    def url(key_name: str) -> str | None:
+        key = job.get(key_name)
+        return objects.presigned_get(key, url_ttl_seconds) if objects is not None and key else None
+
+    return {"failed_rows_url": url("failed_rows_key"),
+            "unprocessed_rows_url": url("unprocessed_rows_key") if job["status"] == "Failed" else None,
+            "parent_id": job.get("parent_id") or None,
+            "retries": list(job["retries"]) if job.get("retries") else None}

@@ -246,6 +246,15 @@ class UploadView(View):
         "while Pending: the upload loading into the same dataset (or audience) that this one waits for"))] = None
     progress: Annotated[ProgressView | None, OMITTED, Field(description="while Processing")] = None
     failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
+    failed_rows_url: Annotated[str | None, OMITTED, Field(description=(
+        "presigned GET of the rejected lines as sent, in line order, in the upload's own format (a CSV's "
+        "header row first; gzip if the upload was): fix them and upload the file again"))] = None
+    unprocessed_rows_url: Annotated[str | None, OMITTED, Field(description=(
+        "when Failed: presigned GET of the lines neither loaded nor rejected, in the upload's own format; "
+        "POST /v1/uploads/{id}/retry with rows=unprocessed loads them"))] = None
+    parent_id: Annotated[str | None, OMITTED, Field(description="the upload this one retries")] = None
+    retries: Annotated[list[str] | None, OMITTED, Field(
+        description="the uploads that retry this one (POST /v1/uploads/{id}/retry), oldest first")] = None
 
 
 class NewUploadView(UploadView):
@@ -255,6 +264,27 @@ class NewUploadView(UploadView):
 
     url: Annotated[str, Field(description="presigned PUT URL of the file")]
     expires_at: Timestamp
+
+
+UNPROCESSED = "unprocessed"
+
+
+class RetryRequest(RequestModel):
+    """POST /v1/uploads/{upload_id}/retry: no body (or {}) for a corrected file the caller uploads to
+    the answer's URL; rows=unprocessed for the service to load the parent's unprocessed rows itself."""
+
+    unknown_fields_message = "unknown fields {unknown}; known: rows"
+
+    rows: Annotated[Literal["unprocessed"] | None, rule(one_of, "rows", (UNPROCESSED,))] = None
+
+
+class RetryView(UploadView):
+    """The retry just created (201): with `url` and `expires_at` when the caller uploads the file."""
+
+    upload_url_fields: ClassVar[tuple[str, str, str] | None] = ("id", "url", "expires_at")
+
+    url: Annotated[str | None, OMITTED, Field(description="presigned PUT URL of the corrected file")] = None
+    expires_at: Annotated[Timestamp | None, OMITTED] = None
 
 
 class ClearStats(View):

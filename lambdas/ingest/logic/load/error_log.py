@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 import orjson
 
 from ingest.logic import lines as line_reader
+from ingest.logic.load import rows
 from ingest.logic.load.layout import WorkKeys
 
 ERROR_RAW_LIMIT = 64 * 1024  # longest raw line echoed in the error log
@@ -26,17 +27,23 @@ def error_line(line_number: int, error: str, raw: bytes) -> bytes:
     return orjson.dumps({"line": line_number, "error": error, "raw": text}) + b"\n"
 
 
-def merge(objects, work: WorkKeys) -> tuple[str | None, int]:
+def merge(objects, work: WorkKeys, line_map_key: str | None = None) -> tuple[str | None, int]:
     """Merge every errors/*.ndjson work file into the job's error log, in line order.
-    (the log's key, its line count); (None, 0) when nothing was rejected (no log is written)."""
+    (the log's key, its line count); (None, 0) when nothing was rejected (no log is written).
+    With a line map (a retry of unprocessed rows, logic/load/rows.py) each line is named by its number
+    in the original upload."""
     keys = objects.list_keys(work.errors_prefix)
     if not keys:
         return None, 0
     streams = [_numbered(objects.stream(key)) for key in keys]
+    line_map = rows.line_map_of(objects, line_map_key)
     count = 0
     with objects.writer(work.error_log) as merged:
-        for _, line in heapq.merge(*streams, key=lambda item: item[0]):
-            merged.write(line)
+        for number, line in heapq.merge(*streams, key=lambda item: item[0]):
+            if line_map is not None:
+                merged.write(orjson.dumps({**orjson.loads(line), "line": line_map.original(number)}) + b"\n")
+            else:
+                merged.write(line)
             count += 1
     return work.error_log, count
 

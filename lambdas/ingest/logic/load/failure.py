@@ -19,7 +19,7 @@ import orjson
 
 from ingest.clock import iso_now
 from ingest.logic import audiences
-from ingest.logic.load import error_log, hold
+from ingest.logic.load import error_log, hold, rows
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.finalize import (
     changes_records,
@@ -52,6 +52,8 @@ LAMBDA_SERVICE_ERRORS = frozenset({
     "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
 })
 LAMBDA_TIMEOUT = "Sandbox.Timedout"  # the function reached its configured timeout
+# Errors that refuse the file itself: reprocessing it as it is would fail the same way.
+FILE_REFUSALS = frozenset({"FileRejectedError"})
 LAMBDA_UNKNOWN = "Lambda.Unknown"  # the function died without an answer: out of memory, a runtime crash
 
 
@@ -90,11 +92,11 @@ def failure_reason(error: Mapping[str, Any], remedy: Remedy = UPLOAD_REMEDY) -> 
     return f"processing failed unexpectedly ({name or 'unknown error'}); {remedy.again} to retry"
 
 
-def _unfinished(ctx: LoadContext, work: WorkKeys, results: list[PartitionResult]) -> bool:
-    """Whether a partition of the load manifest has no result (its Load failed, or never ran)."""
+def _unfinished(ctx: LoadContext, work: WorkKeys, results: list[PartitionResult]) -> list[int]:
+    """The partitions of the load manifest that have no result (their Load failed, or never ran)."""
     if not ctx.objects.exists(work.load_manifest):
-        return False
-    return bool(set(expected_partitions(ctx, work)) - {result.partition for result in results})
+        return []
+    return sorted(set(expected_partitions(ctx, work)) - {result.partition for result in results})
 
 
 def mark_failed(ctx: LoadContext, state: FailedState) -> JobOutcome:
@@ -114,7 +116,11 @@ def mark_failed(ctx: LoadContext, state: FailedState) -> JobOutcome:
     stats = None
     if job is not None and job.split is not None:
         results = finished_partitions(ctx, work)
-        log_key, rejected = error_log.merge(ctx.objects, work)  # the lines rejected so far, in line order
+        # the lines rejected so far, in line order
+        log_key, rejected = error_log.merge(ctx.objects, work, settled.get("line_map_key"))
+        unfinished = _unfinished(ctx, work, results)
+        # The lines of partitions whose Load did not finish: the unprocessed rows (docs/load_workflow.md).
+        fields.update(rows.publish(ctx.objects, work, settled, job, unfinished))
         loaded = sum(result.loaded for result in results)
         counts = changes_records(job)
         stats = JobStats(total=job.split.total, loaded=loaded, rejected=rejected,
@@ -126,7 +132,7 @@ def mark_failed(ctx: LoadContext, state: FailedState) -> JobOutcome:
             fields["error_log_key"] = log_key
         if counts:
             load = {"upload_id": upload_id, "finished_at": now, "status": "Failed", **stats.state()}
-            if _unfinished(ctx, work, results):
+            if unfinished:
                 # A Load that failed for good may have written part of its partition, and nothing counted
                 # those writes: the one case where the count costs what the dataset holds, not the upload.
                 count = ctx.records.count(account_id, job.dataset_id, counted_type(job), job.shards)
@@ -134,6 +140,9 @@ def mark_failed(ctx: LoadContext, state: FailedState) -> JobOutcome:
             else:
                 # Every partition finished (the job failed after them): count what they created, once.
                 ctx.datasets.add_load(account_id, job.dataset_id, counted_type(job), stats.created or 0, load)
+    elif settled and state.error.Error not in FILE_REFUSALS:
+        # Failed before its lines were checked (not because of the file): every line is unprocessed.
+        fields.update(rows.whole_upload_unprocessed(settled))
     ctx.jobs.update(account_id, upload_id, **fields)
     if job is not None and not job.dry_run and audiences.is_audience_load(job_fields(job)):
         audiences.abandon_load(ctx.audiences, ctx.records, job_fields(job))  # the old list stays

@@ -20,7 +20,7 @@ from ingest import record_types
 from ingest.clock import iso_now
 from ingest.errors import StepFailedError
 from ingest.logic import audiences
-from ingest.logic.load import error_log, hold
+from ingest.logic.load import error_log, hold, rows
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys, missing_results_message
 from ingest.models.workflow import JobOutcome, JobStats, LoadJob, PartitionResult
@@ -90,9 +90,9 @@ def finalize(ctx: LoadContext, job: LoadJob) -> JobOutcome:
         else:
             ctx.datasets.add_load(account_id, job.dataset_id, counted_type(job), stats.created or 0,
                                   {"upload_id": upload_id, "finished_at": finished, **stats.state()})
-    log_key, _ = error_log.merge(ctx.objects, work)
+    log_key, _ = error_log.merge(ctx.objects, work, settled.get("line_map_key"))
     fields: dict[str, Any] = {"status": "Completed", "stats": stats.state(), "updated_at": finished,
-                              "finished_at": finished}
+                              "finished_at": finished, **rows.publish(ctx.objects, work, settled, job)}
     if log_key:
         fields["error_log_key"] = log_key
     ctx.jobs.update(account_id, upload_id, **fields)

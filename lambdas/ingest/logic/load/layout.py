@@ -14,10 +14,14 @@
                                  one per line: "<line number>\t<record key>\t<record JSON>"
     errors/<name>.ndjson         rejected lines of one range (split-<range>) or partition (load-<p>),
                                  each file in line order
+    rows/<name>                  the same rejected lines as sent (logic/load/rows.py), for the failed rows
     load-manifest.json           the PartitionTasks Load's Map reads (PlanLoad writes it)
     load/<partition>.json        PartitionResult of a partition
 
-The job's results, kept after it ends: results/<account>/<upload>/errors.ndjson (the error log).
+The job's results, kept after it ends: results/<account>/<upload>/errors.ndjson (the error log),
+results/<account>/<upload>/failed-rows/<filename> (the rejected lines, in the upload's format) and
+results/<account>/<upload>/unprocessed-rows/<filename> with its line map unprocessed-lines.tsv (a retry
+copies the rows to its own upload key and loads them; logic/retries.py).
 Zero-padded numbers keep a listing in range order.
 """
 
@@ -115,6 +119,23 @@ class WorkKeys:
     @property
     def error_log(self) -> str:
         return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/errors.ndjson"
+
+    def rows(self, name: str) -> str:
+        return f"{self.rows_prefix}{name}"
+
+    @property
+    def rows_prefix(self) -> str:
+        return f"{self.prefix}rows/"
+
+    def failed_rows(self, filename: str) -> str:
+        return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/failed-rows/{filename}"
+
+    def unprocessed_rows(self, filename: str) -> str:
+        return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/unprocessed-rows/{filename}"
+
+    @property
+    def unprocessed_line_map(self) -> str:
+        return f"{RESULTS_PREFIX}{self.account_id}/{self.upload_id}/unprocessed-lines.tsv"
 
 
 def missing_results(objects, prefix: str, key_of, expected: range | list[int]) -> list[int]:

@@ -29,6 +29,7 @@ from ingest import record_types
 from ingest.adapters.record_store import NO_EXTRA, OwnWrite, RecordWrite, Stamp
 from ingest.logic import audiences, profiles
 from ingest.logic.load import frames as frame_codec
+from ingest.logic.load import rows
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.error_log import error_line
 from ingest.logic.load.layout import WorkKeys
@@ -248,11 +249,12 @@ def load_partition(ctx: LoadContext, job: LoadJob, task: PartitionTask, attempt:
     retry's figures are exact and overwrite the failed attempt's."""
     work = WorkKeys(job.account_id, job.upload_id)
     error_key = work.errors(f"load-{task.partition:05d}")
+    rows_key = work.rows(f"load-{task.partition:05d}")
     load = strategy(ctx, job, attempt)
     loaded = rejected = created = replaced = 0
     try:
         with ProgressReporter(ctx.jobs, job.account_id, job.upload_id) as progress, \
-                ctx.objects.writer(error_key) as errors:
+                ctx.objects.writer(error_key) as errors, ctx.objects.writer(rows_key) as failed_rows:
             for window in windows(partition_frames(ctx, work, task), max(1, ctx.settings.load_window_records)):
                 outcome = load.apply(window)
                 loaded += outcome.loaded
@@ -261,15 +263,18 @@ def load_partition(ctx: LoadContext, job: LoadJob, task: PartitionTask, attempt:
                 # Windows follow each other in line order; the merge needs the file in line order too.
                 for frame, reason in sorted(outcome.refused, key=lambda refused: refused[0].line):
                     errors.write(error_line(frame.line, reason, frame.raw))
+                    failed_rows.write(rows.row_frame(frame.line, frame.raw))
                 rejected += len(outcome.refused)
                 progress.add(records_loaded=outcome.loaded)
             if not rejected:
                 errors.discard()
+                failed_rows.discard()
             progress.add(chunks_done=1)
     finally:
         load.close()
     if not rejected and load.may_refuse:
         ctx.objects.delete_prefix(error_key)  # a failed attempt's refusals, if it left any, are not this one's
+        ctx.objects.delete_prefix(rows_key)
     result = PartitionResult(partition=task.partition, loaded=loaded, rejected=rejected,
                              created=created, replaced=replaced)
     ctx.objects.put(work.load_result(task.partition), orjson.dumps(result.state()), content_type="application/json")

@@ -27,7 +27,7 @@ from ingest.adapters.record_store import key_hash
 from ingest.clock import iso_now
 from ingest.errors import StepFailedError
 from ingest.logic import formats
-from ingest.logic.load import error_log, frames, hold, members
+from ingest.logic.load import error_log, frames, hold, members, rows
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys, missing_results, missing_results_message
 from ingest.logic.load.progress import ProgressReporter
@@ -120,7 +120,7 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
     with ExitStack() as open_files, ProgressReporter(ctx.jobs, job.account_id, job.upload_id) as progress:
         stream, records = range_records(ctx, job, task)
         writers: dict[int, Any] = {}
-        errors = None
+        errors = failed_rows = None
         for record in records:
             total += 1
             problem = record.problem
@@ -130,7 +130,10 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
                 rejected += 1
                 if errors is None:
                     errors = open_files.enter_context(ctx.objects.writer(work.errors(f"split-{task.index:05d}")))
+                    failed_rows = open_files.enter_context(ctx.objects.writer(work.rows(f"split-{task.index:05d}")))
                 errors.write(error_log.error_line(record.number, problem, record.raw))
+                if record.raw:  # a line too long to hold (or not UTF-8 in a CSV) has no bytes to give back
+                    failed_rows.write(rows.row_frame(record.number, record.raw))
             else:
                 writer = writers.get(partition)
                 if writer is None:
@@ -164,15 +167,19 @@ def plan_load(ctx: LoadContext, job: LoadJob) -> PlannedLoad:
     if not within_error_budget(totals, job.max_rejected_percent):
         _fail_over_budget(ctx, job, work, totals)
         return PlannedLoad(job=job, within_budget=False)
-    parts_prefix = f"{work.prefix}parts/"
-    part_keys = ctx.objects.list_keys(parts_prefix)
-    with_records = sorted({int(key[len(parts_prefix):].split("/", 1)[0]) for key in part_keys})
-    tasks = [PartitionTask(partition=partition, ranges=ranges).state() for partition in with_records]
+    tasks = [PartitionTask(partition=partition, ranges=ranges).state()
+             for partition in partitions_with_records(ctx, work)]
     ctx.objects.put(work.load_manifest, orjson.dumps(tasks), content_type=JSON)
     ctx.jobs.update(job.account_id, job.upload_id, updated_at=iso_now(),
                     stats={"total": totals.total, "loaded": 0, "rejected": totals.rejected})
     ctx.jobs.set_progress(job.account_id, job.upload_id, "Loading", chunks_total=len(tasks), chunks_done=0)
     return PlannedLoad(job=job, within_budget=True)
+
+
+def partitions_with_records(ctx: LoadContext, work: WorkKeys) -> list[int]:
+    parts_prefix = f"{work.prefix}parts/"
+    part_keys = ctx.objects.list_keys(parts_prefix)
+    return sorted({int(key[len(parts_prefix):].split("/", 1)[0]) for key in part_keys})
 
 
 def within_error_budget(totals: SplitTotals, max_rejected_percent: float) -> bool:
@@ -181,7 +188,10 @@ def within_error_budget(totals: SplitTotals, max_rejected_percent: float) -> boo
 
 def _fail_over_budget(ctx: LoadContext, job: LoadJob, work: WorkKeys, totals: SplitTotals) -> None:
     """The job fails, loading nothing: its rejected lines are in its error log, its hold is released."""
-    error_log_key, _ = error_log.merge(ctx.objects, work)
+    item = ctx.jobs.get(job.account_id, job.upload_id) or {}
+    error_log_key, _ = error_log.merge(ctx.objects, work, item.get("line_map_key"))
+    # Nothing was loaded: every valid line is unprocessed (the rejected ones are the failed rows).
+    rows_fields = rows.publish(ctx.objects, work, item, job, partitions_with_records(ctx, work)) if item else {}
     percent = totals.rejected * 100 / totals.total
     allowed = job.max_rejected_percent
     allowed_text = int(allowed) if float(allowed).is_integer() else allowed
@@ -195,7 +205,7 @@ def _fail_over_budget(ctx: LoadContext, job: LoadJob, work: WorkKeys, totals: Sp
         ),
         stats={"total": totals.total, "loaded": 0, "rejected": totals.rejected,
                "not_loaded": totals.total - totals.rejected},
-        error_log_key=error_log_key, updated_at=finished, finished_at=finished,
+        error_log_key=error_log_key, updated_at=finished, finished_at=finished, **rows_fields,
     )
     hold.release(ctx, job.account_id, job.upload_id)
     ctx.objects.delete_prefix(work.prefix)
