@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # iterations (records crossing range boundaries) and every Load reads several ranges.
 # At most 16 ranges: a larger test file (10,000 records, megabyte lines) gets larger ranges, as on AWS past
 # max_ranges, so it takes 16 Scan and Split iterations, not hundreds.
-TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4}
+# Webhook retries after 1 s, then 2 s (at most): a retried delivery takes seconds, not minutes.
+TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4,
+                "webhook_retry_first_seconds": 1, "webhook_retry_max_seconds": 2}
 
 
 @pytest.fixture(scope="session")
