@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -264,8 +263,9 @@ def _send(delivering: Delivering, webhook: dict[str, Any], delivery: dict[str, A
     return outcome.response_code, outcome.error
 
 
-def handle(delivering: Delivering, body: dict[str, Any], now: Callable[[], datetime] = clock.now) -> str:
+def handle(delivering: Delivering, body: dict[str, Any]) -> str:
     """One queue message: a job event (from the rule) or a delivery attempt (from `fan_out`/`attempt`)."""
+    now = clock.now()  # looked up at each call: the local stack's tests move the functions' clock
     if "delivery" in body:
-        return attempt(delivering, body, now())
-    return f"fanned out to {fan_out(delivering, body, now())}"
+        return attempt(delivering, body, now)
+    return f"fanned out to {fan_out(delivering, body, now)}"
