@@ -48,6 +48,7 @@ HANDLERS = {
     "clear_finish": "ingest.handlers.clear.finish",
     "clear_failed": "ingest.handlers.clear.mark_failed",
     "console": "ingest.handlers.console.handler",
+    "webhook_delivery": "ingest.handlers.webhooks.handler",
 }
 # The one Lambda CDK adds itself (Custom::S3BucketNotifications provider, inline code, CDK-managed runtime).
 CDK_PROVIDED_FUNCTION_PREFIXES = ("BucketNotificationsHandler",)
@@ -601,6 +602,10 @@ def render(template: dict, value: Any) -> str:
             return f"arn:aws:dynamodb:region:account:table/{target}"
         if attribute == "Arn" and kind == "AWS::Lambda::Function":
             return f"arn:aws:lambda:region:account:function:{target}"
+        if attribute == "Arn" and kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:region:account:key/{target}"
+        if attribute == "Arn" and kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:region:account:{target}"
         return "<?>"
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
