@@ -255,3 +255,41 @@ def test_an_idempotent_create_replays_without_the_secret(api, receivers):
     assert first.status_code == again.status_code == 201
     assert again.json() == {**first.json(), "secret": None}
     assert len(api("GET", "/v1/webhooks").json()["webhooks"]) == 1
+
+
+def test_the_cli_creates_lists_shows_deliveries_of_and_deletes_a_webhook(stack, account, client, dataset, receivers,
+                                                                          tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INGEST_")}
+    env.update(INGEST_API_URL=stack.info.api_url, INGEST_TOKEN=account["token"],
+               INGEST_STACK_FILE=str(tmp_path / "no-such-stack.json"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli", "webhooks", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    receiver = receivers()
+    created = cli("create", receiver.url, "--events", "upload.created, upload.completed")
+    assert created.returncode == 0, created.stderr
+    lines = dict(line.split(None, 1) for line in created.stdout.splitlines())
+    assert lines["secret"].startswith("whsec_") and "not shown again" in created.stderr
+    webhook_id = lines["id"]
+    listed = cli("list")
+    assert listed.returncode == 0 and webhook_id in listed.stdout and "upload.created,upload.completed" in listed.stdout
+    assert lines["secret"] not in listed.stdout
+
+    upload = client.request_upload("customer_record-cli-hook.ndjson", dataset["id"], "customer_record")
+    wait_for(lambda: receiver.received(), what="the delivery")
+    shown = wait_for(lambda: (result := cli("deliveries", webhook_id)).returncode == 0
+                     and "succeeded" in result.stdout and result, what="the CLI to show the delivery")
+    assert upload["id"] in shown.stdout and "upload.created" in shown.stdout
+
+    refused = cli("create", "https://169.254.169.254/latest", "--events", "*")
+    assert refused.returncode == 1 and "HTTP 400" in refused.stderr
+    deleted = cli("delete", webhook_id)
+    assert deleted.returncode == 0, deleted.stderr
+    again = cli("delete", webhook_id)
+    assert again.returncode == 1 and "HTTP 404" in again.stderr

@@ -262,7 +262,8 @@ def key_schema(table: dict) -> list[tuple[str, str, str]]:
 # Every table of the stack, by the API function's variable naming it: storage (records, jobs,
 # datasets), auth (tokens, accounts), imports (import keys, quotas), audiences and Idempotency-Key records.
 SERVICE_TABLE_VARIABLES = ("RECORDS_TABLE", "JOBS_TABLE", "DATASETS_TABLE", "TOKENS_TABLE", "ACCOUNTS_TABLE",
-                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE", "IDEMPOTENCY_TABLE")
+                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE", "IDEMPOTENCY_TABLE",
+                           "WEBHOOKS_TABLE")
 
 
 def test_every_table_is_on_demand_and_encrypted(template, functions):
