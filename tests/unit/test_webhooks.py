@@ -40,6 +40,12 @@ def test_secrets_are_long_random_and_prefixed():
 
 
 # -- addresses ------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def as_on_aws(monkeypatch):
+    """The rules as on AWS, even in a worker whose local stack has switched its exception on."""
+    monkeypatch.setattr(webhook_targets, "_plain_http_loopback", False)
+
+
 def public(host, port):
     return ["93.184.215.14"]
 
