@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ingest.errors import BadRequestError
 from ingest.logic import webhook_signatures, webhook_targets
 from ingest.logic.webhook_targets import UnsafeTargetError, check_url, resolve_target
-from ingest.logic.webhooks import Backoff, checked_event_types, event_type, known_event_types, payload
+from ingest.logic.webhooks import (
+    Backoff,
+    Delivering,
+    attempt,
+    checked_event_types,
+    event_type,
+    fan_out,
+    known_event_types,
+    payload,
+)
 
 
 # -- signatures -----------------------------------------------------------------------------------------
@@ -153,3 +162,147 @@ def test_the_payload_is_the_event_without_the_account():
     assert payload(event, "upload.completed") == (
         b'{"created_at":"2026-11-30T10:00:00Z","data":{"id":"job-1","status":"Completed"},"id":"e-1",'
         b'"type":"upload.completed"}')
+
+
+# -- delivery flow (fan-out, claims, retries), on small fakes of the table, queue, secrets and sender ------
+class FakeTable:
+    """WebhooksTable's delivery methods over dicts (claim is compare-and-set, as the conditional update)."""
+
+    def __init__(self, webhooks):
+        self.webhooks, self.deliveries = webhooks, {}
+
+    def list_webhooks(self, account_id):
+        return [w for w in self.webhooks if w["account_id"] == account_id]
+
+    def get_webhook(self, account_id, webhook_id):
+        return next((w for w in self.list_webhooks(account_id) if w["webhook_id"] == webhook_id), None)
+
+    def add_delivery(self, item):
+        if item["delivery_id"] in self.deliveries:
+            return False
+        self.deliveries[item["delivery_id"]] = dict(item)
+        return True
+
+    def get_delivery(self, account_id, webhook_id, delivery_id):
+        return self.deliveries.get(delivery_id)
+
+    def claim_attempt(self, account_id, webhook_id, delivery_id, attempt, at):
+        item = self.deliveries[delivery_id]
+        if item["delivery_status"] != "pending" or item["attempts"] != attempt - 1:
+            return None
+        item.update(attempts=attempt, last_attempt_at=at)
+        item.pop("next_attempt_at", None)
+        return dict(item)
+
+    def record_attempt(self, account_id, webhook_id, delivery_id, entry, status, next_attempt_at):
+        item = self.deliveries[delivery_id]
+        item.setdefault("attempt_log", []).append(entry)
+        item.update(delivery_status=status, last_response_code=entry["response_code"], last_error=entry["error"])
+        if next_attempt_at:
+            item["next_attempt_at"] = next_attempt_at
+
+
+class FakeSender:
+    def __init__(self, *codes):
+        self.codes, self.sent = list(codes), []
+
+    def post(self, target, body, headers):
+        from ingest.adapters.webhook_sender import SendOutcome
+
+        self.sent.append((target, body, headers))
+        return SendOutcome(self.codes.pop(0) if len(self.codes) > 1 else self.codes[0], None, 5)
+
+
+class FakeSecrets:
+    def __init__(self, broken=False):
+        self.broken = broken
+
+    def open(self, sealed, account_id, webhook_id):
+        if self.broken:
+            raise RuntimeError("KMS unavailable")
+        return "whsec_fake"
+
+
+class FakeQueue:
+    def __init__(self):
+        self.messages = []
+
+    def send(self, message, delay_seconds=0):
+        self.messages.append((message, min(900, delay_seconds)))
+
+
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+EVENT = {"id": "ev-1", "time": "2026-11-30T10:00:00Z", "detail-type": "Upload Job State Change",
+         "detail": {"account_id": "acct", "id": "job-1", "status": "Completed"}}
+HOOK = {"account_id": "acct", "webhook_id": "wh_1", "url": "https://hooks.example.com/in",
+        "event_types": ["upload.completed"], "sealed_secret": "sealed"}
+
+
+def delivering(sender, secrets=None, table=None):
+    return Delivering(table=table or FakeTable([HOOK]), secrets=secrets or FakeSecrets(), sender=sender,
+                      queue=FakeQueue(), backoff=Backoff(30, 3600), resolve=public)
+
+
+def run_queue(system, now):
+    """Handle every queued message whose wait has passed (delays are the clock's business here)."""
+    while system.queue.messages:
+        message, _delay = system.queue.messages.pop(0)
+        attempt(system, message, now)
+
+
+def test_an_event_handed_over_twice_is_posted_once():
+    system = delivering(FakeSender(200))
+    fan_out(system, EVENT, NOW)
+    fan_out(system, EVENT, NOW)  # SQS delivered the event twice before its first attempt ran
+    run_queue(system, NOW)
+    assert len(system.sender.sent) == 1
+    (delivery,) = system.table.deliveries.values()
+    assert delivery["delivery_status"] == "succeeded" and delivery["attempts"] == 1
+
+
+def test_a_webhook_gets_only_the_types_it_asked_for():
+    system = delivering(FakeSender(200))
+    assert fan_out(system, {**EVENT, "detail": {**EVENT["detail"], "status": "Processing"}}, NOW)["deliveries"] == 0
+    assert fan_out(system, {**EVENT, "detail-type": "Something Else"}, NOW) == {"outcome": "not a job event"}
+
+
+def test_a_failure_of_our_own_is_a_failed_attempt_retried_not_a_stuck_delivery():
+    system = delivering(FakeSender(200), secrets=FakeSecrets(broken=True))
+    fan_out(system, EVENT, NOW)
+    message, _ = system.queue.messages.pop(0)
+    report = attempt(system, message, NOW)
+    assert report["outcome"] == "retrying" and report["error"] == "not sent: RuntimeError"
+    (delivery,) = system.table.deliveries.values()
+    assert delivery["delivery_status"] == "pending" and delivery["next_attempt_at"] == "2026-11-30T10:00:30Z"
+    (retry, delay), = system.queue.messages
+    assert retry["delivery"]["attempt"] == 2 and delay == 30
+    system.secrets.broken = False
+    assert attempt(system, retry, NOW + timedelta(seconds=30))["outcome"] == "succeeded"
+    assert attempt(system, retry, NOW + timedelta(seconds=30))["outcome"] == "duplicate"  # the message again
+
+
+def test_an_attempt_not_yet_due_waits_at_most_15_minutes_a_hop():
+    system = delivering(FakeSender(500))
+    fan_out(system, EVENT, NOW)
+    message, _ = system.queue.messages.pop(0)
+    message = {"delivery": {**message["delivery"], "due_at": "2026-11-30T11:00:00Z"}}
+    assert attempt(system, message, NOW)["outcome"] == "postponed"
+    assert system.queue.messages == [(message, 900)] and system.sender.sent == []
+
+
+def test_every_failing_attempt_is_logged_and_the_last_one_falls_within_24_hours():
+    system = delivering(FakeSender(500))
+    fan_out(system, EVENT, NOW)
+    now = NOW
+    while system.queue.messages:
+        message, _ = system.queue.messages.pop(0)
+        now = datetime.fromisoformat(message["delivery"]["due_at"])
+        attempt(system, message, now)
+    (delivery,) = system.table.deliveries.values()
+    assert delivery["delivery_status"] == "failed" and delivery["attempts"] == 30 == len(system.sender.sent)
+    assert [entry["response_code"] for entry in delivery["attempt_log"]] == [500] * 30
+    assert now - NOW <= timedelta(hours=24) and "next_attempt_at" not in delivery
+    # Each attempt is signed for its own time over the same body.
+    bodies = {body for _target, body, _headers in system.sender.sent}
+    stamps = {headers["Bulk-Ingest-Timestamp"] for _target, _body, headers in system.sender.sent}
+    assert len(bodies) == 1 and len(stamps) == 30

@@ -22,8 +22,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     failures = []
     for record in event.get("Records", []):
         try:
-            outcome = webhooks.handle(delivering, json.loads(record["body"]))
-            logger.debug("webhook message handled", extra={"outcome": outcome})
+            report = webhooks.handle(delivering, json.loads(record["body"]))
+            # Every attempt is logged: ids, number, response code, error; never the secret, body or URL.
+            logger.info("webhook message handled", extra=report)
         except Exception as error:  # noqa: BLE001 (this message again later; the rest of the batch is done)
             logger.exception("webhook message failed", extra={"message_id": record.get("messageId"),
                                                               "error_type": type(error).__name__})

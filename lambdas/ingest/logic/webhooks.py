@@ -10,14 +10,14 @@ How an event reaches an endpoint (docs/webhooks.md has the picture):
    the URL's resolved address again, signs and POSTs. A non-2xx, timeout or connection error puts the
    next attempt on the queue after `Backoff.delay`, until the next attempt would fall more than 24 h
    after the delivery was created: then the delivery is `failed`.
-Every attempt is appended to the delivery's log (GET /v1/webhooks/{id}/deliveries) and logged.
+Every attempt is appended to the delivery's log (GET /v1/webhooks/{id}/deliveries), and what `handle`
+returns is logged by the handler (ids, attempt, response code; never the secret, the body or the URL).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,8 +38,6 @@ from ingest.models.webhooks import (
     WebhookList,
     WebhookView,
 )
-
-log = logging.getLogger(__name__)
 
 MAX_WEBHOOKS = 5
 WEBHOOK_LIMIT_MESSAGE = f"an account may have at most {MAX_WEBHOOKS} webhooks; delete one first"
@@ -167,10 +165,11 @@ class Delivering:
     resolve: Resolver = system_resolver
 
 
-def _delivery_id(event: dict[str, Any], webhook_id: str, created: datetime) -> str:
-    # Sorts by time (the list is newest first); the same event and webhook always give the same id.
+def _delivery_id(event: dict[str, Any], webhook_id: str) -> str:
+    # Sorts by the event's time (the list is newest first); the same event and webhook always give the
+    # same id, however late a repeat of the event arrives.
     digest = hashlib.sha256(f"{event['id']}:{webhook_id}".encode()).hexdigest()[:20]
-    return f"{created.strftime('%Y%m%dT%H%M%S')}-{digest}"
+    return f"{datetime.fromisoformat(event['time']).strftime('%Y%m%dT%H%M%S')}-{digest}"
 
 
 def payload(event: dict[str, Any], name: str) -> bytes:
@@ -185,8 +184,10 @@ def _attempt_message(delivery: dict[str, Any], attempt: int, due: datetime) -> d
                          "delivery_id": delivery["delivery_id"], "attempt": attempt, "due_at": clock.iso(due)}}
 
 
-def fan_out(delivering: Delivering, event: dict[str, Any], now: datetime) -> int:
-    """One delivery per webhook of the account that wants the event; returns how many were queued."""
+def fan_out(delivering: Delivering, event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """One delivery per webhook of the account that wants the event; says how many were queued."""
+    if not event.get("detail-type", "").endswith(DETAIL_TYPE_SUFFIX):
+        return {"outcome": "not a job event"}  # the rule takes the whole source: only job events are ours
     detail = event["detail"]
     name = event_type(event["detail-type"], detail["status"])
     body = payload(event, name).decode("utf-8")
@@ -195,7 +196,7 @@ def fan_out(delivering: Delivering, event: dict[str, Any], now: datetime) -> int
         if not wants(webhook, name):
             continue
         delivery = {"account_id": detail["account_id"], "webhook_id": webhook["webhook_id"],
-                    "delivery_id": _delivery_id(event, webhook["webhook_id"], now), "event_id": event["id"],
+                    "delivery_id": _delivery_id(event, webhook["webhook_id"]), "event_id": event["id"],
                     "event_type": name, "job_id": detail["id"], "body": body, "delivery_status": "pending",
                     "attempts": 0, "created_at": clock.iso(now),
                     "expires_at": int((now + DELIVERY_KEPT).timestamp())}
@@ -206,26 +207,32 @@ def fan_out(delivering: Delivering, event: dict[str, Any], now: datetime) -> int
                 continue  # the event was handed over twice and its delivery is already under way
         delivering.queue.send(_attempt_message(delivery, 1, now))
         queued += 1
-    return queued
+    return {"outcome": "fanned out", "event_type": name, "deliveries": queued}
 
 
-def attempt(delivering: Delivering, message: dict[str, Any], now: datetime) -> str:
-    """Make (or postpone) one attempt; returns what happened: postponed, gone, duplicate, succeeded,
-    retrying or failed."""
+def attempt(delivering: Delivering, message: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Make (or postpone) one attempt; says what happened (the handler logs it): outcome postponed,
+    gone, duplicate, succeeded, retrying or failed, with the attempt's number, response code and error."""
     wanted = message["delivery"]
+    account_id, webhook_id, delivery_id = wanted["account_id"], wanted["webhook_id"], wanted["delivery_id"]
+    number = int(wanted["attempt"])
+    report: dict[str, Any] = {"webhook_id": webhook_id, "delivery_id": delivery_id, "attempt": number}
     due = datetime.fromisoformat(wanted["due_at"])
     if due > now:  # a wait longer than one SQS delay (15 min) takes several hops
         delivering.queue.send(message, int((due - now).total_seconds()) + 1)
-        return "postponed"
-    account_id, webhook_id, delivery_id = wanted["account_id"], wanted["webhook_id"], wanted["delivery_id"]
+        return {**report, "outcome": "postponed"}
     webhook = delivering.table.get_webhook(account_id, webhook_id)
     if webhook is None:
-        return "gone"  # deleted since: its deliveries stop
-    number = int(wanted["attempt"])
+        return {**report, "outcome": "gone"}  # deleted since: its deliveries stop
     delivery = delivering.table.claim_attempt(account_id, webhook_id, delivery_id, number, clock.iso(now))
     if delivery is None:
-        return "duplicate"
-    code, error = _send(delivering, webhook, delivery, now)
+        return {**report, "outcome": "duplicate"}
+    try:
+        code, error = _send(delivering, webhook, delivery, now)
+    except Exception as exc:  # noqa: BLE001 (our side failed, KMS say: a failed attempt, retried as one)
+        # Not raised: the attempt is claimed, so the same message again would claim nothing and the
+        # delivery would stay pending for good.
+        code, error = None, f"not sent: {type(exc).__name__}"
     succeeded = code is not None and 200 <= code < 300
     next_at = now + timedelta(seconds=delivering.backoff.delay(number))
     created = datetime.fromisoformat(delivery["created_at"])
@@ -242,10 +249,8 @@ def attempt(delivering: Delivering, message: dict[str, Any], now: datetime) -> s
         account_id, webhook_id, delivery_id,
         {"attempt": number, "at": clock.iso(now), "response_code": code, "error": error},
         "pending" if status == "retrying" else status, clock.iso(next_at) if status == "retrying" else None)
-    log.info("webhook delivery attempt", extra={
-        "webhook_id": webhook_id, "delivery_id": delivery_id, "event_type": delivery["event_type"],
-        "attempt": number, "response_code": code, "error": error, "outcome": status})
-    return status
+    return {**report, "outcome": status, "event_type": delivery["event_type"], "response_code": code,
+            "error": error}
 
 
 def _send(delivering: Delivering, webhook: dict[str, Any], delivery: dict[str, Any],
@@ -263,9 +268,9 @@ def _send(delivering: Delivering, webhook: dict[str, Any], delivery: dict[str, A
     return outcome.response_code, outcome.error
 
 
-def handle(delivering: Delivering, body: dict[str, Any]) -> str:
+def handle(delivering: Delivering, body: dict[str, Any]) -> dict[str, Any]:
     """One queue message: a job event (from the rule) or a delivery attempt (from `fan_out`/`attempt`)."""
     now = clock.now()  # looked up at each call: the local stack's tests move the functions' clock
     if "delivery" in body:
         return attempt(delivering, body, now)
-    return f"fanned out to {fan_out(delivering, body, now)}"
+    return fan_out(delivering, body, now)
