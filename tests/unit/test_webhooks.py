@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.errors import BadRequestError
+from tests.unit.fakes import FakeWebhooksTable
 from ingest.logic import webhook_signatures, webhook_targets
 from ingest.logic.webhook_targets import UnsafeTargetError, check_url, resolve_target
 from ingest.logic.webhooks import (
@@ -164,44 +165,8 @@ def test_the_payload_is_the_event_without_the_account():
         b'"type":"upload.completed"}')
 
 
-# -- delivery flow (fan-out, claims, retries), on small fakes of the table, queue, secrets and sender ------
-class FakeTable:
-    """WebhooksTable's delivery methods over dicts (claim is compare-and-set, as the conditional update)."""
-
-    def __init__(self, webhooks):
-        self.webhooks, self.deliveries = webhooks, {}
-
-    def list_webhooks(self, account_id):
-        return [w for w in self.webhooks if w["account_id"] == account_id]
-
-    def get_webhook(self, account_id, webhook_id):
-        return next((w for w in self.list_webhooks(account_id) if w["webhook_id"] == webhook_id), None)
-
-    def add_delivery(self, item):
-        if item["delivery_id"] in self.deliveries:
-            return False
-        self.deliveries[item["delivery_id"]] = dict(item)
-        return True
-
-    def get_delivery(self, account_id, webhook_id, delivery_id):
-        return self.deliveries.get(delivery_id)
-
-    def claim_attempt(self, account_id, webhook_id, delivery_id, attempt, at):
-        item = self.deliveries[delivery_id]
-        if item["delivery_status"] != "pending" or item["attempts"] != attempt - 1:
-            return None
-        item.update(attempts=attempt, last_attempt_at=at)
-        item.pop("next_attempt_at", None)
-        return dict(item)
-
-    def record_attempt(self, account_id, webhook_id, delivery_id, entry, status, next_attempt_at):
-        item = self.deliveries[delivery_id]
-        item.setdefault("attempt_log", []).append(entry)
-        item.update(delivery_status=status, last_response_code=entry["response_code"], last_error=entry["error"])
-        if next_attempt_at:
-            item["next_attempt_at"] = next_attempt_at
-
-
+# -- delivery flow (fan-out, claims, retries), on fakes of the table (tests/unit/fakes.py, held to the
+# adapter by tests/contract/test_webhooks_table.py), the queue, the secrets and the sender ---------------
 class FakeSender:
     def __init__(self, *codes):
         self.codes, self.sent = list(codes), []
@@ -239,7 +204,10 @@ HOOK = {"account_id": "acct", "webhook_id": "wh_1", "url": "https://hooks.exampl
 
 
 def delivering(sender, secrets=None, table=None):
-    return Delivering(table=table or FakeTable([HOOK]), secrets=secrets or FakeSecrets(), sender=sender,
+    if table is None:
+        table = FakeWebhooksTable()
+        table.webhooks[(HOOK["account_id"], HOOK["webhook_id"])] = HOOK
+    return Delivering(table=table, secrets=secrets or FakeSecrets(), sender=sender,
                       queue=FakeQueue(), backoff=Backoff(30, 3600), resolve=public)
 
 

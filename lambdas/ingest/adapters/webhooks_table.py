@@ -29,6 +29,11 @@ def delivery_key(webhook_id: str, delivery_id: str) -> str:
     return f"{DELIVERY_PREFIX}{webhook_id}#{delivery_id}"
 
 
+def _item(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored item as the logic sees it: plain numbers, without the table's own sort key."""
+    return {key: value for key, value in plain(stored).items() if key != "item_key"}
+
+
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -50,9 +55,9 @@ class WebhooksTable:
                      "ConditionExpression": "attribute_not_exists(item_key)"}},
         ])
 
-    def start_count(self, account_id: str, webhooks: int) -> bool:
+    def start_count(self, account_id: str, existing: int) -> bool:
         return counters.start(self._table, {"account_id": account_id, "item_key": COUNT_KEY,
-                                            COUNT_ATTRIBUTE: webhooks}, "item_key")
+                                            COUNT_ATTRIBUTE: existing}, "item_key")
 
     def remove(self, account_id: str, webhook_id: str) -> bool:
         """Delete the webhook and uncount it, atomically; False if the account has no such webhook."""
@@ -66,13 +71,13 @@ class WebhooksTable:
     def get_webhook(self, account_id: str, webhook_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"account_id": account_id, "item_key": WEBHOOK_PREFIX + webhook_id},
                                     ConsistentRead=True).get("Item")
-        return plain(item) if item else None
+        return _item(item) if item else None
 
     def list_webhooks(self, account_id: str) -> list[dict[str, Any]]:
         """The account's webhooks, oldest first (ids sort by creation); at most 5, so one page."""
         page = self._table.query(
             KeyConditionExpression=Key("account_id").eq(account_id) & Key("item_key").begins_with(WEBHOOK_PREFIX))
-        return [plain(item) for item in page.get("Items", [])]
+        return [_item(item) for item in page.get("Items", [])]
 
     # -- deliveries ----------------------------------------------------------------------------------
     def add_delivery(self, item: dict[str, Any]) -> bool:
@@ -90,7 +95,7 @@ class WebhooksTable:
     def get_delivery(self, account_id: str, webhook_id: str, delivery_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"account_id": account_id, "item_key": delivery_key(webhook_id, delivery_id)},
                                     ConsistentRead=True).get("Item")
-        return plain(item) if item else None
+        return _item(item) if item else None
 
     def claim_attempt(self, account_id: str, webhook_id: str, delivery_id: str, attempt: int,
                       at: str) -> dict[str, Any] | None:
@@ -104,7 +109,7 @@ class WebhooksTable:
                 ExpressionAttributeValues={":attempt": attempt, ":previous": attempt - 1, ":at": at,
                                            ":pending": "pending"},
                 ReturnValues="ALL_NEW")
-            return plain(answer["Attributes"])
+            return _item(answer["Attributes"])
         except ClientError as exc:
             if _condition_failed(exc):
                 return None
@@ -129,4 +134,4 @@ class WebhooksTable:
             KeyConditionExpression=Key("account_id").eq(account_id)
             & Key("item_key").begins_with(delivery_key(webhook_id, "")),
             ScanIndexForward=False, Limit=limit)
-        return [plain(item) for item in page.get("Items", [])]
+        return [_item(item) for item in page.get("Items", [])]
