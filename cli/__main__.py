@@ -504,6 +504,70 @@ def datasets_list(settings: Settings, limit: int, everything: bool) -> None:
         note("more datasets than shown: add --all to list them all")
 
 
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def webhooks() -> None:
+    """Register HTTPS endpoints for job events (at most 5), list them, see their deliveries."""
+
+
+@webhooks.command("create")
+@click.argument("url")
+@click.option("--events", "event_types", required=True, metavar="TYPES",
+              help="Comma-separated event types (upload.created, upload.completed, clear.completed, ...) or '*'.")
+@click.pass_obj
+def webhooks_create(settings: Settings, url: str, event_types: str) -> None:
+    """Register URL for the event types; prints the webhook's id and its signing secret (shown once)."""
+    names = [name.strip() for name in event_types.split(",") if name.strip()]
+    webhook = settings.client().create_webhook(url, names)
+    note(f"created webhook {webhook['id']} for {', '.join(webhook['event_types'])}; "
+         "keep the secret: it is not shown again")
+    click.echo(f"id      {webhook['id']}")
+    click.echo(f"secret  {webhook['secret']}")
+
+
+@webhooks.command("list")
+@click.pass_obj
+def webhooks_list(settings: Settings) -> None:
+    """List the account's webhooks: id, event types, url."""
+    found = settings.client().list_webhooks()["webhooks"]
+    if found:
+        _table(("ID", "EVENTS", "URL"), [(w["id"], ",".join(w["event_types"]), w["url"]) for w in found],
+               numeric=set())
+    else:
+        note("no webhooks")
+
+
+@webhooks.command("delete")
+@click.argument("webhook_id", metavar="ID")
+@click.pass_obj
+def webhooks_delete(settings: Settings, webhook_id: str) -> None:
+    """Delete webhook ID: no more deliveries to it, pending retries stop."""
+    settings.client().delete_webhook(webhook_id)
+    note(f"deleted webhook {webhook_id}")
+
+
+@webhooks.command("deliveries")
+@click.argument("webhook_id", metavar="ID")
+@click.option("--json", "raw", is_flag=True, help="Print the API's JSON on one line, as is.")
+@click.pass_obj
+def webhooks_deliveries(settings: Settings, webhook_id: str, raw: bool) -> None:
+    """The latest deliveries to webhook ID, newest first: event, status, attempts, last response code."""
+    answer = settings.client().webhook_deliveries(webhook_id)
+    if raw:
+        _print_json(answer, raw)
+        return
+    found = answer["deliveries"]
+    if not found:
+        note("no deliveries")
+        return
+    _table(("CREATED_AT", "EVENT", "JOB", "STATUS", "ATTEMPTS", "LAST_CODE", "NEXT_ATTEMPT_AT"),
+           [(d["created_at"], d["event_type"], d["job_id"], d["status"], str(d["attempts"]),
+             str(d["last_response_code"] if d["last_response_code"] is not None else "-"),
+             d["next_attempt_at"] or "-") for d in found], numeric={4, 5})
+
+
 def main() -> None:
     cli(prog_name="python -m cli")
 

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -47,7 +48,23 @@ class IngestClient:
             except ValueError:
                 message = response.text
             raise ApiError(response.status_code, message)
+        if response.status_code == 204:  # no content (DELETE)
+            return None
         return response.json()
+
+    # -- webhooks (docs/webhooks.md) --
+    def create_webhook(self, url: str, event_types: list[str]) -> dict:
+        """The new webhook, with its signing secret (shown this once)."""
+        return self._call("POST", "/v1/webhooks", json={"url": url, "event_types": event_types})
+
+    def list_webhooks(self) -> dict:
+        return self._call("GET", "/v1/webhooks")
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call("DELETE", f"/v1/webhooks/{quote(webhook_id, safe='')}")
+
+    def webhook_deliveries(self, webhook_id: str) -> dict:
+        return self._call("GET", f"/v1/webhooks/{quote(webhook_id, safe='')}/deliveries")
 
     def create_dataset(self, name: str, description: str = "") -> dict:
         return self._call("POST", "/v1/datasets", json={"name": name, "description": description})

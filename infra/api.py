@@ -22,6 +22,7 @@ from infra.functions import python_function
 from infra.imports import Imports
 from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, Storage
 from infra.tables import table
+from infra.webhooks import Webhooks
 from ingest.config import ApiSettings
 
 STAGE = "prod"
@@ -50,6 +51,9 @@ ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/audiences", ("GET",)),
     ("/v1/audiences/{audience_id}", ("GET", "PATCH", "DELETE")),
     ("/v1/audiences/{audience_id}/members/{customer_id}", ("GET",)),
+    ("/v1/webhooks", ("GET", "POST")),
+    ("/v1/webhooks/{webhook_id}", ("DELETE",)),
+    ("/v1/webhooks/{webhook_id}/deliveries", ("GET",)),
 ]
 # Localytics Profile Imports (handlers/compat_api.py): same API function, HTTP Basic auth with an
 # import key (infra/imports.py), and no usage-plan key: those are per token, these have quotas per key.
@@ -109,7 +113,8 @@ class Api(Construct):
     """The REST API and the one function behind every route, ours and the compatible ones."""
 
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth, imports: Imports,
-                 audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits) -> None:
+                 audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits,
+                 webhooks: Webhooks) -> None:
         super().__init__(scope, construct_id)
         usage_plan_name = Stack.of(self).stack_name + USAGE_PLAN_NAME_SUFFIX
         # Idempotency-Key records (lambdas/ingest/handlers/idempotency.py): Powertools' layout, one item per
@@ -138,7 +143,10 @@ class Api(Construct):
             audience_status_requests_per_minute=limits.audience_status_requests_per_minute,
             audiences_table=audiences.table.table_name,
             idempotency_table=self.idempotency_table.table_name,
+            webhooks_table=webhooks.table.table_name,
+            webhook_key_id=webhooks.key.key_id,
         ))
+        webhooks.grant_api(self.function)
         self._grant_function(storage, auth, imports, audiences, clear_workflow)
         self.rest_api = self._build_rest_api(auth)
         self.usage_plan = self.rest_api.add_usage_plan(

@@ -102,6 +102,13 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
     "audience_status_requests_per_minute": ContextKey(
         60, 1, None,
         "Localytics Audience Imports: status requests per import key per minute (as for profiles)."),
+    "webhook_retry_first_seconds": ContextKey(
+        30, 1, 3600,
+        "Webhooks: seconds before the first retry of a failed delivery; each next wait doubles, up to "
+        "`webhook_retry_max_seconds`, for 24 hours (docs/webhooks.md)."),
+    "webhook_retry_max_seconds": ContextKey(
+        3600, 1, 86_400,
+        "Webhooks: the longest wait between two attempts of one delivery."),
 }
 
 
@@ -132,6 +139,14 @@ class ApiLimits:
     audience_status_requests_per_minute: int
 
 
+@dataclass(frozen=True)
+class WebhookBackoff:
+    """The webhook delivery function's retry waits (lambdas/ingest/logic/webhooks.py Backoff)."""
+
+    first_seconds: int
+    max_seconds: int
+
+
 class ContextReader(Protocol):
     def try_get_context(self, key: str) -> Any: ...
 
@@ -155,6 +170,8 @@ class DeploymentConfig:
     profile_status_requests_per_minute: int
     audience_uploads_per_hour: int
     audience_status_requests_per_minute: int
+    webhook_retry_first_seconds: int
+    webhook_retry_max_seconds: int
 
     @classmethod
     def from_context(cls, node: ContextReader) -> DeploymentConfig:
@@ -168,6 +185,10 @@ class DeploymentConfig:
     @property
     def api_limits(self) -> ApiLimits:
         return ApiLimits(**{field.name: getattr(self, field.name) for field in fields(ApiLimits)})
+
+    @property
+    def webhook_backoff(self) -> WebhookBackoff:
+        return WebhookBackoff(self.webhook_retry_first_seconds, self.webhook_retry_max_seconds)
 
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> DeploymentConfig:

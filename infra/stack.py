@@ -16,6 +16,7 @@ from infra.console import Console
 from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
 from infra.storage import Storage
+from infra.webhooks import Webhooks
 from infra.workflow import Workflow
 
 
@@ -28,8 +29,9 @@ class BulkIngestStack(Stack):
         audiences = Audiences(self, "Audiences", storage=storage)
         workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences, plan=config.load_plan)
         maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)
+        webhooks = Webhooks(self, "Webhooks", backoff=config.webhook_backoff)
         api = Api(self, "Api", storage=storage, auth=auth, imports=imports, audiences=audiences,
-                  clear_workflow=maintenance.state_machine, limits=config.api_limits)
+                  clear_workflow=maintenance.state_machine, limits=config.api_limits, webhooks=webhooks)
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)

@@ -46,7 +46,8 @@ _DELETES_REFUSED = "local_stack.deletes_refused"
 # How each service answers a refused call: (error code, HTTP status).
 REFUSALS = {"s3": ("AccessDenied", 403), "dynamodb": ("AccessDeniedException", 400),
             "stepfunctions": ("AccessDeniedException", 400), "apigateway": ("AccessDeniedException", 403),
-            "lambda": ("AccessDeniedException", 403)}
+            "lambda": ("AccessDeniedException", 403), "kms": ("AccessDeniedException", 400),
+            "sqs": ("AccessDenied", 403)}
 PRESIGNED_METHODS = {"PutObject": "PUT", "GetObject": "GET"}
 
 

@@ -25,6 +25,13 @@ CREATED_TYPES = {
     "AWS::Lambda::Function",
     "AWS::StepFunctions::StateMachine",
     "Custom::S3BucketNotifications",
+    # Webhooks (infra/webhooks.py): the key that seals their secrets, the delivery queue and its
+    # dead-letter queue, the rule that puts job events on it (moto's events backend delivers rules to
+    # SQS targets), and the queue -> function mapping, which sqs_event_sources.py polls as Lambda does.
+    "AWS::KMS::Key",
+    "AWS::SQS::Queue",
+    "AWS::Events::Rule",
+    "AWS::Lambda::EventSourceMapping",
 }
 # No resource in moto. IAM policies and bucket policies are read from the template by
 # local_stack/access_guard.py, which checks the handlers' calls against them; the others only
@@ -34,6 +41,7 @@ ID_ONLY_TYPES = {
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
     "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",  # who may send to a queue: EventBridge (for the rule), over TLS only
     "AWS::CDK::Metadata",
 }
 API_GATEWAY_PREFIX = "AWS::ApiGateway::"
@@ -52,6 +60,8 @@ class Deployment:
     resolver: Resolver
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> name, arn, handler, env
     outputs: dict[str, Any] = field(default_factory=dict)
+    # SQS event source mappings: function name, queue URL and ARN, batch size, partial batch responses.
+    event_sources: list[dict[str, Any]] = field(default_factory=list)
 
     def function_by_arn(self, arn: str) -> dict[str, Any]:
         for function in self.functions.values():
@@ -210,6 +220,56 @@ class Deployer:
         self._client("s3").put_bucket_notification_configuration(
             Bucket=properties["BucketName"], NotificationConfiguration=properties["NotificationConfiguration"]
         )
+        deployment.resolver.refs[logical_id] = logical_id
+
+    def _create_key(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        arguments = {"Description": properties.get("Description", logical_id)}
+        if properties.get("KeyPolicy"):
+            arguments["Policy"] = json.dumps(properties["KeyPolicy"])
+        key = self._client("kms").create_key(**arguments)["KeyMetadata"]
+        deployment.resolver.refs[logical_id] = key["KeyId"]
+        deployment.resolver.attributes[logical_id] = {"Arn": key["Arn"], "KeyId": key["KeyId"]}
+
+    def _create_queue(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("QueueName") or self._name(logical_id, 80)
+        attributes = {attribute: str(properties[attribute]) for attribute in
+                      ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if attribute in properties}
+        if properties.get("RedrivePolicy"):
+            attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+        sqs = self._client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        deployment.resolver.refs[logical_id] = url
+        deployment.resolver.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _create_rule(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        name = properties.get("Name") or self._name(logical_id, 64)
+        arguments = {"Name": name, "State": properties.get("State", "ENABLED"),
+                     "EventPattern": json.dumps(properties["EventPattern"])}
+        if properties.get("EventBusName"):
+            arguments["EventBusName"] = properties["EventBusName"]
+        events = self._client("events")
+        arn = events.put_rule(**arguments)["RuleArn"]
+        targets = [{"Id": target["Id"], "Arn": target["Arn"]} for target in properties.get("Targets", [])]
+        if targets:
+            events.put_targets(Rule=name, Targets=targets, **(
+                {"EventBusName": arguments["EventBusName"]} if "EventBusName" in arguments else {}))
+        deployment.resolver.refs[logical_id] = name
+        deployment.resolver.attributes[logical_id] = {"Arn": arn}
+
+    def _create_eventsourcemapping(self, deployment: Deployment, logical_id: str, properties: dict) -> None:
+        # Not created in moto: its own mapping invokes the function inside SendMessage, synchronously,
+        # and never for a delayed message. local_stack/sqs_event_sources.py polls as Lambda does.
+        source = properties["EventSourceArn"]
+        if not source.startswith("arn:aws:sqs:"):
+            raise UnsupportedResourceError(f"{logical_id}: only SQS event sources are emulated; got {source}")
+        queue = next(attributes for attributes in deployment.resolver.attributes.values()
+                     if attributes.get("Arn") == source)
+        deployment.event_sources.append({
+            "function_name": properties["FunctionName"], "queue_url": queue["QueueUrl"], "queue_arn": source,
+            "batch_size": int(properties.get("BatchSize", 10)),
+            "report_batch_item_failures": "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+        })
         deployment.resolver.refs[logical_id] = logical_id
 
 

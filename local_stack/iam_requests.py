@@ -109,6 +109,12 @@ def requests_for(service: str, operation: Any, params: dict, region: str, accoun
         function = params["FunctionName"]
         arn = function if function.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{function}"
         return [Request("lambda:InvokeFunction", arn)]
+    if service == "kms" and name in ("Encrypt", "Decrypt"):
+        key = params["KeyId"]
+        return [Request(f"kms:{name}", key if key.startswith("arn:") else f"arn:aws:kms:{region}:{account}:key/{key}")]
+    if service == "sqs" and name == "SendMessage":
+        queue_name = params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
+        return [Request("sqs:SendMessage", f"arn:aws:sqs:{region}:{account}:{queue_name}")]
     raise UnmappedOperationError(f"{service}.{name} has no IAM mapping in local_stack/iam_requests.py")
 
 

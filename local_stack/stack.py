@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
 from local_stack.iam_requests import TableKeys
 from local_stack.moto_server import MotoServer
+from local_stack.sqs_event_sources import SqsEventSource
 from local_stack.template import Template
 
 HOST = "127.0.0.1"
@@ -64,6 +66,8 @@ class LocalStack:
         self._moto: MotoServer | None = None
         self._api: LocalApiGateway | None = None
         self.deployment: Deployment | None = None
+        self._event_sources: list[SqsEventSource] = []
+        self._restore_webhook_targets: Callable[[], None] | None = None
 
     def start(self) -> StackInfo:
         self._configure_process()
@@ -84,6 +88,14 @@ class LocalStack:
             TemplatePolicies.from_template(deployment.template, deployment.resolver),
             TableKeys.from_template(deployment.template, deployment.resolver), REGION, ACCOUNT_ID,
             {function["handler"]: function["role_arn"] for function in deployment.functions.values()}))
+        # The local stack's one webhook exception: plain http to loopback, so its tests can receive
+        # deliveries. Set here, in this process; no template or environment variable can set it.
+        from ingest.logic import webhook_targets
+
+        self._restore_webhook_targets = webhook_targets.allow_plain_http_loopback()
+        self._event_sources = [SqsEventSource(session, mapping, REGION) for mapping in deployment.event_sources]
+        for source in self._event_sources:
+            source.start()
         self._api = LocalApiGateway(self.deployment, session.client("lambda"), HOST, self.api_port)
         api_functions = {arn.rsplit(":function:", 1)[-1].split(":")[0] for arn in self._api.definition.function_arns()}
         lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
@@ -119,6 +131,10 @@ class LocalStack:
         return state
 
     def stop(self) -> None:
+        for source in self._event_sources:
+            source.stop()
+        if self._restore_webhook_targets:
+            self._restore_webhook_targets()
         if self._api:
             self._api.stop()
         if self._moto:

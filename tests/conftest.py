@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # max_ranges, so it takes 16 Scan and Split iterations, not hundreds.
 # Gzip: every upload over 2 KiB is tried in parallel by member, and every Decompress invocation writes one
 # part (a budget of 0 s), so a single-member upload takes the chain through several invocations.
+# Webhook retries after 1 s, then 2 s (at most): a retried delivery takes seconds, not minutes.
 TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4, "decompress_budget_seconds": 0,
-                "inflate_group_bytes": 2048}
+                "inflate_group_bytes": 2048, "webhook_retry_first_seconds": 1, "webhook_retry_max_seconds": 2}
 
 
 @pytest.fixture(scope="session")

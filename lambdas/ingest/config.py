@@ -113,6 +113,9 @@ class ApiSettings(Settings):
     audience_status_requests_per_minute: int
     audiences_table: str  # audience lists and their per-account counter (infra/audiences.py)
     idempotency_table: str  # Idempotency-Key records, 24 h (handlers/idempotency.py; infra/api.py)
+    # Webhooks (infra/webhooks.py): their table, and the KMS key their secrets are sealed with (encrypt only).
+    webhooks_table: str
+    webhook_key_id: str
     # How long a presigned upload or error-log URL is valid. Not deploy-time context: the compatible
     # APIs document one hour, and URLs signed with the function's role credentials cannot outlive them.
     upload_url_ttl_seconds: int = 3600
@@ -154,6 +157,18 @@ class ClearSettings(Settings):
     jobs_table: str
     datasets_table: str
     records_table: str
+
+
+@dataclass(frozen=True)
+class WebhookDeliverySettings(Settings):
+    """The webhook delivery function (handlers/webhooks.py): fans job events out and makes attempts."""
+
+    webhooks_table: str
+    webhook_key_id: str  # decrypt only: it opens the secrets the API sealed
+    webhook_queue_url: str  # where it puts each next attempt
+    # The backoff (CDK context, infra/config.py): first retry after this many seconds, doubling up to the max.
+    webhook_retry_first_seconds: int
+    webhook_retry_max_seconds: int
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tests.support.moto_server import session
 
 # The template's tables by the construct that makes them (their logical id is <scope><name><hash>).
 TABLE_CONSTRUCTS = ("JobsTable", "DatasetsTable", "RecordsTable", "TokensTable", "AccountsTable",
-                    "ImportsTable", "QuotasTable", "AudiencesTable")
+                    "ImportsTable", "QuotasTable", "AudiencesTable", "WebhooksTable")
 CREATE_TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes")
 
 

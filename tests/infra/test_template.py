@@ -50,6 +50,7 @@ HANDLERS = {
     "clear_finish": "ingest.handlers.clear.finish",
     "clear_failed": "ingest.handlers.clear.mark_failed",
     "console": "ingest.handlers.console.handler",
+    "webhook_delivery": "ingest.handlers.webhooks.handler",
 }
 # The one Lambda CDK adds itself (Custom::S3BucketNotifications provider, inline code, CDK-managed runtime).
 CDK_PROVIDED_FUNCTION_PREFIXES = ("BucketNotificationsHandler",)
@@ -263,7 +264,8 @@ def key_schema(table: dict) -> list[tuple[str, str, str]]:
 # Every table of the stack, by the API function's variable naming it: storage (records, jobs,
 # datasets), auth (tokens, accounts), imports (import keys, quotas), audiences and Idempotency-Key records.
 SERVICE_TABLE_VARIABLES = ("RECORDS_TABLE", "JOBS_TABLE", "DATASETS_TABLE", "TOKENS_TABLE", "ACCOUNTS_TABLE",
-                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE", "IDEMPOTENCY_TABLE")
+                           "IMPORTS_TABLE", "QUOTAS_TABLE", "AUDIENCES_TABLE", "IDEMPOTENCY_TABLE",
+                           "WEBHOOKS_TABLE")
 
 
 def test_every_table_is_on_demand_and_encrypted(template, functions):
@@ -613,6 +615,10 @@ def render(template: dict, value: Any) -> str:
             return f"arn:aws:dynamodb:region:account:table/{target}"
         if attribute == "Arn" and kind == "AWS::Lambda::Function":
             return f"arn:aws:lambda:region:account:function:{target}"
+        if attribute == "Arn" and kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:region:account:key/{target}"
+        if attribute == "Arn" and kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:region:account:{target}"
         return "<?>"
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]

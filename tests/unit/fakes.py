@@ -671,3 +671,88 @@ class FakeQuotaCounters:
         self.uses[counter] = self.uses.get(counter, 0) + 1
         self.expires_at[counter] = expires_at
         return self.uses[counter]
+
+
+class FakeWebhooksTable:
+    """WebhooksTable in memory: webhooks and a counter per account (changed together, under one lock, as
+    the adapter's transaction), and deliveries keyed by (account, webhook, delivery id). A claim is a
+    compare-and-set, as the adapter's conditional update."""
+
+    def __init__(self):
+        import threading
+
+        self.webhooks: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counters: dict[str, int] = {}
+        self.deliveries: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.lock = threading.Lock()
+
+    def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
+        with self.lock:
+            key = (item["account_id"], item["webhook_id"])
+            count = self.counters.get(item["account_id"])
+            if count is None or count >= limit or key in self.webhooks:
+                return False
+            self.counters[item["account_id"]] = count + 1
+            self.webhooks[key] = copy.deepcopy(item)
+            return True
+
+    def start_count(self, account_id: str, existing: int) -> bool:
+        with self.lock:
+            if account_id in self.counters:
+                return False
+            self.counters[account_id] = existing
+            return True
+
+    def remove(self, account_id: str, webhook_id: str) -> bool:
+        with self.lock:
+            count = self.counters.get(account_id)
+            if (account_id, webhook_id) not in self.webhooks or not count:
+                return False
+            del self.webhooks[(account_id, webhook_id)]
+            self.counters[account_id] = count - 1
+            return True
+
+    def get_webhook(self, account_id: str, webhook_id: str) -> dict[str, Any] | None:
+        item = self.webhooks.get((account_id, webhook_id))
+        return copy.deepcopy(item) if item is not None else None
+
+    def list_webhooks(self, account_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(item) for (account, _), item in sorted(self.webhooks.items()) if account == account_id]
+
+    def add_delivery(self, item: dict[str, Any]) -> bool:
+        with self.lock:
+            key = (item["account_id"], item["webhook_id"], item["delivery_id"])
+            if key in self.deliveries:
+                return False
+            self.deliveries[key] = copy.deepcopy(item)
+            return True
+
+    def get_delivery(self, account_id: str, webhook_id: str, delivery_id: str) -> dict[str, Any] | None:
+        item = self.deliveries.get((account_id, webhook_id, delivery_id))
+        return copy.deepcopy(item) if item is not None else None
+
+    def claim_attempt(self, account_id: str, webhook_id: str, delivery_id: str, attempt: int,
+                      at: str) -> dict[str, Any] | None:
+        with self.lock:
+            item = self.deliveries.get((account_id, webhook_id, delivery_id))
+            if item is None or item.get("delivery_status") != "pending" or item.get("attempts") != attempt - 1:
+                return None
+            item.update(attempts=attempt, last_attempt_at=at)
+            item.pop("next_attempt_at", None)
+            return copy.deepcopy(item)
+
+    def record_attempt(self, account_id: str, webhook_id: str, delivery_id: str, entry: dict[str, Any],
+                       status: str, next_attempt_at: str | None) -> None:
+        with self.lock:
+            item = self.deliveries.setdefault((account_id, webhook_id, delivery_id),
+                                              {"account_id": account_id, "webhook_id": webhook_id,
+                                               "delivery_id": delivery_id})
+            item["attempt_log"] = [*item.get("attempt_log", []), copy.deepcopy(entry)]
+            item.update(delivery_status=status, last_response_code=entry["response_code"], last_error=entry["error"])
+            if next_attempt_at is not None:
+                item["next_attempt_at"] = next_attempt_at
+
+    def list_deliveries(self, account_id: str, webhook_id: str, limit: int) -> list[dict[str, Any]]:
+        found = [item for (account, webhook, _), item in self.deliveries.items()
+                 if account == account_id and webhook == webhook_id]
+        return [copy.deepcopy(item) for item in sorted(found, key=lambda i: i["delivery_id"], reverse=True)[:limit]]

@@ -19,7 +19,7 @@ from ingest.errors import IngestError
 from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
-from ingest.logic import accounts, audiences, clear, datasets, jobs, retries, tokens, uploads
+from ingest.logic import accounts, audiences, clear, datasets, jobs, retries, tokens, uploads, webhooks
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
 from ingest.models.audiences import (
     AudienceList,
@@ -52,6 +52,7 @@ from ingest.models.uploads import (
     UploadsQuery,
     UploadView,
 )
+from ingest.models.webhooks import DeliveryList, NewWebhook, NewWebhookView, WebhookList
 
 app = APIGatewayRestResolver()
 # The compatible APIs (Localytics Profile and Audience Imports, analytics file uploads, import keys).
@@ -230,6 +231,32 @@ def audience_membership(caller: TokenCaller, address: MemberAddress) -> Membersh
     # The customer id is record content: it goes into the answer, never into a log line.
     adapters = wiring.api()
     return audiences.membership(adapters.audiences, adapters.audience_members, caller.account_id, address)
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+@route(app, "POST", "/v1/webhooks", status=201, answer=NewWebhookView, body=NewWebhook, idempotent=True)
+def create_webhook(caller: TokenCaller, body: NewWebhook) -> NewWebhookView:
+    adapters = wiring.api()
+    # The view holds the signing secret: shown in this response only, never logged.
+    view = webhooks.create_webhook(adapters.webhooks, adapters.webhook_secrets, caller.account_id, body)
+    logger.info("webhook created", extra={"webhook_id": view.id, "event_types": view.event_types})
+    return view
+
+
+@route(app, "GET", "/v1/webhooks", answer=WebhookList)
+def list_webhooks(caller: TokenCaller) -> WebhookList:
+    return webhooks.list_webhooks(wiring.api().webhooks, caller.account_id)
+
+
+@route(app, "DELETE", "/v1/webhooks/{webhook_id}", status=204)
+def delete_webhook(caller: TokenCaller, webhook_id: str) -> None:
+    webhooks.delete_webhook(wiring.api().webhooks, caller.account_id, webhook_id)
+    logger.info("webhook deleted", extra={"webhook_id": webhook_id})
+
+
+@route(app, "GET", "/v1/webhooks/{webhook_id}/deliveries", answer=DeliveryList)
+def list_webhook_deliveries(caller: TokenCaller, webhook_id: str) -> DeliveryList:
+    return webhooks.list_deliveries(wiring.api().webhooks, caller.account_id, webhook_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -22,12 +22,16 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from ingest.adapters import aws
 from ingest.adapters.audience_store import AudienceMembers, AudienceStore
 from ingest.adapters.control_tables import AccountsTable, DatasetsTable, JobsTable, TokensTable
+from ingest.adapters.delivery_queue import DeliveryQueue
 from ingest.adapters.events import JobEvents
 from ingest.adapters.import_keys_table import ImportKeysTable
 from ingest.adapters.object_store import ObjectStore
 from ingest.adapters.quota_counters import QuotaCounters
 from ingest.adapters.record_store import RecordStore
 from ingest.adapters.usage_plans import UsagePlanKeys
+from ingest.adapters.webhook_secrets import WebhookSecrets
+from ingest.adapters.webhook_sender import WebhookSender
+from ingest.adapters.webhooks_table import WebhooksTable
 from ingest.adapters.workflow import WorkflowStarter
 from ingest.config import (
     ApiSettings,
@@ -36,9 +40,10 @@ from ingest.config import (
     ConsoleSettings,
     ImportAuthSettings,
     TriggerSettings,
+    WebhookDeliverySettings,
     WorkflowSettings,
 )
-from ingest.logic import accounts, job_events, localytics, localytics_audiences, quotas
+from ingest.logic import accounts, job_events, localytics, localytics_audiences, quotas, webhooks
 from ingest.logic.accounts import RateLimit
 from ingest.logic.load.context import LoadContext, LoadSettings
 
@@ -146,6 +151,8 @@ class ApiAdapters:
     imports: ImportKeysTable  # import keys, and the target datasets of the compatible APIs
     quota_counters: QuotaCounters
     idempotency: DynamoDBPersistenceLayer  # Idempotency-Key records (handlers/idempotency.py)
+    webhooks: WebhooksTable
+    webhook_secrets: WebhookSecrets  # seals new webhooks' secrets (encrypt only)
     # Settings the logic takes as values.
     url_ttl_seconds: int
     rate_limit: RateLimit
@@ -170,6 +177,8 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
         quota_counters=_make(QuotaCounters, clients.table(settings.quotas_table)),
         idempotency=_make(DynamoDBPersistenceLayer, table_name=settings.idempotency_table,
                           boto3_client=clients.client("dynamodb")),
+        webhooks=_make(WebhooksTable, clients.table(settings.webhooks_table)),
+        webhook_secrets=_make(WebhookSecrets, clients.client("kms"), settings.webhook_key_id),
         url_ttl_seconds=settings.upload_url_ttl_seconds,
         rate_limit=accounts.RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         profile_quotas=localytics.import_quotas(settings.profile_uploads_per_hour,
@@ -291,3 +300,19 @@ def build_console(settings: ConsoleSettings, clients: Clients = aws) -> ConsoleA
 @_built_once
 def console() -> ConsoleAdapters:
     return build_console(ConsoleSettings.from_env())
+
+
+# -- webhook deliveries (handlers/webhooks.py) -------------------------------------------------------
+def build_webhook_delivery(settings: WebhookDeliverySettings, clients: Clients = aws) -> webhooks.Delivering:
+    return webhooks.Delivering(
+        table=_make(WebhooksTable, clients.table(settings.webhooks_table)),
+        secrets=_make(WebhookSecrets, clients.client("kms"), settings.webhook_key_id),
+        sender=_make(WebhookSender),
+        queue=_make(DeliveryQueue, clients.client("sqs"), settings.webhook_queue_url),
+        backoff=webhooks.Backoff(settings.webhook_retry_first_seconds, settings.webhook_retry_max_seconds),
+    )
+
+
+@_built_once
+def webhook_delivery() -> webhooks.Delivering:
+    return build_webhook_delivery(WebhookDeliverySettings.from_env())
