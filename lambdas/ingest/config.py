@@ -97,6 +97,7 @@ class ApiSettings(Settings):
     datasets_table: str
     records_table: str
     clear_state_machine_arn: str
+    revert_state_machine_arn: str
     tokens_table: str
     accounts_table: str
     usage_plan_name: str  # the per-token usage plan, found by name (infra/api.py says why not by id)
@@ -143,12 +144,25 @@ class WorkflowSettings(Settings):
     load_partitions: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    # Days what a load replaced is kept for a revert (CDK context revert_retention_days): Finalize
+    # shows the upload's revertible_until from it; the bucket's lifecycle rule expires the journal.
+    revert_retention_days: int = 7
 
 
 @dataclass(frozen=True)
 class ClearSettings(Settings):
     """Every step of the Clear Data workflow (handlers/clear.py)."""
 
+    jobs_table: str
+    datasets_table: str
+    records_table: str
+
+
+@dataclass(frozen=True)
+class RevertSettings(Settings):
+    """Every step of the Revert workflow (handlers/revert.py)."""
+
+    uploads_bucket: str
     jobs_table: str
     datasets_table: str
     records_table: str

@@ -19,7 +19,8 @@ from ingest.errors import IngestError
 from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
-from ingest.logic import accounts, audiences, clear, datasets, jobs, tokens, uploads
+from ingest import clock
+from ingest.logic import accounts, audiences, clear, datasets, jobs, revert, tokens, uploads
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
 from ingest.models.audiences import (
     AudienceList,
@@ -45,6 +46,7 @@ from ingest.models.uploads import (
     JobPage,
     JobsQuery,
     NewUploadView,
+    RevertJobView,
     UploadPage,
     UploadRequest,
     UploadsQuery,
@@ -123,8 +125,8 @@ def list_jobs(caller: TokenCaller, query: JobsQuery) -> JobPage:
     return jobs.list_jobs(adapters.jobs, adapters.objects, caller.account_id, query, adapters.url_ttl_seconds)
 
 
-@route(app, "GET", "/v1/jobs/{job_id}", answer=(UploadView, ClearJobView))
-def get_job(caller: TokenCaller, job_id: str) -> UploadView | ClearJobView:
+@route(app, "GET", "/v1/jobs/{job_id}", answer=(UploadView, ClearJobView, RevertJobView))
+def get_job(caller: TokenCaller, job_id: str) -> UploadView | ClearJobView | RevertJobView:
     adapters = wiring.api()
     return jobs.get_job(adapters.jobs, adapters.objects, caller.account_id, job_id, adapters.url_ttl_seconds)
 
@@ -150,6 +152,14 @@ def list_uploads(caller: TokenCaller, query: UploadsQuery) -> UploadPage:
 def get_upload(caller: TokenCaller, upload_id: str) -> UploadView:
     adapters = wiring.api()
     return uploads.get_upload(adapters.jobs, adapters.objects, caller.account_id, upload_id, adapters.url_ttl_seconds)
+
+
+@route(app, "POST", "/v1/uploads/{upload_id}/revert", status=202, answer=RevertJobView, idempotent=True)
+def revert_upload(caller: TokenCaller, upload_id: str) -> RevertJobView:
+    adapters = wiring.api()
+    view = revert.request_revert(adapters.jobs, adapters.revert_starter, caller.account_id, upload_id, clock.now())
+    logger.info("revert requested", extra={"job_id": view.id, "upload_id": upload_id})
+    return view
 
 
 # -- tokens and the account ----------------------------------------------------------------------

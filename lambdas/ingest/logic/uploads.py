@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ingest import ids, record_types
+from ingest import clock, ids, record_types
 from ingest.clock import iso_in, iso_now
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
-from ingest.logic import audiences, formats
+from ingest.logic import audiences, formats, revert
 from ingest.logic.datasets import get_dataset
 from ingest.models.analytics import AnalyticsFile
 from ingest.models.imports import ImportTarget
@@ -215,4 +215,6 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
         progress=ProgressView.of(job["progress"]) if status == "Processing" and job.get("progress") else None,
         failure_reason=((job.get("failure_reason") or "the job failed for an unknown reason")
                         if status == "Failed" else None),
+        revertible_until=revert.shown_revertible_until(job, clock.now()),
+        reverted_by=job.get("reverted_by") or None,
     )

@@ -30,6 +30,7 @@ class LoadSettings:
     load_write_rate_per_second: int = 40_000  # writes/s all Loads of one job aim for together
     load_threads: int = 16  # writes in flight within one Load
     load_window_records: int = 20_000  # records one Load holds at once (memory bound)
+    revert_retention_days: int = 7  # how long what a load replaced is kept for a revert (logic/revert.py)
 
     def range_bytes_for(self, size: int) -> int:
         """The range size for a plain file of `size` bytes: range_bytes, or more when that would cut
