@@ -17,7 +17,7 @@ def now() -> datetime:
 
 def use(source: Callable[[], datetime]) -> Callable[[], None]:
     """Read `source` from now on; returns the function that restores the clock in use before."""
-    global _source  # noqa: PLW0603 (one process-wide seam, for tests)
+    global _source
     with _lock:
         previous, _source = _source, source
 

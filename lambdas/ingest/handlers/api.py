@@ -15,11 +15,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ingest import clock
 from ingest.errors import IngestError
 from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
-from ingest import clock
 from ingest.logic import accounts, audiences, clear, datasets, jobs, revert, tokens, uploads
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
 from ingest.models.audiences import (
