@@ -15,6 +15,7 @@ import requests
 
 from ingest import clock
 from ingest.clock import parse_iso
+from tests.support.job_events import JobEventsQueue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,6 +104,7 @@ def test_after_a_clear_the_cleared_records_are_kept_and_nothing_comes_back(stack
 
 
 def test_profile_changes_revert_to_the_profiles_before_the_upload(stack, account, client, dataset, load_file):
+    events = JobEventsQueue(stack.session(), account["name"])
     def changes(*lines: tuple[str, str, int]) -> bytes:
         return b"".join(json.dumps({"customer_id": customer, "changes": [
             {"op": "increment", "attr": attr, "value": by}]}).encode() + b"\n" for customer, attr, by in lines)
@@ -122,6 +124,14 @@ def test_profile_changes_revert_to_the_profiles_before_the_upload(stack, account
     assert job["stats"] == {"restored": 1, "removed": 1, "kept": 0}
     assert profile("p1") == {"visits": 1} and profile("p2") is None
     assert client.get_dataset(dataset["id"])["record_counts"] == {"profile": 1}
+    try:  # a revert is a job like any other: its state changes are published
+        assert events.statuses(job["id"], until="Completed") == ["Pending", "Processing", "Completed"]
+        [completed] = [e for e in events.events() if e["detail"]["id"] == job["id"]
+                       and e["detail"]["status"] == "Completed"]
+        assert completed["detail-type"] == "Revert Job State Change"
+        assert completed["detail"]["stats"] == {"restored": 1, "removed": 1, "kept": 0}
+    finally:
+        events.close()
 
 
 def test_unknown_foreign_unfinished_and_expired_uploads_are_refused(stack, account, mint, client, dataset, load_file):
