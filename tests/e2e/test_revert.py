@@ -15,6 +15,8 @@ import requests
 
 from ingest import clock
 from ingest.clock import parse_iso
+from cli.client import put_file
+from tests.support import faults
 from tests.support.job_events import JobEventsQueue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +175,30 @@ def test_the_cli_reverts_and_follows_the_job(stack, account, dataset, load_file,
     again = subprocess.run([sys.executable, "-m", "cli", "revert", b["id"]], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=180)
     assert again.returncode == 1 and "HTTP 409" in again.stderr and "already reverted" in again.stderr
+
+
+def test_a_revert_waits_for_a_running_load_and_keeps_what_that_load_wrote(stack, account, client, dataset, load_file,
+                                                                          tmp_path):
+    load_file(_customers(k1="A1", k2="A2"))
+    b = load_file(_customers(k1="B1", k3="B3"))
+    path = tmp_path / "customer_record-c.ndjson"
+    path.write_bytes(_customers(k1="C1"))
+    # Load C holds the dataset, paused in its Load step, while the revert of B is asked for.
+    with faults.inject(faults.Pause("Load", account=account["name"])) as paused:
+        c = client.request_upload(path.name, dataset["id"], "customer_record")
+        put_file(c["url"], str(path))
+        assert paused.arrived.wait(120), "load C never reached its Load step"
+        started = _revert(stack, account, b["id"])
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        deadline = time.monotonic() + 60
+        while (queued := requests.get(f"{stack.info.api_url}/v1/jobs/{job_id}", headers=_headers(account),
+                                      timeout=30).json()).get("queued_behind") != c["id"]:
+            assert time.monotonic() < deadline, queued
+            time.sleep(0.2)
+        assert queued["status"] == "Pending"
+    assert client.wait_for(c["id"], timeout=120, poll=0.2)["status"] == "Completed"
+    job = _finished(stack, account, job_id)
+    assert job["stats"] == {"restored": 0, "removed": 1, "kept": 1}  # k1 is C's now
+    assert _first_names(stack, account, dataset, "k1", "k2", "k3") == {"k1": "C1", "k2": "A2", "k3": None}
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 2}
