@@ -171,13 +171,23 @@ def plan(ctx, event: dict[str, Any]) -> dict[str, Any]:
 
 def journal_entries(objects, account_id: str, upload_id: str, partition: int) -> Iterator[tuple[str, Any]]:
     """The partition's kept entries, each key once (its first entry: the item before the upload)."""
-    seen: set[str] = set()
+    seen: set[str] = set()  # the partition's keys: at most a Load partition's
     for key in sorted(objects.list_keys(partition_prefix(account_id, upload_id, partition))):
-        for line in b"".join(objects.stream(key)).splitlines():
+        for line in _lines(objects.stream(key)):
             entry = orjson.loads(line)
             if entry["key"] not in seen:
                 seen.add(entry["key"])
                 yield entry["key"], entry["item"]
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a streamed object, holding one chunk and one line at a time."""
+    rest = b""
+    for chunk in chunks:
+        *complete, rest = (rest + chunk).split(b"\n")
+        yield from (line for line in complete if line)
+    if rest:
+        yield rest
 
 
 def revert_partition(ctx, job: dict[str, Any], partition: dict[str, Any]) -> dict[str, Any]:
