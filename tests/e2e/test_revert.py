@@ -44,8 +44,9 @@ def _first_names(stack, account, dataset, *keys: str) -> dict[str, str | None]:
     return {key: (_record(stack, account, dataset, key) or {}).get("first_name") for key in keys}
 
 
-def _revert(stack, account, upload_id: str) -> requests.Response:
-    return requests.post(f"{stack.info.api_url}/v1/uploads/{upload_id}/revert", headers=_headers(account), timeout=30)
+def _revert(stack, account, upload_id: str, idempotency_key: str | None = None) -> requests.Response:
+    headers = {**_headers(account), **({"Idempotency-Key": idempotency_key} if idempotency_key else {})}
+    return requests.post(f"{stack.info.api_url}/v1/uploads/{upload_id}/revert", headers=headers, timeout=30)
 
 
 def _finished(stack, account, job_id: str, timeout: float = 120) -> dict:
@@ -60,8 +61,8 @@ def _finished(stack, account, job_id: str, timeout: float = 120) -> dict:
         time.sleep(0.2)
 
 
-def _reverted(stack, account, upload_id: str) -> dict:
-    started = _revert(stack, account, upload_id)
+def _reverted(stack, account, upload_id: str, idempotency_key: str | None = None) -> dict:
+    started = _revert(stack, account, upload_id, idempotency_key)
     assert started.status_code == 202, started.text
     job = started.json()
     assert job["type"] == "revert" and job["upload_id"] == upload_id and job["status"] in ("Pending", "Processing")
@@ -77,7 +78,7 @@ def test_a_revert_puts_back_replaced_values_removes_created_records_and_keeps_la
     load_file(_customers(k2="C2", k6="C6"))  # a later load changes one replaced and one created key
     assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 6}
 
-    job = _reverted(stack, account, b["id"])
+    job = _reverted(stack, account, b["id"], idempotency_key="revert-b-once")
     assert job["status"] == "Completed", job.get("failure_reason")
     assert job["stats"] == {"restored": 1, "removed": 1, "kept": 2}
     assert _first_names(stack, account, dataset, "k1", "k2", "k3", "k4", "k5", "k6") == {
@@ -87,6 +88,8 @@ def test_a_revert_puts_back_replaced_values_removes_created_records_and_keeps_la
     upload = client.get_upload(b["id"])
     assert upload["reverted_by"] == job["id"] and "revertible_until" not in upload
     twice = _revert(stack, account, b["id"])
+    replayed = _revert(stack, account, b["id"], idempotency_key="revert-b-once")  # the first answer, nothing new
+    assert replayed.status_code == 202 and replayed.json()["id"] == job["id"]
     assert twice.status_code == 409 and f"already reverted by job {job['id']}" in twice.json()["message"]
     listed = requests.get(f"{stack.info.api_url}/v1/jobs", params={"type": "revert"}, headers=_headers(account),
                           timeout=30).json()["jobs"]
