@@ -566,6 +566,38 @@ def webhooks_deliveries(settings: Settings, webhook_id: str, raw: bool) -> None:
            [(d["created_at"], d["event_type"], d["job_id"], d["status"], str(d["attempts"]),
              str(d["last_response_code"] if d["last_response_code"] is not None else "-"),
              d["next_attempt_at"] or "-") for d in found], numeric={4, 5})
+# --- revert -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("upload_id", metavar="ID")
+@click.option("--follow", is_flag=True, help="Follow the revert job to its end, then print its JSON.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
+              help="With --follow: how long to follow before giving up (exit 1; the job carries on).")
+@click.option("--json", "raw", is_flag=True, help="Print the API's JSON on one line, as is.")
+@click.pass_obj
+def revert(settings: Settings, upload_id: str, follow: bool, timeout: float, raw: bool) -> None:
+    """Undo upload ID: put back what its load replaced, remove what it created.
+
+    \b
+    Records a later load or a clear changed since are left as they are and
+    counted as `kept`. Prints the revert job as JSON (also at GET /v1/jobs/{id}).
+    With --follow: exit status 0 Completed, 1 Failed or --timeout reached.
+    """
+    client = settings.client()
+    job = client.revert_upload(upload_id)
+    if follow:
+        note(f"revert job {job['id']} started; following it")
+        deadline, pause = time.monotonic() + timeout, 0.25
+        while job["status"] not in FINAL_STATUSES:
+            if time.monotonic() + pause > deadline:
+                fail(f"revert job {job['id']} had not finished after {timeout:.0f}s; the job carries on")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 2.0)
+            job = client.get_job(job["id"])
+    _print_json(job, raw)
+    if job["status"] == "Failed":
+        raise click.exceptions.Exit(EXIT_ERROR)
 
 
 def main() -> None:

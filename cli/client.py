@@ -92,6 +92,13 @@ class IngestClient:
     def list_uploads(self, **filters: str | None) -> dict:
         return self._call("GET", "/v1/uploads", params={k: v for k, v in filters.items() if v})
 
+    def revert_upload(self, upload_id: str) -> dict:
+        """POST /v1/uploads/{id}/revert: the revert job (202)."""
+        return self._call("POST", f"/v1/uploads/{upload_id}/revert")
+
+    def get_job(self, job_id: str) -> dict:
+        return self._call("GET", f"/v1/jobs/{job_id}")
+
     def wait_for(self, upload_id: str, timeout: float = 600.0, poll: float = 0.5,
                  on_poll: Callable[[dict], None] | None = None) -> dict:
         deadline = time.monotonic() + timeout

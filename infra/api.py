@@ -37,6 +37,7 @@ ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/uploads", ("GET", "POST")),
     ("/v1/uploads/{upload_id}", ("GET",)),
     ("/v1/uploads/{upload_id}/retry", ("POST",)),
+    ("/v1/uploads/{upload_id}/revert", ("POST",)),
     ("/v1/jobs", ("GET",)),
     ("/v1/jobs/{job_id}", ("GET",)),
     ("/v1/tokens", ("GET", "POST")),
@@ -113,8 +114,8 @@ class Api(Construct):
     """The REST API and the one function behind every route, ours and the compatible ones."""
 
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, auth: Auth, imports: Imports,
-                 audiences: Audiences, clear_workflow: sfn.IStateMachine, limits: ApiLimits,
-                 webhooks: Webhooks) -> None:
+                 audiences: Audiences, clear_workflow: sfn.IStateMachine, revert_workflow: sfn.IStateMachine,
+                 limits: ApiLimits, webhooks: Webhooks) -> None:
         super().__init__(scope, construct_id)
         usage_plan_name = Stack.of(self).stack_name + USAGE_PLAN_NAME_SUFFIX
         # Idempotency-Key records (lambdas/ingest/handlers/idempotency.py): Powertools' layout, one item per
@@ -128,6 +129,7 @@ class Api(Construct):
             datasets_table=storage.datasets_table.table_name,
             records_table=storage.records_table.table_name,
             clear_state_machine_arn=clear_workflow.state_machine_arn,
+            revert_state_machine_arn=revert_workflow.state_machine_arn,
             # Same names and values as the authorizer's: local handlers share one process env.
             tokens_table=auth.tokens_table.table_name,
             accounts_table=auth.accounts_table.table_name,
@@ -148,6 +150,7 @@ class Api(Construct):
         ))
         webhooks.grant_api(self.function)
         self._grant_function(storage, auth, imports, audiences, clear_workflow)
+        revert_workflow.grant_start_execution(self.function)  # POST /v1/uploads/{id}/revert
         self.rest_api = self._build_rest_api(auth)
         self.usage_plan = self.rest_api.add_usage_plan(
             "PerTokenUsagePlan",

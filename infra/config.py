@@ -47,6 +47,10 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
     "upload_retention_days": ContextKey(
         30, 1, None,
         "Days uploaded originals and error logs are kept (so a job can be re-run), then expire."),
+    "revert_retention_days": ContextKey(
+        7, 1, None,
+        "Days what each load replaced is kept so the load can be reverted (POST /v1/uploads/{id}/revert; "
+        "the upload's `revertible_until`), then expire."),
     "range_bytes": ContextKey(
         128 * MIB, 1024, 1024 * MIB,
         "Bytes of the file one Scan or Split iteration reads (a gzip upload is first inflated into plain "
@@ -156,6 +160,7 @@ class DeploymentConfig:
     """One field per context key (CONTEXT_KEYS), each a checked whole number."""
 
     upload_retention_days: int
+    revert_retention_days: int
     range_bytes: int
     max_ranges: int
     load_partitions: int

@@ -15,6 +15,7 @@ from infra.config import DeploymentConfig
 from infra.console import Console
 from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
+from infra.revert import RevertWorkflow
 from infra.storage import Storage
 from infra.webhooks import Webhooks
 from infra.workflow import Workflow
@@ -23,15 +24,19 @@ from infra.workflow import Workflow
 class BulkIngestStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days)
+        storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days,
+                          revert_retention_days=config.revert_retention_days)
         auth = Auth(self, "Auth")
         imports = Imports(self, "Imports", auth=auth)
         audiences = Audiences(self, "Audiences", storage=storage)
-        workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences, plan=config.load_plan)
+        workflow = Workflow(self, "Workflow", storage=storage, audiences=audiences, plan=config.load_plan,
+                            revert_retention_days=config.revert_retention_days)
         maintenance = DatasetMaintenance(self, "Maintenance", storage=storage)
         webhooks = Webhooks(self, "Webhooks", backoff=config.webhook_backoff)
+        reverts = RevertWorkflow(self, "Reverts", storage=storage)
         api = Api(self, "Api", storage=storage, auth=auth, imports=imports, audiences=audiences,
-                  clear_workflow=maintenance.state_machine, limits=config.api_limits, webhooks=webhooks)
+                  clear_workflow=maintenance.state_machine, revert_workflow=reverts.state_machine,
+                  limits=config.api_limits, webhooks=webhooks)
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
@@ -48,4 +53,5 @@ class BulkIngestStack(Stack):
         CfnOutput(self, "DatasetsTableName", value=storage.datasets_table.table_name)
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "ClearStateMachineArn", value=maintenance.state_machine.state_machine_arn)
+        CfnOutput(self, "RevertStateMachineArn", value=reverts.state_machine.state_machine_arn)
         CfnOutput(self, "AudiencesTableName", value=audiences.table.table_name)

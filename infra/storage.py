@@ -12,6 +12,7 @@ from infra.tables import table
 UPLOADS_PREFIX = "uploads/"
 WORK_PREFIX = "work/"
 RESULTS_PREFIX = "results/"
+REVERT_PREFIX = "revert/"  # what loads replaced, kept for a revert (logic/revert.py)
 # Server access logs of the uploads bucket: who read or wrote which key, from which address (the
 # presigned URLs are bearer credentials, so this is their audit trail). Keys, never object contents.
 ACCESS_LOGS_PREFIX = "uploads-bucket/"
@@ -20,7 +21,8 @@ S3_ACCESS_LOGS_BY_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int,
+                 revert_retention_days: int) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the logs under a bucket policy, not the log-delivery ACL: ACLs are disabled here.
         self.node.set_context(S3_ACCESS_LOGS_BY_POLICY_FLAG, True)
@@ -56,6 +58,8 @@ class Storage(Construct):
                                  expiration=Duration.days(upload_retention_days)),
                 s3.LifecycleRule(id="expire-results", prefix=RESULTS_PREFIX,
                                  expiration=Duration.days(upload_retention_days)),
+                s3.LifecycleRule(id="expire-revert-journals", prefix=REVERT_PREFIX,
+                                 expiration=Duration.days(revert_retention_days)),
             ],
         )
         self.jobs_table = table(self, "JobsTable", "account_id", "job_id")

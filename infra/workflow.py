@@ -34,7 +34,7 @@ from infra.config import LoadPlan
 from infra.events import grant_job_events
 from infra.functions import python_function
 from infra.retries import lambda_task
-from infra.storage import RESULTS_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
+from infra.storage import RESULTS_PREFIX, REVERT_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
 from ingest.config import TriggerSettings, WorkflowSettings
 
 # Loads into one dataset run one at a time: Inspect raises DatasetBusyError while another upload holds
@@ -74,7 +74,7 @@ STEP_LIMITS = {
 
 class Workflow(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, audiences: Audiences,
-                 plan: LoadPlan) -> None:
+                 plan: LoadPlan, revert_retention_days: int = 7) -> None:
         super().__init__(scope, construct_id)
         bucket = storage.bucket
         self._plan = plan
@@ -92,6 +92,7 @@ class Workflow(Construct):
             load_write_rate_per_second=plan.load_write_rate_per_second,
             decompress_budget_seconds=plan.decompress_budget_seconds,
             inflate_group_bytes=plan.inflate_group_bytes,
+            revert_retention_days=revert_retention_days,
         ))
         self._grant(storage)
         audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)
@@ -167,7 +168,7 @@ class Workflow(Construct):
         nag.acknowledge_bucket_grants(self.inflate_members_fn, bucket, read=[UPLOADS_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.join_members_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
         nag.acknowledge_bucket_grants(self.split_fn, bucket, read=[UPLOADS_PREFIX, WORK_PREFIX], put=[WORK_PREFIX])
-        nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX])
+        nag.acknowledge_bucket_grants(self.load_fn, bucket, read=[WORK_PREFIX], put=[WORK_PREFIX, REVERT_PREFIX])
         for fn in (self.plan_load_fn, self.finalize_fn, self.mark_failed_fn):
             nag.acknowledge_bucket_grants(fn, bucket, read=[WORK_PREFIX, RESULTS_PREFIX], delete=[WORK_PREFIX],
                                           put=[WORK_PREFIX, RESULTS_PREFIX])
@@ -247,11 +248,13 @@ class Workflow(Construct):
         bucket.grant_read(self.split_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.split_fn, f"{WORK_PREFIX}*")
         jobs.grant(self.split_fn, *job_rw)
-        # Load: its partition's files; records written one by one (UpdateItem returning the old item,
+        # Load: its partition's files; the window's current items read first (BatchGetItem) and kept
+        # under revert/ (logic/revert.py); records written one by one (UpdateItem returning the old item,
         # which keeps created_by and tells new from replaced); profile changes read the current profiles
         # first (BatchGetItem); audience members go to their member set (BatchWriteItem); progress.
         bucket.grant_read(self.load_fn, f"{WORK_PREFIX}*")
         bucket.grant_put(self.load_fn, f"{WORK_PREFIX}*")
+        bucket.grant_put(self.load_fn, f"{REVERT_PREFIX}*")  # what each window replaces, kept for a revert
         records.grant(self.load_fn, "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem")
         jobs.grant(self.load_fn, *job_rw)
         # PlanLoad, Finalize and MarkFailed end a job (PlanLoad when over the error budget): merge the

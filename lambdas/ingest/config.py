@@ -97,6 +97,7 @@ class ApiSettings(Settings):
     datasets_table: str
     records_table: str
     clear_state_machine_arn: str
+    revert_state_machine_arn: str
     tokens_table: str
     accounts_table: str
     usage_plan_name: str  # the per-token usage plan, found by name (infra/api.py says why not by id)
@@ -148,6 +149,9 @@ class WorkflowSettings(Settings):
     load_write_rate_per_second: int
     decompress_budget_seconds: int
     inflate_group_bytes: int
+    # Days what a load replaced is kept for a revert (CDK context revert_retention_days): Finalize
+    # shows the upload's revertible_until from it; the bucket's lifecycle rule expires the journal.
+    revert_retention_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,13 @@ class WebhookDeliverySettings(Settings):
     # The backoff (CDK context, infra/config.py): first retry after this many seconds, doubling up to the max.
     webhook_retry_first_seconds: int
     webhook_retry_max_seconds: int
+class RevertSettings(Settings):
+    """Every step of the Revert workflow (handlers/revert.py)."""
+
+    uploads_bucket: str
+    jobs_table: str
+    datasets_table: str
+    records_table: str
 
 
 @dataclass(frozen=True)

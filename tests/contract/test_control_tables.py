@@ -255,3 +255,25 @@ def test_a_clear_mark_is_refused_while_a_load_holds_and_empties_the_counts(datas
     datasets.end_clear("acme", "01A", "C1", "t3", emptied=True)
     item = datasets.get("acme", "01A")
     assert "clearing_job" not in item and item["record_counts"] == {}
+
+
+# -- reverts -----------------------------------------------------------------------------------------
+def test_one_revert_claims_an_upload_and_only_its_own_failure_releases_it(jobs):
+    jobs.create(job("01A", status="Completed"))
+    assert not jobs.claim_revert("acme", "01Z", "R0")  # no such upload
+    assert jobs.claim_revert("acme", "01A", "R1")
+    assert not jobs.claim_revert("acme", "01A", "R2")
+    jobs.release_revert("acme", "01A", "R2")  # not R2's: stays
+    assert jobs.get("acme", "01A")["reverted_by"] == "R1"
+    jobs.release_revert("acme", "01A", "R1")
+    assert "reverted_by" not in jobs.get("acme", "01A")
+    assert jobs.claim_revert("acme", "01A", "R3")
+
+
+def test_a_reverts_removed_records_come_off_the_count_once(datasets):
+    datasets.create(dataset("ds1", record_counts={"customer_record": 10}))
+    assert datasets.remove_records("acme", "ds1", "customer_record", 3, "R1")
+    assert not datasets.remove_records("acme", "ds1", "customer_record", 3, "R1")  # a retried Finish
+    assert datasets.remove_records("acme", "ds1", "profile", 0, "R2")
+    assert datasets.get("acme", "ds1")["record_counts"] == {"customer_record": 7, "profile": 0}
+    assert not datasets.remove_records("acme", "nope", "customer_record", 1, "R3")

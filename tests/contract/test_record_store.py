@@ -37,9 +37,9 @@ def record(key: str, **fields) -> tuple[str, str]:
 
 
 def test_the_fakes_offer_the_adapters_methods_with_their_parameters():
-    assert_same_methods(FakeRecordStore, RecordStore, not_faked={"delete_all", "get_many"})
+    assert_same_methods(FakeRecordStore, RecordStore, not_faked={"delete_all"})
     assert_same_methods(FakeProfileRecordStore, RecordStore, not_faked={"delete_all"})
-    assert_same_methods(FakeMemberStore, RecordStore, fake_only={"contains"}, not_faked={"get_many"})
+    assert_same_methods(FakeMemberStore, RecordStore, fake_only={"contains"})
     assert (list(inspect.signature(FakeMemberStore.contains).parameters)
             == list(inspect.signature(AudienceMembers.contains).parameters))
 
@@ -65,7 +65,8 @@ def test_count_is_the_distinct_records_of_one_type_in_one_dataset(store):
     assert store.count("acme", "ds3", "customer_record") == 0
 
 
-@pytest.mark.parametrize("kind", [FakeProfileRecordStore, ADAPTER], ids=["FakeProfileRecordStore", "adapter"])
+@pytest.mark.parametrize("kind", [FakeRecordStore, FakeProfileRecordStore, ADAPTER],
+                         ids=["FakeRecordStore", "FakeProfileRecordStore", "adapter"])
 def test_get_many_answers_the_stored_items_with_their_extra_attributes(kind, aws, records_table):
     store = make_store(kind, aws, records_table)
     key, data = record("a", n=1)
@@ -137,7 +138,8 @@ def test_records_written_with_a_shard_count_are_read_with_that_count(store):
     assert all(store.get("acme", "ds1", "customer_record", key, 64) for key in keys)
 
 
-@pytest.mark.parametrize("kind", [FakeProfileRecordStore, ADAPTER], ids=["FakeProfileRecordStore", "adapter"])
+@pytest.mark.parametrize("kind", [FakeRecordStore, FakeProfileRecordStore, ADAPTER],
+                         ids=["FakeRecordStore", "FakeProfileRecordStore", "adapter"])
 def test_get_many_answers_the_writers_stamps(kind, aws, records_table):
     store = make_store(kind, aws, records_table)
     with store.writer("acme", "ds1", "profile", 64, "U1", "a1", 2, 1000) as writer:
@@ -191,3 +193,23 @@ def test_a_write_retried_after_its_answer_was_lost_still_counts_what_it_replaced
     # A retried Load (a new attempt) counts the key its failed attempt created as created, once.
     assert counted(write_losing_the_answer("a2", "a", 1), Stamp("U1", "a2")) == (1, 0)
     assert json.loads(store.get("acme", "ds1", "customer_record", "a", 64))["line"] == 1
+# -- a revert's writes -------------------------------------------------------------------------------
+def test_put_back_restores_or_removes_only_records_that_still_carry_the_uploads_stamp(store):
+    with store.writer("acme", "ds1", "customer_record", 64, "A", "a1", 4, 1000) as load_a:
+        load_a.write(writes("kept-by-later-load", "restored", "cleared"))
+    before = store.get_many("acme", "ds1", "customer_record", ["restored"], 64)["restored"]
+    with store.writer("acme", "ds1", "customer_record", 64, "B", "b1", 4, 1000) as load_b:
+        load_b.write(writes("kept-by-later-load", "restored", "created", "created-then-changed", line=9))
+    with store.writer("acme", "ds1", "customer_record", 64, "C", "c1", 4, 1000) as load_c:
+        load_c.write(writes("kept-by-later-load", "created-then-changed", line=12))
+    outcomes = store.put_back("acme", "ds1", "customer_record", 64, "B", [
+        ("kept-by-later-load", {"data": "old", "job_id": "A"}), ("restored", before), ("created", None),
+        ("created-then-changed", None), ("never-there", None)])
+    assert outcomes == ["kept", "restored", "removed", "kept", "kept"]
+    assert store.get_many("acme", "ds1", "customer_record", ["restored"], 64) == {"restored": before}
+    assert store.get("acme", "ds1", "customer_record", "created", 64) is None
+    assert store.get("acme", "ds1", "customer_record", "created-then-changed", 64) == record(
+        "created-then-changed", line=12)[1]
+    assert store.get("acme", "ds1", "customer_record", "kept-by-later-load", 64) == record(
+        "kept-by-later-load", line=12)[1]
+    assert store.count("acme", "ds1", "customer_record", 64) == 4

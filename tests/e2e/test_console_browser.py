@@ -140,7 +140,7 @@ def test_the_job_view_shows_rejected_lines_as_text_and_links_the_error_log(drive
     failed = driver.find_element(By.LINK_TEXT, "Download the failed rows")
     assert failed.get_attribute("href").split("?")[0] == upload["failed_rows_url"].split("?")[0]
     buttons = driver.find_elements(By.CSS_SELECTOR, ".actions button")
-    assert [button.text for button in buttons] == ["Retry with a corrected file"]
+    assert [button.text for button in buttons] == ["Retry with a corrected file", "Revert"]
     buttons[0].click()
     url = browser.wait_until(driver, EC.visibility_of_element_located((By.CSS_SELECTOR, ".upload-url")))
     assert url.text.startswith("http")
@@ -180,6 +180,33 @@ def test_clear_data_needs_the_dataset_name_typed_and_empties_it(driver, stack, a
     assert "removed\n4" in driver.find_element(By.ID, "job").text
     assert client._call("GET", f"/v1/jobs/{clear_id}")["stats"] == {"removed": 4}
     assert not any(client.get_dataset(dataset["id"])["record_counts"].values())
+    no_page_errors(driver)
+
+
+def test_revert_needs_the_file_name_typed_and_shows_the_revert_job(driver, stack, account, client, dataset, load_file):
+    load_file(good_lines(2))
+    upload = load_file(good_lines(3, start=2))  # C-2 replaced, C-3 and C-4 created
+    assert upload["revertible_until"]
+    sign_in(driver, stack, account["token"])
+    driver.get(f"{console_url(stack)}#/jobs/{upload['id']}")
+    open_button = browser.wait_until(driver, EC.visibility_of_element_located(
+        (By.XPATH, "//div[@class='actions']//button[text()='Revert']")))
+    open_button.send_keys(Keys.ENTER)  # by keyboard
+    confirm_field = driver.find_element(By.ID, f"confirm-revert-{upload['id']}")
+    assert driver.switch_to.active_element == confirm_field
+    confirm = driver.find_element(By.XPATH, "//button[text()='Revert this load']")
+    confirm_field.send_keys(upload["filename"][:-1])
+    assert not confirm.is_enabled()  # a near miss does not arm it
+    confirm_field.send_keys(upload["filename"][-1], Keys.ENTER)
+    browser.wait_until(driver, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#job h2"), "Revert of upload"))
+    browser.wait_until(driver, EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#job h2 .status"), "Completed"))
+    facts = driver.find_element(By.ID, "job").text
+    assert "restored\n1" in facts and "removed\n2" in facts and "kept\n0" in facts and upload["id"] in facts
+    assert client.get_upload(upload["id"])["reverted_by"]
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 2}
+    driver.get(f"{console_url(stack)}#/jobs/{upload['id']}")  # reverted: no second Revert
+    browser.wait_until(driver, EC.text_to_be_present_in_element((By.ID, "job"), "Reverted by"))
+    assert not driver.find_elements(By.CSS_SELECTOR, ".actions button")
     no_page_errors(driver)
 
 

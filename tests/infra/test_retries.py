@@ -52,6 +52,14 @@ CLEAR_WORKFLOW = {
     "ClearPartitions": ([], "ClearFailed"),
 }
 
+REVERT_WORKFLOW = {
+    "PlanRevert": ([SERVICE, TIMED_OUT_ONCE, DATASET_BUSY], "RevertFailed"),  # waits for the dataset's hold
+    "RevertPartition": ([SERVICE], None),  # a retry would count what it put back as kept; the user asks again
+    "FinishRevert": ([SERVICE, TIMED_OUT_ONCE], "RevertFailed"),
+    "RevertFailed": ([SERVICE, ANYTHING_THRICE], None),
+    "RevertPartitions": ([], "RevertFailed"),
+}
+
 
 def definition(template: dict, output: str) -> dict:
     """The state machine named by a stack output, its definition parsed (intrinsics as "<?>")."""
@@ -76,10 +84,12 @@ def states_of(machine: dict) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def machines(template) -> dict[str, dict[str, dict]]:
     return {"StateMachineArn": states_of(definition(template, "StateMachineArn")),
-            "ClearStateMachineArn": states_of(definition(template, "ClearStateMachineArn"))}
+            "ClearStateMachineArn": states_of(definition(template, "ClearStateMachineArn")),
+            "RevertStateMachineArn": states_of(definition(template, "RevertStateMachineArn"))}
 
 
-POLICIES = {"StateMachineArn": LOAD_WORKFLOW, "ClearStateMachineArn": CLEAR_WORKFLOW}
+POLICIES = {"StateMachineArn": LOAD_WORKFLOW, "ClearStateMachineArn": CLEAR_WORKFLOW,
+            "RevertStateMachineArn": REVERT_WORKFLOW}
 
 
 @pytest.mark.parametrize("machine", sorted(POLICIES))

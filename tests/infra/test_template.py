@@ -49,6 +49,10 @@ HANDLERS = {
     "clear_partition": "ingest.handlers.clear.clear_partition",
     "clear_finish": "ingest.handlers.clear.finish",
     "clear_failed": "ingest.handlers.clear.mark_failed",
+    "revert_plan": "ingest.handlers.revert.plan",
+    "revert_partition": "ingest.handlers.revert.revert_partition",
+    "revert_finish": "ingest.handlers.revert.finish",
+    "revert_failed": "ingest.handlers.revert.mark_failed",
     "console": "ingest.handlers.console.handler",
     "webhook_delivery": "ingest.handlers.webhooks.handler",
 }
@@ -1125,7 +1129,7 @@ def test_unauthorized_response_with_assertions_api(assertions):
 
 def test_state_machines_log_errors_without_execution_data(template):
     machines = resources(template, "AWS::StepFunctions::StateMachine")
-    assert len(machines) == 2
+    assert len(machines) == 3  # load, clear, revert
     for machine in machines.values():
         logging = machine["Properties"]["LoggingConfiguration"]
         assert logging["Level"] == "ERROR"

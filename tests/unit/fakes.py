@@ -202,6 +202,18 @@ class FakeJobsTable:
         for name, value in increments.items():
             progress[name] = progress.get(name, 0) + value
 
+    def claim_revert(self, account_id: str, upload_id: str, revert_id: str) -> bool:
+        item = self.items.get((account_id, upload_id))
+        if item is None or item.get("reverted_by"):
+            return False
+        item["reverted_by"] = revert_id
+        return True
+
+    def release_revert(self, account_id: str, upload_id: str, revert_id: str) -> None:
+        item = self.items.get((account_id, upload_id))
+        if item is not None and item.get("reverted_by") == revert_id:
+            del item["reverted_by"]
+
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
         items = [
             copy.deepcopy(item)
@@ -291,6 +303,16 @@ class FakeDatasetsTable:
         if emptied:
             item["record_counts"] = {}
 
+    def remove_records(self, account_id: str, dataset_id: str, record_type: str, removed: int,
+                       revert_id: str) -> bool:
+        item = self.items.get((account_id, dataset_id))
+        if item is None or item.get("last_revert") == revert_id:
+            return False
+        counts = item.setdefault("record_counts", {})
+        counts[record_type] = counts.get(record_type, 0) - removed
+        item["last_revert"] = revert_id
+        return True
+
     def add_load(self, account_id: str, dataset_id: str, record_type: str, created: int, load: dict) -> bool:
         item = self.items.get((account_id, dataset_id))
         if item is None or (item.get("last_load") or {}).get("upload_id") == load["upload_id"]:
@@ -315,6 +337,7 @@ class FakeRecordStore:
         self.fail_after_writes: int | None = None
         self.writes = 0
         self.writers: list[dict[str, Any]] = []
+        self.get_many_calls = 0
 
     def _visible(self, item_key: tuple[str, str, str, str], shards: int) -> bool:
         return item_key in self.items and self.item_shards[item_key] == shard_of(item_key[3], shards)
@@ -339,6 +362,30 @@ class FakeRecordStore:
     def count(self, account_id, dataset_id, record_type, shards=LEGACY_SHARDS) -> int:
         return sum(1 for item_key in self.items
                    if item_key[:3] == (account_id, dataset_id, record_type) and self._visible(item_key, shards))
+
+    def get_many(self, account_id, dataset_id, record_type, keys, shards=LEGACY_SHARDS) -> dict[str, dict[str, str]]:
+        self.get_many_calls += 1
+        found = {}
+        for key in keys:
+            item_key = (account_id, dataset_id, record_type, key)
+            if self._visible(item_key, shards):
+                found[key] = dict(self.items[item_key])
+        return found
+
+    def put_back(self, account_id, dataset_id, record_type, shards, upload_id, entries, threads=16) -> list[str]:
+        outcomes = []
+        for key, item in entries:
+            item_key = (account_id, dataset_id, record_type, key)
+            current = self.items.get(item_key) if self._visible(item_key, shards) else None
+            if current is None or current.get("job_id") != upload_id:
+                outcomes.append("kept")
+            elif item is None:
+                del self.items[item_key], self.item_shards[item_key]
+                outcomes.append("removed")
+            else:
+                self._store(item_key, dict(item), shards)
+                outcomes.append("restored")
+        return outcomes
 
     def writer(self, account_id, dataset_id, record_type, shards, job_id, attempt, threads,
                rate_per_second) -> FakeRecordWriter:
@@ -391,7 +438,6 @@ class FakeProfileRecordStore(FakeRecordStore):
     def __init__(self):
         super().__init__()
         self.crash_after_items: int | None = None
-        self.get_many_calls = 0
 
     def put_records(self, account_id, dataset_id, record_type, records, job_id, shards=LEGACY_SHARDS) -> int:
         self.put_calls += 1
@@ -404,15 +450,6 @@ class FakeProfileRecordStore(FakeRecordStore):
                         {"data": record_json, "job_id": job_id, **(extra[0] if extra else {})}, shards)
             written += 1
         return written
-
-    def get_many(self, account_id, dataset_id, record_type, keys, shards=LEGACY_SHARDS) -> dict[str, dict[str, str]]:
-        self.get_many_calls += 1
-        found = {}
-        for key in keys:
-            item_key = (account_id, dataset_id, record_type, key)
-            if self._visible(item_key, shards):
-                found[key] = dict(self.items[item_key])
-        return found
 
 
 class FakeTokensTable:

@@ -40,6 +40,7 @@ from tests.unit.fakes import (
 
 ACCOUNT = "acme"
 DATASET = "01JDATASET0000000000000000"
+CREATED_AT = "2026-11-30T00:00:00Z"  # every upload's; revertible_until counts from it
 
 
 class FakeStore(FakeProfileRecordStore, FakeMemberStore):
@@ -91,7 +92,7 @@ class World:
         target = self.audiences if record_type == "audience_member" else self.datasets
         self.jobs.create({"account_id": ACCOUNT, "job_id": upload_id, "job_type": "upload", "status": "Processing",
                           "filename": "f.csv" if csv else "f.ndjson", "dataset_id": dataset_id, "record_type": record_type, "options": {"dry_run": dry_run},
-                          "progress": {"phase": "Loading"}})
+                          "progress": {"phase": "Loading"}, "created_at": CREATED_AT})
         if not dry_run:
             assert target.hold_for_load(ACCOUNT, dataset_id, upload_id, "2026-11-30T00:00:00Z")
         work = WorkKeys(ACCOUNT, upload_id)
@@ -164,4 +165,4 @@ class World:
         return self.dataset.get("loading_job")
 
 
-__all__ = ["ACCOUNT", "DATASET", "Line", "World", "customer", "hold", "rejected", "replace"]
+__all__ = ["ACCOUNT", "CREATED_AT", "DATASET", "Line", "World", "customer", "hold", "rejected", "replace"]

@@ -74,7 +74,7 @@ StatusListener = Callable[[dict[str, Any]], None]
 
 @translated
 class JobsTable:
-    """One item per job (uploads and clears), key (account_id, job_id).
+    """One item per job (uploads, clears and reverts), key (account_id, job_id).
 
     Every write of a job's status goes through `create`, `update` or `update_unless_final`, so this is
     the one place a status change is seen: each one (creation included) is handed to
@@ -185,6 +185,34 @@ class JobsTable:
             self._changed(before, {**(before or {}), **fields})
         return True
 
+    def claim_revert(self, account_id: str, upload_id: str, revert_id: str) -> bool:
+        """Mark the upload `reverted_by` revert_id unless a revert already holds it; False if one does."""
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "job_id": upload_id},
+                UpdateExpression="SET reverted_by = :revert",
+                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(reverted_by)",
+                ExpressionAttributeValues={":revert": revert_id},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def release_revert(self, account_id: str, upload_id: str, revert_id: str) -> None:
+        """Unmark the upload, only if revert_id marked it (a failed revert lets it be reverted again)."""
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "job_id": upload_id},
+                UpdateExpression="REMOVE reverted_by",
+                ConditionExpression="reverted_by = :revert",
+                ExpressionAttributeValues={":revert": revert_id},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
         """Newest first (job ids sort by time); filters are exact matches on top-level fields."""
         query: dict[str, Any] = {
@@ -274,6 +302,26 @@ class DatasetsTable:
                 ExpressionAttributeNames={"#rt": record_type},
                 ExpressionAttributeValues={":zero": 0, ":created": created, ":load": load,
                                            ":at": load["finished_at"], ":upload": load["upload_id"]},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def remove_records(self, account_id: str, dataset_id: str, record_type: str, removed: int, revert_id: str) -> bool:
+        """Take a revert's removed records off the type's count, once per revert job (conditional on the
+        dataset's last revert not being this one; a revert holds the dataset as a load does). False when
+        already done or the dataset is gone."""
+        try:
+            self._table.update_item(
+                Key={"account_id": account_id, "dataset_id": dataset_id},
+                UpdateExpression="SET record_counts.#rt = if_not_exists(record_counts.#rt, :zero) - :removed, "
+                                 "last_revert = :revert",
+                ConditionExpression="attribute_exists(dataset_id) AND "
+                                    "(attribute_not_exists(last_revert) OR last_revert <> :revert)",
+                ExpressionAttributeNames={"#rt": record_type},
+                ExpressionAttributeValues={":zero": 0, ":removed": removed, ":revert": revert_id},
             )
             return True
         except ClientError as exc:

@@ -206,6 +206,41 @@ class RecordStore:
                 self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
         return found
 
+    def put_back(self, account_id: str, dataset_id: str, record_type: str, shards: int, upload_id: str,
+                 entries: Sequence[tuple[str, Mapping[str, str] | None]], threads: int = 16) -> list[str]:
+        """A revert's writes: for each (key, item) - the item an upload replaced, or None where it created
+        the key - put the item back (PutItem) or delete the record (DeleteItem), each only while the record
+        still carries the upload's stamp (`job_id = upload_id`). Returns per entry, in order, "restored",
+        "removed" or "kept" (the condition failed: a later load or a clear changed the record since).
+        Throttled calls are retried with jittered backoff (StoreWriteError after MAX_WRITE_ATTEMPTS)."""
+        pks = [{"S": partition(account_id, dataset_id, record_type, shard)} for shard in range(shards)]
+        condition = {"ConditionExpression": "#j = :upload", "ExpressionAttributeNames": {"#j": "job_id"},
+                     "ExpressionAttributeValues": {":upload": {"S": upload_id}}}
+
+        def one(entry: tuple[str, Mapping[str, str] | None]) -> str:
+            key, item = entry
+            address = {"pk": pks[shard_of(key, shards)], "sk": {"S": key}}
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                try:
+                    if item is None:
+                        self._ddb.delete_item(TableName=self._table, Key=address, **condition)
+                        return "removed"
+                    self._ddb.put_item(TableName=self._table,
+                                       Item={**address, **{name: {"S": value} for name, value in item.items()}},
+                                       **condition)
+                    return "restored"
+                except ClientError as exc:
+                    code = error_code(exc)
+                    if code == "ConditionalCheckFailedException":
+                        return "kept"
+                    if code not in THROTTLING_CODES and code not in RETRYABLE_CODES:
+                        raise
+                self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311 (jitter, not a secret)
+            raise StoreWriteError("the dataset store kept throttling a revert's writes")
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(one, entries))
+
     def count(self, account_id: str, dataset_id: str, record_type: str, shards: int = LEGACY_SHARDS) -> int:
         """Distinct records of one type in a dataset: a COUNT query per shard, in parallel."""
 

@@ -80,7 +80,7 @@ function actions(context, job) {
   if (job.unprocessed_rows_url && !RUNNING.has(job.status)) buttons.push(act("Retry unprocessed rows", `${path}/retry`, {rows: "unprocessed"}));
   else if (job.type === "upload" && job.failed_rows_url && !RUNNING.has(job.status)) buttons.push(correctedRetry(path));
   if (job.revertible_until && new Date(job.revertible_until) > new Date() && job.status === "Completed") {
-    buttons.push(act("Revert this load", `${path}/revert`, {}));
+    buttons.push(revertControl(job, path));
   }
   return buttons.length ? h("div", {class: "actions"}, buttons) : null;
 }
@@ -121,6 +121,35 @@ function correctedRetry(path) {
   }}, "Retry with a corrected file");
   place.append(button);
   return place;
+/** Revert: as Clear Data, a confirmation that stays disabled until the upload's file name is typed. */
+function revertControl(job, path) {
+  const box = h("div", {class: "revert"});
+  const inputId = `confirm-revert-${job.id}`;
+  const open = h("button", {type: "button", class: "danger", onclick: () => {
+    const input = h("input", {id: inputId, autocomplete: "off", spellcheck: "false"});
+    const confirm = h("button", {type: "submit", class: "danger", disabled: true}, "Revert this load");
+    input.addEventListener("input", () => { confirm.disabled = input.value !== job.filename; });
+    const form = h("form", {class: "confirm", onsubmit: async (event) => {
+      event.preventDefault();
+      if (input.value !== job.filename) return;
+      confirm.disabled = true;
+      try {
+        const revert = await api(`${path}/revert`, {method: "POST"});
+        location.hash = `#/jobs/${encodeURIComponent(revert.id)}`;
+      } catch (failure) {
+        form.append(errorMessage(failure.message));
+        confirm.disabled = false;
+      }
+    }},
+    h("label", {for: inputId}, "This puts back every record ", h("strong", {}, job.filename),
+      " replaced and removes those it created (records changed since are kept). Type the file name to confirm:"),
+    input, confirm,
+    h("button", {type: "button", onclick: () => replace(box, open)}, "Cancel"));
+    replace(box, form);
+    input.focus();
+  }}, "Revert");
+  replace(box, open);
+  return box;
 }
 
 export function jobView(context, id) {
@@ -142,10 +171,11 @@ export function jobView(context, id) {
     }
     const executionId = job.execution_arn ? job.execution_arn.split(":").pop() : "";
     replace(body,
-      h("h2", {}, job.filename ?? `Clear of dataset ${job.dataset_id}`, " ", statusBadge(job.status)),
+      h("h2", {}, job.filename ?? (job.type === "revert" ? `Revert of upload ${job.upload_id}` : `Clear of dataset ${job.dataset_id}`),
+        " ", statusBadge(job.status)),
       job.type === "upload" ? timeline(job) : null,
       job.failure_reason ? h("p", {class: "failure", role: "alert"}, h("strong", {}, "Why it failed: "), job.failure_reason) : null,
-      job.queued_behind ? h("p", {class: "hint"}, `Waiting for upload ${job.queued_behind} to finish loading into the same dataset.`) : null,
+      job.queued_behind ? h("p", {class: "hint"}, `Waiting for job ${job.queued_behind} to finish with the same dataset.`) : null,
       progressSection(job.progress),
       h("section", {"aria-labelledby": "stats-title"}, h("h3", {id: "stats-title"}, "Stats"),
         facts(Object.entries(job.stats ?? {}).map(([name, value]) => [name, formatNumber(value)]))),
@@ -157,6 +187,7 @@ export function jobView(context, id) {
           ["Error budget", job.options ? `${job.options.max_rejected_percent} % rejected at most` : undefined],
           ["Created", formatTime(job.created_at)], ["Finished", formatTime(job.finished_at)],
           ["Parent upload", job.parent_id], ["Revertible until", formatTime(job.revertible_until)],
+          ["Reverted upload", job.upload_id], ["Reverted by", job.reverted_by],
           ["Execution (Step Functions)", executionId], ["Execution ARN", job.execution_arn],
         ])),
       downloads(job), actions(context, job));

@@ -15,11 +15,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ingest import clock
 from ingest.errors import IngestError
 from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
-from ingest.logic import accounts, audiences, clear, datasets, jobs, retries, tokens, uploads, webhooks
+from ingest.logic import accounts, audiences, clear, datasets, jobs, retries, revert, tokens, uploads, webhooks
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
 from ingest.models.audiences import (
     AudienceList,
@@ -47,6 +48,7 @@ from ingest.models.uploads import (
     NewUploadView,
     RetryRequest,
     RetryView,
+    RevertJobView,
     UploadPage,
     UploadRequest,
     UploadsQuery,
@@ -126,8 +128,8 @@ def list_jobs(caller: TokenCaller, query: JobsQuery) -> JobPage:
     return jobs.list_jobs(adapters.jobs, adapters.objects, caller.account_id, query, adapters.url_ttl_seconds)
 
 
-@route(app, "GET", "/v1/jobs/{job_id}", answer=(UploadView, ClearJobView))
-def get_job(caller: TokenCaller, job_id: str) -> UploadView | ClearJobView:
+@route(app, "GET", "/v1/jobs/{job_id}", answer=(UploadView, ClearJobView, RevertJobView))
+def get_job(caller: TokenCaller, job_id: str) -> UploadView | ClearJobView | RevertJobView:
     adapters = wiring.api()
     return jobs.get_job(adapters.jobs, adapters.objects, caller.account_id, job_id, adapters.url_ttl_seconds)
 
@@ -163,6 +165,11 @@ def retry_upload(caller: TokenCaller, upload_id: str, body: RetryRequest) -> Ret
     view = retries.retry_upload(adapters.jobs, adapters.datasets, adapters.objects, caller.account_id, upload_id,
                                 body, adapters.url_ttl_seconds)
     logger.info("retry requested", extra={"upload_id": view.id, "parent_id": upload_id, "rows": body.rows})
+@route(app, "POST", "/v1/uploads/{upload_id}/revert", status=202, answer=RevertJobView, idempotent=True)
+def revert_upload(caller: TokenCaller, upload_id: str) -> RevertJobView:
+    adapters = wiring.api()
+    view = revert.request_revert(adapters.jobs, adapters.revert_starter, caller.account_id, upload_id, clock.now())
+    logger.info("revert requested", extra={"job_id": view.id, "upload_id": upload_id})
     return view
 
 

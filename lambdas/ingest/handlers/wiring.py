@@ -39,6 +39,7 @@ from ingest.config import (
     ClearSettings,
     ConsoleSettings,
     ImportAuthSettings,
+    RevertSettings,
     TriggerSettings,
     WebhookDeliverySettings,
     WorkflowSettings,
@@ -143,6 +144,7 @@ class ApiAdapters:
     objects: ObjectStore
     records: RecordStore
     clear_starter: WorkflowStarter
+    revert_starter: WorkflowStarter
     tokens: TokensTable
     token_keys: UsagePlanKeys
     accounts: AccountsTable
@@ -168,6 +170,7 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
         records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
         clear_starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.clear_state_machine_arn),
+        revert_starter=_make(WorkflowStarter, clients.client("stepfunctions"), settings.revert_state_machine_arn),
         tokens=_make(TokensTable, clients.table(settings.tokens_table)),
         token_keys=_make(UsagePlanKeys, clients.client("apigateway"), settings.usage_plan_name),
         accounts=_make(AccountsTable, clients.table(settings.accounts_table)),
@@ -258,6 +261,7 @@ def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> Load
             load_write_rate_per_second=settings.load_write_rate_per_second,
             decompress_budget_seconds=settings.decompress_budget_seconds,
             inflate_group_bytes=settings.inflate_group_bytes,
+            revert_retention_days=settings.revert_retention_days,
         ),
     )
     from ingest.logic.load.steps import LoadSteps
@@ -286,6 +290,20 @@ def build_clear(settings: ClearSettings, clients: Clients = aws) -> ClearAdapter
 @_built_once
 def clear() -> ClearAdapters:
     return build_clear(ClearSettings.from_env())
+
+
+def build_revert(settings: RevertSettings, clients: Clients = aws) -> LoadContext:
+    """The Revert workflow's adapters, as a LoadContext: its first step takes the dataset's load hold
+    with the load workflow's own code (logic/load/hold.py)."""
+    return LoadContext(objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
+                       jobs=_announcing_jobs(clients, settings.jobs_table),
+                       datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
+                       records=_make(RecordStore, clients.client("dynamodb"), settings.records_table))
+
+
+@_built_once
+def revert() -> LoadContext:
+    return build_revert(RevertSettings.from_env())
 
 
 @dataclass(frozen=True)

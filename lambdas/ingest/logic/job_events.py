@@ -12,11 +12,13 @@ import logging
 from typing import Any
 
 from ingest.logic.clear import clear_view
+from ingest.logic.revert import revert_view
 from ingest.logic.uploads import upload_view
 
 log = logging.getLogger(__name__)
 
-DETAIL_TYPES = {"upload": "Upload Job State Change", "clear": "Clear Job State Change"}
+DETAIL_TYPES = {"upload": "Upload Job State Change", "clear": "Clear Job State Change",
+                "revert": "Revert Job State Change"}
 
 
 def detail_type(job: dict[str, Any]) -> str:
@@ -24,7 +26,9 @@ def detail_type(job: dict[str, Any]) -> str:
 
 
 def detail(job: dict[str, Any]) -> dict[str, Any]:
-    view = clear_view(job) if job.get("job_type") == "clear" else upload_view(job, None, 0)
+    job_type = job.get("job_type")
+    view = (clear_view(job) if job_type == "clear" else revert_view(job) if job_type == "revert"
+            else upload_view(job, None, 0))
     return {"account_id": job["account_id"], **view.body()}
 
 

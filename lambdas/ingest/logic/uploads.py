@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ingest import ids, record_types
+from ingest import clock, ids, record_types
 from ingest.clock import iso_in, iso_now
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
-from ingest.logic import audiences, formats
+from ingest.logic import audiences, formats, revert
 from ingest.logic.datasets import get_dataset
 from ingest.models.analytics import AnalyticsFile
 from ingest.models.imports import ImportTarget
@@ -241,6 +241,8 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
         failure_reason=((job.get("failure_reason") or "the job failed for an unknown reason")
                         if status == "Failed" else None),
         **retry_fields(job, objects, url_ttl_seconds),
+        revertible_until=revert.shown_revertible_until(job, clock.now()),
+        reverted_by=job.get("reverted_by") or None,
     )
 
 

@@ -37,7 +37,7 @@ DESTINATION_TYPES = (DATASET_LOAD, AUDIENCE_LIST)
 MEMBER_TYPE = "audience_member"  # the record type of an audience file's lines
 MAX_AUDIENCE_NAME_LENGTH = 256
 MAX_APP_ID_LENGTH = 128
-JOB_TYPES = ("upload", "clear")
+JOB_TYPES = ("upload", "clear", "revert")
 
 
 def _filename(value: Any) -> str:
@@ -255,6 +255,12 @@ class UploadView(View):
     parent_id: Annotated[str | None, OMITTED, Field(description="the upload this one retries")] = None
     retries: Annotated[list[str] | None, OMITTED, Field(
         description="the uploads that retry this one (POST /v1/uploads/{id}/retry), oldest first")] = None
+    revertible_until: Annotated[Timestamp | None, OMITTED, Field(description=(
+        "until when POST /v1/uploads/{id}/revert can undo this Completed load (what it replaced is kept "
+        "that long); absent for dry runs, audience lists, unfinished or failed loads, once reverted, "
+        "and after that time"))] = None
+    reverted_by: Annotated[str | None, OMITTED, Field(description=(
+        "the revert job that undid (or is undoing) this load"))] = None
 
 
 class NewUploadView(UploadView):
@@ -304,7 +310,30 @@ class ClearJobView(View):
     failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
 
 
-JobView = Annotated[UploadView | ClearJobView, Field(discriminator="type")]
+class RevertStats(View):
+    restored: Annotated[Count, Field(description="records put back to the value the upload replaced")]
+    removed: Annotated[Count, Field(description="records the upload had created, removed")]
+    kept: Annotated[Count, Field(description=(
+        "records a later load or a clear changed after the upload, left as they are"))]
+
+
+class RevertJobView(View):
+    id: str
+    type: Literal["revert"] = "revert"
+    status: JobStatus
+    dataset_id: str
+    upload_id: Annotated[str, Field(description="the upload this job reverts")]
+    created_at: Timestamp
+    updated_at: Timestamp
+    stats: RevertStats
+    execution_arn: str | None
+    finished_at: Annotated[Timestamp | None, OMITTED] = None
+    queued_behind: Annotated[str | None, OMITTED, Field(description=(
+        "while Pending: the job loading into (or reverting) the same dataset that this one waits for"))] = None
+    failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
+
+
+JobView = Annotated[UploadView | ClearJobView | RevertJobView, Field(discriminator="type")]
 
 
 class JobPage(View):
@@ -333,7 +362,7 @@ class UploadsQuery(RequestModel):
 class JobsQuery(UploadsQuery):
     """GET /v1/jobs: UploadsQuery, and the job type."""
 
-    type: Annotated[Literal["upload", "clear"] | None, rule(one_of, "type", JOB_TYPES)] = None
+    type: Annotated[Literal["upload", "clear", "revert"] | None, rule(one_of, "type", JOB_TYPES)] = None
 
     # The type is checked first, as it always was.
     @model_validator(mode="before")

@@ -38,6 +38,7 @@ class LoadSettings:
     # Compressed bytes per InflateMembers group: a gzip upload larger than one group is tried in parallel
     # by member (members.py). 64 MiB at 10:1 is 640 MiB of lines: ~25 s on one vCPU.
     inflate_group_bytes: int = 64 * MIB
+    revert_retention_days: int = 7  # how long what a load replaced is kept for a revert (logic/revert.py)
 
     def range_bytes_for(self, size: int) -> int:
         """The range size for a plain file of `size` bytes: range_bytes, or more when that would cut

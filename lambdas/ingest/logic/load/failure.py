@@ -6,7 +6,8 @@ already rejected, counts in the dataset what its finished partitions created (th
 once per upload, as Finalize would), abandons an audience load's member set, releases the dataset's
 load hold and deletes the work files. A job already Completed or Failed keeps its outcome.
 
-The failure reasons (and the Clear Data workflow's, through CLEAR_REMEDY) are worded here, once.
+The failure reasons (and the Clear Data and Revert workflows', through CLEAR_REMEDY and REVERT_REMEDY)
+are worded here, once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ UPLOAD_REMEDY = Remedy(again="upload the file again", smaller="split the file in
 CLEAR_REMEDY = Remedy(
     again="request the clear again",
     smaller="request the clear again: records already removed stay removed, so it goes on where this one stopped",
+)
+REVERT_REMEDY = Remedy(
+    again="request the revert again",
+    smaller="request the revert again: records already put back stay put back (that run counts them as kept)",
 )
 # The error names AWS gives, exactly (infra/retries.py retries the same; a test holds the two equal).
 # Lambda's transient service errors: the function did not run, or its answer was lost.

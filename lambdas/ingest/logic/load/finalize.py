@@ -19,7 +19,7 @@ import orjson
 from ingest import record_types
 from ingest.clock import iso_now
 from ingest.errors import StepFailedError
-from ingest.logic import audiences
+from ingest.logic import audiences, revert
 from ingest.logic.load import error_log, hold, rows
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys, missing_results_message
@@ -95,6 +95,8 @@ def finalize(ctx: LoadContext, job: LoadJob) -> JobOutcome:
                               "finished_at": finished, **rows.publish(ctx.objects, work, settled, job)}
     if log_key:
         fields["error_log_key"] = log_key
+    if changes_records(job) and settled.get("created_at"):  # its Loads kept what a revert needs
+        fields["revertible_until"] = revert.revertible_until(settled["created_at"], ctx.settings.revert_retention_days)
     ctx.jobs.update(account_id, upload_id, **fields)
     hold.release(ctx, account_id, upload_id)
     ctx.objects.delete_prefix(work.prefix)

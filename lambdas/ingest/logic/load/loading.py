@@ -15,6 +15,8 @@ The record type's load kind decides what a window does (one strategy each):
                     makes it the audience's list
 
 Dry runs write nothing (no records, and for profile changes no profiles) but count every line.
+Before writing a window, the upsert and profile_changes strategies keep what it will replace (the
+window's items as read, strongly consistent) for a revert: logic/revert.py Journal.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ingest.logic.load.context import LoadContext
 from ingest.logic.load.error_log import error_line
 from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.progress import ProgressReporter
+from ingest.logic.revert import Journal
 from ingest.models.workflow import LoadJob, PartitionResult, PartitionTask
 
 
@@ -97,8 +100,9 @@ class UpsertLoad:
 
     may_refuse = False
 
-    def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp, stored_type: str):
-        self._stamp = stamp
+    def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp, stored_type: str, journal: Journal | None):
+        self._stamp, self._journal = stamp, journal
+        self._records, self._job, self._stored_type = ctx.records, job, stored_type
         self._writer = None if job.dry_run else ctx.records.writer(
             job.account_id, job.dataset_id, stored_type, job.shards, stamp.job_id, stamp.attempt,
             ctx.settings.load_threads, ctx.settings.write_rate_per_load)
@@ -107,6 +111,11 @@ class UpsertLoad:
         outcome = WindowOutcome(loaded=len(window))
         if self._writer is not None:
             latest = last_per_key(window)
+            if self._journal is not None:  # what the window replaces, kept before it is replaced
+                keys = [frame.key for frame in latest]
+                job = self._job
+                self._journal.keep(keys, self._records.get_many(job.account_id, job.dataset_id, self._stored_type,
+                                                                keys, job.shards))
             priors = self._writer.write(upsert_writes(latest))
             for prior in priors:
                 outcome.count(prior, self._stamp)
@@ -142,8 +151,8 @@ class ProfileChangesLoad:
 
     may_refuse = True
 
-    def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp):
-        self._records, self._job, self._stamp = ctx.records, job, stamp
+    def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp, journal: Journal | None):
+        self._records, self._job, self._stamp, self._journal = ctx.records, job, stamp, journal
         self._writer = None if job.dry_run else ctx.records.writer(
             job.account_id, job.dataset_id, profiles.PROFILE_TYPE, job.shards, stamp.job_id, stamp.attempt,
             ctx.settings.load_threads, ctx.settings.write_rate_per_load)
@@ -174,6 +183,8 @@ class ProfileChangesLoad:
             elif held is not None and held.get("job_id") == stamp.job_id and held.get("attempt") != stamp.attempt:
                 writes.append(RecordWrite(customer_id, held["data"], lines[-1].number,
                                           {"applied": held["applied"]} if held.get("applied") else {}))
+        if self._journal is not None and self._writer is not None:
+            self._journal.keep([write.key for write in writes], stored)  # the profiles as read, before the writes
         if self._writer is not None and writes:
             for prior in self._writer.write(writes):
                 outcome.count(prior, stamp)
@@ -207,19 +218,21 @@ class AudienceMembersLoad:
         pass
 
 
-def strategy(ctx: LoadContext, job: LoadJob, attempt: str) -> WindowLoad:
-    """The record type's load kind's strategy for this Load."""
+def strategy(ctx: LoadContext, job: LoadJob, attempt: str, partition: int = 0) -> WindowLoad:
+    """The record type's load kind's strategy for this Load. Dataset loads that write keep what each
+    window replaces for a revert (logic/revert.py Journal); dry runs and audience lists keep nothing."""
     record_type = record_types.get(job.record_type)
     if record_type is None:
         raise ValueError(f"unknown record type {job.record_type!r}")  # Inspect checked it
     stamp = Stamp(job.upload_id, attempt)
+    journal = None if job.dry_run else Journal(ctx.objects, job.account_id, job.upload_id, partition, attempt)
     if record_type.load == "profile_changes":
-        return ProfileChangesLoad(ctx, job, stamp)
+        return ProfileChangesLoad(ctx, job, stamp, journal)
     if record_type.load == audiences.AUDIENCE_MEMBERS_LOAD:
         return AudienceMembersLoad(ctx, job)
     if record_type.load != record_types.UPSERT:
         raise ValueError(f"no Load strategy for load kind {record_type.load!r}")
-    return UpsertLoad(ctx, job, stamp, record_type.stored_type)
+    return UpsertLoad(ctx, job, stamp, record_type.stored_type, journal)
 
 
 def partition_frames(ctx: LoadContext, work: WorkKeys, task: PartitionTask) -> Iterator[frame_codec.Frame]:
@@ -250,7 +263,7 @@ def load_partition(ctx: LoadContext, job: LoadJob, task: PartitionTask, attempt:
     work = WorkKeys(job.account_id, job.upload_id)
     error_key = work.errors(f"load-{task.partition:05d}")
     rows_key = work.rows(f"load-{task.partition:05d}")
-    load = strategy(ctx, job, attempt)
+    load = strategy(ctx, job, attempt, task.partition)
     loaded = rejected = created = replaced = 0
     try:
         with ProgressReporter(ctx.jobs, job.account_id, job.upload_id) as progress, \
