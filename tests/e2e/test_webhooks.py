@@ -5,7 +5,10 @@ then 2 s: tests/conftest.py TEST_CONTEXT) and the end of retries 24 hours on (th
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -259,10 +262,6 @@ def test_an_idempotent_create_replays_without_the_secret(api, receivers):
 
 def test_the_cli_creates_lists_shows_deliveries_of_and_deletes_a_webhook(stack, account, client, dataset, receivers,
                                                                           tmp_path):
-    import os
-    import subprocess
-    import sys
-
     env = {key: value for key, value in os.environ.items() if not key.startswith("INGEST_")}
     env.update(INGEST_API_URL=stack.info.api_url, INGEST_TOKEN=account["token"],
                INGEST_STACK_FILE=str(tmp_path / "no-such-stack.json"))

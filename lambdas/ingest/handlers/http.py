@@ -45,6 +45,7 @@ from ingest.errors import (
 from ingest.handlers import idempotency, wiring
 from ingest.handlers.observability import logger
 from ingest.logic import multipart, uploads
+from ingest.logic.webhook_targets import UnsafeTargetError
 from ingest.models.base import RequestModel, View, parse
 from ingest.models.callers import TokenCaller
 from ingest.models.datasets import StoredRecord
@@ -55,6 +56,7 @@ STATUS_FOR_ERROR: dict[type[IngestError], int] = {
     IngestError: 500,  # only ever raised through a subclass
     BadRequestError: 400,
     FileRejectedError: 400,  # the workflow's; a file refused is the caller's input
+    UnsafeTargetError: 400,  # a webhook URL with another scheme or a non-public address
     UnauthorizedError: 401,
     ForbiddenError: 403,
     NotFoundError: 404,
