@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -57,7 +58,10 @@ def sign_in(driver, stack, token: str) -> None:
 
 def job_status(driver, job_id: str) -> str:
     row = driver.find_elements(By.CSS_SELECTOR, f'tr[data-job-id="{job_id}"] .status')
-    return row[0].text if row else ""
+    try:
+        return row[0].text if row else ""
+    except StaleElementReferenceException:  # the list re-rendered (it refreshes every 2 s) between find and read
+        return ""
 
 
 def no_page_errors(driver) -> None:

@@ -120,7 +120,8 @@ def split_range(ctx: LoadContext, job: LoadJob, task: RangeTask) -> None:
     with ExitStack() as open_files, ProgressReporter(ctx.jobs, job.account_id, job.upload_id) as progress:
         stream, records = range_records(ctx, job, task)
         writers: dict[int, Any] = {}
-        errors = failed_rows = None
+        errors: Any = None
+        failed_rows: Any = None
         for record in records:
             total += 1
             problem = record.problem
