@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 from moto.core.config import default_user_config
 
-from local_stack import access_guard, dynamodb, lambda_runtime, stepfunctions
+from local_stack import access_guard, dynamodb, lambda_runtime, s3, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
@@ -60,6 +60,7 @@ class LocalStack:
         lambda_runtime.install()
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
         stepfunctions.install()
+        s3.install()  # uploads' creation times in ListMultipartUploads, as S3 answers them
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._moto = MotoServer(HOST, self.aws_port)
         self._moto.start()
