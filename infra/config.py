@@ -113,6 +113,15 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
     "webhook_retry_max_seconds": ContextKey(
         3600, 1, 86_400,
         "Webhooks: the longest wait between two attempts of one delivery."),
+    "max_upload_bytes": ContextKey(
+        100 * 1024 * MIB, 5 * 1024 * MIB, 1024 * 1024 * MIB,
+        "The largest file a multipart upload may declare (and Inspect accepts): what the load workflow "
+        "processes with every step under half its limits (README, Limits; docs/decision_log.md). A single "
+        "PUT stays at 5 GiB.", unit="bytes"),
+    "multipart_abort_days": ContextKey(
+        7, 1, 30,
+        "Days after which the uploads bucket's lifecycle rule aborts an incomplete multipart upload (its "
+        "parts are deleted); a sweeper then fails its job with that reason."),
 }
 
 
@@ -128,6 +137,7 @@ class LoadPlan:
     load_write_rate_per_second: int
     decompress_budget_seconds: int
     inflate_group_bytes: int
+    max_upload_bytes: int
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,7 @@ class ApiLimits:
     profile_status_requests_per_minute: int
     audience_uploads_per_hour: int
     audience_status_requests_per_minute: int
+    max_upload_bytes: int
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,8 @@ class DeploymentConfig:
     audience_status_requests_per_minute: int
     webhook_retry_first_seconds: int
     webhook_retry_max_seconds: int
+    max_upload_bytes: int
+    multipart_abort_days: int
 
     @classmethod
     def from_context(cls, node: ContextReader) -> DeploymentConfig:

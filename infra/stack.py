@@ -16,6 +16,7 @@ from infra.console import Console
 from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
 from infra.revert import RevertWorkflow
+from infra.multipart import MultipartSweeper
 from infra.storage import Storage
 from infra.webhooks import Webhooks
 from infra.workflow import Workflow
@@ -26,6 +27,7 @@ class BulkIngestStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days,
                           revert_retention_days=config.revert_retention_days)
+                          multipart_abort_days=config.multipart_abort_days)
         auth = Auth(self, "Auth")
         imports = Imports(self, "Imports", auth=auth)
         audiences = Audiences(self, "Audiences", storage=storage)
@@ -40,6 +42,7 @@ class BulkIngestStack(Stack):
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
+        MultipartSweeper(self, "MultipartSweeper", storage=storage, abort_after_days=config.multipart_abort_days)
         console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket)
         Tags.of(self).add("service", "bulk-ingest")
 

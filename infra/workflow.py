@@ -93,6 +93,7 @@ class Workflow(Construct):
             decompress_budget_seconds=plan.decompress_budget_seconds,
             inflate_group_bytes=plan.inflate_group_bytes,
             revert_retention_days=revert_retention_days,
+            max_upload_bytes=plan.max_upload_bytes,
         ))
         self._grant(storage)
         audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)

@@ -48,7 +48,7 @@ REFUSALS = {"s3": ("AccessDenied", 403), "dynamodb": ("AccessDeniedException", 4
             "stepfunctions": ("AccessDeniedException", 400), "apigateway": ("AccessDeniedException", 403),
             "lambda": ("AccessDeniedException", 403), "kms": ("AccessDeniedException", 400),
             "sqs": ("AccessDenied", 403)}
-PRESIGNED_METHODS = {"PutObject": "PUT", "GetObject": "GET"}
+PRESIGNED_METHODS = {"PutObject": "PUT", "GetObject": "GET", "UploadPart": "PUT"}
 
 
 @dataclass(frozen=True)

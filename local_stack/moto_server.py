@@ -107,9 +107,15 @@ def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
     return f"{status} Forbidden", [("Content-Type", "application/xml")], body
 
 
+# Test support: each is asked first about every request (a dropped connection, a 5xx, a count of part
+# PUTs) and answers (status, headers, body) to stand in for AWS's answer, or None. Empty in `make run`.
+front_door_faults: list[Callable[[dict], tuple[str, list, bytes] | None]] = []
+
+
 def with_aws_front_door(app: Callable) -> Callable:
     def checked(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        refusal = _lambda_request_too_large(environ) or _presigned_url_refused(environ)
+        refusal = next((answer for fault in list(front_door_faults) if (answer := fault(environ))), None)
+        refusal = refusal or _lambda_request_too_large(environ) or _presigned_url_refused(environ)
         if refusal is None:
             return app(environ, start_response)
         status, headers, body = refusal

@@ -13,7 +13,7 @@ import boto3
 import botocore.endpoint
 from moto.core.config import default_user_config
 
-from local_stack import access_guard, dynamodb, lambda_runtime, s3, stepfunctions
+from local_stack import access_guard, dynamodb, lambda_runtime, s3, s3_multipart, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
@@ -76,6 +76,7 @@ class LocalStack:
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
         s3.install()  # a prefix listing costs what the prefix holds, as in S3
         stepfunctions.install()
+        s3_multipart.install()  # uploads' creation times in ListMultipartUploads, as S3 answers them
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._moto = MotoServer(HOST, self.aws_port)
         self._moto.start()

@@ -117,6 +117,7 @@ class ApiSettings(Settings):
     # Webhooks (infra/webhooks.py): their table, and the KMS key their secrets are sealed with (encrypt only).
     webhooks_table: str
     webhook_key_id: str
+    max_upload_bytes: int  # the largest multipart upload (CDK context, infra/config.py)
     # How long a presigned upload or error-log URL is valid. Not deploy-time context: the compatible
     # APIs document one hour, and URLs signed with the function's role credentials cannot outlive them.
     upload_url_ttl_seconds: int = 3600
@@ -152,6 +153,7 @@ class WorkflowSettings(Settings):
     # Days what a load replaced is kept for a revert (CDK context revert_retention_days): Finalize
     # shows the upload's revertible_until from it; the bucket's lifecycle rule expires the journal.
     revert_retention_days: int = 7
+    max_upload_bytes: int  # the largest multipart upload Inspect accepts (CDK context, infra/config.py)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class WebhookDeliverySettings(Settings):
     # The backoff (CDK context, infra/config.py): first retry after this many seconds, doubling up to the max.
     webhook_retry_first_seconds: int
     webhook_retry_max_seconds: int
+
+
 class RevertSettings(Settings):
     """Every step of the Revert workflow (handlers/revert.py)."""
 
@@ -180,6 +184,16 @@ class RevertSettings(Settings):
     jobs_table: str
     datasets_table: str
     records_table: str
+
+
+class SweeperSettings(Settings):
+    """The multipart lifecycle sweeper (handlers/multipart_sweeper.py)."""
+
+    uploads_bucket: str
+    jobs_table: str
+    # Days after which the bucket's lifecycle rule aborts an incomplete multipart upload (CDK context).
+    multipart_abort_days: int
+    sweep_interval_seconds: int  # how often the schedule runs it (infra/multipart.py)
 
 
 @dataclass(frozen=True)

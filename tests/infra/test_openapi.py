@@ -106,7 +106,8 @@ def test_exactly_the_idempotent_routes_document_the_idempotency_key_its_422_and_
             ("/v1/imports/profiles/upload", "POST"), ("/v1/imports/audiences/list", "POST"),
             ("/v1/imports/audiences/list/{audience_list_id}", "PUT"),
             ("/v1/uploads/{upload_id}/retry", "POST"), ("/v1/webhooks", "POST"),
-            ("/v1/uploads/{upload_id}/revert", "POST")} == idempotent
+            ("/v1/uploads/{upload_id}/revert", "POST"),
+            ("/v1/uploads/{upload_id}/parts", "POST"), ("/v1/uploads/{upload_id}/complete", "POST")} == idempotent
     for route in ROUTES:
         operation = document["paths"][route.path][route.method.lower()]
         takes_key = header in operation.get("parameters", [])

@@ -220,9 +220,9 @@ def _answer_once(contract: Route, key: str, account_id: str, path_parameters: di
         if url_fields is None:
             return body
         id_field, url_field, expiry_field = url_fields
-        # No expiry: nothing to PUT (a retry the service loads itself). RFC 3339 UTC strings of one layout
-        # compare as times.
-        if not body.get(expiry_field) or body[expiry_field] > iso_now():
+        # No URL (a multipart upload) or no expiry (a retry the service loads itself): replayed as it is.
+        # RFC 3339 UTC strings of one layout compare as times.
+        if body.get(url_field) is None or not body.get(expiry_field) or body[expiry_field] > iso_now():
             return body
         url, expires_at = uploads.renewed_put_url(adapters.jobs, adapters.objects, account_id, body[id_field],
                                                   adapters.url_ttl_seconds)

@@ -15,6 +15,7 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -33,6 +34,7 @@ from ingest.adapters.webhook_secrets import WebhookSecrets
 from ingest.adapters.webhook_sender import WebhookSender
 from ingest.adapters.webhooks_table import WebhooksTable
 from ingest.adapters.workflow import WorkflowStarter
+from ingest.clock import SystemClock
 from ingest.config import (
     ApiSettings,
     AuthSettings,
@@ -40,6 +42,7 @@ from ingest.config import (
     ConsoleSettings,
     ImportAuthSettings,
     RevertSettings,
+    SweeperSettings,
     TriggerSettings,
     WebhookDeliverySettings,
     WorkflowSettings,
@@ -157,6 +160,7 @@ class ApiAdapters:
     webhook_secrets: WebhookSecrets  # seals new webhooks' secrets (encrypt only)
     # Settings the logic takes as values.
     url_ttl_seconds: int
+    max_upload_bytes: int  # the largest file a multipart upload may declare (CDK context)
     rate_limit: RateLimit
     profile_quotas: localytics.ImportQuotas
     audience_uploads_quota: quotas.Quota
@@ -183,6 +187,7 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
         webhooks=_make(WebhooksTable, clients.table(settings.webhooks_table)),
         webhook_secrets=_make(WebhookSecrets, clients.client("kms"), settings.webhook_key_id),
         url_ttl_seconds=settings.upload_url_ttl_seconds,
+        max_upload_bytes=settings.max_upload_bytes,
         rate_limit=accounts.RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         profile_quotas=localytics.import_quotas(settings.profile_uploads_per_hour,
                                                 settings.profile_status_requests_per_minute),
@@ -262,6 +267,7 @@ def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> Load
             decompress_budget_seconds=settings.decompress_budget_seconds,
             inflate_group_bytes=settings.inflate_group_bytes,
             revert_retention_days=settings.revert_retention_days,
+            max_upload_bytes=settings.max_upload_bytes,
         ),
     )
     from ingest.logic.load.steps import LoadSteps
@@ -304,6 +310,27 @@ def build_revert(settings: RevertSettings, clients: Clients = aws) -> LoadContex
 @_built_once
 def revert() -> LoadContext:
     return build_revert(RevertSettings.from_env())
+
+
+@dataclass(frozen=True)
+class SweeperAdapters:
+    jobs: JobsTable
+    objects: ObjectStore
+    clock: SystemClock
+    abort_after_days: int
+    sweep_interval: timedelta
+
+
+def build_sweeper(settings: SweeperSettings, clients: Clients = aws) -> SweeperAdapters:
+    return SweeperAdapters(jobs=_announcing_jobs(clients, settings.jobs_table),
+                           objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
+                           clock=_make(SystemClock), abort_after_days=settings.multipart_abort_days,
+                           sweep_interval=timedelta(seconds=settings.sweep_interval_seconds))
+
+
+@_built_once
+def sweeper() -> SweeperAdapters:
+    return build_sweeper(SweeperSettings.from_env())
 
 
 @dataclass(frozen=True)

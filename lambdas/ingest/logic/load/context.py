@@ -40,6 +40,10 @@ class LoadSettings:
     inflate_group_bytes: int = 64 * MIB
     revert_retention_days: int = 7  # how long what a load replaced is kept for a revert (logic/revert.py)
 
+
+    # The largest multipart upload (CDK context max_upload_bytes; README, Limits, says what bounds it).
+    max_upload_bytes: int = 100 * 1024 * MIB
+
     def range_bytes_for(self, size: int) -> int:
         """The range size for a plain file of `size` bytes: range_bytes, or more when that would cut
         the file into more than max_ranges ranges."""
