@@ -33,7 +33,8 @@ class BulkIngestStack(Stack):
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
-        console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket)
+        console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket,
+                          upload_origins=config.browser_upload_origins)
         Tags.of(self).add("service", "bulk-ingest")
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # iterations (records crossing range boundaries) and every Load reads several ranges.
 # At most 16 ranges: a larger test file (10,000 records, megabyte lines) gets larger ranges, as on AWS past
 # max_ranges, so it takes 16 Scan and Split iterations, not hundreds.
-TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4}
+# Browser uploads only from the local stack's own origin (any port: the stack's ports are free ones picked after
+# synthesis), so the browser tests run under a configured origin list, as a restricted deployment would.
+TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4, "browser_upload_origins": "http://127.0.0.1:*"}
 
 
 @pytest.fixture(scope="session")
