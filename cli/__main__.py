@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import click
 import requests
 from tqdm import tqdm
 
+from cli import multipart
 from cli.client import FINAL_STATUSES, ApiError, IngestClient, put_file
 from cli.config import STACK_FILE_ENV, ConfigError, read_stack_file, stack_file
 
@@ -128,8 +130,21 @@ def cli(ctx: click.Context, api_url: str | None, token: str | None) -> None:
 @click.option("--no-wait", is_flag=True, help="Exit once the file is sent; do not follow the job.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="How long to follow the job before giving up (exit 1; the job carries on).")
+@click.option("--multipart-threshold", type=click.IntRange(min=1), default=multipart.DEFAULT_THRESHOLD_BYTES,
+              show_default=True, metavar="BYTES", help="Files larger than this (or sent with --gzip) go as a "
+              "multipart upload: parallel parts, resumable. Over 5 GB always.")
+@click.option("--parallel", type=click.IntRange(1, 64), default=multipart.DEFAULT_PARALLEL, show_default=True,
+              help="Multipart: parts sent at once.")
+@click.option("--part-size", type=click.IntRange(5 * 1024 * 1024, 5 * 1024**3), default=None, metavar="BYTES",
+              help="Multipart: bytes per part (5 MiB to 5 GiB; the service chooses when absent).")
+@click.option("--part-retries", type=click.IntRange(0, 20), default=multipart.DEFAULT_RETRIES, show_default=True,
+              help="Multipart: attempts after the first for a part (backoff from 0.5 s, doubling).")
+@click.option("--gzip", "gzip_parts", is_flag=True,
+              help="Multipart: compress on the fly, one gzip member per part (FILE must not be gzipped already).")
 @click.pass_obj
-def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no_wait: bool, timeout: float) -> None:
+def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no_wait: bool, timeout: float,
+           multipart_threshold: int, parallel: int, part_size: int | None, part_retries: int,
+           gzip_parts: bool) -> None:
     """Upload FILE into a dataset and follow the load job to its end.
 
     \b
@@ -146,16 +161,13 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
     """
     client = settings.client()
     size = file.stat().st_size
-    requested = client.request_upload(file.name, dataset_id, record_type)
-    upload_id = requested["id"]
-    note(f"upload {upload_id}: sending {file.name} into dataset {dataset_id} as {record_type}")
-    try:
-        with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                  desc=file.name, dynamic_ncols=True) as bar:
-            put_file(requested["url"], str(file), on_progress=bar.update)
-    except KeyboardInterrupt:
-        note(f"\ninterrupted: {file.name} was not sent completely; upload {upload_id} stays Pending")
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    if gzip_parts and file.name.endswith(".gz"):
+        fail(f"{file.name} is gzipped already: --gzip compresses a plain file", code=2)
+    if gzip_parts or size > multipart_threshold or size > SINGLE_PUT_BYTES:
+        upload_id = _multipart_upload(client, file, dataset_id, record_type, part_size, parallel, part_retries,
+                                      gzip_parts)
+    else:
+        upload_id = _single_put_upload(client, file, dataset_id, record_type, size)
 
     if no_wait:
         click.echo(f"id: {upload_id}")
@@ -184,6 +196,78 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
     if stats.get("rejected"):
         note(f"warning: {stats['rejected']} of {stats.get('total', 0)} lines rejected; "
              "the error log lists each one with its line number and the reason")
+
+
+SINGLE_PUT_BYTES = 5 * 1024**3  # S3's largest single PUT
+
+
+def _progress_bar(file: Path, size: int, initial: int = 0) -> tqdm:
+    return tqdm(total=size, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                desc=file.name, dynamic_ncols=True)
+
+
+def _single_put_upload(client: IngestClient, file: Path, dataset_id: str, record_type: str, size: int) -> str:
+    requested = client.request_upload(file.name, dataset_id, record_type)
+    upload_id = requested["id"]
+    note(f"upload {upload_id}: sending {file.name} into dataset {dataset_id} as {record_type}")
+    try:
+        with _progress_bar(file, size) as bar:
+            put_file(requested["url"], str(file), on_progress=bar.update)
+    except KeyboardInterrupt:
+        note(f"\ninterrupted: {file.name} was not sent completely; upload {upload_id} stays Pending")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    return upload_id
+
+
+def _multipart_upload(client: IngestClient, file: Path, dataset_id: str, record_type: str, part_size: int | None,
+                      parallel: int, retries: int, gzip_parts: bool) -> str:
+    """Send FILE as a multipart upload (cli/multipart.py), resuming the one an earlier run left open."""
+    size = file.stat().st_size
+    name = file.name + ".gz" if gzip_parts else file.name
+    destination = {"dataset_id": dataset_id, "record_type": record_type, "part_size": part_size}
+    state = multipart.UploadState(multipart.state_key(file, destination, gzip_parts))
+    held: dict[int, str] = {}
+    resumed = state.load()
+    if resumed:
+        try:
+            held = {part["part_number"]: part["etag"] for part in client.list_parts(resumed["upload_id"])["parts"]}
+        except ApiError as exc:
+            if exc.status not in (404, 409):
+                raise
+            note(f"upload {resumed['upload_id']} can no longer be resumed ({exc.message}); starting again")
+            state.clear()
+            resumed = None
+    if resumed:
+        upload_id, chosen_size = resumed["upload_id"], resumed["part_size"]
+        note(f"upload {upload_id}: resuming {name}: S3 holds {len(held)} part(s)")
+    else:
+        # With --gzip the declared size is the plain file's: an upper bound of what is sent, near enough
+        # for gzip's few bytes of overhead on incompressible data.
+        requested = client.request_multipart_upload(name, dataset_id, record_type, size, part_size)
+        upload_id, chosen_size = requested["id"], requested["multipart"]["part_size"]
+        state.save(upload_id, chosen_size)
+        note(f"upload {upload_id}: sending {name} into dataset {dataset_id} as {record_type} "
+             f"in parts of {chosen_size} bytes, {parallel} at once")
+    parts = (multipart.gzip_parts if gzip_parts else multipart.plain_parts)(file, chosen_size)
+    sender = multipart.PartSender(client, upload_id, retries)
+    try:
+        with _progress_bar(file, size) as bar:
+            lock = threading.Lock()
+
+            def advance(count: int) -> None:
+                with lock:
+                    bar.update(count)
+
+            sent = multipart.send_parts(parts, held, sender, parallel, advance)
+    except KeyboardInterrupt:
+        note(f"\ninterrupted: the parts sent so far are kept; run the same command again to resume "
+             f"upload {upload_id}")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except multipart.PartFailedError as exc:
+        fail(f"{exc}; the parts sent so far are kept: run the same command again to resume upload {upload_id}")
+    client.complete_upload(upload_id, sent)
+    state.clear()
+    return upload_id
 
 
 # What a phase's bar counts, from the job's progress (docs/load_workflow.md): the file's bytes while

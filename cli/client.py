@@ -47,7 +47,7 @@ class IngestClient:
             except ValueError:
                 message = response.text
             raise ApiError(response.status_code, message)
-        return response.json()
+        return response.json() if response.content else None
 
     def create_dataset(self, name: str, description: str = "") -> dict:
         return self._call("POST", "/v1/datasets", json={"name": name, "description": description})
@@ -64,6 +64,29 @@ class IngestClient:
             "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": record_type},
         }
         return self._call("POST", "/v1/uploads", json=body)
+
+    def request_multipart_upload(self, filename: str, dataset_id: str, record_type: str, size: int,
+                                 part_size: int | None = None) -> dict:
+        body: dict[str, Any] = {
+            "filename": filename, "multipart": True, "size": size,
+            "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": record_type},
+        }
+        if part_size is not None:
+            body["part_size"] = part_size
+        return self._call("POST", "/v1/uploads", json=body)
+
+    def sign_parts(self, upload_id: str, part_numbers: list[int]) -> dict:
+        return self._call("POST", f"/v1/uploads/{upload_id}/parts", json={"part_numbers": part_numbers})
+
+    def list_parts(self, upload_id: str) -> dict:
+        return self._call("GET", f"/v1/uploads/{upload_id}/parts")
+
+    def complete_upload(self, upload_id: str, parts: list[tuple[int, str]]) -> dict:
+        return self._call("POST", f"/v1/uploads/{upload_id}/complete",
+                          json={"parts": [{"part_number": number, "etag": etag} for number, etag in parts]})
+
+    def abort_upload(self, upload_id: str) -> None:
+        self._call("DELETE", f"/v1/uploads/{upload_id}")
 
     def get_upload(self, upload_id: str) -> dict:
         return self._call("GET", f"/v1/uploads/{upload_id}")

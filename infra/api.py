@@ -34,7 +34,10 @@ ROUTES: list[tuple[str, tuple[str, ...]]] = [
     ("/v1/datasets/{dataset_id}/records/{record_type}/{key}", ("GET",)),
     ("/v1/record-types", ("GET",)),
     ("/v1/uploads", ("GET", "POST")),
-    ("/v1/uploads/{upload_id}", ("GET",)),
+    ("/v1/uploads/{upload_id}", ("GET", "DELETE")),
+    # Multipart uploads (lambdas/ingest/logic/multipart_uploads.py).
+    ("/v1/uploads/{upload_id}/parts", ("GET", "POST")),
+    ("/v1/uploads/{upload_id}/complete", ("POST",)),
     ("/v1/jobs", ("GET",)),
     ("/v1/jobs/{job_id}", ("GET",)),
     ("/v1/tokens", ("GET", "POST")),
@@ -137,6 +140,7 @@ class Api(Construct):
             audience_status_requests_per_minute=limits.audience_status_requests_per_minute,
             audiences_table=audiences.table.table_name,
             idempotency_table=self.idempotency_table.table_name,
+            max_upload_bytes=limits.max_upload_bytes,
         ))
         self._grant_function(storage, auth, imports, audiences, clear_workflow)
         self.rest_api = self._build_rest_api(auth)
@@ -184,8 +188,12 @@ class Api(Construct):
         clear_workflow.grant_start_execution(self.function)
         imports.grant_api(self.function)  # the compatible routes: import keys, target datasets, quotas
         storage.records_table.grant(self.function, "dynamodb:GetItem")
-        # Presigned URLs carry this role's permission: PUT of uploads, GET of error logs.
+        # Presigned URLs carry this role's permission: PUT of uploads (and of their parts), GET of error logs.
+        # grant_put's s3:PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload, its
+        # s3:Abort* AbortMultipartUpload; listing a multipart upload's parts is an action of its own.
         storage.bucket.grant_put(self.function, f"{UPLOADS_PREFIX}*")
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:ListMultipartUploadParts"], resources=[storage.bucket.arn_for_objects(f"{UPLOADS_PREFIX}*")]))
         storage.bucket.grant_read(self.function, f"{RESULTS_PREFIX}*")
         audiences.grant_api(self.function)
         grant_job_events(self.function)  # it creates upload and clear jobs: each creation is published

@@ -147,6 +147,15 @@ CONTEXT_KEYS: dict[str, ContextKey | OriginListKey] = {
     "audience_status_requests_per_minute": ContextKey(
         60, 1, None,
         "Localytics Audience Imports: status requests per import key per minute (as for profiles)."),
+    "max_upload_bytes": ContextKey(
+        100 * 1024 * MIB, 5 * 1024 * MIB, 1024 * 1024 * MIB,
+        "The largest file a multipart upload may declare (and Inspect accepts): what the load workflow "
+        "processes with every step under half its limits (README, Limits; docs/decision_log.md). A single "
+        "PUT stays at 5 GiB.", unit="bytes"),
+    "multipart_abort_days": ContextKey(
+        7, 1, 30,
+        "Days after which the uploads bucket's lifecycle rule aborts an incomplete multipart upload (its "
+        "parts are deleted); a sweeper then fails its job with that reason."),
     "browser_upload_origins": OriginListKey(
         ("*",),
         "Web origins whose pages may PUT files and parts to the uploads bucket's presigned URLs and GET its "
@@ -165,6 +174,7 @@ class LoadPlan:
     split_max_concurrency: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    max_upload_bytes: int
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,7 @@ class ApiLimits:
     profile_status_requests_per_minute: int
     audience_uploads_per_hour: int
     audience_status_requests_per_minute: int
+    max_upload_bytes: int
 
 
 class ContextReader(Protocol):
@@ -201,6 +212,8 @@ class DeploymentConfig:
     profile_status_requests_per_minute: int
     audience_uploads_per_hour: int
     audience_status_requests_per_minute: int
+    max_upload_bytes: int
+    multipart_abort_days: int
     browser_upload_origins: tuple[str, ...]
 
     @classmethod

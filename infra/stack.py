@@ -15,6 +15,7 @@ from infra.config import DeploymentConfig
 from infra.console import Console
 from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
+from infra.multipart import MultipartSweeper
 from infra.storage import Storage
 from infra.workflow import Workflow
 
@@ -22,7 +23,8 @@ from infra.workflow import Workflow
 class BulkIngestStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days)
+        storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days,
+                          multipart_abort_days=config.multipart_abort_days)
         auth = Auth(self, "Auth")
         imports = Imports(self, "Imports", auth=auth)
         audiences = Audiences(self, "Audiences", storage=storage)
@@ -33,6 +35,7 @@ class BulkIngestStack(Stack):
         # The AwsSolutions checks run over the whole app (app.py); the findings we accept in the API's
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
+        MultipartSweeper(self, "MultipartSweeper", storage=storage, abort_after_days=config.multipart_abort_days)
         console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket,
                           upload_origins=config.browser_upload_origins)
         Tags.of(self).add("service", "bulk-ingest")

@@ -20,7 +20,8 @@ S3_ACCESS_LOGS_BY_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int,
+                 multipart_abort_days: int) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the logs under a bucket policy, not the log-delivery ACL: ACLs are disabled here.
         self.node.set_context(S3_ACCESS_LOGS_BY_POLICY_FLAG, True)
@@ -48,8 +49,11 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix=ACCESS_LOGS_PREFIX,
             lifecycle_rules=[
+                # Bucket-wide: clients' multipart uploads (CDK context multipart_abort_days; the sweeper of
+                # infra/multipart.py aborts them and fails their jobs within the hour before) and the
+                # workflow's own writers' leftovers.
                 s3.LifecycleRule(id="abort-incomplete-multipart",
-                                 abort_incomplete_multipart_upload_after=Duration.days(1)),
+                                 abort_incomplete_multipart_upload_after=Duration.days(multipart_abort_days)),
                 # Chunks and manifests are deleted by Finalize; this catches any a failed run left.
                 s3.LifecycleRule(id="expire-work-files", prefix=WORK_PREFIX, expiration=Duration.days(2)),
                 s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX,

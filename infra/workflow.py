@@ -82,6 +82,7 @@ class Workflow(Construct):
             load_partitions=plan.load_partitions,
             load_max_concurrency=plan.load_max_concurrency,
             load_write_rate_per_second=plan.load_write_rate_per_second,
+            max_upload_bytes=plan.max_upload_bytes,
         ))
         self._grant(storage)
         audiences.grant_load_steps(self.inspect_fn, self.plan_load_fn, self.finalize_fn, self.mark_failed_fn)

@@ -47,7 +47,7 @@ _DELETES_REFUSED = "local_stack.deletes_refused"
 REFUSALS = {"s3": ("AccessDenied", 403), "dynamodb": ("AccessDeniedException", 400),
             "stepfunctions": ("AccessDeniedException", 400), "apigateway": ("AccessDeniedException", 403),
             "lambda": ("AccessDeniedException", 403)}
-PRESIGNED_METHODS = {"PutObject": "PUT", "GetObject": "GET"}
+PRESIGNED_METHODS = {"PutObject": "PUT", "GetObject": "GET", "UploadPart": "PUT"}
 
 
 @dataclass(frozen=True)

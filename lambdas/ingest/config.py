@@ -113,6 +113,7 @@ class ApiSettings(Settings):
     audience_status_requests_per_minute: int
     audiences_table: str  # audience lists and their per-account counter (infra/audiences.py)
     idempotency_table: str  # Idempotency-Key records, 24 h (handlers/idempotency.py; infra/api.py)
+    max_upload_bytes: int  # the largest multipart upload (CDK context, infra/config.py)
     # How long a presigned upload or error-log URL is valid. Not deploy-time context: the compatible
     # APIs document one hour, and URLs signed with the function's role credentials cannot outlive them.
     upload_url_ttl_seconds: int = 3600
@@ -143,6 +144,7 @@ class WorkflowSettings(Settings):
     load_partitions: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    max_upload_bytes: int  # the largest multipart upload Inspect accepts (CDK context, infra/config.py)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,17 @@ class ClearSettings(Settings):
     jobs_table: str
     datasets_table: str
     records_table: str
+
+
+@dataclass(frozen=True)
+class SweeperSettings(Settings):
+    """The multipart lifecycle sweeper (handlers/multipart_sweeper.py)."""
+
+    uploads_bucket: str
+    jobs_table: str
+    # Days after which the bucket's lifecycle rule aborts an incomplete multipart upload (CDK context).
+    multipart_abort_days: int
+    sweep_interval_seconds: int  # how often the schedule runs it (infra/multipart.py)
 
 
 @dataclass(frozen=True)

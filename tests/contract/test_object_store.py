@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from ingest.adapters.object_store import ObjectStore
+from ingest.errors import BadRequestError
 from tests.contract.signatures import assert_same_methods
 from tests.support.moto_server import PART_BYTES
 from tests.unit.fakes import FakeObjectStore
@@ -20,7 +23,9 @@ class Broken(Exception):
 @pytest.fixture(params=["fake", "adapter"])
 def objects(request, aws):
     if request.param == "fake":
-        return FakeObjectStore()
+        fake = FakeObjectStore()
+        fake.min_part_bytes = PART_BYTES  # as the moto server these tests run on (tests/support/moto_server.py)
+        return fake
     s3 = aws.client("s3")
     bucket = f"contract-{uuid.uuid4().hex}"
     s3.create_bucket(Bucket=bucket)
@@ -28,7 +33,7 @@ def objects(request, aws):
 
 
 def test_the_fake_offers_the_adapters_methods_with_their_parameters():
-    assert_same_methods(FakeObjectStore, ObjectStore)
+    assert_same_methods(FakeObjectStore, ObjectStore, fake_only={"upload_part"})
 
 
 def test_an_object_reads_back_whole_in_pieces_and_from_its_start(objects):
@@ -115,3 +120,44 @@ def test_presigned_urls_name_their_key_and_lifetime(objects):
     assert put.path.endswith("/uploads/acme/u1/f.ndjson") and get.path.endswith("/results/acme/u1/errors.ndjson")
     assert "3600" in [value for values in parse_qs(put.query).values() for value in values]
     assert "600" in [value for values in parse_qs(get.query).values() for value in values]
+
+
+# -- multipart uploads sent by a client through presigned part URLs
+def _send_part(objects, key: str, upload_id: str, number: int, data: bytes) -> str:
+    if isinstance(objects, FakeObjectStore):
+        return objects.upload_part(upload_id, number, data)
+    response = requests.put(objects.presigned_part(key, upload_id, number, 60), data=data, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.headers["ETag"]
+
+
+def test_parts_sent_to_signed_urls_are_listed_and_complete_into_the_object(objects):
+    key = "uploads/acme/u9/customer_record-big.ndjson"
+    upload_id = objects.start_multipart(key)
+    first, second = b"a" * PART_BYTES, b"b" * PART_BYTES
+    etag_1 = _send_part(objects, key, upload_id, 1, first)
+    assert objects.list_parts(key, upload_id) == [{"part_number": 1, "size": PART_BYTES, "etag": etag_1}]
+    etag_2 = _send_part(objects, key, upload_id, 2, second)
+    etag_3 = _send_part(objects, key, upload_id, 3, b"c")
+    assert [part["part_number"] for part in objects.list_parts(key, upload_id)] == [1, 2, 3]
+    with pytest.raises(BadRequestError, match="InvalidPart"):
+        objects.complete_multipart(key, upload_id, [(1, etag_1), (2, etag_1)])
+    assert objects.complete_multipart(key, upload_id, [(1, etag_1), (2, etag_2), (3, etag_3)]) is True
+    assert objects.read(key) == first + second + b"c"
+    assert objects.list_parts(key, upload_id) is None
+
+
+def test_a_part_under_the_minimum_but_the_last_is_refused_and_abort_is_idempotent(objects):
+    key = "uploads/acme/u8/customer_record-big.ndjson"
+    upload_id = objects.start_multipart(key)
+    small = _send_part(objects, key, upload_id, 1, b"x" * (PART_BYTES - 1))
+    last = _send_part(objects, key, upload_id, 2, b"y")
+    with pytest.raises(BadRequestError, match="EntityTooSmall"):
+        objects.complete_multipart(key, upload_id, [(1, small), (2, last)])
+    started_before = datetime.now(UTC) + timedelta(minutes=1)
+    assert (key, upload_id) in objects.open_multipart_uploads("uploads/acme/", started_before)
+    assert (key, upload_id) not in objects.open_multipart_uploads("uploads/acme/", started_before - timedelta(hours=1))
+    assert objects.abort_multipart(key, upload_id) is True
+    assert objects.list_parts(key, upload_id) is None
+    assert objects.abort_multipart(key, upload_id) is False
+    assert (key, upload_id) not in objects.open_multipart_uploads("uploads/", started_before)

@@ -104,7 +104,9 @@ def test_exactly_the_idempotent_routes_document_the_idempotency_key_its_422_and_
     assert {("/v1/datasets", "POST"), ("/v1/uploads", "POST"), ("/v1/tokens", "POST"), ("/v1/import-keys", "POST"),
             ("/v1/datasets/{dataset_id}/clear", "POST"), ("/analytics/files/upload", "POST"),
             ("/v1/imports/profiles/upload", "POST"), ("/v1/imports/audiences/list", "POST"),
-            ("/v1/imports/audiences/list/{audience_list_id}", "PUT")} == idempotent
+            ("/v1/imports/audiences/list/{audience_list_id}", "PUT"),
+            # Multipart uploads (i14).
+            ("/v1/uploads/{upload_id}/parts", "POST"), ("/v1/uploads/{upload_id}/complete", "POST")} == idempotent
     for route in ROUTES:
         operation = document["paths"][route.path][route.method.lower()]
         takes_key = header in operation.get("parameters", [])

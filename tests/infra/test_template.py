@@ -48,6 +48,7 @@ HANDLERS = {
     "clear_finish": "ingest.handlers.clear.finish",
     "clear_failed": "ingest.handlers.clear.mark_failed",
     "console": "ingest.handlers.console.handler",
+    "sweeper": "ingest.handlers.multipart_sweeper.handler",
 }
 # The one Lambda CDK adds itself (Custom::S3BucketNotifications provider, inline code, CDK-managed runtime).
 CDK_PROVIDED_FUNCTION_PREFIXES = ("BucketNotificationsHandler",)
@@ -732,7 +733,12 @@ MUST_ALLOW = {
         # Audiences: the routes and audience_list upload requests; membership reads and deletes of member sets.
         *(("dynamodb:" + a, "audiences") for a in ("GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem")),
         ("dynamodb:GetItem", "member_sets"), ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets"),
+        # Multipart uploads: create, sign parts and complete (s3:PutObject), list parts, abort.
+        ("s3:ListMultipartUploadParts", "uploads/"), ("s3:AbortMultipartUpload", "uploads/"),
     ],
+    # The multipart lifecycle sweep: lists the bucket's open uploads, aborts them, fails their jobs.
+    "sweeper": [("s3:ListBucketMultipartUploads", "bucket"), ("s3:AbortMultipartUpload", "uploads/"),
+                ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
     "authorizer": [("dynamodb:GetItem", "tokens"), ("dynamodb:UpdateItem", "tokens")],
     "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
     # Holds the dataset or an audience for its load; writes the scan manifest; progress.
@@ -784,6 +790,9 @@ MUST_NOT_ALLOW = {
     "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
                     ("dynamodb:UpdateItem", "records")],
     "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), *NO_RECORD_WRITES],
+    "sweeper": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"),
+                ("s3:ListBucket", "bucket"), ("dynamodb:PutItem", "jobs"), ("dynamodb:Query", "jobs"),
+                ("s3:AbortMultipartUpload", "work/"), *NO_RECORD_WRITES],
 }
 
 

@@ -11,10 +11,13 @@ package, so pytest imports its modules from the repository root), which cannot c
 from __future__ import annotations
 
 import copy
+import hashlib
+import itertools
+from datetime import UTC, datetime
 from typing import Any, Iterator
 
 from ingest.adapters.aws_errors import CONFLICT_MESSAGE
-from ingest.adapters.control_tables import BAD_PAGE_TOKEN, decode_token, encode_token
+from ingest.adapters.control_tables import BAD_PAGE_TOKEN, OPEN_MULTIPART, decode_token, encode_token
 from ingest.adapters.record_store import LEGACY_SHARDS, NEW_DATASET_SHARDS, RecordTarget, RecordWrite, Stamp, shard_of
 from ingest.errors import BadRequestError, ConflictError
 
@@ -30,6 +33,8 @@ class FakeObjectStore:
         self.deleted_prefixes: list[str] = []
         self.ranged_reads: list[tuple[str, int, int | None]] = []  # (key, start, end) of each ranged GET begun
         self.writers: list[FakeStreamingUpload] = []  # every writer handed out, to check what they held
+        self.multipart: dict[str, tuple[str, dict[int, bytes]]] = {}  # upload id -> (key, {number: bytes})
+        self.initiated: dict[str, datetime] = {}  # upload id -> when it was started (tests move it back)
 
     # -- reads
     def size_of(self, key: str) -> int | None:
@@ -90,6 +95,53 @@ class FakeObjectStore:
     def presigned_get(self, key: str, expires_in: int) -> str:
         return f"https://fake-s3.local/{key}?method=GET&expires={expires_in}"
 
+    # -- multipart uploads a client sends part by part (S3's rules: parts but the last >= min_part_bytes)
+    min_part_bytes = 5 * 1024 * 1024
+    _upload_ids = itertools.count(1)
+
+    def start_multipart(self, key: str, content_type: str = "application/octet-stream") -> str:
+        upload_id = f"fake-upload-{next(self._upload_ids)}"
+        self.multipart[upload_id] = (key, {})
+        self.initiated[upload_id] = datetime.now(UTC)
+        return upload_id
+
+    def open_multipart_uploads(self, prefix: str, initiated_before: datetime) -> list[tuple[str, str]]:
+        return [(key, upload_id) for upload_id, (key, _) in self.multipart.items()
+                if key.startswith(prefix) and self.initiated[upload_id] < initiated_before]
+
+    def presigned_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        return f"https://fake-s3.local/{key}?method=PUT&uploadId={upload_id}&partNumber={part_number}&expires={expires_in}"
+
+    def upload_part(self, upload_id: str, part_number: int, data: bytes) -> str:
+        """What a client's PUT to a part URL does; returns the part's ETag (quoted MD5, as S3's)."""
+        self.multipart[upload_id][1][part_number] = bytes(data)
+        return f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324 (S3's ETag is an MD5)
+
+    def list_parts(self, key: str, upload_id: str) -> list[dict] | None:
+        if upload_id not in self.multipart:
+            return None
+        parts = self.multipart[upload_id][1]
+        return [{"part_number": number, "size": len(parts[number]),
+                 "etag": f'"{hashlib.md5(parts[number]).hexdigest()}"'} for number in sorted(parts)]  # noqa: S324
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> bool:
+        if upload_id not in self.multipart:
+            return False
+        held = self.multipart[upload_id][1]
+        for index, (number, etag) in enumerate(parts):
+            data = held.get(number)
+            if data is None or f'"{hashlib.md5(data).hexdigest()}"' != f'"{etag.strip(chr(34))}"':  # noqa: S324
+                raise BadRequestError(f"S3 refused the part list: InvalidPart: part {number} is not the one uploaded")
+            if index < len(parts) - 1 and len(data) < self.min_part_bytes:
+                raise BadRequestError("S3 refused the part list: EntityTooSmall: "
+                                      "Your proposed upload is smaller than the minimum allowed object size.")
+        self.put(key, b"".join(held[number] for number, _ in parts), "application/octet-stream")
+        del self.multipart[upload_id]
+        return True
+
+    def abort_multipart(self, key: str, upload_id: str) -> bool:
+        return self.multipart.pop(upload_id, None) is not None
+
 
 FAKE_PART_BYTES = 16 * 1024 * 1024  # ObjectStore's default part size
 
@@ -108,7 +160,7 @@ class FakeStreamingUpload:
         self._held = 0
         self.held_max = 0
 
-    def __enter__(self) -> "FakeStreamingUpload":
+    def __enter__(self) -> FakeStreamingUpload:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
@@ -184,6 +236,14 @@ class FakeJobsTable:
         progress = item["progress"]
         for name, value in increments.items():
             progress[name] = progress.get(name, 0) + value
+
+    def close_multipart(self, account_id: str, job_id: str, *, pending_only: bool = False, **fields: Any) -> bool:
+        item = self.items.get((account_id, job_id))
+        if item is None or OPEN_MULTIPART not in item or (pending_only and item.get("status") != "Pending"):
+            return False
+        del item[OPEN_MULTIPART]
+        item.update(copy.deepcopy(fields))
+        return True
 
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
         items = [

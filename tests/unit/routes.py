@@ -13,6 +13,7 @@ from typing import Any
 from ingest.logic import (analytics, audiences, clear, datasets, import_keys, localytics, localytics_audiences, tokens,
                           uploads)
 from ingest.logic import jobs as job_listing
+from ingest.logic.multipart_uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ingest.models.accounts import NewToken
 from ingest.models.analytics import FileUploadRequest
 from ingest.models.audiences import AudienceRename, AudiencesQuery, MemberAddress
@@ -30,9 +31,9 @@ def Caller(account_id: str, key_id: str, org_id: str, app_ids: tuple[str, ...] =
 
 # -- uploads and jobs
 def request_upload(jobs, datasets, objects, account_id: str, body: Any, url_ttl_seconds: int,
-                   audience_store=None) -> dict[str, Any]:
+                   audience_store=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> dict[str, Any]:
     return uploads.request_upload(jobs, datasets, objects, audience_store, account_id, parse(UploadRequest, body),
-                                  url_ttl_seconds).body()
+                                  url_ttl_seconds, max_upload_bytes).body()
 
 
 def get_upload(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: int) -> dict[str, Any]:

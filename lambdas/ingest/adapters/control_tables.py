@@ -68,6 +68,11 @@ def _update_expression(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# A multipart upload's job carries OPEN_MULTIPART while its S3 upload is open: complete, abort and the
+# lifecycle sweep each remove it with a conditional write, so exactly one of them ends the upload.
+OPEN_MULTIPART = "open_multipart"
+OPEN = "open"
+
 StatusListener = Callable[[dict[str, Any]], None]
 """Told the job's whole item each time its status changes (logic/job_events.py publishes it)."""
 
@@ -167,6 +172,30 @@ class JobsTable:
                 **self._returning_old(fields),
                 **{**expression,
                    "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
+            ).get("Attributes")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        if "status" in fields:
+            self._changed(before, {**(before or {}), **fields})
+        return True
+
+    def close_multipart(self, account_id: str, job_id: str, *, pending_only: bool = False, **fields: Any) -> bool:
+        """End a multipart upload's open state (complete, abort, lifecycle), setting `fields`; False if it
+        was not open (already completed or aborted) or, with pending_only, the job had left Pending."""
+        expression = _update_expression(fields)
+        expression["UpdateExpression"] += " REMOVE #open"
+        expression["ExpressionAttributeNames"]["#open"] = OPEN_MULTIPART
+        condition = "attribute_exists(#open)"
+        if pending_only:
+            condition += " AND #st = :pending"
+            expression["ExpressionAttributeNames"]["#st"] = "status"
+            expression["ExpressionAttributeValues"][":pending"] = "Pending"
+        try:
+            before = self._table.update_item(
+                Key={"account_id": account_id, "job_id": job_id}, ConditionExpression=condition,
+                **self._returning_old(fields), **expression,
             ).get("Attributes")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

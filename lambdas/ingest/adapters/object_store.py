@@ -5,13 +5,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from ingest.adapters.aws_errors import translated
+from ingest.adapters.aws_errors import error_code, translated
+from ingest.errors import BadRequestError
 
 READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000  # DeleteObjects accepts at most 1,000 keys per call
+_LIST_PARTS_PAGE = 1000  # ListParts answers at most 1,000 parts a page
+# CompleteMultipartUpload's refusals that are the caller's part list, not our fault: S3's message says which.
+_BAD_PART_LIST = ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML")
 # S3 multipart: every part but the last must be at least 5 MiB, and an upload has at most 10,000 parts.
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -229,3 +234,68 @@ class ObjectStore:
         return self._s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
         )
+
+    # -- multipart uploads a client sends through presigned part URLs (logic/multipart_uploads.py)
+    def start_multipart(self, key: str, content_type: str = "application/octet-stream") -> str:
+        """CreateMultipartUpload: S3's UploadId for `key`."""
+        return self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)["UploadId"]
+
+    def presigned_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        """An UploadPart URL. No Content-Length is signed: a client's parts may differ in size (gzip
+        members per part, Uppy's own chunking); CompleteMultipartUpload checks S3's part-size rules."""
+        return self._s3.generate_presigned_url(
+            "upload_part", Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id,
+                                   "PartNumber": part_number}, ExpiresIn=expires_in)
+
+    def list_parts(self, key: str, upload_id: str) -> list[dict] | None:
+        """[{part_number, size, etag}] of every part S3 holds, by number; None when the upload is gone."""
+        parts: list[dict] = []
+        request = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "MaxParts": _LIST_PARTS_PAGE}
+        try:
+            while True:
+                page = self._s3.list_parts(**request)
+                parts.extend({"part_number": part["PartNumber"], "size": part["Size"], "etag": part["ETag"]}
+                             for part in page.get("Parts", []))
+                if not page.get("IsTruncated"):
+                    return parts
+                request["PartNumberMarker"] = page["NextPartNumberMarker"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return None
+            raise
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> bool:
+        """CompleteMultipartUpload with (part_number, etag) in order; False when the upload is gone.
+        BadRequestError with S3's reason when the list does not match the parts S3 holds."""
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]})
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "NoSuchUpload":
+                return False
+            if code in _BAD_PART_LIST:
+                message = exc.response.get("Error", {}).get("Message", "")
+                raise BadRequestError(f"S3 refused the part list: {code}: {message}") from None
+            raise
+        return True
+
+    def open_multipart_uploads(self, prefix: str, initiated_before: datetime) -> list[tuple[str, str]]:
+        """(key, upload id) of every multipart upload under `prefix` still open and started before then."""
+        found: list[tuple[str, str]] = []
+        paginator = self._s3.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend((upload["Key"], upload["UploadId"]) for upload in page.get("Uploads", [])
+                         if upload["Initiated"] < initiated_before)
+        return found
+
+    def abort_multipart(self, key: str, upload_id: str) -> bool:
+        """AbortMultipartUpload (its parts are deleted); False when it was already gone (idempotent)."""
+        try:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return False
+            raise
+        return True

@@ -19,7 +19,7 @@ from ingest.errors import IngestError
 from ingest.handlers import compat_api, idempotency, wiring
 from ingest.handlers.http import error_response, route
 from ingest.handlers.observability import logger, metrics, traced
-from ingest.logic import accounts, audiences, clear, datasets, jobs, tokens, uploads
+from ingest.logic import accounts, audiences, clear, datasets, jobs, multipart_uploads, tokens, uploads
 from ingest.models.accounts import AccountView, IpAllowlist, NewToken, NewTokenView, TokenList
 from ingest.models.audiences import (
     AudienceList,
@@ -42,9 +42,13 @@ from ingest.models.datasets import (
 )
 from ingest.models.uploads import (
     ClearJobView,
+    CompleteRequest,
     JobPage,
     JobsQuery,
     NewUploadView,
+    PartNumbers,
+    PartUrls,
+    StoredParts,
     UploadPage,
     UploadRequest,
     UploadsQuery,
@@ -134,7 +138,7 @@ def get_job(caller: TokenCaller, job_id: str) -> UploadView | ClearJobView:
 def request_upload(caller: TokenCaller, body: UploadRequest) -> NewUploadView:
     adapters = wiring.api()
     view = uploads.request_upload(adapters.jobs, adapters.datasets, adapters.objects, adapters.audiences,
-                                  caller.account_id, body, adapters.url_ttl_seconds)
+                                  caller.account_id, body, adapters.url_ttl_seconds, adapters.max_upload_bytes)
     metrics.add_metric(name="UploadsRequested", unit=MetricUnit.Count, value=1)
     logger.info("upload requested", extra={"upload_id": view.id, "record_type": view.destination.record_type})
     return view
@@ -150,6 +154,35 @@ def list_uploads(caller: TokenCaller, query: UploadsQuery) -> UploadPage:
 def get_upload(caller: TokenCaller, upload_id: str) -> UploadView:
     adapters = wiring.api()
     return uploads.get_upload(adapters.jobs, adapters.objects, caller.account_id, upload_id, adapters.url_ttl_seconds)
+
+
+# -- multipart uploads (logic/multipart_uploads.py) ------------------------------------------------
+@route(app, "POST", "/v1/uploads/{upload_id}/parts", answer=PartUrls, body=PartNumbers, idempotent=True)
+def sign_parts(caller: TokenCaller, upload_id: str, body: PartNumbers) -> PartUrls:
+    adapters = wiring.api()
+    return multipart_uploads.sign_parts(adapters.jobs, adapters.objects, caller.account_id, upload_id, body,
+                                        adapters.url_ttl_seconds)
+
+
+@route(app, "GET", "/v1/uploads/{upload_id}/parts", answer=StoredParts)
+def list_parts(caller: TokenCaller, upload_id: str) -> StoredParts:
+    adapters = wiring.api()
+    return multipart_uploads.stored_parts(adapters.jobs, adapters.objects, caller.account_id, upload_id)
+
+
+@route(app, "POST", "/v1/uploads/{upload_id}/complete", answer=UploadView, body=CompleteRequest, idempotent=True)
+def complete_upload(caller: TokenCaller, upload_id: str, body: CompleteRequest) -> UploadView:
+    adapters = wiring.api()
+    multipart_uploads.complete(adapters.jobs, adapters.objects, caller.account_id, upload_id, body)
+    logger.info("multipart upload completed", extra={"upload_id": upload_id, "parts": len(body.parts)})
+    return uploads.get_upload(adapters.jobs, adapters.objects, caller.account_id, upload_id, adapters.url_ttl_seconds)
+
+
+@route(app, "DELETE", "/v1/uploads/{upload_id}", status=204)
+def abort_upload(caller: TokenCaller, upload_id: str) -> None:
+    adapters = wiring.api()
+    multipart_uploads.abort(adapters.jobs, adapters.objects, caller.account_id, upload_id)
+    logger.info("multipart upload aborted", extra={"upload_id": upload_id})
 
 
 # -- tokens and the account ----------------------------------------------------------------------

@@ -218,7 +218,8 @@ def _answer_once(contract: Route, key: str, account_id: str, path_parameters: di
         if url_fields is None:
             return body
         id_field, url_field, expiry_field = url_fields
-        if body[expiry_field] > iso_now():  # RFC 3339 UTC strings of one layout compare as times
+        # No URL: a multipart upload. RFC 3339 UTC strings of one layout compare as times.
+        if body.get(url_field) is None or body[expiry_field] > iso_now():
             return body
         url, expires_at = uploads.renewed_put_url(adapters.jobs, adapters.objects, account_id, body[id_field],
                                                   adapters.url_ttl_seconds)

@@ -15,6 +15,7 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -29,12 +30,14 @@ from ingest.adapters.quota_counters import QuotaCounters
 from ingest.adapters.record_store import RecordStore
 from ingest.adapters.usage_plans import UsagePlanKeys
 from ingest.adapters.workflow import WorkflowStarter
+from ingest.clock import SystemClock
 from ingest.config import (
     ApiSettings,
     AuthSettings,
     ClearSettings,
     ConsoleSettings,
     ImportAuthSettings,
+    SweeperSettings,
     TriggerSettings,
     WorkflowSettings,
 )
@@ -148,6 +151,7 @@ class ApiAdapters:
     idempotency: DynamoDBPersistenceLayer  # Idempotency-Key records (handlers/idempotency.py)
     # Settings the logic takes as values.
     url_ttl_seconds: int
+    max_upload_bytes: int  # the largest file a multipart upload may declare (CDK context)
     rate_limit: RateLimit
     profile_quotas: localytics.ImportQuotas
     audience_uploads_quota: quotas.Quota
@@ -171,6 +175,7 @@ def build_api(settings: ApiSettings, clients: Clients = aws) -> ApiAdapters:
         idempotency=_make(DynamoDBPersistenceLayer, table_name=settings.idempotency_table,
                           boto3_client=clients.client("dynamodb")),
         url_ttl_seconds=settings.upload_url_ttl_seconds,
+        max_upload_bytes=settings.max_upload_bytes,
         rate_limit=accounts.RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         profile_quotas=localytics.import_quotas(settings.profile_uploads_per_hour,
                                                 settings.profile_status_requests_per_minute),
@@ -247,6 +252,7 @@ def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> Load
             partitions=settings.load_partitions,
             load_max_concurrency=settings.load_max_concurrency,
             load_write_rate_per_second=settings.load_write_rate_per_second,
+            max_upload_bytes=settings.max_upload_bytes,
         ),
     )
     from ingest.logic.load.steps import LoadSteps
@@ -275,6 +281,27 @@ def build_clear(settings: ClearSettings, clients: Clients = aws) -> ClearAdapter
 @_built_once
 def clear() -> ClearAdapters:
     return build_clear(ClearSettings.from_env())
+
+
+@dataclass(frozen=True)
+class SweeperAdapters:
+    jobs: JobsTable
+    objects: ObjectStore
+    clock: SystemClock
+    abort_after_days: int
+    sweep_interval: timedelta
+
+
+def build_sweeper(settings: SweeperSettings, clients: Clients = aws) -> SweeperAdapters:
+    return SweeperAdapters(jobs=_announcing_jobs(clients, settings.jobs_table),
+                           objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
+                           clock=_make(SystemClock), abort_after_days=settings.multipart_abort_days,
+                           sweep_interval=timedelta(seconds=settings.sweep_interval_seconds))
+
+
+@_built_once
+def sweeper() -> SweeperAdapters:
+    return build_sweeper(SweeperSettings.from_env())
 
 
 @dataclass(frozen=True)

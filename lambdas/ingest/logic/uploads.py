@@ -19,6 +19,7 @@ from ingest.clock import iso_in, iso_now
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
 from ingest.logic import audiences, formats
 from ingest.logic.datasets import get_dataset
+from ingest.logic.multipart_uploads import DEFAULT_MAX_UPLOAD_BYTES, PartPlan, multipart_fields, plan_parts
 from ingest.models.analytics import AnalyticsFile
 from ingest.models.imports import ImportTarget
 from ingest.models.uploads import (
@@ -27,6 +28,7 @@ from ingest.models.uploads import (
     MAX_FILENAME_LENGTH,
     AudienceLoad,
     DatasetLoad,
+    MultipartView,
     NewUploadView,
     ProgressView,
     UploadOptions,
@@ -81,11 +83,15 @@ class NewUpload:
     size: int | None = None
     marks: Marks = field(default_factory=Marks)
     content: bytes | None = None
+    parts: PartPlan | None = None  # a multipart upload: the client sends these parts, then completes
 
     @classmethod
-    def of(cls, request: UploadRequest) -> NewUpload:
+    def of(cls, request: UploadRequest, max_upload_bytes: int) -> NewUpload:
+        parts = None
+        if request.multipart and request.size is not None:  # UploadRequest requires the size for multipart
+            parts = plan_parts(request.size, request.part_size, max_upload_bytes)
         return cls(filename=request.filename, destination=request.destination, options=request.options,
-                   size=request.size)
+                   size=request.size, parts=parts)
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,9 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
         dataset_id = target.dataset_id
     upload_id = ids.new_id()
     key = object_key(account_id, upload_id, upload.filename)
+    # S3's upload first: if the job's write then fails, the lifecycle rule aborts the orphan.
+    multipart = ({} if upload.parts is None
+                 else multipart_fields(objects.start_multipart(key), key, upload.parts))
     job = {
         "account_id": account_id,
         "job_id": upload_id,
@@ -152,6 +161,7 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
         "options": _stored_options(upload.options),
         **({"declared_size": upload.size} if upload.size is not None else {}),
         **upload.marks.item_fields(),
+        **multipart,
         "stats": {"total": 0, "loaded": 0, "rejected": 0},
         "created_at": now,
         "updated_at": now,
@@ -162,15 +172,17 @@ def create_upload(jobs, datasets, objects, audience_store, account_id: str, uplo
         # Writing the object is what a presigned PUT would do: the S3 trigger starts the workflow.
         objects.put(key, upload.content)
         return CreatedUpload(view, None, None)
+    if upload.parts is not None:
+        return CreatedUpload(view, None, None)  # part URLs come from POST /v1/uploads/{id}/parts
     return CreatedUpload(view, objects.presigned_put(key, url_ttl_seconds, content_length=upload.size),
                          iso_in(url_ttl_seconds))
 
 
 def request_upload(jobs, datasets, objects, audience_store, account_id: str, request: UploadRequest,
-                   url_ttl_seconds: int) -> NewUploadView:
-    """POST /v1/uploads: the upload and its presigned PUT URL."""
-    return create_upload(jobs, datasets, objects, audience_store, account_id, NewUpload.of(request),
-                         url_ttl_seconds).with_url()
+                   url_ttl_seconds: int, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> NewUploadView:
+    """POST /v1/uploads: the upload and its presigned PUT URL (a multipart upload: its S3 upload)."""
+    return create_upload(jobs, datasets, objects, audience_store, account_id,
+                         NewUpload.of(request, max_upload_bytes), url_ttl_seconds).with_url()
 
 
 def renewed_put_url(jobs, objects, account_id: str, upload_id: str, url_ttl_seconds: int) -> tuple[str, str]:
@@ -179,6 +191,8 @@ def renewed_put_url(jobs, objects, account_id: str, upload_id: str, url_ttl_seco
     job = jobs.get(account_id, upload_id)
     if job is None or job.get("job_type") != "upload":
         raise NotFoundError(f"upload {upload_id} not found")
+    if job.get("multipart"):
+        raise ConflictError(f"upload {upload_id} is a multipart upload: it has no single PUT URL")
     return (objects.presigned_put(job["object_key"], url_ttl_seconds, content_length=job.get("declared_size")),
             iso_in(url_ttl_seconds))
 
@@ -215,4 +229,5 @@ def upload_view(job: dict[str, Any], objects, url_ttl_seconds: int) -> UploadVie
         progress=ProgressView.of(job["progress"]) if status == "Processing" and job.get("progress") else None,
         failure_reason=((job.get("failure_reason") or "the job failed for an unknown reason")
                         if status == "Failed" else None),
+        multipart=MultipartView(**job["multipart"]) if job.get("multipart") else None,
     )

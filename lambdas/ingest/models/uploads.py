@@ -31,6 +31,11 @@ FILENAME_RULE_TEXT = (
 MAX_FILENAME_LENGTH = 200
 # The largest object one upload may be (S3's single PUT limit); logic/load/inspect.py refuses larger files too.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024 * 1024
+# S3's multipart limits: parts of 5 MiB to 5 GiB (the last may be smaller), at most 10,000 of them.
+MIN_PART_BYTES = 5 * 1024 * 1024
+MAX_PART_BYTES = 5 * 1024 * 1024 * 1024
+MAX_PARTS = 10_000
+MAX_PARTS_PER_REQUEST = 1000  # part URLs signed by one POST /v1/uploads/{id}/parts
 DATASET_LOAD = "dataset_load"
 AUDIENCE_LIST = "audience_list"  # Localytics Audience Imports semantics (logic/audiences.py)
 DESTINATION_TYPES = (DATASET_LOAD, AUDIENCE_LIST)
@@ -149,9 +154,21 @@ def _size(value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadRequestError("size must be the file's size in bytes: a positive integer")
-    if value > MAX_UPLOAD_BYTES:
-        raise BadRequestError(
-            f"size {value} bytes is over the 5 GB limit of one upload ({MAX_UPLOAD_BYTES} bytes); split the file")
+    return value
+
+
+def _multipart(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequestError("multipart must be true or false")
+    return value
+
+
+def _part_size(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PART_BYTES <= value <= MAX_PART_BYTES:
+        raise BadRequestError(f"part_size must be a whole number of bytes from {MIN_PART_BYTES} (5 MiB) "
+                              f"to {MAX_PART_BYTES} (5 GiB), S3's limits for a part")
     return value
 
 
@@ -161,8 +178,30 @@ class UploadRequest(RequestModel):
     filename: Filename = None
     destination: Annotated[Destination, REQUIRED, rule(_destination)] = None
     options: Annotated[UploadOptions, rule(_options)] = None
-    size: Annotated[int | None, Field(ge=1, le=MAX_UPLOAD_BYTES, description=(
-        "the file's size in bytes; signed into the URL, so S3 accepts only that length")), rule(_size)] = None
+    size: Annotated[int | None, Field(ge=1, description=(
+        "the file's size in bytes. A single PUT: at most 5 GB, signed into the URL, so S3 accepts only that "
+        "length. Multipart: required; at most the deployment's limit (README), it chooses the part size")),
+                    rule(_size)] = None
+    multipart: Annotated[bool, Field(description=(
+        "true: an S3 multipart upload (files over 5 GB, resumable): no `url`; sign part URLs with "
+        "POST /v1/uploads/{upload_id}/parts and finish with POST /v1/uploads/{upload_id}/complete")),
+                         rule(_multipart)] = False
+    part_size: Annotated[int | None, Field(ge=MIN_PART_BYTES, le=MAX_PART_BYTES, description=(
+        "multipart only: bytes per part (the last may be smaller); the service chooses when absent")),
+                         rule(_part_size)] = None
+
+    @model_validator(mode="after")
+    def _size_fits_the_way(self) -> UploadRequest:
+        if not self.multipart:
+            if self.part_size is not None:
+                raise BadRequestError("part_size applies to multipart uploads only: send \"multipart\": true")
+            if self.size is not None and self.size > MAX_UPLOAD_BYTES:
+                raise BadRequestError(
+                    f"size {self.size} bytes is over the 5 GB limit of one PUT ({MAX_UPLOAD_BYTES} bytes); "
+                    "send \"multipart\": true to upload it in parts")
+        elif self.size is None:
+            raise BadRequestError("a multipart upload needs size: the file's size in bytes")
+        return self
 
 
 # -- views ------------------------------------------------------------------------------------------
@@ -223,6 +262,15 @@ class ProgressView(View):
         return cls(phase=progress.get("phase", "Inspecting"), **figures)
 
 
+class MultipartView(View):
+    """The S3 multipart upload behind an upload (POST /v1/uploads with "multipart": true)."""
+
+    upload_id: Annotated[str, Field(description="S3's UploadId")]
+    key: Annotated[str, Field(description="the object key")]
+    part_size: Annotated[int, Field(description="bytes per part the service planned (the last may be smaller)")]
+    part_count: Annotated[int, Field(description="parts of part_size the declared size makes")]
+
+
 class OptionsView(View):
     dry_run: bool
     max_rejected_percent: Percent
@@ -246,15 +294,18 @@ class UploadView(View):
         "while Pending: the upload loading into the same dataset (or audience) that this one waits for"))] = None
     progress: Annotated[ProgressView | None, OMITTED, Field(description="while Processing")] = None
     failure_reason: Annotated[str | None, OMITTED, Field(description="when Failed")] = None
+    multipart: Annotated[MultipartView | None, OMITTED, Field(
+        description="a multipart upload's S3 upload (absent for a single PUT)")] = None
 
 
 class NewUploadView(UploadView):
-    """The upload just requested, with where to PUT the file (201, as Lexer's API answers)."""
+    """The upload just requested, with where to PUT the file (201, as Lexer's API answers); a multipart
+    upload has no URL: its parts' URLs are signed by POST /v1/uploads/{upload_id}/parts."""
 
     upload_url_fields: ClassVar[tuple[str, str, str] | None] = ("id", "url", "expires_at")
 
-    url: Annotated[str, Field(description="presigned PUT URL of the file")]
-    expires_at: Timestamp
+    url: Annotated[str | None, OMITTED, Field(description="presigned PUT URL of the file (not for multipart)")] = None
+    expires_at: Annotated[Timestamp | None, OMITTED] = None
 
 
 class ClearStats(View):
@@ -314,3 +365,86 @@ class JobsQuery(UploadsQuery):
         return data
 
 
+
+
+# -- multipart parts --------------------------------------------------------------------------------
+def _part_number(value: Any, field: str = "part_number") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARTS:
+        raise BadRequestError(f"{field} must be a whole number from 1 to {MAX_PARTS}")
+    return value
+
+
+def _part_numbers(value: Any) -> list[int]:
+    if not isinstance(value, list) or not value or len(value) > MAX_PARTS_PER_REQUEST:
+        raise BadRequestError(f"part_numbers must be a list of 1 to {MAX_PARTS_PER_REQUEST} part numbers")
+    numbers = [_part_number(number, "part_numbers[]") for number in value]
+    if len(set(numbers)) != len(numbers):
+        raise BadRequestError("part_numbers must not repeat a number")
+    return numbers
+
+
+class PartNumbers(RequestModel):
+    """POST /v1/uploads/{upload_id}/parts"""
+
+    unknown_fields_message = "unknown fields: {unknown}; send part_numbers"
+
+    part_numbers: Annotated[list[Annotated[int, Field(ge=1, le=MAX_PARTS)]],
+                            Field(min_length=1, max_length=MAX_PARTS_PER_REQUEST), REQUIRED,
+                            rule(_part_numbers)] = None
+
+
+class PartUrl(View):
+    part_number: int
+    url: Annotated[str, Field(description="presigned UploadPart URL: PUT the part's bytes; keep the ETag header")]
+    expires_at: Timestamp
+
+
+class PartUrls(View):
+    parts: list[PartUrl]
+
+
+class StoredPart(View):
+    part_number: int
+    size: Count
+    etag: Annotated[str, Field(description="the part's ETag, as S3 answered its PUT (quotes included)")]
+
+
+class StoredParts(View):
+    """The parts S3 holds for the upload, by number: a client resumes by sending the others."""
+
+    parts: list[StoredPart]
+
+
+def _etag(value: Any) -> str:
+    return required_text(value, "parts[].etag", 128)
+
+
+class CompletedPart(RequestModel):
+    unknown_fields_message = "parts[]: unknown fields {unknown}; send part_number and etag"
+
+    part_number: Annotated[int, Field(ge=1, le=MAX_PARTS), REQUIRED, rule(_part_number, "parts[].part_number")] = None
+    etag: Annotated[str, Field(min_length=1, max_length=128), REQUIRED, rule(_etag)] = None
+
+
+def _completed_parts(value: Any) -> Any:
+    if not isinstance(value, list) or not value or len(value) > MAX_PARTS:
+        raise BadRequestError(f"parts must be a list of 1 to {MAX_PARTS} objects {{part_number, etag}}")
+    for part in value:
+        require_object(part, "parts[]")
+    return value
+
+
+class CompleteRequest(RequestModel):
+    """POST /v1/uploads/{upload_id}/complete: every part, in ascending part_number order."""
+
+    unknown_fields_message = "unknown fields: {unknown}; send parts"
+
+    parts: Annotated[list[CompletedPart], Field(min_length=1, max_length=MAX_PARTS), REQUIRED,
+                     rule(_completed_parts)] = None
+
+    @model_validator(mode="after")
+    def _ascending(self) -> CompleteRequest:
+        numbers = [part.part_number for part in self.parts]
+        if numbers != sorted(set(numbers)):
+            raise BadRequestError("parts must be in ascending part_number order, each number once")
+        return self

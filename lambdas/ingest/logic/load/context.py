@@ -30,6 +30,8 @@ class LoadSettings:
     load_write_rate_per_second: int = 40_000  # writes/s all Loads of one job aim for together
     load_threads: int = 16  # writes in flight within one Load
     load_window_records: int = 20_000  # records one Load holds at once (memory bound)
+    # The largest multipart upload (CDK context max_upload_bytes; README, Limits, says what bounds it).
+    max_upload_bytes: int = 100 * 1024 * MIB
 
     def range_bytes_for(self, size: int) -> int:
         """The range size for a plain file of `size` bytes: range_bytes, or more when that would cut

@@ -37,8 +37,11 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
     size = ctx.objects.size_of(key)
     if size is None:
         raise FileRejectedError("the uploaded file is no longer in storage; upload it again with a new URL")
-    if size > MAX_OBJECT_BYTES:
+    if size > MAX_OBJECT_BYTES and not item.get("multipart"):
         raise FileRejectedError(f"the file is {size} bytes, over the 5 GB limit; split it into smaller files")
+    if size > ctx.settings.max_upload_bytes:  # a multipart upload's parts may add up to more than it declared
+        raise FileRejectedError(f"the file is {size} bytes, over the {ctx.settings.max_upload_bytes}-byte limit of "
+                                "one upload; split it into smaller files")
     if size == 0:
         raise FileRejectedError("the uploaded file is empty (0 bytes)")
     gzipped = line_reader.is_gzip(ctx.objects.first_bytes(key, 2))
