@@ -97,7 +97,8 @@ async function main() {
   const destination = () => ({destination_type: "dataset_load", dataset_id: form.elements.dataset.value,
     record_type: form.elements.record_type.value});
   const resumeName = (file) => [file.id, form.elements.dataset.value, form.elements.record_type.value].join("|");
-  const report = {stored: (count) => replace(resumed, `Resumed: ${count} part(s) already in storage.`)};
+  // What storage held when the resume began: the first listing of this upload on this page.
+  const report = {stored: (count) => resumed.textContent || replace(resumed, `Resumed: ${count} part(s) already in storage.`)};
   const uppy = new window.Uppy.Uppy({autoProceed: false, restrictions: {maxNumberOfFiles: 1}});
   uppy.use(window.Uppy.AwsS3, multipartGlue(destination, resumeName, report));
 
