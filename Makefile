@@ -16,7 +16,18 @@ STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test synth token import-key bench bench-scale bench-local deploy lint clean browser screenshots
+.PHONY: run test synth token import-key bench bench-scale bench-local deploy lint clean browser screenshots uppy
+
+# Uppy for the console's resumable upload page (/console/upload.html, docs/browser_upload.md): the `uppy`
+# package's prebuilt bundle at an exact version, from the npm registry, checked against its SHA-256, with
+# its MIT licence beside it. Fetched at set-up, never from a CDN at run time, and git-ignored (600 KB of
+# minified third-party code kept out of the history). 5.2.4 is the last release whose @uppy/aws-s3 (5.1.0)
+# takes createMultipartUpload/signPart/listParts/completeMultipartUpload/abortMultipartUpload; 6.x signs
+# raw S3 requests instead (signRequest), which a presigned-URL API cannot serve.
+UPPY_VERSION := 5.2.4
+UPPY_SHA256 := efcde62cb5911f9ac5d38cb9ec8a5da47b3964219336eab805ec22306109d0fd
+UPPY_DIR := lambdas/ingest/vendor
+UPPY_JS := $(UPPY_DIR)/uppy.min.js
 
 # requirements.txt pins every dependency; then the project's own packages (pyproject.toml: ingest from
 # lambdas/, infra, local_stack, cli, benchmarks) are installed editable, so nothing edits sys.path.
@@ -34,7 +45,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
-cdk.out/BulkIngest.template.json: $(STAMP) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt -o -path '*/ingest/console/*')
+cdk.out/BulkIngest.template.json: $(STAMP) $(UPPY_JS) app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.json' -o -name requirements.txt -o -path '*/ingest/console/*')
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
 ## synth: synthesize the CloudFormation template and Lambda asset into cdk.out/ (no Docker, no AWS account)
@@ -47,7 +58,7 @@ run: synth
 ## test: the whole suite (lint, unit, infrastructure assertions, end-to-end over HTTP on the local stack)
 # Two workers, one per core, each with its own synthesis and local stack; a file's tests stay together.
 TEST_WORKERS ?= 2
-test: $(STAMP) browser
+test: $(STAMP) browser $(UPPY_JS)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## browser: Debian's Chromium and chromedriver for the console's browser tests, installed only when missing
@@ -56,6 +67,17 @@ browser:
 	  echo "apt-get update && apt-get install -y chromium chromium-driver"; \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; \
 	fi
+
+## uppy: Uppy's bundle (pinned version and SHA-256) from the npm registry into lambdas/ingest/vendor/, only when missing
+uppy: $(UPPY_JS)
+
+$(UPPY_JS):
+	@mkdir -p $(UPPY_DIR)
+	cd "$$(mktemp -d)" && npm pack --silent uppy@$(UPPY_VERSION) >/dev/null \
+	  && tar xzf uppy-$(UPPY_VERSION).tgz package/dist/uppy.min.js package/LICENSE \
+	  && echo "$(UPPY_SHA256)  package/dist/uppy.min.js" | sha256sum --check --quiet \
+	  && cp package/LICENSE $(CURDIR)/$(UPPY_DIR)/uppy.LICENSE \
+	  && cp package/dist/uppy.min.js $(CURDIR)/$(UPPY_JS)
 
 ## screenshots: one PNG per console page, at 1440 and 360 px wide, into .local/screenshots/ (runs the browser test that takes them)
 screenshots: $(STAMP) browser

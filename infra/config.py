@@ -6,12 +6,14 @@ line (`npx aws-cdk@2 deploy -c upload_retention_days=90`), in cdk.json's "contex
 CDK_CONTEXT_JSON (what the tests do). A value that is not a whole number, or is out of its range,
 stops synthesis with a message naming the key.
 
-CONTEXT_KEYS below is the table of keys: default, range and meaning. The README's deploy section shows
+CONTEXT_KEYS below is the table of keys: default, range and meaning. Every key is a whole number but
+`browser_upload_origins`, a comma-separated list of web origins (OriginListKey). The README's deploy section shows
 it (`context_keys_table()` renders it; tests/infra/test_config.py keeps the two equal).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -36,14 +38,67 @@ class ContextKey:
                     return f"{value // size} {name}"
         return f"{value:,}"
 
+    def default_text(self) -> str:
+        return self.shown(self.default)
+
     def range_text(self) -> str:
         low = self.shown(self.minimum)
         return f"≥ {low}" if self.maximum is None else f"{low} – {self.shown(self.maximum)}"  # noqa: RUF001 (a range's dash)
 
+    def checked(self, key: str, raw: Any) -> int:
+        if raw is None:
+            return self.default
+        # `-c key=value` arrives as a string, cdk.json and CDK_CONTEXT_JSON values as JSON numbers.
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+            raise ConfigError(f"{key}={raw!r} is not a whole number")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{key}={raw!r} is not a whole number") from None
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            raise ConfigError(f"{key}={value} is out of range ({self.range_text()})")
+        return value
+
+
+# scheme://host[:port] with at most one `*` (S3's CORS wildcard: `https://*.example.com`, `http://127.0.0.1:*`),
+# or `*` alone. No path, no trailing slash: a browser's Origin header never has one, so it would never match.
+_ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.*-]+(:([0-9]+|\*))?)$")
+
+
+@dataclass(frozen=True)
+class OriginListKey:
+    """A comma-separated list of web origins (`-c key=https://a.example.com,https://b.example.com`; a JSON
+    list in cdk.json or CDK_CONTEXT_JSON works too)."""
+
+    default: tuple[str, ...]
+    meaning: str
+
+    def shown(self, value: tuple[str, ...]) -> str:
+        return ", ".join(f"`{origin}`" for origin in value)
+
+    def default_text(self) -> str:
+        return self.shown(self.default)
+
+    def range_text(self) -> str:
+        return "web origins, comma-separated"
+
+    def checked(self, key: str, raw: Any) -> tuple[str, ...]:
+        if raw is None:
+            return self.default
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+            raise ConfigError(f"{key}={raw!r} is not a list of origins")
+        origins = tuple(item.strip() for item in items if item.strip())
+        bad = [origin for origin in origins if not _ORIGIN.match(origin) or origin.count("*") > 1]
+        if not origins or bad:
+            raise ConfigError(f"{key}={raw!r}: each origin is scheme://host[:port] with at most one *, "
+                              f"or * alone ({', '.join(map(repr, bad)) or 'none given'})")
+        return origins
+
 
 MIB = 1024 * 1024
 # Every context key, in the order the README lists them. The name is DeploymentConfig's field.
-CONTEXT_KEYS: dict[str, ContextKey] = {
+CONTEXT_KEYS: dict[str, ContextKey | OriginListKey] = {
     "upload_retention_days": ContextKey(
         30, 1, None,
         "Days uploaded originals and error logs are kept (so a job can be re-run), then expire."),
@@ -122,6 +177,11 @@ CONTEXT_KEYS: dict[str, ContextKey] = {
         7, 1, 30,
         "Days after which the uploads bucket's lifecycle rule aborts an incomplete multipart upload (its "
         "parts are deleted); a sweeper then fails its job with that reason."),
+    "browser_upload_origins": OriginListKey(
+        ("*",),
+        "Web origins whose pages may PUT files and parts to the uploads bucket's presigned URLs and GET its "
+        "error logs (the bucket's CORS rule; `docs/browser_upload.md`). `*` by default: a presigned URL is "
+        "itself the credential. Name your app's origins (and the API's, for the console) to allow only them."),
 }
 
 
@@ -190,6 +250,7 @@ class DeploymentConfig:
     webhook_retry_max_seconds: int
     max_upload_bytes: int
     multipart_abort_days: int
+    browser_upload_origins: tuple[str, ...]
 
     @classmethod
     def from_context(cls, node: ContextReader) -> DeploymentConfig:
@@ -211,10 +272,10 @@ class DeploymentConfig:
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> DeploymentConfig:
         problems = []
-        values = {}
+        values: dict[str, Any] = {}
         for key, spec in CONTEXT_KEYS.items():
             try:
-                values[key] = _checked(key, spec, context.get(key))
+                values[key] = spec.checked(key, context.get(key))
             except ConfigError as exc:
                 problems.append(str(exc))
         if problems:
@@ -222,24 +283,9 @@ class DeploymentConfig:
         return cls(**values)
 
 
-def _checked(key: str, spec: ContextKey, raw: Any) -> int:
-    if raw is None:
-        return spec.default
-    # `-c key=value` arrives as a string, cdk.json and CDK_CONTEXT_JSON values as JSON numbers.
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise ConfigError(f"{key}={raw!r} is not a whole number")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a whole number") from None
-    if value < spec.minimum or (spec.maximum is not None and value > spec.maximum):
-        raise ConfigError(f"{key}={value} is out of range ({spec.range_text()})")
-    return value
-
-
 def context_keys_table() -> str:
     """CONTEXT_KEYS as the Markdown table the README's deploy section shows."""
-    rows = [f"| `{key}` | {spec.shown(spec.default)} | {spec.range_text()} | {spec.meaning} |"
+    rows = [f"| `{key}` | {spec.default_text()} | {spec.range_text()} | {spec.meaning} |"
             for key, spec in CONTEXT_KEYS.items()]
     return "\n".join(["| Context key | Default | Range | Meaning |", "| --- | --- | --- | --- |", *rows])
 

@@ -15,15 +15,21 @@ from ingest.config import ConsoleSettings
 # Its two routes: the page, and its files by name (one path segment: the files sit in one directory).
 CONSOLE_PATH = "/console"
 CONSOLE_ROUTES = {("GET", CONSOLE_PATH), ("GET", f"{CONSOLE_PATH}/{{file}}")}
-# The browser's direct calls to presigned URLs: PUT of a file from the upload form, GET of an error log
-# shown in the job view. Any origin: a presigned URL is itself the credential (anyone holding one can use
-# it with curl), S3 sends no cookies, and an origin list would break on custom domains and the local stack.
+# The browser's direct calls to presigned URLs, and nothing else: PUT of a file (the console's upload form)
+# or of a multipart part (Uppy, docs/browser_upload.md), GET of an error log shown in the job view. Complete
+# and abort go through the API, so no POST or DELETE. The one request header sent is the file's
+# content-type; ETag is exposed because a multipart client must read each part's ETag to complete.
+# Origins: CDK context `browser_upload_origins` (infra/config.py), any by default (a presigned URL is
+# itself the credential: anyone holding one can use it with curl, and S3 sends no cookies).
 CORS_METHODS = [s3.HttpMethods.PUT, s3.HttpMethods.GET]
+CORS_ALLOWED_HEADERS = ["content-type"]
+CORS_EXPOSED_HEADERS = ["ETag"]
 CORS_MAX_AGE_SECONDS = 3000
 
 
 class Console(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, rest_api: apigw.RestApi, bucket: s3.Bucket) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, rest_api: apigw.RestApi, bucket: s3.Bucket,
+                 upload_origins: tuple[str, ...] = ("*",)) -> None:
         super().__init__(scope, construct_id)
         self.path = CONSOLE_PATH
         self.function = python_function(
@@ -48,5 +54,6 @@ class Console(Construct):
                     "token and sends it with every data call, each behind the token authorizer. These two "
                     "GET routes serve only our own HTML, JavaScript and CSS (no account data).",
                 )
-        bucket.add_cors_rule(allowed_methods=CORS_METHODS, allowed_origins=["*"], allowed_headers=["content-type"],
+        bucket.add_cors_rule(allowed_methods=CORS_METHODS, allowed_origins=list(upload_origins),
+                             allowed_headers=CORS_ALLOWED_HEADERS, exposed_headers=CORS_EXPOSED_HEADERS,
                              max_age=CORS_MAX_AGE_SECONDS)

@@ -43,7 +43,8 @@ class BulkIngestStack(Stack):
         # and the authorizer's resources, with why, are in infra/nag.py.
         nag.acknowledge_api_findings(api, storage.bucket)
         MultipartSweeper(self, "MultipartSweeper", storage=storage, abort_after_days=config.multipart_abort_days)
-        console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket)
+        console = Console(self, "Console", rest_api=api.rest_api, bucket=storage.bucket,
+                          upload_origins=config.browser_upload_origins)
         Tags.of(self).add("service", "bulk-ingest")
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)

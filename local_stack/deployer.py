@@ -151,7 +151,7 @@ class Deployer:
             s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
             )
-        if "CorsConfiguration" in properties:  # the console's uploads from the browser (infra/console.py)
+        if "CorsConfiguration" in properties:  # browser uploads (infra/console.py); served by local_stack/s3_cors.py
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
                 _cors_rule(rule) for rule in properties["CorsConfiguration"]["CorsRules"]]})
         deployment.resolver.refs[logical_id] = name
@@ -276,6 +276,7 @@ class Deployer:
 
 
 def _cors_rule(rule: dict) -> dict:
-    """A CloudFormation CorsRule as S3's PutBucketCors API spells it (MaxAge is MaxAgeSeconds there)."""
-    renamed = {"MaxAge": "MaxAgeSeconds"}
+    """A CloudFormation CorsRule as S3's PutBucketCors API spells it (MaxAge is MaxAgeSeconds there,
+    ExposedHeaders is ExposeHeaders)."""
+    renamed = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}
     return {renamed.get(key, key): value for key, value in rule.items()}

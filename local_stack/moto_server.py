@@ -58,6 +58,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local_stack import access_guard
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
+from local_stack.s3_cors import with_s3_cors
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations/?$")
 _DRAIN_CHUNK = 1024 * 1024
@@ -91,7 +92,7 @@ def _expired(query: str) -> bool:
 def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
     query = environ.get("QUERY_STRING", "")
     # A browser's CORS preflight (OPTIONS) repeats the URL but is no use of it: S3 answers it from the
-    # bucket's CORS rules alone, as moto does (the console's uploads, infra/console.py).
+    # bucket's CORS rules alone (local_stack/s3_cors.py answers it before this check is reached).
     if "X-Amz-Signature" not in query or environ.get("REQUEST_METHOD") == "OPTIONS":
         return None
     raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0]
@@ -161,8 +162,9 @@ def _create_app(service: backends.SERVICE_NAMES) -> Flask:
 
 
 def wsgi_app() -> Callable:
-    """moto's WSGI app, with PUT bodies kept as sent, behind AWS's front-door checks."""
-    return with_aws_front_door(_PutBodyUnreadDispatcher(_create_app))
+    """moto's WSGI app, with PUT bodies kept as sent, behind AWS's front-door checks, with S3's CORS on
+    every answer to a browser (local_stack/s3_cors.py), refusals included."""
+    return with_s3_cors(with_aws_front_door(_PutBodyUnreadDispatcher(_create_app)))
 
 
 class MotoServer:

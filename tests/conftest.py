@@ -20,8 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # Gzip: every upload over 2 KiB is tried in parallel by member, and every Decompress invocation writes one
 # part (a budget of 0 s), so a single-member upload takes the chain through several invocations.
 # Webhook retries after 1 s, then 2 s (at most): a retried delivery takes seconds, not minutes.
+# Browser uploads only from the local stack's own origin (any port: the stack's ports are free ones picked after
+# synthesis), so the browser tests run under a configured origin list, as a restricted deployment would.
 TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4, "decompress_budget_seconds": 0,
-                "inflate_group_bytes": 2048, "webhook_retry_first_seconds": 1, "webhook_retry_max_seconds": 2}
+                "inflate_group_bytes": 2048, "webhook_retry_first_seconds": 1, "webhook_retry_max_seconds": 2,
+                "browser_upload_origins": "http://127.0.0.1:*"}
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,23 @@ def test_every_bad_key_is_named_at_once():
                                   "profile_uploads_per_hour='ten' is not a whole number")
 
 
+def test_browser_upload_origins_are_any_by_default_or_the_listed_ones():
+    assert DeploymentConfig.from_mapping({}).browser_upload_origins == ("*",)
+    listed = DeploymentConfig.from_mapping({"browser_upload_origins": "https://app.example.com, http://127.0.0.1:*"})
+    assert listed.browser_upload_origins == ("https://app.example.com", "http://127.0.0.1:*")
+    as_json = DeploymentConfig.from_mapping({"browser_upload_origins": ["https://*.example.com"]})
+    assert as_json.browser_upload_origins == ("https://*.example.com",)
+
+
+@pytest.mark.parametrize("raw", ["https://app.example.com/", "app.example.com", "https://*.*.example.com", "", 5,
+                                 "https://app.example.com/upload"])
+def test_an_origin_a_browser_would_never_send_is_refused(raw):
+    # A path or a trailing slash never matches a browser's Origin header; S3 takes one wildcard per origin.
+    with pytest.raises(ConfigError) as refused:
+        DeploymentConfig.from_mapping({"browser_upload_origins": raw})
+    assert str(refused.value).startswith(f"CDK context: browser_upload_origins={raw!r}")
+
+
 def test_synthesis_stops_on_a_bad_value_and_writes_no_template(tmp_path):
     env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
            "CDK_CONTEXT_JSON": json.dumps({"upload_retention_days": "30d"})}

@@ -7,6 +7,7 @@ import pytest
 
 import tests.infra.test_template as base  # a module, so pytest does not collect its tests twice here
 from infra.console import CONSOLE_ROUTES
+from tests.conftest import TEST_CONTEXT
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +59,11 @@ def test_the_console_function_may_call_no_aws_api(template, functions):
 
 def test_the_uploads_bucket_lets_browsers_put_and_get_through_presigned_urls_only(template, named):
     (rule,) = base.props(template, named["bucket"])["CorsConfiguration"]["CorsRules"]
-    assert sorted(rule["AllowedMethods"]) == ["GET", "PUT"]  # no DELETE, no POST
+    assert sorted(rule["AllowedMethods"]) == ["GET", "PUT"]  # no DELETE, no POST: complete and abort go via the API
     assert rule["AllowedHeaders"] == ["content-type"]
-    assert rule["AllowedOrigins"] == ["*"]  # infra/console.py: a presigned URL is the credential
+    assert rule["ExposedHeaders"] == ["ETag"]  # a multipart client completes with each part's ETag
+    # The configured origins (CDK context browser_upload_origins; tests/conftest.py sets the local stack's).
+    assert rule["AllowedOrigins"] == [TEST_CONTEXT["browser_upload_origins"]]
 
 
 def test_the_stack_names_the_console_url(template):

@@ -17,6 +17,11 @@ import ingest
 from ingest.adapters.object_store import ObjectStore
 
 CONSOLE_DIR = Path(ingest.__file__).resolve().parent / "console"
+# Third-party files a page loads, served by name beside ours: Uppy's bundle for upload.html, fetched at
+# set-up by `make uppy` into a git-ignored directory (Makefile: pinned version and SHA-256). Kept apart
+# so the tests that hold our own files to the CSP's rules (no HTML insertion, no inline code) read ours.
+VENDOR_DIR = CONSOLE_DIR.parent / "vendor"
+VENDORED = ("uppy.min.js",)
 INDEX = "index.html"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -33,10 +38,12 @@ class ConsoleFile:
     content_type: str
 
 
-def load_files(directory: Path = CONSOLE_DIR) -> dict[str, ConsoleFile]:
-    """Every servable file by name: the directory's .html, .js and .css files, nothing else."""
-    return {path.name: ConsoleFile(path.read_text(encoding="utf-8"), CONTENT_TYPES[path.suffix])
-            for path in sorted(directory.iterdir()) if path.suffix in CONTENT_TYPES}
+def load_files(directory: Path = CONSOLE_DIR, vendor: Path = VENDOR_DIR) -> dict[str, ConsoleFile]:
+    """Every servable file by name: the directory's .html, .js and .css files and the vendored files that
+    are there, nothing else."""
+    paths = [*(path for path in sorted(directory.iterdir()) if path.suffix in CONTENT_TYPES),
+             *(vendor / name for name in VENDORED if (vendor / name).is_file())]
+    return {path.name: ConsoleFile(path.read_text(encoding="utf-8"), CONTENT_TYPES[path.suffix]) for path in paths}
 
 
 def upload_origin(objects: ObjectStore) -> str:
