@@ -106,11 +106,10 @@ def best_of(runs: int, action) -> float:
 
 def bench_validation(lines: list[bytes]) -> dict:
     import jsonschema
+    import orjson
 
     from ingest import record_types
     from ingest.logic.load.split import check_line
-
-    import orjson
 
     record_type = record_types.get("purchase")
     baseline_validator = jsonschema.Draft7Validator(record_type.schema)

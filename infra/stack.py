@@ -15,8 +15,8 @@ from infra.config import DeploymentConfig
 from infra.console import Console
 from infra.imports import Imports
 from infra.maintenance import DatasetMaintenance
-from infra.revert import RevertWorkflow
 from infra.multipart import MultipartSweeper
+from infra.revert import RevertWorkflow
 from infra.storage import Storage
 from infra.webhooks import Webhooks
 from infra.workflow import Workflow
@@ -26,7 +26,7 @@ class BulkIngestStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         storage = Storage(self, "Storage", upload_retention_days=config.upload_retention_days,
-                          revert_retention_days=config.revert_retention_days)
+                          revert_retention_days=config.revert_retention_days,
                           multipart_abort_days=config.multipart_abort_days)
         auth = Auth(self, "Auth")
         imports = Imports(self, "Imports", auth=auth)

@@ -22,7 +22,7 @@ S3_ACCESS_LOGS_BY_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy
 
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, upload_retention_days: int,
-                 revert_retention_days: int) -> None:
+                 revert_retention_days: int,
                  multipart_abort_days: int) -> None:
         super().__init__(scope, construct_id)
         # S3 delivers the logs under a bucket policy, not the log-delivery ACL: ACLs are disabled here.

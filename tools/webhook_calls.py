@@ -2,7 +2,12 @@
 for one upload's 3 events to 1 webhook answering 2xx, then one delivery retried once (500 then 200).
 
 Usage: make synth && .venv/bin/python tools/webhook_calls.py cdk.out/BulkIngest.template.json"""
-import collections, json, sys, tempfile, threading, time
+import collections
+import json
+import sys
+import tempfile
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 

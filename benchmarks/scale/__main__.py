@@ -229,7 +229,7 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
     record_bytes = plain_run.plain_bytes / plain_run.records
     models = []
     for scenario in scenarios(record_bytes):
-        if scenario.gzip and gzip_run is None or scenario.members and members_run is None:
+        if (scenario.gzip and gzip_run is None) or (scenario.members and members_run is None):
             continue
         model = model_job(scenario, plain_run, gzip_run, limits, plan, members_run=members_run)
         models.append(model)

@@ -142,7 +142,7 @@ class ModelledDynamoDB:
         self.other_calls: Counter = Counter()
         self.cpu_s = 0.0  # CPU spent in the model itself (the bench subtracts it from the step's)
 
-    def put_item(self, *, TableName: str, Item: dict, **_: object) -> dict:  # noqa: N803 (boto3's names)
+    def put_item(self, *, TableName: str, Item: dict, **_: object) -> dict:
         started = time.thread_time()
         size = item_bytes(Item)
         with self._lock:
@@ -151,7 +151,7 @@ class ModelledDynamoDB:
             self.cpu_s += time.thread_time() - started
         return {}
 
-    def update_item(self, *, TableName: str, Key: dict, UpdateExpression: str = "",  # noqa: N803
+    def update_item(self, *, TableName: str, Key: dict, UpdateExpression: str = "",
                     ExpressionAttributeNames: dict | None = None, ExpressionAttributeValues: dict | None = None,
                     **_: object) -> dict:
         """Billed on the item's size after the update (the larger of before and after; nothing is before
@@ -165,7 +165,7 @@ class ModelledDynamoDB:
             self.cpu_s += time.thread_time() - started
         return {}
 
-    def batch_write_item(self, *, RequestItems: dict, **_: object) -> dict:  # noqa: N803
+    def batch_write_item(self, *, RequestItems: dict, **_: object) -> dict:
         with self._lock:
             self.tally.calls += 1
             for requests in RequestItems.values():

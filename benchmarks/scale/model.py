@@ -17,8 +17,6 @@ Extrapolation (the sample is smaller than the scenarios; docs/capacity.md discus
 
 from __future__ import annotations
 
-from ingest.logic.load.decompress import PART_UPLOADS
-
 import math
 from dataclasses import dataclass, field
 
@@ -27,6 +25,7 @@ from benchmarks.scale.dynamodb import WriteLimits, WriteTally
 from benchmarks.scale.limits import FunctionLimits
 from benchmarks.scale.run import Invocation, JobRun
 from benchmarks.scale.s3 import FREE, PUT_CLASS
+from ingest.logic.load.decompress import PART_UPLOADS
 
 GIB = 1024**3
 TARGET_SHARE = 0.5  # every step under 50 % of its timeout, memory and /tmp

@@ -136,7 +136,7 @@ class FileS3:
         self.meter.add_cpu(time.thread_time() - started)
 
     # -- reads ---------------------------------------------------------------------------------------
-    def head_object(self, *, Bucket: str, Key: str, **_) -> dict:  # noqa: N803 (boto3's names)
+    def head_object(self, *, Bucket: str, Key: str, **_) -> dict:
         started = time.thread_time()
         path = self.path(Bucket, Key)
         try:
@@ -147,7 +147,7 @@ class FileS3:
             self._timed("head_object", started)
         return {"ContentLength": size}
 
-    def get_object(self, *, Bucket: str, Key: str, Range: str | None = None, **_) -> dict:  # noqa: N803
+    def get_object(self, *, Bucket: str, Key: str, Range: str | None = None, **_) -> dict:
         started = time.thread_time()
         path = self.path(Bucket, Key)
         try:
@@ -167,7 +167,7 @@ class FileS3:
         return {"Body": _Body(path, start, end, self.meter), "ContentLength": end - start}
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", ContinuationToken: str | None = None,
-                        MaxKeys: int = LIST_PAGE, **_) -> dict:  # noqa: N803
+                        MaxKeys: int = LIST_PAGE, **_) -> dict:
         started = time.thread_time()
         base = self.root / Bucket
         directory = (base / Prefix).parent if not Prefix.endswith("/") else base / Prefix
@@ -194,7 +194,7 @@ class FileS3:
         return _Paginator(self)
 
     # -- writes --------------------------------------------------------------------------------------
-    def put_object(self, *, Bucket: str, Key: str, Body=b"", **_) -> dict:  # noqa: N803
+    def put_object(self, *, Bucket: str, Key: str, Body=b"", **_) -> dict:
         started = time.thread_time()
         path = self.path(Bucket, Key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,14 +203,14 @@ class FileS3:
         self._timed("put_object", started, len(data), Key)
         return {"ETag": '"bench"'}
 
-    def upload_file(self, Filename: str, Bucket: str, Key: str, ExtraArgs=None, **_) -> None:  # noqa: N803
+    def upload_file(self, Filename: str, Bucket: str, Key: str, ExtraArgs=None, **_) -> None:
         started = time.thread_time()
         path = self.path(Bucket, Key)
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Filename, path)
         self._timed("upload_file", started, path.stat().st_size, Key)
 
-    def create_multipart_upload(self, *, Bucket: str, Key: str, **_) -> dict:  # noqa: N803
+    def create_multipart_upload(self, *, Bucket: str, Key: str, **_) -> dict:
         started = time.thread_time()
         path = self.path(Bucket, Key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +224,7 @@ class FileS3:
     def _part_dir(self, path: Path, upload_id: str) -> Path:
         return path.parent / f".multipart-{path.name}-{upload_id}"
 
-    def upload_part(self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body, **_) -> dict:  # noqa: N803
+    def upload_part(self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body, **_) -> dict:
         started = time.thread_time()
         data = Body if isinstance(Body, bytes | bytearray | memoryview) else Body.read()
         (self._part_dir(self.path(Bucket, Key), UploadId) / f"{PartNumber:05d}").write_bytes(data)
@@ -232,7 +232,7 @@ class FileS3:
         return {"ETag": f'"part-{PartNumber}"'}
 
     def complete_multipart_upload(self, *, Bucket: str, Key: str, UploadId: str, MultipartUpload: dict,
-                                  **_) -> dict:  # noqa: N803
+                                  **_) -> dict:
         started = time.thread_time()
         path = self.path(Bucket, Key)
         parts = self._part_dir(path, UploadId)
@@ -244,21 +244,21 @@ class FileS3:
         self._timed("complete_multipart_upload", started)
         return {"ETag": '"bench"'}
 
-    def abort_multipart_upload(self, *, Bucket: str, Key: str, UploadId: str, **_) -> dict:  # noqa: N803
+    def abort_multipart_upload(self, *, Bucket: str, Key: str, UploadId: str, **_) -> dict:
         shutil.rmtree(self._part_dir(self.path(Bucket, Key), UploadId), ignore_errors=True)
         self.meter.count("abort_multipart_upload")
         return {}
 
-    def delete_objects(self, *, Bucket: str, Delete: dict, **_) -> dict:  # noqa: N803
+    def delete_objects(self, *, Bucket: str, Delete: dict, **_) -> dict:
         for entry in Delete["Objects"]:
             self.path(Bucket, entry["Key"]).unlink(missing_ok=True)
         self.meter.count("delete_objects")
         return {"Deleted": [{"Key": entry["Key"]} for entry in Delete["Objects"]]}
 
-    def delete_object(self, *, Bucket: str, Key: str, **_) -> dict:  # noqa: N803
+    def delete_object(self, *, Bucket: str, Key: str, **_) -> dict:
         self.path(Bucket, Key).unlink(missing_ok=True)
         self.meter.count("delete_object")
         return {}
 
-    def generate_presigned_url(self, operation: str, Params: dict, ExpiresIn: int = 0, **_) -> str:  # noqa: N803
+    def generate_presigned_url(self, operation: str, Params: dict, ExpiresIn: int = 0, **_) -> str:
         return f"file://{self.path(Params['Bucket'], quote(Params['Key']))}"

@@ -150,10 +150,10 @@ class WorkflowSettings(Settings):
     load_write_rate_per_second: int
     decompress_budget_seconds: int
     inflate_group_bytes: int
+    max_upload_bytes: int  # the largest multipart upload Inspect accepts (CDK context, infra/config.py)
     # Days what a load replaced is kept for a revert (CDK context revert_retention_days): Finalize
     # shows the upload's revertible_until from it; the bucket's lifecycle rule expires the journal.
     revert_retention_days: int = 7
-    max_upload_bytes: int  # the largest multipart upload Inspect accepts (CDK context, infra/config.py)
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,7 @@ class WebhookDeliverySettings(Settings):
     webhook_retry_max_seconds: int
 
 
+@dataclass(frozen=True)
 class RevertSettings(Settings):
     """Every step of the Revert workflow (handlers/revert.py)."""
 
@@ -186,6 +187,7 @@ class RevertSettings(Settings):
     records_table: str
 
 
+@dataclass(frozen=True)
 class SweeperSettings(Settings):
     """The multipart lifecycle sweeper (handlers/multipart_sweeper.py)."""
 

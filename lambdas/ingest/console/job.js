@@ -121,6 +121,8 @@ function correctedRetry(path) {
   }}, "Retry with a corrected file");
   place.append(button);
   return place;
+}
+
 /** Revert: as Clear Data, a confirmation that stays disabled until the upload's file name is typed. */
 function revertControl(job, path) {
   const box = h("div", {class: "revert"});

@@ -59,11 +59,11 @@ from ingest.models.uploads import (
     JobPage,
     JobsQuery,
     NewUploadView,
+    PartNumbers,
+    PartUrls,
     RetryRequest,
     RetryView,
     RevertJobView,
-    PartNumbers,
-    PartUrls,
     StoredParts,
     UploadPage,
     UploadRequest,
@@ -181,6 +181,9 @@ def retry_upload(caller: TokenCaller, upload_id: str, body: RetryRequest) -> Ret
     view = retries.retry_upload(adapters.jobs, adapters.datasets, adapters.objects, caller.account_id, upload_id,
                                 body, adapters.url_ttl_seconds)
     logger.info("retry requested", extra={"upload_id": view.id, "parent_id": upload_id, "rows": body.rows})
+    return view
+
+
 @route(app, "POST", "/v1/uploads/{upload_id}/revert", status=202, answer=RevertJobView, idempotent=True)
 def revert_upload(caller: TokenCaller, upload_id: str) -> RevertJobView:
     adapters = wiring.api()
