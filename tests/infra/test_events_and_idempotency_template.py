@@ -12,7 +12,7 @@ DEFAULT_BUS = "arn:aws:events:region:account:event-bus/default"
 OTHER_BUS = "arn:aws:events:region:account:event-bus/someone-elses"
 # The functions whose jobs table announces status changes (handlers/wiring.py _announcing_jobs).
 STATUS_WRITERS = {"api", "inspect", "plan_load", "finalize", "mark_failed", "clear_plan", "clear_finish",
-                  "clear_failed", "sweeper"}
+                  "clear_failed", "sweeper", "revert_plan", "revert_finish", "revert_failed"}
 IDEMPOTENCY_ITEM_ACTIONS = ("PutItem", "GetItem", "UpdateItem", "DeleteItem")
 
 

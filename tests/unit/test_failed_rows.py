@@ -60,7 +60,7 @@ class Service:
         job = inspect.inspect(ctx, ExecutionInput(account_id=account, upload_id=upload_id))
         work = WorkKeys(account, upload_id)
         if job.gzip:
-            job = decompress.decompress(ctx, job)
+            job = decompress.decompress_all(ctx, job)
         else:
             for task in _tasks(self.objects, work.scan_manifest, RangeTask):
                 scan.scan_range(ctx, job, task)
