@@ -76,6 +76,15 @@ def known_ids(stack, mint, tmp_path_factory) -> dict[str, str]:
     audience_import = _import_audience(stack, import_key, "schemathesis import")
     analytics_file = _post(stack, token, "/analytics/files/upload",
                            {"datasetType": "customers", "file": {"name": "customers-1.ndjson", "type": "ndjson"}}, 200)
+    # Webhooks to the local stack's loopback (the one address it delivers to): one to read, one to delete.
+    webhook, spare_webhook = (_post(stack, token, "/v1/webhooks", WEBHOOK) for _ in range(2))
+    # Open multipart uploads: one whose parts are signed and listed, one to complete (its one part sent,
+    # so a real part list completes it), one to abort.
+    parts_upload, complete_upload, abort_upload = (_multipart(stack, token, dataset["id"], name) for name in (
+        "parts", "complete", "abort"))
+    part_url = _post(stack, token, f"/v1/uploads/{complete_upload['id']}/parts", {"part_numbers": [1]}, 200)
+    sent = requests.put(part_url["parts"][0]["url"], data=json.dumps(record).encode() + b"\n", timeout=30)
+    assert sent.status_code == 200, sent.text
     return {
         "token": token,
         "dataset_id": dataset["id"],
@@ -105,7 +114,22 @@ def known_ids(stack, mint, tmp_path_factory) -> dict[str, str]:
         "audience_list_id": audience_import["audience_list_id"],
         "delete_audience_list_id": _import_audience(stack, import_key, "schemathesis import to delete")["audience_list_id"],
         "file_id": analytics_file["id"],
+        "webhook_id": webhook["id"],
+        "delete_webhook_id": spare_webhook["id"],
+        "parts_upload_id": parts_upload["id"],
+        "complete_upload_id": complete_upload["id"],
+        "complete_parts": [{"part_number": 1, "etag": sent.headers["ETag"]}],
+        "abort_upload_id": abort_upload["id"],
     }
+
+
+WEBHOOK = {"url": "http://127.0.0.1:9/schemathesis", "event_types": ["upload.completed"]}
+
+
+def _multipart(stack, token: str, dataset_id: str, name: str) -> dict:
+    return _post(stack, token, "/v1/uploads", {
+        "filename": f"customer_record-{name}.ndjson", "multipart": True, "size": 1024,
+        "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": "customer_record"}})
 
 
 def _post(stack, token: str, path: str, body: dict, status: int = 201) -> dict:
@@ -187,8 +211,15 @@ def api_schema(stack, known_ids):
             # elsewhere: always the real list, so generated forms get a chance at the update itself.
             return st.just({**path_parameters, **real})
         if method == "delete":  # deletes get objects of their own, so the others stay readable
-            for name in {"audience_id", "audience_list_id"} & set(real):
+            for name in {"audience_id", "audience_list_id", "webhook_id"} & set(real):
                 real[name] = known_ids[f"delete_{name}"]
+        # A multipart route needs an open multipart upload (the known upload is a completed single PUT).
+        if path.endswith("/parts"):
+            real["upload_id"] = known_ids["parts_upload_id"]
+        elif path.endswith("/complete"):
+            real["upload_id"] = known_ids["complete_upload_id"]
+        elif method == "delete" and path == "/v1/uploads/{upload_id}":
+            real["upload_id"] = known_ids["abort_upload_id"]
         return st.sampled_from([path_parameters, {**path_parameters, **real}])
 
     @loaded.hook
@@ -206,6 +237,12 @@ def api_schema(stack, known_ids):
             if "audience_list_id" in body:  # an update's form names the list of its path (the real one, or a 400)
                 real["audience_list_id"] = known_ids["audience_list_id"]
             return st.sampled_from([body, real])
+        if path == "/v1/webhooks":
+            return st.sampled_from([body, WEBHOOK])
+        if path.endswith("/complete"):
+            return st.sampled_from([body, {"parts": known_ids["complete_parts"]}])
+        if path.endswith("/parts"):
+            return st.sampled_from([body, {"part_numbers": [1, 2]}])
         if path == "/analytics/files/upload":
             real = {"datasetType": "customers", "file": {"name": "customers-2.csv", "type": "csv"}}
             return st.sampled_from([body, real])

@@ -52,8 +52,9 @@ import dataclasses
 import functools
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError
 
