@@ -4,7 +4,10 @@ Never log events, request bodies, record contents or tokens: ids and counts only
 traces either: entry points are traced with `traced`, which keeps responses and error objects out.
 """
 
+import functools
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -27,3 +30,16 @@ def traced(handler):
     turns capture off as well (infra/functions.py), for any capture_method added later.
     """
     return tracer.capture_lambda_handler(handler, capture_response=False, capture_error=False)
+
+
+def job_step(step: Callable[[dict], dict]) -> Callable[[dict, Any], dict]:
+    """A Lambda entry point for one state of a job's workflow (Clear Data, Revert): logged by job id, traced."""
+
+    @functools.wraps(step)
+    @logger.inject_lambda_context(log_event=False)
+    @traced
+    def handler(event: dict, context: Any) -> dict:
+        logger.append_keys(job_id=(event.get("job") or event).get("job_id"), step=step.__name__)
+        return step(event)
+
+    return handler
