@@ -136,6 +136,7 @@ class Invocation:
             while not self._handler_done:
                 remaining = self.remaining_seconds()
                 if remaining <= 0:
+                    # The worker is alive: it reports its end under this lock before it ends (_run_handler).
                     self.timed_out = True
                     ident = cast(int, worker.ident)  # set: the worker was started before this wait
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(LambdaTimeout))
@@ -287,8 +288,12 @@ def _invoke(function: Any, event: Any) -> tuple[str, bool, str]:
 
 
 def _run(invocation: Invocation, event: Any, outcome: dict[str, Any]) -> None:
-    with thread_context.working_for(Principal(invocation.function_name, invocation.role_arn, "function"), invocation):
-        _run_handler(invocation, event, outcome)
+    try:
+        with thread_context.working_for(Principal(invocation.function_name, invocation.role_arn, "function"),
+                                        invocation):
+            _run_handler(invocation, event, outcome)
+    except LambdaTimeout:  # landed as the handler's end was being reported: there is nothing left to stop
+        pass
 
 
 def _run_handler(invocation: Invocation, event: Any, outcome: dict[str, Any]) -> None:
@@ -303,9 +308,12 @@ def _run_handler(invocation: Invocation, event: Any, outcome: dict[str, Any]) ->
         except Exception as exc:  # noqa: BLE001 (the Lambda runtime reports every exception this way)
             outcome["error"] = exc
         _end(invocation)  # before the caller has its answer: /tmp is gone when it does
-        invocation._handler_returned()
     except LambdaTimeout:  # the caller has had its answer; the handler has stopped
         _end(invocation)
+    finally:
+        # On every way out, or the caller would time out a thread that has ended: a LambdaTimeout sent to
+        # an ended thread's id lands in whichever new thread has that id by then.
+        invocation._handler_returned()
 
 
 def _end(invocation: Invocation) -> None:
