@@ -16,7 +16,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from ingest.adapters import counters, load_hold
-from ingest.adapters.aws_errors import cancelled_by_condition, translated
+from ingest.adapters.aws_errors import cancelled_by_condition, condition_failed, translated
 from ingest.adapters.control_tables import plain
 from ingest.adapters.record_store import partition, shard_of
 
@@ -25,7 +25,7 @@ COUNT_ATTRIBUTE = "audiences"
 
 
 def _failed_condition(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException" or cancelled_by_condition(exc)
+    return condition_failed(exc) or cancelled_by_condition(exc)
 
 
 @translated

@@ -44,6 +44,22 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def condition_failed(exc: ClientError) -> bool:
+    """A write refused by its own ConditionExpression."""
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def update_if(table: Any, **request: Any) -> dict[str, Any] | None:
+    """`table.update_item(**request)`, or None when its ConditionExpression does not hold: for the
+    conditional writes whose refusal is an answer ("already done", "held by another"), not an error."""
+    try:
+        return table.update_item(**request)
+    except ClientError as exc:
+        if condition_failed(exc):
+            return None
+        raise
+
+
 def cancellation_reasons(exc: ClientError) -> set[str]:
     return {reason.get("Code", "") for reason in exc.response.get("CancellationReasons") or []}
 

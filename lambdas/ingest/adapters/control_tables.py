@@ -15,7 +15,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from ingest.adapters import counters, load_hold
-from ingest.adapters.aws_errors import translated
+from ingest.adapters.aws_errors import translated, update_if
 from ingest.adapters.record_store import NEW_DATASET_SHARDS
 from ingest.errors import BadRequestError, NotFoundError
 
@@ -126,6 +126,16 @@ class JobsTable:
     def _returning_old(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {"ReturnValues": "ALL_OLD"} if "status" in fields and self._on_status_change is not None else {}
 
+    def _updated(self, answer: dict[str, Any] | None, fields: dict[str, Any]) -> bool:
+        """After a conditional update of `fields`: False if its condition refused it; else True, with a
+        status change announced."""
+        if answer is None:
+            return False
+        if "status" in fields:
+            before = answer.get("Attributes")
+            self._changed(before, {**(before or {}), **fields})
+        return True
+
     def set_progress(self, account_id: str, job_id: str, phase: str, **totals: int) -> None:
         """Start a phase of a running job's progress: its name and totals (logic/load/progress.py)."""
         fields: dict[str, Any] = {"progress.phase": phase,
@@ -137,16 +147,13 @@ class JobsTable:
             values[f":p{index}"] = value
             sets.append(f"#progress.#p{index} = :p{index}")
         # The map must exist before its members can be set: create it empty on the first phase.
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "job_id": job_id},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(job_id) AND attribute_exists(progress)",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if update_if(
+            self._table,
+            Key={"account_id": account_id, "job_id": job_id},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(job_id) AND attribute_exists(progress)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        ) is None:
             self._table.update_item(
                 Key={"account_id": account_id, "job_id": job_id},
                 UpdateExpression="SET #progress = :progress",
@@ -174,49 +181,34 @@ class JobsTable:
         """Update a job that has not yet reached Completed or Failed; False if it had."""
         expression = _update_expression(fields)
         expression["ExpressionAttributeValues"].update({":done": "Completed", ":failed": "Failed"})
-        try:
-            before = self._table.update_item(
-                Key={"account_id": account_id, "job_id": job_id},
-                ConditionExpression="attribute_exists(job_id) AND #st <> :done AND #st <> :failed",
-                **self._returning_old(fields),
-                **{**expression,
-                   "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
-            ).get("Attributes")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        if "status" in fields:
-            self._changed(before, {**(before or {}), **fields})
-        return True
+        answer = update_if(
+            self._table,
+            Key={"account_id": account_id, "job_id": job_id},
+            ConditionExpression="attribute_exists(job_id) AND #st <> :done AND #st <> :failed",
+            **self._returning_old(fields),
+            **{**expression, "ExpressionAttributeNames": {**expression["ExpressionAttributeNames"], "#st": "status"}},
+        )
+        return self._updated(answer, fields)
 
     def claim_revert(self, account_id: str, upload_id: str, revert_id: str) -> bool:
         """Mark the upload `reverted_by` revert_id unless a revert already holds it; False if one does."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "job_id": upload_id},
-                UpdateExpression="SET reverted_by = :revert",
-                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(reverted_by)",
-                ExpressionAttributeValues={":revert": revert_id},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return update_if(
+            self._table,
+            Key={"account_id": account_id, "job_id": upload_id},
+            UpdateExpression="SET reverted_by = :revert",
+            ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(reverted_by)",
+            ExpressionAttributeValues={":revert": revert_id},
+        ) is not None
 
     def release_revert(self, account_id: str, upload_id: str, revert_id: str) -> None:
         """Unmark the upload, only if revert_id marked it (a failed revert lets it be reverted again)."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "job_id": upload_id},
-                UpdateExpression="REMOVE reverted_by",
-                ConditionExpression="reverted_by = :revert",
-                ExpressionAttributeValues={":revert": revert_id},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        update_if(
+            self._table,
+            Key={"account_id": account_id, "job_id": upload_id},
+            UpdateExpression="REMOVE reverted_by",
+            ConditionExpression="reverted_by = :revert",
+            ExpressionAttributeValues={":revert": revert_id},
+        )
 
     def close_multipart(self, account_id: str, job_id: str, *, pending_only: bool = False, **fields: Any) -> bool:
         """End a multipart upload's open state (complete, abort, lifecycle), setting `fields`; False if it
@@ -229,18 +221,12 @@ class JobsTable:
             condition += " AND #st = :pending"
             expression["ExpressionAttributeNames"]["#st"] = "status"
             expression["ExpressionAttributeValues"][":pending"] = "Pending"
-        try:
-            before = self._table.update_item(
-                Key={"account_id": account_id, "job_id": job_id}, ConditionExpression=condition,
-                **self._returning_old(fields), **expression,
-            ).get("Attributes")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        if "status" in fields:
-            self._changed(before, {**(before or {}), **fields})
-        return True
+        answer = update_if(
+            self._table,
+            Key={"account_id": account_id, "job_id": job_id}, ConditionExpression=condition,
+            **self._returning_old(fields), **expression,
+        )
+        return self._updated(answer, fields)
 
     def list(self, account_id: str, filters: dict[str, str], limit: int, token: str | None):
         """Newest first (job ids sort by time); filters are exact matches on top-level fields."""
@@ -321,56 +307,44 @@ class DatasetsTable:
         upload: conditional on the dataset's last load not being this upload (loads into a dataset are
         serialized by the load hold, so the last one is the only one that can be retried). False when
         this upload was already counted (a retried Finalize or MarkFailed) or the dataset is gone."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                UpdateExpression="SET record_counts.#rt = if_not_exists(record_counts.#rt, :zero) + :created, "
-                                 "last_load = :load, updated_at = :at",
-                ConditionExpression="attribute_exists(dataset_id) AND "
-                                    "(attribute_not_exists(last_load.upload_id) OR last_load.upload_id <> :upload)",
-                ExpressionAttributeNames={"#rt": record_type},
-                ExpressionAttributeValues={":zero": 0, ":created": created, ":load": load,
-                                           ":at": load["finished_at"], ":upload": load["upload_id"]},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return update_if(
+            self._table,
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            UpdateExpression="SET record_counts.#rt = if_not_exists(record_counts.#rt, :zero) + :created, "
+                             "last_load = :load, updated_at = :at",
+            ConditionExpression="attribute_exists(dataset_id) AND "
+                                "(attribute_not_exists(last_load.upload_id) OR last_load.upload_id <> :upload)",
+            ExpressionAttributeNames={"#rt": record_type},
+            ExpressionAttributeValues={":zero": 0, ":created": created, ":load": load,
+                                       ":at": load["finished_at"], ":upload": load["upload_id"]},
+        ) is not None
 
     def remove_records(self, account_id: str, dataset_id: str, record_type: str, removed: int, revert_id: str) -> bool:
         """Take a revert's removed records off the type's count, once per revert job (conditional on the
         dataset's last revert not being this one; a revert holds the dataset as a load does). False when
         already done or the dataset is gone."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                UpdateExpression="SET record_counts.#rt = if_not_exists(record_counts.#rt, :zero) - :removed, "
-                                 "last_revert = :revert",
-                ConditionExpression="attribute_exists(dataset_id) AND "
-                                    "(attribute_not_exists(last_revert) OR last_revert <> :revert)",
-                ExpressionAttributeNames={"#rt": record_type},
-                ExpressionAttributeValues={":zero": 0, ":removed": removed, ":revert": revert_id},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return update_if(
+            self._table,
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            UpdateExpression="SET record_counts.#rt = if_not_exists(record_counts.#rt, :zero) - :removed, "
+                             "last_revert = :revert",
+            ConditionExpression="attribute_exists(dataset_id) AND "
+                                "(attribute_not_exists(last_revert) OR last_revert <> :revert)",
+            ExpressionAttributeNames={"#rt": record_type},
+            ExpressionAttributeValues={":zero": 0, ":removed": removed, ":revert": revert_id},
+        ) is not None
 
     def update(self, account_id: str, dataset_id: str, **fields: Any) -> dict[str, Any]:
-        try:
-            item = self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                ConditionExpression=Attr("dataset_id").exists(),
-                ReturnValues="ALL_NEW",
-                **_update_expression(fields),
-            )["Attributes"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise NotFoundError(f"dataset {dataset_id} not found") from exc
-            raise
-        return plain(item)
+        answer = update_if(
+            self._table,
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            ConditionExpression=Attr("dataset_id").exists(),
+            ReturnValues="ALL_NEW",
+            **_update_expression(fields),
+        )
+        if answer is None:
+            raise NotFoundError(f"dataset {dataset_id} not found")
+        return plain(answer["Attributes"])
 
     def hold_for_load(self, account_id: str, dataset_id: str, job_id: str, at: str,
                       stale_holder: str | None = None) -> bool:
@@ -396,19 +370,14 @@ class DatasetsTable:
 
     def start_clear(self, account_id: str, dataset_id: str, job_id: str, at: str) -> bool:
         """Mark the dataset as being cleared by job_id; False if another clear or a load holds it."""
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                UpdateExpression="SET clearing_job = :job, updated_at = :at",
-                ConditionExpression="attribute_exists(dataset_id) AND attribute_not_exists(clearing_job) "
-                                    "AND attribute_not_exists(loading_job)",
-                ExpressionAttributeValues={":job": job_id, ":at": at},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return update_if(
+            self._table,
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            UpdateExpression="SET clearing_job = :job, updated_at = :at",
+            ConditionExpression="attribute_exists(dataset_id) AND attribute_not_exists(clearing_job) "
+                                "AND attribute_not_exists(loading_job)",
+            ExpressionAttributeValues={":job": job_id, ":at": at},
+        ) is not None
 
     def end_clear(self, account_id: str, dataset_id: str, job_id: str, at: str, emptied: bool) -> None:
         """Release the clear mark (only if job_id holds it); an emptied dataset counts no records."""
@@ -418,16 +387,13 @@ class DatasetsTable:
         values: dict[str, Any] = {":job": job_id, ":at": at}
         if emptied:
             values[":empty"] = {}
-        try:
-            self._table.update_item(
-                Key={"account_id": account_id, "dataset_id": dataset_id},
-                UpdateExpression=expression,
-                ConditionExpression="clearing_job = :job",
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        update_if(
+            self._table,
+            Key={"account_id": account_id, "dataset_id": dataset_id},
+            UpdateExpression=expression,
+            ConditionExpression="clearing_job = :job",
+            ExpressionAttributeValues=values,
+        )
 
 
 # The tokens table's index of an account's tokens (partition account_id, sort token_id). Only

@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ingest.adapters.aws_errors import cancelled_by_condition, translate
+from ingest.adapters.aws_errors import cancelled_by_condition, condition_failed, translate
 
 
 def transact(table, items: list[dict[str, Any]]) -> bool:
@@ -53,6 +53,6 @@ def start(table, counter_item: dict[str, Any], key_attribute: str) -> bool:
         table.put_item(Item=counter_item, ConditionExpression=f"attribute_not_exists({key_attribute})")
         return True
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise

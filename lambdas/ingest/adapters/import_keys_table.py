@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from ingest.adapters.aws_errors import translated
+from ingest.adapters.aws_errors import condition_failed, translated
 from ingest.adapters.control_tables import plain
 
 # The index of an account's keys (infra/imports.py IMPORT_KEYS_BY_ACCOUNT_INDEX names it too).
@@ -22,9 +22,6 @@ IMPORT_KEYS_BY_ACCOUNT_INDEX = "by_account"
 KEY_PREFIX = "key#"
 TARGET_PREFIX = "target#"
 
-
-def _failed_condition(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 @translated
@@ -64,7 +61,7 @@ class ImportKeysTable:
             )
             return True
         except ClientError as exc:
-            if _failed_condition(exc):
+            if condition_failed(exc):
                 return False
             raise
 
@@ -85,6 +82,6 @@ class ImportKeysTable:
                                  ConditionExpression=Attr("pk").not_exists())
             return dataset_id
         except ClientError as exc:
-            if not _failed_condition(exc):
+            if not condition_failed(exc):
                 raise
         return self._table.get_item(Key=key, ConsistentRead=True)["Item"]["dataset_id"]

@@ -10,9 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-
-def _failed_condition(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+from ingest.adapters.aws_errors import condition_failed
 
 
 def hold(table, key: dict[str, str], job_id: str, at: str, stale_holder: str | None = None,
@@ -36,7 +34,7 @@ def hold(table, key: dict[str, str], job_id: str, at: str, stale_holder: str | N
                           ConditionExpression=condition, ExpressionAttributeValues=values)
         return True
     except ClientError as exc:
-        if _failed_condition(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -47,5 +45,5 @@ def release(table, key: dict[str, str], job_id: str) -> None:
         table.update_item(Key=key, UpdateExpression="REMOVE loading_job, loading_since",
                           ConditionExpression="loading_job = :job", ExpressionAttributeValues={":job": job_id})
     except ClientError as exc:
-        if not _failed_condition(exc):
+        if not condition_failed(exc):
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from ingest.adapters.aws_errors import translated
+from ingest.adapters.aws_errors import condition_failed, translated
 
 
 @translated
@@ -23,7 +23,7 @@ class QuotaCounters:
                 ReturnValues="UPDATED_NEW",
             )["Attributes"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return None
             raise
         return int(item["uses"])

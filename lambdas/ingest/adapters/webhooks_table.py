@@ -16,7 +16,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from ingest.adapters import counters
-from ingest.adapters.aws_errors import translated
+from ingest.adapters.aws_errors import condition_failed, translated
 from ingest.adapters.control_tables import plain
 
 COUNT_KEY = "count"
@@ -33,9 +33,6 @@ def _item(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored item as the logic sees it: plain numbers, without the table's own sort key."""
     return {key: value for key, value in plain(stored).items() if key != "item_key"}
 
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 @translated
@@ -88,7 +85,7 @@ class WebhooksTable:
                 ConditionExpression="attribute_not_exists(item_key)")
             return True
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
 
@@ -111,7 +108,7 @@ class WebhooksTable:
                 ReturnValues="ALL_NEW")
             return _item(answer["Attributes"])
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
 
