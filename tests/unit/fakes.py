@@ -512,20 +512,52 @@ class FakeProfileRecordStore(FakeRecordStore):
         return written
 
 
-class FakeTokensTable:
-    """TokensTable in memory. Each write method holds one lock, as DynamoDB applies a conditional
-    write or a transaction atomically; reads (get, list_for_account, find) do not.
-
-    `counters` holds the per-account counter items (account -> active tokens), kept apart from
-    `items` (token hash -> token) as the adapter keeps them out of the by-account index.
-    """
+class CountedItems:
+    """Items counted per account, as the tokens, audiences and webhooks tables keep them: an item and
+    its account's counter item change together under one lock (the adapter's transaction), an
+    account's counter must be started (start_count) before anything is added to it, and reads take no
+    lock. `counters` (account -> count) stays apart from `items`, as the adapters keep counter items
+    out of listings and indexes."""
 
     def __init__(self):
         import threading
 
-        self.items: dict[str, dict[str, Any]] = {}
+        self.items: dict[Any, dict[str, Any]] = {}
         self.counters: dict[str, int] = {}
         self.lock = threading.Lock()
+
+    def start_count(self, account_id: str, existing: int) -> bool:
+        with self.lock:
+            if account_id in self.counters:
+                return False
+            self.counters[account_id] = existing
+            return True
+
+    def _add_counted(self, account_id: str, key: Any, item: dict[str, Any], limit: int) -> bool:
+        with self.lock:
+            count = self.counters.get(account_id)
+            if count is None or count >= limit or key in self.items:
+                return False
+            self.counters[account_id] = count + 1
+            self.items[key] = copy.deepcopy(item)
+            return True
+
+    def _remove_counted(self, account_id: str, key: Any) -> bool:
+        with self.lock:
+            count = self.counters.get(account_id)
+            if key not in self.items or not count:
+                return False
+            del self.items[key]
+            self.counters[account_id] = count - 1
+            return True
+
+
+class FakeTokensTable(CountedItems):
+    """TokensTable in memory (items: token hash -> token); reads (get, list_for_account, find) take no
+    lock. A revoked token stays, marked, and leaves its account's count."""
+
+    def __init__(self):
+        super().__init__()
         self.record_use_calls: list[tuple[str, str, str]] = []
 
     def get(self, token_hash: str) -> dict[str, Any] | None:
@@ -533,20 +565,7 @@ class FakeTokensTable:
         return copy.deepcopy(item) if item is not None else None
 
     def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
-        with self.lock:
-            count = self.counters.get(item["account_id"])
-            if count is None or count >= limit or item["token_hash"] in self.items:
-                return False
-            self.counters[item["account_id"]] = count + 1
-            self.items[item["token_hash"]] = copy.deepcopy(item)
-            return True
-
-    def start_count(self, account_id: str, active: int) -> bool:
-        with self.lock:
-            if account_id in self.counters:
-                return False
-            self.counters[account_id] = active
-            return True
+        return self._add_counted(item["account_id"], item["token_hash"], item, limit)
 
     def revoke(self, account_id: str, token_hash: str, at: str) -> bool:
         with self.lock:
@@ -615,43 +634,15 @@ class FakeAccountsTable:
         return copy.deepcopy(self.items[account_id])
 
 
-class FakeAudienceStore:
-    """AudienceStore in memory. Each write holds one lock, as DynamoDB applies a conditional write or
-    a transaction atomically; reads do not. `counters` holds the per-account counter items apart from
-    the audiences, as the adapter keeps them out of listings."""
-
-    def __init__(self):
-        import threading
-
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        self.counters: dict[str, int] = {}
-        self.lock = threading.Lock()
+class FakeAudienceStore(CountedItems):
+    """AudienceStore in memory (items: (account, audience id) -> audience). Each write holds the lock,
+    as DynamoDB applies a conditional write or a transaction atomically; reads do not."""
 
     def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
-        with self.lock:
-            key = (item["account_id"], item["audience_id"])
-            count = self.counters.get(item["account_id"])
-            if count is None or count >= limit or key in self.items:
-                return False
-            self.counters[item["account_id"]] = count + 1
-            self.items[key] = copy.deepcopy(item)
-            return True
-
-    def start_count(self, account_id: str, existing: int) -> bool:
-        with self.lock:
-            if account_id in self.counters:
-                return False
-            self.counters[account_id] = existing
-            return True
+        return self._add_counted(item["account_id"], (item["account_id"], item["audience_id"]), item, limit)
 
     def remove(self, account_id: str, audience_id: str) -> bool:
-        with self.lock:
-            count = self.counters.get(account_id)
-            if (account_id, audience_id) not in self.items or not count:
-                return False
-            del self.items[(account_id, audience_id)]
-            self.counters[account_id] = count - 1
-            return True
+        return self._remove_counted(account_id, (account_id, audience_id))
 
     def get(self, account_id: str, audience_id: str) -> dict[str, Any] | None:
         item = self.items.get((account_id, audience_id))
@@ -770,44 +761,21 @@ class FakeQuotaCounters:
         return self.uses[counter]
 
 
-class FakeWebhooksTable:
-    """WebhooksTable in memory: webhooks and a counter per account (changed together, under one lock, as
-    the adapter's transaction), and deliveries keyed by (account, webhook, delivery id). A claim is a
-    compare-and-set, as the adapter's conditional update."""
+class FakeWebhooksTable(CountedItems):
+    """WebhooksTable in memory: webhooks counted per account (`webhooks`, the same dict as `items`),
+    and deliveries keyed by (account, webhook, delivery id). A claim is a compare-and-set, as the
+    adapter's conditional update."""
 
     def __init__(self):
-        import threading
-
-        self.webhooks: dict[tuple[str, str], dict[str, Any]] = {}
-        self.counters: dict[str, int] = {}
+        super().__init__()
+        self.webhooks = self.items
         self.deliveries: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.lock = threading.Lock()
 
     def add_within_limit(self, item: dict[str, Any], limit: int) -> bool:
-        with self.lock:
-            key = (item["account_id"], item["webhook_id"])
-            count = self.counters.get(item["account_id"])
-            if count is None or count >= limit or key in self.webhooks:
-                return False
-            self.counters[item["account_id"]] = count + 1
-            self.webhooks[key] = copy.deepcopy(item)
-            return True
-
-    def start_count(self, account_id: str, existing: int) -> bool:
-        with self.lock:
-            if account_id in self.counters:
-                return False
-            self.counters[account_id] = existing
-            return True
+        return self._add_counted(item["account_id"], (item["account_id"], item["webhook_id"]), item, limit)
 
     def remove(self, account_id: str, webhook_id: str) -> bool:
-        with self.lock:
-            count = self.counters.get(account_id)
-            if (account_id, webhook_id) not in self.webhooks or not count:
-                return False
-            del self.webhooks[(account_id, webhook_id)]
-            self.counters[account_id] = count - 1
-            return True
+        return self._remove_counted(account_id, (account_id, webhook_id))
 
     def get_webhook(self, account_id: str, webhook_id: str) -> dict[str, Any] | None:
         item = self.webhooks.get((account_id, webhook_id))

@@ -435,10 +435,11 @@ class TokensTable:
                      "ConditionExpression": "attribute_not_exists(token_hash)"}},
         ])
 
-    def start_count(self, account_id: str, active: int) -> bool:
-        """Create the account's counter at `active` unless it exists; True if this call created it."""
+    def start_count(self, account_id: str, existing: int) -> bool:
+        """Create the account's counter at `existing` (its active tokens) unless it exists; True if this
+        call created it."""
         return counters.start(
-            self._table, {**self._counter_key(account_id), "counter_of": account_id, ACTIVE_COUNT_ATTRIBUTE: active},
+            self._table, {**self._counter_key(account_id), "counter_of": account_id, ACTIVE_COUNT_ATTRIBUTE: existing},
             "token_hash")
 
     def revoke(self, account_id: str, token_hash: str, at: str) -> bool:
