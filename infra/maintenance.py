@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import nag
 from infra.events import grant_job_events
 from infra.functions import python_function
-from infra.retries import lambda_task
+from infra.partitioned_jobs import PartitionedJobFunctions, partitioned_job_state_machine
 from infra.storage import Storage
 from ingest.config import ClearSettings
 
@@ -39,51 +37,11 @@ class DatasetMaintenance(Construct):
         storage.datasets_table.grant(plan_fn, "dynamodb:GetItem")
         storage.records_table.grant(partition_fn, "dynamodb:Query", "dynamodb:BatchWriteItem")
 
-        failed = sfn.Fail(self, "ClearJobFailed", cause="see the job's failure_reason", error="ClearFailed")
-        mark_failed = lambda_task(self, "ClearFailed", failed_fn, step_failed=False, settles_failure=True)
-        mark_failed.next(failed)
-        # Plan and Finish: a few reads and writes in a minute; a timeout is worth one cheap retry.
-        plan = lambda_task(self, "PlanClear", plan_fn, step_failed=False, timeout=True)
-        partitions = sfn.Map(
-            self,
-            "ClearPartitions",
-            items_path="$.partitions",
-            item_selector={
-                "job": {
-                    "account_id": sfn.JsonPath.string_at("$.account_id"),
-                    "job_id": sfn.JsonPath.string_at("$.job_id"),
-                    "dataset_id": sfn.JsonPath.string_at("$.dataset_id"),
-                },
-                "partition": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-            },
+        self.state_machine = partitioned_job_state_machine(
+            self, "Clear", PartitionedJobFunctions(plan_fn, partition_fn, finish_fn, failed_fn),
+            job_selector={name: sfn.JsonPath.string_at(f"$.{name}") for name in ("account_id", "job_id", "dataset_id")},
             max_concurrency=CLEAR_MAX_CONCURRENCY,
-            result_path="$.results",
         )
-        # A timed-out partition is not retried: the retry would count only what it removed itself, so the
-        # job's "removed" would be short. The user clears again instead, and removed records stay removed.
-        partitions.item_processor(lambda_task(self, "ClearPartition", partition_fn, step_failed=False))
-        finish = lambda_task(self, "FinishClear", finish_fn, step_failed=False, timeout=True)
-        for state in (plan, partitions, finish):
-            state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
-
-        self.state_machine = sfn.StateMachine(
-            self,
-            "ClearWorkflow",
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(
-                plan.next(partitions).next(finish).next(sfn.Succeed(self, "ClearCompleted"))
-            ),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=logs.LogGroup(
-                    self, "ClearWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
-                level=sfn.LogLevel.ERROR,
-                include_execution_data=False,
-            ),
-        )
-        nag.acknowledge_state_machine(self.state_machine, (plan_fn, partition_fn, finish_fn, failed_fn))
 
     def _function(self, name: str, entry: str, settings: ClearSettings, timeout: Duration) -> lambda_.Function:
         return python_function(

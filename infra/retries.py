@@ -78,3 +78,24 @@ def lambda_task(scope, state_name: str, function, *, step_failed: bool = True, t
                        backoff_rate=SETTLE_FAILED_RETRY["backoff_rate"],
                        max_attempts=SETTLE_FAILED_RETRY["max_attempts"])
     return task
+
+
+# Loads and reverts into one dataset run one at a time: the step that takes the dataset's hold (Inspect,
+# PlanRevert) raises DatasetBusyError while another job holds it, and is retried - 1 s, growing 1.5x to
+# at most 20 s between tries, with full jitter so queued jobs do not wake together - for about two
+# hours before the job fails saying why.
+DATASET_BUSY_ERROR = "DatasetBusyError"
+DATASET_BUSY_RETRY = {"interval_seconds": 1, "backoff_rate": 1.5, "max_delay_seconds": 20, "max_attempts": 400}
+
+
+def wait_for_the_dataset(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+    """Make the task retry DatasetBusyError (above) until the dataset's hold is free."""
+    task.add_retry(
+        errors=[DATASET_BUSY_ERROR],
+        interval=Duration.seconds(DATASET_BUSY_RETRY["interval_seconds"]),
+        backoff_rate=DATASET_BUSY_RETRY["backoff_rate"],
+        max_delay=Duration.seconds(DATASET_BUSY_RETRY["max_delay_seconds"]),
+        jitter_strategy=sfn.JitterType.FULL,
+        max_attempts=DATASET_BUSY_RETRY["max_attempts"],
+    )
+    return task

@@ -7,18 +7,16 @@ A load keeps, under revert/<account>/<upload>/, what each of its Load partitions
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import nag
 from infra.events import grant_job_events
 from infra.functions import python_function
-from infra.retries import lambda_task
+from infra.partitioned_jobs import PartitionedJobFunctions, partitioned_job_state_machine
 from infra.storage import REVERT_PREFIX, Storage
-from infra.workflow import DATASET_BUSY_ERROR, DATASET_BUSY_RETRY
 from ingest.config import RevertSettings
 
 # Partitions put back at once; each runs 16 conditional writes in flight (adapters/record_store.py put_back).
@@ -42,57 +40,16 @@ class RevertWorkflow(Construct):
         failed_fn = self._function("RevertFailed", "mark_failed", settings, Duration.minutes(1), 512)
         self._grant(storage, plan_fn, partition_fn, finish_fn, failed_fn)
 
-        failed = sfn.Fail(self, "RevertJobFailed", cause="see the job's failure_reason", error="RevertFailed")
-        mark_failed = lambda_task(self, "RevertFailed", failed_fn, step_failed=False, settles_failure=True)
-        mark_failed.next(failed)
-        plan = lambda_task(self, "PlanRevert", plan_fn, step_failed=False, timeout=True)
-        # One revert or load writes into a dataset at a time: PlanRevert waits for the hold as Inspect does.
-        plan.add_retry(
-            errors=[DATASET_BUSY_ERROR],
-            interval=Duration.seconds(DATASET_BUSY_RETRY["interval_seconds"]),
-            backoff_rate=DATASET_BUSY_RETRY["backoff_rate"],
-            max_delay=Duration.seconds(DATASET_BUSY_RETRY["max_delay_seconds"]),
-            jitter_strategy=sfn.JitterType.FULL,
-            max_attempts=DATASET_BUSY_RETRY["max_attempts"],
+        # PlanRevert waits for the dataset's hold as Inspect does: one revert or load writes into a dataset
+        # at a time. A partition is not retried on a timeout: its second run would count what the first
+        # put back as kept (its stamp is no longer the upload's).
+        job_fields = ("account_id", "job_id", "dataset_id", "upload_id", "record_type")
+        self.state_machine = partitioned_job_state_machine(
+            self, "Revert", PartitionedJobFunctions(plan_fn, partition_fn, finish_fn, failed_fn),
+            job_selector={name: sfn.JsonPath.string_at(f"$.{name}") for name in job_fields}
+            | {"shards": sfn.JsonPath.number_at("$.shards")},
+            max_concurrency=REVERT_MAX_CONCURRENCY, plan_waits_for_the_dataset=True,
         )
-        partitions = sfn.Map(
-            self,
-            "RevertPartitions",
-            items_path="$.partitions",
-            item_selector={
-                "job": {name: sfn.JsonPath.string_at(f"$.{name}")
-                        for name in ("account_id", "job_id", "dataset_id", "upload_id", "record_type")}
-                | {"shards": sfn.JsonPath.number_at("$.shards")},
-                "partition": sfn.JsonPath.object_at("$$.Map.Item.Value"),
-            },
-            max_concurrency=REVERT_MAX_CONCURRENCY,
-            result_path="$.results",
-        )
-        # Not retried on a timeout: a second run would count what the first put back as kept (its
-        # stamp is no longer the upload's). The job fails; asking again finishes the rest.
-        partitions.item_processor(lambda_task(self, "RevertPartition", partition_fn, step_failed=False))
-        finish = lambda_task(self, "FinishRevert", finish_fn, step_failed=False, timeout=True)
-        for state in (plan, partitions, finish):
-            state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
-
-        self.state_machine = sfn.StateMachine(
-            self,
-            "RevertWorkflow",
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(
-                plan.next(partitions).next(finish).next(sfn.Succeed(self, "RevertCompleted"))
-            ),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=logs.LogGroup(
-                    self, "RevertWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
-                level=sfn.LogLevel.ERROR,
-                include_execution_data=False,  # execution data can hold record keys
-            ),
-        )
-        nag.acknowledge_state_machine(self.state_machine, (plan_fn, partition_fn, finish_fn, failed_fn))
 
     @staticmethod
     def _grant(storage: Storage, plan_fn: lambda_.Function, partition_fn: lambda_.Function,

@@ -33,15 +33,9 @@ from infra.audiences import Audiences
 from infra.config import LoadPlan
 from infra.events import grant_job_events
 from infra.functions import python_function
-from infra.retries import lambda_task
+from infra.retries import lambda_task, wait_for_the_dataset
 from infra.storage import RESULTS_PREFIX, REVERT_PREFIX, UPLOADS_PREFIX, WORK_PREFIX, Storage
 from ingest.config import TriggerSettings, WorkflowSettings
-
-# Loads into one dataset run one at a time: Inspect raises DatasetBusyError while another upload holds
-# the dataset, and is retried - 1 s, growing 1.5x to at most 20 s between tries, with full jitter so
-# queued uploads do not wake together - for about two hours before the job fails saying why.
-DATASET_BUSY_ERROR = "DatasetBusyError"
-DATASET_BUSY_RETRY = {"interval_seconds": 1, "backoff_rate": 1.5, "max_delay_seconds": 20, "max_attempts": 400}
 
 
 @dataclass(frozen=True)
@@ -306,15 +300,7 @@ class Workflow(Construct):
         mark_failed.next(failed)
 
         # Inspect: a minute's work on one object's first bytes; a timeout is worth one cheap retry.
-        inspect = self._task("Inspect", self.inspect_fn, timeout_retry=True)
-        inspect.add_retry(
-            errors=[DATASET_BUSY_ERROR],
-            interval=Duration.seconds(DATASET_BUSY_RETRY["interval_seconds"]),
-            backoff_rate=DATASET_BUSY_RETRY["backoff_rate"],
-            max_delay=Duration.seconds(DATASET_BUSY_RETRY["max_delay_seconds"]),
-            jitter_strategy=sfn.JitterType.FULL,
-            max_attempts=DATASET_BUSY_RETRY["max_attempts"],
-        )
+        inspect = wait_for_the_dataset(self._task("Inspect", self.inspect_fn, timeout_retry=True))
         # Every iteration is idempotent (it rewrites its own work files), so a timed-out one, as when
         # S3 or DynamoDB was slow, is worth one more try. So is a Decompress invocation: it works for a
         # bounded time from its cursor and rewrites the same parts.
