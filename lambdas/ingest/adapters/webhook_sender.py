@@ -14,7 +14,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from ingest.logic.webhook_targets import Target
+from ingest.models.webhooks import Target
 
 RESPONSE_BYTES_READ = 1024  # the answer's body is not used; read a little so the connection ends cleanly
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ingest.errors import BadRequestError
+from ingest.models.webhooks import Target
 
 MAX_URL_LENGTH = 2048
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,17 +46,6 @@ def allow_plain_http_loopback() -> Callable[[], None]:
 
 class UnsafeTargetError(BadRequestError):
     """The URL's scheme or (resolved) address is one webhooks may not reach."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """A checked destination: connect to `address` (already checked), speak `scheme` to `host`."""
-
-    scheme: str
-    host: str  # the URL's host, for the Host header and TLS (SNI and certificate check)
-    port: int
-    path: str  # path and query, as sent
-    address: str
 
 
 def system_resolver(host: str, port: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -81,3 +82,15 @@ class DeliveryView(View):
 
 class DeliveryList(View):
     deliveries: Annotated[list[DeliveryView], Field(description="the latest 100, newest first")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook destination (logic/webhook_targets.py resolves and checks it; the sender,
+    adapters/webhook_sender.py, uses it): connect to `address`, speak `scheme` to `host`."""
+
+    scheme: str
+    host: str  # the URL's host, for the Host header and TLS (SNI and certificate check)
+    port: int
+    path: str  # path and query, as sent
+    address: str
