@@ -160,7 +160,7 @@ class _Starter:
 def test_a_clear_is_refused_while_a_load_holds_the_dataset_and_takes_over_a_stale_hold():
     world = Shared()  # FakeDatasetsTable.start_clear refuses while a clear or a load holds the dataset
     world.inspect(world.upload("A", customers("k1", source="A")))
-    with pytest.raises(ConflictError, match="upload A is loading into dataset"):
+    with pytest.raises(ConflictError, match=f"dataset {DATASET} is busy loading upload A; clear it when"):
         routes.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
     world.jobs.update(ACCOUNT, "A", status="Failed")  # A ended but its hold stayed
     view = routes.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
@@ -171,3 +171,14 @@ def test_giving_up_waiting_says_so():
     reason = failure_reason({"Error": "DatasetBusyError",
                              "Cause": json.dumps({"errorMessage": "dataset ds-1 is busy loading upload A"})})
     assert reason.startswith("gave up waiting for its turn: dataset ds-1 is busy loading upload A")
+
+
+def test_while_a_revert_holds_the_dataset_a_clear_and_a_queued_upload_name_the_revert():
+    world = Shared()
+    world.jobs.create({"account_id": ACCOUNT, "job_id": "R", "job_type": "revert", "status": "Processing",
+                       "dataset_id": DATASET, "upload_id": "A"})
+    assert world.datasets.hold_for_load(ACCOUNT, DATASET, "R", "2026-11-30T00:00:00Z")
+    with pytest.raises(ConflictError, match=rf"dataset {DATASET} is busy reverting upload A \(revert R\); clear it"):
+        routes.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
+    with pytest.raises(DatasetBusyError, match=rf"dataset {DATASET} is busy reverting upload A \(revert R\)$"):
+        world.inspect(world.upload("B", customers("k1", source="B")))

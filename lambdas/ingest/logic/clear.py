@@ -15,6 +15,7 @@ from ingest.adapters.workflow import ExecutionAlreadyStartedError
 from ingest.clock import iso_now
 from ingest.errors import ConflictError
 from ingest.logic.datasets import get_dataset
+from ingest.logic.load.hold import busy_with
 from ingest.models.uploads import ClearJobView
 
 
@@ -33,9 +34,8 @@ def request_clear(jobs, datasets, starter, account_id: str, dataset_id: str) -> 
         if holder:
             holding_job = jobs.get(account_id, holder)
             if holding_job is not None and holding_job.get("status") not in ("Completed", "Failed"):
-                raise ConflictError(
-                    f"upload {holder} is loading into dataset {dataset_id}; clear it when that job has finished"
-                )
+                raise ConflictError(f"dataset {dataset_id} is busy {busy_with(holder, holding_job)}; "
+                                    "clear it when that job has finished")
             datasets.release_load(account_id, dataset_id, holder)  # its job has ended: a stale hold
     else:
         raise ConflictError(f"dataset {dataset_id} is busy; try the clear again")

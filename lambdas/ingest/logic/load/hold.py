@@ -48,8 +48,16 @@ def take(ctx: LoadContext, account_id: str, upload_id: str, dataset_id: str, tar
             stale = holder  # its job ended without letting go (a workflow stopped from outside)
             continue
         ctx.jobs.update(account_id, upload_id, queued_behind=holder, updated_at=iso_now())
-        raise DatasetBusyError(f"dataset {dataset_id} is busy loading upload {holder}")
+        raise DatasetBusyError(f"dataset {dataset_id} is busy {busy_with(holder, holding_job)}")
     raise DatasetBusyError(f"dataset {dataset_id} is busy with another load")
+
+
+def busy_with(holder: str, holding_job: dict[str, Any]) -> str:
+    """What the job holding a dataset is doing, for messages: a load, or a revert (which takes the
+    same hold)."""
+    if holding_job.get("job_type") == "revert":
+        return f"reverting upload {holding_job.get('upload_id')} (revert {holder})"
+    return f"loading upload {holder}"
 
 
 def release(ctx: LoadContext, account_id: str, upload_id: str) -> None:
