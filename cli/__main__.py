@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -262,7 +263,10 @@ def _multipart_upload(client: IngestClient, file: Path, dataset_id: str, record_
     except KeyboardInterrupt:
         note(f"\ninterrupted: the parts sent so far are kept; run the same command again to resume "
              f"upload {upload_id}")
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        # Now, not at the interpreter's exit: that joins the part threads, and one may hang on a stalled
+        # connection for minutes. What a resume needs (the state file, the parts S3 holds) is kept already.
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     except multipart.PartFailedError as exc:
         fail(f"{exc}; the parts sent so far are kept: run the same command again to resume upload {upload_id}")
     client.complete_upload(upload_id, sent)

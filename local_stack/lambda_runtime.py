@@ -114,7 +114,8 @@ class Invocation:
         self._changed = threading.Condition()
 
     def now(self) -> float:
-        return time.monotonic() + self._skipped
+        """This invocation's clock: seconds since it started count 1/time_scale (see scale_time)."""
+        return self._started + (time.monotonic() - self._started) / _time_scale + self._skipped
 
     def remaining_seconds(self) -> float:
         return self._started + self.timeout_seconds - self.now()
@@ -141,8 +142,25 @@ class Invocation:
                     ident = cast(int, worker.ident)  # set: the worker was started before this wait
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(LambdaTimeout))
                     return False
-                self._changed.wait(remaining)
+                self._changed.wait(remaining * _time_scale)
             return True
+
+
+# How much slower than Lambda the local stack may run before a function times out: seconds of wall time
+# count 1/_time_scale against its timeout. 1 (make run) enforces the template's timeouts as they are. The
+# test suite sets more (LOCAL_LAMBDA_TIME_SCALE, tests/e2e/conftest.py): one process runs every function
+# and moto beside the tests, on two busy cores, so a cold authorizer once took more than its 10 s there.
+# Tests of timeouts move an invocation's clock instead (advance_clock), and Lambda's real timing is
+# `make bench-scale`'s to check, against each step's template limits.
+_time_scale = 1.0
+
+
+def scale_time(factor: float) -> None:
+    """From now on, wall time counts 1/factor against the functions' timeouts (factor >= 1)."""
+    global _time_scale  # noqa: PLW0603 (one clock per process, as the concurrency cap)
+    if factor < 1:
+        raise ValueError("the local stack never enforces a shorter timeout than the template's")
+    _time_scale = float(factor)
 
 
 class ConcurrencyLimit:
@@ -214,6 +232,7 @@ __all__ = [
     "invoke",
     "invoke_hooks",
     "limit_concurrency",
+    "scale_time",
     "use_wall_clock",
 ]
 

@@ -56,10 +56,12 @@ class StackInfo:
 
 class LocalStack:
     def __init__(self, template_path: Path, aws_port: int = 4566, api_port: int = 3000,
-                 lambda_concurrency: int | None = None):
+                 lambda_concurrency: int | None = None, lambda_time_scale: float | None = None):
         self.template_path = Path(template_path)
         self.lambda_concurrency = lambda_concurrency or int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY")
                                                             or LAMBDA_CONCURRENCY)
+        # Wall time that counts as one second of a function's timeout (lambda_runtime.scale_time).
+        self.lambda_time_scale = lambda_time_scale or float(os.environ.get("LOCAL_LAMBDA_TIME_SCALE") or 1)
         self.aws_port = aws_port
         self.api_port = api_port
         self.aws_endpoint = f"http://{HOST}:{aws_port}"
@@ -100,6 +102,7 @@ class LocalStack:
         self._api = LocalApiGateway(self.deployment, session.client("lambda"), HOST, self.api_port)
         api_functions = {arn.rsplit(":function:", 1)[-1].split(":")[0] for arn in self._api.definition.function_arns()}
         lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
+        lambda_runtime.scale_time(self.lambda_time_scale)
         self._api.start()
         return self.info
 

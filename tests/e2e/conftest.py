@@ -22,9 +22,15 @@ def fail_on_violations(when: str) -> None:
                     pytrace=False)
 
 
+# Wall time that counts as one second of a function's timeout here (lambda_runtime.scale_time): every
+# function, moto and the tests share one process on busy cores, where a cold start once outlasted the
+# authorizer's 10 s. Tests of timeouts move the invocation's clock (faults.Timeout) instead.
+LAMBDA_TIME_SCALE = 5
+
+
 @pytest.fixture(scope="session")
 def stack(template_path):
-    local = LocalStack(template_path, aws_port=free_port(), api_port=free_port())
+    local = LocalStack(template_path, aws_port=free_port(), api_port=free_port(), lambda_time_scale=LAMBDA_TIME_SCALE)
     local.start()
     yield local
     local.stop()

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import string
 import subprocess
 import sys
+import threading
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -198,11 +200,17 @@ def cli(stack, account, tmp_path):
 
 
 class PartPuts:
-    """Counts part PUTs by number at moto's front door and fails the ones told to (a 503, as S3's SlowDown)."""
+    """Counts part PUTs by number at moto's front door and fails the ones told to (a 503, as S3's SlowDown).
+    A part in `hanging` is held, as on a stalled connection, until the test releases it; it then fails."""
 
     def __init__(self):
         self.counts: dict[int, int] = {}
         self.failing: dict[int, int | None] = {}  # part number -> failures left (None: every time)
+        self.hanging: dict[int, tuple[threading.Event, threading.Event]] = {}  # number -> (arrived, release)
+
+    def hang(self, number: int) -> tuple[threading.Event, threading.Event]:
+        self.hanging[number] = (threading.Event(), threading.Event())
+        return self.hanging[number]
 
     def __call__(self, environ: dict):
         query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -210,6 +218,11 @@ class PartPuts:
             return None
         number = int(query["partNumber"][0])
         self.counts[number] = self.counts.get(number, 0) + 1
+        if number in self.hanging:
+            arrived, release = self.hanging.pop(number)
+            arrived.set()
+            release.wait(300)  # a bound for a test that never releases it, not a speed target
+            self.failing.setdefault(number, 1)
         left = self.failing.get(number, 0)
         if left == 0:
             return None
@@ -284,3 +297,38 @@ def test_the_cli_resumes_after_a_dropped_part_sending_only_what_s3_lacks(cli, da
     assert part_puts.counts == {1: 1, 2: 3, 3: 2}  # part 1 was not sent again
     fields = _fields(second.stdout)
     assert (fields["status"], fields["total"], fields["loaded"], fields["rejected"]) == ("Completed", "2200", "2198", "2")
+
+
+def test_ctrl_c_stops_the_cli_at_once_and_the_same_command_resumes_from_what_s3_holds(stack, account, dataset,
+                                                                                       tmp_path, part_puts):
+    """A user's Ctrl-C while a part hangs on a stalled connection: the CLI stops at once (it does not
+    wait for the stalled request), keeps the upload open, and the same command sends only the rest."""
+    path = tmp_path / "customer_record-cli-interrupted.ndjson"
+    path.write_bytes(_file())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(INGEST_STACK_FILE=str(tmp_path / "no-stack.json"), INGEST_API_URL=stack.info.api_url,
+               INGEST_TOKEN=account["token"], INGEST_UPLOAD_STATE_DIR=str(tmp_path / "state"))
+    command = [sys.executable, "-m", "cli", "upload", str(path), "--dataset", dataset["id"], "--record-type",
+               "customer_record", "--multipart-threshold", str(MIB), "--part-size", str(PART), "--parallel", "1"]
+    arrived, release = part_puts.hang(2)
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert arrived.wait(120), "part 2 was never sent"
+        first.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+        # Stopped while part 2 still hangs: it did not wait for the stalled request.
+        _, stderr = first.communicate(timeout=60)
+    finally:
+        release.set()
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130, stderr
+    assert "interrupted: the parts sent so far are kept; run the same command again to resume" in stderr
+    assert part_puts.counts == {1: 1, 2: 1}
+
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stderr and "S3 holds 1 part(s)" in second.stderr
+    assert part_puts.counts == {1: 1, 2: 2, 3: 1}  # part 1 was not sent again
+    fields = _fields(second.stdout)
+    assert (fields["status"], fields["total"], fields["loaded"]) == ("Completed", "2200", "2198")
+
