@@ -160,6 +160,11 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
             cells.append(f"{other.other_share:.1%}/{other.other_share - other.share_of(PRE_READ):.1%} "
                          f"{step.time_share:.0%} {other.floor_ratio:.2f}x")
         print(f"  {model.scenario.name[:30]:30}" + "".join(f"{cell:>22}" for cell in cells))
+    cpu = rates_of(plain_run)["Load"].cpu_per_driver * figures.LAMBDA_CPU_SPEED_VS_HERE.value
+    pace = plan.write_rate / plan.load_concurrency
+    print(f"  One Load keeps its pace ({pace:,.0f} writes/s) from {figures.LAMBDA_MB_PER_VCPU.value * cpu * pace:,.0f} MB: "
+          f"{cpu * 1e6:,.0f} us of CPU a record (measured here) x {pace:,.0f}/s = {cpu * pace:.2f} vCPU. Below that it "
+          "is CPU-bound (slower, the same GB-s); above it, it pays for waiting on its pace.")
     if models:
         model = models[0]
         reads = model.costs[PRE_READ] / model.records
