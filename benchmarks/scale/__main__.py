@@ -26,10 +26,10 @@ from benchmarks.scale import figures, generate
 from benchmarks.scale.limits import step_limits
 from benchmarks.scale.model import (
     GIB,
+    PRE_READ,
     TARGET_FLOOR_RATIO,
     TARGET_OTHER_COST,
     TARGET_SHARE,
-    PRE_READ,
     JobModel,
     Plan,
     Scenario,
@@ -272,7 +272,9 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
     record_bytes = plain_run.plain_bytes / plain_run.records
     models = []
     for scenario in scenarios(record_bytes):
-        if (scenario.gzip and gzip_run is None) or (scenario.members and members_run is None):
+        # A members sample smaller than one group goes straight to Decompress (no InflateMembers to model).
+        inflated_by_member = members_run is not None and bool(members_run.of("InflateMembers"))
+        if (scenario.gzip and gzip_run is None) or (scenario.members and not inflated_by_member):
             continue
         model = model_job(scenario, plain_run, gzip_run, limits, plan, members_run=members_run)
         models.append(model)
