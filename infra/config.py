@@ -97,6 +97,10 @@ class OriginListKey:
 
 
 MIB = 1024 * 1024
+# The Load function's memory: the smallest that keeps one Load at its pace (docs/capacity.md, "Cost";
+# infra/workflow.py uses it as Load's StepLimits).
+LOAD_MEMORY_MB = 1152
+
 # Every context key, in the order the README lists them. The name is DeploymentConfig's field.
 CONTEXT_KEYS: dict[str, ContextKey | OriginListKey] = {
     "upload_retention_days": ContextKey(
@@ -131,6 +135,12 @@ CONTEXT_KEYS: dict[str, ContextKey | OriginListKey] = {
         40_000, 1, None,
         "Record writes per second the Loads of one job aim for together, shared evenly by the Loads "
         "running at once (an on-demand table's default maximum is 40,000 write units per second)."),
+    "load_memory_mb": ContextKey(
+        LOAD_MEMORY_MB, 128, 10_240,
+        "Memory of the Load function, in MB (its CPU share: one vCPU at 1,769 MB). 1,152 MB keeps one Load at "
+        "its share of the write rate (625/s) with ~1 ms of CPU a record; Lambda bills the same GB-s per "
+        "CPU-second at any size below 1,769 MB, so more only pays for waiting on the pace. Raise it with "
+        "the write rate per Load (docs/capacity.md)."),
     "decompress_budget_seconds": ContextKey(
         240, 0, 600,
         "Seconds one Decompress invocation inflates a gzip upload before it hands over to the next one "
@@ -195,6 +205,7 @@ class LoadPlan:
     split_max_concurrency: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    load_memory_mb: int
     decompress_budget_seconds: int
     inflate_group_bytes: int
     max_upload_bytes: int
@@ -238,6 +249,7 @@ class DeploymentConfig:
     split_max_concurrency: int
     load_max_concurrency: int
     load_write_rate_per_second: int
+    load_memory_mb: int
     decompress_budget_seconds: int
     inflate_group_bytes: int
     rate_limit_per_second: int

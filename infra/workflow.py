@@ -30,7 +30,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.audiences import Audiences
-from infra.config import LoadPlan
+from infra.config import LOAD_MEMORY_MB, LoadPlan
 from infra.events import grant_job_events
 from infra.functions import python_function
 from infra.retries import lambda_task, wait_for_the_dataset
@@ -48,7 +48,8 @@ class StepLimits:
 
 
 # Every step streams: none holds the file, a range or a partition in memory or /tmp. 1,769 MB is one
-# full vCPU, for the steps that parse or inflate.
+# full vCPU, for the steps that parse or inflate. Load's memory is CDK context (`load_memory_mb`, LoadPlan):
+# its Lambda cost is its GB-s, and it is sized to keep its pace, not to idle on a vCPU (docs/capacity.md).
 STEP_LIMITS = {
     "Inspect": StepLimits(Duration.minutes(1), 512),
     "Scan": StepLimits(Duration.minutes(5), 1024),
@@ -60,7 +61,7 @@ STEP_LIMITS = {
     "JoinMembers": StepLimits(Duration.minutes(2), 512),
     "Split": StepLimits(Duration.minutes(15), 1769),
     "PlanLoad": StepLimits(Duration.minutes(5), 512),
-    "Load": StepLimits(Duration.minutes(15), 1769),
+    "Load": StepLimits(Duration.minutes(15), LOAD_MEMORY_MB),
     "Finalize": StepLimits(Duration.minutes(15), 1024),
     "MarkFailed": StepLimits(Duration.minutes(5), 512),
 }
@@ -107,7 +108,7 @@ class Workflow(Construct):
         self.join_members_fn = self._step("JoinMembers", "join_members", settings)
         self.split_fn = self._step("Split", "split", settings)
         self.plan_load_fn = self._step("PlanLoad", "plan_load", settings)
-        self.load_fn = self._step("Load", "load", settings)
+        self.load_fn = self._step("Load", "load", settings, memory_mib=self._plan.load_memory_mb)
         self.finalize_fn = self._step("Finalize", "finalize", settings)
         self.mark_failed_fn = self._step("MarkFailed", "mark_failed", settings)
 
@@ -194,7 +195,8 @@ class Workflow(Construct):
                     [nag.LAMBDA_BASIC_EXECUTION_POLICY],
                 )
 
-    def _step(self, name: str, entry: str, settings: WorkflowSettings) -> lambda_.Function:
+    def _step(self, name: str, entry: str, settings: WorkflowSettings,
+              memory_mib: int | None = None) -> lambda_.Function:
         limits = STEP_LIMITS[name]
         return python_function(
             self,
@@ -203,7 +205,7 @@ class Workflow(Construct):
             description=f"Load workflow: {name} step",
             settings=settings,
             timeout=limits.timeout,
-            memory_size=limits.memory_mib,
+            memory_size=memory_mib or limits.memory_mib,
             ephemeral_storage_mib=limits.ephemeral_mib,
         )
 

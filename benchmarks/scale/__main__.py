@@ -26,6 +26,7 @@ from benchmarks.scale import figures, generate
 from benchmarks.scale.limits import step_limits
 from benchmarks.scale.model import (
     GIB,
+    PRE_READ,
     TARGET_FLOOR_RATIO,
     TARGET_OTHER_COST,
     TARGET_SHARE,
@@ -130,9 +131,50 @@ def print_job(model: JobModel) -> None:
           f"{'yes' if worst <= TARGET_SHARE else 'NO'} (worst {worst:.0%})")
     print("  cost per million records (USD): " + ", ".join(
         f"{name} {model.per_million(usd):.4f}" for name, usd in model.costs.items()))
-    share = model.other_cost / model.dynamodb_writes_cost
+    share = model.other_share
     print(f"  everything but DynamoDB writes: {share:.1%} of the DynamoDB write cost "
-          f"({'meets' if share <= TARGET_OTHER_COST else 'MISSES'} the {TARGET_OTHER_COST:.0%} target)")
+          f"({'meets' if share <= TARGET_OTHER_COST else 'MISSES'} the {TARGET_OTHER_COST:.0%} target); "
+          f"without the revert pre-read {share - model.share_of(PRE_READ):.1%}")
+    for name, usd in model.costs.items():
+        part = "(the base)" if name == "DynamoDB writes" else f"{model.share_of(name):6.2%}"
+        print(f"    {name:34} {part:>10}  USD {usd:10.4f}  {model.quantities.get(name, '')}")
+
+
+LOAD_MEMORY_CHOICES = (1024, 1152, 1280, 1536, 1769)
+
+
+def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | None, members_run: JobRun | None,
+                 limits, plan: Plan) -> None:
+    """What Load's memory buys: the cost share (with and without the pre-read), its time and the floor
+    ratio, each scenario re-modelled with only Load's memory changed; and the floor the pre-read sets."""
+    load = limits["Load"]
+    print(f"\nLoad's memory (the template's: {load.memory_mb} MB; infra/config.py `load_memory_mb`): the cost share "
+          "(all / without the pre-read), Load's share of its timeout, the job vs its write floor")
+    print(f"  {'scenario':30}" + "".join(f"{memory:>22}" for memory in LOAD_MEMORY_CHOICES))
+    for model in models:
+        cells = []
+        for memory in LOAD_MEMORY_CHOICES:
+            sized = dict(limits, Load=replace(load, memory_mb=memory))
+            other = model_job(model.scenario, plain_run, gzip_run, sized, plan, members_run=members_run)
+            step = next(step for step in other.steps if step.step == "Load")
+            cells.append(f"{other.other_share:.1%}/{other.other_share - other.share_of(PRE_READ):.1%} "
+                         f"{step.time_share:.0%} {other.floor_ratio:.2f}x")
+        print(f"  {model.scenario.name[:30]:30}" + "".join(f"{cell:>22}" for cell in cells))
+    cpu = rates_of(plain_run)["Load"].cpu_per_driver * figures.LAMBDA_CPU_SPEED_VS_HERE.value
+    pace = plan.write_rate / plan.load_concurrency
+    print(f"  One Load keeps its pace ({pace:,.0f} writes/s) from {figures.LAMBDA_MB_PER_VCPU.value * cpu * pace:,.0f} MB: "
+          f"{cpu * 1e6:,.0f} us of CPU a record (measured here) x {pace:,.0f}/s = {cpu * pace:.2f} vCPU. Below that it "
+          "is CPU-bound (slower, the same GB-s); above it, it pays for waiting on its pace.")
+    if models:
+        model = models[0]
+        reads = model.costs[PRE_READ] / model.records
+        writes = model.dynamodb_writes_cost / model.records
+        print(f"  The floor: the pre-read of every written key costs {reads * 1e6:.4f} USD per million records against "
+              f"{writes * 1e6:.4f} for the writes, {reads / writes:.1%} whatever the sizing (1 RRU at "
+              f"{figures.PRICE_READ_REQUEST_UNIT.value * 1e6:.3f} vs 1 WRU at "
+              f"{figures.PRICE_WRITE_REQUEST_UNIT.value * 1e6:.3f} USD per million for items under 1 KiB); eventually "
+              f"consistent it would be {reads / writes / 2:.1%}. Lambda's part cannot go below the Loads' CPU: "
+              "under 1,769 MB, GB-s per CPU-second are the same at every memory size.")
 
 
 def print_figures() -> None:
@@ -168,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 partition_bytes=configured.partition_bytes, max_partitions=configured.max_partitions,
                 load_concurrency=configured.load_max_concurrency, split_concurrency=SPLIT_MAX_CONCURRENCY,
                 write_rate=configured.load_write_rate_per_second, load_threads=configured.load_threads,
+                load_window_records=configured.load_window_records,
                 decompress_budget_s=configured.decompress_budget_seconds,
                 inflate_group_bytes=configured.inflate_group_bytes,
                 seek_point_bytes=configured.inflate_seek_point_bytes)
@@ -229,7 +272,9 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
     record_bytes = plain_run.plain_bytes / plain_run.records
     models = []
     for scenario in scenarios(record_bytes):
-        if (scenario.gzip and gzip_run is None) or (scenario.members and members_run is None):
+        # A members sample smaller than one group goes straight to Decompress (no InflateMembers to model).
+        inflated_by_member = members_run is not None and bool(members_run.of("InflateMembers"))
+        if (scenario.gzip and gzip_run is None) or (scenario.members and not inflated_by_member):
             continue
         model = model_job(scenario, plain_run, gzip_run, limits, plan, members_run=members_run)
         models.append(model)
@@ -240,6 +285,8 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
             print(f"  what if each Load spread its writes over all {configured.new_dataset_shards} shards (a shard "
                   f"independent of the partition): job {spread.wall_s:,.0f} s, {spread.floor_ratio:.2f}x the floor; "
                   f"Load {max(s.time_share for s in spread.steps if s.step == 'Load'):.0%} of its timeout")
+
+    print_sizing(models, plain_run, gzip_run, members_run, limits, plan)
 
     def plain_job(size: int) -> JobModel:
         return model_job(Scenario("", size, size, False), plain_run, gzip_run, limits, plan)

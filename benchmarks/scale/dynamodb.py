@@ -6,6 +6,9 @@ they take on AWS from the documented limits instead of sleeping (figures.py has 
     one partition-key value   at most 1,000 write units/s (it lives on one partition)
     the table                 at most the configured rate, and at most 40,000 WRU/s (on-demand default)
     calls                     `latency` seconds each, `threads` in flight at once
+    read units of an item     ceil(item bytes / 4 KiB), at least 1, also for an absent item; half that
+                              for an eventually consistent read (the Load's pre-read for a revert is a
+                              strongly consistent BatchGetItem of every key it is about to write)
 
 ModelledDynamoDB counts the writes of a boto3-shaped client (put_item, update_item, batch_write_item);
 `modelled_client(model)` is a real boto3 DynamoDB client (validation, serialization, signing: the CPU a
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from benchmarks.scale import figures
 
 WRITE_UNIT_BYTES = int(figures.WRITE_UNIT_BYTES.value)
+READ_UNIT_BYTES = int(figures.READ_UNIT_BYTES.value)
 PARTITION_UNITS_PER_S = figures.PARTITION_WRITE_UNITS_PER_S.value
 TABLE_UNITS_PER_S = figures.TABLE_WRITE_UNITS_PER_S.value
 
@@ -71,6 +75,34 @@ def updated_bytes(expression: str, names: dict, values: dict) -> int:
     for name, value in _SET_CLAUSE.findall(expression.removeprefix("SET ")):
         total += len(names.get(name, name).encode("utf-8")) + attribute_value_bytes(values[value])
     return total
+
+
+def read_units(item_bytes: int | None, consistent: bool) -> float:
+    """Read units one read of an item consumes: 1 per 4 KiB, rounded up, at least 1 (an absent item
+    too); half for an eventually consistent read."""
+    units = max(1, math.ceil((item_bytes or 0) / READ_UNIT_BYTES))
+    return units if consistent else units / 2
+
+
+@dataclass
+class ReadTally:
+    """Reads seen: calls, keys asked for, read units (the Load's pre-read of what a window replaces)."""
+
+    calls: int = 0
+    keys: int = 0
+    units: float = 0.0
+
+    def merge(self, other: ReadTally) -> None:
+        self.calls += other.calls
+        self.keys += other.keys
+        self.units += other.units
+
+    def state(self) -> dict:
+        return {"calls": self.calls, "keys": self.keys, "units": self.units}
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> ReadTally:
+        return cls(**state) if state else cls()
 
 
 @dataclass(frozen=True)
@@ -133,11 +165,13 @@ class WriteTally:
 
 
 class ModelledDynamoDB:
-    """A boto3-shaped DynamoDB client for the records table: counts what it is asked to write, stores
-    nothing, answers at once (no old item: the bench's keys are unique). Safe from several threads."""
+    """A boto3-shaped DynamoDB client for the records table: counts what it is asked to write and to
+    read, stores nothing, answers at once (no old item: the bench's keys are unique). Safe from several
+    threads."""
 
     def __init__(self) -> None:
         self.tally = WriteTally()
+        self.reads = ReadTally()
         self._lock = threading.Lock()
         self.other_calls: Counter = Counter()
         self.cpu_s = 0.0  # CPU spent in the model itself (the bench subtracts it from the step's)
@@ -175,8 +209,20 @@ class ModelledDynamoDB:
                         self.tally.add(item["pk"]["S"], item_bytes(item))
         return {"UnprocessedItems": {}}
 
+    def batch_get_item(self, *, RequestItems: dict, **_: object) -> dict:
+        """Every key asked for is read (and billed) whether or not its item exists; none does here."""
+        started = time.thread_time()
+        with self._lock:
+            self.reads.calls += 1
+            for request in RequestItems.values():
+                consistent = bool(request.get("ConsistentRead", False))
+                self.reads.keys += len(request["Keys"])
+                self.reads.units += sum(read_units(None, consistent) for _ in request["Keys"])
+            self.cpu_s += time.thread_time() - started
+        return {"Responses": {}, "UnprocessedKeys": {}}
+
     def __getattr__(self, name: str):
-        """Reads and other calls: counted, answered empty (the bench's load finds no old records)."""
+        """Other calls: counted, answered empty (the bench's load finds no old records)."""
         if name.startswith("_"):
             raise AttributeError(name)
 
@@ -203,7 +249,8 @@ def modelled_client(model: ModelledDynamoDB, region: str = "us-east-1"):
 
     session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=region)
     client = session.client("dynamodb", endpoint_url="http://127.0.0.1:9")
-    operations = {"PutItem": model.put_item, "UpdateItem": model.update_item, "BatchWriteItem": model.batch_write_item}
+    operations = {"PutItem": model.put_item, "UpdateItem": model.update_item, "BatchWriteItem": model.batch_write_item,
+                  "BatchGetItem": model.batch_get_item}
 
     def observe(params: dict, event_name: str = "", **_: object) -> None:
         operation = event_name.rsplit(".", 1)[-1]

@@ -29,6 +29,15 @@ class Figure:
 # On-demand: one write request unit (WRU) per 1 KB, rounded up, the same way:
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
 WRITE_UNIT_BYTES = Figure(1 * KIB, "bytes per write unit", "DynamoDB Developer Guide, capacity modes (1 KB, rounded up)")
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
+#   "A strongly consistent read request of an item up to 4 KB requires one read unit", "eventually
+#   consistent ... one-half read unit"; BatchGetItem "processes each item in the batch as an individual
+#   GetItem request", each rounded up to 4 KB; reading an item that does not exist still consumes the
+#   minimum (1 for a strongly consistent read).
+READ_UNIT_BYTES = Figure(4 * KIB, "bytes per read unit", "DynamoDB Developer Guide, read and write operations (4 KB, rounded up)")
+# ASSUMPTION: one BatchGetItem of up to 100 keys from a Lambda in the table's region; the decision log
+# ("Undo a load") and docs/capacity.md assume 10-20 ms. The Load sends them one after another.
+BATCH_GET_LATENCY_S = Figure(0.015, "s per BatchGetItem call (100 keys)", "ASSUMPTION (10-20 ms, not measured on AWS)")
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html
 #   "...each partition ... maximum of 3,000 read units per second and 1,000 write units per second."
 # One partition-key value is always on one partition, so 1,000 WCU/s is the ceiling of one key value.
@@ -65,6 +74,7 @@ STATE_OVERHEAD_S = Figure(0.1, "s per state", "ASSUMPTION")
 # -- Prices, us-east-1 (checked 2026-11-30) ----------------------------------------------------------------
 # https://aws.amazon.com/dynamodb/pricing/on-demand/ (after the 2024-11-01 reduction)
 PRICE_WRITE_REQUEST_UNIT = Figure(0.625 / 1e6, "USD per WRU", "aws.amazon.com/dynamodb/pricing/on-demand, us-east-1")
+PRICE_READ_REQUEST_UNIT = Figure(0.125 / 1e6, "USD per RRU", "aws.amazon.com/dynamodb/pricing/on-demand, us-east-1")
 # https://aws.amazon.com/lambda/pricing/ (arm64, first pricing tier; the functions are arm64)
 PRICE_LAMBDA_GB_SECOND = Figure(0.0000133334, "USD per GB-s (arm64)", "aws.amazon.com/lambda/pricing, us-east-1")
 PRICE_LAMBDA_REQUEST = Figure(0.20 / 1e6, "USD per invocation", "aws.amazon.com/lambda/pricing, us-east-1")

@@ -9,8 +9,9 @@ Extrapolation (the sample is smaller than the scenarios; docs/capacity.md discus
     share (memory / 1,769 MB, at most 1: the steps are single-threaded where it counts).
   - S3 transfer = bytes moved / S3_BYTES_PER_S_PER_CONNECTION, requests x S3_REQUEST_LATENCY_S, added to
     the CPU (no overlap assumed: the pessimistic case).
-  - Load = its reads + the larger of its CPU and its writes' time under the DynamoDB model (the writes
-    overlap the CPU on the writer's threads).
+  - Load = its reads (S3 parts, and the pre-read of every key of a window for the revert journal: its
+    BatchGetItem calls one after another) + the larger of its CPU and its writes' time under the
+    DynamoDB model (the writes overlap the CPU on the writer's threads).
   - Memory and /tmp: the sample's peak per step. Every step holds a bounded window whatever the file;
     the sample runs full-size ranges (range_bytes as configured), so its peaks are the scenarios' peaks.
 """
@@ -21,10 +22,11 @@ import math
 from dataclasses import dataclass, field
 
 from benchmarks.scale import figures
-from benchmarks.scale.dynamodb import WriteLimits, WriteTally
+from benchmarks.scale.dynamodb import ReadTally, WriteLimits, WriteTally
 from benchmarks.scale.limits import FunctionLimits
 from benchmarks.scale.run import Invocation, JobRun
 from benchmarks.scale.s3 import FREE, PUT_CLASS
+from ingest.adapters.record_store import BATCH_GET_LIMIT
 from ingest.logic.load.decompress import PART_UPLOADS
 
 GIB = 1024**3
@@ -35,6 +37,7 @@ TARGET_OTHER_COST = 0.05  # everything else <= 5 % of the DynamoDB write cost
 # (its start, its one Task state, its end). ASSUMPTION from the state machine's shape (docs/load_workflow.md).
 MAIN_STATE_TRANSITIONS = 12
 TRANSITIONS_PER_CHILD = 3
+PRE_READ = "DynamoDB reads (revert pre-read)"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class StepRates:
     peak_rss: int
     peak_tmp: int
     writes: WriteTally
+    reads: ReadTally = field(default_factory=ReadTally)
 
     @property
     def cpu_per_driver(self) -> float:
@@ -109,6 +113,7 @@ class JobModel:
     write_floor_s: float
     load_phase_bounds: dict[str, float]
     costs: dict[str, float]  # USD for the whole job, by item
+    quantities: dict[str, str] = field(default_factory=dict)  # what each cost counts, by item (printed)
 
     @property
     def floor_ratio(self) -> float:
@@ -121,6 +126,14 @@ class JobModel:
     @property
     def other_cost(self) -> float:
         return sum(value for name, value in self.costs.items() if name != "DynamoDB writes")
+
+    @property
+    def other_share(self) -> float:
+        """Everything but the record writes, as a share of the record writes' cost (target <= 5 %)."""
+        return self.other_cost / self.dynamodb_writes_cost
+
+    def share_of(self, item: str) -> float:
+        return self.costs.get(item, 0.0) / self.dynamodb_writes_cost
 
     def per_million(self, usd: float) -> float:
         return usd / self.records * 1e6
@@ -155,6 +168,7 @@ def rates_of(run: JobRun) -> dict[str, StepRates]:
         rate.peak_rss = max(rate.peak_rss, invocation.peak_rss_bytes)
         rate.peak_tmp = max(rate.peak_tmp, invocation.tmp_peak_bytes)
         rate.writes.merge(invocation.writes)
+        rate.reads.merge(getattr(invocation, "reads", ReadTally()))  # runs saved before reads were counted: none
     return rates
 
 
@@ -184,10 +198,13 @@ class Scale:
     ranges: float
     files: float
     plain_bytes: float
+    windows: float = 1.0  # one Load's windows (one revert journal object each) vs the sample Load's
+    partitions: float = 1.0  # the scenario's partitions vs the sample's (Split writes one work file each)
 
     def requests(self, step: str, requests: dict[str, int], invocations: int) -> dict[str, float]:
         """One invocation's requests in the scenario, by operation. GETs of per-range objects grow with the
-        ranges (Load reads one part per range, the planning steps one result per range); Finalize's
+        ranges (Load reads one part per range, the planning steps one result per range), Load's writes
+        with its windows (one revert journal object each), Split's with the partitions (a work file each); Finalize's
         listing and deleting with the work files (1,000 keys a page); Decompress's parts with the
         plain bytes; everything else is per invocation."""
         scaled = {}
@@ -197,8 +214,14 @@ class Scale:
                 each *= self.plain_bytes
             elif step in ("Load", "PlanSplit", "PlanLoad") and operation == "get_object":
                 each *= self.ranges
+            elif step == "Load" and operation in PUT_CLASS:  # the journal: one object per window
+                each *= self.windows
+            elif step == "Split" and operation in PUT_CLASS:  # one work file per partition with lines
+                each *= self.partitions
             elif step == "Finalize" and operation in ("list_objects_v2", "delete_objects"):
                 each *= self.files
+            elif step == "Finalize" and operation == "get_object":  # each Load's result
+                each *= self.partitions
             scaled[operation] = each
         return scaled
 
@@ -215,6 +238,7 @@ class Plan:
     split_concurrency: int
     write_rate: float  # all Loads of one job together
     load_threads: int
+    load_window_records: int = 20_000  # LoadSettings.load_window_records: one journal object and pre-read each
     decompress_budget_s: float = 240.0  # LoadSettings.decompress_budget_seconds
     inflate_group_bytes: int = 64 * 1024 * 1024  # LoadSettings.inflate_group_bytes
     seek_point_bytes: int = 32 * 1024 * 1024  # LoadSettings.inflate_seek_point_bytes
@@ -234,12 +258,16 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     partitions = max(plan.partitions, min(plan.max_partitions, math.ceil(scenario.plain_bytes / plan.partition_bytes)))
     sample_ranges = plain_run.job.ranges or 1
     sample_work_files = sample_ranges * plain_run.job.partitions
+    sample_loads = plain_rates["Load"].invocations
+    sample_windows = math.ceil(plain_rates["Load"].writes.items / sample_loads / plan.load_window_records)
     steps: list[StepModel] = []
 
     scale = Scale(ranges=ranges / sample_ranges,
                   files=math.ceil(ranges * partitions / 1000) / math.ceil(sample_work_files / 1000),
                   plain_bytes=scenario.plain_bytes / gzip_rates["Decompress"].driver_total if "Decompress" in gzip_rates
-                  else 1.0)
+                  else 1.0,
+                  windows=math.ceil(records / partitions / plan.load_window_records) / max(1, sample_windows),
+                  partitions=partitions / plain_run.job.partitions)
 
     def modelled(step: str, rates: StepRates, invocations: int, driver_each: float, extra: float = 0.0,
                  connections: int = 1) -> StepModel:
@@ -318,10 +346,19 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     load_function = limits["Load"]
     load_cpu = _cpu_on_lambda(load_rates.cpu_per_driver * per_load, load_function)
     load_requests = sum(scale.requests("Load", load_rates.requests, load_rates.invocations).values())
+    # The pre-read (revert journal): its BatchGetItem calls, one after another before each window's writes.
+    # Calls: the keys read, BATCH_GET_LIMIT a call, per window (the sample's small Loads end more calls
+    # part-full than a scenario's; counting them per record would overstate a scenario's calls).
+    read_units_per_record = load_rates.reads.units / load_rates.writes.items
+    keys_per_load = per_load * load_rates.reads.keys / load_rates.writes.items
+    windows_per_load = math.ceil(per_load / plan.load_window_records)
+    read_calls = windows_per_load * math.ceil(keys_per_load / windows_per_load / BATCH_GET_LIMIT)
+    pre_read_s = read_calls * figures.BATCH_GET_LATENCY_S.value
     load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
-                    + max(load_cpu, max(load_bounds.values())))
+                    + pre_read_s + max(load_cpu, max(load_bounds.values())))
     steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
-                           load_rates.peak_rss, load_rates.peak_tmp, {"CPU": load_cpu, **load_bounds},
+                           load_rates.peak_rss, load_rates.peak_tmp,
+                           {"CPU": load_cpu, **load_bounds, "pre-read calls (before the writes)": pre_read_s},
                            requests={operation: each * partitions for operation, each
                                      in scale.requests("Load", load_rates.requests, load_rates.invocations).items()}))
     work_files = ranges * partitions
@@ -374,17 +411,33 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     storage_gb_months = work_bytes / 1e9 * wall / figures.SECONDS_PER_MONTH
     control_requests = sum(sum(inv.control_calls.values()) for inv in plain_run.invocations)
     control_requests *= (ranges + partitions) / (sample_ranges + plain_run.job.partitions)
+    transitions = MAIN_STATE_TRANSITIONS + TRANSITIONS_PER_CHILD * children + 2 * chain_links
+    read_units = records * read_units_per_record
+    load_gb_seconds = by_step["Load"].total_seconds * load_function.memory_mb / 1024
     costs = {
         "DynamoDB writes": total_units * figures.PRICE_WRITE_REQUEST_UNIT.value,
         "Lambda": gb_seconds * figures.PRICE_LAMBDA_GB_SECOND.value + invocations * figures.PRICE_LAMBDA_REQUEST.value,
-        "Step Functions": (MAIN_STATE_TRANSITIONS + TRANSITIONS_PER_CHILD * children + 2 * chain_links)
-        * figures.PRICE_STATE_TRANSITION.value,
+        "Step Functions": transitions * figures.PRICE_STATE_TRANSITION.value,
         "S3 requests": put_class * figures.PRICE_S3_PUT.value + get_class * figures.PRICE_S3_GET.value,
         "S3 storage": storage_gb_months * figures.PRICE_S3_GB_MONTH.value,
+        # The Load's pre-read of every key it writes, kept in the revert journal (docs/decision_log.md,
+        # "Undo a load"): strongly consistent, 1 read unit per item up to 4 KiB, absent or not.
+        PRE_READ: read_units * figures.PRICE_READ_REQUEST_UNIT.value,
         # jobs and datasets items: progress, hold, counts (priced as 1 write unit each: an upper bound)
         "DynamoDB control tables": control_requests * figures.PRICE_WRITE_REQUEST_UNIT.value,
     }
-    return JobModel(scenario, records, ranges, partitions, steps, wall, write_floor, load_phase_bounds, costs)
+    quantities = {
+        "DynamoDB writes": f"{total_units:,.0f} WRU",
+        "Lambda": f"{gb_seconds:,.0f} GB-s, {load_gb_seconds / gb_seconds:.0%} of it Load's at {load_function.memory_mb} MB; "
+                  f"{invocations:,} invocations",
+        "Step Functions": f"{transitions:,} transitions",
+        "S3 requests": f"{put_class:,.0f} PUT-class, {get_class:,.0f} GET-class",
+        "S3 storage": f"{storage_gb_months:,.3f} GB-months",
+        PRE_READ: f"{read_units:,.0f} RRU ({read_units_per_record:.2f} a record)",
+        "DynamoDB control tables": f"{control_requests:,.0f} calls",
+    }
+    return JobModel(scenario, records, ranges, partitions, steps, wall, write_floor, load_phase_bounds, costs,
+                    quantities)
 
 
 def largest_within_target(make: callable, low: int, high: int) -> int:

@@ -4,7 +4,8 @@ own forked process (as each is its own Lambda invocation), and measures what it 
 Per invocation: CPU seconds of the process (every thread) less the CPU spent in the bench's own fakes
 (the file-backed S3, the DynamoDB model), the process's peak RSS (ru_maxrss, as Lambda's "Max Memory
 Used" counts the runtime too), the peak bytes under its own TMPDIR (sampled every 0.1 s, and at the
-end), the S3 requests and bytes it made, and the record writes it sent to the DynamoDB model.
+end), the S3 requests and bytes it made, and the record writes and reads (the pre-read of what a load
+replaces, kept for a revert) it sent to the DynamoDB model.
 
 The control tables (jobs, datasets) are the in-memory fakes of tests/unit/fakes.py, passed back and
 forth between the processes by pickling; each of their calls is counted (they are DynamoDB writes and
@@ -30,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.scale.dynamodb import ModelledDynamoDB, WriteTally, modelled_client
+from benchmarks.scale.dynamodb import ModelledDynamoDB, ReadTally, WriteTally, modelled_client
 from benchmarks.scale.s3 import FileS3, S3Meter
 
 BUCKET = "uploads"
@@ -51,6 +52,7 @@ class Invocation:
     s3: dict
     writes: WriteTally
     control_calls: Counter
+    reads: ReadTally = field(default_factory=ReadTally)  # the records table's reads (the revert pre-read)
 
     @property
     def s3_requests(self) -> int:
@@ -159,7 +161,8 @@ class Harness:
             step=step, cpu_s=message["cpu_s"], wall_s=message["wall_s"],
             peak_rss_bytes=usage.ru_maxrss * 1024, baseline_rss_bytes=baseline,
             tmp_peak_bytes=message["tmp_peak"], s3=message["s3"], writes=WriteTally.from_state(message["writes"]),
-            control_calls=Counter(message["jobs_calls"]) + Counter(message["datasets_calls"]))
+            control_calls=Counter(message["jobs_calls"]) + Counter(message["datasets_calls"]),
+            reads=ReadTally.from_state(message["reads"]))
         return message["result"], invocation
 
     def _child(self, step: str, action: Callable[[Any], Any], tmp: Path) -> dict:
@@ -167,6 +170,7 @@ class Harness:
         tempfile.tempdir = str(tmp)
         self.s3.meter = S3Meter()
         self.ddb.tally = WriteTally()
+        self.ddb.reads = ReadTally()
         self.ddb.cpu_s = 0.0
         self.jobs.calls.clear()
         self.datasets.calls.clear()
@@ -190,6 +194,7 @@ class Harness:
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         return {"result": result, "cpu_s": max(0.0, cpu - self.s3.meter.cpu_s - self.ddb.cpu_s), "wall_s": wall,
                 "tmp_peak": peak["tmp"], "s3": self.s3.meter.state(), "writes": self.ddb.tally.state(),
+                "reads": self.ddb.reads.state(),
                 "jobs": self.jobs.inner, "datasets": self.datasets.inner,
                 "jobs_calls": dict(self.jobs.calls), "datasets_calls": dict(self.datasets.calls)}
 

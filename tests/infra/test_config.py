@@ -157,3 +157,26 @@ def test_rate_limits_reach_the_usage_plan_and_the_api_function(template, config,
                                  "audience_uploads_per_hour", "audience_status_requests_per_minute"])
 def test_import_quotas_reach_the_api_function(config, variables, key):
     assert variables("api")[key.upper()] == str(getattr(config, key))
+
+
+def test_load_memory_comes_from_its_context_key_and_every_other_step_from_its_limits(template, config):
+    """Load's memory is `load_memory_mb` (sized for its pace and its cost: docs/capacity.md); the other
+    workflow steps keep infra/workflow.py STEP_LIMITS."""
+    from infra.workflow import STEP_LIMITS
+
+    by_handler = base.project_functions(template)
+    memory = {step: base.props(template, by_handler[base.HANDLERS[step]])["MemorySize"] for step in WORKFLOW_STEPS}
+    step_names = {"inspect": "Inspect", "scan": "Scan", "plan_split": "PlanSplit", "decompress": "Decompress",
+                  "inflate_members": "InflateMembers", "join_members": "JoinMembers", "split": "Split",
+                  "plan_load": "PlanLoad", "finalize": "Finalize", "mark_failed": "MarkFailed"}
+    assert memory == {"load": config.load_memory_mb,
+                      **{step: STEP_LIMITS[name].memory_mib for step, name in step_names.items()}}
+    # Below one vCPU (1,769 MB) Lambda bills the same GB-s per CPU-second at any size: the default stays
+    # below it, so a Load pays for its CPU rather than for idling on a vCPU while paced.
+    assert config.load_memory_mb == CONTEXT_KEYS["load_memory_mb"].default < 1769
+
+
+def test_load_memory_is_read_from_context_like_every_plan_size():
+    assert DeploymentConfig.from_mapping({"load_memory_mb": "1536"}).load_plan.load_memory_mb == 1536
+    with pytest.raises(ConfigError, match=r"load_memory_mb=64 is out of range \(128 – 10,240\)"):  # noqa: RUF001
+        DeploymentConfig.from_mapping({"load_memory_mb": 64})

@@ -61,3 +61,39 @@ def test_each_record_write_is_one_write_unit_at_500_bytes(quick_report):
         r"record writes: ([\d,]+) calls, ([\d,]+) items, ([\d,]+) write units", quick_report).groups())
     assert items == units
     assert calls == items  # one UpdateItem per record (ReturnValues=ALL_OLD)
+
+
+COST_PARTS = ("Lambda", "Step Functions", "S3 requests", "S3 storage", "DynamoDB reads (revert pre-read)",
+              "DynamoDB control tables")
+
+
+def test_the_cost_share_is_printed_with_its_parts_and_counts_the_pre_read_of_every_written_key(quick_report):
+    """The share of everything but the record writes is the sum of its printed parts, and the Load's
+    pre-read for the revert journal is in it: every record written (1 WRU: under 1 KiB) was first read
+    (1 RRU, strongly consistent), 0.125 against 0.625 USD per million: 20 % of the write cost."""
+    for scenario in ("5 GiB plain", "5 GiB gzip 10:1", "10 M records x"):
+        block = quick_report.split(f"== {scenario}")[1].split("\n== ")[0]
+        total, without = (float(share) for share in re.search(
+            r"everything but DynamoDB writes: ([\d.]+)% of the DynamoDB write cost .*; without the revert pre-read "
+            r"([\d.]+)%", block).groups())
+        parts = {name: float(share) for name, share in re.findall(
+            r"^    (.+?) +([\d.]+)%  USD", block, re.MULTILINE)}
+        assert set(parts) == set(COST_PARTS), block
+        assert sum(parts.values()) == pytest.approx(total, abs=0.1)  # each printed to 0.01 %, the total to 0.1 %
+        assert parts["DynamoDB reads (revert pre-read)"] == pytest.approx(20.0, abs=0.01)
+        assert total - without == pytest.approx(parts["DynamoDB reads (revert pre-read)"], abs=0.11)
+        writes = re.search(r"DynamoDB writes +\(the base\) .* ([\d,]+) WRU", block).group(1)
+        reads = re.search(r"DynamoDB reads \(revert pre-read\) .* ([\d,]+) RRU", block).group(1)
+        assert reads == writes
+
+
+def test_the_load_memory_table_starts_from_the_templates_load_function(quick_report, template):
+    load_memory = next(resource["Properties"]["MemorySize"] for resource in template["Resources"].values()
+                       if resource["Type"] == "AWS::Lambda::Function"
+                       and resource["Properties"].get("Handler") == "ingest.handlers.workflow.load")
+    table = quick_report.split("Load's memory (the template's: ")[1].split("\n\n")[0]
+    assert table.startswith(f"{load_memory} MB")
+    for scenario in ("5 GiB plain", "5 GiB gzip 10:1", "10 M records x"):
+        row = re.search(rf"^  {re.escape(scenario)}.*$", table, re.MULTILINE).group(0)
+        assert len(re.findall(r"[\d.]+%/[\d.]+% \d+% [\d.]+x", row)) == 5, row
+    assert "The floor: the pre-read of every written key" in table

@@ -11,6 +11,7 @@ from benchmarks.scale.dynamodb import (
     WriteTally,
     item_bytes,
     modelled_client,
+    read_units,
     write_units,
 )
 from benchmarks.scale.limits import functions_of
@@ -86,6 +87,25 @@ def test_the_boto3_client_over_the_model_counts_each_call_and_sends_nothing():
     assert model.tally.calls == 2
     assert model.tally.items == 4
     assert dict(model.tally.units_by_partition) == {"p1": 1, "p2": 3}
+
+
+@pytest.mark.parametrize(("size", "consistent", "units"), [(None, True, 1), (None, False, 0.5), (700, True, 1),
+                                                          (4096, True, 1), (4097, True, 2), (9000, False, 1.5)])
+def test_a_read_costs_one_unit_per_4_kib_rounded_up_an_absent_item_too_and_half_when_eventual(size, consistent, units):
+    assert read_units(size, consistent) == units
+
+
+def test_the_boto3_client_over_the_model_counts_every_key_the_pre_read_asks_for():
+    """The revert pre-read (RecordStore.get_many): strongly consistent BatchGetItem; each key is billed
+    whether or not its item exists."""
+    model = ModelledDynamoDB()
+    client = modelled_client(model)
+    keys = [{"pk": {"S": "p1"}, "sk": {"S": f"k{i}"}} for i in range(100)]
+    answer = client.batch_get_item(RequestItems={"records": {"ConsistentRead": True, "Keys": keys}})
+    client.batch_get_item(RequestItems={"records": {"Keys": keys[:10]}})  # eventually consistent
+    assert answer.get("Responses", {}) == {} and answer.get("UnprocessedKeys", {}) == {}
+    assert (model.reads.calls, model.reads.keys, model.reads.units) == (2, 110, 105.0)
+    assert model.tally.calls == 0  # reads are not writes
 
 
 def test_function_limits_come_from_the_templates_workflow_handlers():

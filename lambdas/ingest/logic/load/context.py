@@ -20,9 +20,9 @@ class LoadSettings:
     max_ranges: int = 10_000  # ranges per file, at most: a larger file gets larger ranges
     partitions: int = 64  # Load's unit of work: records routed by partition_of(key, partitions), at least this many
     # At most this many bytes of lines per partition: a bigger file gets more partitions, so one Load's
-    # work (~250,000 records of ~500 B, ~4 minutes of boto3 CPU at ~0.9 ms a write) stays well inside
-    # its 15 minutes whatever the file (docs/capacity.md).
-    partition_bytes: int = 128 * MIB
+    # work (~220,000 records of ~530 B: ~355 s at its 625 writes/s, plus ~40 s of pre-read calls for the
+    # revert journal) stays under half its 15 minutes whatever the file (docs/capacity.md, "Cost").
+    partition_bytes: int = 112 * MIB
     max_partitions: int = 1000
     new_dataset_shards: int = 64  # records-table shards of a dataset created from now on
     legacy_dataset_shards: int = 16  # datasets created before shards were recorded
