@@ -51,6 +51,9 @@ class StoreReadError(ServiceBusyError):
 
 
 _KEY_HASHER = hashlib.blake2b(digest_size=8)  # never updated: copied per key, cheaper than a new one
+# A fresh BLAKE2b-64 hasher: key_hash(key) is int.from_bytes(digest) after update(key as UTF-8). For
+# callers that inline key_hash on the hot path (logic/load/split.py line_router).
+new_key_hasher = _KEY_HASHER.copy
 
 
 def key_hash(key: str) -> int:
@@ -386,14 +389,21 @@ class RecordWriter:
         self.target = target
         self._pks = [{"S": partition(target.account_id, target.dataset_id, target.record_type, shard)}
                      for shard in range(target.shards)]
-        self._stamp_values = {":j": {"S": stamp.job_id}, ":a": {"S": stamp.attempt}, ":none": {"S": NO_ATTEMPT}}
+        self._shards = target.shards
+        # Shared by every request of this writer (botocore reads parameters, never changes them).
+        self._job_value, self._attempt_value = {"S": stamp.job_id}, {"S": stamp.attempt}
+        self._none_value = {"S": NO_ATTEMPT}
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="record-writer")
 
     def write(self, records: Sequence[RecordWrite]) -> list[dict[str, str] | None]:
         return list(self._pool.map(self._write_one, records))
 
     def _request(self, record: RecordWrite) -> dict:
-        values = {":d": {"S": record.data}, ":l": {"N": str(record.line)}, **self._stamp_values}
+        # Dict literals, no merging: this runs once per record (docs/decision_log.md, hot path, fourth pass).
+        key, key_hash = record.key, record.key_hash
+        shards = self._shards  # key_hash % shards is shard_of(key, shards), whatever the count
+        values = {":d": {"S": record.data}, ":l": {"N": str(record.line)}, ":j": self._job_value,
+                  ":a": self._attempt_value, ":none": self._none_value}
         expression, names = UPDATE_EXPRESSION, UPDATE_NAMES
         if record.extra:
             names = dict(names)
@@ -401,10 +411,9 @@ class RecordWriter:
                 names[f"#x{index}"] = name
                 values[f":x{index}"] = {"S": value}
                 expression += f", #x{index} = :x{index}"
-        shards = self.target.shards  # key_hash % shards is shard_of(key, shards), whatever the count
-        shard = shard_of(record.key, shards) if record.key_hash is None else record.key_hash % shards
         return {"TableName": self._table,
-                "Key": {"pk": self._pks[shard], "sk": {"S": record.key}},
+                "Key": {"pk": self._pks[shard_of(key, shards) if key_hash is None else key_hash % shards],
+                        "sk": {"S": key}},
                 "UpdateExpression": expression, "ConditionExpression": NOT_THIS_WRITE_AGAIN,
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ReturnValues": "ALL_OLD",
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
