@@ -171,8 +171,8 @@ def bench_hot_path(record_type_name: str, lines: list[bytes], rounds: int = 7) -
     """Per line, what the load workflow does from the line as sent to the write request, vs bare
     orjson.loads of the same lines. Split: split.line_router (check, key, key hash, partition, the
     work-file line), each line appended to its partition's list (Split's writer.write); Load:
-    frames.decode_stream over each partition, windows, last_per_key, loading.upsert_writes and
-    RecordWriter's request (the UpdateItem's parameters, shard from the carried hash). Not counted:
+    frames.decode_stream over each partition, windows, last_per_key and RecordWriter.upsert_requests
+    (the UpdateItem parameters write_upserts sends, shard from the carried hash). Not counted:
     S3 and boto3's own per-call work (the second table has boto3's), and reading lines off the file
     (the split row below has that)."""
     import orjson
@@ -206,8 +206,7 @@ def bench_hot_path(record_type_name: str, lines: list[bytes], rounds: int = 7) -
     def load_parts(work_files: list[bytes]) -> None:
         for work_file in work_files:
             for window in loading.windows(frames.decode_stream([work_file]), settings.load_window_records):
-                for write in loading.upsert_writes(loading.last_per_key(window)):
-                    requests.append(writer._request(write))
+                requests.extend(writer.upsert_requests(loading.last_per_key(window)))  # write_upserts' requests
                 requests.clear()
 
     def full():

@@ -463,6 +463,10 @@ class FakeRecordWriter:
     def write(self, records: list[RecordWrite]) -> list[dict[str, str] | None]:
         return [self._write_one(record) for record in records]
 
+    def write_upserts(self, records) -> list[dict[str, str] | None]:
+        return self.write([RecordWrite(record.key, record.record.decode(), record.line, key_hash=record.key_hash)
+                           for record in records])
+
     def _write_one(self, record: RecordWrite) -> dict[str, str] | None:
         store, target = self._store, self.target
         if store.fail_after_writes is not None:

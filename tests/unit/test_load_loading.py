@@ -9,7 +9,7 @@ import pytest
 
 from ingest.logic import clear
 from ingest.logic.load.layout import WorkKeys
-from ingest.logic.load.loading import counted, load_partition
+from ingest.logic.load.loading import counted, load_partition, windows
 from ingest.adapters.record_store import OwnWrite, Stamp
 from tests.unit.fakes import FakeRecordWriter
 from tests.unit.load_world import ACCOUNT, DATASET, World, customer, rejected
@@ -288,3 +288,9 @@ def test_records_read_back_through_the_api_logic_with_the_datasets_shard_count()
         assert world.dataset["shards"] == shards
         stored = routes.get_record(world.datasets, world.records, ACCOUNT, DATASET, "customer_record", "b")
         assert orjson.loads(stored)["line"] == 2
+
+
+def test_windows_cut_frames_in_lists_of_the_window_size_whatever_the_input():
+    assert list(windows(iter(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(windows(list(range(6)), 3)) == [[0, 1, 2], [3, 4, 5]]  # a list, read once
+    assert list(windows(iter([]), 3)) == []

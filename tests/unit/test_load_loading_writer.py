@@ -17,6 +17,7 @@ from ingest.adapters.record_store import (
     partition,
     shard_of,
 )
+from ingest.logic.load import frames
 
 
 class Clock:
@@ -157,3 +158,22 @@ def test_a_key_hash_carried_from_split_gives_the_shard_hashing_the_key_would():
         assert pks == {request["Key"]["sk"]["S"]: request["Key"]["pk"]["S"] for request in hashed.requests}
         assert pks == {key: partition("acme", "ds1", "customer_record", shard_of(key, shards)) for key in keys}
         assert len(set(pks.values())) == shards
+
+
+def test_load_upserts_send_what_a_record_write_of_the_same_line_sends():
+    """write_upserts (Load's upserts, straight from frames) and write (RecordWrite) make the same
+    UpdateItem: the record decoded, its line, the shard from the carried hash, the same stamp."""
+    keys = ["customer_id:c1", "email:ann@example.com", 'customer_id:"tab\there"', "mobile:ü61400"]
+    decoded = [frames.decode(frames.encode(line, key, b'{"n": "%d"}' % line).rstrip(b"\n"))
+               for line, key in enumerate(keys, 3)]
+    for shards in (64, 7):
+        upserted, written = StubClient(old={"email:ann@example.com": {"data": {"S": "{}"}, "job_id": {"S": "U0"}}}), \
+            StubClient(old={"email:ann@example.com": {"data": {"S": "{}"}, "job_id": {"S": "U0"}}})
+        with writer(upserted, Clock(), shards=shards) as records:
+            upsert_priors = records.write_upserts(decoded)
+        with writer(written, Clock(), shards=shards) as records:
+            write_priors = records.write([RecordWrite(frame.key, frame.record.decode(), frame.line) for frame in decoded])
+        assert upsert_priors == write_priors == [None, {"data": "{}", "job_id": "U0"}, None, None]
+        assert upserted.requests and sorted(upserted.requests, key=repr) == sorted(written.requests, key=repr)
+        assert {request["Key"]["pk"]["S"] for request in upserted.requests} == {
+            partition("acme", "ds1", "customer_record", shard_of(key, shards)) for key in keys}

@@ -11,7 +11,9 @@ serializer.
 
 The load workflow writes with a RecordWriter (one per Load): one UpdateItem per record with
 ReturnValues=ALL_OLD, from a thread pool, paced by a TokenBucket that slows down on throttling;
-docs/load_workflow.md says why per record and how the old items are counted.
+docs/load_workflow.md says why per record and how the old items are counted. Load's upserts go in as
+they come out of the work file (write_upserts takes anything with key, record, line and key_hash, a
+frame), with no RecordWrite per record: the hot path (docs/decision_log.md, its fourth pass).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 import msgspec
 import orjson
@@ -51,6 +54,9 @@ class StoreReadError(ServiceBusyError):
 
 
 _KEY_HASHER = hashlib.blake2b(digest_size=8)  # never updated: copied per key, cheaper than a new one
+# A fresh BLAKE2b-64 hasher: key_hash(key) is int.from_bytes(digest) after update(key as UTF-8). For
+# callers that inline key_hash on the hot path (logic/load/split.py line_router).
+new_key_hasher = _KEY_HASHER.copy
 
 
 def key_hash(key: str) -> int:
@@ -301,6 +307,20 @@ class RecordWrite:
     key_hash: int | None = None
 
 
+class Upsert(Protocol):
+    """A record to write with no further attributes, its key hash known (logic/load/frames.Frame is one):
+    RecordWriter.write_upserts takes these as they are, with no RecordWrite built per record."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def record(self) -> bytes: ...  # the record JSON as stored (UTF-8)
+    @property
+    def line(self) -> int: ...
+    @property
+    def key_hash(self) -> int: ...
+
+
 # Errors worth a few more tries of one write beyond the SDK's own (throttling is retried without end).
 RETRYABLE_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "TransactionConflictException"})
 RETRYABLE_EXCEPTIONS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
@@ -386,31 +406,53 @@ class RecordWriter:
         self.target = target
         self._pks = [{"S": partition(target.account_id, target.dataset_id, target.record_type, shard)}
                      for shard in range(target.shards)]
-        self._stamp_values = {":j": {"S": stamp.job_id}, ":a": {"S": stamp.attempt}, ":none": {"S": NO_ATTEMPT}}
+        self._shards = target.shards
+        # Shared by every request of this writer (botocore reads parameters, never changes them).
+        self._job_value, self._attempt_value = {"S": stamp.job_id}, {"S": stamp.attempt}
+        self._none_value = {"S": NO_ATTEMPT}
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="record-writer")
 
     def write(self, records: Sequence[RecordWrite]) -> list[dict[str, str] | None]:
         return list(self._pool.map(self._write_one, records))
 
+    def write_upserts(self, records: Sequence[Upsert]) -> list[dict[str, str] | None]:
+        """write() for records with no further attributes whose key hash is known (Load's upserts)."""
+        return list(self._pool.map(self._send, self.upsert_requests(records)))
+
+    def upsert_requests(self, records: Iterable[Upsert]) -> list[dict]:
+        """The UpdateItem parameters of each record (what write_upserts sends)."""
+        request = self._parameters
+        return [request(record.key, record.record.decode(), record.line, record.key_hash) for record in records]
+
     def _request(self, record: RecordWrite) -> dict:
-        values = {":d": {"S": record.data}, ":l": {"N": str(record.line)}, **self._stamp_values}
-        expression, names = UPDATE_EXPRESSION, UPDATE_NAMES
+        request = self._parameters(record.key, record.data, record.line, record.key_hash)
         if record.extra:
-            names = dict(names)
+            names, values = dict(UPDATE_NAMES), request["ExpressionAttributeValues"]
+            expression = UPDATE_EXPRESSION
             for index, (name, value) in enumerate(record.extra.items()):
                 names[f"#x{index}"] = name
                 values[f":x{index}"] = {"S": value}
                 expression += f", #x{index} = :x{index}"
-        shards = self.target.shards  # key_hash % shards is shard_of(key, shards), whatever the count
-        shard = shard_of(record.key, shards) if record.key_hash is None else record.key_hash % shards
+            request["ExpressionAttributeNames"], request["UpdateExpression"] = names, expression
+        return request
+
+    def _parameters(self, key: str, data: str, line: int, key_hash: int | None) -> dict:
+        """One record's UpdateItem parameters. Dict literals, nothing merged: this runs once per record
+        (docs/decision_log.md, the hot path's fourth pass)."""
+        shards = self._shards  # key_hash % shards is shard_of(key, shards), whatever the count
         return {"TableName": self._table,
-                "Key": {"pk": self._pks[shard], "sk": {"S": record.key}},
-                "UpdateExpression": expression, "ConditionExpression": NOT_THIS_WRITE_AGAIN,
-                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ReturnValues": "ALL_OLD",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+                "Key": {"pk": self._pks[shard_of(key, shards) if key_hash is None else key_hash % shards],
+                        "sk": {"S": key}},
+                "UpdateExpression": UPDATE_EXPRESSION, "ConditionExpression": NOT_THIS_WRITE_AGAIN,
+                "ExpressionAttributeNames": UPDATE_NAMES,
+                "ExpressionAttributeValues": {":d": {"S": data}, ":l": {"N": str(line)}, ":j": self._job_value,
+                                              ":a": self._attempt_value, ":none": self._none_value},
+                "ReturnValues": "ALL_OLD", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 
     def _write_one(self, record: RecordWrite) -> dict[str, str] | None:
-        request = self._request(record)
+        return self._send(self._request(record))
+
+    def _send(self, request: dict) -> dict[str, str] | None:
         errors = 0
         while True:
             self._bucket.take()

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Protocol
 
 import orjson
 
 from ingest import record_types
-from ingest.adapters.record_store import NO_EXTRA, OwnWrite, RecordWrite, Stamp
+from ingest.adapters.record_store import OwnWrite, RecordWrite, Stamp
 from ingest.logic import audiences, profiles
 from ingest.logic.load import frames as frame_codec
 from ingest.logic.load import rows
@@ -84,15 +85,8 @@ class WindowLoad(Protocol):
 
 
 def last_per_key(window: list[frame_codec.Frame]) -> list[frame_codec.Frame]:
-    latest: dict[str, frame_codec.Frame] = {}
-    for frame in window:
-        latest[frame.key] = frame
-    return list(latest.values())
-
-
-def upsert_writes(latest: list[frame_codec.Frame]) -> list[RecordWrite]:
-    """The writes of a window's last line per key, the shard taken from the key hash Split carried."""
-    return [RecordWrite(frame.key, frame.record.decode(), frame.line, NO_EXTRA, frame.key_hash) for frame in latest]
+    """The last frame of each key, in the order the keys first came."""
+    return list({frame.key: frame for frame in window}.values())
 
 
 class UpsertLoad:
@@ -116,7 +110,7 @@ class UpsertLoad:
                 job = self._job
                 self._journal.keep(keys, self._records.get_many(job.account_id, job.dataset_id, self._stored_type,
                                                                 keys, job.shards))
-            priors = self._writer.write(upsert_writes(latest))
+            priors = self._writer.write_upserts(latest)  # each frame as it is: the shard from its key hash
             for prior in priors:
                 outcome.count(prior, self._stamp)
         return outcome
@@ -246,13 +240,9 @@ def partition_frames(ctx: LoadContext, work: WorkKeys, task: PartitionTask) -> I
 
 
 def windows(frames: Iterator[frame_codec.Frame], size: int) -> Iterator[list[frame_codec.Frame]]:
-    window: list[frame_codec.Frame] = []
-    for frame in frames:
-        window.append(frame)
-        if len(window) >= size:
-            yield window
-            window = []
-    if window:
+    """The frames in lists of `size` (the last one shorter); islice fills each in C, not a Python loop."""
+    frames = iter(frames)
+    while window := list(islice(frames, size)):
         yield window
 
 

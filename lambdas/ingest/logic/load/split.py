@@ -23,7 +23,7 @@ import orjson
 
 from ingest import record_types
 from ingest.adapters.object_store import MIN_PART_BYTES
-from ingest.adapters.record_store import key_hash
+from ingest.adapters.record_store import new_key_hasher
 from ingest.clock import iso_now
 from ingest.errors import StepFailedError
 from ingest.logic import formats
@@ -64,13 +64,13 @@ LineRouter = Callable[[int, bytes, bytes | None], tuple[str | None, int, bytes]]
 def line_router(record_type, partitions: int) -> LineRouter:
     """Split's work on one record, in one call: check_line's verdict (the same checks, the same
     messages), then for an accepted record its partition, (key_hash(key) >> 8) % partitions as
-    record_store.partition_of routes it, and its work-file line (frames.FORMAT, carrying the key hash
-    so Load does not hash the key again). A rejected record gets (problem, 0, b"").
+    record_store.partition_of routes it, and its work-file line (frames.encode's bytes, carrying the
+    key hash so Load does not hash the key again). A rejected record gets (problem, 0, b"").
 
-    The pieces are inlined because this runs once per line and each Python call costs a few per cent
-    of parsing the line (docs/decision_log.md, the hot path's third pass); tests hold it equal to
-    check_line, partition_of and frames.encode."""
-    check, hash_of, frame, json_string = record_type.check_line, key_hash, frames.FORMAT, frames.json_string
+    The pieces are inlined (key_hash too) because this runs once per line and each Python call costs
+    a few per cent of parsing the line (docs/decision_log.md, the hot path's third and fourth passes);
+    tests hold it equal to check_line, partition_of and frames.encode."""
+    check, new_hasher, from_bytes, header = record_type.check_line, new_key_hasher, int.from_bytes, frames.header
 
     def route(number: int, line: bytes, csv_raw: bytes | None) -> tuple[str | None, int, bytes]:
         problem, key = check(line)
@@ -78,9 +78,11 @@ def line_router(record_type, partitions: int) -> LineRouter:
             return problem, 0, b""
         if len(line) > MAX_STORED_RECORD_BYTES:
             return too_big(line), 0, b""
-        hashed = hash_of(key)
-        raw = b"" if csv_raw is None else json_string(csv_raw.decode("utf-8", errors="replace"))
-        return None, (hashed >> 8) % partitions, frame % (number, hashed, json_string(key), raw, line)
+        hasher = new_hasher()
+        hasher.update(key.encode())
+        hashed = from_bytes(hasher.digest())
+        row = "" if csv_raw is None else csv_raw.decode("utf-8", errors="replace")
+        return None, (hashed >> 8) % partitions, header((number, hashed, key, row)) + b"\t" + line + b"\n"
 
     return route
 
