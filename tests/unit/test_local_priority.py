@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import boto3
 import pytest
 
-from local_stack import dynamodb, priority
+from local_stack import access_guard, dynamodb, priority
 from local_stack.moto_server import MotoServer
 from local_stack.stack import free_port
 from local_stack.thread_context import Principal, working_for
@@ -36,6 +36,8 @@ def table(monkeypatch) -> Iterator:
     """A table on a moto server of its own, with the local stack's DynamoDB adapter and a priority
     policy of this test's (the process's own policy is put back afterwards)."""
     dynamodb.install()
+    # This table is no template's: in a worker whose local stack is running, its IAM check stays out.
+    monkeypatch.setattr(access_guard, "_guard", None)
     monkeypatch.setattr(priority, "_interactive_functions", priority._interactive_functions)
     monkeypatch.setattr(priority, "_limit", priority._limit)
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
