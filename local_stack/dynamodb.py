@@ -7,7 +7,9 @@ share the process). So a GetItem could see a job's new `status` with its old `st
 conditional writes could both pass their conditions before either wrote (two uploads both holding
 one dataset). DynamoDB never allows either. One lock around moto's DynamoDB request handler restores
 that: each request runs alone, as if DynamoDB had serialized it. moto is bound by the GIL anyway, so
-the lock costs little throughput.
+the lock costs little throughput. It is not first come, first served: a request marked interactive
+(`priority.PRIORITY_HEADER`, sent by the API's functions) goes before every waiting background one,
+since on AWS a status GET never waits for other clients' writes (local_stack/priority.py).
 
 **Query cost.** A Query on a table (not an index) costs DynamoDB what the partition holds; moto
 collects and sorts every item of the table first (`Table.all_items()` inside `Table.query`), so
@@ -20,21 +22,74 @@ are (they must look at every item).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
-_requests_lock = threading.RLock()
+from local_stack.priority import INTERACTIVE, PRIORITY_HEADER
+
 _original_call_action = DynamoHandler.call_action
 _original_query = Table.query
 _QUERY_SIGNATURE = inspect.signature(_original_query)
 
 
+class PriorityLock:
+    """A reentrant lock whose waiting interactive holders go before its waiting background ones
+    (each class in no particular order, as with any lock)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self.interactive_waiting = 0
+        self.background_waiting = 0
+
+    @contextlib.contextmanager
+    def holding(self, interactive: bool) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner == me:  # moto calling back into DynamoDB within a request
+                self._depth += 1
+            else:
+                self._wait_for_turn(interactive)
+                self._owner, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    self._changed.notify_all()  # each waiter checks whether it is its turn
+
+    def _wait_for_turn(self, interactive: bool) -> None:
+        if interactive:
+            self.interactive_waiting += 1
+            try:
+                while self._owner is not None:
+                    self._changed.wait()
+            finally:
+                self.interactive_waiting -= 1
+        else:
+            self.background_waiting += 1
+            try:
+                while self._owner is not None or self.interactive_waiting:
+                    self._changed.wait()
+            finally:
+                self.background_waiting -= 1
+
+
+requests_lock = PriorityLock()
+
+
 def _serialized_call_action(self):
-    with _requests_lock:
+    interactive = self.headers.get(PRIORITY_HEADER) == INTERACTIVE
+    with requests_lock.holding(interactive):
         return _original_call_action(self)
 
 

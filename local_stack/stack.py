@@ -13,7 +13,7 @@ import boto3
 import botocore.endpoint
 from moto.core.config import default_user_config
 
-from local_stack import access_guard, dynamodb, lambda_runtime, s3, s3_multipart, stepfunctions
+from local_stack import access_guard, dynamodb, lambda_runtime, priority, s3, s3_multipart, stepfunctions
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
@@ -103,6 +103,7 @@ class LocalStack:
         api_functions = {arn.rsplit(":function:", 1)[-1].split(":")[0] for arn in self._api.definition.function_arns()}
         lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
         lambda_runtime.scale_time(self.lambda_time_scale)
+        priority.install(interactive_functions=api_functions)  # the API's DynamoDB requests go first
         self._api.start()
         return self.info
 

@@ -1,0 +1,116 @@
+"""The API goes first: a client waiting on the local API is served before the workflow's DynamoDB traffic.
+
+On AWS a status GET's reads are served by DynamoDB in parallel with any number of jobs' writes. Here
+every function, moto's Step Functions interpreter and moto's server share one Python process (one
+GIL), and every DynamoDB request passes one lock (`dynamodb.py`, per-item atomicity). With 8 Loads of
+16 writer threads each in flight, a status GET's GetItem queued behind ~128 writes at that lock, and
+each step of its way (gateway, Invoke, handler, GetItem) waited its turn for the GIL among as many
+runnable threads: 30 uploads at once gave status GETs a p95 of 6.4 s and some answered 500.
+
+Two changes, neither visible to a handler:
+
+- **Background DynamoDB requests in flight are capped** (`BACKGROUND_DYNAMODB_REQUESTS`, env
+  `LOCAL_DYNAMODB_BACKGROUND_REQUESTS`); the rest wait in the caller's thread before anything is
+  sent, holding neither the GIL nor a server thread. moto serves one DynamoDB request at a time
+  anyway, so a few in flight keep it as busy as hundreds do, without hundreds of threads competing
+  for the GIL. Only DynamoDB: its requests are short and never wait on another request (a Lambda
+  Invoke from the interpreter lasts the whole invocation, and its Load's writes need the slots).
+- **Interactive requests skip the queue**: calls made by the API's functions (the ones the local API
+  Gateway invokes) are never capped, and carry `PRIORITY_HEADER` so the DynamoDB lock serves them
+  before any waiting background request (`dynamodb.py`).
+
+"Interactive" is decided in one place, `is_interactive`: the calling thread works for one of the
+functions named at install (the API's integrations and authorizers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import botocore.endpoint
+
+from local_stack.thread_context import current_principal
+
+PRIORITY_HEADER = "X-Local-Stack-Priority"
+INTERACTIVE = "interactive"
+# Background DynamoDB requests in flight at once. docs/local_stack.md has the measurements behind it.
+BACKGROUND_DYNAMODB_REQUESTS = 4
+
+_interactive_functions: frozenset[str] = frozenset()
+
+
+def is_interactive() -> bool:
+    """Whether the calling thread works for a client waiting on the API (one of the API's functions)."""
+    principal = current_principal()
+    return principal is not None and principal.kind == "function" and principal.name in _interactive_functions
+
+
+class BackgroundLimit:
+    """At most `limit` background requests in flight; interactive ones are never held."""
+
+    def __init__(self, limit: int):
+        if limit < 1:
+            raise ValueError("the background limit needs at least one request in flight")
+        self.limit = limit
+        self.in_flight = self.peak = self.waiting = 0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self, interactive: bool) -> Iterator[None]:
+        if interactive:
+            yield
+            return
+        with self._changed:
+            self.waiting += 1
+            try:  # a Lambda timeout may land in the wait
+                while self.in_flight >= self.limit:
+                    self._changed.wait()
+            finally:
+                self.waiting -= 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+                self._changed.notify()  # one slot freed: wake one waiter, not the herd
+
+
+_limit: BackgroundLimit | None = None
+
+
+def background_limit() -> BackgroundLimit | None:
+    """The cap on background DynamoDB requests, once installed (its counters: in_flight, waiting, peak)."""
+    return _limit
+
+
+def install(interactive_functions: Iterable[str], background_requests: int | None = None) -> BackgroundLimit:
+    """From now on the named functions' calls are interactive and background DynamoDB requests are
+    capped (idempotent: a later call replaces the names and the cap)."""
+    global _interactive_functions, _limit  # noqa: PLW0603 (one process, one policy; the hook reads them)
+    _interactive_functions = frozenset(interactive_functions)
+    _limit = BackgroundLimit(background_requests or int(os.environ.get("LOCAL_DYNAMODB_BACKGROUND_REQUESTS")
+                                                        or BACKGROUND_DYNAMODB_REQUESTS))
+    endpoint = botocore.endpoint.Endpoint
+    if not getattr(endpoint.make_request, "_local_stack", False):
+        endpoint.make_request = _prioritized(endpoint.make_request)  # botocore's seam
+    return _limit
+
+
+def _prioritized(make_request: Any) -> Any:
+    def make_request_in_turn(self: Any, operation_model: Any, request_dict: dict) -> Any:
+        if operation_model.service_model.endpoint_prefix != "dynamodb" or _limit is None:
+            return make_request(self, operation_model, request_dict)
+        interactive = is_interactive()
+        if interactive:
+            request_dict["headers"][PRIORITY_HEADER] = INTERACTIVE
+        with _limit.slot(interactive):
+            return make_request(self, operation_model, request_dict)
+
+    make_request_in_turn._local_stack = True  # type: ignore[attr-defined]
+    return make_request_in_turn

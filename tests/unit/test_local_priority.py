@@ -1,0 +1,124 @@
+"""local_stack/priority.py and the DynamoDB lock (local_stack/dynamodb.py): a request of the API's
+functions is served before the workflow's waiting DynamoDB requests, and background requests in
+flight are capped. Threads, events and the lock's own counters decide every step; nothing here
+depends on timing (the deadlines only bound a wedged lock)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+
+from local_stack import access_guard, dynamodb, priority
+from local_stack.moto_server import MotoServer
+from local_stack.stack import free_port
+from local_stack.thread_context import Principal, working_for
+
+API_FUNCTION = "Api"
+API = Principal(API_FUNCTION, "arn:aws:iam::123456789012:role/api", "function")
+TABLE = "priority-test"
+LOAD = Principal("Load", "arn:aws:iam::123456789012:role/load", "function")
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    done, deadline = threading.Event(), time.monotonic() + 120
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never: {what}")
+        done.wait(0.001)
+
+
+@pytest.fixture
+def table(monkeypatch) -> Iterator:
+    """A table on a moto server of its own, with the local stack's DynamoDB adapter and a priority
+    policy of this test's (the process's own policy is put back afterwards)."""
+    dynamodb.install()
+    # This table is no template's: in a worker whose local stack is running, its IAM check stays out.
+    monkeypatch.setattr(access_guard, "_guard", None)
+    monkeypatch.setattr(priority, "_interactive_functions", priority._interactive_functions)
+    monkeypatch.setattr(priority, "_limit", priority._limit)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    server = MotoServer("127.0.0.1", free_port())
+    server.start()
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{server._port}")
+    # moto's backends outlive a server: a table of this test's own.
+    client.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    try:
+        yield client
+    finally:
+        client.delete_table(TableName=TABLE)
+        server.stop()
+
+
+def put(client, principal: Principal | None, value: str, answers: dict) -> threading.Thread:
+    """Starts a thread that puts item `k` = value as `principal`; answers[value] gets the item it replaced."""
+    def run() -> None:
+        item = {"pk": {"S": "k"}, "v": {"S": value}}
+        if principal is None:
+            answers[value] = client.put_item(TableName=TABLE, Item=item, ReturnValues="ALL_OLD").get("Attributes")
+        else:
+            with working_for(principal):
+                answers[value] = client.put_item(TableName=TABLE, Item=item, ReturnValues="ALL_OLD").get("Attributes")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_an_api_request_goes_before_the_workflow_requests_waiting_for_dynamodb(table):
+    limit = priority.install([API_FUNCTION], background_requests=1)
+    lock = dynamodb.requests_lock
+    answers: dict = {}
+    with lock.holding(interactive=False):  # a workflow request being served
+        first_load = put(table, LOAD, "load-1", answers)
+        wait_until(lambda: lock.background_waiting == 1, "the Load's request waits for the lock")
+        second_load = put(table, LOAD, "load-2", answers)
+        wait_until(lambda: limit.waiting == 1, "the second Load request waits for a background slot")
+        api = put(table, API, "api", answers)
+        # The API's request is not held by the background cap: it waits at the lock itself.
+        wait_until(lambda: lock.interactive_waiting == 1, "the API's request waits for the lock")
+        assert (limit.in_flight, limit.waiting, lock.background_waiting) == (1, 1, 1)
+    for thread in (api, first_load, second_load):
+        thread.join(timeout=120)
+    # Each put answers the item it replaced: the API's ran first, then the Loads' in arrival order.
+    assert answers["api"] is None
+    assert answers["load-1"] == {"pk": {"S": "k"}, "v": {"S": "api"}}
+    assert answers["load-2"] == {"pk": {"S": "k"}, "v": {"S": "load-1"}}
+    assert limit.peak == 1
+
+
+def test_only_the_named_functions_are_interactive_and_callers_without_one_are_background(monkeypatch):
+    monkeypatch.setattr(priority, "_interactive_functions", priority._interactive_functions)
+    monkeypatch.setattr(priority, "_limit", priority._limit)
+    priority.install([API_FUNCTION], background_requests=2)
+    assert not priority.is_interactive()  # a test, a benchmark's direct writes
+    with working_for(API):
+        assert priority.is_interactive()
+    with working_for(LOAD):
+        assert not priority.is_interactive()
+    with working_for(Principal(API_FUNCTION, "arn:aws:iam::123456789012:role/sfn", "state machine")):
+        assert not priority.is_interactive()
+    with pytest.raises(ValueError):
+        priority.BackgroundLimit(0)
+
+
+def test_the_lock_is_reentrant_for_its_holder_and_counts_no_waiter_then():
+    lock = dynamodb.PriorityLock()
+    with lock.holding(interactive=False), lock.holding(interactive=True):
+        assert (lock.interactive_waiting, lock.background_waiting) == (0, 0)
+    got_it = threading.Event()
+
+    def take() -> None:
+        with lock.holding(interactive=False):
+            got_it.set()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join(timeout=120)
+    assert got_it.is_set()  # released after the nested hold
