@@ -172,7 +172,7 @@ def test_a_clear_is_refused_while_a_load_holds_the_dataset():
     world.load(job)
     from ingest.errors import ConflictError
 
-    with pytest.raises(ConflictError, match="loading into dataset"):
+    with pytest.raises(ConflictError, match=f"dataset {DATASET} is busy loading upload"):
         clear.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET)
     world.finalize(job)
     assert clear.request_clear(world.jobs, world.datasets, _Starter(), ACCOUNT, DATASET).status == "Pending"
