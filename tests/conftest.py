@@ -1,11 +1,13 @@
-"""Shared fixtures: one synthesis and one local stack per test session."""
+"""Shared fixtures: one synthesis per run (shared by the xdist workers) and one local stack per worker."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,15 +31,29 @@ TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4, "de
 
 @pytest.fixture(scope="session")
 def template_path(tmp_path_factory) -> Path:
-    synth_dir = tmp_path_factory.mktemp("cdk.out")
-    env = {
-        **os.environ,
-        "CDK_OUTDIR": str(synth_dir),
-        "CDK_CONTEXT_JSON": json.dumps(TEST_CONTEXT),
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    }
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    return synth_dir / "BulkIngest.template.json"
+    """The run's one synthesis (about 14 s of CPU): the first xdist worker to take the lock synthesizes into
+    the run's shared temporary directory and the others wait for it and read the same files (nothing
+    writes to a synthesis after it is made: the local stack and the tests only read it)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # pytest-of-<user>/pytest-<n>/, holding each worker's popen-gw<i>/
+    synth_dir = shared / "cdk.out"
+    template_file = synth_dir / "BulkIngest.template.json"
+    with (shared / "cdk.out.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
+        if not template_file.exists():
+            # Synthesized beside and renamed into place, so a worker that died mid-synthesis leaves no
+            # half-written directory behind for the next one to take as done.
+            partial = Path(tempfile.mkdtemp(prefix="cdk.out-partial-", dir=shared))
+            env = {
+                **os.environ,
+                "CDK_OUTDIR": str(partial),
+                "CDK_CONTEXT_JSON": json.dumps(TEST_CONTEXT),
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            }
+            subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+            partial.rename(synth_dir)
+    return template_file
 
 
 @pytest.fixture(scope="session")
