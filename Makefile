@@ -56,10 +56,11 @@ run: synth
 	$(PY) -m local_stack
 
 ## test: the whole suite (lint, unit, infrastructure assertions, end-to-end over HTTP on the local stack)
-# Two workers, one per core, each with its own synthesis and local stack; a file's tests stay together.
+# Two workers, one per core, sharing one synthesis, each with its own local stack; a file's tests stay
+# together. Files go out in collection order (--no-loadscope-reorder), longest first (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP) browser $(UPPY_JS)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## browser: Debian's Chromium and chromedriver for the console's browser tests, installed only when missing
 browser:
