@@ -180,7 +180,9 @@ class FailAfterWrites(Fault):
 
     def _writer(self, writer, account_id, *args, **kwargs):
         made = writer(account_id, *args, **kwargs)
-        return _Overriding(made, write=functools.partial(self._write, account_id))
+        # Load's upserts go through write_upserts, profile changes through write: the fault takes either.
+        crash = functools.partial(self._write, account_id)
+        return _Overriding(made, write=crash, write_upserts=crash)
 
     def _write(self, account_id, write, records):
         if not self._claim(account_id):
