@@ -11,7 +11,6 @@ import json
 import os
 import tempfile
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ import pytest
 from local_stack import lambda_runtime, violations
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
 from tests.support import faults
+from tests.support.waiting import wait_until
 
 HERE = "tests.unit.test_lambda_limits"
 
@@ -46,15 +46,6 @@ def runtime():
 def invoke(handler: str, event: dict | None = None, **config) -> tuple[dict, bool]:
     payload, errored, _ = lambda_runtime.invoke(FakeFunction(f"{HERE}.{handler}", **config), event or {})
     return json.loads(payload), errored
-
-
-def _eventually(condition, what: str) -> None:
-    """Wait for something logic guarantees will happen (a stopped thread unwinding); the bound only
-    turns a bug into a failure instead of a hang."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -118,7 +109,7 @@ def test_a_handler_in_time_returns_its_result_and_sees_its_remaining_time():
 def test_past_its_timeout_the_caller_gets_sandbox_timedout_and_the_handler_stops():
     with faults.inject(faults.Timeout(f"{HERE}.ok_handler")) as fault:
         result, errored = invoke("ok_handler", timeout=7)
-        _eventually(lambda: fault.stopped == 1, "the timed-out handler kept running")
+        wait_until(lambda: fault.stopped == 1, "the timed-out handler kept running", 30)
     assert errored
     assert result["errorType"] == "Sandbox.Timedout"
     assert result["errorMessage"].startswith("RequestId: ")

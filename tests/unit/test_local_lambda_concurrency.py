@@ -5,22 +5,12 @@ decide every step; nothing here depends on timing."""
 from __future__ import annotations
 
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
 
 from local_stack.lambda_runtime import ConcurrencyLimit
-
-
-def wait_until(condition, what: str) -> None:
-    """Polls until the condition holds. The deadline only bounds a wedged limit: a busy machine once
-    took more than the 10,000 polls of a millisecond this used to allow."""
-    done, deadline = threading.Event(), time.monotonic() + 120
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never: {what}")
-        done.wait(0.001)
+from tests.support.waiting import wait_until
 
 
 def test_invocations_over_the_limit_wait_and_start_in_arrival_order():

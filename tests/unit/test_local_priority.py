@@ -6,8 +6,7 @@ depends on timing (the deadlines only bound a wedged lock)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -16,19 +15,12 @@ from local_stack import access_guard, dynamodb, priority
 from local_stack.moto_server import MotoServer
 from local_stack.stack import free_port
 from local_stack.thread_context import Principal, working_for
+from tests.support.waiting import wait_until
 
 API_FUNCTION = "Api"
 API = Principal(API_FUNCTION, "arn:aws:iam::123456789012:role/api", "function")
 TABLE = "priority-test"
 LOAD = Principal("Load", "arn:aws:iam::123456789012:role/load", "function")
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    done, deadline = threading.Event(), time.monotonic() + 120
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never: {what}")
-        done.wait(0.001)
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 
 from local_stack import thread_context
 from local_stack.thread_context import Principal
+from tests.support.waiting import wait_until
 
 WORKER = Principal("Load", "arn:aws:iam::123456789012:role/load", "function")
 
@@ -21,13 +21,6 @@ WORKER = Principal("Load", "arn:aws:iam::123456789012:role/load", "function")
 def _mapped_regions() -> int:
     with open("/proc/self/maps") as maps:
         return sum(1 for _ in maps)
-
-
-def _wait_until_joined(count: int) -> None:
-    deadline = time.monotonic() + 60  # a bound for a wedged joiner, not a speed target
-    while thread_context.joined_threads() < count:
-        assert time.monotonic() < deadline, "the ended threads were not joined"
-        time.sleep(0.01)
 
 
 def test_a_thread_started_for_an_invocation_works_for_it_and_a_plain_one_for_nobody():
@@ -60,7 +53,7 @@ def test_ended_threads_left_in_reference_cycles_give_their_stacks_back_without_t
             else:
                 thread.start()
             del thread
-        _wait_until_joined(before_joined + 1_000)
+        wait_until(lambda: thread_context.joined_threads() >= before_joined + 1_000, "the ended threads joined", 60)
         # Unjoined, the 1,000 threads would hold 2,000 more regions (a stack and its guard page each).
         assert _mapped_regions() < before_maps + 200
     finally:
