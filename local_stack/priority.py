@@ -26,7 +26,6 @@ functions named at install (the API's integrations and authorizers).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -89,13 +88,14 @@ def background_limit() -> BackgroundLimit | None:
     return _limit
 
 
-def install(interactive_functions: Iterable[str], background_requests: int | None = None) -> BackgroundLimit:
-    """From now on the named functions' calls are interactive and background DynamoDB requests are
-    capped (idempotent: a later call replaces the names and the cap)."""
+def install(interactive_functions: Iterable[str],
+            background_requests: int = BACKGROUND_DYNAMODB_REQUESTS) -> BackgroundLimit:
+    """From now on the named functions' calls are interactive and at most `background_requests` other
+    DynamoDB requests are in flight (idempotent: a later call replaces the names and the cap). The local
+    stack passes LOCAL_DYNAMODB_BACKGROUND_REQUESTS when it is set (stack.py)."""
     global _interactive_functions, _limit  # noqa: PLW0603 (one process, one policy; the hook reads them)
     _interactive_functions = frozenset(interactive_functions)
-    _limit = BackgroundLimit(background_requests or int(os.environ.get("LOCAL_DYNAMODB_BACKGROUND_REQUESTS")
-                                                        or BACKGROUND_DYNAMODB_REQUESTS))
+    _limit = BackgroundLimit(background_requests)
     endpoint = botocore.endpoint.Endpoint
     if not getattr(endpoint.make_request, "_local_stack", False):
         endpoint.make_request = _prioritized(endpoint.make_request)  # botocore's seam

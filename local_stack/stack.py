@@ -54,14 +54,22 @@ class StackInfo:
     state_machine_arn: str
 
 
+def _setting(given: float | None, variable: str, default: float) -> float:
+    return given or float(os.environ.get(variable) or default)
+
+
 class LocalStack:
     def __init__(self, template_path: Path, aws_port: int = 4566, api_port: int = 3000,
-                 lambda_concurrency: int | None = None, lambda_time_scale: float | None = None):
+                 lambda_concurrency: int | None = None, lambda_time_scale: float | None = None,
+                 background_dynamodb_requests: int | None = None):
         self.template_path = Path(template_path)
-        self.lambda_concurrency = lambda_concurrency or int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY")
-                                                            or LAMBDA_CONCURRENCY)
+        # The local stack's own knobs: an argument, else the environment, else the default.
+        self.lambda_concurrency = int(_setting(lambda_concurrency, "LOCAL_LAMBDA_CONCURRENCY", LAMBDA_CONCURRENCY))
         # Wall time that counts as one second of a function's timeout (lambda_runtime.scale_time).
-        self.lambda_time_scale = lambda_time_scale or float(os.environ.get("LOCAL_LAMBDA_TIME_SCALE") or 1)
+        self.lambda_time_scale = _setting(lambda_time_scale, "LOCAL_LAMBDA_TIME_SCALE", 1)
+        self.background_dynamodb_requests = int(_setting(background_dynamodb_requests,
+                                                         "LOCAL_DYNAMODB_BACKGROUND_REQUESTS",
+                                                         priority.BACKGROUND_DYNAMODB_REQUESTS))
         self.aws_port = aws_port
         self.api_port = api_port
         self.aws_endpoint = f"http://{HOST}:{aws_port}"
@@ -103,7 +111,8 @@ class LocalStack:
         api_functions = {arn.rsplit(":function:", 1)[-1].split(":")[0] for arn in self._api.definition.function_arns()}
         lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
         lambda_runtime.scale_time(self.lambda_time_scale)
-        priority.install(interactive_functions=api_functions)  # the API's DynamoDB requests go first
+        # The API's DynamoDB requests go first.
+        priority.install(interactive_functions=api_functions, background_requests=self.background_dynamodb_requests)
         self._api.start()
         return self.info
 
