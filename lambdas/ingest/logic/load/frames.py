@@ -13,7 +13,8 @@ line as sent); CSV frames carry the row as sent, for the error log when the load
 (a profile change that does not fit).
 
 The key hash is record_store.key_hash(key): Split computes it once per line to route the line, and
-Load takes the store's shard from it (RecordWrite.key_hash), so no line is hashed twice.
+Load takes the store's shard from it (the frame goes to RecordWriter.write_upserts as it is), so no line
+is hashed twice.
 """
 
 from __future__ import annotations
