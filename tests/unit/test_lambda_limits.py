@@ -188,21 +188,21 @@ def test_outside_tmp_the_file_system_is_read_only(tmp_path):
     assert target.read_text() == "x"
 
 
-def test_a_time_scale_counts_wall_time_slower_against_the_timeout_and_never_faster(monkeypatch):
+def test_a_time_scale_counts_wall_time_slower_against_the_timeout_and_never_faster(monkeypatch, tmp_path):
     """LOCAL_LAMBDA_TIME_SCALE (the suite's 5): 30 s of wall time are 6 s of a 7 s function's timeout, and
     40 s are 8 s, past it. A stepped clock decides it, not the machine."""
     wall = [1000.0]
     monkeypatch.setattr(lambda_runtime, "time", type("Clock", (), {"monotonic": staticmethod(lambda: wall[0])}))
     try:
         lambda_runtime.scale_time(5)
-        invocation = lambda_runtime.Invocation(FakeFunction(f"{HERE}.ok_handler", timeout=7), tempfile.mkdtemp())
+        invocation = lambda_runtime.Invocation(FakeFunction(f"{HERE}.ok_handler", timeout=7), tmp_path)
         wall[0] += 30
         assert invocation.remaining_seconds() == pytest.approx(1.0)
         wall[0] += 10
         assert invocation.remaining_seconds() == pytest.approx(-1.0)
     finally:
         lambda_runtime.scale_time(1)
-    fresh = lambda_runtime.Invocation(FakeFunction(f"{HERE}.ok_handler", timeout=7), tempfile.mkdtemp())
+    fresh = lambda_runtime.Invocation(FakeFunction(f"{HERE}.ok_handler", timeout=7), tmp_path)
     wall[0] += 8
     assert fresh.remaining_seconds() == pytest.approx(-1.0), "scale 1: the template's timeout as it is"
     with pytest.raises(ValueError):
