@@ -269,3 +269,17 @@ def test_windows_read_first_after_one_that_found_many_keys_and_go_back_once_few_
     assert revert_job["stats"] == {"restored": 8, "removed": 4, "kept": 0}
     assert {key: (world.stored(key) or {}).get("v") for key in ("old-1", "old-8", "new-1")} == {
         "old-1": "A", "old-8": "A", "new-1": None}
+
+
+def test_an_optimistic_window_reads_the_rest_of_its_keys_first_when_its_first_keys_were_found(monkeypatch):
+    monkeypatch.setattr(loading, "PROBE_KEYS", 2)
+    world = World(window=6, partitions=1)
+    world.upload([customer(number, f"old-{number}", v="A") for number in range(1, 7)])
+    reads = world.records.get_many_calls
+    job = world.split([customer(number, f"old-{number}", v="B") for number in range(1, 7)])
+    [result] = world.load(job)
+    assert world.records.get_many_calls - reads == 1  # the window's last 4 keys, after its first 2 were found
+    assert (result.created, result.replaced) == (0, 6)
+    world.finalize(job)
+    assert run_revert(world, job.upload_id)["stats"] == {"restored": 6, "removed": 0, "kept": 0}
+    assert {(world.stored(f"old-{number}") or {}).get("v") for number in range(1, 7)} == {"A"}
