@@ -40,6 +40,7 @@ from benchmarks.scale.model import (
     rates_of,
 )
 from benchmarks.scale.run import UNPACED_RATE, Harness, JobRun
+from ingest.logic.load.loading import PROBE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -119,8 +120,8 @@ def journal_share(model: JobModel) -> float:
 def print_existing(model: JobModel, existing: JobModel) -> None:
     """The same job over a dataset where every key already holds another upload's item."""
     load = next(step for step in existing.steps if step.step == "Load")
-    print(f"  if every key already existed (each Load's first window refused and written again, the others read "
-          f"first): everything but DynamoDB writes {existing.other_share:.1%} (pre-read "
+    print(f"  if every key already existed (each Load's first {PROBE_KEYS:,} keys refused and written again, the "
+          f"others read first): everything but DynamoDB writes {existing.other_share:.1%} (pre-read "
           f"{existing.share_of(PRE_READ):.1%}, refused writes {existing.share_of(REFUSED):.2%}); Load "
           f"{load.seconds:,.0f} s (pre-read calls {load.bounds['pre-read calls (before the writes)']:,.0f} s); job "
           f"{existing.floor_ratio:.2f}x the floor; fresh keys: {model.other_share:.1%}")
@@ -193,7 +194,7 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
               f"records against {writes * 1e6:.4f} for the writes, {reads / writes:.1%} whatever the sizing (1 RRU at "
               f"{figures.PRICE_READ_REQUEST_UNIT.value * 1e6:.3f} vs 1 WRU at "
               f"{figures.PRICE_WRITE_REQUEST_UNIT.value * 1e6:.3f} USD per million for items under 1 KiB; each Load's "
-              "first window is refused instead, a WRU a key); on fresh keys nothing is read. Lambda's part cannot go "
+              f"first {PROBE_KEYS:,} keys are refused instead, a WRU a key); on fresh keys nothing is read. Lambda's part cannot go "
               "below the Loads' CPU: under 1,769 MB, GB-s per CPU-second are the same at every memory size.")
 
 

@@ -85,16 +85,17 @@ def test_the_cost_share_is_printed_with_its_parts_and_the_journal_costs_nothing_
         assert re.search(r"DynamoDB reads \(revert pre-read\) .* 0 RRU", block)
 
 
-def test_the_case_where_every_key_already_exists_prices_the_refused_first_window_and_the_reads_after_it(quick_report):
-    """Every key another upload's: each Load's first window is refused (1 WRU a key under 1 KiB) and the
-    rest read first (1 RRU a key): the share is then about 20 % (the pre-read) over the fresh-key share."""
+def test_the_case_where_every_key_already_exists_prices_the_refused_probe_and_the_reads_after_it(quick_report):
+    """Every key another upload's: each Load's first 1,000 keys are refused (1 WRU a key under 1 KiB) and
+    the rest read first (1 RRU a key): the share is then about 20 % (the pre-read) over the fresh-key share."""
     for scenario in ("5 GiB plain", "10 M records x"):
         block = quick_report.split(f"== {scenario}")[1].split("\n== ")[0]
         existing, pre_read, refused, fresh = (float(share) for share in re.search(
             r"if every key already existed .*: everything but DynamoDB writes ([\d.]+)% \(pre-read ([\d.]+)%, "
             r"refused writes ([\d.]+)%\).*; fresh keys: ([\d.]+)%", block).groups())
-        assert 17 < pre_read < 20 and 0 < refused < 3  # a window of 20,000 of a Load's ~159,000 keys refused
-        assert pre_read + refused == pytest.approx(20.0, abs=0.2)  # every key costs 1 RRU or 1 WRU / 5 of one
+        assert 19 < pre_read < 20 and 0 < refused < 1  # 1,000 (PROBE_KEYS) of a Load's ~159,000 keys refused
+        # Every key is either read (1 RRU: a fifth of the write's price) or refused (1 WRU).
+        assert pre_read / 20 + refused / 100 == pytest.approx(1.0, abs=0.01)
         assert existing == pytest.approx(fresh + pre_read + refused, abs=0.5)  # and Load waits on the reads
 
 
