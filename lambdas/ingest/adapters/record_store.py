@@ -452,9 +452,11 @@ class RecordWriter:
                 else:
                     request["ConditionExpression"], held = held_by(item)
                     request["ExpressionAttributeValues"].update(held)
-        job_id = self._job_value["S"]
-        return [Foreign(answer) if isinstance(answer, OwnWrite) and answer.get("job_id") != job_id else answer
-                for answer in self._pool.map(self._send, requests)]
+        # A refused write's item (_send answers it as an OwnWrite) is another writer's unless it carries
+        # this upload's job_id (the request's own :j).
+        return [Foreign(answer) if isinstance(answer, OwnWrite)
+                and answer.get("job_id") != request["ExpressionAttributeValues"][":j"]["S"] else answer
+                for request, answer in zip(requests, self._pool.map(self._send, requests), strict=True)]
 
     def upsert_requests(self, records: Iterable[Upsert]) -> list[dict]:
         """The UpdateItem parameters of each record (what write_upserts sends)."""
