@@ -3,17 +3,17 @@
 What a load keeps. A Load keeps, for each key it writes, the item the key held before the upload -
 or "created" (null) when there was none - in S3 objects under its partition, streamed, never held whole:
 
-    revert/<account>/<upload>/<partition>/<window>-<attempt>[-found-<n>].ndjson   {"key": k, "item": {...} | null}
+    revert/<account>/<upload>/<partition>/<batch>-<attempt>[-found-<n>].ndjson   {"key": k, "item": {...} | null}
 
-A window is journalled in one of two modes (logic/load/loading.py UpsertLoad; profile changes always
-read):
-  read first  the window's keys are read (strongly consistent BatchGetItem) and each is kept as read,
-              in <window>-<attempt>.ndjson, before the writes; keys carrying this upload's stamp
+A batch is a window's keys, or an optimistic window's first keys (its probe) and then the rest; each
+is journalled in one of two modes (logic/load/loading.py UpsertLoad; profile changes always read):
+  read first  the batch's keys are read (strongly consistent BatchGetItem) and each is kept as read,
+              in <batch>-<attempt>.ndjson, before the writes; keys carrying this upload's stamp
               (`job_id`) are skipped: an earlier window or a failed attempt kept them first.
-  optimistic  every key of the window is kept as null in <window>-<attempt>.ndjson, unread, before the
+  optimistic  every key of the batch is kept as null in <batch>-<attempt>.ndjson, unread, before the
               writes. Each write goes through only on a key with no item or one of this upload's; a
               key another writer holds refuses it and hands back that item, which is kept in
-              <window>-<attempt>-found-<n>.ndjson before it is replaced (conditional on it still
+              <batch>-<attempt>-found-<n>.ndjson before it is replaced (conditional on it still
               being there).
 
 The rule a revert applies, per key: **the first non-null entry, else null** (the key was created).
@@ -75,7 +75,7 @@ def partition_prefix(account_id: str, upload_id: str, partition: int) -> str:
 
 
 class Journal:
-    """One Load's revert journal: per window, in window order, either `keep(keys, stored)` (read first)
+    """One Load's revert journal: per batch of keys, in order, either `keep(keys, stored)` (read first)
     or `keep_unread(keys)` (optimistic) before its writes, then `keep_found(items)` before replacing
     what the optimistic writes found."""
 
@@ -83,12 +83,12 @@ class Journal:
         self._objects, self._upload_id = objects, upload_id
         self._prefix = partition_prefix(account_id, upload_id, partition)
         self._attempt = attempt
-        self._window = -1
+        self._batch = -1
         self._found = 0
 
-    def _next_window(self) -> str:
-        self._window, self._found = self._window + 1, 0
-        return f"{self._prefix}{self._window:06d}-{self._attempt}"
+    def _next_batch(self) -> str:
+        self._batch, self._found = self._batch + 1, 0
+        return f"{self._prefix}{self._batch:06d}-{self._attempt}"
 
     def _write(self, name: str, entries: Sequence[tuple[str, Mapping[str, str] | None]]) -> int:
         if entries:
@@ -101,18 +101,18 @@ class Journal:
         """Read first: keep each key's stored item (or null: the load creates it), except keys this
         upload already wrote (an earlier window, or a failed attempt, kept them first). Returns the
         entries kept."""
-        return self._write(self._next_window(), [(key, stored.get(key)) for key in keys
+        return self._write(self._next_batch(), [(key, stored.get(key)) for key in keys
                                                  if (stored.get(key) or {}).get("job_id") != self._upload_id])
 
     def keep_unread(self, keys: Sequence[str]) -> int:
         """Optimistic: keep every key as null (created, unless keep_found says otherwise)."""
-        return self._write(self._next_window(), [(key, None) for key in keys])
+        return self._write(self._next_batch(), [(key, None) for key in keys])
 
     def keep_found(self, items: Sequence[tuple[str, Mapping[str, str]]]) -> int:
-        """Keep the items of other writers that this window's optimistic writes found (and left as they
+        """Keep the items of other writers that this batch's optimistic writes found (and left as they
         are), before they are replaced."""
         self._found += 1
-        return self._write(f"{self._prefix}{self._window:06d}-{self._attempt}-found-{self._found}", items)
+        return self._write(f"{self._prefix}{self._batch:06d}-{self._attempt}-found-{self._found}", items)
 
 
 def revertible_until(created_at: str, retention_days: int) -> str:
