@@ -27,6 +27,7 @@ from benchmarks.scale.limits import step_limits
 from benchmarks.scale.model import (
     GIB,
     PRE_READ,
+    REFUSED,
     TARGET_FLOOR_RATIO,
     TARGET_OTHER_COST,
     TARGET_SHARE,
@@ -39,6 +40,7 @@ from benchmarks.scale.model import (
     rates_of,
 )
 from benchmarks.scale.run import UNPACED_RATE, Harness, JobRun
+from ingest.logic.load.loading import PROBE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -109,6 +111,22 @@ def print_sample(run: JobRun) -> None:
           f"one Load's hottest key takes {hottest_share(run):.0%} of its writes")
 
 
+def journal_share(model: JobModel) -> float:
+    """What the revert journal's DynamoDB calls (the pre-read, the refused writes) cost, as a share of the
+    record writes."""
+    return model.share_of(PRE_READ) + model.share_of(REFUSED)
+
+
+def print_existing(model: JobModel, existing: JobModel) -> None:
+    """The same job over a dataset where every key already holds another upload's item."""
+    load = next(step for step in existing.steps if step.step == "Load")
+    print(f"  if every key already existed (each Load's first {PROBE_KEYS:,} keys refused and written again, the "
+          f"others read first): everything but DynamoDB writes {existing.other_share:.1%} (pre-read "
+          f"{existing.share_of(PRE_READ):.1%}, refused writes {existing.share_of(REFUSED):.2%}); Load "
+          f"{load.seconds:,.0f} s (pre-read calls {load.bounds['pre-read calls (before the writes)']:,.0f} s); job "
+          f"{existing.floor_ratio:.2f}x the floor; fresh keys: {model.other_share:.1%}")
+
+
 def print_job(model: JobModel) -> None:
     scenario = model.scenario
     print(f"\n== {scenario.name}: {scenario.object_bytes / GIB:.2f} GiB uploaded, {scenario.plain_bytes / GIB:.2f} GiB "
@@ -134,7 +152,7 @@ def print_job(model: JobModel) -> None:
     share = model.other_share
     print(f"  everything but DynamoDB writes: {share:.1%} of the DynamoDB write cost "
           f"({'meets' if share <= TARGET_OTHER_COST else 'MISSES'} the {TARGET_OTHER_COST:.0%} target); "
-          f"without the revert pre-read {share - model.share_of(PRE_READ):.1%}")
+          f"without the revert journal's reads and refused writes {share - journal_share(model):.1%}")
     for name, usd in model.costs.items():
         part = "(the base)" if name == "DynamoDB writes" else f"{model.share_of(name):6.2%}"
         print(f"    {name:34} {part:>10}  USD {usd:10.4f}  {model.quantities.get(name, '')}")
@@ -145,11 +163,13 @@ LOAD_MEMORY_CHOICES = (1024, 1152, 1280, 1536, 1769)
 
 def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | None, members_run: JobRun | None,
                  limits, plan: Plan) -> None:
-    """What Load's memory buys: the cost share (with and without the pre-read), its time and the floor
-    ratio, each scenario re-modelled with only Load's memory changed; and the floor the pre-read sets."""
+    """What Load's memory buys: the cost share (with and without the journal's reads and refused writes),
+    its time and the floor ratio, each scenario re-modelled with only Load's memory changed; and the floor
+    the pre-read sets where every key exists."""
     load = limits["Load"]
     print(f"\nLoad's memory (the template's: {load.memory_mb} MB; infra/config.py `load_memory_mb`): the cost share "
-          "(all / without the pre-read), Load's share of its timeout, the job vs its write floor")
+          "(all / without the journal's reads and refused writes), Load's share of its timeout, the job vs its "
+          "write floor (fresh keys)")
     print(f"  {'scenario':30}" + "".join(f"{memory:>22}" for memory in LOAD_MEMORY_CHOICES))
     for model in models:
         cells = []
@@ -157,7 +177,7 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
             sized = dict(limits, Load=replace(load, memory_mb=memory))
             other = model_job(model.scenario, plain_run, gzip_run, sized, plan, members_run=members_run)
             step = next(step for step in other.steps if step.step == "Load")
-            cells.append(f"{other.other_share:.1%}/{other.other_share - other.share_of(PRE_READ):.1%} "
+            cells.append(f"{other.other_share:.1%}/{other.other_share - journal_share(other):.1%} "
                          f"{step.time_share:.0%} {other.floor_ratio:.2f}x")
         print(f"  {model.scenario.name[:30]:30}" + "".join(f"{cell:>22}" for cell in cells))
     cpu = rates_of(plain_run)["Load"].cpu_per_driver * figures.LAMBDA_CPU_SPEED_VS_HERE.value
@@ -166,15 +186,16 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
           f"{cpu * 1e6:,.0f} us of CPU a record (measured here) x {pace:,.0f}/s = {cpu * pace:.2f} vCPU. Below that it "
           "is CPU-bound (slower, the same GB-s); above it, it pays for waiting on its pace.")
     if models:
-        model = models[0]
+        model = model_job(models[0].scenario, plain_run, gzip_run, limits, plan, members_run=members_run,
+                          every_key_exists=True)
         reads = model.costs[PRE_READ] / model.records
         writes = model.dynamodb_writes_cost / model.records
-        print(f"  The floor: the pre-read of every written key costs {reads * 1e6:.4f} USD per million records against "
-              f"{writes * 1e6:.4f} for the writes, {reads / writes:.1%} whatever the sizing (1 RRU at "
+        print(f"  The floor where every key already exists: the pre-read costs {reads * 1e6:.4f} USD per million "
+              f"records against {writes * 1e6:.4f} for the writes, {reads / writes:.1%} whatever the sizing (1 RRU at "
               f"{figures.PRICE_READ_REQUEST_UNIT.value * 1e6:.3f} vs 1 WRU at "
-              f"{figures.PRICE_WRITE_REQUEST_UNIT.value * 1e6:.3f} USD per million for items under 1 KiB); eventually "
-              f"consistent it would be {reads / writes / 2:.1%}. Lambda's part cannot go below the Loads' CPU: "
-              "under 1,769 MB, GB-s per CPU-second are the same at every memory size.")
+              f"{figures.PRICE_WRITE_REQUEST_UNIT.value * 1e6:.3f} USD per million for items under 1 KiB; each Load's "
+              f"first {PROBE_KEYS:,} keys are refused instead, a WRU a key); on fresh keys nothing is read. Lambda's part cannot go "
+              "below the Loads' CPU: under 1,769 MB, GB-s per CPU-second are the same at every memory size.")
 
 
 def print_figures() -> None:
@@ -279,6 +300,8 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
         model = model_job(scenario, plain_run, gzip_run, limits, plan, members_run=members_run)
         models.append(model)
         print_job(model)
+        print_existing(model, model_job(scenario, plain_run, gzip_run, limits, plan, members_run=members_run,
+                                        every_key_exists=True))
         if hottest_share(plain_run) > 2 / configured.new_dataset_shards:
             spread = model_job(scenario, plain_run, gzip_run, limits, plan, hot_share=1 / configured.new_dataset_shards,
                                members_run=members_run)

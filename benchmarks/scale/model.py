@@ -9,9 +9,12 @@ Extrapolation (the sample is smaller than the scenarios; docs/capacity.md discus
     share (memory / 1,769 MB, at most 1: the steps are single-threaded where it counts).
   - S3 transfer = bytes moved / S3_BYTES_PER_S_PER_CONNECTION, requests x S3_REQUEST_LATENCY_S, added to
     the CPU (no overlap assumed: the pessimistic case).
-  - Load = its reads (S3 parts, and the pre-read of every key of a window for the revert journal: its
-    BatchGetItem calls one after another) + the larger of its CPU and its writes' time under the
-    DynamoDB model (the writes overlap the CPU on the writer's threads).
+  - Load = its reads (S3 parts, and the revert journal's pre-read of a window's keys where it reads them
+    first: its BatchGetItem calls one after another) + the larger of its CPU and its writes' time under
+    the DynamoDB model (the writes overlap the CPU on the writer's threads). The sample loads fresh keys,
+    so every window is journalled optimistically: no read, no refused write. `every_key_exists` models
+    the other end: each Load's first PROBE_KEYS keys refused (a write unit each) and written again, every
+    later key read first (logic/load/loading.py `reads_first`).
   - Memory and /tmp: the sample's peak per step. Every step holds a bounded window whatever the file;
     the sample runs full-size ranges (range_bytes as configured), so its peaks are the scenarios' peaks.
 """
@@ -28,6 +31,7 @@ from benchmarks.scale.run import Invocation, JobRun
 from benchmarks.scale.s3 import FREE, PUT_CLASS
 from ingest.adapters.record_store import BATCH_GET_LIMIT
 from ingest.logic.load.decompress import PART_UPLOADS
+from ingest.logic.load.loading import PROBE_KEYS
 
 GIB = 1024**3
 TARGET_SHARE = 0.5  # every step under 50 % of its timeout, memory and /tmp
@@ -38,6 +42,7 @@ TARGET_OTHER_COST = 0.05  # everything else <= 5 % of the DynamoDB write cost
 MAIN_STATE_TRANSITIONS = 12
 TRANSITIONS_PER_CHILD = 3
 PRE_READ = "DynamoDB reads (revert pre-read)"
+REFUSED = "DynamoDB refused writes (revert journal)"
 
 
 @dataclass(frozen=True)
@@ -245,10 +250,12 @@ class Plan:
 
 
 def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, limits: dict[str, FunctionLimits],
-              plan: Plan, hot_share: float | None = None, members_run: JobRun | None = None) -> JobModel:
+              plan: Plan, hot_share: float | None = None, members_run: JobRun | None = None,
+              every_key_exists: bool = False) -> JobModel:
     """The scenario's job, from the sample runs' rates (the gzip run gives Decompress's rates).
     hot_share: what-if for the share of one Load's writes on its busiest partition-key value (default:
-    as measured)."""
+    as measured). every_key_exists: what-if every key the job writes already held another upload's item
+    (module docstring)."""
     plain_rates = rates_of(plain_run)
     gzip_rates = rates_of(gzip_run) if gzip_run else {}
     members_rates = rates_of(members_run) if members_run else {}
@@ -337,7 +344,23 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     units_per_record = load_rates.writes.units / load_rates.writes.items
     calls_per_record = load_rates.writes.calls / load_rates.writes.items
     hot = hottest_share(plain_run) if hot_share is None else hot_share
-    load_units = per_load * units_per_record
+    # The revert journal (logic/load/loading.py): a window is kept optimistically (no read; a key another
+    # upload holds refuses the write, at the existing item's write units, and is written again) or read
+    # first (1 RRU a key). The sample's keys are fresh: as measured, no refusal and no read.
+    windows_per_load = math.ceil(per_load / plan.load_window_records)
+    if every_key_exists:
+        refused_per_load = min(per_load, PROBE_KEYS)  # the first window's probe; then read first
+        keys_per_load = per_load - refused_per_load
+        read_windows = windows_per_load  # the first window's rest too
+        item_bytes = load_rates.writes.item_bytes / load_rates.writes.items
+        read_units_per_key = float(max(1, math.ceil(item_bytes / figures.READ_UNIT_BYTES.value)))
+    else:
+        refused_per_load = 0.0
+        keys_per_load = per_load * load_rates.reads.keys / load_rates.writes.items
+        read_windows = windows_per_load
+        read_units_per_key = load_rates.reads.units / load_rates.reads.keys if load_rates.reads.keys else 0.0
+    refused_units = refused_per_load * units_per_record  # the existing item: a record like the one written
+    load_units = per_load * units_per_record + refused_units
     one_load = WriteTally(calls=round(per_load * calls_per_record), items=round(per_load), units=round(load_units))
     one_load.units_by_partition["hottest"] = round(load_units * hot)
     load_bounds = one_load.bounds(WriteLimits(rate_per_s=plan.write_rate / plan.load_concurrency,
@@ -345,29 +368,33 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     del load_bounds["table limit"]  # the table is shared by every Load: a bound of the job (below), not of one Load
     load_function = limits["Load"]
     load_cpu = _cpu_on_lambda(load_rates.cpu_per_driver * per_load, load_function)
-    load_requests = sum(scale.requests("Load", load_rates.requests, load_rates.invocations).values())
+    load_scaled = scale.requests("Load", load_rates.requests, load_rates.invocations)
+    # Journal objects beyond the sample's one a window (its Loads are smaller than PROBE_KEYS): an
+    # optimistic window over PROBE_KEYS keys writes its probe and its rest apart; every key existing, the
+    # first window's probe, its found items and its rest (read first), the later windows one each.
+    sample_per_load = load_rates.writes.items / load_rates.invocations
+    if sample_per_load <= PROBE_KEYS < min(per_load, plan.load_window_records):
+        extra_objects = 2 if every_key_exists else windows_per_load
+        load_scaled["put_object"] = load_scaled.get("put_object", 0.0) + extra_objects
+    load_requests = sum(load_scaled.values())
     # The pre-read (revert journal): its BatchGetItem calls, one after another before each window's writes.
-    # Calls: the keys read, BATCH_GET_LIMIT a call, per window (the sample's small Loads end more calls
-    # part-full than a scenario's; counting them per record would overstate a scenario's calls).
-    read_units_per_record = load_rates.reads.units / load_rates.writes.items
-    keys_per_load = per_load * load_rates.reads.keys / load_rates.writes.items
-    windows_per_load = math.ceil(per_load / plan.load_window_records)
-    read_calls = windows_per_load * math.ceil(keys_per_load / windows_per_load / BATCH_GET_LIMIT)
+    # Calls: the keys read, BATCH_GET_LIMIT a call, per window read first (the sample's small Loads end
+    # more calls part-full than a scenario's; counting them per record would overstate a scenario's calls).
+    read_calls = read_windows * math.ceil(keys_per_load / read_windows / BATCH_GET_LIMIT) if read_windows else 0
     pre_read_s = read_calls * figures.BATCH_GET_LATENCY_S.value
     load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
                     + pre_read_s + max(load_cpu, max(load_bounds.values())))
     steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
                            load_rates.peak_rss, load_rates.peak_tmp,
                            {"CPU": load_cpu, **load_bounds, "pre-read calls (before the writes)": pre_read_s},
-                           requests={operation: each * partitions for operation, each
-                                     in scale.requests("Load", load_rates.requests, load_rates.invocations).items()}))
+                           requests={operation: each * partitions for operation, each in load_scaled.items()}))
     work_files = ranges * partitions
     steps.append(modelled("Finalize", plain_rates["Finalize"], 1, work_files))
 
     # The job: its states one after another, each Map in waves of its concurrency.
     by_step = {model.step: model for model in steps}
     total_units = records * units_per_record
-    job_tally = WriteTally(items=records, units=round(total_units))
+    job_tally = WriteTally(items=records, units=round(total_units + refused_units * partitions))
     # The hottest key over the whole job: with every Load on its own key (hot share 1: the partition
     # decides the shard) one Load's units; with Loads spread over all the shards, the job's share.
     job_tally.units_by_partition["hottest"] = round(max(load_units * hot, total_units * hot / plan.partitions
@@ -412,7 +439,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     control_requests = sum(sum(inv.control_calls.values()) for inv in plain_run.invocations)
     control_requests *= (ranges + partitions) / (sample_ranges + plain_run.job.partitions)
     transitions = MAIN_STATE_TRANSITIONS + TRANSITIONS_PER_CHILD * children + 2 * chain_links
-    read_units = records * read_units_per_record
+    read_units = keys_per_load * partitions * read_units_per_key
+    refused_total = refused_units * partitions
     load_gb_seconds = by_step["Load"].total_seconds * load_function.memory_mb / 1024
     costs = {
         "DynamoDB writes": total_units * figures.PRICE_WRITE_REQUEST_UNIT.value,
@@ -423,6 +451,9 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
         # The Load's pre-read of every key it writes, kept in the revert journal (docs/decision_log.md,
         # "Undo a load"): strongly consistent, 1 read unit per item up to 4 KiB, absent or not.
         PRE_READ: read_units * figures.PRICE_READ_REQUEST_UNIT.value,
+        # The optimistic windows' writes refused by another upload's item (DynamoDB still consumes the
+        # existing item's write units, at least 1): none for fresh keys.
+        REFUSED: refused_total * figures.PRICE_WRITE_REQUEST_UNIT.value,
         # jobs and datasets items: progress, hold, counts (priced as 1 write unit each: an upper bound)
         "DynamoDB control tables": control_requests * figures.PRICE_WRITE_REQUEST_UNIT.value,
     }
@@ -433,7 +464,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
         "Step Functions": f"{transitions:,} transitions",
         "S3 requests": f"{put_class:,.0f} PUT-class, {get_class:,.0f} GET-class",
         "S3 storage": f"{storage_gb_months:,.3f} GB-months",
-        PRE_READ: f"{read_units:,.0f} RRU ({read_units_per_record:.2f} a record)",
+        PRE_READ: f"{read_units:,.0f} RRU ({read_units / records:.2f} a record)",
+        REFUSED: f"{refused_total:,.0f} WRU ({refused_total / records:.2f} a record)",
         "DynamoDB control tables": f"{control_requests:,.0f} calls",
     }
     return JobModel(scenario, records, ranges, partitions, steps, wall, write_floor, load_phase_bounds, costs,

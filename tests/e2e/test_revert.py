@@ -96,6 +96,38 @@ def test_a_revert_puts_back_replaced_values_removes_created_records_and_keeps_la
     assert [(j["id"], j["status"]) for j in listed] == [(job["id"], "Completed")]
 
 
+def test_a_load_over_another_uploads_keys_journals_them_as_it_writes_and_a_revert_gives_them_back_exactly(
+        stack, account, client, dataset, load_file):
+    """Into a dataset with records, a Load writes optimistically: the writes over another upload's records
+    are refused and hand the records back, which the journal keeps before they are replaced."""
+    keys = [f"k{number}" for number in range(1, 9)]
+    load_file(_customers(**{key: f"A-{key}" for key in keys}))
+    before = {key: _record(stack, account, dataset, key) for key in keys}
+    b = load_file(_customers(**{key: f"B-{key}" for key in keys[::2]}, n1="B-n1", n2="B-n2"))
+    assert (b["stats"]["created"], b["stats"]["replaced"]) == (2, 4)
+    assert _first_names(stack, account, dataset, "k1", "k2", "n1") == {"k1": "B-k1", "k2": "A-k2", "n1": "B-n1"}
+    job = _reverted(stack, account, b["id"])
+    assert job["stats"] == {"restored": 4, "removed": 2, "kept": 0}
+    assert {key: _record(stack, account, dataset, key) for key in keys} == before  # every field as it was
+    assert _first_names(stack, account, dataset, "n1", "n2") == {"n1": None, "n2": None}
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 8}
+
+
+def test_a_load_retried_after_a_crash_counts_exactly_and_still_reverts_to_what_was_there(
+        stack, account, client, dataset, load_file):
+    load_file(_customers(k1="A1", k2="A2", k3="A3", k4="A4"))
+    with faults.inject(faults.FailAfterWrites(step="Load", times=1, account=account["name"])) as crash:
+        b = load_file(_customers(k1="B1", k2="B2", k3="B3", k5="B5", k6="B6"))
+    assert crash.written  # the first attempt wrote part of its window, then died; Step Functions retried it
+    assert b["status"] == "Completed" and (b["stats"]["created"], b["stats"]["replaced"]) == (2, 3)
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 6}
+    job = _reverted(stack, account, b["id"])
+    assert job["stats"] == {"restored": 3, "removed": 2, "kept": 0}
+    assert _first_names(stack, account, dataset, "k1", "k2", "k3", "k4", "k5", "k6") == {
+        "k1": "A1", "k2": "A2", "k3": "A3", "k4": "A4", "k5": None, "k6": None}
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 4}
+
+
 def test_after_a_clear_the_cleared_records_are_kept_and_nothing_comes_back(stack, account, client, dataset, load_file):
     load_file(_customers(k1="A1", k2="A2"))
     b = load_file(_customers(k1="B1", k3="B3"))

@@ -184,12 +184,16 @@ class FailAfterWrites(Fault):
         crash = functools.partial(self._write, account_id)
         return _Overriding(made, write=crash, write_upserts=crash)
 
-    def _write(self, account_id, write, records):
+    def _write(self, account_id, write, records, only_over=None):
+        # only_over: write_upserts' conditions per record (an optimistic window's), cut with the records.
+        def conditions(count: int) -> dict:
+            return {} if only_over is None else {"only_over": list(only_over)[:count]}
+
         if not self._claim(account_id):
-            return write(records)
+            return write(records, **conditions(len(records)))
         records = list(records)
         keep = len(records) // 2 if self.after_items is None else min(self.after_items, len(records))
-        write(records[:keep])
+        write(records[:keep], **conditions(keep))
         with self._lock:
             self.written.append(keep)
         raise InjectedFault(f"injected: Load crashed after writing {keep} of {len(records)} records")

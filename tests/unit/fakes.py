@@ -20,6 +20,7 @@ from ingest.adapters.aws_errors import CONFLICT_MESSAGE
 from ingest.adapters.control_tables import BAD_PAGE_TOKEN, OPEN_MULTIPART, decode_token, encode_token
 from ingest.adapters.record_store import (
     LEGACY_SHARDS,
+    Foreign,
     NEW_DATASET_SHARDS,
     NO_ATTEMPT,
     RecordTarget,
@@ -463,9 +464,26 @@ class FakeRecordWriter:
     def write(self, records: list[RecordWrite]) -> list[dict[str, str] | None]:
         return [self._write_one(record) for record in records]
 
-    def write_upserts(self, records) -> list[dict[str, str] | None]:
-        return self.write([RecordWrite(record.key, record.record.decode(), record.line, key_hash=record.key_hash)
-                           for record in records])
+    def write_upserts(self, records, only_over=None) -> list[dict[str, str] | None]:
+        """As RecordWriter.write_upserts: with only_over, a key holding another writer's item (None), or
+        not the item given, is left as it is and answered Foreign(what it holds); the rest are written."""
+        writes = [RecordWrite(record.key, record.record.decode(), record.line, key_hash=record.key_hash)
+                  for record in records]
+        if only_over is None:
+            return self.write(writes)
+        refusals = [self._refusal(write.key, over) for write, over in zip(writes, only_over, strict=True)]
+        written = iter(self.write([write for write, refused in zip(writes, refusals) if refused is None]))
+        return [next(written) if refused is None else refused for refused in refusals]
+
+    def _refusal(self, key: str, over: dict[str, str] | None) -> Foreign | None:
+        store, target = self._store, self.target
+        item_key = (target.account_id, target.dataset_id, target.record_type, key)
+        held = dict(store.items[item_key]) if store._visible(item_key, target.shards) else None
+        if over is None:
+            return Foreign(held) if held is not None and held.get("job_id") != self._stamp.job_id else None
+        if held is None or any(held.get(name) != over.get(name) for name in ("job_id", "attempt")):
+            return Foreign(held or {})
+        return None
 
     def _write_one(self, record: RecordWrite) -> dict[str, str] | None:
         store, target = self._store, self.target

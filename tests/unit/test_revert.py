@@ -12,6 +12,7 @@ from ingest.clock import parse_iso
 from ingest.errors import ConflictError, NotFoundError
 from ingest.logic import revert
 from ingest.logic.clear import clear_partition
+from ingest.logic.load import loading
 from ingest.logic.load.loading import load_partition
 from ingest.logic.uploads import upload_view
 from tests.unit.load_world import ACCOUNT, CREATED_AT, DATASET, World, customer
@@ -106,7 +107,7 @@ def test_after_a_clear_every_key_is_kept_and_nothing_comes_back():
     assert world.dataset["record_counts"] == {"customer_record": 0}
 
 
-@pytest.mark.parametrize("fail_after", [0, 1, 2, 3])
+@pytest.mark.parametrize("fail_after", [0, 1, 2, 3, 4])
 def test_a_load_retried_after_dying_mid_window_still_reverts_to_the_values_before_it(fail_after):
     world = World(window=3, partitions=1)
     world.upload(A)
@@ -116,7 +117,8 @@ def test_a_load_retried_after_dying_mid_window_still_reverts_to_the_values_befor
     with pytest.raises(RuntimeError, match="injected"):
         load_partition(world.ctx, job_b, task, "attempt-1")
     world.records.fail_after_writes = None
-    load_partition(world.ctx, job_b, task, "attempt-2")
+    result = load_partition(world.ctx, job_b, task, "attempt-2")
+    assert (result.created, result.replaced) == (2, 2)  # k4, k5; k1, k2: exact whatever attempt 1 wrote
     world.finalize(job_b)
     revert_job = run_revert(world, job_b.upload_id)
     assert revert_job["stats"] == {"restored": 2, "removed": 2, "kept": 0}
@@ -130,8 +132,11 @@ def test_what_a_load_keeps_grows_with_the_upload_not_the_dataset():
     outcome = world.upload([customer(1, "old-1", v="y"), customer(2, "new-1", v="y")])
     kept = [orjson.loads(line) for key in world.objects.list_keys(revert.journal_prefix(ACCOUNT, outcome.upload_id))
             for line in world.objects.read(key).splitlines()]
-    assert sorted(entry["key"] for entry in kept) == ["new-1", "old-1"]
-    assert {entry["key"]: entry["item"] and orjson.loads(entry["item"]["data"])["v"] for entry in kept} == {
+    assert {entry["key"] for entry in kept} == {"new-1", "old-1"}
+    assert len(kept) <= 3  # each key as created, and the one found (another writer's) as it was
+    put_back = dict(entry for partition in range(2)
+                    for entry in revert.journal_entries(world.objects, ACCOUNT, outcome.upload_id, partition))
+    assert {key: item and orjson.loads(item["data"])["v"] for key, item in put_back.items()} == {
         "new-1": None, "old-1": "x"}
 
 
@@ -206,3 +211,75 @@ def test_a_failed_revert_releases_the_hold_and_lets_the_upload_be_reverted_again
     assert world.holder() is None
     assert "reverted_by" not in world.jobs.get(ACCOUNT, outcome.upload_id)
     assert run_revert(world, outcome.upload_id)["stats"] == {"restored": 2, "removed": 2, "kept": 0}
+
+
+# -- the revert rule and how a Load keeps windows (optimistic or read first) ------------------------
+def put_journal(world: World, upload_id: str, name: str, entries: list[tuple[str, dict | None]]) -> None:
+    world.objects.put(f"{revert.partition_prefix(ACCOUNT, upload_id, 0)}{name}.ndjson",
+                      b"".join(orjson.dumps({"key": key, "item": item}) + b"\n" for key, item in entries))
+
+
+def test_the_revert_rule_is_each_keys_first_item_kept_else_created():
+    world = World()
+    old_a, old_b = {"data": "{}", "job_id": "earlier-a"}, {"data": "{}", "job_id": "earlier-b"}
+    # Read first (the journals loads wrote before the optimistic mode): items and nulls as read.
+    put_journal(world, "u", "000000-r1", [("read", old_a), ("read-absent", None)])
+    # Optimistic: every key null, unread; a found object for the keys another writer held.
+    put_journal(world, "u", "000001-r1", [("found", None), ("new", None), ("retried", None)])
+    put_journal(world, "u", "000001-r1-found-1", [("found", old_b)])
+    # A retried Load (another attempt, sorting first) keeps a key the failed attempt did not replace again.
+    put_journal(world, "u", "000001-a0", [("retried", None)])
+    put_journal(world, "u", "000001-a0-found-1", [("retried", old_a)])
+    assert dict(revert.journal_entries(world.objects, ACCOUNT, "u", 0)) == {
+        "read": old_a, "read-absent": None, "found": old_b, "new": None, "retried": old_a}
+    assert len(list(revert.journal_entries(world.objects, ACCOUNT, "u", 0))) == 5  # each key once
+
+
+@pytest.mark.parametrize(("foreign", "keys", "read"), [(0, 10, False), (2, 10, False), (3, 10, True),
+                                                         (10, 10, True), (0, 0, False)])
+def test_a_window_reads_its_keys_first_only_past_the_break_even_share_of_keys_found(foreign, keys, read):
+    assert loading.FOREIGN_SHARE_BREAK_EVEN == pytest.approx(0.2)  # USD 0.125 per M RRU / 0.625 per M WRU
+    assert loading.reads_first(foreign, keys) is read
+
+
+def test_a_load_into_an_empty_dataset_reads_nothing_and_its_revert_removes_every_key():
+    world = World(window=2, partitions=2)
+    outcome = world.upload(A)
+    assert world.records.get_many_calls == 0
+    assert world.dataset["record_counts"] == {"customer_record": 3}
+    revert_job = run_revert(world, outcome.upload_id)
+    assert revert_job["stats"] == {"restored": 0, "removed": 3, "kept": 0}
+    assert values(world) == dict.fromkeys(("k1", "k2", "k3", "k4", "k5"))
+
+
+def test_windows_read_first_after_one_that_found_many_keys_and_go_back_once_few_exist():
+    world = World(window=4, partitions=1)
+    world.upload([customer(number, f"old-{number}", v="A") for number in range(1, 9)])
+    reads = world.records.get_many_calls
+    keys = ([f"old-{number}" for number in range(1, 5)]  # window 1 (optimistic): every key found
+            + [f"new-{number}" for number in range(1, 5)]  # window 2 (read first): none found
+            + [f"old-{number}" for number in range(5, 9)])  # window 3 (optimistic again): every key found
+    lines = [customer(number, key, v="B") for number, key in enumerate(keys, start=1)]
+    job = world.split(lines)
+    [result] = world.load(job)
+    assert world.records.get_many_calls - reads == 1  # window 2 only
+    assert (result.created, result.replaced) == (4, 8)
+    world.finalize(job)
+    revert_job = run_revert(world, job.upload_id)
+    assert revert_job["stats"] == {"restored": 8, "removed": 4, "kept": 0}
+    assert {key: (world.stored(key) or {}).get("v") for key in ("old-1", "old-8", "new-1")} == {
+        "old-1": "A", "old-8": "A", "new-1": None}
+
+
+def test_an_optimistic_window_reads_the_rest_of_its_keys_first_when_its_first_keys_were_found(monkeypatch):
+    monkeypatch.setattr(loading, "PROBE_KEYS", 2)
+    world = World(window=6, partitions=1)
+    world.upload([customer(number, f"old-{number}", v="A") for number in range(1, 7)])
+    reads = world.records.get_many_calls
+    job = world.split([customer(number, f"old-{number}", v="B") for number in range(1, 7)])
+    [result] = world.load(job)
+    assert world.records.get_many_calls - reads == 1  # the window's last 4 keys, after its first 2 were found
+    assert (result.created, result.replaced) == (0, 6)
+    world.finalize(job)
+    assert run_revert(world, job.upload_id)["stats"] == {"restored": 6, "removed": 0, "kept": 0}
+    assert {(world.stored(f"old-{number}") or {}).get("v") for number in range(1, 7)} == {"A"}

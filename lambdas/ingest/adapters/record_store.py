@@ -338,6 +338,11 @@ UPDATE_NAMES = {"#d": "data", "#j": "job_id", "#a": "attempt", "#l": "line", "#c
                 "#p": "previous_attempt"}
 NOT_THIS_WRITE_AGAIN = "NOT (#a = :a AND #l = :l)"
 NO_ATTEMPT = "-"  # previous_attempt of a new record, or of one written before items carried attempts
+# Load's optimistic upserts (logic/load/loading.py, docs/load_workflow.md "What a Load keeps"): the
+# write goes through only on a key with no item or one this upload wrote, and never twice. A key another
+# writer holds fails it, and the refusal hands back that item (ReturnValuesOnConditionCheckFailure):
+# the Load keeps it for a revert, then replaces it while it is still the item kept (held_by).
+NEW_OR_OWN = "(attribute_not_exists(sk) OR #j = :j) AND " + NOT_THIS_WRITE_AGAIN
 
 
 class TokenBucket:
@@ -379,6 +384,22 @@ class TokenBucket:
                 self.rate = min(self.target, self.rate + self.target / 1000)
 
 
+class Foreign(dict):
+    """A conditional upsert's answer when the key holds another writer's item (or none, where the write
+    expected one): that item, left as it is (RecordWriter.write_upserts `only_over`)."""
+
+
+def held_by(item: Mapping[str, str]) -> tuple[str, dict]:
+    """The condition that a key still holds `item` (a Foreign answer), and its values: the same writer
+    (job_id) and the same attempt of it (or none). A dataset's records change only under its load hold
+    (logic/load/hold.py), so this refuses only what should not happen; it keeps "kept before replaced"
+    true if it does."""
+    job = "#j = :held_j" if "job_id" in item else "attribute_not_exists(#j)"
+    attempt = "#a = :held_a" if "attempt" in item else "attribute_not_exists(#a)"
+    values = {f":held_{name[0]}": {"S": item[name]} for name in ("job_id", "attempt") if name in item}
+    return f"{job} AND {attempt}", values
+
+
 class OwnWrite(dict):
     """A write's answer when an earlier try of the same write landed and its answer was lost: the item
     as that try left it. Its previous_attempt and created_by say what the write replaced
@@ -415,9 +436,27 @@ class RecordWriter:
     def write(self, records: Sequence[RecordWrite]) -> list[dict[str, str] | None]:
         return list(self._pool.map(self._write_one, records))
 
-    def write_upserts(self, records: Sequence[Upsert]) -> list[dict[str, str] | None]:
-        """write() for records with no further attributes whose key hash is known (Load's upserts)."""
-        return list(self._pool.map(self._send, self.upsert_requests(records)))
+    def write_upserts(self, records: Sequence[Upsert],
+                      only_over: Sequence[Mapping[str, str] | None] | None = None) -> list[dict[str, str] | None]:
+        """write() for records with no further attributes whose key hash is known (Load's upserts).
+
+        only_over (one per record): the write goes through only over that item - None: only over no item
+        or one of this upload's (NEW_OR_OWN); an item: only while the key still holds it (held_by). A
+        write refused because the key holds another writer's item leaves it as it is and answers
+        Foreign(that item), or Foreign({}) when the key has no item (any more)."""
+        requests = self.upsert_requests(records)
+        if only_over is not None:
+            for request, item in zip(requests, only_over, strict=True):
+                if item is None:
+                    request["ConditionExpression"] = NEW_OR_OWN
+                else:
+                    request["ConditionExpression"], held = held_by(item)
+                    request["ExpressionAttributeValues"].update(held)
+        # A refused write's item (_send answers it as an OwnWrite) is another writer's unless it carries
+        # this upload's job_id (the request's own :j).
+        return [Foreign(answer) if isinstance(answer, OwnWrite)
+                and answer.get("job_id") != request["ExpressionAttributeValues"][":j"]["S"] else answer
+                for request, answer in zip(requests, self._pool.map(self._send, requests), strict=True)]
 
     def upsert_requests(self, records: Iterable[Upsert]) -> list[dict]:
         """The UpdateItem parameters of each record (what write_upserts sends)."""

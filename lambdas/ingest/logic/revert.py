@@ -1,16 +1,34 @@
 """Undo a load: what loads keep for it (the revert journal) and the revert job that uses it.
 
-What a load keeps. Before a Load writes a window, it reads the window's keys (strongly consistent)
-and writes, to one S3 object per window and attempt, each key's item as it stands - or "created"
-(null) when there is none - streamed, never held whole:
+What a load keeps. A Load keeps, for each key it writes, the item the key held before the upload -
+or "created" (null) when there was none - in S3 objects under its partition, streamed, never held whole:
 
-    revert/<account>/<upload>/<partition>/<window>-<attempt>.ndjson   {"key": k, "item": {...} | null}
+    revert/<account>/<upload>/<partition>/<batch>-<attempt>[-found-<n>].ndjson   {"key": k, "item": {...} | null}
 
-Written *before* the window's writes, so a Load that dies mid-window has already kept the old items
-of every key it may have written; its retry skips the keys that carry this upload's own stamp
-(`job_id`), whose old item the failed attempt kept. A key is therefore kept once per upload (a
-retry may keep an unwritten key again, with the same item: the revert reads the first). Cost
-follows the upload's records, not the dataset's. The prefix expires after `revert_retention_days`
+A batch is a window's keys, or an optimistic window's first keys (its probe) and then the rest; each
+is journalled in one of two modes (logic/load/loading.py UpsertLoad; profile changes always read):
+  read first  the batch's keys are read (strongly consistent BatchGetItem) and each is kept as read,
+              in <batch>-<attempt>.ndjson, before the writes; keys carrying this upload's stamp
+              (`job_id`) are skipped: an earlier window or a failed attempt kept them first.
+  optimistic  every key of the batch is kept as null in <batch>-<attempt>.ndjson, unread, before the
+              writes. Each write goes through only on a key with no item or one of this upload's; a
+              key another writer holds refuses it and hands back that item, which is kept in
+              <batch>-<attempt>-found-<n>.ndjson before it is replaced (conditional on it still
+              being there).
+
+The rule a revert applies, per key: **the first non-null entry, else null** (the key was created).
+A non-null entry is only ever an item of another writer, kept before this upload replaced it, and the
+load hold (logic/load/hold.py) keeps other writers off the dataset while the upload runs, so every
+non-null entry of a key is the same item: the one before the upload. A null is either a read that found
+no item or an optimistic placeholder, and either way the key was created unless a non-null entry says
+otherwise. It holds across attempts and modes: a retried Load (a new attempt, either mode) keeps a key
+again only while the key still holds the other writer's item, i.e. the same item; a key the failed
+attempt already wrote carries this upload's stamp and is not kept again (its earlier entries stand). A
+write whose answer was lost is retried and refused as "this write again" (an OwnWrite), which journals
+nothing. Journals written before the optimistic mode (read first only) hold at most one entry kind per
+key, so the rule reads them as the old "first entry" did.
+
+Cost follows the upload's records, not the dataset's. The prefix expires after `revert_retention_days`
 (an S3 lifecycle rule); the upload shows until when it can be reverted (`revertible_until`:
 created_at + those days, never later than the lifecycle removes the journal).
 
@@ -26,7 +44,7 @@ rewrote, or a clear removed, fails the condition and is `kept` as it is, also wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,26 +75,44 @@ def partition_prefix(account_id: str, upload_id: str, partition: int) -> str:
 
 
 class Journal:
-    """One Load's revert journal: `keep(keys, stored)` before each window's writes, in window order."""
+    """One Load's revert journal: per batch of keys, in order, either `keep(keys, stored)` (read first)
+    or `keep_unread(keys)` (optimistic) before its writes, then `keep_found(items)` before replacing
+    what the optimistic writes found."""
 
     def __init__(self, objects, account_id: str, upload_id: str, partition: int, attempt: str):
         self._objects, self._upload_id = objects, upload_id
         self._prefix = partition_prefix(account_id, upload_id, partition)
         self._attempt = attempt
-        self._window = 0
+        self._batch = -1
+        self._found = 0
+
+    def _next_batch(self) -> str:
+        self._batch, self._found = self._batch + 1, 0
+        return f"{self._prefix}{self._batch:06d}-{self._attempt}"
+
+    def _write(self, name: str, entries: Sequence[tuple[str, Mapping[str, str] | None]]) -> int:
+        if entries:
+            with self._objects.writer(f"{name}.ndjson") as out:
+                for key, item in entries:
+                    out.write(orjson.dumps({"key": key, "item": item}) + b"\n")
+        return len(entries)
 
     def keep(self, keys: Sequence[str], stored: dict[str, dict[str, str]]) -> int:
-        """Keep each key's stored item (or null: the load creates it), except keys this upload already
-        wrote (an earlier window, or a failed attempt, kept them first). Returns the entries kept."""
-        window, self._window = self._window, self._window + 1
-        entries = [(key, stored.get(key)) for key in keys
-                   if (stored.get(key) or {}).get("job_id") != self._upload_id]
-        if not entries:
-            return 0
-        with self._objects.writer(f"{self._prefix}{window:06d}-{self._attempt}.ndjson") as out:
-            for key, item in entries:
-                out.write(orjson.dumps({"key": key, "item": item}) + b"\n")
-        return len(entries)
+        """Read first: keep each key's stored item (or null: the load creates it), except keys this
+        upload already wrote (an earlier window, or a failed attempt, kept them first). Returns the
+        entries kept."""
+        return self._write(self._next_batch(), [(key, stored.get(key)) for key in keys
+                                                 if (stored.get(key) or {}).get("job_id") != self._upload_id])
+
+    def keep_unread(self, keys: Sequence[str]) -> int:
+        """Optimistic: keep every key as null (created, unless keep_found says otherwise)."""
+        return self._write(self._next_batch(), [(key, None) for key in keys])
+
+    def keep_found(self, items: Sequence[tuple[str, Mapping[str, str]]]) -> int:
+        """Keep the items of other writers that this batch's optimistic writes found (and left as they
+        are), before they are replaced."""
+        self._found += 1
+        return self._write(f"{self._prefix}{self._batch:06d}-{self._attempt}-found-{self._found}", items)
 
 
 def revertible_until(created_at: str, retention_days: int) -> str:
@@ -170,14 +206,22 @@ def plan(ctx, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def journal_entries(objects, account_id: str, upload_id: str, partition: int) -> Iterator[tuple[str, Any]]:
-    """The partition's kept entries, each key once (its first entry: the item before the upload)."""
-    seen: set[str] = set()  # the partition's keys: at most a Load partition's
+    """The partition's keys, each once, with what a revert puts back: the key's first non-null entry
+    (the item before the upload), else null (the upload created it). Items come as they are read,
+    created keys at the end; held meanwhile: the partition's keys, twice at most (two sets)."""
+    restored: set[str] = set()
+    created: set[str] = set()
     for key in sorted(objects.list_keys(partition_prefix(account_id, upload_id, partition))):
         for line in _lines(objects.stream(key)):
             entry = orjson.loads(line)
-            if entry["key"] not in seen:
-                seen.add(entry["key"])
+            if entry["key"] in restored:
+                continue
+            if entry["item"] is None:
+                created.add(entry["key"])
+            else:
+                restored.add(entry["key"])
                 yield entry["key"], entry["item"]
+    yield from ((key, None) for key in sorted(created - restored))
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -15,8 +15,11 @@ The record type's load kind decides what a window does (one strategy each):
                     makes it the audience's list
 
 Dry runs write nothing (no records, and for profile changes no profiles) but count every line.
-Before writing a window, the upsert and profile_changes strategies keep what it will replace (the
-window's items as read, strongly consistent) for a revert: logic/revert.py Journal.
+The upsert and profile_changes strategies keep what each window replaces for a revert, before they
+replace it (logic/revert.py Journal). Profile changes read the window's profiles anyway and keep them as
+read. Upserts keep a window either optimistically (every key as "created", unread; the writes refuse
+to replace another writer's item and hand it back, and it is kept, then replaced) or by reading its
+keys first, whichever is cheaper for the keys the previous window found (`reads_first`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Protocol
 import orjson
 
 from ingest import record_types
-from ingest.adapters.record_store import OwnWrite, RecordWrite, Stamp
+from ingest.adapters.record_store import Foreign, OwnWrite, RecordWrite, Stamp
 from ingest.logic import audiences, profiles
 from ingest.logic.load import frames as frame_codec
 from ingest.logic.load import rows
@@ -89,31 +92,98 @@ def last_per_key(window: list[frame_codec.Frame]) -> list[frame_codec.Frame]:
     return list({frame.key: frame for frame in window}.values())
 
 
+# The share of a window's keys held by another writer's item above which reading the keys first is the
+# cheaper way to journal them. Reading first costs every key one strongly consistent read unit (items
+# up to 4 KiB, absent or not): USD 0.125 per million RRU, i.e. 0.2 of a write unit at USD 0.625 per
+# million WRU (docs/capacity.md's figures). Writing optimistically costs nothing extra on a new key or
+# one of this upload's, and one refused conditional write on a key another writer holds (DynamoDB still
+# consumes write units for it: the existing item's size, at least 1; 1 for our records, under 1 KiB),
+# then the write itself, which reading first also pays. Per key: 0.2 WRU reading first, share x 1 WRU
+# optimistic; they are equal at share = 0.2. (The found items' S3 object, one PUT a window, is noise.)
+FOREIGN_SHARE_BREAK_EVEN = 0.125 / 0.625
+# An optimistic window writes its first PROBE_KEYS keys alone, and reads the rest first if they found
+# too many keys held: over a dataset that has every key, a Load pays refused writes for PROBE_KEYS keys,
+# not a window's (20,000: 12 % of a 160,000-record Load's write cost). One more journal object a window
+# (an S3 PUT per 20,000 records: 0.04 % of their write cost) is what it costs.
+PROBE_KEYS = 1_000
+FOUND_ROUNDS = 5  # a found item replaced before we replace it, again and again: another writer is loose
+
+
+def reads_first(foreign: int, keys: int) -> bool:
+    """Whether the next window reads its keys first: when this window found more than the break-even
+    share of its keys held by another writer (the first window is optimistic)."""
+    return keys > 0 and foreign / keys > FOREIGN_SHARE_BREAK_EVEN
+
+
 class UpsertLoad:
-    """Load kind "upsert": the last line per key is written; counts from the items it replaced."""
+    """Load kind "upsert": the last line per key is written; counts from the items it replaced.
+
+    Each window is journalled read first or optimistically (module docstring, logic/revert.py), as
+    `reads_first` decides from the share of the keys another writer held in what went before: the
+    previous window, or an optimistic window's first PROBE_KEYS keys for the rest of it."""
 
     may_refuse = False
 
     def __init__(self, ctx: LoadContext, job: LoadJob, stamp: Stamp, stored_type: str, journal: Journal | None):
         self._stamp, self._journal = stamp, journal
         self._records, self._job, self._stored_type = ctx.records, job, stored_type
+        self.reading_first = False  # the first window is optimistic; then as the previous one found
         self._writer = None if job.dry_run else ctx.records.writer(
             job.account_id, job.dataset_id, stored_type, job.shards, stamp.job_id, stamp.attempt,
             ctx.settings.load_threads, ctx.settings.write_rate_per_load)
 
     def apply(self, window: list[frame_codec.Frame]) -> WindowOutcome:
         outcome = WindowOutcome(loaded=len(window))
-        if self._writer is not None:
-            latest = last_per_key(window)
-            if self._journal is not None:  # what the window replaces, kept before it is replaced
-                keys = [frame.key for frame in latest]
-                job = self._job
-                self._journal.keep(keys, self._records.get_many(job.account_id, job.dataset_id, self._stored_type,
-                                                                keys, job.shards))
-            priors = self._writer.write_upserts(latest)  # each frame as it is: the shard from its key hash
-            for prior in priors:
-                outcome.count(prior, self._stamp)
+        writer, journal = self._writer, self._journal
+        if writer is None:
+            return outcome
+        latest = last_per_key(window)  # each frame as it is written: the shard from its key hash
+        if journal is None:
+            priors = writer.write_upserts(latest)
+        else:
+            priors, start = [], 0
+            while start < len(latest):
+                if self.reading_first:
+                    batch = latest[start:]
+                    answers, foreign = self._read_first(writer, journal, batch)
+                else:  # the window's first PROBE_KEYS keys alone, then the rest as they say
+                    batch = latest[start:start + PROBE_KEYS] if start == 0 else latest[start:]
+                    answers, foreign = self._optimistic(writer, journal, batch)
+                priors += answers
+                start += len(batch)
+                self.reading_first = reads_first(foreign, len(batch))
+        for prior in priors:
+            outcome.count(prior, self._stamp)
         return outcome
+
+    def _read_first(self, writer, journal: Journal, latest: list[frame_codec.Frame]) -> tuple[list, int]:
+        """Read the window's keys, keep them, write: (the writes' answers, keys another writer held)."""
+        keys, job = [frame.key for frame in latest], self._job
+        stored = self._records.get_many(job.account_id, job.dataset_id, self._stored_type, keys, job.shards)
+        journal.keep(keys, stored)
+        foreign = sum(1 for item in stored.values() if item.get("job_id") != self._stamp.job_id)
+        return writer.write_upserts(latest), foreign
+
+    def _optimistic(self, writer, journal: Journal, latest: list[frame_codec.Frame]) -> tuple[list, int]:
+        """Keep every key as created, write only over no item or this upload's; keep what another
+        writer held, then replace it while it is still what was kept: (the writes' answers, in order
+        of the frames, and how many keys another writer held)."""
+        journal.keep_unread([frame.key for frame in latest])
+        priors = writer.write_upserts(latest, only_over=[None] * len(latest))
+        refused = [index for index, prior in enumerate(priors) if isinstance(prior, Foreign)]
+        foreign = sum(1 for index in refused if priors[index])
+        for _ in range(FOUND_ROUNDS):
+            if not refused:
+                return priors, foreign
+            journal.keep_found([(latest[index].key, dict(priors[index])) for index in refused if priors[index]])
+            # Over the item kept; a key with no item (any more) as any new key.
+            again = writer.write_upserts([latest[index] for index in refused],
+                                         only_over=[priors[index] or None for index in refused])
+            for index, prior in zip(refused, again, strict=True):
+                priors[index] = prior
+            refused = [index for index, prior in zip(refused, again, strict=True) if isinstance(prior, Foreign)]
+        raise RuntimeError(f"{len(refused)} keys kept changing while this Load replaced them; "
+                           "another writer is writing the dataset")
 
     def close(self) -> None:
         if self._writer is not None:
