@@ -144,7 +144,7 @@ class DynamoDBWire:
 
     def __init__(self, endpoint_url: str, region: str, credentials: Any, exceptions: Any = None,
                  max_connections: int = 16, connect_timeout: float = CONNECT_TIMEOUT_S,
-                 read_timeout: float = READ_TIMEOUT_S, clock: Callable[[], float] = time.time):
+                 read_timeout: float = READ_TIMEOUT_S, clock: Callable[[], float] = time.time, http: Any = None):
         parts = urlsplit(endpoint_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an HTTP endpoint: {endpoint_url!r}")
@@ -158,8 +158,9 @@ class DynamoDBWire:
         # ClientError subclass boto3 raises for a code, so `except client.exceptions.X` still works.
         self._exception_for: Callable[[str], type[ClientError]] = (
             exceptions.from_code if exceptions is not None else lambda _code: ClientError)
+        # `http`: anything with urllib3's urlopen (the benches' DynamoDB model); by default, the pool.
         tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": get_cert_path(True)} if parts.scheme == "https" else {}
-        self._pool = urllib3.connection_from_url(
+        self._pool = http if http is not None else urllib3.connection_from_url(
             endpoint_url, maxsize=max_connections, block=False, retries=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout), **tls)
 
