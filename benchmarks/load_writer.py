@@ -80,6 +80,7 @@ def stubbed_senders(answer: bytes, threads: int) -> dict[str, Any]:
 def _serve(port_pipe, answer: bytes) -> None:  # the loopback server's process
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # the status line, headers and body go out at once, as a real server's
 
         def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
