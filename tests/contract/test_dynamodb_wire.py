@@ -39,12 +39,12 @@ def update(table: str, key: str, data: str, **more) -> dict:
 
 def test_update_item_with_all_old_answers_as_boto3_does(client, wire, records_table):
     table = records_table.name
-    assert "Attributes" not in wire.call("UpdateItem", update(table, "a", "first"))
-    assert "Attributes" not in client.update_item(**update(table, "b", "first"))
+    assert "Attributes" not in wire.call("UpdateItem", update(table, "a", "first, Zoë ✓"))
+    assert "Attributes" not in client.update_item(**update(table, "b", "first, Zoë ✓"))
     through_wire = wire.update_item(**update(table, "a", "second"))["Attributes"]
     through_boto3 = client.update_item(**update(table, "b", "second"))["Attributes"]
     assert through_wire == {**through_boto3, "sk": {"S": "a"}}
-    assert through_wire == {"pk": {"S": "p"}, "sk": {"S": "a"}, "data": {"S": "first"}, "line": {"N": "7"}}
+    assert through_wire == {"pk": {"S": "p"}, "sk": {"S": "a"}, "data": {"S": "first, Zoë ✓"}, "line": {"N": "7"}}
     stored = client.get_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"S": "a"}})["Item"]
     assert stored["data"] == {"S": "second"}
 

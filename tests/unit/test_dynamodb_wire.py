@@ -103,6 +103,13 @@ def test_a_boto3_clients_own_request_carries_the_signature_ours_computes_for_its
     assert ours["Authorization"] == request.headers["Authorization"].decode()
 
 
+def test_no_credentials_fail_the_call_as_botocore_does():
+    from botocore.exceptions import NoCredentialsError
+
+    with pytest.raises(NoCredentialsError):
+        SigV4Signer(None, REGION, "127.0.0.1:9").headers("DynamoDB_20120810.UpdateItem", b"{}")
+
+
 def test_a_new_day_and_a_refreshed_secret_each_get_their_own_signing_key(monkeypatch):
     class Rotating:
         """Refreshable credentials as far as a signer sees them: frozen per call, changing between calls."""

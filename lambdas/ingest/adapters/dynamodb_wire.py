@@ -54,6 +54,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     EndpointConnectionError,
     HTTPClientError,
+    NoCredentialsError,
     ReadTimeoutError,
     SSLError,
 )
@@ -102,6 +103,8 @@ class SigV4Signer:
         self._lock = threading.Lock()
 
     def headers(self, target: str, body: bytes) -> dict[str, str]:
+        if self._credentials is None:  # as botocore: found none (the session's chain came back empty)
+            raise NoCredentialsError()
         frozen = self._credentials.get_frozen_credentials()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock()))
         day = stamp[:8]
