@@ -15,7 +15,8 @@ The machine is small and noisy, so absolute numbers drift; the ratios are what t
      frame) vs merely splitting bytes into lines
   5. end to end on the local stack: a whole upload job vs raw BatchWriteItem of the same
      records into the same embedded DynamoDB (locally, the store is the bottleneck)
-Then, in a second table, what boto3 costs per record to write (HTTP stubbed: no network).
+Then, in a second table, what boto3 costs per record to write (HTTP stubbed: no network), and a Load's
+RecordWriter through boto3 and through the functions' wire sender (adapters/dynamodb_wire.py).
 """
 
 from __future__ import annotations
@@ -297,13 +298,20 @@ def bench_boto3_writes(lines: list[bytes], rounds: int = 3) -> dict[str, float]:
             wire(key, raw)
 
     costs["record_store.wire_items (the item as wire JSON, no call)"] = best_cpu_times({"": build_wire_items}, rounds)[""] / len(items)
+    # A Load's writes: RecordWriter's UpdateItem (ALL_OLD, old item returned), 16 threads, through boto3
+    # and through the wire sender the functions use (benchmarks/load_writer.py has the full table).
+    from benchmarks.load_writer import OLD_ITEM, cpu_per_record, records, stubbed_senders
+
+    writer_costs = cpu_per_record(stubbed_senders(OLD_ITEM, 16), 16, records(len(lines)), rounds)
+    for sender in ("boto3, default config", "wire sender"):
+        costs[f"RecordWriter UpdateItem ALL_OLD, 16 threads, {sender}"] = writer_costs[sender]
     return costs
 
 
 def print_boto3_costs(costs: dict[str, float]) -> None:
     print("boto3 DynamoDB writes: CPU per record, HTTP stubbed (no network), ~500-byte purchases")
     for name, seconds in costs.items():
-        print(f"  {name:62} {seconds * 1e6:>8.1f} us  {rate(1, seconds):>10,.0f} records/s")
+        print(f"  {name:66} {seconds * 1e6:>8.1f} us  {rate(1, seconds):>10,.0f} records/s")
 
 
 def bench_split(lines: list[bytes]) -> dict:

@@ -167,6 +167,40 @@ def install(guard: AccessGuard) -> None:
     BaseClient._emit_api_params = _emit_api_params
     BaseClient._make_request = _make_request
     RequestSigner.generate_presigned_url = generate_presigned_url
+    _guard_dynamodb_wire()
+
+
+def _guard_dynamodb_wire() -> None:
+    """A Load's writes go through DynamoDBWire (lambdas/ingest/adapters/dynamodb_wire.py), around
+    botocore: its calls are checked the same way, and refused as AWS refuses them, nothing sent."""
+    import botocore.session
+    from botocore.exceptions import ClientError
+
+    from ingest.adapters.dynamodb_wire import DynamoDBWire
+
+    service_model = botocore.session.get_session().get_service_model("dynamodb")
+    call = DynamoDBWire.call
+
+    def guarded_call(wire: DynamoDBWire, operation: str, params: Any) -> dict:
+        principal = current_principal()
+        if principal is not None and _guard is not None:
+            operation_model = service_model.operation_model(operation)
+            try:
+                requests = requests_for("dynamodb", operation_model, dict(params), _guard.region, _guard.account,
+                                        _guard.tables)
+            except UnmappedOperationError as exc:
+                violations.record(violations.Violation(principal.name, violations.UNMAPPED_CALL,
+                                                       f"dynamodb.{operation}", "?", str(exc)))
+                raise
+            for request in requests:
+                decision = _guard.decide(principal.role_arn, request)
+                if not decision.allowed:
+                    code, status = REFUSALS["dynamodb"]
+                    raise ClientError({"Error": {"Code": code, "Message": _guard.refuse(principal, request, decision)},
+                                       "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+        return call(wire, operation, params)
+
+    DynamoDBWire.call = guarded_call  # type: ignore[method-assign,assignment]  # the wire's one seam for the guard
 
 
 def _authorize(guard: AccessGuard, principal: Principal, client: Any, operation_model: Any, params: dict,

@@ -66,8 +66,8 @@ def scenarios(record_bytes: float) -> list[Scenario]:
 
 
 def run_sample(label: str, source: Path, filename: str, plain_bytes: int, records: int, settings,
-               workdir: Path, load: bool = True) -> JobRun:
-    harness = Harness(workdir / label, settings)
+               workdir: Path, load: bool = True, load_writes: str = "wire") -> JobRun:
+    harness = Harness(workdir / label, settings, load_writes)
     run = JobRun(label, plain_bytes, source.stat().st_size, filename.endswith(".gz"), records, settings)
     started = time.perf_counter()
 
@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                              "instead of running the steps again")
     parser.add_argument("--no-gzip-load", action="store_true",
                         help="stop the gzip job after PlanLoad (the model takes only Decompress's rates from it)")
+    parser.add_argument("--load-writes", choices=("wire", "boto3"), default="wire",
+                        help="what a Load's UpdateItem calls go through: the functions' wire sender (default) or "
+                             "the boto3 client (the sender before 2026-11-30)")
     args = parser.parse_args(argv)
 
     from ingest.logic.load.context import LoadSettings
@@ -252,15 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"make bench-scale: the real step code on {plain_bytes / MIB:,.0f} MiB samples ({records:,} records, "
               f"range_bytes {range_bytes // MIB} MiB, {configured.partitions} partitions), extrapolated per byte and "
-              f"per record to the scenarios below; limits from {args.template}")
-        plain_run = run_sample("plain", plain, "customers.ndjson", plain_bytes, records, run_settings, scratch)
+              f"per record to the scenarios below; a Load's writes through {args.load_writes}; limits from "
+              f"{args.template}")
+        plain_run = run_sample("plain", plain, "customers.ndjson", plain_bytes, records, run_settings, scratch,
+                               load_writes=args.load_writes)
         gzip_run = members_run = None
         if not args.no_gzip:
             # One member: straight to the Decompress chain (the sample's groups cover the file).
             gzipped = generate.write_gzip(data / f"customers-{size}.ndjson.gz", plain)
             single_settings = replace(run_settings, inflate_group_bytes=gzipped.stat().st_size)
             gzip_run = run_sample("gzip", gzipped, "customers.ndjson.gz", plain_bytes, records, single_settings,
-                                  scratch, load=not (args.quick or args.no_gzip_load))
+                                  scratch, load=not (args.quick or args.no_gzip_load), load_writes=args.load_writes)
             # Independent members, one per range of lines (as the CLI writes one per part), in groups of
             # about 8 members (quick) or the configured group size.
             members = generate.write_gzip_members(data / f"customers-{size}-members.ndjson.gz", plain, range_bytes)

@@ -14,7 +14,10 @@ ModelledDynamoDB counts the writes of a boto3-shaped client (put_item, update_it
 `modelled_client(model)` is a real boto3 DynamoDB client (validation, serialization, signing: the CPU a
 Load spends per request on Lambda) whose HTTP layer is replaced by the model: nothing leaves the
 process, every call is answered at once with no old item (the bench's keys are unique, so that is what
-ALL_OLD returns on AWS too). `WriteTally.time_for(...)` says how long the writes take under the limits.
+ALL_OLD returns on AWS too). `modelled_wire(model)` is the same for the sender a Load's writes go
+through in the functions (adapters/dynamodb_wire.DynamoDBWire: its JSON, its signing, its answer
+parsing are real; its urllib3 pool is the model, which decodes the body back - CPU it counts as its
+own). `WriteTally.time_for(...)` says how long the writes take under the limits.
 """
 
 from __future__ import annotations
@@ -264,3 +267,43 @@ def modelled_client(model: ModelledDynamoDB, region: str = "us-east-1"):
     client.meta.events.register("provide-client-params.dynamodb.*", observe)
     client.meta.events.register("before-send.dynamodb.*", answer)
     return client
+
+
+class _WireAnswer:
+    """What the wire sender reads of a urllib3 response."""
+
+    status = 200
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "bench"}
+
+
+class _ModelledHttp:
+    """A urllib3 pool's urlopen for DynamoDBWire, answered by the model: the request's body is decoded
+    and handed to the model's operation (that decoding is the model's CPU, not the Load's)."""
+
+    def __init__(self, model: ModelledDynamoDB):
+        self._model = model
+        self._operations = {"PutItem": model.put_item, "UpdateItem": model.update_item,
+                            "BatchWriteItem": model.batch_write_item, "BatchGetItem": model.batch_get_item}
+
+    def urlopen(self, method: str, url: str, body: bytes = b"", headers: dict | None = None, **_: object):
+        import orjson
+
+        started = time.thread_time()
+        operation = (headers or {})["X-Amz-Target"].rsplit(".", 1)[-1]
+        params = orjson.loads(body)
+        with self._model._lock:
+            self._model.cpu_s += time.thread_time() - started
+        self._operations.get(operation, getattr(self._model, operation))(**params)
+        return _WireAnswer(b'{"UnprocessedItems":{}}' if operation == "BatchWriteItem" else b"{}")
+
+
+def modelled_wire(model: ModelledDynamoDB, region: str = "us-east-1"):
+    """The functions' DynamoDB sender (adapters/dynamodb_wire.py) whose HTTP layer is the model."""
+    from botocore.credentials import Credentials
+
+    from ingest.adapters.dynamodb_wire import DynamoDBWire
+
+    return DynamoDBWire("http://127.0.0.1:9", region, Credentials("bench", "bench"), http=_ModelledHttp(model))

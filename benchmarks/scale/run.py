@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.scale.dynamodb import ModelledDynamoDB, ReadTally, WriteTally, modelled_client
+from benchmarks.scale.dynamodb import ModelledDynamoDB, ReadTally, WriteTally, modelled_client, modelled_wire
 from benchmarks.scale.s3 import FileS3, S3Meter
 
 BUCKET = "uploads"
@@ -114,7 +114,7 @@ def _tree_bytes(path: Path) -> int:
 class Harness:
     """The context every step gets, over a file-backed S3 and the DynamoDB model, and the runner."""
 
-    def __init__(self, workdir: Path, settings):
+    def __init__(self, workdir: Path, settings, load_writes: str = "wire"):
         from ingest.adapters.object_store import ObjectStore
         from ingest.adapters.record_store import RecordStore
         from ingest.logic.load.context import LoadContext
@@ -126,8 +126,12 @@ class Harness:
         self.jobs = Counted(FakeJobsTable())
         self.datasets = Counted(FakeDatasetsTable())
         self.settings = settings
+        # A Load's writes go through the wire sender, as the functions' wiring makes them
+        # (handlers/wiring.py); load_writes="boto3" sends them through the boto3 client instead.
+        wire = modelled_wire(self.ddb) if load_writes == "wire" else None
+        records = RecordStore(modelled_client(self.ddb), RECORDS_TABLE, load_writes=wire)
         self.ctx = LoadContext(objects=ObjectStore(self.s3, BUCKET), jobs=self.jobs, datasets=self.datasets,
-                               records=RecordStore(modelled_client(self.ddb), RECORDS_TABLE), audiences=None, settings=settings)
+                               records=records, audiences=None, settings=settings)
         self._counter = 0
 
     def invoke(self, step: str, action: Callable[[Any], Any]) -> tuple[Any, Invocation]:

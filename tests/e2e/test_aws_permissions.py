@@ -202,3 +202,29 @@ def test_a_state_machine_runs_as_its_role(stack, account, client, dataset, tmp_p
 def _logical_id(stack, handler_suffix: str) -> str:
     return next(logical_id for logical_id, function in stack.deployment.functions.items()
                 if function["handler"] == f"ingest.handlers.workflow.{handler_suffix}")
+
+
+def test_the_load_writers_wire_calls_are_checked_against_the_functions_role(stack):
+    """A Load's UpdateItem calls go around botocore (adapters/dynamodb_wire.py): the guard checks them
+    too. Load's role may write a record; Finalize's may not, and is refused as AWS refuses it."""
+    import os
+
+    from ingest.adapters import aws
+
+    table = os.environ["RECORDS_TABLE"]  # the functions' environment, in this process
+    request = {"TableName": table, "Key": {"pk": {"S": "acct-x#ds-x#customer_record#00"}, "sk": {"S": "k"}},
+               "UpdateExpression": "SET #d = :d", "ExpressionAttributeNames": {"#d": "data"},
+               "ExpressionAttributeValues": {":d": {"S": "{}"}}, "ReturnValues": "ALL_OLD"}
+    wire = aws.dynamodb_wire(4)
+    load, finalize = (stack.deployment.functions[_logical_id(stack, name)] for name in ("load", "finalize"))
+    with working_for(Principal(load["name"], load["role_arn"], "function")):
+        assert "Attributes" not in wire.call("UpdateItem", request)
+    with working_for(Principal(finalize["name"], finalize["role_arn"], "function")):
+        with pytest.raises(ClientError) as refused:
+            wire.update_item(**{**request, "ExpressionAttributeValues": {":d": {"S": "changed"}}})
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in (
+        refused.value.response["Error"]["Message"])
+    assert [v.action for v in violations.take()] == ["dynamodb:UpdateItem"]
+    stored = boto3.client("dynamodb").get_item(TableName=table, Key=request["Key"])["Item"]
+    assert stored["data"] == {"S": "{}"}  # the refused call sent nothing

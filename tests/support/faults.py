@@ -214,8 +214,10 @@ class Throttle(Fault):
 
     def install(self) -> Callable[[], None]:
         # RecordStore(dynamodb_client, table_name, ...): its public constructor.
-        def make_throttled(make, dynamodb_client, table_name, *args, **kwargs):
-            return make(_ThrottlingClient(dynamodb_client, self), table_name, *args, **kwargs)
+        def make_throttled(make, dynamodb_client, table_name, *args, load_writes=None, **kwargs):
+            # A Load's writes go through load_writes when the wiring gives one (the wire sender).
+            writes = None if load_writes is None else _ThrottlingClient(load_writes, self)
+            return make(_ThrottlingClient(dynamodb_client, self), table_name, *args, load_writes=writes, **kwargs)
 
         return wiring.use(RecordStore, make_throttled)
 
@@ -244,8 +246,9 @@ class LoseAnswers(Fault):
         self._lost: set[tuple[str, str, str]] = set()
 
     def install(self) -> Callable[[], None]:
-        def make_losing(make, dynamodb_client, table_name, *args, **kwargs):
-            return make(_LosingClient(dynamodb_client, self), table_name, *args, **kwargs)
+        def make_losing(make, dynamodb_client, table_name, *args, load_writes=None, **kwargs):
+            writes = None if load_writes is None else _LosingClient(load_writes, self)  # as Throttle's
+            return make(_LosingClient(dynamodb_client, self), table_name, *args, load_writes=writes, **kwargs)
 
         return wiring.use(RecordStore, make_losing)
 

@@ -11,6 +11,7 @@ from benchmarks.scale.dynamodb import (
     WriteTally,
     item_bytes,
     modelled_client,
+    modelled_wire,
     read_units,
     write_units,
 )
@@ -87,6 +88,24 @@ def test_the_boto3_client_over_the_model_counts_each_call_and_sends_nothing():
     assert model.tally.calls == 2
     assert model.tally.items == 4
     assert dict(model.tally.units_by_partition) == {"p1": 1, "p2": 3}
+
+
+def test_the_wire_sender_over_the_model_is_counted_and_priced_as_the_boto3_client_is():
+    """The Load's writes as the functions send them (adapters/dynamodb_wire.py): the same calls, items
+    and write units per partition key as the same requests through boto3, and nothing sent."""
+    from ingest.adapters.record_store import RecordStore, RecordWrite
+
+    records = [RecordWrite(f"k{index}", '{"name": "' + "x" * (300 * index) + '"}', index + 1) for index in range(8)]
+    tallies = []
+    for through_wire in (False, True):
+        model = ModelledDynamoDB()
+        store = RecordStore(modelled_client(model), "records", load_writes=modelled_wire(model) if through_wire else None)
+        with store.writer("acct", "ds", "customer_record", 64, "U1", "a1", 4, 1e9) as writer:
+            assert writer.write(records) == [None] * 8  # new records: no old item
+        tallies.append(model.tally.state())
+    boto3_tally, wire_tally = tallies
+    assert wire_tally == boto3_tally
+    assert wire_tally["calls"] == 8 and wire_tally["units"] > 8  # the longer records take more than 1 unit
 
 
 @pytest.mark.parametrize(("size", "consistent", "units"), [(None, True, 1), (None, False, 0.5), (700, True, 1),

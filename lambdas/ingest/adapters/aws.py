@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+from ingest.adapters.dynamodb_wire import DynamoDBWire
+
 _RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, signature_version="s3v4")
 # S3 on AWS: the bucket's regional virtual-hosted endpoint, https://<bucket>.s3.<region>.amazonaws.com,
 # in every region, us-east-1 included. botocore's default presigns URLs for the global host
@@ -42,3 +44,12 @@ def is_aws_endpoint(endpoint_url: str) -> bool:
 @cache
 def table(name: str):
     return boto3.resource("dynamodb", config=_RETRIES).Table(name)
+
+
+@cache
+def dynamodb_wire(max_connections: int) -> DynamoDBWire:
+    """A DynamoDB sender without botocore's per-call machinery (adapters/dynamodb_wire.py), to where
+    client("dynamodb") sends, with this process's credentials (the chain boto3 reads: Lambda's
+    environment, refreshed by botocore when they are refreshable), `max_connections` kept open."""
+    return DynamoDBWire.from_client(client("dynamodb"), boto3.session.Session().get_credentials(),
+                                    max_connections=max_connections)

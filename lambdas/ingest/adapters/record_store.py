@@ -92,8 +92,15 @@ def partition(account_id: str, dataset_id: str, record_type: str, shard: int) ->
 
 @translated
 class RecordStore:
-    def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep, clock=time.monotonic):
+    """`load_writes`: what a Load's RecordWriter sends its UpdateItem calls through, if not
+    `dynamodb_client` - anything with a boto3-shaped update_item: the deployed functions pass a
+    DynamoDBWire (adapters/dynamodb_wire.py, a fraction of boto3's CPU per call); tests that patch
+    botocore in-process (moto's mock_aws) leave it out."""
+
+    def __init__(self, dynamodb_client, table_name: str, sleep=time.sleep, clock=time.monotonic,
+                 load_writes=None):
         self._ddb = dynamodb_client
+        self._load_writes = load_writes if load_writes is not None else dynamodb_client
         self._table = table_name
         self._sleep = sleep
         self._clock = clock
@@ -101,7 +108,7 @@ class RecordStore:
     def writer(self, account_id: str, dataset_id: str, record_type: str, shards: int, job_id: str, attempt: str,
                threads: int, rate_per_second: float) -> RecordWriter:
         """A RecordWriter for one Load: its own thread pool and token bucket (close it, or use `with`)."""
-        return RecordWriter(self._ddb, self._table, RecordTarget(account_id, dataset_id, record_type, shards),
+        return RecordWriter(self._load_writes, self._table, RecordTarget(account_id, dataset_id, record_type, shards),
                             Stamp(job_id, attempt), threads,
                             TokenBucket(rate_per_second, clock=self._clock, sleep=self._sleep), sleep=self._sleep)
 

@@ -62,6 +62,8 @@ class Clients(Protocol):
 
     def client(self, service: str) -> Any: ...
 
+    def dynamodb_wire(self, max_connections: int) -> Any: ...
+
 
 # -- the seam for test support -----------------------------------------------------------------------
 # In Lambda nothing is installed here. The local stack runs every function in one process, and its
@@ -252,23 +254,27 @@ def trigger() -> TriggerAdapters:
 
 
 def build_load_steps(settings: WorkflowSettings, clients: Clients = aws) -> LoadSteps:
+    load_settings = LoadSettings(
+        range_bytes=settings.range_bytes,
+        max_ranges=settings.max_ranges,
+        partitions=settings.load_partitions,
+        load_max_concurrency=settings.load_max_concurrency,
+        load_write_rate_per_second=settings.load_write_rate_per_second,
+        decompress_budget_seconds=settings.decompress_budget_seconds,
+        inflate_group_bytes=settings.inflate_group_bytes,
+        revert_retention_days=settings.revert_retention_days,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     context = LoadContext(
         objects=_make(ObjectStore, clients.client("s3"), settings.uploads_bucket),
         jobs=_announcing_jobs(clients, settings.jobs_table),
         datasets=_make(DatasetsTable, clients.table(settings.datasets_table)),
-        records=_make(RecordStore, clients.client("dynamodb"), settings.records_table),
+        # A Load's UpdateItem calls go through the wire sender (one connection per writer thread):
+        # boto3's per-call CPU was most of a Load's (docs/capacity.md).
+        records=_make(RecordStore, clients.client("dynamodb"), settings.records_table,
+                      load_writes=clients.dynamodb_wire(load_settings.load_threads)),
         audiences=_make(AudienceStore, clients.table(settings.audiences_table)),
-        settings=LoadSettings(
-            range_bytes=settings.range_bytes,
-            max_ranges=settings.max_ranges,
-            partitions=settings.load_partitions,
-            load_max_concurrency=settings.load_max_concurrency,
-            load_write_rate_per_second=settings.load_write_rate_per_second,
-            decompress_budget_seconds=settings.decompress_budget_seconds,
-            inflate_group_bytes=settings.inflate_group_bytes,
-            revert_retention_days=settings.revert_retention_days,
-            max_upload_bytes=settings.max_upload_bytes,
-        ),
+        settings=load_settings,
     )
     from ingest.logic.load.steps import LoadSteps
 
