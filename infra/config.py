@@ -99,7 +99,7 @@ class OriginListKey:
 MIB = 1024 * 1024
 # The Load function's memory: the smallest that keeps one Load at its pace (docs/capacity.md, "Cost";
 # infra/workflow.py uses it as Load's StepLimits).
-LOAD_MEMORY_MB = 1152
+LOAD_MEMORY_MB = 768
 
 # Every context key, in the order the README lists them. The name is DeploymentConfig's field.
 CONTEXT_KEYS: dict[str, ContextKey | OriginListKey] = {
@@ -130,17 +130,17 @@ CONTEXT_KEYS: dict[str, ContextKey | OriginListKey] = {
         64, 1, 1000,
         "Load iterations running at once (Distributed Map MaxConcurrency). As many as `load_partitions`, "
         "so a file of up to 8 GiB of lines loads in one wave, each Load at 1/64 of the write rate (625/s), "
-        "well within one vCPU's ~1,000 writes/s through boto3 (docs/capacity.md)."),
+        "a third of one vCPU with the wire sender's ~0.5 ms of CPU a write (docs/capacity.md)."),
     "load_write_rate_per_second": ContextKey(
         40_000, 1, None,
         "Record writes per second the Loads of one job aim for together, shared evenly by the Loads "
         "running at once (an on-demand table's default maximum is 40,000 write units per second)."),
     "load_memory_mb": ContextKey(
         LOAD_MEMORY_MB, 128, 10_240,
-        "Memory of the Load function, in MB (its CPU share: one vCPU at 1,769 MB). 1,152 MB keeps one Load at "
-        "its share of the write rate (625/s) with ~1 ms of CPU a record; Lambda bills the same GB-s per "
-        "CPU-second at any size below 1,769 MB, so more only pays for waiting on the pace. Raise it with "
-        "the write rate per Load (docs/capacity.md)."),
+        "Memory of the Load function, in MB (its CPU share: one vCPU at 1,769 MB). 768 MB keeps one Load at "
+        "its share of the write rate (625/s) with ~0.5 ms of CPU a record (the wire sender, HTTP included) "
+        "and a third to spare; Lambda bills the same GB-s per CPU-second at any size below 1,769 MB, so more "
+        "only pays for waiting on the pace. Raise it with the write rate per Load (docs/capacity.md)."),
     "decompress_budget_seconds": ContextKey(
         240, 0, 600,
         "Seconds one Decompress invocation inflates a gzip upload before it hands over to the next one "

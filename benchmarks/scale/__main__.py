@@ -36,6 +36,7 @@ from benchmarks.scale.model import (
     Scenario,
     hottest_share,
     largest_within_target,
+    load_cpu_per_record,
     model_job,
     rates_of,
 )
@@ -158,7 +159,7 @@ def print_job(model: JobModel) -> None:
         print(f"    {name:34} {part:>10}  USD {usd:10.4f}  {model.quantities.get(name, '')}")
 
 
-LOAD_MEMORY_CHOICES = (1024, 1152, 1280, 1536, 1769)
+LOAD_MEMORY_CHOICES = (512, 640, 768, 1024, 1152, 1769)
 
 
 def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | None, members_run: JobRun | None,
@@ -180,10 +181,10 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
             cells.append(f"{other.other_share:.1%}/{other.other_share - journal_share(other):.1%} "
                          f"{step.time_share:.0%} {other.floor_ratio:.2f}x")
         print(f"  {model.scenario.name[:30]:30}" + "".join(f"{cell:>22}" for cell in cells))
-    cpu = rates_of(plain_run)["Load"].cpu_per_driver * figures.LAMBDA_CPU_SPEED_VS_HERE.value
+    cpu = load_cpu_per_record(rates_of(plain_run)["Load"]) * figures.LAMBDA_CPU_SPEED_VS_HERE.value
     pace = plan.write_rate / plan.load_concurrency
     print(f"  One Load keeps its pace ({pace:,.0f} writes/s) from {figures.LAMBDA_MB_PER_VCPU.value * cpu * pace:,.0f} MB: "
-          f"{cpu * 1e6:,.0f} us of CPU a record (measured here) x {pace:,.0f}/s = {cpu * pace:.2f} vCPU. Below that it "
+          f"{cpu * 1e6:,.0f} us of CPU a record (measured here, with its HTTP exchange) x {pace:,.0f}/s = {cpu * pace:.2f} vCPU. Below that it "
           "is CPU-bound (slower, the same GB-s); above it, it pays for waiting on its pace.")
     if models:
         model = model_job(models[0].scenario, plain_run, gzip_run, limits, plan, members_run=members_run,

@@ -57,6 +57,13 @@ LAMBDA_MB_PER_VCPU = Figure(1_769, "MB of memory per vCPU", "Lambda Developer Gu
 # ASSUMPTION: one Lambda vCPU (Graviton, arm64) runs this code about as fast as one core of this machine.
 # Lambda's share below 1,769 MB is proportional to memory (same page), so a 512 MB function gets 0.29 vCPU.
 LAMBDA_CPU_SPEED_VS_HERE = Figure(1.0, "x this machine's core", "ASSUMPTION (not measured on AWS)")
+# The bench's DynamoDB model answers a Load's writes below the HTTP layer, so the sample's CPU leaves out
+# sending each request and reading its answer over a socket. Measured with `python -m benchmarks.load_writer`
+# (the wire sender, 16 threads): 389.6 us a record over loopback HTTP against 37.7 us with HTTP stubbed at
+# the same layer, so ~350 us a call in the client process. TLS to DynamoDB's endpoint would add to it:
+# not measured here.
+HTTP_CPU_PER_WRITE_CALL_S = Figure(0.000350, "s of CPU per write call's HTTP exchange",
+                                   "measured: benchmarks/load_writer.py, loopback vs stubbed, wire sender")
 
 # -- S3 ------------------------------------------------------------------------------------------------
 # ASSUMPTION: ~90 MB/s per connection for a large GET or PUT within a region. AWS's S3 performance

@@ -160,6 +160,13 @@ def _driver(run: JobRun, invocation: Invocation) -> float:
     return 1.0  # Inspect
 
 
+def load_cpu_per_record(load_rates: StepRates) -> float:
+    """A Load's CPU a record here: the sample's (the DynamoDB model answers below HTTP) plus each write
+    call's HTTP exchange, which the sample leaves out (figures.HTTP_CPU_PER_WRITE_CALL_S)."""
+    calls_per_record = load_rates.writes.calls / load_rates.writes.items if load_rates.writes.items else 0.0
+    return load_rates.cpu_per_driver + figures.HTTP_CPU_PER_WRITE_CALL_S.value * calls_per_record
+
+
 def rates_of(run: JobRun) -> dict[str, StepRates]:
     rates: dict[str, StepRates] = {}
     for invocation in run.invocations:
@@ -367,7 +374,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
                                               threads=plan.load_threads))
     del load_bounds["table limit"]  # the table is shared by every Load: a bound of the job (below), not of one Load
     load_function = limits["Load"]
-    load_cpu = _cpu_on_lambda(load_rates.cpu_per_driver * per_load, load_function)
+    load_cpu = _cpu_on_lambda(load_cpu_per_record(load_rates) * per_load
+                              + figures.HTTP_CPU_PER_WRITE_CALL_S.value * refused_per_load, load_function)
     load_scaled = scale.requests("Load", load_rates.requests, load_rates.invocations)
     # Journal objects beyond the sample's one a window (its Loads are smaller than PROBE_KEYS): an
     # optimistic window over PROBE_KEYS keys writes its probe and its rest apart; every key existing, the
