@@ -112,7 +112,8 @@ class LocalStack:
         lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
         lambda_runtime.scale_time(self.lambda_time_scale)
         # The API's DynamoDB requests go first.
-        priority.install(interactive_functions=api_functions, background_requests=self.background_dynamodb_requests)
+        priority.install(self.aws_port, interactive_functions=api_functions,
+                         background_requests=self.background_dynamodb_requests)
         self._api.start()
         return self.info
 
@@ -153,6 +154,7 @@ class LocalStack:
             self._api.stop()
         if self._moto:
             self._moto.stop()
+            priority.uninstall(self.aws_port)
 
     def session(self) -> boto3.Session:
         return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 (moto's dummy keys)
