@@ -13,7 +13,16 @@ import boto3
 import botocore.endpoint
 from moto.core.config import default_user_config
 
-from local_stack import access_guard, dynamodb, lambda_runtime, priority, s3, s3_multipart, stepfunctions
+from local_stack import (
+    access_guard,
+    dynamodb,
+    dynamodb_expressions,
+    lambda_runtime,
+    priority,
+    s3,
+    s3_multipart,
+    stepfunctions,
+)
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
@@ -84,6 +93,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
+        dynamodb_expressions.install()  # moto's update expressions without their per-node CPU
         s3.install()  # a prefix listing costs what the prefix holds, as in S3
         stepfunctions.install()
         s3_multipart.install()  # uploads' creation times in ListMultipartUploads, as S3 answers them
