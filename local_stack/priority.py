@@ -46,7 +46,6 @@ INTERACTIVE = "interactive"
 BACKGROUND_DYNAMODB_REQUESTS = 4
 
 
-
 def is_interactive(interactive_functions: frozenset[str]) -> bool:
     """Whether the calling thread works for a client waiting on the API (one of the API's functions)."""
     principal = current_principal()
