@@ -25,6 +25,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -361,15 +362,81 @@ def percentile(values: list[float], share: float) -> float:
 
 # -- c. a whole job vs the same writes straight into the store ----------------------------------------
 
-def job_vs_direct_writes(bench: Bench, records: int) -> tuple[float, float]:
-    """(job seconds, direct-write seconds) for `records` distinct records into new datasets."""
+_CREDENTIAL = re.compile(r"Credential=[^/]*/[^/]*/[^/]*/([^/]+)/")
+
+
+@dataclass
+class Census:
+    """Where a stretch of the run spent the process's CPU: each AWS operation moto's server served
+    (count, and the CPU of the server thread serving it: time.thread_time, which leaves out GIL waits),
+    against the whole process's CPU and the wall time. A Lambda Invoke's own CPU is its handler's main
+    thread (handlers run in the server thread); its writer threads and the Step Functions interpreter's
+    threads are in the rest."""
+
+    operations: dict[str, list[float]] = field(default_factory=dict)  # name -> [count, cpu seconds]
+    process_cpu: float = 0.0
+    wall: float = 0.0
+
+    def rows(self, top: int = 12) -> list[str]:
+        served = sum(cpu for _, cpu in self.operations.values())
+        lines = [(f"wall {self.wall:.1f} s, process CPU {self.process_cpu:.1f} s, of which moto's server threads "
+                  f"{served:.1f} s ({served / max(self.process_cpu, 1e-9):.0%})")]
+        for name, (count, cpu) in sorted(self.operations.items(), key=lambda item: -item[1][1])[:top]:
+            lines.append(f"  {name:<34} {int(count):>7,} requests {cpu:8.2f} s CPU "
+                         f"({cpu / max(self.process_cpu, 1e-9):5.1%}) {cpu / count * 1000:7.2f} ms each")
+        return lines
+
+
+def _operation(environ: dict) -> str:
+    service = (_CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "")) or [None, "s3"])[1]
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return f"{service} {target.rsplit('.', 1)[-1]}"
+    path = environ.get("PATH_INFO", "")
+    if service == "lambda" and path.endswith("/invocations"):
+        return "lambda Invoke"
+    return f"{service} {environ.get('REQUEST_METHOD')}"
+
+
+@contextlib.contextmanager
+def census() -> Iterator[Census]:
+    """Counts what moto's server serves while the block runs (benchmark support: wraps the local stack's
+    moto dispatcher for the block)."""
+    from local_stack import moto_server
+
+    seen = Census()
+    dispatcher = moto_server._PutBodyUnreadDispatcher
+    original = dispatcher.__call__
+
+    def counted(self, environ: dict, start_response):
+        started = time.thread_time()
+        try:
+            return original(self, environ, start_response)
+        finally:
+            entry = seen.operations.setdefault(_operation(environ), [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.thread_time() - started
+
+    dispatcher.__call__ = counted  # type: ignore[method-assign]
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        yield seen
+    finally:
+        dispatcher.__call__ = original  # type: ignore[method-assign]
+        seen.process_cpu, seen.wall = time.process_time() - cpu, time.perf_counter() - wall
+
+
+def job_vs_direct_writes(bench: Bench, records: int, censuses: dict | None = None) -> tuple[float, float]:
+    """(job seconds, direct-write seconds) for `records` distinct records into new datasets; `censuses`
+    gets the job's and the direct writes' Census."""
     from ingest.adapters import aws
     from ingest.adapters.record_store import RecordStore, RecordWrite
 
     client = bench.client()
     content = distinct_file("job", records)
     dataset = client.create_dataset("job vs writes: the job")
-    finished, job_seconds = upload_and_wait(client, dataset["id"], "job.ndjson", content, poll=0.5)
+    with census() as job_census:
+        finished, job_seconds = upload_and_wait(client, dataset["id"], "job.ndjson", content, poll=0.5)
     if finished["status"] != "Completed" or finished["stats"]["created"] != records:
         raise AssertionError(f"the job: {finished}")
     direct = client.create_dataset("job vs writes: straight into the store")
@@ -378,10 +445,12 @@ def job_vs_direct_writes(bench: Bench, records: int) -> tuple[float, float]:
               for index, line in enumerate(content.splitlines())]
     store = RecordStore(aws.new_client("dynamodb"), bench.table_name("Records"))
     started = time.perf_counter()
-    with store.writer(bench.account, direct["id"], RECORD_TYPE, shards, "direct", "direct",
-                      bench.concurrent_load_threads, 10_000_000) as writer:
+    with census() as direct_census, store.writer(bench.account, direct["id"], RECORD_TYPE, shards, "direct",
+                                                 "direct", bench.concurrent_load_threads, 10_000_000) as writer:
         replaced = writer.write(writes)
     direct_seconds = time.perf_counter() - started
+    if censuses is not None:
+        censuses.update(job=job_census, direct=direct_census)
     if any(old is not None for old in replaced):
         raise AssertionError("direct writes replaced records: the datasets overlap")
     return job_seconds, direct_seconds
@@ -516,11 +585,17 @@ def concurrent_uploads_with_poller(bench: Bench, uploads: int, upload_records: i
 
 
 def job_against_direct_writes(bench: Bench, job_records: int, say) -> bool:
-    job_seconds, direct_seconds = job_vs_direct_writes(bench, job_records)
+    censuses: dict[str, Census] = {}
+    job_seconds, direct_seconds = job_vs_direct_writes(bench, job_records, censuses)
     speed = direct_seconds / job_seconds
     say(f"c. {job_records:,}-record job {job_seconds:.1f} s ({job_records / job_seconds:,.0f}/s) vs the same "
         f"UpdateItems straight into the local DynamoDB on {bench.concurrent_load_threads} threads "
         f"{direct_seconds:.1f} s ({job_records / direct_seconds:,.0f}/s) -> {speed:.2f}x (target >= 0.8x)")
+    job_cpu, direct_cpu = censuses["job"].process_cpu, censuses["direct"].process_cpu
+    # On a shared machine the wall ratio follows the share of a core each stretch got; CPU does not.
+    say(f"   process CPU: job {job_cpu:.1f} s, direct writes {direct_cpu:.1f} s -> {direct_cpu / job_cpu:.2f}x")
+    for name, seen in censuses.items():
+        say(f"   {name}: " + "\n   ".join(seen.rows()))
     return speed >= 0.8
 
 

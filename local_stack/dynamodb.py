@@ -9,7 +9,10 @@ one dataset). DynamoDB never allows either. One lock around moto's DynamoDB requ
 that: each request runs alone, as if DynamoDB had serialized it. moto is bound by the GIL anyway, so
 the lock costs little throughput. It is not first come, first served: a request marked interactive
 (`priority.PRIORITY_HEADER`, sent by the API's functions) goes before every waiting background one,
-since on AWS a status GET never waits for other clients' writes (local_stack/priority.py).
+since on AWS a status GET never waits for other clients' writes (local_stack/priority.py). There is
+one lock per moto server (by the port it serves), like the priority policy: the local stack's server
+and a test's own server in the same process neither wait for nor count each other's requests (they
+serve different tables).
 
 **Query cost.** A Query on a table (not an index) costs DynamoDB what the partition holds; moto
 collects and sorts every item of the table first (`Table.all_items()` inside `Table.query`), so
@@ -84,12 +87,22 @@ class PriorityLock:
                 self.background_waiting -= 1
 
 
-requests_lock = PriorityLock()
+_locks: dict[int, PriorityLock] = {}
+_locks_changing = threading.Lock()
+
+
+def requests_lock(server_port: int) -> PriorityLock:
+    """The lock every DynamoDB request to the moto server on `server_port` holds while it is served."""
+    lock = _locks.get(server_port)
+    if lock is None:
+        with _locks_changing:
+            lock = _locks.setdefault(server_port, PriorityLock())
+    return lock
 
 
 def _serialized_call_action(self):
     interactive = self.headers.get(PRIORITY_HEADER) == INTERACTIVE
-    with requests_lock.holding(interactive):
+    with requests_lock(int(self.normalized_request.environ["SERVER_PORT"])).holding(interactive):
         return _original_call_action(self)
 
 

@@ -176,6 +176,10 @@ class MotoServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+    @property
+    def port(self) -> int:
+        return self._port
+
     def start(self) -> None:
         # Binding here, not in the thread, makes a busy port an OSError for the caller.
         self._server = make_server(self._host, self._port, wsgi_app(), threaded=True,

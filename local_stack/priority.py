@@ -21,6 +21,10 @@ Two changes, neither visible to a handler:
 
 "Interactive" is decided in one place, `is_interactive`: the calling thread works for one of the
 functions named at install (the API's integrations and authorizers).
+
+The policy belongs to one moto server (its port, where the requests go), as the DynamoDB lock does
+(`dynamodb.requests_lock`): a second server in the process (a test's own) has its own names, cap and
+lock, and neither server's traffic waits at, or is counted by, the other's.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.endpoint
 
@@ -39,13 +45,11 @@ INTERACTIVE = "interactive"
 # Background DynamoDB requests in flight at once. docs/local_stack.md has the measurements behind it.
 BACKGROUND_DYNAMODB_REQUESTS = 4
 
-_interactive_functions: frozenset[str] = frozenset()
 
-
-def is_interactive() -> bool:
+def is_interactive(interactive_functions: frozenset[str]) -> bool:
     """Whether the calling thread works for a client waiting on the API (one of the API's functions)."""
     principal = current_principal()
-    return principal is not None and principal.kind == "function" and principal.name in _interactive_functions
+    return principal is not None and principal.kind == "function" and principal.name in interactive_functions
 
 
 class BackgroundLimit:
@@ -80,36 +84,53 @@ class BackgroundLimit:
                 self._changed.notify()  # one slot freed: wake one waiter, not the herd
 
 
-_limit: BackgroundLimit | None = None
+@dataclass(frozen=True)
+class _Policy:
+    interactive_functions: frozenset[str]
+    limit: BackgroundLimit
 
 
-def background_limit() -> BackgroundLimit | None:
-    """The cap on background DynamoDB requests, once installed (its counters: in_flight, waiting, peak)."""
-    return _limit
+# One policy per moto server, by its port. Read without a lock: install replaces an entry whole.
+_policies: dict[int, _Policy] = {}
 
 
-def install(interactive_functions: Iterable[str],
+def background_limit(server_port: int) -> BackgroundLimit | None:
+    """The cap on background DynamoDB requests to the server on `server_port`, once installed (its
+    counters: in_flight, waiting, peak)."""
+    policy = _policies.get(server_port)
+    return policy.limit if policy else None
+
+
+def install(server_port: int, interactive_functions: Iterable[str],
             background_requests: int = BACKGROUND_DYNAMODB_REQUESTS) -> BackgroundLimit:
-    """From now on the named functions' calls are interactive and at most `background_requests` other
-    DynamoDB requests are in flight (idempotent: a later call replaces the names and the cap). The local
-    stack passes LOCAL_DYNAMODB_BACKGROUND_REQUESTS when it is set (stack.py)."""
-    global _interactive_functions, _limit  # noqa: PLW0603 (one process, one policy; the hook reads them)
-    _interactive_functions = frozenset(interactive_functions)
-    _limit = BackgroundLimit(background_requests)
+    """From now on, of the DynamoDB requests sent to the moto server on `server_port`, the named
+    functions' are interactive and at most `background_requests` others are in flight (idempotent: a
+    later call replaces the names and the cap). The local stack passes LOCAL_DYNAMODB_BACKGROUND_REQUESTS
+    when it is set (stack.py)."""
+    limit = BackgroundLimit(background_requests)
+    _policies[server_port] = _Policy(frozenset(interactive_functions), limit)
     endpoint = botocore.endpoint.Endpoint
     if not getattr(endpoint.make_request, "_local_stack", False):
         endpoint.make_request = _prioritized(endpoint.make_request)  # botocore's seam
-    return _limit
+    return limit
+
+
+def uninstall(server_port: int) -> None:
+    """Requests to `server_port` are sent as they come again (a stopped server's policy goes)."""
+    _policies.pop(server_port, None)
 
 
 def _prioritized(make_request: Any) -> Any:
     def make_request_in_turn(self: Any, operation_model: Any, request_dict: dict) -> Any:
-        if operation_model.service_model.endpoint_prefix != "dynamodb" or _limit is None:
+        if operation_model.service_model.endpoint_prefix != "dynamodb":
             return make_request(self, operation_model, request_dict)
-        interactive = is_interactive()
+        policy = _policies.get(urlsplit(request_dict["url"]).port or 0)
+        if policy is None:
+            return make_request(self, operation_model, request_dict)
+        interactive = is_interactive(policy.interactive_functions)
         if interactive:
             request_dict["headers"][PRIORITY_HEADER] = INTERACTIVE
-        with _limit.slot(interactive):
+        with policy.limit.slot(interactive):
             return make_request(self, operation_model, request_dict)
 
     make_request_in_turn._local_stack = True  # type: ignore[attr-defined]

@@ -13,7 +13,16 @@ import boto3
 import botocore.endpoint
 from moto.core.config import default_user_config
 
-from local_stack import access_guard, dynamodb, lambda_runtime, priority, s3, s3_multipart, stepfunctions
+from local_stack import (
+    access_guard,
+    dynamodb,
+    dynamodb_expressions,
+    lambda_runtime,
+    priority,
+    s3,
+    s3_multipart,
+    stepfunctions,
+)
 from local_stack.api_gateway import LocalApiGateway
 from local_stack.deployer import Deployer, Deployment
 from local_stack.iam import TemplatePolicies
@@ -84,6 +93,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
         lambda_runtime.install()
         dynamodb.install()  # per-item atomicity, as DynamoDB guarantees
+        dynamodb_expressions.install()  # moto's update expressions without their per-node CPU
         s3.install()  # a prefix listing costs what the prefix holds, as in S3
         stepfunctions.install()
         s3_multipart.install()  # uploads' creation times in ListMultipartUploads, as S3 answers them
@@ -112,7 +122,8 @@ class LocalStack:
         lambda_runtime.limit_concurrency(self.lambda_concurrency, uncapped=api_functions)
         lambda_runtime.scale_time(self.lambda_time_scale)
         # The API's DynamoDB requests go first.
-        priority.install(interactive_functions=api_functions, background_requests=self.background_dynamodb_requests)
+        priority.install(self.aws_port, interactive_functions=api_functions,
+                         background_requests=self.background_dynamodb_requests)
         self._api.start()
         return self.info
 
@@ -153,6 +164,7 @@ class LocalStack:
             self._api.stop()
         if self._moto:
             self._moto.stop()
+            priority.uninstall(self.aws_port)
 
     def session(self) -> boto3.Session:
         return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 (moto's dummy keys)

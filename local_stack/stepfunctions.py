@@ -10,6 +10,11 @@
 - moto's interpreter makes a new boto3 client for every task it runs (`boto_client_for`): ~5 ms of
   CPU and a new connection each, 5 % of the process's samples under 6 concurrent jobs (py-spy). Here
   each (region, service, port) has one client, as a Step Functions service keeps its connections.
+- moto's interpreter parses a JSONPath (`InputPath`, `OutputPath`, `ResultPath`, a `Parameters`
+  field's `.$` value...) every time a state uses it: jsonpath_ng builds a new parser for each (6 ms of
+  CPU, against 7 us to apply the parsed path), for every state of every Map iteration. Here each path
+  text is parsed once per process; a parsed path is never changed by applying it, and a path that
+  does not parse is refused every time (a failure is not remembered).
 - How a failed Lambda task is named needs no change: moto's interpreter takes the error from the
   function's `errorType` (a handler's exception class, or `Sandbox.Timedout` when the local Lambda
   runtime ends an invocation at its timeout), as Step Functions does.
@@ -17,6 +22,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -25,13 +31,15 @@ from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import resource_eval_s3
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local_stack.thread_context import Principal, working_for
 
+PARSED_JSON_PATHS = 1024  # distinct path texts remembered per parser (our workflows use a few dozen)
 TERMINAL_ERRORS = (StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
                    StatesErrorName(typ=StatesErrorNameType.StatesRuntime))
 
@@ -52,10 +60,14 @@ def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
 
 def install() -> None:
     """Make States.ALL and States.TaskFailed leave terminal errors alone, run executions as their
-    state machine's role, and reuse the interpreter's clients (idempotent)."""
+    state machine's role, reuse the interpreter's clients and parse each JSONPath once (idempotent)."""
     # The modules that make the clients our workflows use (task invocations, a Distributed Map's reader).
     lambda_eval_utils.boto_client_for = client_for  # moto's seam
     resource_eval_s3.boto_client_for = client_for
+    modules: tuple[Any, ...] = (json_path, result_path)
+    for module in modules:  # each imports its own jsonpath_ng parser as `parse`
+        if not hasattr(module.parse, "cache_info"):
+            module.parse = functools.lru_cache(maxsize=PARSED_JSON_PATHS)(module.parse)
     original = ErrorEqualsDecl._eval_body
     if getattr(original, "_local_stack", False):
         return

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from local_stack import access_guard, dynamodb, priority
 from local_stack.moto_server import MotoServer
@@ -23,15 +26,19 @@ TABLE = "priority-test"
 LOAD = Principal("Load", "arn:aws:iam::123456789012:role/load", "function")
 
 
+@dataclass
+class Served:
+    client: Any  # boto3's DynamoDB client on the test's server
+    port: int
+
+
 @pytest.fixture
-def table(monkeypatch) -> Iterator:
-    """A table on a moto server of its own, with the local stack's DynamoDB adapter and a priority
-    policy of this test's (the process's own policy is put back afterwards)."""
+def table(monkeypatch) -> Iterator[Served]:
+    """A table on a moto server of its own, with the local stack's DynamoDB adapter; the server's
+    priority policy and lock are its own (a local stack running jobs in this worker has others)."""
     dynamodb.install()
     # This table is no template's: in a worker whose local stack is running, its IAM check stays out.
     monkeypatch.setattr(access_guard, "_guard", None)
-    monkeypatch.setattr(priority, "_interactive_functions", priority._interactive_functions)
-    monkeypatch.setattr(priority, "_limit", priority._limit)
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     server = MotoServer("127.0.0.1", free_port())
@@ -42,10 +49,11 @@ def table(monkeypatch) -> Iterator:
                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                         BillingMode="PAY_PER_REQUEST")
     try:
-        yield client
+        yield Served(client, server.port)
     finally:
         client.delete_table(TableName=TABLE)
         server.stop()
+        priority.uninstall(server.port)
 
 
 def put(client, principal: Principal | None, value: str, answers: dict) -> threading.Thread:
@@ -64,15 +72,16 @@ def put(client, principal: Principal | None, value: str, answers: dict) -> threa
 
 
 def test_an_api_request_goes_before_the_workflow_requests_waiting_for_dynamodb(table):
-    limit = priority.install([API_FUNCTION], background_requests=1)
-    lock = dynamodb.requests_lock
+    # This server's own policy and lock: a local stack running jobs in this worker waits at its own.
+    limit = priority.install(table.port, [API_FUNCTION], background_requests=1)
+    lock = dynamodb.requests_lock(table.port)
     answers: dict = {}
     with lock.holding(interactive=False):  # a workflow request being served
-        first_load = put(table, LOAD, "load-1", answers)
+        first_load = put(table.client, LOAD, "load-1", answers)
         wait_until(lambda: lock.background_waiting == 1, "the Load's request waits for the lock")
-        second_load = put(table, LOAD, "load-2", answers)
+        second_load = put(table.client, LOAD, "load-2", answers)
         wait_until(lambda: limit.waiting == 1, "the second Load request waits for a background slot")
-        api = put(table, API, "api", answers)
+        api = put(table.client, API, "api", answers)
         # The API's request is not held by the background cap: it waits at the lock itself.
         wait_until(lambda: lock.interactive_waiting == 1, "the API's request waits for the lock")
         assert (limit.in_flight, limit.waiting, lock.background_waiting) == (1, 1, 1)
@@ -85,17 +94,34 @@ def test_an_api_request_goes_before_the_workflow_requests_waiting_for_dynamodb(t
     assert limit.peak == 1
 
 
-def test_only_the_named_functions_are_interactive_and_callers_without_one_are_background(monkeypatch):
-    monkeypatch.setattr(priority, "_interactive_functions", priority._interactive_functions)
-    monkeypatch.setattr(priority, "_limit", priority._limit)
-    priority.install([API_FUNCTION], background_requests=2)
-    assert not priority.is_interactive()  # a test, a benchmark's direct writes
+def test_another_servers_requests_neither_wait_for_this_servers_lock_nor_count_toward_its_cap(table):
+    limit = priority.install(table.port, [API_FUNCTION], background_requests=1)
+    lock = dynamodb.requests_lock(table.port)
+    other = MotoServer("127.0.0.1", free_port())
+    other.start()
+    # The timeout only bounds a wedge: a request held by this server's lock would never be answered.
+    other_client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{other.port}",
+                                config=Config(read_timeout=60, retries={"max_attempts": 1}))
+    try:
+        other_limit = priority.install(other.port, [API_FUNCTION], background_requests=1)
+        with lock.holding(interactive=False), working_for(LOAD):  # this server's DynamoDB is busy
+            assert TABLE in other_client.list_tables()["TableNames"]  # moto's backend is the process's
+            assert (limit.in_flight, limit.waiting, lock.background_waiting) == (0, 0, 0)
+        assert (other_limit.peak, limit.peak) == (1, 0)
+    finally:
+        other.stop()
+        priority.uninstall(other.port)
+
+
+def test_only_the_named_functions_are_interactive_and_callers_without_one_are_background():
+    names = frozenset([API_FUNCTION])
+    assert not priority.is_interactive(names)  # a test, a benchmark's direct writes
     with working_for(API):
-        assert priority.is_interactive()
+        assert priority.is_interactive(names)
     with working_for(LOAD):
-        assert not priority.is_interactive()
+        assert not priority.is_interactive(names)
     with working_for(Principal(API_FUNCTION, "arn:aws:iam::123456789012:role/sfn", "state machine")):
-        assert not priority.is_interactive()
+        assert not priority.is_interactive(names)
     with pytest.raises(ValueError):
         priority.BackgroundLimit(0)
 

@@ -1,10 +1,16 @@
 """local_stack/stepfunctions.py: moto's Step Functions interpreter reuses one client per region,
-service and server for the tasks it runs, instead of making one (and a connection) per task."""
+service and server for the tasks it runs, instead of making one (and a connection) per task, and
+parses each JSONPath text once, with the same answers."""
 
 from __future__ import annotations
 
+import jsonpath_ng
+import jsonpath_ng.ext
+import pytest
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import resource_eval_s3
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.utils import json_path
 
 from local_stack import stepfunctions
 
@@ -21,3 +27,27 @@ def test_the_interpreter_reuses_its_clients(monkeypatch):
     # moto's server on another port (another stack in the process) gets a client of its own.
     monkeypatch.setenv("MOTO_PORT", "1")
     assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is not invoking
+
+
+def test_each_json_path_is_parsed_once_and_applied_as_moto_applies_it(monkeypatch):
+    # moto's own parsers to start with (put back as they were afterwards: a local stack may share the worker).
+    monkeypatch.setattr(json_path, "parse", jsonpath_ng.ext.parse)
+    monkeypatch.setattr(result_path, "parse", jsonpath_ng.parse)
+    state = {"Payload": {"windows": [{"n": 1}, {"n": 2}], "one": [7], "job": {"id": "j-1"}}}
+    paths = ["$", "$.Payload", "$.Payload.windows", "$.Payload.windows[*].n", "$.Payload.one[0]", "$.Payload.job.id"]
+
+    def answers() -> list:
+        found = [json_path.extract_json(path, state) for path in paths]
+        with pytest.raises(json_path.NoSuchJsonPathError):
+            json_path.extract_json("$.Payload.missing", state)
+        with pytest.raises(Exception, match="Parse error"):  # not a path: refused every time
+            json_path.extract_json("$.Payload.[", state)
+        found.append(result_path.parse("$.Result.loaded").update_or_create({"keep": 1}, 5))
+        return found
+
+    expected = answers()
+    stepfunctions.install()
+    assert answers() == expected == answers()
+    assert expected[3:6] == [[1, 2], 7, "j-1"] and expected[-1] == {"keep": 1, "Result": {"loaded": 5}}
+    assert json_path.parse("$.Payload.windows") is json_path.parse("$.Payload.windows")  # parsed once
+    assert result_path.parse("$.Result.loaded") is result_path.parse("$.Result.loaded")
