@@ -278,7 +278,7 @@ def test_a_load_writer_on_the_wire_slows_on_throttling_retries_lost_answers_and_
     server.answer(400, {**throttled,
                         "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"})
     server.steps.put(("close",))
-    own = {**OLD, "attempt": {"S": "attempt-1"}, "previous_attempt": {"S": "a0"}}
+    own = {**OLD, "job_id": {"S": "U1"}, "attempt": {"S": "attempt-1"}, "previous_attempt": {"S": "a0"}}
     server.answer(400, {"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
                         "message": "The conditional request failed", "Item": own})
     clock = Clock()
@@ -288,6 +288,6 @@ def test_a_load_writer_on_the_wire_slows_on_throttling_retries_lost_answers_and_
         (answer,) = writer.write_upserts([record])
         assert writer._bucket.rate == 250.0  # halved twice
     assert isinstance(answer, OwnWrite)
-    assert answer == {"data": "{}", "job_id": "U0", "attempt": "attempt-1", "previous_attempt": "a0"}
+    assert answer == {"data": "{}", "job_id": "U1", "attempt": "attempt-1", "previous_attempt": "a0"}
     assert len(server.requests) == 4
     assert len({body for _, body in server.requests}) == 1  # the same write each time
