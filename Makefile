@@ -31,6 +31,9 @@ UPPY_JS := $(UPPY_DIR)/uppy.min.js
 
 # requirements.txt pins every dependency; then the project's own packages (pyproject.toml: ingest from
 # lambdas/, infra, local_stack, cli, benchmarks) are installed editable, so nothing edits sys.path.
+# --no-compile: pip would byte-compile all 286 MB of the packages' sources (aws_cdk alone is most of it),
+# 54 s of CPU on the critical path of a fresh clone; Python compiles the fifth that is ever imported on
+# first import instead (docs/decision_log.md, 2026-11-30 "make test from a fresh clone, second pass").
 $(STAMP): requirements.txt pyproject.toml
 	@if ! $(PY) $(IS_PYTHON_VERSION) 2>/dev/null; then \
 	  if [ -z "$(PYTHON)" ] || ! $(PYTHON) $(IS_PYTHON_VERSION) 2>/dev/null; then \
@@ -41,7 +44,7 @@ $(STAMP): requirements.txt pyproject.toml
 	  fi; \
 	  echo "$(PYTHON) -m venv $(VENV)"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 

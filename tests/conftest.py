@@ -34,14 +34,17 @@ TEST_CONTEXT = {"range_bytes": 4096, "max_ranges": 16, "load_partitions": 4, "de
 # (--dist loadfile) gives a worker its next file when it finishes one, in collection order, so long files
 # started last would leave one core idle while the other finishes them. Its default order (most tests
 # first, which `make test` turns off) put exactly these files, long but with few tests, at the end.
+# The second file goes to the second worker while the first synthesizes (template_path, below): mypy's
+# first run in a clone (tests/test_lint.py, ~100 s of CPU) needs no synthesis, so that worker works
+# instead of waiting on the lock with a core idle.
 LONGEST_FIRST = [
     "tests/e2e/test_validate.py",
+    "tests/test_lint.py",
     "tests/e2e/test_put_clients.py",
     "tests/e2e/test_formats_and_types.py",
     "tests/e2e/test_multipart_upload.py",
     "tests/unit/test_bench_scale.py",
     "tests/unit/test_fast_path.py",
-    "tests/test_lint.py",
     "tests/e2e/test_failed_rows_and_retry.py",
     "tests/e2e/test_lexer_fixtures.py",
     "tests/e2e/test_schemathesis.py",

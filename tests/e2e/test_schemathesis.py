@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,13 @@ IMPORT_APP = "app-schemathesis"
 AUDIENCE_IMPORTS = "/v1/imports/audiences/"
 
 @pytest.fixture(scope="module")
-def known_ids(stack, mint, tmp_path_factory) -> dict[str, str]:
-    """A fresh account with one of everything, so generated requests can name ids that exist."""
+def known_ids(stack, mint, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A fresh account with one of everything, so generated requests can name ids that exist.
+
+    Afterwards the account's webhooks are deleted: the generated requests register some for
+    http://127.0.0.1:9 and finish uploads, and each of those deliveries would otherwise be retried every
+    2 s for 24 hours (the test template's backoff) in this worker's stack for the rest of the run.
+    A deleted webhook's pending deliveries stop at their next attempt ("gone")."""
     account = "acct-schemathesis"
     token = mint(account)
     client = IngestClient(stack.info.api_url, token)
@@ -85,7 +91,7 @@ def known_ids(stack, mint, tmp_path_factory) -> dict[str, str]:
     part_url = _post(stack, token, f"/v1/uploads/{complete_upload['id']}/parts", {"part_numbers": [1]}, 200)
     sent = requests.put(part_url["parts"][0]["url"], data=json.dumps(record).encode() + b"\n", timeout=30)
     assert sent.status_code == 200, sent.text
-    return {
+    yield {
         "token": token,
         "dataset_id": dataset["id"],
         # Clears get their own dataset, so the record above stays readable whatever the order.
@@ -121,6 +127,10 @@ def known_ids(stack, mint, tmp_path_factory) -> dict[str, str]:
         "complete_parts": [{"part_number": 1, "etag": sent.headers["ETag"]}],
         "abort_upload_id": abort_upload["id"],
     }
+    for webhook in _get(stack, token, "/v1/webhooks")["webhooks"]:
+        deleted = requests.delete(f"{stack.info.api_url}/v1/webhooks/{webhook['id']}", headers={"Auth-Api-Token": token},
+                                  timeout=30)
+        assert deleted.status_code in (204, 404), deleted.text  # 404: a generated request deleted it first
 
 
 WEBHOOK = {"url": "http://127.0.0.1:9/schemathesis", "event_types": ["upload.completed"]}
