@@ -15,6 +15,11 @@
   CPU, against 7 us to apply the parsed path), for every state of every Map iteration. Here each path
   text is parsed once per process; a parsed path is never changed by applying it, and a path that
   does not parse is refused every time (a failure is not remembered).
+- moto keeps each state's retry count in the execution's heap under the state's `heap_key`, which it
+  makes on first use without a lock. A Distributed Map's iterations share the parsed states and run in
+  threads: two iterations failing at once could each make a key, one overwriting the other's, and that
+  iteration's count restarted (a Split tried 4 times under MaxAttempts 2; seen under CPU load). Here the
+  first key stored is the one every thread gets (dict.setdefault, atomic).
 - How a failed Lambda task is named needs no change: moto's interpreter takes the error from the
   function's `errorType` (a handler's exception class, or `Sandbox.Timedout` when the local Lambda
   runtime ends an invocation at its timeout), as Step Functions does.
@@ -28,6 +33,7 @@ from typing import Any
 
 from moto.core.models import botocore_stubber
 from moto.settings import moto_server_port
+from moto.stepfunctions.parser.asl.component import eval_component
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
@@ -58,9 +64,21 @@ def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         return _clients[key]
 
 
+_HEAP_KEY = "_EvalComponent__heap_key"  # moto's private name for it (class attribute: None)
+
+
+def _heap_key(component) -> str:
+    """moto's EvalComponent.heap_key, made once per component whichever thread asks first."""
+    key = component.__dict__.get(_HEAP_KEY)
+    if key is None:  # a losing thread's uid is dropped: setdefault answers the one stored first
+        key = component.__dict__.setdefault(_HEAP_KEY, eval_component.long_uid())
+    return key
+
+
 def install() -> None:
     """Make States.ALL and States.TaskFailed leave terminal errors alone, run executions as their
-    state machine's role, reuse the interpreter's clients and parse each JSONPath once (idempotent)."""
+    state machine's role, reuse the interpreter's clients, parse each JSONPath once and make each
+    state's heap key once (idempotent)."""
     # The modules that make the clients our workflows use (task invocations, a Distributed Map's reader).
     lambda_eval_utils.boto_client_for = client_for  # moto's seam
     resource_eval_s3.boto_client_for = client_for
@@ -91,3 +109,4 @@ def install() -> None:
 
     _eval_body._local_stack = True  # type: ignore[attr-defined]
     ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]  # moto's seam
+    eval_component.EvalComponent.heap_key = property(_heap_key)  # type: ignore[method-assign,assignment]

@@ -51,3 +51,39 @@ def test_each_json_path_is_parsed_once_and_applied_as_moto_applies_it(monkeypatc
     assert expected[3:6] == [[1, 2], 7, "j-1"] and expected[-1] == {"keep": 1, "Result": {"loaded": 5}}
     assert json_path.parse("$.Payload.windows") is json_path.parse("$.Payload.windows")  # parsed once
     assert result_path.parse("$.Result.loaded") is result_path.parse("$.Result.loaded")
+
+
+def test_a_states_heap_key_is_the_same_in_every_map_iteration_that_asks_for_it_at_once(monkeypatch):
+    """moto keeps a state's retry count under its heap_key; two iterations of a Map failing at once
+    must count in the same place, or one of them is retried past MaxAttempts. The first thread asking
+    is held while it makes its key, so the second makes one too and stores it first."""
+    import threading
+
+    from moto.stepfunctions.parser.asl.component import eval_component
+
+    class State(eval_component.EvalComponent):
+        def _eval_body(self, env) -> None:
+            pass
+
+    stepfunctions.install()
+    first_asking, second_stored = threading.Event(), threading.Event()
+    uids = iter(["key-of-the-first", "key-of-the-second"])
+
+    def slow_first_uid() -> str:
+        uid = next(uids)
+        if uid == "key-of-the-first":
+            first_asking.set()
+            second_stored.wait(timeout=30)
+        return uid
+
+    monkeypatch.setattr(eval_component, "long_uid", slow_first_uid)
+    component = State()
+    keys: list[str] = []
+    first = threading.Thread(target=lambda: keys.append(component.heap_key))
+    first.start()
+    assert first_asking.wait(timeout=30)
+    keys.append(component.heap_key)  # the second thread: makes its key while the first is held
+    second_stored.set()
+    first.join(timeout=30)
+    assert keys == ["key-of-the-second", "key-of-the-second"]
+    assert component.heap_key == "key-of-the-second"
