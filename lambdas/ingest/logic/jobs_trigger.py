@@ -14,7 +14,9 @@ def start_upload_job(jobs, starter, event_key: str) -> TriggerOutcome:
     """Start the workflow for one uploaded object, at most once per upload.
 
     S3 delivers events at least once; the execution name (the upload id) makes a second
-    start fail in Step Functions itself, so a duplicate never becomes a second run.
+    start fail in Step Functions itself, so a duplicate never becomes a second run. While the first
+    execution runs, Step Functions answers a start with the same name and input with that execution
+    (StartExecution is idempotent then): the job already names it, so that is a duplicate too.
     """
     parsed = parse_object_key(event_key)
     if parsed is None:
@@ -27,6 +29,8 @@ def start_upload_job(jobs, starter, event_key: str) -> TriggerOutcome:
         execution_arn = starter.start(upload_id, {"account_id": account_id, "upload_id": upload_id})
     except ExecutionAlreadyStartedError:
         return TriggerOutcome(outcome="duplicate: already started", upload_id=upload_id)
+    if job.get("execution_arn") == execution_arn:
+        return TriggerOutcome(outcome="duplicate: already running", upload_id=upload_id, execution_arn=execution_arn)
     jobs.update(account_id, upload_id, execution_arn=execution_arn, updated_at=iso_now())
     return TriggerOutcome(outcome="started", upload_id=upload_id, execution_arn=execution_arn)
 
