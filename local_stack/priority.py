@@ -15,6 +15,8 @@ Two changes, neither visible to a handler:
   anyway, so a few in flight keep it as busy as hundreds do, without hundreds of threads competing
   for the GIL. Only DynamoDB: its requests are short and never wait on another request (a Lambda
   Invoke from the interpreter lasts the whole invocation, and its Load's writes need the slots).
+- A Load's writes go through `DynamoDBWire` (lambdas/ingest/adapters/dynamodb_wire.py), not
+  botocore: they take the same background slots.
 - **Interactive requests skip the queue**: calls made by the API's functions (the ones the local API
   Gateway invokes) are never capped, and carry `PRIORITY_HEADER` so the DynamoDB lock serves them
   before any waiting background request (`dynamodb.py`).
@@ -112,6 +114,13 @@ def install(server_port: int, interactive_functions: Iterable[str],
     endpoint = botocore.endpoint.Endpoint
     if not getattr(endpoint.make_request, "_local_stack", False):
         endpoint.make_request = _prioritized(endpoint.make_request)  # botocore's seam
+    from ingest.adapters.dynamodb_wire import DynamoDBWire
+
+    # Marked on the class, not the method: access_guard wraps DynamoDBWire.call too, and a mark on our
+    # wrapper would be hidden under its wrapper, so a second install would wrap again (two slots a call).
+    if not getattr(DynamoDBWire, "_prioritized", False):
+        DynamoDBWire.call = _prioritized_wire(DynamoDBWire.call)  # type: ignore[method-assign]  # the wire's seam
+        DynamoDBWire._prioritized = True  # type: ignore[attr-defined]
     return limit
 
 
@@ -135,3 +144,17 @@ def _prioritized(make_request: Any) -> Any:
 
     make_request_in_turn._local_stack = True  # type: ignore[attr-defined]
     return make_request_in_turn
+
+
+def _prioritized_wire(call: Any) -> Any:
+    """The same cap for a Load's UpdateItems, which go through DynamoDBWire around botocore. They carry
+    no PRIORITY_HEADER: only the load workflow sends through the wire, and its requests are background."""
+
+    def call_in_turn(wire: Any, operation: str, params: Any) -> dict:
+        policy = _policies.get(urlsplit(wire.endpoint_url).port or 0)
+        if policy is None:
+            return call(wire, operation, params)
+        with policy.limit.slot(interactive=False):
+            return call(wire, operation, params)
+
+    return call_in_turn

@@ -140,3 +140,50 @@ def test_the_lock_is_reentrant_for_its_holder_and_counts_no_waiter_then():
     thread.start()
     thread.join(timeout=120)
     assert got_it.is_set()  # released after the nested hold
+
+
+def test_a_loads_writes_through_the_wire_sender_wait_for_a_background_slot_too():
+    """A Load sends its UpdateItems through DynamoDBWire, around botocore: they are background requests
+    like any other workflow request, held while the server's cap is full."""
+    from ingest.adapters.dynamodb_wire import DynamoDBWire
+
+    class AnsweringPool:  # urllib3's urlopen, answering at once
+        def urlopen(self, *_: Any, **__: Any) -> Any:
+            return type("Answer", (), {"status": 200, "data": b"{}", "headers": {}})()
+
+    port = free_port()
+    limit = priority.install(port, interactive_functions=[API_FUNCTION], background_requests=1)
+    wire = DynamoDBWire(f"http://127.0.0.1:{port}", "us-east-1", None, http=AnsweringPool())
+    wire._signer.headers = lambda target, body: {}  # no credentials needed: nothing leaves the process
+    answers: list[dict] = []
+    try:
+        with limit.slot(interactive=False):  # the one background slot, taken
+            writer = threading.Thread(target=lambda: answers.append(wire.update_item(TableName=TABLE)))
+            with working_for(LOAD):
+                writer.start()
+            wait_until(lambda: limit.waiting == 1, "the wire's call waiting for a slot")
+            assert answers == []
+        writer.join(timeout=120)
+        assert answers == [{}] and limit.peak == 1
+    finally:
+        priority.uninstall(port)
+
+
+def test_a_second_install_leaves_the_wires_cap_as_it_is_under_another_wrapper(monkeypatch):
+    """access_guard wraps DynamoDBWire.call as well; installing the policy again (each local stack does)
+    must not cap the wire a second time under that wrapper: two slots a call deadlock a full cap."""
+    from ingest.adapters.dynamodb_wire import DynamoDBWire
+
+    port = free_port()
+    try:
+        priority.install(port, interactive_functions=[API_FUNCTION])
+        capped = DynamoDBWire.call
+
+        def another_wrapper(wire: Any, operation: str, params: Any) -> dict:
+            return capped(wire, operation, params)
+
+        monkeypatch.setattr(DynamoDBWire, "call", another_wrapper)
+        priority.install(port, interactive_functions=[API_FUNCTION])
+        assert DynamoDBWire.call is another_wrapper
+    finally:
+        priority.uninstall(port)
