@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from benchmarks.__main__ import _stubbed_dynamodb
+from benchmarks.scale.dynamodb import WireAnswer
 from ingest.adapters.dynamodb_wire import DynamoDBWire
 from ingest.adapters.record_store import RecordStore, RecordWrite
 
@@ -44,22 +45,14 @@ def records(count: int) -> list[RecordWrite]:
     return [RecordWrite(f"p-{index:07d}", line.decode(), index + 1) for index in range(count)]
 
 
-class _CannedAnswer:
-    status = 200
-
-    def __init__(self, data: bytes):
-        self.data = data
-        self.headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": "bench"}
-
-
 class _StubbedPool:
     """urllib3's urlopen for the wire sender, answering at once (the wire's side of `_stubbed_dynamodb`)."""
 
     def __init__(self, answer: bytes):
         self._answer = answer
 
-    def urlopen(self, *_: Any, **__: Any) -> _CannedAnswer:
-        return _CannedAnswer(self._answer)
+    def urlopen(self, *_: Any, **__: Any) -> WireAnswer:
+        return WireAnswer(self._answer)
 
 
 def _credentials():

@@ -244,6 +244,13 @@ class _Answer:
         yield self._content
 
 
+def _operations(model: ModelledDynamoDB) -> dict:
+    """The model's answer per operation name, for both ways a Load's requests reach it (boto3, the wire);
+    any other operation is the model's method of that name."""
+    return {"PutItem": model.put_item, "UpdateItem": model.update_item, "BatchWriteItem": model.batch_write_item,
+            "BatchGetItem": model.batch_get_item}
+
+
 def modelled_client(model: ModelledDynamoDB, region: str = "us-east-1"):
     """A real boto3 DynamoDB client whose requests the model counts and answers (no network: the
     endpoint is a closed local port, should the answer ever be bypassed)."""
@@ -252,8 +259,7 @@ def modelled_client(model: ModelledDynamoDB, region: str = "us-east-1"):
 
     session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=region)
     client = session.client("dynamodb", endpoint_url="http://127.0.0.1:9")
-    operations = {"PutItem": model.put_item, "UpdateItem": model.update_item, "BatchWriteItem": model.batch_write_item,
-                  "BatchGetItem": model.batch_get_item}
+    operations = _operations(model)
 
     def observe(params: dict, event_name: str = "", **_: object) -> None:
         operation = event_name.rsplit(".", 1)[-1]
@@ -269,8 +275,8 @@ def modelled_client(model: ModelledDynamoDB, region: str = "us-east-1"):
     return client
 
 
-class _WireAnswer:
-    """What the wire sender reads of a urllib3 response."""
+class WireAnswer:
+    """What the wire sender reads of a urllib3 response (benchmarks/load_writer.py answers with it too)."""
 
     status = 200
 
@@ -285,8 +291,7 @@ class _ModelledHttp:
 
     def __init__(self, model: ModelledDynamoDB):
         self._model = model
-        self._operations = {"PutItem": model.put_item, "UpdateItem": model.update_item,
-                            "BatchWriteItem": model.batch_write_item, "BatchGetItem": model.batch_get_item}
+        self._operations = _operations(model)
 
     def urlopen(self, method: str, url: str, body: bytes = b"", headers: dict | None = None, **_: object):
         import orjson
@@ -297,7 +302,7 @@ class _ModelledHttp:
         with self._model._lock:
             self._model.cpu_s += time.thread_time() - started
         self._operations.get(operation, getattr(self._model, operation))(**params)
-        return _WireAnswer(b'{"UnprocessedItems":{}}' if operation == "BatchWriteItem" else b"{}")
+        return WireAnswer(b'{"UnprocessedItems":{}}' if operation == "BatchWriteItem" else b"{}")
 
 
 def modelled_wire(model: ModelledDynamoDB, region: str = "us-east-1"):

@@ -302,6 +302,7 @@ class DatasetsTable:
             ExpressionAttributeNames={"#rt": record_type},
             ExpressionAttributeValues={":count": count, ":load": load, ":at": load["finished_at"]},
         )
+
     def add_load(self, account_id: str, dataset_id: str, record_type: str, created: int, load: dict) -> bool:
         """Add what one upload created to the type's record count and make it the last load, once per
         upload: conditional on the dataset's last load not being this upload (loads into a dataset are
