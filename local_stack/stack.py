@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -13,6 +14,7 @@ import boto3
 import botocore.endpoint
 from moto.core.config import default_user_config
 
+from ingest.adapters.dynamodb_wire import DynamoDBWire
 from local_stack import (
     access_guard,
     dynamodb,
@@ -37,7 +39,8 @@ HOST = "127.0.0.1"
 LAMBDA_CONCURRENCY = 8
 # Connections each boto3 client keeps (botocore's default is 10). On AWS each sandbox has its own
 # clients; here every invocation shares the handlers' cached ones, so a Load's 16 writer threads, times
-# the Loads in flight, would open and throw away a connection per call beyond the pool's 10.
+# the Loads in flight, would open and throw away a connection per call beyond the pool's 10. The same
+# holds for the Load's DynamoDBWire, cached per process with a pool sized for one Load's threads.
 CLIENT_CONNECTIONS = 256
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -214,3 +217,14 @@ def _keep_client_connections(connections: int) -> None:
 
     create_endpoint_keeping._local_stack = True  # type: ignore[attr-defined]
     creator.create_endpoint = create_endpoint_keeping  # botocore's seam
+
+    wire_init = DynamoDBWire.__init__
+    wire_signature = inspect.signature(wire_init)
+
+    def wire_init_keeping(self, *args, **kwargs):
+        bound = wire_signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        bound.arguments["max_connections"] = max(bound.arguments["max_connections"], connections)
+        wire_init(*bound.args, **bound.kwargs)
+
+    DynamoDBWire.__init__ = wire_init_keeping  # type: ignore[method-assign]

@@ -30,6 +30,7 @@ from benchmarks.scale.limits import FunctionLimits
 from benchmarks.scale.run import Invocation, JobRun
 from benchmarks.scale.s3 import FREE, PUT_CLASS
 from ingest.adapters.record_store import BATCH_GET_LIMIT
+from ingest.logic.load.context import partitions_for
 from ingest.logic.load.decompress import PART_UPLOADS
 from ingest.logic.load.loading import PROBE_KEYS
 
@@ -269,7 +270,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     record_bytes = plain_run.plain_bytes / plain_run.records
     records = round(scenario.plain_bytes / record_bytes)
     ranges = math.ceil(scenario.plain_bytes / plan.range_bytes)
-    partitions = max(plan.partitions, min(plan.max_partitions, math.ceil(scenario.plain_bytes / plan.partition_bytes)))
+    partitions = partitions_for(scenario.plain_bytes, at_least=plan.partitions, bytes_each=plan.partition_bytes,
+                                at_most=plan.max_partitions, concurrency=plan.load_concurrency)
     sample_ranges = plain_run.job.ranges or 1
     sample_work_files = sample_ranges * plain_run.job.partitions
     sample_loads = plain_rates["Load"].invocations

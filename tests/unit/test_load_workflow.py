@@ -153,6 +153,27 @@ def test_inspect_names_the_size_of_a_file_over_5_gb_and_accepts_exactly_5_gb():
     assert len(json.loads(world.objects.read(WORK.scan_manifest))) == 40  # 5 GiB in ranges of 128 MiB
 
 
+def test_a_file_needing_more_than_one_wave_of_loads_gets_whole_waves_of_smaller_partitions():
+    settings = LoadSettings(partitions=4, partition_bytes=100, max_partitions=50, load_max_concurrency=8)
+    assert settings.partitions_for(350) == 4  # never fewer than `partitions`
+    assert settings.partitions_for(800) == 8  # one whole wave
+    assert settings.partitions_for(900) == 16  # 9 needed: two waves of 8, each Load ~56 bytes, not 8 + 1
+    assert settings.partitions_for(4_900) == 50  # 49 needed, 56 rounded: max_partitions still caps it
+    for plain_bytes in range(1, 6_000, 37):  # rounding only ever cuts partitions smaller
+        assert plain_bytes / settings.partitions_for(plain_bytes) <= 100 or settings.partitions_for(plain_bytes) == 50
+    # The default plan: 5 GB of gzip at 10:1 is ~50 GB of lines, 458 partitions of 112 MiB, one Load
+    # wave of 64 short of filling 8: it gets 512, and every Load of every wave works.
+    assert LoadSettings().partitions_for(50 * 1024**3) == 512
+
+
+def test_inspect_plans_a_large_plain_file_in_whole_waves_of_loads():
+    world = World(customer("a"), range_bytes=LoadSettings().range_bytes)
+    world.ctx = LoadContext(objects=world.objects, jobs=world.jobs, datasets=world.datasets, records=world.records,
+                            settings=LoadSettings(partition_bytes=16 * 1024**2, load_max_concurrency=64))
+    world.objects.sizes[world.key] = inspect.MAX_OBJECT_BYTES  # 5 GB: 299 partitions of 16 MiB needed
+    assert world.inspect().partitions == 320  # 5 waves of 64
+
+
 # -- the records stored -----------------------------------------------------------------------------
 def test_the_last_line_for_a_key_wins_whatever_the_ranges():
     data = ndjson(
