@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from ingest.adapters.record_store import Foreign, OwnWrite, RecordStore
+from ingest.adapters.record_store import Foreign, OwnWrite, RecordStore, partition, shard_of
 from ingest.logic.load.loading import load_partition
 from tests.unit.load_world import ACCOUNT, DATASET, World, customer
 from tests.unit.test_revert import run_revert
@@ -68,6 +68,9 @@ def test_a_load_over_another_uploads_keys_then_a_revert_gives_them_back_exactly(
     assert revert_job["stats"] == {"restored": 2, "removed": 2, "kept": 0}
     after = world.records.get_many(ACCOUNT, DATASET, "customer_record", ["k1", "k2", "k3", "k4", "k5"], 64)
     assert {key: after[key] for key in ("k1", "k2")} == before  # every attribute as it was
+    raw = world.client.get_item(TableName=world.records._table, Key={  # and typed as it was: line a number
+        "pk": {"S": partition(ACCOUNT, DATASET, "customer_record", shard_of("k1", 64))}, "sk": {"S": "k1"}})["Item"]
+    assert raw["line"] == {"N": before["k1"]["line"]} and raw["data"] == {"S": before["k1"]["data"]}
     assert set(after) == {"k1", "k2", "k3"}
     assert world.dataset["record_counts"] == {"customer_record": 3}
 

@@ -288,6 +288,6 @@ def test_a_load_writer_on_the_wire_slows_on_throttling_retries_lost_answers_and_
         (answer,) = writer.write_upserts([record])
         assert writer._bucket.rate == 250.0  # halved twice
     assert isinstance(answer, OwnWrite)
-    assert answer == {"data": "{}", "job_id": "U1", "attempt": "attempt-1", "previous_attempt": "a0"}
+    assert answer == {"data": "{}", "job_id": "U1", "attempt": "attempt-1", "previous_attempt": "a0", "line": "3"}
     assert len(server.requests) == 4
     assert len({body for _, body in server.requests}) == 1  # the same write each time

@@ -71,7 +71,7 @@ def test_each_record_is_one_update_with_all_old_that_keeps_created_by_and_uses_t
                                           "job_id": {"S": "U0"}, "created_by": {"S": "U0"}, "line": {"N": "3"}}}), Clock()
     with writer(client, clock) as records:
         priors = records.write([RecordWrite("a", '{"n":1}', 7), RecordWrite("b", '{"n":2}', 9, {"applied": "m"})])
-    assert priors == [None, {"data": "{}", "job_id": "U0", "created_by": "U0"}]
+    assert priors == [None, {"data": "{}", "job_id": "U0", "created_by": "U0", "line": "3"}]
     first, second = sorted(client.requests, key=lambda request: request["Key"]["sk"]["S"])
     assert first["Key"] == {"pk": {"S": partition("acme", "ds1", "customer_record", shard_of("a", 64))},
                             "sk": {"S": "a"}}

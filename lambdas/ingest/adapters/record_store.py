@@ -209,8 +209,7 @@ class RecordStore:
             for attempt in range(MAX_WRITE_ATTEMPTS):
                 response = self._ddb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["sk"]["S"]] = {name: value["S"] for name, value in item.items()
-                                              if name not in ("pk", "sk") and "S" in value}
+                    found[item["sk"]["S"]] = item_attributes(item)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -239,7 +238,7 @@ class RecordStore:
                         self._ddb.delete_item(TableName=self._table, Key=address, **condition)
                         return "removed"
                     self._ddb.put_item(TableName=self._table,
-                                       Item={**address, **{name: {"S": value} for name, value in item.items()}},
+                                       Item={**address, **typed_item(item)},
                                        **condition)
                     return "restored"
                 except ClientError as exc:
@@ -507,7 +506,7 @@ class RecordWriter:
             except ClientError as exc:
                 code = error_code(exc)
                 if code == "ConditionalCheckFailedException":  # this write, applied by an earlier try
-                    return OwnWrite(string_attributes(exc.response.get("Item") or {}))
+                    return OwnWrite(item_attributes(exc.response.get("Item") or {}))
                 if code in THROTTLING_CODES:
                     self._bucket.throttled()
                     continue
@@ -519,7 +518,7 @@ class RecordWriter:
             else:
                 self._bucket.succeeded()
                 old = response.get("Attributes")
-                return string_attributes(old) if old else None
+                return item_attributes(old) if old else None
             errors += 1
             self._sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**errors)))  # noqa: S311 (jitter, not a secret)
 
@@ -533,9 +532,21 @@ class RecordWriter:
         self.close()
 
 
-def string_attributes(item: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """An item's string attributes but its keys, as {name: value}: what the writer answers."""
-    return {name: value["S"] for name, value in item.items() if name not in ("pk", "sk") and "S" in value}
+# The attributes of a record's item stored as numbers (`line`, see UPDATE_EXPRESSION); every other one
+# is a string. What a load keeps for a revert holds each as text, and put_back types it back from here.
+NUMBER_ATTRIBUTES = frozenset({"line"})
+
+
+def item_attributes(item: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """An item's attributes but its keys, as {name: text}: what the writer answers and a revert keeps
+    (numbers as their text; put_back writes NUMBER_ATTRIBUTES back as numbers)."""
+    return {name: value["S"] if "S" in value else value["N"] for name, value in item.items()
+            if name not in ("pk", "sk") and ("S" in value or "N" in value)}
+
+
+def typed_item(attributes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """item_attributes' inverse (but the keys): each attribute typed as the item stores it."""
+    return {name: {"N" if name in NUMBER_ATTRIBUTES else "S": value} for name, value in attributes.items()}
 
 
 # -- one record's item ------------------------------------------------------------------------------
