@@ -34,7 +34,14 @@ def test_invocations_over_the_limit_wait_and_start_in_arrival_order():
     finish[1].set()
     wait_until(lambda: started == [0, 1, 2], "the longest waiting started")
     assert (limit.in_flight, limit.waiting) == (2, 2)
-    for number in (0, 2, 3, 4):
+    # One ending at a time hands its slot to exactly one waiter, so the next start is decided by the
+    # hand-over order, not by which of two woken threads the scheduler runs first.
+    finish[0].set()
+    wait_until(lambda: started == [0, 1, 2, 3], "the next longest waiting started")
+    assert (limit.in_flight, limit.waiting) == (2, 1)
+    finish[2].set()
+    wait_until(lambda: started == [0, 1, 2, 3, 4], "the last waiting started")
+    for number in (3, 4):
         finish[number].set()
     for thread in threads:
         thread.join()
