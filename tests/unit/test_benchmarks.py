@@ -27,6 +27,7 @@ def test_hot_path_rows_measure_lines_that_all_take_the_typed_path():
         assert result["records"] == 100
         assert result["ours_per_s"] > 0 and result["baseline_per_s"] > 0
         assert result["typed_path_share"] == 1.0  # the generated records are well formed: the figure is the fast path's
+        assert result["check_and_request_of_a_parse"] > 0  # the narrower reading is measured too
 
 
 def test_boto3_write_costs_are_measured_without_a_network():
