@@ -298,18 +298,18 @@ class _JobProgress:
     def __call__(self, upload: dict) -> None:
         status = upload["status"]
         progress = upload.get("progress")
+        if progress:
+            self._show(progress)
+        if status in FINAL_STATUSES:  # the bar ends before the status is said, on a line of its own
+            self.close(finished=status == "Completed")
         if status != self.last_status and not progress:
             note(f"upload {self.upload_id}: {status}")
         self.last_status = status
-        if progress:
-            self._show(progress)
-        if status in FINAL_STATUSES:
-            self.close()
 
     def _show(self, progress: dict) -> None:
         phase = progress["phase"]
         if phase != self.phase:
-            self.close()
+            self.close(finished=True)  # phases run in order: a job in the next one finished this one
             self.phase = phase
             shape = PHASE_BARS.get(phase)
             if shape is None:  # Inspecting, Finalizing: short, and nothing to count
@@ -326,8 +326,12 @@ class _JobProgress:
             self.bar.set_postfix(lines=progress.get("lines_read", 0), records=progress.get("records_loaded", 0),
                                  refresh=True)
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """End the bar; finished: its phase is over (the job moved on, or Completed), though the polls
+        may have missed the last update (a Loading bar seen at 60 of 64 partitions ends at 64 of 64)."""
         if self.bar is not None:
+            if finished and self.bar.total:
+                self.bar.update(self.bar.total - self.bar.n)
             self.bar.close()
             self.bar = None
 

@@ -197,3 +197,7 @@ def test_cli_status_follow_draws_the_phases_and_ends_with_the_job(stack, account
     assert follower.returncode == 0, (seen + err).decode(errors="replace")
     final = json.loads(out)
     assert final["id"] == upload_id and final["status"] == "Completed"
+    drawn = (seen + err).decode(errors="replace")
+    last_bar = drawn.rindex("Loading:")
+    assert "Loading: 100%" in drawn[last_bar:], drawn[last_bar:]  # a Completed job's bar ends full
+    assert "\n" in drawn[last_bar:drawn.index(f"upload {upload_id}: Completed")]  # and the status on its own line

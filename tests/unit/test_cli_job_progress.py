@@ -1,0 +1,40 @@
+"""The CLI's job progress (`upload`, `status --follow`): a bar per phase on stderr, each ending full
+once its phase is over, even when the polls missed its last update, and the job's end status on a
+line of its own after the bar."""
+
+from __future__ import annotations
+
+from cli.__main__ import _JobProgress
+
+UPLOAD = "01JOB"
+
+
+def splitting(read: int) -> dict:
+    return {"status": "Processing", "progress": {"phase": "Splitting", "bytes_total": 1000, "bytes_read": read,
+                                                 "lines_read": read // 10, "records_loaded": 0}}
+
+
+def loading(done: int) -> dict:
+    return {"status": "Processing", "progress": {"phase": "Loading", "chunks_total": 64, "chunks_done": done,
+                                                 "lines_read": 100, "records_loaded": done * 10}}
+
+
+def drawn(capsys, *polls: dict) -> str:
+    display = _JobProgress(UPLOAD)
+    for poll in polls:
+        display(poll)
+    return capsys.readouterr().err
+
+
+def test_a_completed_job_ends_every_bar_full_and_then_says_completed(capsys):
+    err = drawn(capsys, splitting(300), loading(60), {"status": "Completed"})
+    assert "Splitting: 100%" in err  # the job went on to Loading: Splitting was over at 300 of 1000 seen
+    last_bar = err.rindex("Loading:")
+    assert "Loading: 100%" in err[last_bar:] and "64/64" in err[last_bar:]
+    assert f"\nupload {UPLOAD}: Completed" in err[last_bar:]
+
+
+def test_a_failed_job_leaves_its_bar_where_the_job_stopped(capsys):
+    err = drawn(capsys, loading(16), {"status": "Failed"})
+    assert "Loading:  25%" in err and "100%" not in err
+    assert f"\nupload {UPLOAD}: Failed" in err
