@@ -48,7 +48,7 @@ from typing import Any, cast
 
 from moto.awslambda import models as lambda_models
 
-from local_stack import ephemeral_storage, thread_context, violations
+from local_stack import ephemeral_storage, powertools_keys, thread_context, violations
 from local_stack.ephemeral_storage import MIB, EphemeralStorage
 from local_stack.limits import LAMBDA_PAYLOAD_BYTES
 from local_stack.thread_context import Principal, current_invocation
@@ -374,5 +374,6 @@ def install() -> None:
         )
     lambda_models.LambdaFunction._invoke_lambda = _patched_invoke_lambda  # type: ignore[method-assign]  # the seam
     thread_context.install()  # a thread a handler starts belongs to its invocation
+    powertools_keys.install()  # and so do the log keys its Logger appends
     _make_storage_root()
     ephemeral_storage.install(lambda: invocation.storage if (invocation := current_invocation()) else None)
