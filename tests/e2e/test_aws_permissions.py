@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import boto3
@@ -23,8 +23,8 @@ from cli.client import put_file
 from local_stack import access_guard, violations
 from local_stack.iam import Statement
 from local_stack.thread_context import Principal, working_for
-from tests.support import faults
 from tests.e2e.conftest import fail_on_violations
+from tests.support import faults
 from tests.support.stats import line_counts
 
 GOOD = json.dumps({"link": {"customer_id": "c-1"}, "first_name": "Ada"})
@@ -177,7 +177,7 @@ def test_an_expired_presigned_url_is_refused(stack, account, client, dataset):
     parts = urlsplit(upload["url"])
     query = parse_qs(parts.query)
     assert query["X-Amz-Expires"] == ["3600"]
-    signed_two_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
+    signed_two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
     late = urlunsplit(parts._replace(query=urlencode({**query, "X-Amz-Date": signed_two_hours_ago}, doseq=True)))
     refused = requests.put(late, data=f"{GOOD}\n".encode(), timeout=30)
     assert refused.status_code == 403 and "<Message>Request has expired</Message>" in refused.text
@@ -223,7 +223,7 @@ def test_the_load_writers_wire_calls_are_checked_against_the_functions_role(stac
         with pytest.raises(ClientError) as refused:
             wire.update_item(**{**request, "ExpressionAttributeValues": {":d": {"S": "changed"}}})
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-    assert f"is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in (
+    assert "is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in (
         refused.value.response["Error"]["Message"])
     assert [v.action for v in violations.take()] == ["dynamodb:UpdateItem"]
     stored = boto3.client("dynamodb").get_item(TableName=table, Key=request["Key"])["Item"]

@@ -10,10 +10,10 @@ in the error log with its line number.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import threading
 import time
+from collections import Counter
 
 import boto3
 import orjson

@@ -16,7 +16,6 @@ from ingest import record_types
 from tests.record_examples import VALID
 from tests.support.stats import line_counts
 
-
 # Where each type's record key comes from: (path to the identifier, a template for its value).
 IDENTIFIERS = {
     "customer_record": (("link", "email"), "ada+{i}@example.com"),
@@ -139,11 +138,11 @@ def test_csv_edge_cases(stack, account, client, dataset, load_file):
 
 def test_csv_cells_are_typed_by_the_declared_kinds(stack, account, dataset, load_file):
     content = (
-        "product_id,price,availability.available,inventory.quantity,options.colour\n"
-        'p1,12.50,yes,3,"[""red"", ""blue""]"\n'
-        "p2,twelve,no,1,\n"
-        "p3,1,maybe,1.5,\n"
-    ).encode()
+        b"product_id,price,availability.available,inventory.quantity,options.colour\n"
+        b'p1,12.50,yes,3,"[""red"", ""blue""]"\n'
+        b"p2,twelve,no,1,\n"
+        b"p3,1,maybe,1.5,\n"
+    )
     # product_record is the old name of product: an alias, resolved when the upload is requested.
     upload = load_file(content, record_type="product_record", filename="product-typed.csv")
     assert line_counts(upload["stats"]) == {"total": 3, "loaded": 1, "rejected": 2}

@@ -28,7 +28,7 @@ GROUP_BYTES = TEST_CONTEXT["inflate_group_bytes"]
 def _content(lines: int = 500) -> tuple[bytes, list[int]]:
     """NDJSON over several ranges with bad lines at known numbers: (content, the bad lines' numbers)."""
     out, bad = [], []
-    noise = random.Random(12)  # noqa: S311 (test data: lines that compress about as real ones do)
+    noise = random.Random(12)  # test data: lines that compress about as real ones do
     for number in range(1, lines + 1):
         if number % 41 == 0:
             out.append(b'{"link": {"customer_id": "c' + str(number).encode() + b'"')  # cut short: invalid JSON

@@ -36,7 +36,7 @@ BAD_LINES = (7, 1500)  # line numbers of the two malformed lines
 
 
 def _lines(count: int, padding: int = 5000, incompressible: bool = False) -> list[bytes]:
-    noise = random.Random(14)  # noqa: S311 (test data)
+    noise = random.Random(14)
     lines = []
     for number in range(1, count + 1):
         if number in BAD_LINES:
@@ -258,7 +258,7 @@ def test_the_cli_gzips_each_part_into_a_member_of_whole_lines(cli, dataset, tmp_
     # CSV whose header no customer record can hold: the job fails at Inspect, right after reading the first
     # line through gunzip, so the ~11 MB of lines are not loaded here (a gzip upload is cut into plain parts of
     # range_bytes, 4 KiB in the test template: thousands of them). The upload itself is what is checked.
-    noise = random.Random(14)  # noqa: S311 (test data)
+    noise = random.Random(14)
     rows = [b"colour,notes"] + [f"c{n},{''.join(noise.choices(string.ascii_letters, k=5000))}".encode()
                                 for n in range(2200)]
     plain = b"\n".join(rows) + b"\n"  # ~11 MB; ~8.5 MB gzipped: two members of at least 5 MiB but the last

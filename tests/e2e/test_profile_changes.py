@@ -15,8 +15,8 @@ import requests
 
 from cli.client import ApiError
 from tests.support import faults
-from tests.unit.test_profiles import LOCALYTICS_EXAMPLE, LOCALYTICS_RESULT
 from tests.support.stats import line_counts
+from tests.unit.test_profiles import LOCALYTICS_EXAMPLE, LOCALYTICS_RESULT
 
 ROOT = Path(__file__).resolve().parents[2]
 

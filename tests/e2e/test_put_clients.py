@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 import boto3
 import pytest
 import requests
+
 from tests.support.stats import line_counts
 
 CLIENT_TIMEOUT = 30  # seconds; a PUT of a few KB to the local stack takes milliseconds
@@ -113,7 +114,7 @@ def _headers(content_type: str | None) -> dict:
 
 def requests_text(url, path, content_type):
     # The seed's Python example: `requests.put(url, data=open(file_path, "r").read())`, a str body.
-    with open(path, "r") as text:
+    with open(path) as text:
         return requests.put(url, data=text.read(), headers=_headers(content_type), timeout=CLIENT_TIMEOUT).status_code
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import requests
 
+from cli.client import put_file
 from ingest import clock
 from ingest.clock import parse_iso
-from cli.client import put_file
 from tests.support import faults
 from tests.support.job_events import JobEventsQueue
 

@@ -16,7 +16,6 @@ import pytest
 from pydantic import Field, TypeAdapter
 
 from ingest.models.accounts import NewTokenView
-
 from tests.infra.test_openapi import openapi_document
 
 # The keywords that constrain a value; each must be stated alike by the model and the document.

@@ -17,7 +17,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk.assertions import Match, Template  # noqa: E402
+from aws_cdk.assertions import Match, Template
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_SOURCE = ROOT / "lambdas"
@@ -703,9 +703,9 @@ def object_arn(bucket: str, key: str) -> str:
 # audience's member set (logic/audiences.py). A request to the records table names its partitions
 # (dynamodb:LeadingKeys), so "records" asks about a dataset's partition and "member_sets" about an
 # audience's: a grant limited to member sets must answer no to the first.
+from infra.audiences import MEMBER_PARTITIONS  # noqa: E402
 from ingest.adapters.record_store import partition  # noqa: E402
 from ingest.logic.audiences import MEMBER_TYPE, member_set  # noqa: E402
-from infra.audiences import MEMBER_PARTITIONS  # noqa: E402
 
 DATASET_PARTITION = partition("acct", "01J0000000000000000000DSET", "customer_record", 3)
 MEMBER_SET_PARTITION = partition("acct", member_set("01J0000000000000000000AUDI", "01J0000000000000000000LOAD"),
@@ -1087,8 +1087,8 @@ def test_every_method_uses_the_token_authorizer(template, functions):
     api_arn = {"Fn::GetAtt": [functions["api"], "Arn"]}
     for lid, method in methods.items():
         p = method["Properties"]
-        if p["HttpMethod"] == "OPTIONS" or p.get("AuthorizationType") == "NONE" and p["Integration"]["Uri"] == \
-                console_integration(template, functions):
+        if p["HttpMethod"] == "OPTIONS" or (p.get("AuthorizationType") == "NONE"
+                                            and p["Integration"]["Uri"] == console_integration(template, functions)):
             continue  # the console's public page and files: test_console_template.py
         assert p.get("AuthorizationType") == "CUSTOM", lid
         if template["Resources"][ref_target(p["AuthorizerId"])]["Properties"]["IdentitySource"].startswith(

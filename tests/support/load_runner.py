@@ -16,10 +16,10 @@ from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.steps import LoadSteps
 from ingest.models.workflow import (
     ExecutionInput,
-    MemberGroupTask,
     FailedState,
     JobOutcome,
     LoadJob,
+    MemberGroupTask,
     PartitionTask,
     PlannedLoad,
     RangeTask,

@@ -13,16 +13,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Iterator
+from typing import Any
 
 from ingest.adapters.aws_errors import CONFLICT_MESSAGE
 from ingest.adapters.control_tables import BAD_PAGE_TOKEN, OPEN_MULTIPART, decode_token, encode_token
 from ingest.adapters.record_store import (
     LEGACY_SHARDS,
-    Foreign,
     NEW_DATASET_SHARDS,
     NO_ATTEMPT,
+    Foreign,
     RecordTarget,
     RecordWrite,
     Stamp,
@@ -88,7 +89,7 @@ class FakeObjectStore:
             self.put(key, handle.read(), content_type)
 
     def writer(self, key: str, content_type: str = "application/x-ndjson",
-               part_bytes: int | None = None, parallel: int = 1) -> "FakeStreamingUpload":
+               part_bytes: int | None = None, parallel: int = 1) -> FakeStreamingUpload:
         writer = FakeStreamingUpload(self, key, content_type, part_bytes or FAKE_PART_BYTES)
         self.writers.append(writer)
         return writer

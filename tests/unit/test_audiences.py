@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ingest.errors import BadRequestError, ConflictError, DatasetBusyError, FileRejectedError, NotFoundError
-from ingest.logic import audiences, uploads
+from ingest.logic import audiences
 from ingest.logic.load import inspect
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.failure import mark_failed

@@ -7,10 +7,9 @@ import copy
 
 import pytest
 
-from tests.record_examples import VALID
-
 from ingest import record_types
 from ingest.record_types import MAX_KEY_BYTES
+from tests.record_examples import VALID
 
 ALL_TYPES = {
     "customer_record", "product", "purchase", "return",

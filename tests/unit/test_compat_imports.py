@@ -4,16 +4,22 @@ credentials, Localytics profile imports and their status, analytics file uploads
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from ingest.errors import BadRequestError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError
-from ingest.logic import analytics, import_keys, localytics, multipart, quotas, target_datasets
+from ingest.logic import import_keys, localytics, multipart, quotas, target_datasets
 from tests.unit import routes
-from tests.unit.fakes import (FakeAccountsTable, FakeDatasetsTable, FakeImportKeysTable, FakeJobsTable,
-                              FakeObjectStore, FakeQuotaCounters)
+from tests.unit.fakes import (
+    FakeAccountsTable,
+    FakeDatasetsTable,
+    FakeImportKeysTable,
+    FakeJobsTable,
+    FakeObjectStore,
+    FakeQuotaCounters,
+)
 
 PROFILE_LINE = b'{"customer_id": "c1", "changes": [{"op": "assign", "attr": "team", "value": "Bruins"}]}\n'
 
@@ -53,7 +59,7 @@ def test_a_body_that_is_not_a_form_is_a_400(content_type, body):
 # -- quotas ------------------------------------------------------------------------------------
 def test_a_quota_refuses_past_its_limit_within_one_window_and_says_when_it_reopens():
     counters, quota = FakeQuotaCounters(), quotas.Quota("uploads", 2, 3600, "uploads")
-    start = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)
     assert quotas.consume(counters, "key-1", quota, start) == 1
     assert quotas.consume(counters, "key-1", quota, start.replace(minute=30)) == 0
     with pytest.raises(QuotaExceededError) as refused:

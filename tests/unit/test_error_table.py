@@ -15,8 +15,14 @@ import ingest
 from ingest.adapters import aws_errors
 from ingest.adapters.control_tables import DatasetsTable, JobsTable
 from ingest.adapters.counters import transact
-from ingest.errors import (AccessDeniedError, ConflictError, IngestError, NotFoundError, QuotaExceededError,
-                           ServiceBusyError)
+from ingest.errors import (
+    AccessDeniedError,
+    ConflictError,
+    IngestError,
+    NotFoundError,
+    QuotaExceededError,
+    ServiceBusyError,
+)
 from ingest.handlers.http import STATUS_FOR_ERROR, error_response
 from ingest.handlers.observability import logger
 

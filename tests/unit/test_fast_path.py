@@ -291,7 +291,7 @@ def test_an_email_the_typed_path_takes_is_one_the_exact_checker_takes(text):
 def test_a_link_the_typed_path_takes_has_the_exact_checkers_verdict_and_key(link):
     if not isinstance(link, dict) or not all(isinstance(value, str) for value in link.values()):
         return  # the typed path decodes links as {name: string}: anything else is the authority's
-    key = fast_path._Links(lexer.LINK).key(link)  # noqa: SLF001 - the piece under test
+    key = fast_path._Links(lexer.LINK).key(link)  # the private piece under test
     if key is not None:
         assert lexer.LINK.compile()(link) is None
         assert key == keys.link_key(link)
@@ -303,7 +303,7 @@ def test_every_link_shape_takes_the_typed_path_with_the_exact_key():
              {"external_id": "X", "system_name": "crm"}, {"link_type": "email", "link_value": " A@B.CO"},
              {"link_value": "7", "link_type": "customer_id", "id_type": "pos"},
              {"link_type": "mobile", "link_value": "1", "id_type": "default"}]
-    reader = fast_path._Links(lexer.LINK)  # noqa: SLF001
+    reader = fast_path._Links(lexer.LINK)
     for link in links:
         assert reader.key(link) == keys.link_key(link), link
     assert reader.key({"customer_id": "C-1", "email": "a@b.co"}) is None
@@ -316,7 +316,7 @@ def test_a_link_that_is_not_the_key_passes_exactly_when_it_would_give_a_key(link
     # Event types check their link without building its key: the check and the keyer must agree.
     if not isinstance(link, dict) or not all(isinstance(value, str) for value in link.values()):
         return
-    reader = fast_path._Links(lexer.LINK)  # noqa: SLF001
+    reader = fast_path._Links(lexer.LINK)
     shape = tuple(link)
     check = reader.checks.get(shape)
     passes = shape in reader.checks and (check is None or check(link) is not None)

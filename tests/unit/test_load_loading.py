@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from ingest.adapters.record_store import OwnWrite, Stamp
 from ingest.logic import clear
 from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.loading import counted, load_partition, windows
-from ingest.adapters.record_store import OwnWrite, Stamp
 from tests.unit.fakes import FakeRecordWriter
 from tests.unit.load_world import ACCOUNT, DATASET, World, customer, rejected
 

@@ -8,12 +8,12 @@ import re
 import pytest
 
 from ingest.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, QuotaExceededError
-from ingest.logic import audiences, localytics_audiences as imports, uploads
-from tests.unit import routes
-from tests.unit.routes import Caller
-from ingest.logic.multipart import FilePart, Form
+from ingest.logic import audiences
+from ingest.logic import localytics_audiences as imports
 from ingest.logic.load.context import LoadContext, LoadSettings
+from ingest.logic.multipart import FilePart, Form
 from tests.support.load_runner import run_upload
+from tests.unit import routes
 from tests.unit.fakes import (
     FakeAudienceStore,
     FakeDatasetsTable,
@@ -22,6 +22,7 @@ from tests.unit.fakes import (
     FakeObjectStore,
     FakeQuotaCounters,
 )
+from tests.unit.routes import Caller
 
 CALLER = Caller(account_id="acme", key_id="key-1", org_id="org-1", app_ids=("app-1",))
 UPLOAD_QUOTA = imports.uploads_quota(3)

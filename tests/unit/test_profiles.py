@@ -10,7 +10,7 @@ import pytest
 
 from ingest import record_types
 from ingest.errors import NotFoundError
-from ingest.logic import clear, datasets as datasets_logic
+from ingest.logic import clear
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.finalize import finalize
 from ingest.logic.load.layout import WorkKeys

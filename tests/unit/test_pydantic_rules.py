@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import date, datetime
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Optional, Union
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -69,9 +69,9 @@ def pydantic_type(kind: model.Kind) -> Any:
     if isinstance(kind, model.AnyValue):
         return Any
     if isinstance(kind, model.ListOf):
-        return List[pydantic_type(kind.item)]
+        return list[pydantic_type(kind.item)]
     if isinstance(kind, model.DictOf):
-        return Dict[str, pydantic_type(kind.value)]
+        return dict[str, pydantic_type(kind.value)]
     if isinstance(kind, model.OneOf):
         return Union[tuple(pydantic_model(variant) for _, variant in kind.variants)]
     if isinstance(kind, model.Model):

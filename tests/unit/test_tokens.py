@@ -89,17 +89,17 @@ def test_valid_account_names_are_accepted(account):
 import importlib  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 from ingest.errors import ConflictError, NotFoundError  # noqa: E402
+from ingest.handlers import wiring  # noqa: E402
 from ingest.logic.tokens import (  # noqa: E402
     MAX_ACTIVE_TOKENS,
     TOKEN_LIMIT_MESSAGE,
     revoke_token,
 )
 from tests.unit.routes import create_token, create_token_from_request, list_tokens  # noqa: E402
-from ingest.handlers import wiring  # noqa: E402
 
 LIMIT_MESSAGE = "an account may have at most 5 active tokens; revoke one first"
 
@@ -255,7 +255,7 @@ def test_concurrent_mints_never_exceed_the_limit(already):
 
 # --- last use --------------------------------------------------------------------------------
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def test_use_is_recorded_at_most_once_a_minute():

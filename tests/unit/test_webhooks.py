@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.errors import BadRequestError
-from tests.unit.fakes import FakeWebhooksTable
 from ingest.logic import webhook_signatures, webhook_targets
 from ingest.logic.webhook_targets import UnsafeTargetError, check_url, resolve_target
 from ingest.logic.webhooks import (
@@ -23,6 +22,7 @@ from ingest.logic.webhooks import (
     known_event_types,
     payload,
 )
+from tests.unit.fakes import FakeWebhooksTable
 
 
 # -- signatures -----------------------------------------------------------------------------------------
