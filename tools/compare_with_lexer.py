@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Lexer's models from {args.lexer_schemas} on pydantic {version}; {len(items)} records")
     by_type: dict[str, list[int]] = {}
     unexpected = deliberate = 0
-    for item, lexer in zip(items, theirs):
+    for item, lexer in zip(items, theirs, strict=True):  # one verdict per record sent
         ours = our_verdict(item["type"], item["text"])
         counts = by_type.setdefault(item["type"], [0, 0, 0])
         counts[0] += 1

@@ -153,7 +153,7 @@ class Harness:
                 os._exit(code)
         sender.close()
         message = pickle.loads(receiver.recv_bytes())
-        _, status, usage = os.wait4(pid, 0)
+        _, _, usage = os.wait4(pid, 0)  # how it ended is in the message (an error, or the result)
         receiver.close()
         shutil.rmtree(tmp, ignore_errors=True)
         if "error" in message:

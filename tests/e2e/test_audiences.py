@@ -153,7 +153,7 @@ def test_replace_under_concurrent_reads_never_shows_a_mix(api, tmp_path):
     problems: list[str] = []
 
     def read() -> None:
-        probes = [c for pair in zip(old_only, new_only) for c in pair]
+        probes = [c for pair in zip(old_only, new_only, strict=True) for c in pair]
         while not stop.is_set():
             for customer in probes:
                 member, version = api.is_member(audience_id, customer)
@@ -181,5 +181,5 @@ def test_replace_under_concurrent_reads_never_shows_a_mix(api, tmp_path):
     first_new = observed.index("new")
     assert "old" not in observed[first_new:], "a read saw the old list after one had seen the new list"
     assert observed[0] == "old" and observed[-1] == "new"
-    status, audience = api.call("GET", f"/v1/audiences/{audience_id}")
+    _, audience = api.call("GET", f"/v1/audiences/{audience_id}")
     assert (audience["version"], audience["record_count"]) == (2, len(shared) + 3)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -90,7 +91,7 @@ def parts_sent(driver) -> list[int]:
 def finished_upload_id(driver) -> str:
     try:
         link = browser.wait_until(driver, EC.visibility_of_element_located((By.ID, "upload-job-link")))
-    except Exception:
+    except TimeoutException:
         shown = driver.find_element(By.ID, "upload-view").text
         raise AssertionError(f"the upload never finished; the page shows {shown!r}, "
                              f"its log {driver.get_log('browser')!r}") from None

@@ -18,6 +18,7 @@ import json
 import re
 import subprocess
 import time
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
@@ -172,7 +173,7 @@ def test_the_documented_profile_import_runs_with_org_id_60_and_with_app_id(stack
         status_code, started = page.curl(command)
         assert (status_code, list(started)) == (202, ["activity_id"]), started
 
-        status = page.poll(lambda: page.curl(PROFILE_STATUS, activity=started["activity_id"]), _check_profile_status)
+        status = page.poll(partial(page.curl, PROFILE_STATUS, activity=started["activity_id"]), _check_profile_status)
         assert status["status"] == "Completed", status
         assert status["target"] == target and status["error_log"] is None
         assert status["upload_statistics"] == {"successful_imports": 5, "parsed_imports": 5, "failed_imports": 0,

@@ -92,7 +92,7 @@ def differences(model_side: tuple[Schemas, dict], document_side: tuple[Schemas, 
         if not (model_union and document_union) or len(model_union) != len(document_union):
             return [*found, f"{where}: one of {len(model_union or [model])} schemas in the model, "
                             f"{len(document_union or [document])} in the document"]
-        for index, (model_option, document_option) in enumerate(zip(model_union, document_union)):
+        for index, (model_option, document_option) in enumerate(zip(model_union, document_union, strict=True)):
             found += differences((model_reader, model_option), (document_reader, document_option), f"{where}|{index}")
         return found
     if model.get("type") != document.get("type"):

@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -645,6 +646,11 @@ CONDITION_OPERATORS = {  # operator -> (matches one request value against one po
 }
 
 
+def _value_matches(match: Any, patterns: list, negated: bool, value: str) -> bool:
+    """Whether a request value matches one of the policy's values (the reverse for a Not operator)."""
+    return any(match(pattern, value) for pattern in patterns) != negated
+
+
 def condition_holds(condition: dict, context: dict[str, list[str]]) -> bool:
     """IAM's evaluation of a Condition block against the request's keys (each a list of values):
     every operator and key must hold. ForAllValues holds when every request value matches a policy
@@ -659,9 +665,7 @@ def condition_holds(condition: dict, context: dict[str, list[str]]) -> bool:
         for key, patterns in keys.items():
             values = context.get(key) or []
 
-            def matches(value: str) -> bool:
-                return any(match(pattern, value) for pattern in as_list(patterns)) != negated
-
+            matches = partial(_value_matches, match, as_list(patterns), negated)
             if qualifier == "ForAllValues":
                 holds = all(matches(value) for value in values)
             elif qualifier == "ForAnyValue":
@@ -1154,7 +1158,7 @@ def _usage_plan(template) -> tuple[str, dict]:
 
 
 def test_one_usage_plan_throttles_the_stage_with_the_default_rate_and_burst(template):
-    lid, plan = _usage_plan(template)
+    _, plan = _usage_plan(template)
     p = plan["Properties"]
     assert p["Throttle"] == {"RateLimit": 25, "BurstLimit": 50}
     (stage_id,) = resources(template, "AWS::ApiGateway::Stage")

@@ -473,7 +473,7 @@ class FakeRecordWriter:
         if only_over is None:
             return self.write(writes)
         refusals = [self._refusal(write.key, over) for write, over in zip(writes, only_over, strict=True)]
-        written = iter(self.write([write for write, refused in zip(writes, refusals) if refused is None]))
+        written = iter(self.write([write for write, refused in zip(writes, refusals, strict=True) if refused is None]))
         return [next(written) if refused is None else refused for refused in refusals]
 
     def _refusal(self, key: str, over: dict[str, str] | None) -> Foreign | None:
