@@ -34,7 +34,7 @@ def _base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(module: str, *args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, check=False, capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -95,7 +95,7 @@ def _curl(url: str, path: Path, content_type: str | None, upload_flag: str, defa
     headers = [] if content_type == default else ["-H", f"Content-Type: {content_type or ''}"]  # "Content-Type:" drops it
     body = ["--upload-file", str(path)] if upload_flag == "--upload-file" else ["--data-binary", f"@{path}"]
     result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(CLIENT_TIMEOUT),
-                             "-XPUT", url, *body, *headers], capture_output=True, text=True, timeout=CLIENT_TIMEOUT + 5)
+                             "-XPUT", url, *body, *headers], check=False, capture_output=True, text=True, timeout=CLIENT_TIMEOUT + 5)
     assert result.returncode == 0, result.stderr  # 28: curl's own timeout fired
     return int(result.stdout)
 

@@ -90,8 +90,8 @@ def differences(model_side: tuple[Schemas, dict], document_side: tuple[Schemas, 
     document_union = document.get("oneOf") or document.get("anyOf")
     if model_union or document_union:
         if not (model_union and document_union) or len(model_union) != len(document_union):
-            return [*found, f"{where}: one of {len(model_union or [model])} schemas in the model, "
-                            f"{len(document_union or [document])} in the document"]
+            return [*found, (f"{where}: one of {len(model_union or [model])} schemas in the model, "
+                             f"{len(document_union or [document])} in the document")]
         for index, (model_option, document_option) in enumerate(zip(model_union, document_union, strict=True)):
             found += differences((model_reader, model_option), (document_reader, document_option), f"{where}|{index}")
         return found
@@ -245,5 +245,5 @@ def test_models_that_drift_from_the_document_are_caught(document):
 
     found = contract_differences(Route(method="POST", path="/v1/tokens", status=201, answer=NewTokenView,
                                        body=DriftedNewToken, optional_body=True), document)
-    assert found == [f"POST /v1/tokens body.label: maxLength {MAX_LABEL_LENGTH + 1} in the model, "
-                     f"{MAX_LABEL_LENGTH} in the document"]
+    assert found == [(f"POST /v1/tokens body.label: maxLength {MAX_LABEL_LENGTH + 1} in the model, "
+                      f"{MAX_LABEL_LENGTH} in the document")]

@@ -180,8 +180,9 @@ def test_every_missing_required_field_is_named():
     [
         ("email_subscribe", {"status": "list_subscribed"},
          'status: must be one of "subscribed", "unsubscribed", "transactional", "undeliverable"'),
-        ("sms_subscribe", {"status": "yes"}, 'status: must be one of "subscribed", "unsubscribed", "transactional", '
-                                             '"undeliverable", "list_subscribed", "list_unsubscribed"'),
+        ("sms_subscribe", {"status": "yes"},
+         ('status: must be one of "subscribed", "unsubscribed", "transactional", "undeliverable", "list_subscribed", '
+          '"list_unsubscribed"')),
         ("purchase", {"type": "online"}, 'type: must be one of "physical", "ecommerce"'),
         ("return", {"type": "Physical"}, 'type: must be one of "physical", "ecommerce"'),
         ("purchase", {"store": {"type": "web", "name": "x"}},

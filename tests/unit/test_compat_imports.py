@@ -113,13 +113,13 @@ def test_a_key_carries_the_customers_localytics_org_id_as_a_label_within_its_acc
 @pytest.mark.parametrize("org_id", ["", " ", "60 61", "org#1", "-60", "x" * 101, True, -1, 1.5, ["60"], {"id": 60}])
 def test_a_bad_org_id_is_a_400_naming_the_field(org_id):
     keys = FakeImportKeysTable()
-    with pytest.raises(BadRequestError, match="^org_id: "):
+    with pytest.raises(BadRequestError, match=r"^org_id: "):
         routes.create_import_key_from_request(keys, FakeDatasetsTable(), "acme", {"org_id": org_id})
     assert not keys.keys and not keys.targets
 
 
 def test_only_org_id_app_ids_and_label_can_be_given():
-    with pytest.raises(BadRequestError, match="only org_id, app_ids and label can be given; got account_id"):
+    with pytest.raises(BadRequestError, match=r"only org_id, app_ids and label can be given; got account_id"):
         routes.create_import_key_from_request(FakeImportKeysTable(), FakeDatasetsTable(), "acme",
                                                    {"account_id": "globex"})
 
@@ -187,13 +187,13 @@ def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is
     activity = routes.request_profile_import(caller, form, **env)["activity_id"]
     job = env["jobs"].get("acme", activity)
     assert job["dataset_id"] == minted["datasets"]["org"] and job["import_target"] == {"org_id": "60"}
-    with pytest.raises(ForbiddenError, match="no access to org acme"):
+    with pytest.raises(ForbiddenError, match=r"no access to org acme"):
         routes.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")],
                                                           [("file", ("f.json", PROFILE_LINE))]), **env)
     status_env = {name: env[name] for name in ("jobs", "objects", "counters", "limits", "url_ttl_seconds")}
     assert routes.profile_import_status(caller, activity, **status_env)["target"] == {"org_id": "60"}
     # A key of the same account for another org cannot read it; one of another account with org 60 finds nothing.
-    with pytest.raises(ForbiddenError, match="no access to org 60"):
+    with pytest.raises(ForbiddenError, match=r"no access to org 60"):
         routes.profile_import_status(routes.Caller("acme", "lk_2", "61", ()), activity, **status_env)
     with pytest.raises(NotFoundError):
         routes.profile_import_status(routes.Caller("globex", "lk_3", "60", ()), activity, **status_env)
@@ -201,9 +201,9 @@ def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is
 
 def test_a_missing_or_empty_file_is_a_400(world):
     caller, _, env = world
-    with pytest.raises(BadRequestError, match="file is required"):
+    with pytest.raises(BadRequestError, match=r"file is required"):
         routes.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")]), **env)
-    with pytest.raises(BadRequestError, match="empty"):
+    with pytest.raises(BadRequestError, match=r"empty"):
         routes.request_profile_import(
             caller, form_of([("org_id", "acme"), ("format", "json")], [("file", ("p.json", b"\n"))]), **env)
 

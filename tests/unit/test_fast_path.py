@@ -328,8 +328,8 @@ def test_a_link_that_is_not_the_key_passes_exactly_when_it_would_give_a_key(link
 def test_check_line_keeps_the_exact_messages_for_lines_the_typed_path_refuses():
     line = orjson.dumps({**PURCHASE, "products": [{"price_paid": -1, "quantity": 0}], "type": "mail"})
     assert check_line(record_types.get("purchase"), line) == (
-        'type: must be one of "physical", "ecommerce"; products[0].price_paid: must be ≥ 0; '
-        "products[0].quantity: must be ≥ 1", None, None)
+        ('type: must be one of "physical", "ecommerce"; products[0].price_paid: must be ≥ 0; '
+         "products[0].quantity: must be ≥ 1"), None, None)
 
 
 def test_types_declared_as_json_schema_have_no_typed_path():

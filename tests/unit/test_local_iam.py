@@ -203,7 +203,7 @@ def test_api_gateway_and_step_functions_calls():
 
 
 def test_an_operation_without_a_mapping_is_an_error_not_a_pass():
-    with pytest.raises(UnmappedOperationError, match="dynamodb.CreateTable"):
+    with pytest.raises(UnmappedOperationError, match=r"dynamodb.CreateTable"):
         needs("dynamodb", "CreateTable", {"TableName": "Records"})
-    with pytest.raises(UnmappedOperationError, match="s3.PutBucketPolicy"):
+    with pytest.raises(UnmappedOperationError, match=r"s3.PutBucketPolicy"):
         needs("s3", "PutBucketPolicy", {"Bucket": "b", "Policy": "{}"})

@@ -45,13 +45,13 @@ def test_tokens_are_unique_per_mint():
 def test_unknown_token_is_unauthorized():
     table = FakeTokensTable()
     mint_token(table, KEYS, "acme")
-    with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
+    with pytest.raises(UnauthorizedError, match=r"unknown or revoked token"):
         account_for_token(table, "ing_not-a-real-token")
 
 
 def test_missing_token_is_unauthorized():
     for value in (None, ""):
-        with pytest.raises(UnauthorizedError, match="missing Auth-Api-Token"):
+        with pytest.raises(UnauthorizedError, match=r"missing Auth-Api-Token"):
             account_for_token(FakeTokensTable(), value)
 
 
@@ -66,14 +66,14 @@ def test_revoked_token_is_unauthorized():
     table = FakeTokensTable()
     token = mint_token(table, KEYS, "acme")
     table.items[token_hash(token)]["revoked_at"] = "2024-01-01T00:00:00Z"
-    with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
+    with pytest.raises(UnauthorizedError, match=r"unknown or revoked token"):
         account_for_token(table, token)
 
 
 @pytest.mark.parametrize("account", ["Acme", "-acme", "acme_co", "", "a" * 64, "acme co"])
 def test_invalid_account_names_are_rejected(account):
     table = FakeTokensTable()
-    with pytest.raises(BadRequestError, match="account must be 1-63 characters"):
+    with pytest.raises(BadRequestError, match=r"account must be 1-63 characters"):
         mint_token(table, KEYS, account)
     assert table.items == {}
 
@@ -125,7 +125,7 @@ def test_revoking_frees_a_place_and_the_revoked_token_stops_working():
     table = FakeTokensTable()
     minted = [create_token(table, KEYS, "acme", f"t{n}") for n in range(5)]
     revoke_token(table, KEYS, "acme", minted[2]["id"])
-    with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
+    with pytest.raises(UnauthorizedError, match=r"unknown or revoked token"):
         account_for_token(table, minted[2]["token"])
     assert account_for_token(table, minted[1]["token"]) == "acme"
     assert account_for_token(table, mint_token(table, KEYS, "acme")) == "acme"  # the freed place
@@ -327,7 +327,7 @@ def test_the_authorizer_refuses_a_revoked_token_and_records_use_of_a_good_one(au
     assert allowed["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:api/prod/*"
     assert table.items[token_hash(kept["token"])]["last_used_at"]
     for token in (revoked["token"], "ing_unknown"):
-        with pytest.raises(Exception, match="^Unauthorized$"):
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
             _authorize(module, token)
     assert allowed["usageIdentifierKey"] == token_hash(kept["token"])
 
@@ -345,7 +345,7 @@ def test_the_authorizer_denies_a_source_ip_outside_the_accounts_allow_list(autho
     other = create_token(table, KEYS, "other")
     assert _authorize(module, other["token"], "203.0.113.9")["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     # An unknown token is still 401, wherever it comes from.
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         _authorize(module, "ing_unknown", "198.51.100.77")
 
 
@@ -392,6 +392,6 @@ def test_a_failing_table_write_deletes_the_new_api_key():
             raise RuntimeError("DynamoDB is down")
 
     keys = FakeUsagePlanKeys()
-    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+    with pytest.raises(RuntimeError, match=r"DynamoDB is down"):
         create_token(BrokenTable(), keys, "acme")
     assert keys.keys == {} and len(keys.deleted) == 1
