@@ -393,7 +393,7 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     read_calls = read_windows * math.ceil(keys_per_load / read_windows / BATCH_GET_LIMIT) if read_windows else 0
     pre_read_s = read_calls * figures.BATCH_GET_LATENCY_S.value
     load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
-                    + pre_read_s + max(load_cpu, max(load_bounds.values())))
+                    + pre_read_s + max(load_cpu, *load_bounds.values()))
     steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
                            load_rates.peak_rss, load_rates.peak_tmp,
                            {"CPU": load_cpu, **load_bounds, "pre-read calls (before the writes)": pre_read_s},

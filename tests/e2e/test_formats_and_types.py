@@ -80,7 +80,7 @@ def to_csv(records: list[dict], schema: dict) -> bytes:
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_every_record_type_loads_from_ndjson_and_csv(stack, account, client, dataset, load_file, name, fmt, compressed):
     records = _variants(name, 3)
-    lines = records[:2] + [_invalid(name)] + records[2:]
+    lines = [*records[:2], _invalid(name), *records[2:]]
     if fmt == "csv":
         content = to_csv(lines, record_types.get(name).schema)
     else:
@@ -253,7 +253,7 @@ def test_error_budget_exceeded_leaves_the_dataset_as_it_was(stack, account, clie
     assert failed["status"] == "Failed"
     assert failed["failure_reason"].startswith("error budget exceeded: 3 of 18 lines rejected (16.7%)")
     assert failed["stats"]["rejected"] == 3 and failed["stats"]["loaded"] == 0
-    assert [json.loads(l)["line"] for l in requests.get(failed["error_log_url"]).text.splitlines()] == [16, 17, 18]
+    assert [json.loads(line)["line"] for line in requests.get(failed["error_log_url"]).text.splitlines()] == [16, 17, 18]
     assert client.get_dataset(dataset["id"])["record_counts"] == counts == {"customer_record": 10}
     stored = requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/customer_id:e3",
                           headers={"Auth-Api-Token": account["token"]}).json()

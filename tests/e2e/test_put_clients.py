@@ -32,7 +32,7 @@ def _customer_records(tag: str) -> bytes:
     not JSON. Values carry `&`, `=`, `+` and `%20`, which a form decoder would turn into other bytes."""
     lines = [json.dumps({"link": {"email": f"{tag}-{n}@example.com"}, "first_name": f"N{n}",
                          "last_name": f"Smith & Sons=key+{n}%20"}) for n in range(RECORDS)]
-    return ("\n".join(lines + ["{not json"]) + "\n").encode()
+    return ("\n".join([*lines, "{not json"]) + "\n").encode()
 
 
 EXPECTED_STATS = {"total": RECORDS + 1, "loaded": RECORDS, "rejected": 1}

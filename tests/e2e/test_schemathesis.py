@@ -350,7 +350,7 @@ def test_a_next_token_with_a_foreign_key_shape_is_a_400(stack, account):
 
 
 def test_a_limit_in_non_ascii_digits_is_a_400_naming_the_rule(stack, account):
-    for limit in ("²", "١"):
+    for limit in ("²", "١"):  # noqa: RUF001 (non-ASCII digits on purpose)
         response = _api(stack, account, "GET", "/v1/datasets", params={"limit": limit})
         assert response.status_code == 400 and response.json()["message"] == "limit must be an integer from 1 to 100"
 

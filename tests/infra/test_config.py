@@ -43,10 +43,10 @@ def test_command_line_strings_and_json_numbers_are_both_read():
     ("upload_retention_days", 1.5, "upload_retention_days=1.5 is not a whole number"),
     ("upload_retention_days", True, "upload_retention_days=True is not a whole number"),
     ("upload_retention_days", 0, "upload_retention_days=0 is out of range (≥ 1)"),
-    ("range_bytes", 512, "range_bytes=512 is out of range (1 KiB – 1 GiB)"),
-    ("range_bytes", str(2 << 30), f"range_bytes={2 << 30} is out of range (1 KiB – 1 GiB)"),
-    ("load_partitions", 0, "load_partitions=0 is out of range (1 – 1,000)"),
-    ("rate_limit_per_second", "-5", "rate_limit_per_second=-5 is out of range (1 – 10,000)"),
+    ("range_bytes", 512, "range_bytes=512 is out of range (1 KiB – 1 GiB)"),  # noqa: RUF001 (the message's own dash)
+    ("range_bytes", str(2 << 30), f"range_bytes={2 << 30} is out of range (1 KiB – 1 GiB)"),  # noqa: RUF001 (the message's own dash)
+    ("load_partitions", 0, "load_partitions=0 is out of range (1 – 1,000)"),  # noqa: RUF001 (the message's own dash)
+    ("rate_limit_per_second", "-5", "rate_limit_per_second=-5 is out of range (1 – 10,000)"),  # noqa: RUF001 (the message's own dash)
     ("audience_status_requests_per_minute", "", "audience_status_requests_per_minute='' is not a whole number"),
 ])
 def test_a_bad_value_is_refused_naming_its_key(key, raw, message):
@@ -58,7 +58,7 @@ def test_a_bad_value_is_refused_naming_its_key(key, raw, message):
 def test_every_bad_key_is_named_at_once():
     with pytest.raises(ConfigError) as refused:
         DeploymentConfig.from_mapping({"rate_limit_burst": 0, "profile_uploads_per_hour": "ten"})
-    assert str(refused.value) == ("CDK context: rate_limit_burst=0 is out of range (1 – 5,000); "
+    assert str(refused.value) == ("CDK context: rate_limit_burst=0 is out of range (1 – 5,000); "  # noqa: RUF001 (the message's own dash)
                                   "profile_uploads_per_hour='ten' is not a whole number")
 
 

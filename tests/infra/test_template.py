@@ -639,9 +639,9 @@ def wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
 
 CONDITION_OPERATORS = {  # operator -> (matches one request value against one policy value, negated)
     "StringEquals": (lambda pattern, value: pattern == value, False),
-    "StringLike": (lambda pattern, value: wildcard(pattern, value), False),
+    "StringLike": (wildcard, False),
     "StringNotEquals": (lambda pattern, value: pattern == value, True),
-    "StringNotLike": (lambda pattern, value: wildcard(pattern, value), True),
+    "StringNotLike": (wildcard, True),
     "Bool": (lambda pattern, value: str(pattern).lower() == str(value).lower(), False),
 }
 

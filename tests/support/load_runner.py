@@ -6,7 +6,6 @@ Catch does, into MarkFailed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -26,11 +25,10 @@ from ingest.models.workflow import (
     StepError,
 )
 
-Task = TypeVar("Task", bound=BaseModel)
 Order = Callable[[Sequence], Sequence]
 
 
-def manifest(ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
+def manifest[Task: BaseModel](ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
     """A Distributed Map's items, as its ItemReader reads them (a JSON array in S3)."""
     return [model.model_validate(item) for item in orjson.loads(ctx.objects.read(key))]
 

@@ -146,8 +146,8 @@ def world():
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
     minted = routes.create_import_key(keys, datasets, "acme", ["app-1"])
     caller = routes.Caller("acme", minted["key"], "acme", ("app-1",))
-    env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
-               counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
+    env = {"jobs": FakeJobsTable(), "datasets": datasets, "objects": FakeObjectStore(), "targets": keys,
+           "counters": FakeQuotaCounters(), "limits": localytics.import_quotas(10, 60), "url_ttl_seconds": 3600}
     return caller, minted, env
 
 
@@ -181,8 +181,8 @@ def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
     minted = routes.create_import_key(keys, datasets, "acme", org_id="60")
     caller = routes.Caller("acme", minted["key"], "60", ())
-    env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
-               counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
+    env = {"jobs": FakeJobsTable(), "datasets": datasets, "objects": FakeObjectStore(), "targets": keys,
+           "counters": FakeQuotaCounters(), "limits": localytics.import_quotas(10, 60), "url_ttl_seconds": 3600}
     form = form_of([("org_id", "60"), ("format", "json")], [("file", ("test_file.json", PROFILE_LINE))])
     activity = routes.request_profile_import(caller, form, **env)["activity_id"]
     job = env["jobs"].get("acme", activity)

@@ -114,7 +114,7 @@ def test_dry_runs_neither_wait_nor_hold_the_dataset():
 @pytest.mark.parametrize("ending", ["mark_failed", "error_budget"])
 def test_every_way_a_job_ends_lets_the_next_load_in(ending):
     world = Shared()
-    upload = world.upload("A", customers("k1", source="A") + [{"no": "link"}], max_rejected_percent=0)
+    upload = world.upload("A", [*customers("k1", source="A"), {"no": "link"}], max_rejected_percent=0)
     job = world.inspect(upload)
     assert world.holder() == upload
     if ending == "mark_failed":

@@ -109,7 +109,7 @@ def test_the_chain_writes_byte_for_byte_what_one_invocation_writes(plain, filena
 def test_a_multi_member_file_goes_through_the_chain_unchanged():
     plain = customers(5000)
     cuts = [0, 1000, 123_457, 400_000, len(plain)]
-    compressed = b"".join(gzip.compress(plain[a:b], mtime=0) for a, b in zip(cuts, cuts[1:], strict=False))
+    compressed = b"".join(gzip.compress(plain[a:b], mtime=0) for a, b in itertools.pairwise(cuts))
     world = Gzipped(compressed, budget=0)
     world.chain()
     assert world.outputs()[1] == plain and len(world.states) > 5
@@ -258,7 +258,7 @@ def with_bad_lines(count: int) -> bytes:
 def test_a_multi_member_upload_is_inflated_by_member_and_loads_as_the_plain_file_does():
     plain = with_bad_lines(400)
     expected = Upload(plain, "f.ndjson").result()
-    cuts = list(range(1, len(plain), 2345)) + [7000, 7001, 20_000]  # tiny members, members across groups
+    cuts = [*range(1, len(plain), 2345), 7000, 7001, 20_000]  # tiny members, members across groups
     upload = Upload(members_of(plain, sorted(set(cuts))), "f.ndjson.gz", group_bytes=3000)
     assert upload.result() == expected
     assert expected[1].rejected == 5 and expected[1].loaded == 395

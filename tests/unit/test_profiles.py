@@ -347,7 +347,7 @@ def test_record_store_writes_the_marker_with_the_record_and_reads_many_in_batche
     sleeps: list[float] = []
     store = RecordStore(client, "records", sleep=sleeps.append)
     store.put_records(ACCOUNT, DATASET, "profile",
-                      [(f"c{i}", '{"n": %d}' % i, {"applied": '{"job": "j"}'}) for i in range(150)], job_id="j")
+                      [(f"c{i}", f'{{"n": {i}}}', {"applied": '{"job": "j"}'}) for i in range(150)], job_id="j")
     store.put_records(ACCOUNT, DATASET, "profile", [("plain", "{}")], job_id="j")
     found = store.get_many(ACCOUNT, DATASET, "profile", [f"c{i}" for i in range(150)] + ["plain", "absent"])
     assert client.get_calls == [100, 30, 52] and len(sleeps) == 1  # the 30 unprocessed keys asked again, after a backoff

@@ -73,7 +73,7 @@ def pydantic_type(kind: model.Kind) -> Any:
     if isinstance(kind, model.DictOf):
         return dict[str, pydantic_type(kind.value)]
     if isinstance(kind, model.OneOf):
-        return Union[tuple(pydantic_model(variant) for _, variant in kind.variants)]
+        return Union[tuple(pydantic_model(variant) for _, variant in kind.variants)]  # noqa: UP007 (built at run time)
     if isinstance(kind, model.Model):
         return pydantic_model(kind)
     raise TypeError(kind)
@@ -87,7 +87,7 @@ def pydantic_model(declared: model.Model):
     for field in declared.fields:
         annotated = pydantic_type(field.kind)
         if field.nullable:
-            annotated = Optional[annotated]
+            annotated = Optional[annotated]  # noqa: UP045 (a typing object built at run time, as the pydantic model had it)
         default = ... if field.required else (None if field.nullable else "product_id")  # the one default
         fields[f"f_{field.name}"] = (annotated, pydantic.Field(default, alias=field.name))
     validators = {}

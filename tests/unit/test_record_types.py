@@ -216,8 +216,8 @@ def test_key_longer_than_dynamodb_sort_key_limit_is_rejected(customer, purchase)
     assert customer.problem_with({"link": {"customer_id": "k" * (fits + 1)}}) == (
         "link: must be at most 1024 bytes (it is the record key)"
     )
-    # The limit is in UTF-8 bytes, not characters: 342 × 'é' (2 bytes each) = 684 bytes is fine,
-    # 513 × 'é' = 1026 bytes is not.
+    # The limit is in UTF-8 bytes, not characters: 342 x 'é' (2 bytes each) = 684 bytes is fine,
+    # 513 x 'é' = 1026 bytes is not.
     assert purchase.problem_with(valid_purchase(purchase_id="é" * 342)) is None
     assert purchase.problem_with(valid_purchase(purchase_id="é" * 513)) == (
         "purchase_id: must be at most 1024 bytes (it is the record key)"
