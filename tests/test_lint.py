@@ -22,7 +22,8 @@ CHECKED = {"lambdas/ingest", "infra", "local_stack", "cli", "app.py"}
 
 
 def _run(*command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, input=stdin, check=False, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, input=stdin,
+                          check=False, capture_output=True, text=True)
 
 
 def test_ruff_finds_nothing():

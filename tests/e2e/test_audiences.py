@@ -87,7 +87,8 @@ def test_create_from_a_file_then_membership_list_rename_and_delete(stack, api, a
 
     second = api.upload({"destination_type": "audience_list", "audience_name": "Other"}, _lines(["x"]), tmp_path)
     status, listing = api.call("GET", "/v1/audiences")
-    assert status == 200 and [a["id"] for a in listing["audiences"]] == [audience_id, second["destination"]["audience_id"]]
+    assert status == 200 and [a["id"] for a in listing["audiences"]] == [
+        audience_id, second["destination"]["audience_id"]]
     status, listing = api.call("GET", "/v1/audiences", params={"app_id": "app-1"})
     assert [a["id"] for a in listing["audiences"]] == [audience_id]
 
@@ -124,10 +125,12 @@ def test_the_501st_audience_is_refused(stack, api, account, tmp_path):
         audiences.create_audience(store, account["name"], f"list {n}")
     for n in (499, 500):
         status, upload = api.call("POST", "/v1/uploads", json={
-            "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": f"list {n}"}})
+            "filename": "members.ndjson",
+            "destination": {"destination_type": "audience_list", "audience_name": f"list {n}"}})
         assert status == 201, upload
     status, refused = api.call("POST", "/v1/uploads", json={
-        "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": "one more"}})
+        "filename": "members.ndjson",
+        "destination": {"destination_type": "audience_list", "audience_name": "one more"}})
     assert (status, refused) == (409, {"message": LIMIT_MESSAGE})
     assert len(api.call("GET", "/v1/audiences")[1]["audiences"]) == 500
     # Deleting one makes room for one.

@@ -124,7 +124,8 @@ def test_delete_objects_deletes_the_allowed_keys_and_reports_the_others(stack):
     assert [(error["Key"], error["Code"]) for error in answer["Errors"]] == [(upload, "AccessDenied")]
     assert s3.list_objects_v2(Bucket=bucket, Prefix="work/acct-x/u-1/").get("KeyCount") == 0
     assert s3.head_object(Bucket=bucket, Key=upload)["ContentLength"] == 1
-    assert [(v.action, v.resource) for v in violations.take()] == [("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{upload}")]
+    assert [(v.action, v.resource) for v in violations.take()] == [
+        ("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{upload}")]
 
 
 def test_a_missing_key_is_403_not_404_without_list_bucket(stack):
@@ -147,7 +148,8 @@ def test_a_missing_key_is_403_not_404_without_list_bucket(stack):
         del guard.policies.roles[role]
     assert refused.value.response["Error"]["Code"] == "403"
     assert missing.value.response["Error"]["Code"] == "404"
-    assert [(v.action, v.detail.split(",")[0]) for v in violations.take()] == [("s3:ListBucket", "reading a missing key")]
+    assert [(v.action, v.detail.split(",")[0]) for v in violations.take()] == [
+        ("s3:ListBucket", "reading a missing key")]
 
 
 def test_a_presigned_url_works_only_if_its_signers_role_may_do_what_it_signs(stack, account, client, dataset,
@@ -193,7 +195,8 @@ def test_a_state_machine_runs_as_its_role(stack, account, client, dataset, tmp_p
         upload = _settled(client, _upload(client, dataset, tmp_path, f"{GOOD}\n".encode())["id"])
     assert revoked.removed, "the state machine's role did not grant invoking Inspect"
     assert upload["status"] == "Failed"
-    assert upload["failure_reason"] == "the workflow failed (Lambda.AccessDeniedException); upload the file again to retry"
+    assert upload["failure_reason"] == (
+        "the workflow failed (Lambda.AccessDeniedException); upload the file again to retry")
     machine = stack.info.state_machine_arn.rsplit(":", 1)[1]
     assert {(v.principal, v.action, v.resource) for v in violations.take()} == {
         (machine, "lambda:InvokeFunction", inspect["arn"])}

@@ -175,7 +175,8 @@ def test_datasets_create_prints_the_id_and_show_reads_it(cli, client):
 def test_settings_come_from_the_local_stack_state_file(stack, account, tmp_path):
     state = tmp_path / "stack.json"
     state.write_text(json.dumps({"api_url": stack.info.api_url, "token": account["token"]}))
-    from_file = _run("cli", "datasets", "create", "from the state file", env=_base_env(tmp_path, INGEST_STACK_FILE=str(state)))
+    from_file = _run("cli", "datasets", "create", "from the state file",
+                     env=_base_env(tmp_path, INGEST_STACK_FILE=str(state)))
     assert from_file.returncode == 0, from_file.stderr
     # That dataset belongs to the state file's account.
     assert IngestClient(stack.info.api_url, account["token"]).get_dataset(from_file.stdout.strip())

@@ -129,7 +129,8 @@ def test_csv_edge_cases(stack, account, client, dataset, load_file):
         return requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/{key}",
                             headers={"Auth-Api-Token": account["token"]}).json()
 
-    assert record("customer_id:c1") == {"link": {"customer_id": "c1"}, "first_name": "Smith, Jr.", "last_name": "O\"Brien"}
+    assert record("customer_id:c1") == {"link": {"customer_id": "c1"}, "first_name": "Smith, Jr.",
+                                        "last_name": "O\"Brien"}
     # The email link's key is the address as Lexer reads it: lower-cased.
     assert record("email:c2@example.com") == {"link": {"email": "C2@Example.com"}, "first_name": "two\nlines",
                                               "custom_fields": {"tier": "gold"}}
@@ -218,8 +219,10 @@ def test_dry_run_validates_everything_and_writes_nothing(stack, account, client,
     path = tmp_path / "customer_record-dry.json"
     path.write_text("\n".join(lines) + "\n")
     body = {"filename": path.name, "options": {"dry_run": True},
-            "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
-    upload = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]}).json()
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": dataset["id"], "record_type": "customer_record"}}
+    upload = requests.post(stack.info.api_url + "/v1/uploads",
+                           json=body, headers={"Auth-Api-Token": account["token"]}).json()
     assert upload["options"]["dry_run"] is True
     requests.put(upload["url"], data=path.read_bytes()).raise_for_status()
     finished = client.wait_for(upload["id"], timeout=60, poll=0.2)
@@ -233,8 +236,10 @@ def test_dry_run_validates_everything_and_writes_nothing(stack, account, client,
 
 def _upload_with_options(stack, account, client, dataset, path, options):
     body = {"filename": path.name, "options": options,
-            "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
-    response = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]})
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": dataset["id"], "record_type": "customer_record"}}
+    response = requests.post(stack.info.api_url + "/v1/uploads",
+                             json=body, headers={"Auth-Api-Token": account["token"]})
     assert response.status_code == 201, response.text
     requests.put(response.json()["url"], data=path.read_bytes()).raise_for_status()
     return client.wait_for(response.json()["id"], timeout=60, poll=0.2)
@@ -253,14 +258,16 @@ def test_error_budget_exceeded_leaves_the_dataset_as_it_was(stack, account, clie
     assert failed["status"] == "Failed"
     assert failed["failure_reason"].startswith("error budget exceeded: 3 of 18 lines rejected (16.7%)")
     assert failed["stats"]["rejected"] == 3 and failed["stats"]["loaded"] == 0
-    assert [json.loads(line)["line"] for line in requests.get(failed["error_log_url"]).text.splitlines()] == [16, 17, 18]
+    error_log = requests.get(failed["error_log_url"]).text
+    assert [json.loads(line)["line"] for line in error_log.splitlines()] == [16, 17, 18]
     assert client.get_dataset(dataset["id"])["record_counts"] == counts == {"customer_record": 10}
     stored = requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/customer_id:e3",
                           headers={"Auth-Api-Token": account["token"]}).json()
     assert stored["first_name"] == "before"
 
     within = _upload_with_options(stack, account, client, dataset, path, {"max_rejected_percent": 20})
-    assert within["status"] == "Completed" and line_counts(within["stats"]) == {"total": 18, "loaded": 15, "rejected": 3}
+    assert within["status"] == "Completed" and line_counts(within["stats"]) == {
+        "total": 18, "loaded": 15, "rejected": 3}
     assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 15}
 
 
@@ -272,6 +279,8 @@ def test_error_budget_exceeded_leaves_the_dataset_as_it_was(stack, account, clie
 )
 def test_bad_options_are_refused(stack, account, dataset, options, message):
     body = {"filename": "a.json", "options": options,
-            "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
-    response = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]})
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": dataset["id"], "record_type": "customer_record"}}
+    response = requests.post(stack.info.api_url + "/v1/uploads",
+                             json=body, headers={"Auth-Api-Token": account["token"]})
     assert response.status_code == 400 and message in response.json()["message"]

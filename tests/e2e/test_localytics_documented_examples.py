@@ -40,7 +40,8 @@ PROFILE_FILE = (  # "Import File Format", Profile Imports: five JSON lines
     b'{"customer_id":"abc","changes":[{"op":"increment","attr":"foo","value":1}]}\n'
     b'{"customer_id":"zxc","changes":[{"op":"delete","attr":"foo"}]}\n'
 )
-AUDIENCE_FILE = b'{"customer_id":"abc"}\n{"customer_id":"123"}\n{"customer_id":"abc123"}\n'  # "Import File Format", Audience Imports
+# "Import File Format", Audience Imports
+AUDIENCE_FILE = b'{"customer_id":"abc"}\n{"customer_id":"123"}\n{"customer_id":"abc123"}\n'
 
 # -- the page's curl examples --------------------------------------------------------------------
 PROFILE_UPLOAD = """curl \\
@@ -212,7 +213,8 @@ def test_the_documented_audience_examples_run_with_curl(stack, account, workdir)
 
     status_code, listed = page.curl(AUDIENCE_LISTS)
     assert status_code == 200
-    _check_list(listed, [{"id": list_id, "name": "my-renamed-list", "app_id": PAGE_APP, "version": 2, "record_count": 2}])
+    _check_list(listed, [{"id": list_id, "name": "my-renamed-list", "app_id": PAGE_APP,
+                          "version": 2, "record_count": 2}])
 
     status_code, deleted = page.curl(AUDIENCE_DELETE, audience_list=list_id)
     assert status_code == 200 and deleted == listed[0], deleted
@@ -271,7 +273,7 @@ def test_the_documented_audience_examples_run_with_python_requests(stack, accoun
     assert response.status_code == 200 and response.json()["name"] == "my-renamed-list", response.text
 
     # "Retrieving Audience Lists by App", the Python tab.
-    response = requests.get(page.url('/v1/imports/audiences/list/app/7d2e3219e6f93bececb44b6-97b87de8-75f4-1100-bf23-000099911bee'))
+    response = requests.get(page.url('/v1/imports/audiences/list/app/7d2e3219e6f93bececb44b6-97b87de8-75f4-1100-bf23-000099911bee'))  # noqa: E501 (the page's code as written)
     assert response.status_code == 200
     _check_list(response.json(), [{"id": list_id, "name": "my-renamed-list", "version": 2, "record_count": 1}])
 
@@ -291,7 +293,8 @@ def test_rejected_lines_show_in_the_audience_status_with_an_error_log_url(stack,
     assert status_code == 202, created
     status = page.poll(lambda: page.curl(AUDIENCE_STATUS, activity=created["activity_id"]), _check_audience_status)
     assert status["status"] == "Completed" and status["error_reason"] is None, status
-    assert {name: status["upload_statistics"][name] for name in ("total_lines", "failed_lines", "successful_lines")} == {
+    assert {name: status["upload_statistics"][name] for name in (
+        "total_lines", "failed_lines", "successful_lines")} == {
         "total_lines": "2", "failed_lines": "1", "successful_lines": "1"}
     error_log = requests.get(status["error_log"], timeout=30)
     assert error_log.status_code == 200, error_log.text

@@ -296,7 +296,8 @@ def test_the_cli_resumes_after_a_dropped_part_sending_only_what_s3_lacks(cli, da
     assert "resuming" in second.stderr and "S3 holds 1 part(s)" in second.stderr
     assert part_puts.counts == {1: 1, 2: 3, 3: 2}  # part 1 was not sent again
     fields = _fields(second.stdout)
-    assert (fields["status"], fields["total"], fields["loaded"], fields["rejected"]) == ("Completed", "2200", "2198", "2")
+    assert (fields["status"], fields["total"], fields["loaded"], fields["rejected"]) == (
+        "Completed", "2200", "2198", "2")
 
 
 def test_ctrl_c_stops_the_cli_at_once_and_the_same_command_resumes_from_what_s3_holds(stack, account, dataset,

@@ -207,7 +207,8 @@ def test_the_cli_reverts_and_follows_the_job(stack, account, dataset, load_file,
     assert (job["type"], job["status"], job["stats"]) == ("revert", "Completed",
                                                            {"restored": 1, "removed": 1, "kept": 0})
     assert _first_names(stack, account, dataset, "k1", "k2") == {"k1": "A1", "k2": None}
-    again = subprocess.run([sys.executable, "-m", "cli", "revert", b["id"]], cwd=ROOT, env=env, check=False, capture_output=True,
+    again = subprocess.run([sys.executable, "-m", "cli", "revert", b["id"]], cwd=ROOT,
+                           env=env, check=False, capture_output=True,
                            text=True, timeout=180)
     assert again.returncode == 1 and "HTTP 409" in again.stderr and "already reverted" in again.stderr
 

@@ -133,7 +133,8 @@ def _check_csv_errors(errors: list[dict]) -> None:
     assert by_line[8]["raw"] == 'p6,c6,2024-05-03T10:00:00Z,ecommerce,EUR,"[{""price_paid"": ""multi\nline""}]"'
     assert by_line[8]["error"] == "products: must be an array"  # a raw newline inside a JSON string: not JSON
     assert by_line[11]["error"] == "row has 7 fields; the header has 6"
-    assert by_line[13]["raw"] == 'p9,"c9, again\non two lines",2024-05-03T10:00:00Z,ecommerce,XYZ1,"[{""price_paid"": -3, ""quantity"": 1}]"'
+    assert by_line[13]["raw"] == (
+        'p9,"c9, again\non two lines",2024-05-03T10:00:00Z,ecommerce,XYZ1,"[{""price_paid"": -3, ""quantity"": 1}]"')
     assert by_line[13]["error"] == "products[0].price_paid: must be ≥ 0"
     assert by_line[15]["error"] == "link: is required"
     assert by_line[16]["error"] == "row has 5 fields; the header has 6"

@@ -26,7 +26,8 @@ WORKFLOW_STEPS = ("inspect", "scan", "plan_split", "decompress", "inflate_member
 
 def test_unset_keys_take_their_defaults():
     config = DeploymentConfig.from_mapping({})
-    assert {key: getattr(config, key) for key in CONTEXT_KEYS} == {key: spec.default for key, spec in CONTEXT_KEYS.items()}
+    assert ({key: getattr(config, key) for key in CONTEXT_KEYS}
+            == {key: spec.default for key, spec in CONTEXT_KEYS.items()})
     assert (config.upload_retention_days, config.range_bytes, config.load_partitions, config.rate_limit_per_second,
             config.rate_limit_burst) == (30, 128 * 1024 * 1024, 64, 25, 50)
 
@@ -82,7 +83,8 @@ def test_an_origin_a_browser_would_never_send_is_refused(raw):
 def test_synthesis_stops_on_a_bad_value_and_writes_no_template(tmp_path):
     env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
            "CDK_CONTEXT_JSON": json.dumps({"upload_retention_days": "30d"})}
-    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env,
+                          check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         "synthesis stopped: CDK context: upload_retention_days='30d' is not a whole number")

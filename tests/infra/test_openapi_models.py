@@ -120,7 +120,8 @@ def differences(model_side: tuple[Schemas, dict], document_side: tuple[Schemas, 
         if isinstance(model_extra, dict) and isinstance(document_extra, dict):
             found += differences((model_reader, model_extra), (document_reader, document_extra), f"{where}.*")
         elif model_extra != document_extra:
-            found.append(f"{where}: additionalProperties {model_extra!r} in the model, {document_extra!r} in the document")
+            found.append(f"{where}: additionalProperties {model_extra!r} in the model, "
+                         f"{document_extra!r} in the document")
     if model.get("type") == "array":
         found += differences((model_reader, model.get("items", {})), (document_reader, document.get("items", {})),
                              f"{where}[]")
@@ -170,7 +171,8 @@ class Document:
 
     def parameters(self, path: str, method: str, location: str) -> dict[str, Any]:
         """The operation's parameters in `location` (query, path) as one object schema."""
-        listed = [*self.document["paths"][path].get("parameters", []), *self.operation(path, method).get("parameters", [])]
+        listed = [*self.document["paths"][path].get("parameters", []),
+                  *self.operation(path, method).get("parameters", [])]
         parameters = [self._component(parameter, "parameters") for parameter in listed]
         chosen = [parameter for parameter in parameters if parameter["in"] == location]
         return {"type": "object", "properties": {parameter["name"]: parameter["schema"] for parameter in chosen},
@@ -188,7 +190,8 @@ def contract_differences(route, document: Document) -> list[str]:
                              f"{where} body")
         body_required = operation["requestBody"].get("required", False)
         if body_required == route.optional_body:
-            found.append(f"{where}: body required {not route.optional_body} by the route, {body_required} in the document")
+            found.append(f"{where}: body required {not route.optional_body} by the route, "
+                         f"{body_required} in the document")
     if route.form is not None:
         found += differences(as_text_parameters(model_side(route.form, "validation")),
                              (document.schemas, document.body(route.path, route.method, "multipart/form-data")),

@@ -82,7 +82,8 @@ def test_each_revert_step_may_do_nothing_broader(template, revert_functions, whe
 
 def test_only_the_steps_that_change_a_jobs_status_publish_events(template, revert_functions):
     for name in ("plan", "finish", "failed"):
-        assert any("events:PutEvents" in _actions(s) for s in function_statements(template, revert_functions[name])), name
+        statements = function_statements(template, revert_functions[name])
+        assert any("events:PutEvents" in _actions(s) for s in statements), name
     assert not any("events:PutEvents" in _actions(s)
                    for s in function_statements(template, revert_functions["partition"]))
 

@@ -5,7 +5,8 @@ to run unchanged, with no AWS, no moto and no network: the same answers, the sam
 (ConflictError for a failed condition, BadRequestError for a page token they did not hand out).
 tests/contract/ runs the same assertions against each fake and against its adapter on moto, so a
 fake that drifts from its adapter fails there. Import them as `tests.unit.fakes` (tests/ is a
-package, so pytest imports its modules from the repository root), which cannot collide with a `fakes` module elsewhere under tests/.
+package, so pytest imports its modules from the repository root), which cannot collide with a `fakes`
+module elsewhere under tests/.
 """
 
 from __future__ import annotations

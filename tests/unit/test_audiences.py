@@ -311,7 +311,8 @@ def test_list_by_account_and_app_rename_and_foreign_ids():
     first = world.create("First", app_id="app-1")["destination"]["audience_id"]
     second = world.create("Second")["destination"]["audience_id"]
     world.create("Theirs", account="other")
-    assert sorted(a["name"] for a in routes.list_audiences(world.audiences, ACCOUNT)["audiences"]) == ["First", "Second"]
+    assert sorted(a["name"] for a in routes.list_audiences(world.audiences, ACCOUNT)["audiences"]) == [
+        "First", "Second"]
     assert [a["id"] for a in routes.list_audiences(world.audiences, ACCOUNT, "app-1")["audiences"]] == [first]
     renamed = routes.rename_audience(world.audiences, ACCOUNT, second, {"name": "Renamed"})
     assert renamed["name"] == "Renamed" and renamed["version"] == 0

@@ -128,7 +128,8 @@ def test_the_basic_authorizer_accepts_the_right_secret_only():
     keys, accounts = FakeImportKeysTable(), FakeAccountsTable()
     minted = routes.create_import_key(keys, FakeDatasetsTable(), "acme", ["app-1"])
     decision = import_keys.authorize(keys, accounts, basic(minted["key"], minted["secret"]), "127.0.0.1")
-    assert (decision.account_id, decision.org_id, decision.app_ids, decision.ip_allowed) == ("acme", "acme", ("app-1",), True)
+    assert (decision.account_id, decision.org_id, decision.app_ids, decision.ip_allowed) == (
+        "acme", "acme", ("app-1",), True)
     for header in (None, "", "Bearer x", "Basic !!!", basic(minted["key"], "wrong"), basic("lk_unknown", "s"),
                    "Basic " + base64.b64encode(minted["key"].encode()).decode()):
         with pytest.raises(UnauthorizedError):

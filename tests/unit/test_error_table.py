@@ -81,7 +81,8 @@ def _table_with(code: str, operation: str, **response):
 
 
 @pytest.mark.parametrize("code", sorted(aws_errors.THROTTLING_CODES & {
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}))
+    "ProvisionedThroughputExceededException", "ThrottlingException",
+    "RequestLimitExceeded", "TooManyRequestsException"}))
 def test_a_throttled_call_is_a_service_busy_error(code):
     table, stubber = _table_with(code, "get_item")
     with pytest.raises(ServiceBusyError) as caught:

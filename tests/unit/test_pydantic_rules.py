@@ -154,7 +154,8 @@ def values(kind: model.Kind) -> st.SearchStrategy:
     if isinstance(kind, model.Email):
         return st.one_of(EMAILISH, st.just(""), JSON_SCALAR)
     if isinstance(kind, model.Str):
-        return st.one_of(st.text(max_size=5), JSON_SCALAR, st.lists(INT64, max_size=1), st.dictionaries(st.text(max_size=2), INT64, max_size=1))
+        return st.one_of(st.text(max_size=5), JSON_SCALAR,
+                         st.lists(INT64, max_size=1), st.dictionaries(st.text(max_size=2), INT64, max_size=1))
     if isinstance(kind, (model.Float, model.Int)):
         bounds = [st.just(limit + delta) for limit in kind.bounds.values() for delta in (-1, -0.5, 0, 0.5, 1)]
         return st.one_of(FINITE, INT64, SMALL_INT, st.floats(-3, 3), NUMERIC_TEXT, st.booleans(), st.none(),
@@ -173,7 +174,8 @@ def values(kind: model.Kind) -> st.SearchStrategy:
     if isinstance(kind, model.AnyValue):
         return st.one_of(JSON_SCALAR, st.lists(JSON_SCALAR, max_size=2))
     if isinstance(kind, model.ListOf):
-        return st.one_of(st.lists(values(kind.item), max_size=3), NOT_AN_OBJECT.filter(lambda v: not isinstance(v, list)), st.none())
+        return st.one_of(st.lists(values(kind.item), max_size=3),
+                         NOT_AN_OBJECT.filter(lambda v: not isinstance(v, list)), st.none())
     if isinstance(kind, model.DictOf):
         return st.one_of(st.dictionaries(st.text(max_size=3), values(kind.value), max_size=3), NOT_AN_OBJECT, st.none())
     if isinstance(kind, model.OneOf):
@@ -220,7 +222,8 @@ def test_our_verdicts_are_pydantics(declared):
     same_verdict()
 
 
-@pytest.mark.parametrize("kind", [model.DateTime(), model.Date(), model.HttpUrl(), model.Email(), model.Email(blank_ok=True),
+@pytest.mark.parametrize("kind", [model.DateTime(), model.Date(), model.HttpUrl(), model.Email(),
+                                  model.Email(blank_ok=True),
                                   model.Float(ge=-90, lt=90), model.Int(ge=1), model.Int(le=-1), model.Bool(),
                                   model.Str(min_length=1), model.Float(ge=0)],
                          ids=lambda kind: type(kind).__name__ + str(getattr(kind, "bounds", "")))

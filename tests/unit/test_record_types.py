@@ -84,7 +84,8 @@ def test_customer_key_is_the_links_identifier_with_its_kind(customer, link, key)
 
 
 def test_one_customer_whatever_the_case_of_the_email(customer):
-    assert customer.key_of({"link": {"email": "Jane@Fake.com"}}) == customer.key_of({"link": {"email": "jane@fake.com"}})
+    assert (customer.key_of({"link": {"email": "Jane@Fake.com"}})
+            == customer.key_of({"link": {"email": "jane@fake.com"}}))
 
 
 def test_the_kind_of_identifier_is_part_of_the_key(customer):
@@ -226,7 +227,8 @@ def test_key_longer_than_dynamodb_sort_key_limit_is_rejected(customer, purchase)
 
 def test_an_empty_identifier_cannot_be_a_key(purchase):
     # Lexer takes an empty purchase_id; the records table cannot hold an empty sort key.
-    assert purchase.problem_with(valid_purchase(purchase_id="")) == "purchase_id: must not be empty (it is the record key)"
+    assert purchase.problem_with(valid_purchase(purchase_id="")) == (
+        "purchase_id: must not be empty (it is the record key)")
 
 
 def test_clear_data_plans_the_partitions_of_old_names_too():

@@ -173,7 +173,8 @@ def test_circular_references_are_reported():
 
 def test_of_type_filters_resources():
     template = Template({"Resources": {
-        "T1": resource("AWS::DynamoDB::Table"), "B": resource("AWS::S3::Bucket"), "T2": resource("AWS::DynamoDB::Table"),
+        "T1": resource("AWS::DynamoDB::Table"), "B": resource("AWS::S3::Bucket"),
+        "T2": resource("AWS::DynamoDB::Table"),
     }})
     assert set(template.of_type("AWS::DynamoDB::Table")) == {"T1", "T2"}
     assert template.of_type("AWS::SQS::Queue") == {}

@@ -324,7 +324,8 @@ def test_the_authorizer_refuses_a_revoked_token_and_records_use_of_a_good_one(au
     revoke_token(table, KEYS, "acme", revoked["id"])
     allowed = _authorize(module, kept["token"])
     assert allowed["context"] == {"account_id": "acme"}
-    assert allowed["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:api/prod/*"
+    assert allowed["policyDocument"]["Statement"][0]["Resource"] == (
+        "arn:aws:execute-api:us-east-1:123456789012:api/prod/*")
     assert table.items[token_hash(kept["token"])]["last_used_at"]
     for token in (revoked["token"], "ing_unknown"):
         with pytest.raises(Exception, match=r"^Unauthorized$"):
