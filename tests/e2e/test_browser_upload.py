@@ -85,8 +85,8 @@ def start_upload(driver, dataset_id: str, path: str) -> None:
 
 
 def parts_sent(driver) -> list[int]:
-    return sorted(int(item.get_attribute("data-part")) for item in driver.find_elements(By.CSS_SELECTOR,
-                                                                                        "#parts-sent li"))
+    items = driver.find_elements(By.CSS_SELECTOR, "#parts-sent li")
+    return sorted(int(item.get_attribute("data-part")) for item in items)
 
 
 def finished_upload_id(driver) -> str:
