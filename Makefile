@@ -87,7 +87,7 @@ $(UPPY_JS):
 screenshots: $(STAMP) browser
 	CONSOLE_SCREENSHOTS=$(CURDIR)/.local/screenshots $(PY) -m pytest -q -p no:randomly tests/e2e/test_console_browser.py -k every_page_fits
 
-## lint: ruff and mypy over lambdas/, infra/, local_stack/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
+## lint: ruff over the whole tree (tests/, benchmarks/, tools/ too) and mypy over lambdas/, infra/, local_stack/, cli/ and app.py (rules: pyproject.toml); make test runs both too (tests/test_lint.py)
 lint: $(STAMP)
 	$(PY) -m ruff check
 	$(PY) -m mypy

@@ -60,7 +60,8 @@ def customer_lines(count: int, seed: int = 2) -> list[bytes]:
     rng = random.Random(seed)
     first_names = ["Mia", "Sam", "Lee", "Ava", "Noah", "Zoe", "Liam", "Isla"]
     last_names = ["Chen", "Okafor", "Nguyen", "Smith", "Rossi", "Kowalski", "Singh", "Brown"]
-    cities = [("Fitzroy", "Victoria", "3065"), ("Newtown", "New South Wales", "2042"), ("Fremantle", "Western Australia", "6160")]
+    cities = [("Fitzroy", "Victoria", "3065"), ("Newtown", "New South Wales", "2042"),
+              ("Fremantle", "Western Australia", "6160")]
     lines = []
     for i in range(count):
         first, last = rng.choice(first_names), rng.choice(last_names)
@@ -129,7 +130,8 @@ def bench_validation(lines: list[bytes]) -> dict:
 
     times = best_cpu_times({"ours": ours, "baseline": baseline, "parse_only": parse_only}, rounds=3)
     return {"records": len(lines), "ours_per_s": rate(len(lines), times["ours"]),
-            "baseline_per_s": rate(len(lines), times["baseline"]), "orjson_loads_per_s": rate(len(lines), times["parse_only"])}
+            "baseline_per_s": rate(len(lines), times["baseline"]),
+            "orjson_loads_per_s": rate(len(lines), times["parse_only"])}
 
 
 def bench_exact_path(lines: list[bytes], rounds: int = 5) -> dict:
@@ -139,8 +141,10 @@ def bench_exact_path(lines: list[bytes], rounds: int = 5) -> dict:
     from ingest.logic.load.split import check_line
 
     record_type = record_types.get("purchase")
-    converted = [raw.replace(b'"quantity": ', b'"quantity": "').replace(b', "price_paid"', b'", "price_paid"') for raw in lines]
-    assert all(check_line(record_type, raw)[0] is None for raw in converted[:100])  # still accepted, by the exact checker
+    converted = [raw.replace(b'"quantity": ', b'"quantity": "').replace(b', "price_paid"', b'", "price_paid"')
+                 for raw in lines]
+    # still accepted, by the exact checker
+    assert all(check_line(record_type, raw)[0] is None for raw in converted[:100])
 
     def ours():
         for raw in converted:
@@ -189,8 +193,8 @@ def bench_hot_path(record_type_name: str, lines: list[bytes], rounds: int = 7) -
     settings = LoadSettings()
     route = line_router(record_type, settings.partitions)
     # Its request builder alone: no client call is made, and its thread pool starts no thread.
-    writer = RecordWriter(None, "bench-records", RecordTarget("bench-account", "bench-dataset", record_type.stored_type,
-                                                              64), Stamp("bench-job", "bench-attempt"), 1, TokenBucket(1))
+    target = RecordTarget("bench-account", "bench-dataset", record_type.stored_type, 64)
+    writer = RecordWriter(None, "bench-records", target, Stamp("bench-job", "bench-attempt"), 1, TokenBucket(1))
     requests = []
 
     def split_lines() -> list[bytes]:
@@ -312,7 +316,8 @@ def bench_boto3_writes(lines: list[bytes], rounds: int = 3) -> dict[str, float]:
         for key, raw in raws:
             wire(key, raw)
 
-    costs["record_store.wire_items (the item as wire JSON, no call)"] = best_cpu_times({"": build_wire_items}, rounds)[""] / len(items)
+    costs["record_store.wire_items (the item as wire JSON, no call)"] = (
+        best_cpu_times({"": build_wire_items}, rounds)[""] / len(items))
     # A Load's writes: RecordWriter's UpdateItem (ALL_OLD, old item returned), 16 threads, through boto3
     # and through the wire sender the functions use (benchmarks/load_writer.py has the full table).
     from benchmarks.load_writer import OLD_ITEM, cpu_per_record, records, stubbed_senders
@@ -397,7 +402,8 @@ def _timed_job_and_baseline(stack, info, lines: list[bytes]) -> dict:
         job_s = time.perf_counter() - started
     assert finished["status"] == "Completed", finished
     records_table = stack.deployment.outputs.get("RecordsTableName") or next(
-        name for name in (stack.deployment.physical_id(lid) for lid in stack.deployment.template.of_type("AWS::DynamoDB::Table"))
+        name for name in (stack.deployment.physical_id(lid)
+                          for lid in stack.deployment.template.of_type("AWS::DynamoDB::Table"))
         if "Records" in name
     )
     store = RecordStore(boto3.client("dynamodb"), records_table)
@@ -422,7 +428,8 @@ def main() -> int:
     validation = bench_validation(lines)
     results = {
         "validation (check_line vs json+jsonschema)": validation,
-        "validation (check_line vs bare orjson.loads)": {**validation, "baseline_per_s": validation["orjson_loads_per_s"]},
+        "validation (check_line vs bare orjson.loads)": {**validation,
+                                                         "baseline_per_s": validation["orjson_loads_per_s"]},
     }
     for name, make_lines in HOT_PATH_LINES.items():
         results[f"hot path {name} (Split + Load per line vs orjson.loads)"] = bench_hot_path(
@@ -435,7 +442,8 @@ def main() -> int:
     print(f"{'benchmark':62} {'records':>8} {'ours/s':>10} {'baseline/s':>11} {'ratio':>7}")
     for name, result in results.items():
         ratio = result["ours_per_s"] / result["baseline_per_s"]
-        print(f"{name:62} {result['records']:>8} {result['ours_per_s']:>10,.0f} {result['baseline_per_s']:>11,.0f} {ratio:>6.2f}x")
+        print(f"{name:62} {result['records']:>8} {result['ours_per_s']:>10,.0f} "
+              f"{result['baseline_per_s']:>11,.0f} {ratio:>6.2f}x")
     for name, result in results.items():
         if "typed_path_share" in result:
             parts = ", ".join(f"{step} {cost:.2f}x" for step, cost in result["parts_of_a_parse"].items())

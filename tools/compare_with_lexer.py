@@ -1,7 +1,8 @@
 """Run Lexer's own validator and ours over the same records and show where the verdicts differ.
 
     .venv/bin/python tools/compare_with_lexer.py --lexer-schemas ../lexer-schemas
-    .venv/bin/python tools/compare_with_lexer.py --lexer-schemas ../lexer-schemas --lexer-python ../venv-pydantic1/bin/python
+    .venv/bin/python tools/compare_with_lexer.py --lexer-schemas ../lexer-schemas \\
+        --lexer-python ../venv-pydantic1/bin/python
 
 Lexer's models are imported from the checkout given (nothing of it is copied into this project) and
 run with `parse_raw` on each line's text, as Lexer's upload example does. Without --lexer-python they
@@ -60,8 +61,9 @@ def collect(fixtures: Path, lexer_schemas: Path) -> list[dict]:
     for path in sorted((fixtures / "cases").glob("*.ndjson")):
         for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             case = json.loads(text)
-            items.append({"type": path.stem, "text": json.dumps(case["record"]), "source": f"cases/{path.name}:{number}",
-                          "expected": case["verdict"], "deliberate": case.get("deliberate", "")})
+            items.append({"type": path.stem, "text": json.dumps(case["record"]),
+                          "source": f"cases/{path.name}:{number}", "expected": case["verdict"],
+                          "deliberate": case.get("deliberate", "")})
     for path in sorted((lexer_schemas / "examples" / "data").glob("batch_*.ndjson")):
         record_type = path.stem.split("_", 2)[2]  # batch_<area>_<type>
         for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -72,7 +74,7 @@ def collect(fixtures: Path, lexer_schemas: Path) -> list[dict]:
 
 
 def lexer_verdicts(items: list[dict], lexer_schemas: Path, python: str) -> tuple[str, list[str]]:
-    result = subprocess.run([python, "-c", LEXER_SIDE, str(lexer_schemas)], check=True, capture_output=True,
+    result = subprocess.run([python, "-c", LEXER_SIDE, str(lexer_schemas)], check=True, capture_output=True,  # noqa: S603 (our own argv)
                             input=json.dumps([[item["type"], item["text"]] for item in items]), text=True)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     return lines[0]["pydantic"], lines[1:]
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Lexer's models from {args.lexer_schemas} on pydantic {version}; {len(items)} records")
     by_type: dict[str, list[int]] = {}
     unexpected = deliberate = 0
-    for item, lexer in zip(items, theirs):
+    for item, lexer in zip(items, theirs, strict=True):  # one verdict per record sent
         ours = our_verdict(item["type"], item["text"])
         counts = by_type.setdefault(item["type"], [0, 0, 0])
         counts[0] += 1
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     for record_type in sorted(by_type):
         total, agree, chosen = by_type[record_type]
         print(f"{record_type:18} {total:>7} {agree:>6} {chosen:>10}")
-    print(f"\n{len(items) - unexpected - deliberate} agree, {deliberate} differ on purpose, {unexpected} differ unexpectedly")
+    print(f"\n{len(items) - unexpected - deliberate} agree, {deliberate} differ on purpose, "
+          f"{unexpected} differ unexpectedly")
     return 1 if unexpected else 0
 
 

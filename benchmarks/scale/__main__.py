@@ -97,7 +97,8 @@ def print_sample(run: JobRun) -> None:
           f"lines, {run.records:,} records; {outcome}")
     if total != run.records or loaded != run.records:
         print(f"  WARNING: the file has {run.records:,} records; the job counted {total} and loaded {loaded}")
-    print(f"  {'step':14} {'calls':>5} {'CPU s':>8} {'CPU/unit':>16} {'peak RSS':>9} {'/tmp':>7} {'S3 req':>7} {'S3 MiB':>8}")
+    print(f"  {'step':14} {'calls':>5} {'CPU s':>8} {'CPU/unit':>16} {'peak RSS':>9} "
+          f"{'/tmp':>7} {'S3 req':>7} {'S3 MiB':>8}")  # noqa: S108 (a column: the function's /tmp)
     for step, rates in rates_of(run).items():
         unit = {"Scan": "us/KiB", "Split": "us/KiB", "Decompress": "us/KiB", "InflateMembers": "us/KiB",
                 "Load": "us/record"}.get(step)
@@ -133,15 +134,18 @@ def print_job(model: JobModel) -> None:
     print(f"\n== {scenario.name}: {scenario.object_bytes / GIB:.2f} GiB uploaded, {scenario.plain_bytes / GIB:.2f} GiB "
           f"of lines, {model.records:,} records, {model.ranges} ranges x {model.partitions} partitions")
     print(f"  {'step':14} {'function':26} {'runs':>5} {'modelled':>9} {'timeout':>7} {'time':>8} "
-          f"{'memory':>7} {'of':>6} {'mem':>8} {'/tmp':>7} {'of':>6} {'/tmp':>8}")
+          f"{'memory':>7} {'of':>6} {'mem':>8} {'/tmp':>7} {'of':>6} {'/tmp':>8}")  # noqa: S108 (columns: the function's /tmp)
     for step in model.steps:
         fn = step.function
         print(f"  {step.step:14} {fn.function[:26]:26} {step.invocations:>5} {step.seconds:>8.1f}s {fn.timeout_s:>6}s "
-              f"{pct(step.time_share):>8} {step.peak_rss / MIB:>5.0f}MB {fn.memory_mb:>4}MB {pct(step.memory_share):>8} "
+              f"{pct(step.time_share):>8} {step.peak_rss / MIB:>5.0f}MB {fn.memory_mb:>4}MB "
+              f"{pct(step.memory_share):>8} "
               f"{step.peak_tmp / MIB:>5.1f}MB {fn.ephemeral_mb:>4}MB {pct(step.tmp_share):>8}")
     load = next(step for step in model.steps if step.step == "Load")
-    print("  one Load's time is bound by: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in load.bounds.items()))
-    print("  load phase bound by: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in model.load_phase_bounds.items()))
+    print("  one Load's time is bound by: "
+          + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in load.bounds.items()))
+    print("  load phase bound by: "
+          + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in model.load_phase_bounds.items()))
     verdict = "meets" if model.floor_ratio <= TARGET_FLOOR_RATIO else "MISSES"
     print(f"  job wall time {model.wall_s:,.0f} s vs write floor {model.write_floor_s:,.0f} s (write units / "
           f"configured rate): {model.floor_ratio:.2f}x ({verdict} the {TARGET_FLOOR_RATIO}x target)")
@@ -183,8 +187,10 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
         print(f"  {model.scenario.name[:30]:30}" + "".join(f"{cell:>22}" for cell in cells))
     cpu = load_cpu_per_record(rates_of(plain_run)["Load"]) * figures.LAMBDA_CPU_SPEED_VS_HERE.value
     pace = plan.write_rate / plan.load_concurrency
-    print(f"  One Load keeps its pace ({pace:,.0f} writes/s) from {figures.LAMBDA_MB_PER_VCPU.value * cpu * pace:,.0f} MB: "
-          f"{cpu * 1e6:,.0f} us of CPU a record (measured here, with its HTTP exchange) x {pace:,.0f}/s = {cpu * pace:.2f} vCPU. Below that it "
+    print(f"  One Load keeps its pace ({pace:,.0f} writes/s) from "
+          f"{figures.LAMBDA_MB_PER_VCPU.value * cpu * pace:,.0f} MB: "
+          f"{cpu * 1e6:,.0f} us of CPU a record (measured here, with its HTTP exchange) x {pace:,.0f}/s = "
+          f"{cpu * pace:.2f} vCPU. Below that it "
           "is CPU-bound (slower, the same GB-s); above it, it pays for waiting on its pace.")
     if models:
         model = model_job(models[0].scenario, plain_run, gzip_run, limits, plan, members_run=members_run,
@@ -195,7 +201,8 @@ def print_sizing(models: list[JobModel], plain_run: JobRun, gzip_run: JobRun | N
               f"records against {writes * 1e6:.4f} for the writes, {reads / writes:.1%} whatever the sizing (1 RRU at "
               f"{figures.PRICE_READ_REQUEST_UNIT.value * 1e6:.3f} vs 1 WRU at "
               f"{figures.PRICE_WRITE_REQUEST_UNIT.value * 1e6:.3f} USD per million for items under 1 KiB; each Load's "
-              f"first {PROBE_KEYS:,} keys are refused instead, a WRU a key); on fresh keys nothing is read. Lambda's part cannot go "
+              f"first {PROBE_KEYS:,} keys are refused instead, a WRU a key); on fresh keys nothing is read. "
+              "Lambda's part cannot go "
               "below the Loads' CPU: under 1,769 MB, GB-s per CPU-second are the same at every memory size.")
 
 
@@ -209,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=GIB, help="bytes of lines in each sample file (default 1 GiB)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_BYTES // MIB} MiB samples in {QUICK_RANGE_BYTES // MIB} MiB ranges (a smoke test)")
+                        help=f"{QUICK_BYTES // MIB} MiB samples in {QUICK_RANGE_BYTES // MIB} MiB ranges "
+                             "(a smoke test)")
     parser.add_argument("--template", default=str(ROOT / "cdk.out" / "BulkIngest.template.json"))
     parser.add_argument("--data", default=str(ROOT / ".local" / "bench-scale"),
                         help="where generated files are kept between runs")
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(plain, "rb") as lines:
         records = sum(block.count(b"\n") for block in iter(lambda: lines.read(8 * MIB), b""))
     if args.saved:
-        plain_run, gzip_run, members_run = pickle.loads(Path(args.saved).read_bytes())
+        plain_run, gzip_run, members_run = pickle.loads(Path(args.saved).read_bytes())  # noqa: S301 (runs this command saved)
         print(f"make bench-scale: modelling the sample runs saved in {args.saved}")
         return report(args, plain_run, gzip_run, configured, plan, limits, members_run)
     saved = data / f"last-runs-{size}.pickle"
@@ -291,8 +299,9 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
         print_sample(members_run)
     if gzip_run:
         print_sample(gzip_run)
-        print(f"  (the sample compresses {gzip_run.plain_bytes / gzip_run.object_bytes:.1f}:1; Decompress is modelled per "
-              "plain byte, so the scenarios' ratios change only how many plain bytes 5 GiB holds)")
+        print(f"  (the sample compresses {gzip_run.plain_bytes / gzip_run.object_bytes:.1f}:1; "
+              "Decompress is modelled per plain byte, so the scenarios' ratios change only how many plain bytes "
+              "5 GiB holds)")
     print(f"\nModelled on AWS (Load paced at {plan.write_rate:,.0f} writes/s per job, {plan.load_concurrency} Loads at "
           f"once, {plan.load_threads} threads each; ranges of {plan.range_bytes // MIB} MiB, {plan.split_concurrency} "
           "at once). '!' marks a step over 50 % of a limit.")
@@ -321,16 +330,16 @@ def report(args, plain_run: JobRun, gzip_run: JobRun | None, configured, plan: P
         return model_job(Scenario("", size, size, False), plain_run, gzip_run, limits, plan)
 
     largest_plain = largest_within_target(plain_job, 64 * MIB, 200 * GIB)
-    print(f"\nLargest plain file with every step under {TARGET_SHARE:.0%} of its limits: {largest_plain / GIB:,.1f} GiB "
-          f"(uploads stop at 5 GiB, S3's single-PUT maximum)")
+    print(f"\nLargest plain file with every step under {TARGET_SHARE:.0%} of its limits: "
+          f"{largest_plain / GIB:,.1f} GiB (uploads stop at 5 GiB, S3's single-PUT maximum)")
     if gzip_run:
         for ratio in (4, 10):
             def gzip_job(size: int, ratio: int = ratio) -> JobModel:
                 return model_job(Scenario("", math.ceil(size / ratio), size, True), plain_run, gzip_run, limits, plan,
                                  members_run=members_run)
             largest = largest_within_target(gzip_job, 64 * MIB, 400 * GIB)
-            print(f"Largest gzip file at {ratio}:1 with every step under {TARGET_SHARE:.0%}: {largest / ratio / GIB:,.2f} GiB "
-                  f"compressed ({largest / GIB:,.1f} GiB of lines)")
+            print(f"Largest gzip file at {ratio}:1 with every step under {TARGET_SHARE:.0%}: "
+                  f"{largest / ratio / GIB:,.2f} GiB compressed ({largest / GIB:,.1f} GiB of lines)")
     print_figures()
     return 0
 

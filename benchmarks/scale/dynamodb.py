@@ -59,7 +59,8 @@ def attribute_value_bytes(value: dict) -> int:
     if kind == "L":
         return 3 + sum(1 + attribute_value_bytes(element) for element in inner)
     if kind == "M":
-        return 3 + sum(1 + len(name.encode("utf-8")) + attribute_value_bytes(element) for name, element in inner.items())
+        return 3 + sum(1 + len(name.encode("utf-8")) + attribute_value_bytes(element)
+                       for name, element in inner.items())
     if kind in ("SS", "NS", "BS"):
         return sum(attribute_value_bytes({kind[0]: element}) for element in inner)
     raise ValueError(f"unknown attribute type {kind}")

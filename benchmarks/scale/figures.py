@@ -28,13 +28,15 @@ class Figure:
 #   to write an item that is larger than 1 KB, DynamoDB must consume additional write capacity units."
 # On-demand: one write request unit (WRU) per 1 KB, rounded up, the same way:
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
-WRITE_UNIT_BYTES = Figure(1 * KIB, "bytes per write unit", "DynamoDB Developer Guide, capacity modes (1 KB, rounded up)")
+WRITE_UNIT_BYTES = Figure(1 * KIB, "bytes per write unit",
+                          "DynamoDB Developer Guide, capacity modes (1 KB, rounded up)")
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
 #   "A strongly consistent read request of an item up to 4 KB requires one read unit", "eventually
 #   consistent ... one-half read unit"; BatchGetItem "processes each item in the batch as an individual
 #   GetItem request", each rounded up to 4 KB; reading an item that does not exist still consumes the
 #   minimum (1 for a strongly consistent read).
-READ_UNIT_BYTES = Figure(4 * KIB, "bytes per read unit", "DynamoDB Developer Guide, read and write operations (4 KB, rounded up)")
+READ_UNIT_BYTES = Figure(4 * KIB, "bytes per read unit",
+                         "DynamoDB Developer Guide, read and write operations (4 KB, rounded up)")
 # ASSUMPTION: one BatchGetItem of up to 100 keys from a Lambda in the table's region; the decision log
 # ("Undo a load") and docs/capacity.md assume 10-20 ms. The Load sends them one after another.
 BATCH_GET_LATENCY_S = Figure(0.015, "s per BatchGetItem call (100 keys)", "ASSUMPTION (10-20 ms, not measured on AWS)")
@@ -44,7 +46,8 @@ BATCH_GET_LATENCY_S = Figure(0.015, "s per BatchGetItem call (100 keys)", "ASSUM
 PARTITION_WRITE_UNITS_PER_S = Figure(1_000, "WCU/s per partition", "DynamoDB Developer Guide, partition key design")
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html ("Read/write throughput
 # ... on-demand ... per table: 40,000 write request units", adjustable with a quota increase).
-TABLE_WRITE_UNITS_PER_S = Figure(40_000, "WRU/s per on-demand table (default quota)", "DynamoDB Developer Guide, service quotas")
+TABLE_WRITE_UNITS_PER_S = Figure(40_000, "WRU/s per on-demand table (default quota)",
+                                 "DynamoDB Developer Guide, service quotas")
 # ASSUMPTION: one PutItem round trip from a Lambda in the table's region. AWS: "single-digit millisecond
 # performance at any scale" (https://aws.amazon.com/dynamodb/); the issue measured 10-25 ms per 25-item
 # BatchWriteItem. 8 ms is the pessimistic end of single digits.
@@ -87,7 +90,8 @@ PRICE_LAMBDA_GB_SECOND = Figure(0.0000133334, "USD per GB-s (arm64)", "aws.amazo
 PRICE_LAMBDA_REQUEST = Figure(0.20 / 1e6, "USD per invocation", "aws.amazon.com/lambda/pricing, us-east-1")
 # https://aws.amazon.com/step-functions/pricing/ (Standard workflows; a Distributed Map's Standard child
 # executions are billed by their state transitions like any execution)
-PRICE_STATE_TRANSITION = Figure(0.025 / 1000, "USD per state transition", "aws.amazon.com/step-functions/pricing, us-east-1")
+PRICE_STATE_TRANSITION = Figure(0.025 / 1000, "USD per state transition",
+                                "aws.amazon.com/step-functions/pricing, us-east-1")
 # https://aws.amazon.com/s3/pricing/ (S3 Standard)
 PRICE_S3_PUT = Figure(0.005 / 1000, "USD per PUT/COPY/POST/LIST", "aws.amazon.com/s3/pricing, us-east-1")
 PRICE_S3_GET = Figure(0.0004 / 1000, "USD per GET (and other) request", "aws.amazon.com/s3/pricing, us-east-1")

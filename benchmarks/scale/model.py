@@ -325,7 +325,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
             if groups > 1 and "InflateMembers" in members_rates:
                 # Tried by member first: each group reads its range, the first inflates into the second's
                 # (its one member goes on), then all stop: the worst group's cost, for every group.
-                first = per_byte("InflateMembers", members_rates["InflateMembers"], 1, 2 * plan.inflate_group_bytes * ratio)
+                first = per_byte("InflateMembers", members_rates["InflateMembers"], 1,
+                                 2 * plan.inflate_group_bytes * ratio)
                 others = (groups - 1) * (_transfer_seconds(plan.inflate_group_bytes) + _request_seconds(1))
                 first.invocations, first.total_seconds = groups, first.total_seconds + others
                 first.requests["get_object"] = first.requests.get("get_object", 0) + groups - 1
@@ -393,7 +394,7 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     read_calls = read_windows * math.ceil(keys_per_load / read_windows / BATCH_GET_LIMIT) if read_windows else 0
     pre_read_s = read_calls * figures.BATCH_GET_LATENCY_S.value
     load_seconds = (_transfer_seconds(load_rates.bytes_per_driver * per_load) + _request_seconds(load_requests)
-                    + pre_read_s + max(load_cpu, max(load_bounds.values())))
+                    + pre_read_s + max(load_cpu, *load_bounds.values()))
     steps.append(StepModel("Load", load_function, partitions, load_seconds, load_seconds * partitions,
                            load_rates.peak_rss, load_rates.peak_tmp,
                            {"CPU": load_cpu, **load_bounds, "pre-read calls (before the writes)": pre_read_s},
@@ -425,7 +426,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
                          else by_step[name].total_seconds)
     else:
         wall += split_waves * by_step["Scan"].seconds + by_step["PlanSplit"].seconds
-    wall += split_waves * by_step["Split"].seconds + by_step["PlanLoad"].seconds + load_phase + by_step["Finalize"].seconds
+    wall += (split_waves * by_step["Split"].seconds + by_step["PlanLoad"].seconds + load_phase
+             + by_step["Finalize"].seconds)
     wall += MAIN_STATE_TRANSITIONS * figures.STATE_OVERHEAD_S.value
     write_floor = total_units / plan.write_rate
 
@@ -469,8 +471,8 @@ def model_job(scenario: Scenario, plain_run: JobRun, gzip_run: JobRun | None, li
     }
     quantities = {
         "DynamoDB writes": f"{total_units:,.0f} WRU",
-        "Lambda": f"{gb_seconds:,.0f} GB-s, {load_gb_seconds / gb_seconds:.0%} of it Load's at {load_function.memory_mb} MB; "
-                  f"{invocations:,} invocations",
+        "Lambda": f"{gb_seconds:,.0f} GB-s, {load_gb_seconds / gb_seconds:.0%} of it Load's at "
+                  f"{load_function.memory_mb} MB; {invocations:,} invocations",
         "Step Functions": f"{transitions:,} transitions",
         "S3 requests": f"{put_class:,.0f} PUT-class, {get_class:,.0f} GET-class",
         "S3 storage": f"{storage_gb_months:,.3f} GB-months",

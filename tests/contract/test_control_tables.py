@@ -211,14 +211,14 @@ def test_a_fake_that_drifts_from_its_adapter_fails_here():
         def create(self, job):  # forgets the condition: a second create replaces the job
             self.items[(job["account_id"], job["job_id"])] = dict(job)
 
-    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+    with pytest.raises(pytest.fail.Exception, match=r"DID NOT RAISE"):
         test_a_job_id_is_created_once(Overwriting())
 
     class Renamed(FakeJobsTable):
         def list(self, account_id, filters, limit, next_token):  # a parameter named otherwise
             return super().list(account_id, filters, limit, next_token)
 
-    with pytest.raises(AssertionError, match="FakeJobsTable.list|Renamed.list"):
+    with pytest.raises(AssertionError, match=r"FakeJobsTable.list|Renamed.list"):
         assert_same_methods(Renamed, JobsTable, not_faked={"update_unless_final"})
 
 

@@ -72,10 +72,12 @@ def test_a_request_dynamodb_rejects_fails_with_its_code_as_through_boto3(client,
     for send in (lambda: wire.call("UpdateItem", malformed), lambda: client.update_item(**malformed)):
         with pytest.raises(ClientError) as failed:
             send()
-        codes.append((failed.value.response["Error"]["Code"], failed.value.response["ResponseMetadata"]["HTTPStatusCode"]))
+        codes.append((failed.value.response["Error"]["Code"],
+                      failed.value.response["ResponseMetadata"]["HTTPStatusCode"]))
     assert codes[0] == codes[1] == ("ValidationException", 400)
     with pytest.raises(ClientError) as missing:
-        wire.call("UpdateItem", {"TableName": "no-such-table", **{k: v for k, v in malformed.items() if k != "TableName"}})
+        wire.call("UpdateItem", {"TableName": "no-such-table",
+                                 **{k: v for k, v in malformed.items() if k != "TableName"}})
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 

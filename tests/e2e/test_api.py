@@ -94,7 +94,8 @@ def test_another_accounts_ids_answer_404(stack, mint, client, dataset, load_file
     assert _post(stack, "/v1/uploads", other, json=_upload_body(dataset["id"])).status_code == 404
     assert _get(stack, "/v1/uploads", other).json()["uploads"] == []
     # The owner still sees everything.
-    assert _get(stack, f"/v1/datasets/{dataset['id']}/records/customer_record/customer_id:x", client._session.headers["Auth-Api-Token"]).status_code == 200
+    assert _get(stack, f"/v1/datasets/{dataset['id']}/records/customer_record/customer_id:x",
+                client._session.headers["Auth-Api-Token"]).status_code == 200
 
 
 def test_list_uploads_newest_first_with_filters_and_pages(stack, account, client, dataset, load_file):

@@ -87,7 +87,8 @@ def test_create_from_a_file_then_membership_list_rename_and_delete(stack, api, a
 
     second = api.upload({"destination_type": "audience_list", "audience_name": "Other"}, _lines(["x"]), tmp_path)
     status, listing = api.call("GET", "/v1/audiences")
-    assert status == 200 and [a["id"] for a in listing["audiences"]] == [audience_id, second["destination"]["audience_id"]]
+    assert status == 200 and [a["id"] for a in listing["audiences"]] == [
+        audience_id, second["destination"]["audience_id"]]
     status, listing = api.call("GET", "/v1/audiences", params={"app_id": "app-1"})
     assert [a["id"] for a in listing["audiences"]] == [audience_id]
 
@@ -124,10 +125,12 @@ def test_the_501st_audience_is_refused(stack, api, account, tmp_path):
         audiences.create_audience(store, account["name"], f"list {n}")
     for n in (499, 500):
         status, upload = api.call("POST", "/v1/uploads", json={
-            "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": f"list {n}"}})
+            "filename": "members.ndjson",
+            "destination": {"destination_type": "audience_list", "audience_name": f"list {n}"}})
         assert status == 201, upload
     status, refused = api.call("POST", "/v1/uploads", json={
-        "filename": "members.ndjson", "destination": {"destination_type": "audience_list", "audience_name": "one more"}})
+        "filename": "members.ndjson",
+        "destination": {"destination_type": "audience_list", "audience_name": "one more"}})
     assert (status, refused) == (409, {"message": LIMIT_MESSAGE})
     assert len(api.call("GET", "/v1/audiences")[1]["audiences"]) == 500
     # Deleting one makes room for one.
@@ -153,7 +156,7 @@ def test_replace_under_concurrent_reads_never_shows_a_mix(api, tmp_path):
     problems: list[str] = []
 
     def read() -> None:
-        probes = [c for pair in zip(old_only, new_only) for c in pair]
+        probes = [c for pair in zip(old_only, new_only, strict=True) for c in pair]
         while not stop.is_set():
             for customer in probes:
                 member, version = api.is_member(audience_id, customer)
@@ -181,5 +184,5 @@ def test_replace_under_concurrent_reads_never_shows_a_mix(api, tmp_path):
     first_new = observed.index("new")
     assert "old" not in observed[first_new:], "a read saw the old list after one had seen the new list"
     assert observed[0] == "old" and observed[-1] == "new"
-    status, audience = api.call("GET", f"/v1/audiences/{audience_id}")
+    _, audience = api.call("GET", f"/v1/audiences/{audience_id}")
     assert (audience["version"], audience["record_count"]) == (2, len(shared) + 3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import boto3
@@ -23,8 +23,8 @@ from cli.client import put_file
 from local_stack import access_guard, violations
 from local_stack.iam import Statement
 from local_stack.thread_context import Principal, working_for
-from tests.support import faults
 from tests.e2e.conftest import fail_on_violations
+from tests.support import faults
 from tests.support.stats import line_counts
 
 GOOD = json.dumps({"link": {"customer_id": "c-1"}, "first_name": "Ada"})
@@ -124,7 +124,8 @@ def test_delete_objects_deletes_the_allowed_keys_and_reports_the_others(stack):
     assert [(error["Key"], error["Code"]) for error in answer["Errors"]] == [(upload, "AccessDenied")]
     assert s3.list_objects_v2(Bucket=bucket, Prefix="work/acct-x/u-1/").get("KeyCount") == 0
     assert s3.head_object(Bucket=bucket, Key=upload)["ContentLength"] == 1
-    assert [(v.action, v.resource) for v in violations.take()] == [("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{upload}")]
+    assert [(v.action, v.resource) for v in violations.take()] == [
+        ("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{upload}")]
 
 
 def test_a_missing_key_is_403_not_404_without_list_bucket(stack):
@@ -147,7 +148,8 @@ def test_a_missing_key_is_403_not_404_without_list_bucket(stack):
         del guard.policies.roles[role]
     assert refused.value.response["Error"]["Code"] == "403"
     assert missing.value.response["Error"]["Code"] == "404"
-    assert [(v.action, v.detail.split(",")[0]) for v in violations.take()] == [("s3:ListBucket", "reading a missing key")]
+    assert [(v.action, v.detail.split(",")[0]) for v in violations.take()] == [
+        ("s3:ListBucket", "reading a missing key")]
 
 
 def test_a_presigned_url_works_only_if_its_signers_role_may_do_what_it_signs(stack, account, client, dataset,
@@ -177,7 +179,7 @@ def test_an_expired_presigned_url_is_refused(stack, account, client, dataset):
     parts = urlsplit(upload["url"])
     query = parse_qs(parts.query)
     assert query["X-Amz-Expires"] == ["3600"]
-    signed_two_hours_ago = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
+    signed_two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
     late = urlunsplit(parts._replace(query=urlencode({**query, "X-Amz-Date": signed_two_hours_ago}, doseq=True)))
     refused = requests.put(late, data=f"{GOOD}\n".encode(), timeout=30)
     assert refused.status_code == 403 and "<Message>Request has expired</Message>" in refused.text
@@ -193,7 +195,8 @@ def test_a_state_machine_runs_as_its_role(stack, account, client, dataset, tmp_p
         upload = _settled(client, _upload(client, dataset, tmp_path, f"{GOOD}\n".encode())["id"])
     assert revoked.removed, "the state machine's role did not grant invoking Inspect"
     assert upload["status"] == "Failed"
-    assert upload["failure_reason"] == "the workflow failed (Lambda.AccessDeniedException); upload the file again to retry"
+    assert upload["failure_reason"] == (
+        "the workflow failed (Lambda.AccessDeniedException); upload the file again to retry")
     machine = stack.info.state_machine_arn.rsplit(":", 1)[1]
     assert {(v.principal, v.action, v.resource) for v in violations.take()} == {
         (machine, "lambda:InvokeFunction", inspect["arn"])}
@@ -223,7 +226,7 @@ def test_the_load_writers_wire_calls_are_checked_against_the_functions_role(stac
         with pytest.raises(ClientError) as refused:
             wire.update_item(**{**request, "ExpressionAttributeValues": {":d": {"S": "changed"}}})
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-    assert f"is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in (
+    assert "is not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:" in (
         refused.value.response["Error"]["Message"])
     assert [v.action for v in violations.take()] == ["dynamodb:UpdateItem"]
     stored = boto3.client("dynamodb").get_item(TableName=table, Key=request["Key"])["Item"]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import requests
+
 from tests.support.stats import line_counts
 
 

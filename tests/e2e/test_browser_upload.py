@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -84,13 +85,14 @@ def start_upload(driver, dataset_id: str, path: str) -> None:
 
 
 def parts_sent(driver) -> list[int]:
-    return sorted(int(item.get_attribute("data-part")) for item in driver.find_elements(By.CSS_SELECTOR, "#parts-sent li"))
+    items = driver.find_elements(By.CSS_SELECTOR, "#parts-sent li")
+    return sorted(int(item.get_attribute("data-part")) for item in items)
 
 
 def finished_upload_id(driver) -> str:
     try:
         link = browser.wait_until(driver, EC.visibility_of_element_located((By.ID, "upload-job-link")))
-    except Exception:
+    except TimeoutException:
         shown = driver.find_element(By.ID, "upload-view").text
         raise AssertionError(f"the upload never finished; the page shows {shown!r}, "
                              f"its log {driver.get_log('browser')!r}") from None

@@ -34,7 +34,7 @@ def _base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(module: str, *args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, check=False, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -175,7 +175,8 @@ def test_datasets_create_prints_the_id_and_show_reads_it(cli, client):
 def test_settings_come_from_the_local_stack_state_file(stack, account, tmp_path):
     state = tmp_path / "stack.json"
     state.write_text(json.dumps({"api_url": stack.info.api_url, "token": account["token"]}))
-    from_file = _run("cli", "datasets", "create", "from the state file", env=_base_env(tmp_path, INGEST_STACK_FILE=str(state)))
+    from_file = _run("cli", "datasets", "create", "from the state file",
+                     env=_base_env(tmp_path, INGEST_STACK_FILE=str(state)))
     assert from_file.returncode == 0, from_file.stderr
     # That dataset belongs to the state file's account.
     assert IngestClient(stack.info.api_url, account["token"]).get_dataset(from_file.stdout.strip())

@@ -88,7 +88,8 @@ def test_job_log_lists_every_job_newest_first_with_filters(stack, account, clien
     failed = load_file(b"")
     clear = requests.post(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/clear", headers=_headers(account)).json()
     deadline = time.monotonic() + 60
-    while requests.get(f"{stack.info.api_url}/v1/jobs/{clear['id']}", headers=_headers(account)).json()["status"] != "Completed":
+    job_url = f"{stack.info.api_url}/v1/jobs/{clear['id']}"
+    while requests.get(job_url, headers=_headers(account)).json()["status"] != "Completed":
         assert time.monotonic() < deadline
         time.sleep(0.2)
 

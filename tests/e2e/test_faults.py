@@ -10,10 +10,10 @@ in the error log with its line number.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import threading
 import time
+from collections import Counter
 
 import boto3
 import orjson
@@ -168,7 +168,7 @@ def _invoke_trigger(stack, events: list[dict]) -> list[dict]:
             response = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(events[index]))
             assert "FunctionError" not in response, response["Payload"].read()
             results[index] = json.loads(response["Payload"].read())
-        except BaseException as exc:  # reported in the main thread
+        except BaseException as exc:  # noqa: BLE001 (anything, assertions too, is re-raised in the main thread)
             results[index] = exc
 
     threads = [threading.Thread(target=deliver, args=(i,)) for i in range(len(events))]
@@ -227,14 +227,19 @@ def no_fault_outlives_a_test():
 @pytest.mark.parametrize(
     "make_fault",
     [
-        pytest.param(lambda acct: faults.FailAfterWrites(step="Load", times=1, account=acct), id="load-fails-after-half-its-chunk"),
-        pytest.param(lambda acct: faults.FailAfterWrites(step="Load", after_items=1, times=3, account=acct), id="three-loads-fail-after-one-record"),
-        pytest.param(lambda acct: faults.Crash("Load", after=True, times=1, account=acct), id="load-crashes-after-finishing"),
-        pytest.param(lambda acct: faults.Crash("Split", after=True, times=1, account=acct), id="split-crashes-after-finishing"),
+        pytest.param(lambda acct: faults.FailAfterWrites(step="Load", times=1, account=acct),
+                     id="load-fails-after-half-its-chunk"),
+        pytest.param(lambda acct: faults.FailAfterWrites(step="Load", after_items=1, times=3, account=acct),
+                     id="three-loads-fail-after-one-record"),
+        pytest.param(lambda acct: faults.Crash("Load", after=True, times=1, account=acct),
+                     id="load-crashes-after-finishing"),
+        pytest.param(lambda acct: faults.Crash("Split", after=True, times=1, account=acct),
+                     id="split-crashes-after-finishing"),
         pytest.param(lambda acct: faults.Crash("Inspect", times=1, account=acct), id="inspect-crashes-once"),
     ],
 )
-def test_a_step_that_crashes_once_is_retried_and_loads_each_record_exactly_once(stack, account, client, dataset, load, make_fault):
+def test_a_step_that_crashes_once_is_retried_and_loads_each_record_exactly_once(stack, account,
+                                                                                client, dataset, load, make_fault):
     content = _mixed_file("r")
     with faults.inject(make_fault(account["name"]), faults.Invocations()) as (fault, seen):
         upload = load(content)
@@ -264,7 +269,8 @@ def test_a_finalize_retried_after_it_finished_keeps_the_error_log(stack, account
     """Finalize does its work (error log merged, work files deleted) and then its Lambda fails: the retry
     must leave the same result, including the error log the first attempt published."""
     content = _mixed_file("f")
-    with faults.inject(faults.Crash("Finalize", after=True, times=1, account=account["name"]), faults.Invocations()) as (fault, seen):
+    with faults.inject(faults.Crash("Finalize", after=True, times=1, account=account["name"]),
+                       faults.Invocations()) as (fault, seen):
         upload = load(content)
     assert fault.fired == 1 and len(seen.of("Finalize", upload["id"])) == 2
     assert upload["status"] == "Completed", upload.get("failure_reason")
@@ -273,14 +279,16 @@ def test_a_finalize_retried_after_it_finished_keeps_the_error_log(stack, account
 
 # -- 2. DynamoDB throttling ------------------------------------------------------------------------------
 @pytest.mark.parametrize("throttled_calls", [6, 12])
-def test_throttled_writes_slow_the_load_down_and_nothing_is_lost(stack, account, client, dataset, load, throttled_calls):
+def test_throttled_writes_slow_the_load_down_and_nothing_is_lost(stack, account,
+                                                                 client, dataset, load, throttled_calls):
     content = _mixed_file("t", count=300)
     with faults.inject(faults.Throttle(times=throttled_calls, account=account["name"])) as throttle:
         upload = load(content)
     assert throttle.fired == throttled_calls
     assert throttle.calls > throttled_calls, "every throttled write is tried again"
     assert upload["status"] == "Completed", upload.get("failure_reason")
-    assert stored_records(stack, account["name"], dataset["id"], "customer_record") == _expected(content, "customer_record")[1]
+    assert (stored_records(stack, account["name"], dataset["id"], "customer_record")
+            == _expected(content, "customer_record")[1])
     assert_job_invariants(stack, account, upload, content)
 
 
@@ -302,13 +310,15 @@ def test_split_crashing_on_every_attempt_fails_the_job_naming_the_step(stack, ac
     assert_job_invariants(stack, account, upload, content)
 
 
-def test_load_failing_on_every_attempt_fails_the_job_and_counts_only_what_is_stored(stack, account, client, dataset, load):
+def test_load_failing_on_every_attempt_fails_the_job_and_counts_only_what_is_stored(stack, account,
+                                                                                    client, dataset, load):
     """Every Load attempt writes half its chunk and crashes: the job ends Failed (not Processing), the dataset's
     count is what the store holds, the job's stats claim no loaded records, and the reason names Load."""
     before = _file([_customer(f"a{i}", n=-1) for i in range(30)])
     assert load(before)["status"] == "Completed"
     content = _mixed_file("a", count=200)
-    with faults.inject(faults.FailAfterWrites(step="Load", times=None, account=account["name"]), faults.Invocations()) as (fault, seen):
+    with faults.inject(faults.FailAfterWrites(step="Load", times=None, account=account["name"]),
+                       faults.Invocations()) as (fault, seen):
         upload = load(content)
     assert upload["status"] == "Failed"
     assert len(seen.of("MarkFailed", upload["id"])) == 1
@@ -344,7 +354,8 @@ def test_the_same_s3_event_delivered_twice_at_once_starts_one_execution(stack, a
     assert_job_invariants(stack, account, finished, content)
 
 
-def test_two_uploads_events_each_delivered_twice_at_once_start_one_execution_each(stack, account, client, dataset, tmp_path):
+def test_two_uploads_events_each_delivered_twice_at_once_start_one_execution_each(stack, account,
+                                                                                  client, dataset, tmp_path):
     first, second = _mixed_file("p", count=60), _mixed_file("q", count=60)
     upload_a, event_a = _put_without_event(client, dataset, tmp_path, "customer_record-a.ndjson", first)
     upload_b, event_b = _put_without_event(client, dataset, tmp_path, "customer_record-b.ndjson", second)
@@ -394,7 +405,8 @@ def test_concurrent_uploads_with_overlapping_keys_end_as_some_serial_order(stack
 
     # The result is the serial order holder-then-waiter, key by key.
     content_of = {upload_a["id"]: first, upload_b["id"]: second}
-    expected = {**_expected(content_of[holder], "customer_record")[1], **_expected(content_of[waiter], "customer_record")[1]}
+    expected = {**_expected(content_of[holder], "customer_record")[1],
+                **_expected(content_of[waiter], "customer_record")[1]}
     assert stored_records(stack, account["name"], dataset["id"], "customer_record") == expected
     for upload_id, content in content_of.items():
         other = content_of[waiter if upload_id == holder else holder]
@@ -414,7 +426,7 @@ def test_faults_are_off_by_default_restored_on_error_and_absent_from_the_templat
             assert type(wiring.api().records) is not RecordStore
             assert type(wiring.load_steps()) is not LoadSteps
             assert len(lambda_runtime.invoke_hooks) == 1
-            1 / 0
+            raise ZeroDivisionError("an error inside the block")
     assert plain()
     # Faults wrap what the composition root makes; no class is patched.
     assert LoadSteps.split_range.__qualname__ == "LoadSteps.split_range"

@@ -16,7 +16,6 @@ from ingest import record_types
 from tests.record_examples import VALID
 from tests.support.stats import line_counts
 
-
 # Where each type's record key comes from: (path to the identifier, a template for its value).
 IDENTIFIERS = {
     "customer_record": (("link", "email"), "ada+{i}@example.com"),
@@ -81,7 +80,7 @@ def to_csv(records: list[dict], schema: dict) -> bytes:
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_every_record_type_loads_from_ndjson_and_csv(stack, account, client, dataset, load_file, name, fmt, compressed):
     records = _variants(name, 3)
-    lines = records[:2] + [_invalid(name)] + records[2:]
+    lines = [*records[:2], _invalid(name), *records[2:]]
     if fmt == "csv":
         content = to_csv(lines, record_types.get(name).schema)
     else:
@@ -130,7 +129,8 @@ def test_csv_edge_cases(stack, account, client, dataset, load_file):
         return requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/{key}",
                             headers={"Auth-Api-Token": account["token"]}).json()
 
-    assert record("customer_id:c1") == {"link": {"customer_id": "c1"}, "first_name": "Smith, Jr.", "last_name": "O\"Brien"}
+    assert record("customer_id:c1") == {"link": {"customer_id": "c1"}, "first_name": "Smith, Jr.",
+                                        "last_name": "O\"Brien"}
     # The email link's key is the address as Lexer reads it: lower-cased.
     assert record("email:c2@example.com") == {"link": {"email": "C2@Example.com"}, "first_name": "two\nlines",
                                               "custom_fields": {"tier": "gold"}}
@@ -139,11 +139,11 @@ def test_csv_edge_cases(stack, account, client, dataset, load_file):
 
 def test_csv_cells_are_typed_by_the_declared_kinds(stack, account, dataset, load_file):
     content = (
-        "product_id,price,availability.available,inventory.quantity,options.colour\n"
-        'p1,12.50,yes,3,"[""red"", ""blue""]"\n'
-        "p2,twelve,no,1,\n"
-        "p3,1,maybe,1.5,\n"
-    ).encode()
+        b"product_id,price,availability.available,inventory.quantity,options.colour\n"
+        b'p1,12.50,yes,3,"[""red"", ""blue""]"\n'
+        b"p2,twelve,no,1,\n"
+        b"p3,1,maybe,1.5,\n"
+    )
     # product_record is the old name of product: an alias, resolved when the upload is requested.
     upload = load_file(content, record_type="product_record", filename="product-typed.csv")
     assert line_counts(upload["stats"]) == {"total": 3, "loaded": 1, "rejected": 2}
@@ -219,8 +219,10 @@ def test_dry_run_validates_everything_and_writes_nothing(stack, account, client,
     path = tmp_path / "customer_record-dry.json"
     path.write_text("\n".join(lines) + "\n")
     body = {"filename": path.name, "options": {"dry_run": True},
-            "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
-    upload = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]}).json()
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": dataset["id"], "record_type": "customer_record"}}
+    upload = requests.post(stack.info.api_url + "/v1/uploads",
+                           json=body, headers={"Auth-Api-Token": account["token"]}).json()
     assert upload["options"]["dry_run"] is True
     requests.put(upload["url"], data=path.read_bytes()).raise_for_status()
     finished = client.wait_for(upload["id"], timeout=60, poll=0.2)
@@ -234,8 +236,10 @@ def test_dry_run_validates_everything_and_writes_nothing(stack, account, client,
 
 def _upload_with_options(stack, account, client, dataset, path, options):
     body = {"filename": path.name, "options": options,
-            "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
-    response = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]})
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": dataset["id"], "record_type": "customer_record"}}
+    response = requests.post(stack.info.api_url + "/v1/uploads",
+                             json=body, headers={"Auth-Api-Token": account["token"]})
     assert response.status_code == 201, response.text
     requests.put(response.json()["url"], data=path.read_bytes()).raise_for_status()
     return client.wait_for(response.json()["id"], timeout=60, poll=0.2)
@@ -254,14 +258,16 @@ def test_error_budget_exceeded_leaves_the_dataset_as_it_was(stack, account, clie
     assert failed["status"] == "Failed"
     assert failed["failure_reason"].startswith("error budget exceeded: 3 of 18 lines rejected (16.7%)")
     assert failed["stats"]["rejected"] == 3 and failed["stats"]["loaded"] == 0
-    assert [json.loads(l)["line"] for l in requests.get(failed["error_log_url"]).text.splitlines()] == [16, 17, 18]
+    error_log = requests.get(failed["error_log_url"]).text
+    assert [json.loads(line)["line"] for line in error_log.splitlines()] == [16, 17, 18]
     assert client.get_dataset(dataset["id"])["record_counts"] == counts == {"customer_record": 10}
     stored = requests.get(f"{stack.info.api_url}/v1/datasets/{dataset['id']}/records/customer_record/customer_id:e3",
                           headers={"Auth-Api-Token": account["token"]}).json()
     assert stored["first_name"] == "before"
 
     within = _upload_with_options(stack, account, client, dataset, path, {"max_rejected_percent": 20})
-    assert within["status"] == "Completed" and line_counts(within["stats"]) == {"total": 18, "loaded": 15, "rejected": 3}
+    assert within["status"] == "Completed" and line_counts(within["stats"]) == {
+        "total": 18, "loaded": 15, "rejected": 3}
     assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 15}
 
 
@@ -273,6 +279,8 @@ def test_error_budget_exceeded_leaves_the_dataset_as_it_was(stack, account, clie
 )
 def test_bad_options_are_refused(stack, account, dataset, options, message):
     body = {"filename": "a.json", "options": options,
-            "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": "customer_record"}}
-    response = requests.post(stack.info.api_url + "/v1/uploads", json=body, headers={"Auth-Api-Token": account["token"]})
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": dataset["id"], "record_type": "customer_record"}}
+    response = requests.post(stack.info.api_url + "/v1/uploads",
+                             json=body, headers={"Auth-Api-Token": account["token"]})
     assert response.status_code == 400 and message in response.json()["message"]

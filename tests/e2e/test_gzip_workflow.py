@@ -11,6 +11,7 @@ execution's history, as an operator would.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import time
@@ -28,7 +29,7 @@ GROUP_BYTES = TEST_CONTEXT["inflate_group_bytes"]
 def _content(lines: int = 500) -> tuple[bytes, list[int]]:
     """NDJSON over several ranges with bad lines at known numbers: (content, the bad lines' numbers)."""
     out, bad = [], []
-    noise = random.Random(12)  # noqa: S311 (test data: lines that compress about as real ones do)
+    noise = random.Random(12)  # test data: lines that compress about as real ones do
     for number in range(1, lines + 1):
         if number % 41 == 0:
             out.append(b'{"link": {"customer_id": "c' + str(number).encode() + b'"')  # cut short: invalid JSON
@@ -66,7 +67,7 @@ def test_a_multi_member_upload_is_inflated_by_member_with_exact_counts_and_line_
     content, bad = _content()
     # One member per ~1.5 KB of lines, cut anywhere (inside lines), as the CLI cuts one per part.
     cuts = [0, *range(1499, len(content), 1499), len(content)]
-    body = b"".join(gzip.compress(content[a:b], mtime=0) for a, b in zip(cuts, cuts[1:], strict=False))
+    body = b"".join(gzip.compress(content[a:b], mtime=0) for a, b in itertools.pairwise(cuts))
     assert len(body) > 3 * GROUP_BYTES
     upload = load_file(body, filename="members.ndjson.gz")
     assert upload["status"] == "Completed", upload.get("failure_reason")

@@ -44,7 +44,7 @@ def test_the_same_key_and_body_replay_the_first_answer_and_create_nothing(stack,
     assert first.status_code == 201 and REPLAYED not in first.headers
     # The same JSON with other spacing and key order is the same request.
     again = requests.post(url, headers={**_headers(account, key), "Content-Type": "application/json"},
-                          data='{"destination": {"record_type": "customer_record", "dataset_id": "%s", '
+                          data='{"destination": {"record_type": "customer_record", "dataset_id": "%s", '  # noqa: UP031 (JSON: no doubled braces)
                                '"destination_type": "dataset_load"},   "filename": "customer_record-idem.ndjson"}'
                                % dataset["id"])
     assert again.status_code == 201 and again.headers[REPLAYED] == "true"
@@ -173,7 +173,8 @@ def test_a_request_while_the_first_with_its_key_runs_gets_409_and_the_first_answ
     assert answers[0].status_code == 201
     after = requests.post(url, json={"name": "Once"}, headers=_headers(account, key))
     assert after.status_code == 201 and after.headers[REPLAYED] == "true" and after.json() == answers[0].json()
-    assert [d["id"] for d in requests.get(url, headers=_headers(account)).json()["datasets"]] == [answers[0].json()["id"]]
+    assert [d["id"] for d in requests.get(url, headers=_headers(account)).json()["datasets"]] == [
+        answers[0].json()["id"]]
 
 
 def test_keys_belong_to_their_account(stack, account, mint):
@@ -281,7 +282,8 @@ def test_localytics_audience_list_create_and_replace_replay(stack, account, impo
     key, replace_key = _key(), _key()
     base = f"{stack.info.api_url}/v1/imports/audiences/list"
     auth = (import_key["key"], import_key["secret"])
-    fields = [("app_id", (None, "my-app")), ("audience_name", (None, "VIPs")), ("identifier_type", (None, "customer_id"))]
+    fields = [("app_id", (None, "my-app")), ("audience_name", (None, "VIPs")),
+              ("identifier_type", (None, "customer_id"))]
 
     def create() -> requests.Response:
         return requests.post(base + "/", auth=auth, headers={"Idempotency-Key": key},

@@ -137,7 +137,7 @@ def _send(client, dataset: dict, tmp_path: Path, content: bytes, name: str = "pr
 
 
 def test_a_running_job_shows_its_progress_phase_by_phase(stack, account, client, dataset, tmp_path):
-    content, bad, latest = _ndjson_with_seams()
+    content, bad, _ = _ndjson_with_seams()
     lines = 400 - content.split(b"\n")[:-1].count(b"")
     ranges = math.ceil(len(content) / RANGE_BYTES)
     with faults.inject(faults.Pause("Split", account=account["name"])) as split_paused:
@@ -164,7 +164,7 @@ def test_a_running_job_shows_its_progress_phase_by_phase(stack, account, client,
 
 
 def test_counts_stay_exact_when_a_load_is_retried_after_writing(stack, account, client, dataset, load_file):
-    content, bad, latest = _ndjson_with_seams()
+    content, _, latest = _ndjson_with_seams()
     for attempt in ("first", "again"):
         with faults.inject(faults.Crash("Load", times=1, after=True, account=account["name"])) as crash:
             upload = load_file(content, filename=f"retried-{attempt}.ndjson")

@@ -70,7 +70,7 @@ def test_two_uploads_racing_for_a_dataset_hold_cannot_both_win(datasets_table, p
         return datasets.hold_for_load(key["account_id"], key["dataset_id"], upload_id, "2026-11-30T00:00:00Z")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = dict(zip(("upload-a", "upload-b"), pool.map(take, ("upload-a", "upload-b"))))
+        outcomes = dict(zip(("upload-a", "upload-b"), pool.map(take, ("upload-a", "upload-b")), strict=True))
 
     winners = [upload for upload, held in outcomes.items() if held]
     assert len(winners) == 1, outcomes

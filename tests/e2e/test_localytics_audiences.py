@@ -162,7 +162,8 @@ def test_an_app_the_key_does_not_have_gets_403(stack, account, key):
     assert client.call("PUT", f"{LIST}/{theirs}/name", params={"name": "mine"}).status_code == 403
     assert client.replace(theirs, b"c1\n").status_code == 403
     assert client.call("DELETE", f"{LIST}/{theirs}").status_code == 403
-    assert requests.get(f"{stack.info.api_url}/v1/audiences/{theirs}", headers=_token(account)).json()["name"] == "theirs"
+    assert requests.get(f"{stack.info.api_url}/v1/audiences/{theirs}",
+                        headers=_token(account)).json()["name"] == "theirs"
 
 
 @pytest.mark.parametrize("fields, content, message", [

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 import boto3
 import pytest
 import requests
+
 from tests.support.stats import line_counts
 
 CLIENT_TIMEOUT = 30  # seconds; a PUT of a few KB to the local stack takes milliseconds
@@ -31,7 +32,7 @@ def _customer_records(tag: str) -> bytes:
     not JSON. Values carry `&`, `=`, `+` and `%20`, which a form decoder would turn into other bytes."""
     lines = [json.dumps({"link": {"email": f"{tag}-{n}@example.com"}, "first_name": f"N{n}",
                          "last_name": f"Smith & Sons=key+{n}%20"}) for n in range(RECORDS)]
-    return ("\n".join(lines + ["{not json"]) + "\n").encode()
+    return ("\n".join([*lines, "{not json"]) + "\n").encode()
 
 
 EXPECTED_STATS = {"total": RECORDS + 1, "loaded": RECORDS, "rejected": 1}
@@ -69,7 +70,8 @@ def test_lexers_upload_client_flow_works_unchanged(stack, account, client, datas
         url=stack.info.api_url + "/v1/uploads",
         headers={"Auth-Api-Token": account["token"], "Content-Type": "application/json"},
         json={"filename": destination_filename,
-              "destination": {"destination_type": "dataset_load", "dataset_id": dataset["id"], "record_type": record_type}},
+              "destination": {"destination_type": "dataset_load",
+                              "dataset_id": dataset["id"], "record_type": record_type}},
         timeout=CLIENT_TIMEOUT,
     )
     assert uploads_response.status_code == 201, uploads_response.text
@@ -91,10 +93,12 @@ def test_lexers_upload_client_flow_works_unchanged(stack, account, client, datas
 # A client sends its default without being told to; any other value is set as a header.
 
 def _curl(url: str, path: Path, content_type: str | None, upload_flag: str, default: str | None) -> int:
-    headers = [] if content_type == default else ["-H", f"Content-Type: {content_type or ''}"]  # "Content-Type:" drops it
+    # "Content-Type:" drops it
+    headers = [] if content_type == default else ["-H", f"Content-Type: {content_type or ''}"]
     body = ["--upload-file", str(path)] if upload_flag == "--upload-file" else ["--data-binary", f"@{path}"]
     result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(CLIENT_TIMEOUT),
-                             "-XPUT", url, *body, *headers], capture_output=True, text=True, timeout=CLIENT_TIMEOUT + 5)
+                             "-XPUT", url, *body, *headers],
+                            check=False, capture_output=True, text=True, timeout=CLIENT_TIMEOUT + 5)
     assert result.returncode == 0, result.stderr  # 28: curl's own timeout fired
     return int(result.stdout)
 
@@ -113,7 +117,7 @@ def _headers(content_type: str | None) -> dict:
 
 def requests_text(url, path, content_type):
     # The seed's Python example: `requests.put(url, data=open(file_path, "r").read())`, a str body.
-    with open(path, "r") as text:
+    with open(path) as text:
         return requests.put(url, data=text.read(), headers=_headers(content_type), timeout=CLIENT_TIMEOUT).status_code
 
 
@@ -158,7 +162,8 @@ def _cases():
 
 
 @pytest.mark.parametrize("client_name, content_type, kind", _cases())
-def test_any_put_is_stored_byte_for_byte_and_loads(stack, account, client, dataset, tmp_path, client_name, content_type, kind):
+def test_any_put_is_stored_byte_for_byte_and_loads(stack, account, client, dataset, tmp_path,
+                                                   client_name, content_type, kind):
     content = _customer_records(tag=f"{client_name.replace(' ', '')}-{kind}")
     if kind == "gzip":
         content = gzip.compress(content)

@@ -28,7 +28,8 @@ def limits(template) -> dict:
     """The numbers the template configures: the plan's throttle and the THROTTLED Retry-After."""
     (plan,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     (throttled,) = [r["Properties"] for r in template["Resources"].values()
-                    if r["Type"] == "AWS::ApiGateway::GatewayResponse" and r["Properties"]["ResponseType"] == "THROTTLED"]
+                    if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+                    and r["Properties"]["ResponseType"] == "THROTTLED"]
     return {"rate": plan["Throttle"]["RateLimit"], "burst": plan["Throttle"]["BurstLimit"],
             "retry_after": throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"].strip("'")}
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import requests
 
+from cli.client import put_file
 from ingest import clock
 from ingest.clock import parse_iso
-from cli.client import put_file
 from tests.support import faults
 from tests.support.job_events import JobEventsQueue
 
@@ -201,13 +201,14 @@ def test_the_cli_reverts_and_follows_the_job(stack, account, dataset, load_file,
     env.update(INGEST_API_URL=stack.info.api_url, INGEST_TOKEN=account["token"],
                INGEST_STACK_FILE=str(tmp_path / "none.json"))
     result = subprocess.run([sys.executable, "-m", "cli", "revert", b["id"], "--follow", "--json"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=180)
+                            check=False, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)
     assert (job["type"], job["status"], job["stats"]) == ("revert", "Completed",
                                                            {"restored": 1, "removed": 1, "kept": 0})
     assert _first_names(stack, account, dataset, "k1", "k2") == {"k1": "A1", "k2": None}
-    again = subprocess.run([sys.executable, "-m", "cli", "revert", b["id"]], cwd=ROOT, env=env, capture_output=True,
+    again = subprocess.run([sys.executable, "-m", "cli", "revert", b["id"]], cwd=ROOT,
+                           env=env, check=False, capture_output=True,
                            text=True, timeout=180)
     assert again.returncode == 1 and "HTTP 409" in again.stderr and "already reverted" in again.stderr
 

@@ -118,7 +118,8 @@ def known_ids(stack, mint, tmp_path_factory) -> Iterator[dict[str, str]]:
         # The Localytics audience routes: an app's audience list and its import, and one to delete.
         "audience_activity_id": audience_import["activity_id"],
         "audience_list_id": audience_import["audience_list_id"],
-        "delete_audience_list_id": _import_audience(stack, import_key, "schemathesis import to delete")["audience_list_id"],
+        "delete_audience_list_id": _import_audience(stack, import_key,
+                                                    "schemathesis import to delete")["audience_list_id"],
         "file_id": analytics_file["id"],
         "webhook_id": webhook["id"],
         "delete_webhook_id": spare_webhook["id"],
@@ -128,7 +129,8 @@ def known_ids(stack, mint, tmp_path_factory) -> Iterator[dict[str, str]]:
         "abort_upload_id": abort_upload["id"],
     }
     for webhook in _get(stack, token, "/v1/webhooks")["webhooks"]:
-        deleted = requests.delete(f"{stack.info.api_url}/v1/webhooks/{webhook['id']}", headers={"Auth-Api-Token": token},
+        deleted = requests.delete(f"{stack.info.api_url}/v1/webhooks/{webhook['id']}",
+                                  headers={"Auth-Api-Token": token},
                                   timeout=30)
         assert deleted.status_code in (204, 404), deleted.text  # 404: a generated request deleted it first
 
@@ -139,7 +141,8 @@ WEBHOOK = {"url": "http://127.0.0.1:9/schemathesis", "event_types": ["upload.com
 def _multipart(stack, token: str, dataset_id: str, name: str) -> dict:
     return _post(stack, token, "/v1/uploads", {
         "filename": f"customer_record-{name}.ndjson", "multipart": True, "size": 1024,
-        "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": "customer_record"}})
+        "destination": {"destination_type": "dataset_load",
+                        "dataset_id": dataset_id, "record_type": "customer_record"}})
 
 
 def _post(stack, token: str, path: str, body: dict, status: int = 201) -> dict:
@@ -155,7 +158,8 @@ def _get(stack, token: str, path: str) -> dict:
 
 
 def _import_audience(stack, import_key: dict, name: str) -> dict:
-    response = requests.post(stack.info.api_url + "/v1/imports/audiences/list", auth=(import_key["key"], import_key["secret"]),
+    response = requests.post(stack.info.api_url + "/v1/imports/audiences/list",
+                             auth=(import_key["key"], import_key["secret"]),
                              data={"app_id": IMPORT_APP, "audience_name": name, "identifier_type": "customer_id"},
                              files={"file": ("audience.csv", b"customer_id\nmember-1\n", "text/csv")}, timeout=30)
     assert response.status_code == 202, response.text
@@ -200,7 +204,8 @@ def api_schema(stack, known_ids):
         "base-url": stack.info.api_url,
         # Each operation gets the credentials its `security` names (the token, or an import key's Basic auth).
         "auth": {"openapi": {"apiToken": {"api_key": known_ids["token"]},
-                             "basicAuth": {"username": known_ids["import_key"], "password": known_ids["import_secret"]}},
+                             "basicAuth": {"username": known_ids["import_key"],
+                                           "password": known_ids["import_secret"]}},
                  "auto-signup": False},
         "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
     })
@@ -243,7 +248,8 @@ def api_schema(stack, known_ids):
             rest = {name: value for name, value in body.items() if name not in ("app_id", "org_id")}
             return st.sampled_from([body, *({**rest, **target} for target in targets)])
         if path.startswith(AUDIENCE_IMPORTS) and ("identifier_type" in body or "file" in body):
-            real = {**body, "identifier_type": "customer_id", **({"app_id": known_ids["app_id"]} if "app_id" in body else {})}
+            real = {**body, "identifier_type": "customer_id",
+                    **({"app_id": known_ids["app_id"]} if "app_id" in body else {})}
             if "audience_list_id" in body:  # an update's form names the list of its path (the real one, or a 400)
                 real["audience_list_id"] = known_ids["audience_list_id"]
             return st.sampled_from([body, real])
@@ -301,7 +307,8 @@ def test_every_answer_is_documented(stack, api_schema, known_ids):
     assert len(documented) >= 15 and sorted(operations) == sorted(documented)
     assert failures == {}, "\n\n".join(f"{label}:\n{report}" for label, report in failures.items())
     # The real ids and bodies from known_ids took every operation past its 404s and 400s at least once.
-    never_succeeded = {label: sorted(codes) for label, codes in statuses.items() if not any(200 <= c < 300 for c in codes)}
+    never_succeeded = {label: sorted(codes) for label, codes in statuses.items()
+                       if not any(200 <= c < 300 for c in codes)}
     assert never_succeeded == {}
     # Side effects stay bounded: generated upload requests may create audiences, nowhere near the limit.
     audiences_now = len(_get(stack, known_ids["token"], "/v1/audiences")["audiences"])
@@ -322,14 +329,16 @@ def _upload_request(dataset_id, **options):
 
 
 def test_a_fractional_error_budget_is_answered_as_a_number(stack, account, dataset):
-    created = _api(stack, account, "POST", "/v1/uploads", json=_upload_request(dataset["id"], max_rejected_percent=12.5))
+    created = _api(stack, account, "POST", "/v1/uploads",
+                   json=_upload_request(dataset["id"], max_rejected_percent=12.5))
     assert created.status_code == 201 and created.json()["options"]["max_rejected_percent"] == 12.5
     shown = _api(stack, account, "GET", f"/v1/uploads/{created.json()['id']}").json()
     assert shown["options"] == {"dry_run": False, "max_rejected_percent": 12.5}
 
 
 def test_an_error_budget_finer_than_dynamodb_numbers_is_rounded(stack, account, dataset):
-    created = _api(stack, account, "POST", "/v1/uploads", json=_upload_request(dataset["id"], max_rejected_percent=5e-324))
+    created = _api(stack, account, "POST", "/v1/uploads",
+                   json=_upload_request(dataset["id"], max_rejected_percent=5e-324))
     assert created.status_code == 201 and created.json()["options"]["max_rejected_percent"] == 0
 
 
@@ -350,7 +359,7 @@ def test_a_next_token_with_a_foreign_key_shape_is_a_400(stack, account):
 
 
 def test_a_limit_in_non_ascii_digits_is_a_400_naming_the_rule(stack, account):
-    for limit in ("²", "١"):
+    for limit in ("²", "١"):  # noqa: RUF001 (non-ASCII digits on purpose)
         response = _api(stack, account, "GET", "/v1/datasets", params={"limit": limit})
         assert response.status_code == 400 and response.json()["message"] == "limit must be an integer from 1 to 100"
 
@@ -381,10 +390,12 @@ def test_a_form_field_that_decodes_to_a_lone_surrogate_is_a_400(stack, account):
     body = b"".join(
         b'--b\r\nContent-Disposition: form-data; name="%s"\r\n%s\r\n%s\r\n' % (name, extra, value)
         for name, extra, value in [(b"app_id", b"", b"app-1"), (b"identifier_type", b"", b"customer_id"),
-                                   (b"audience_name", b"Content-Type: text/plain; charset=unicode_escape\r\n", b"\\ud800")]
+                                   (b"audience_name",
+                                    b"Content-Type: text/plain; charset=unicode_escape\r\n", b"\\ud800")]
     ) + b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nc-1\r\n--b--\r\n'
     response = requests.post(stack.info.api_url + "/v1/imports/audiences/list", data=body, timeout=30,
-                             auth=(key["key"], key["secret"]), headers={"Content-Type": "multipart/form-data; boundary=b"})
+                             auth=(key["key"], key["secret"]),
+                             headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert response.status_code == 400, response.text
     assert response.json() == {"message": "form field 'audience_name' is not UTF-8 text"}
     assert _api(stack, account, "GET", "/v1/audiences").json() == {"audiences": []}

@@ -43,7 +43,8 @@ def test_import_routes_use_the_basic_authorizer_and_no_usage_plan_key(template, 
     basic_id, basic = _basic_authorizer(template)
     assert basic["Properties"]["Type"] == "REQUEST"
     assert 0 < basic["Properties"]["AuthorizerResultTtlInSeconds"] <= base.MAX_AUTHORIZER_TTL
-    assert {"Fn::GetAtt": [functions["import_authorizer"], "Arn"]} in basic["Properties"]["AuthorizerUri"]["Fn::Join"][1]
+    uri_parts = basic["Properties"]["AuthorizerUri"]["Fn::Join"][1]
+    assert {"Fn::GetAtt": [functions["import_authorizer"], "Arn"]} in uri_parts
     routes = base.reconstruct_routes(template)
     assert IMPORT_ROUTES <= routes
     api_resources = base.resources(template, "AWS::ApiGateway::Resource")

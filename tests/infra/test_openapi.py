@@ -38,7 +38,8 @@ def test_the_openapi_document_is_valid():
 def test_the_openapi_document_describes_exactly_the_deployed_routes(template):
     from infra.console import CONSOLE_ROUTES  # web pages, not API operations (README: The console)
 
-    documented, deployed = documented_routes(openapi_document()), template_routes(template) - {(path, method) for method, path in CONSOLE_ROUTES}
+    documented = documented_routes(openapi_document())
+    deployed = template_routes(template) - {(path, method) for method, path in CONSOLE_ROUTES}
     assert deployed, "the template has no API methods: the resolver found nothing to compare"
     undocumented, not_deployed = sorted(deployed - documented), sorted(documented - deployed)
     assert not undocumented, f"routes deployed but missing from docs/openapi.yaml: {undocumented}"
@@ -62,7 +63,8 @@ def test_throttled_answers_document_retry_after():
 
 
 def test_every_operation_documents_503_service_busy_with_retry_after():
-    """Every route reads or writes DynamoDB (or S3, Step Functions): AWS may throttle any of them (adapters/aws_errors.py)."""
+    """Every route reads or writes DynamoDB (or S3, Step Functions): AWS may throttle any of them
+    (adapters/aws_errors.py)."""
     document = openapi_document()
     busy = document["components"]["responses"]["ServiceBusy"]
     assert busy["headers"]["Retry-After"]["required"] is True

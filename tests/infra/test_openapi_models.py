@@ -16,7 +16,6 @@ import pytest
 from pydantic import Field, TypeAdapter
 
 from ingest.models.accounts import NewTokenView
-
 from tests.infra.test_openapi import openapi_document
 
 # The keywords that constrain a value; each must be stated alike by the model and the document.
@@ -91,9 +90,9 @@ def differences(model_side: tuple[Schemas, dict], document_side: tuple[Schemas, 
     document_union = document.get("oneOf") or document.get("anyOf")
     if model_union or document_union:
         if not (model_union and document_union) or len(model_union) != len(document_union):
-            return [*found, f"{where}: one of {len(model_union or [model])} schemas in the model, "
-                            f"{len(document_union or [document])} in the document"]
-        for index, (model_option, document_option) in enumerate(zip(model_union, document_union)):
+            return [*found, (f"{where}: one of {len(model_union or [model])} schemas in the model, "
+                             f"{len(document_union or [document])} in the document")]
+        for index, (model_option, document_option) in enumerate(zip(model_union, document_union, strict=True)):
             found += differences((model_reader, model_option), (document_reader, document_option), f"{where}|{index}")
         return found
     if model.get("type") != document.get("type"):
@@ -121,7 +120,8 @@ def differences(model_side: tuple[Schemas, dict], document_side: tuple[Schemas, 
         if isinstance(model_extra, dict) and isinstance(document_extra, dict):
             found += differences((model_reader, model_extra), (document_reader, document_extra), f"{where}.*")
         elif model_extra != document_extra:
-            found.append(f"{where}: additionalProperties {model_extra!r} in the model, {document_extra!r} in the document")
+            found.append(f"{where}: additionalProperties {model_extra!r} in the model, "
+                         f"{document_extra!r} in the document")
     if model.get("type") == "array":
         found += differences((model_reader, model.get("items", {})), (document_reader, document.get("items", {})),
                              f"{where}[]")
@@ -171,7 +171,8 @@ class Document:
 
     def parameters(self, path: str, method: str, location: str) -> dict[str, Any]:
         """The operation's parameters in `location` (query, path) as one object schema."""
-        listed = [*self.document["paths"][path].get("parameters", []), *self.operation(path, method).get("parameters", [])]
+        listed = [*self.document["paths"][path].get("parameters", []),
+                  *self.operation(path, method).get("parameters", [])]
         parameters = [self._component(parameter, "parameters") for parameter in listed]
         chosen = [parameter for parameter in parameters if parameter["in"] == location]
         return {"type": "object", "properties": {parameter["name"]: parameter["schema"] for parameter in chosen},
@@ -189,7 +190,8 @@ def contract_differences(route, document: Document) -> list[str]:
                              f"{where} body")
         body_required = operation["requestBody"].get("required", False)
         if body_required == route.optional_body:
-            found.append(f"{where}: body required {not route.optional_body} by the route, {body_required} in the document")
+            found.append(f"{where}: body required {not route.optional_body} by the route, "
+                         f"{body_required} in the document")
     if route.form is not None:
         found += differences(as_text_parameters(model_side(route.form, "validation")),
                              (document.schemas, document.body(route.path, route.method, "multipart/form-data")),
@@ -246,5 +248,5 @@ def test_models_that_drift_from_the_document_are_caught(document):
 
     found = contract_differences(Route(method="POST", path="/v1/tokens", status=201, answer=NewTokenView,
                                        body=DriftedNewToken, optional_body=True), document)
-    assert found == [f"POST /v1/tokens body.label: maxLength {MAX_LABEL_LENGTH + 1} in the model, "
-                     f"{MAX_LABEL_LENGTH} in the document"]
+    assert found == [(f"POST /v1/tokens body.label: maxLength {MAX_LABEL_LENGTH + 1} in the model, "
+                      f"{MAX_LABEL_LENGTH} in the document")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.infra.test_template import allows, function_statements, functions, named, targets  # noqa: F401  (fixtures)
 
 
-def test_load_may_batch_get_records_for_profile_changes_and_nothing_broader(template, functions, named):
+def test_load_may_batch_get_records_for_profile_changes_and_nothing_broader(template, functions, named):  # noqa: F811
     statements = function_statements(template, functions["load"])
     records = targets(named)["records"]
     assert allows(template, statements, "dynamodb:BatchGetItem", records)

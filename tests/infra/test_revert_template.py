@@ -34,7 +34,7 @@ def revert_functions(template) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def where(template, named) -> dict[str, str]:
+def where(template, named) -> dict[str, str]:  # noqa: F811 (the fixture imported above)
     bucket = named["bucket"]
     return {**targets(named), "revert/": object_arn(bucket, "revert/acct/upload-1/00003/000000-attempt.ndjson"),
             "bus": "arn:aws:events:us-east-1:123456789012:event-bus/default"}
@@ -82,7 +82,8 @@ def test_each_revert_step_may_do_nothing_broader(template, revert_functions, whe
 
 def test_only_the_steps_that_change_a_jobs_status_publish_events(template, revert_functions):
     for name in ("plan", "finish", "failed"):
-        assert any("events:PutEvents" in _actions(s) for s in function_statements(template, revert_functions[name])), name
+        statements = function_statements(template, revert_functions[name])
+        assert any("events:PutEvents" in _actions(s) for s in statements), name
     assert not any("events:PutEvents" in _actions(s)
                    for s in function_statements(template, revert_functions["partition"]))
 
@@ -92,7 +93,7 @@ def _actions(statement: dict) -> list[str]:
     return [actions] if isinstance(actions, str) else actions
 
 
-def test_the_load_may_keep_the_journal_and_the_api_may_start_a_revert(template, functions, named, where):
+def test_the_load_may_keep_the_journal_and_the_api_may_start_a_revert(template, functions, named, where):  # noqa: F811
     load = function_statements(template, functions["load"])
     assert allows(template, load, "s3:PutObject", where["revert/"])
     assert not allows(template, load, "s3:GetObject", where["revert/"])
@@ -104,7 +105,7 @@ def test_the_load_may_keep_the_journal_and_the_api_may_start_a_revert(template, 
     assert not allows(template, api, "s3:PutObject", where["revert/"])
 
 
-def test_the_journal_expires_after_the_configured_days(template, named):
+def test_the_journal_expires_after_the_configured_days(template, named):  # noqa: F811
     rules = template["Resources"][named["bucket"]]["Properties"]["LifecycleConfiguration"]["Rules"]
     [rule] = [rule for rule in rules if rule.get("Prefix") == "revert/"]
     assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 7  # the default (infra/config.py)

@@ -1,11 +1,12 @@
 """Each function's environment is its handler's settings class (lambdas/ingest/config.py), both ways.
 
 The constructs set `SomeSettings(...).environment()` on a function; the handler module reads
-`SomeSettings.from_env()` when its adapters are first built (handlers/wiring.py). These tests hold the synthesized template to that: every
-function's handler module, imported with exactly the environment the template gives that function (and
-what Lambda itself sets), reads one settings class and succeeds, and the function's variables are
-exactly that class's plus Powertools' own. A variable set under another name, left out, or set on a
-function whose handler does not read it fails here, not at a cold start on AWS.
+`SomeSettings.from_env()` when its adapters are first built (handlers/wiring.py). These tests hold the
+synthesized template to that: every function's handler module, imported with exactly the environment
+the template gives that function (and what Lambda itself sets), reads one settings class and succeeds,
+and the function's variables are exactly that class's plus Powertools' own. A variable set under another
+name, left out, or set on a function whose handler does not read it fails here, not at a cold start on
+AWS.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk.assertions import Match, Template  # noqa: E402
+from aws_cdk.assertions import Match, Template
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_SOURCE = ROOT / "lambdas"
@@ -178,7 +179,8 @@ def named(template, functions) -> dict[str, str]:
     for key, lid in names.items():
         assert lid in template["Resources"], f"{key}: {lid!r} is not a resource"
         assert template["Resources"][lid]["Type"] == expected_types[key], key
-    assert len({names[k] for k in ("tokens", "jobs", "datasets", "records", "audiences")}) == 5, "tables must be distinct"
+    tables = ("tokens", "jobs", "datasets", "records", "audiences")
+    assert len({names[k] for k in tables}) == len(tables), "tables must be distinct"
     return names
 
 
@@ -210,7 +212,8 @@ def test_bucket_blocks_public_access_and_encrypts(assertions, template, named):
     # ...and that bucket is the uploads bucket, with a real SSE algorithm.
     bucket = props(template, named["bucket"])
     sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert {rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in sse} <= {"AES256", "aws:kms", "aws:kms:dsse"}
+    assert {rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in sse} <= {
+        "AES256", "aws:kms", "aws:kms:dsse"}
     assert all(bucket["PublicAccessBlockConfiguration"].get(flag) is True for flag in (
         "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
     # No ACL-based sharing either.
@@ -278,11 +281,13 @@ def test_every_table_is_on_demand_and_encrypted(template, functions):
     api_env = props(template, functions["api"])["Environment"]["Variables"]
     expected = {ref_target(api_env[variable]) for variable in SERVICE_TABLE_VARIABLES}
     assert len(expected) == len(SERVICE_TABLE_VARIABLES), "each variable must name a table of its own"
-    assert set(tables) == expected, f"unexpected tables {sorted(set(tables) - expected)}, missing {sorted(expected - set(tables))}"
+    assert set(tables) == expected, (f"unexpected tables {sorted(set(tables) - expected)}, "
+                                     f"missing {sorted(expected - set(tables))}")
     for lid, table in tables.items():
         assert table["Properties"].get("BillingMode") == "PAY_PER_REQUEST", lid
         assert "ProvisionedThroughput" not in table["Properties"], lid
-        assert table["Properties"].get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, lid
+        recovery = table["Properties"].get("PointInTimeRecoverySpecification", {})
+        assert recovery.get("PointInTimeRecoveryEnabled") is True, lid
         if "TimeToLiveSpecification" in table["Properties"]:
             continue  # quota counters live an hour, idempotency records a day: nothing to keep
         assert table.get("DeletionPolicy") == "Retain", f"{lid}: data tables must survive stack deletion"
@@ -407,14 +412,16 @@ def test_asset_holds_arm64_dependencies_and_no_boto(asset_dirs, template, functi
         # Built for the Python the function runs on: Runtime python3.13 -> cpython-313.
         abi = props(template, functions[name])["Runtime"].replace("python", "cpython-").replace(".", "")
         assert list((directory / "orjson").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 orjson for {abi}"
-        assert list((directory / "msgspec").glob(f"*.{abi}-aarch64-linux-gnu.so")), f"{name}: no arm64 msgspec for {abi}"
+        assert list((directory / "msgspec").glob(f"*.{abi}-aarch64-linux-gnu.so")), (
+            f"{name}: no arm64 msgspec for {abi}")
         assert (directory / "fastjsonschema" / "__init__.py").is_file(), name
         assert (directory / "aws_lambda_powertools" / "__init__.py").is_file(), name
         # Lambda provides boto3/botocore; bundling them only bloats the asset and pins old versions.
         for provided in ("boto3", "botocore"):
             assert not (directory / provided).exists(), f"{name}: {provided} is bundled"
         # No native extension built for the synthesizing machine rather than for Lambda arm64.
-        foreign = [p.name for p in directory.rglob("*.so") if "x86_64" in p.name or "darwin" in p.name or "win_" in p.name]
+        foreign = [p.name for p in directory.rglob("*.so")
+                   if "x86_64" in p.name or "darwin" in p.name or "win_" in p.name]
         assert not foreign, f"{name}: non-arm64 native extensions: {foreign}"
 
 
@@ -638,11 +645,16 @@ def wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
 
 CONDITION_OPERATORS = {  # operator -> (matches one request value against one policy value, negated)
     "StringEquals": (lambda pattern, value: pattern == value, False),
-    "StringLike": (lambda pattern, value: wildcard(pattern, value), False),
+    "StringLike": (wildcard, False),
     "StringNotEquals": (lambda pattern, value: pattern == value, True),
-    "StringNotLike": (lambda pattern, value: wildcard(pattern, value), True),
+    "StringNotLike": (wildcard, True),
     "Bool": (lambda pattern, value: str(pattern).lower() == str(value).lower(), False),
 }
+
+
+def _value_matches(match: Any, patterns: list, negated: bool, value: str) -> bool:
+    """Whether a request value matches one of the policy's values (the reverse for a Not operator)."""
+    return any(match(pattern, value) for pattern in patterns) != negated
 
 
 def condition_holds(condition: dict, context: dict[str, list[str]]) -> bool:
@@ -659,9 +671,7 @@ def condition_holds(condition: dict, context: dict[str, list[str]]) -> bool:
         for key, patterns in keys.items():
             values = context.get(key) or []
 
-            def matches(value: str) -> bool:
-                return any(match(pattern, value) for pattern in as_list(patterns)) != negated
-
+            matches = partial(_value_matches, match, as_list(patterns), negated)
             if qualifier == "ForAllValues":
                 holds = all(matches(value) for value in values)
             elif qualifier == "ForAnyValue":
@@ -703,9 +713,9 @@ def object_arn(bucket: str, key: str) -> str:
 # audience's member set (logic/audiences.py). A request to the records table names its partitions
 # (dynamodb:LeadingKeys), so "records" asks about a dataset's partition and "member_sets" about an
 # audience's: a grant limited to member sets must answer no to the first.
+from infra.audiences import MEMBER_PARTITIONS  # noqa: E402
 from ingest.adapters.record_store import partition  # noqa: E402
 from ingest.logic.audiences import MEMBER_TYPE, member_set  # noqa: E402
-from infra.audiences import MEMBER_PARTITIONS  # noqa: E402
 
 DATASET_PARTITION = partition("acct", "01J0000000000000000000DSET", "customer_record", 3)
 MEMBER_SET_PARTITION = partition("acct", member_set("01J0000000000000000000AUDI", "01J0000000000000000000LOAD"),
@@ -754,7 +764,8 @@ MUST_ALLOW = {
         ("dynamodb:Query", "tokens_index"), ("dynamodb:PutItem", "tokens"), ("dynamodb:UpdateItem", "tokens"),
         # Audiences: the routes and audience_list upload requests; membership reads and deletes of member sets.
         *(("dynamodb:" + a, "audiences") for a in ("GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem")),
-        ("dynamodb:GetItem", "member_sets"), ("dynamodb:Query", "member_sets"), ("dynamodb:BatchWriteItem", "member_sets"),
+        ("dynamodb:GetItem", "member_sets"), ("dynamodb:Query", "member_sets"),
+        ("dynamodb:BatchWriteItem", "member_sets"),
         # Multipart uploads: create, sign parts and complete (s3:PutObject), list parts, abort.
         ("s3:ListMultipartUploadParts", "uploads/"), ("s3:AbortMultipartUpload", "uploads/"),
     ],
@@ -762,7 +773,8 @@ MUST_ALLOW = {
     "sweeper": [("s3:ListBucketMultipartUploads", "bucket"), ("s3:AbortMultipartUpload", "uploads/"),
                 ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
     "authorizer": [("dynamodb:GetItem", "tokens"), ("dynamodb:UpdateItem", "tokens")],
-    "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"), ("dynamodb:UpdateItem", "jobs")],
+    "trigger": [("states:StartExecution", "state_machine"), ("dynamodb:GetItem", "jobs"),
+                ("dynamodb:UpdateItem", "jobs")],
     # Holds the dataset or an audience for its load; writes the scan manifest; progress.
     "inspect": [("s3:GetObject", "uploads/"), ("s3:PutObject", "work/"), ("dynamodb:UpdateItem", "jobs"),
                 ("dynamodb:GetItem", "datasets"), ("dynamodb:UpdateItem", "datasets"),
@@ -801,7 +813,8 @@ MUST_NOT_ALLOW = {
              ("dynamodb:Query", "records"), ("dynamodb:UpdateItem", "datasets")],
     "api": [("dynamodb:BatchWriteItem", t) for t in ("records", "jobs", "datasets")]
            + [("dynamodb:PutItem", "records"), ("dynamodb:UpdateItem", "records"), ("s3:PutObject", "work/"),
-              ("s3:PutObject", "results/"), ("s3:DeleteObject", "uploads/"), ("states:StartExecution", "state_machine")],
+              ("s3:PutObject", "results/"), ("s3:DeleteObject", "uploads/"),
+              ("states:StartExecution", "state_machine")],
     "inspect": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), *NO_RECORD_WRITES],
     "scan": [("s3:PutObject", "uploads/"), ("s3:PutObject", "results/"), ("dynamodb:UpdateItem", "jobs"),
              *NO_RECORD_WRITES],
@@ -817,7 +830,8 @@ MUST_NOT_ALLOW = {
     "plan_load": [("s3:PutObject", "uploads/"), ("s3:GetObject", "uploads/"), *NO_RECORD_WRITES],
     "finalize": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
                  ("dynamodb:UpdateItem", "records"), ("dynamodb:Query", "records")],
-    "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("dynamodb:BatchWriteItem", "records"),
+    "mark_failed": [("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"),
+                    ("dynamodb:BatchWriteItem", "records"),
                     ("dynamodb:UpdateItem", "records")],
     "trigger": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), *NO_RECORD_WRITES],
     "sweeper": [("s3:GetObject", "uploads/"), ("s3:PutObject", "uploads/"), ("s3:DeleteObject", "uploads/"),
@@ -847,7 +861,8 @@ RECORDS_ARN = "arn:aws:dynamodb:region:account:table/Records"
 
 
 def _grant(condition: dict | None, action: str = "dynamodb:BatchWriteItem") -> dict:
-    return {"Effect": "Allow", "Action": action, "Resource": RECORDS_ARN, **({"Condition": condition} if condition else {})}
+    return {"Effect": "Allow", "Action": action, "Resource": RECORDS_ARN,
+            **({"Condition": condition} if condition else {})}
 
 
 def _member_sets_only(patterns: list[str], qualifier: str = "ForAllValues") -> dict:
@@ -873,7 +888,8 @@ def test_allows_evaluates_the_leading_keys_condition(condition, dataset_allowed)
 def test_allows_follows_iam_on_requests_naming_several_partitions():
     both = {LEADING_KEYS: [MEMBER_SET_PARTITION, DATASET_PARTITION]}
     # ForAllValues: every partition must be a member set; ForAnyValue would let a dataset's ride along.
-    assert not allows({}, [_grant(_member_sets_only([MEMBER_PARTITIONS]))], "dynamodb:BatchWriteItem", RECORDS_ARN, both)
+    assert not allows({}, [_grant(_member_sets_only([MEMBER_PARTITIONS]))],
+                      "dynamodb:BatchWriteItem", RECORDS_ARN, both)
     assert allows({}, [_grant(_member_sets_only([MEMBER_PARTITIONS], "ForAnyValue"))], "dynamodb:BatchWriteItem",
                   RECORDS_ARN, both)
     # A Deny with a condition applies only when it holds.
@@ -881,7 +897,8 @@ def test_allows_follows_iam_on_requests_naming_several_partitions():
     assert not allows({}, [_grant(None), deny], "dynamodb:BatchWriteItem", RECORDS_ARN, request_context("records"))
     assert allows({}, [_grant(None), deny], "dynamodb:BatchWriteItem", RECORDS_ARN, request_context("member_sets"))
     with pytest.raises(AssertionError):
-        allows({}, [_grant({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}})], "dynamodb:BatchWriteItem", RECORDS_ARN)
+        allows({}, [_grant({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}})],
+               "dynamodb:BatchWriteItem", RECORDS_ARN)
 
 
 TOKEN_TABLE_USERS = {"authorizer", "api"}
@@ -977,7 +994,8 @@ def test_no_wildcard_grants_anywhere(template):
             continue
         actions = [a.lower() for a in as_list(statement["Action"])]
         assert "*" not in actions, f"{where}: Action *"
-        assert not any(a in ("s3:*", "dynamodb:*", "states:*", "lambda:*", "iam:*") for a in actions), f"{where}: {actions}"
+        assert not any(a in ("s3:*", "dynamodb:*", "states:*", "lambda:*", "iam:*") for a in actions), (
+            f"{where}: {actions}")
         if "*" in as_list(statement["Resource"]):
             assert not any(a.startswith(("s3:", "dynamodb:")) for a in actions), f"{where}: {actions} on *"
             assert set(actions) <= UNSCOPABLE_ACTIONS, f"{where}: {actions} on Resource *"
@@ -1010,7 +1028,8 @@ def handler_routes() -> set[tuple[str, str]]:
     (handlers/compat_api.py: @route(router, ...) or @router.<method>(...))."""
     routes = set()
     for module in ("api.py", "compat_api.py"):
-        routes |= _decorated_routes(LAMBDA_SOURCE / "ingest" / "handlers" / module, "router" if module != "api.py" else "app")
+        routes |= _decorated_routes(LAMBDA_SOURCE / "ingest" / "handlers" / module,
+                                    "router" if module != "api.py" else "app")
     return routes
 
 
@@ -1087,8 +1106,8 @@ def test_every_method_uses_the_token_authorizer(template, functions):
     api_arn = {"Fn::GetAtt": [functions["api"], "Arn"]}
     for lid, method in methods.items():
         p = method["Properties"]
-        if p["HttpMethod"] == "OPTIONS" or p.get("AuthorizationType") == "NONE" and p["Integration"]["Uri"] == \
-                console_integration(template, functions):
+        if p["HttpMethod"] == "OPTIONS" or (p.get("AuthorizationType") == "NONE"
+                                            and p["Integration"]["Uri"] == console_integration(template, functions)):
             continue  # the console's public page and files: test_console_template.py
         assert p.get("AuthorizationType") == "CUSTOM", lid
         if template["Resources"][ref_target(p["AuthorizerId"])]["Properties"]["IdentitySource"].startswith(
@@ -1112,7 +1131,8 @@ def test_authorizer_runs_the_authorizer_function(template, functions):
     assert {"Fn::GetAtt": [functions["authorizer"], "Arn"]} in uri["Fn::Join"][1]
 
 
-@pytest.mark.parametrize("response_type, statuses", [("UNAUTHORIZED", {"401"}), ("MISSING_AUTHENTICATION_TOKEN", {"403", "404"})])
+@pytest.mark.parametrize("response_type, statuses",
+                         [("UNAUTHORIZED", {"401"}), ("MISSING_AUTHENTICATION_TOKEN", {"403", "404"})])
 def test_gateway_responses_are_json_messages(template, response_type, statuses):
     matching = [
         r["Properties"] for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
@@ -1154,7 +1174,7 @@ def _usage_plan(template) -> tuple[str, dict]:
 
 
 def test_one_usage_plan_throttles_the_stage_with_the_default_rate_and_burst(template):
-    lid, plan = _usage_plan(template)
+    _, plan = _usage_plan(template)
     p = plan["Properties"]
     assert p["Throttle"] == {"RateLimit": 25, "BurstLimit": 50}
     (stage_id,) = resources(template, "AWS::ApiGateway::Stage")
@@ -1259,7 +1279,8 @@ def test_uploads_bucket_access_logs_go_to_a_private_expiring_bucket(template, na
     assert [rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in sse] == ["AES256"]
     assert log_bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert [r.get("ExpirationInDays") for r in log_bucket["LifecycleConfiguration"]["Rules"]] == [90]
-    policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in resources(template, "AWS::S3::BucketPolicy").values()
+    policies = [p["Properties"]["PolicyDocument"]["Statement"]
+                for p in resources(template, "AWS::S3::BucketPolicy").values()
                 if ref_target(p["Properties"]["Bucket"]) == log_bucket_id]
     assert len(policies) == 1
     # TLS only, and S3's log delivery may write logs (under the prefix) and nothing else.

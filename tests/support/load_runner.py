@@ -6,7 +6,6 @@ Catch does, into MarkFailed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -16,21 +15,20 @@ from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.steps import LoadSteps
 from ingest.models.workflow import (
     ExecutionInput,
-    MemberGroupTask,
     FailedState,
     JobOutcome,
     LoadJob,
+    MemberGroupTask,
     PartitionTask,
     PlannedLoad,
     RangeTask,
     StepError,
 )
 
-Task = TypeVar("Task", bound=BaseModel)
 Order = Callable[[Sequence], Sequence]
 
 
-def manifest(ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
+def manifest[Task: BaseModel](ctx: LoadContext, key: str, model: type[Task]) -> list[Task]:
     """A Distributed Map's items, as its ItemReader reads them (a JSON array in S3)."""
     return [model.model_validate(item) for item in orjson.loads(ctx.objects.read(key))]
 

@@ -5,7 +5,8 @@ to run unchanged, with no AWS, no moto and no network: the same answers, the sam
 (ConflictError for a failed condition, BadRequestError for a page token they did not hand out).
 tests/contract/ runs the same assertions against each fake and against its adapter on moto, so a
 fake that drifts from its adapter fails there. Import them as `tests.unit.fakes` (tests/ is a
-package, so pytest imports its modules from the repository root), which cannot collide with a `fakes` module elsewhere under tests/.
+package, so pytest imports its modules from the repository root), which cannot collide with a `fakes`
+module elsewhere under tests/.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Iterator
+from typing import Any
 
 from ingest.adapters.aws_errors import CONFLICT_MESSAGE
 from ingest.adapters.control_tables import BAD_PAGE_TOKEN, OPEN_MULTIPART, decode_token, encode_token
 from ingest.adapters.record_store import (
     LEGACY_SHARDS,
-    Foreign,
     NEW_DATASET_SHARDS,
     NO_ATTEMPT,
+    Foreign,
     RecordTarget,
     RecordWrite,
     Stamp,
@@ -88,7 +90,7 @@ class FakeObjectStore:
             self.put(key, handle.read(), content_type)
 
     def writer(self, key: str, content_type: str = "application/x-ndjson",
-               part_bytes: int | None = None, parallel: int = 1) -> "FakeStreamingUpload":
+               part_bytes: int | None = None, parallel: int = 1) -> FakeStreamingUpload:
         writer = FakeStreamingUpload(self, key, content_type, part_bytes or FAKE_PART_BYTES)
         self.writers.append(writer)
         return writer
@@ -472,7 +474,7 @@ class FakeRecordWriter:
         if only_over is None:
             return self.write(writes)
         refusals = [self._refusal(write.key, over) for write, over in zip(writes, only_over, strict=True)]
-        written = iter(self.write([write for write, refused in zip(writes, refusals) if refused is None]))
+        written = iter(self.write([write for write, refused in zip(writes, refusals, strict=True) if refused is None]))
         return [next(written) if refused is None else refused for refused in refusals]
 
     def _refusal(self, key: str, over: dict[str, str] | None) -> Foreign | None:

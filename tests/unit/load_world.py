@@ -91,7 +91,8 @@ class World:
         upload_id = f"01JUPLOAD{self.uploads:017d}"
         target = self.audiences if record_type == "audience_member" else self.datasets
         self.jobs.create({"account_id": ACCOUNT, "job_id": upload_id, "job_type": "upload", "status": "Processing",
-                          "filename": "f.csv" if csv else "f.ndjson", "dataset_id": dataset_id, "record_type": record_type, "options": {"dry_run": dry_run},
+                          "filename": "f.csv" if csv else "f.ndjson", "dataset_id": dataset_id,
+                          "record_type": record_type, "options": {"dry_run": dry_run},
                           "progress": {"phase": "Loading"}, "created_at": CREATED_AT})
         if not dry_run:
             assert target.hold_for_load(ACCOUNT, dataset_id, upload_id, "2026-11-30T00:00:00Z")

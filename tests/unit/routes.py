@@ -10,22 +10,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.logic import (analytics, audiences, clear, datasets, import_keys, localytics, localytics_audiences, tokens,
-                          uploads)
+from ingest.logic import (
+    analytics,
+    audiences,
+    clear,
+    datasets,
+    import_keys,
+    localytics,
+    localytics_audiences,
+    tokens,
+    uploads,
+)
 from ingest.logic import jobs as job_listing
 from ingest.logic.multipart_uploads import DEFAULT_MAX_UPLOAD_BYTES
 from ingest.models.accounts import NewToken
 from ingest.models.analytics import FileUploadRequest
 from ingest.models.audiences import AudienceRename, AudiencesQuery, MemberAddress
 from ingest.models.base import parse
-from ingest.models.datasets import RecordAddress
 from ingest.models.callers import ImportCaller
-from ingest.models.imports import (AudienceImportForm, AudienceListRename, AudienceReplaceForm, ImportTarget,
-                                   NewImportKey, ProfileImportForm)
+from ingest.models.datasets import RecordAddress
+from ingest.models.imports import (
+    AudienceImportForm,
+    AudienceListRename,
+    AudienceReplaceForm,
+    ImportTarget,
+    NewImportKey,
+    ProfileImportForm,
+)
 from ingest.models.uploads import UploadRequest, UploadsQuery, UploadView
 
 
-def Caller(account_id: str, key_id: str, org_id: str, app_ids: tuple[str, ...] = ()) -> ImportCaller:  # noqa: N802
+def Caller(account_id: str, key_id: str, org_id: str, app_ids: tuple[str, ...] = ()) -> ImportCaller:
     return ImportCaller(account_id=account_id, key_id=key_id, org_id=org_id, app_ids=app_ids)
 
 

@@ -6,18 +6,17 @@ import pytest
 
 from ingest.errors import BadRequestError, UnauthorizedError
 from ingest.logic.accounts import (
-
     RateLimit,
     account_view,
     ip_allowed,
     normalise_allowlist,
     replace_ip_allowlist,
 )
+from ingest.logic.tokens import authorize, token_hash
 from ingest.models.accounts import MAX_ALLOWLIST_ENTRIES, IpAllowlist
 from ingest.models.base import parse
-from ingest.logic.tokens import authorize, token_hash
-from tests.unit.routes import create_token
 from tests.unit.fakes import FakeAccountsTable, FakeTokensTable, FakeUsagePlanKeys
+from tests.unit.routes import create_token
 
 LIMITS = RateLimit(per_second=25, burst=50)
 

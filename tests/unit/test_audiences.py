@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ingest.errors import BadRequestError, ConflictError, DatasetBusyError, FileRejectedError, NotFoundError
-from ingest.logic import audiences, uploads
+from ingest.logic import audiences
 from ingest.logic.load import inspect
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.failure import mark_failed
@@ -311,7 +311,8 @@ def test_list_by_account_and_app_rename_and_foreign_ids():
     first = world.create("First", app_id="app-1")["destination"]["audience_id"]
     second = world.create("Second")["destination"]["audience_id"]
     world.create("Theirs", account="other")
-    assert sorted(a["name"] for a in routes.list_audiences(world.audiences, ACCOUNT)["audiences"]) == ["First", "Second"]
+    assert sorted(a["name"] for a in routes.list_audiences(world.audiences, ACCOUNT)["audiences"]) == [
+        "First", "Second"]
     assert [a["id"] for a in routes.list_audiences(world.audiences, ACCOUNT, "app-1")["audiences"]] == [first]
     renamed = routes.rename_audience(world.audiences, ACCOUNT, second, {"name": "Renamed"})
     assert renamed["name"] == "Renamed" and renamed["version"] == 0

@@ -7,10 +7,9 @@ import copy
 
 import pytest
 
-from tests.record_examples import VALID
-
 from ingest import record_types
 from ingest.record_types import MAX_KEY_BYTES
+from tests.record_examples import VALID
 
 ALL_TYPES = {
     "customer_record", "product", "purchase", "return",
@@ -120,7 +119,8 @@ ONE_IDENTIFIER = ("must hold one identifier: email; email_sha256; email_md5; cus
         ({}, "link: " + ONE_IDENTIFIER),
         ({"loyalty_number": "L-1"}, "link: " + ONE_IDENTIFIER),
         ("c-1", "link: " + ONE_IDENTIFIER),
-        ({"customer_id": True, "mobile": "1"}, "link: holds customer_id and mobile: a link holds exactly one identifier"),
+        ({"customer_id": True, "mobile": "1"},
+         "link: holds customer_id and mobile: a link holds exactly one identifier"),
         ({"customer_id": "c-1", "phone": "+61400000001"},
          "link.phone: is not allowed in a link: a link holds exactly one identifier"),
         ({"email": "no-at-sign"}, "link.email: must be an email address"),
@@ -181,13 +181,15 @@ def test_every_missing_required_field_is_named():
     [
         ("email_subscribe", {"status": "list_subscribed"},
          'status: must be one of "subscribed", "unsubscribed", "transactional", "undeliverable"'),
-        ("sms_subscribe", {"status": "yes"}, 'status: must be one of "subscribed", "unsubscribed", "transactional", '
-                                             '"undeliverable", "list_subscribed", "list_unsubscribed"'),
+        ("sms_subscribe", {"status": "yes"},
+         ('status: must be one of "subscribed", "unsubscribed", "transactional", "undeliverable", "list_subscribed", '
+          '"list_unsubscribed"')),
         ("purchase", {"type": "online"}, 'type: must be one of "physical", "ecommerce"'),
         ("return", {"type": "Physical"}, 'type: must be one of "physical", "ecommerce"'),
         ("purchase", {"store": {"type": "web", "name": "x"}},
          'store.type: must be one of "physical", "ecommerce", "concession", "outlet", "online"'),
-        ("product", {"product_reference_type": "ean"}, 'product_reference_type: must be one of "sku", "upc", "product_id"'),
+        ("product", {"product_reference_type": "ean"},
+         'product_reference_type: must be one of "sku", "upc", "product_id"'),
     ],
 )
 def test_enum_messages(name, overrides, message):
@@ -215,7 +217,8 @@ def test_purchase_lines_are_positive_and_return_lines_negative():
 
 
 @pytest.mark.parametrize(("value", "verdict"), [("12.00", None), (12, None), (True, None), (" 7 ", None),
-                                                ("twelve", "price: must be a number"), ([1], "price: must be a number")])
+                                                ("twelve", "price: must be a number"),
+                                                ([1], "price: must be a number")])
 def test_money_takes_what_converts_to_a_number(value, verdict):
     assert problem("product", valid("product", price=value)) == verdict
 
@@ -257,7 +260,8 @@ def test_purchase_messages(overrides, message):
         ({"product_id": "p", "images": ["https://intranet/a.png"]},
          "images[0]: must be a URL whose host has a top-level domain"),
         ({"product_id": "p", "options": {"size": "L"}}, "options.size: must be an array"),
-        ({"product_id": "p", "availability": {"available": "perhaps"}}, "availability.available: must be true or false"),
+        ({"product_id": "p", "availability": {"available": "perhaps"}},
+         "availability.available: must be true or false"),
         ({"product_id": "p", "inventory": {"cost": -1}}, "inventory.cost: must be ≥ 0"),
     ],
 )

@@ -4,16 +4,22 @@ credentials, Localytics profile imports and their status, analytics file uploads
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from ingest.errors import BadRequestError, ForbiddenError, NotFoundError, QuotaExceededError, UnauthorizedError
-from ingest.logic import analytics, import_keys, localytics, multipart, quotas, target_datasets
+from ingest.logic import import_keys, localytics, multipart, quotas, target_datasets
 from tests.unit import routes
-from tests.unit.fakes import (FakeAccountsTable, FakeDatasetsTable, FakeImportKeysTable, FakeJobsTable,
-                              FakeObjectStore, FakeQuotaCounters)
+from tests.unit.fakes import (
+    FakeAccountsTable,
+    FakeDatasetsTable,
+    FakeImportKeysTable,
+    FakeJobsTable,
+    FakeObjectStore,
+    FakeQuotaCounters,
+)
 
 PROFILE_LINE = b'{"customer_id": "c1", "changes": [{"op": "assign", "attr": "team", "value": "Bruins"}]}\n'
 
@@ -53,7 +59,7 @@ def test_a_body_that_is_not_a_form_is_a_400(content_type, body):
 # -- quotas ------------------------------------------------------------------------------------
 def test_a_quota_refuses_past_its_limit_within_one_window_and_says_when_it_reopens():
     counters, quota = FakeQuotaCounters(), quotas.Quota("uploads", 2, 3600, "uploads")
-    start = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)
     assert quotas.consume(counters, "key-1", quota, start) == 1
     assert quotas.consume(counters, "key-1", quota, start.replace(minute=30)) == 0
     with pytest.raises(QuotaExceededError) as refused:
@@ -107,13 +113,13 @@ def test_a_key_carries_the_customers_localytics_org_id_as_a_label_within_its_acc
 @pytest.mark.parametrize("org_id", ["", " ", "60 61", "org#1", "-60", "x" * 101, True, -1, 1.5, ["60"], {"id": 60}])
 def test_a_bad_org_id_is_a_400_naming_the_field(org_id):
     keys = FakeImportKeysTable()
-    with pytest.raises(BadRequestError, match="^org_id: "):
+    with pytest.raises(BadRequestError, match=r"^org_id: "):
         routes.create_import_key_from_request(keys, FakeDatasetsTable(), "acme", {"org_id": org_id})
     assert not keys.keys and not keys.targets
 
 
 def test_only_org_id_app_ids_and_label_can_be_given():
-    with pytest.raises(BadRequestError, match="only org_id, app_ids and label can be given; got account_id"):
+    with pytest.raises(BadRequestError, match=r"only org_id, app_ids and label can be given; got account_id"):
         routes.create_import_key_from_request(FakeImportKeysTable(), FakeDatasetsTable(), "acme",
                                                    {"account_id": "globex"})
 
@@ -122,7 +128,8 @@ def test_the_basic_authorizer_accepts_the_right_secret_only():
     keys, accounts = FakeImportKeysTable(), FakeAccountsTable()
     minted = routes.create_import_key(keys, FakeDatasetsTable(), "acme", ["app-1"])
     decision = import_keys.authorize(keys, accounts, basic(minted["key"], minted["secret"]), "127.0.0.1")
-    assert (decision.account_id, decision.org_id, decision.app_ids, decision.ip_allowed) == ("acme", "acme", ("app-1",), True)
+    assert (decision.account_id, decision.org_id, decision.app_ids, decision.ip_allowed) == (
+        "acme", "acme", ("app-1",), True)
     for header in (None, "", "Bearer x", "Basic !!!", basic(minted["key"], "wrong"), basic("lk_unknown", "s"),
                    "Basic " + base64.b64encode(minted["key"].encode()).decode()):
         with pytest.raises(UnauthorizedError):
@@ -140,8 +147,8 @@ def world():
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
     minted = routes.create_import_key(keys, datasets, "acme", ["app-1"])
     caller = routes.Caller("acme", minted["key"], "acme", ("app-1",))
-    env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
-               counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
+    env = {"jobs": FakeJobsTable(), "datasets": datasets, "objects": FakeObjectStore(), "targets": keys,
+           "counters": FakeQuotaCounters(), "limits": localytics.import_quotas(10, 60), "url_ttl_seconds": 3600}
     return caller, minted, env
 
 
@@ -175,19 +182,19 @@ def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is
     keys, datasets = FakeImportKeysTable(), FakeDatasetsTable()
     minted = routes.create_import_key(keys, datasets, "acme", org_id="60")
     caller = routes.Caller("acme", minted["key"], "60", ())
-    env = dict(jobs=FakeJobsTable(), datasets=datasets, objects=FakeObjectStore(), targets=keys,
-               counters=FakeQuotaCounters(), limits=localytics.import_quotas(10, 60), url_ttl_seconds=3600)
+    env = {"jobs": FakeJobsTable(), "datasets": datasets, "objects": FakeObjectStore(), "targets": keys,
+           "counters": FakeQuotaCounters(), "limits": localytics.import_quotas(10, 60), "url_ttl_seconds": 3600}
     form = form_of([("org_id", "60"), ("format", "json")], [("file", ("test_file.json", PROFILE_LINE))])
     activity = routes.request_profile_import(caller, form, **env)["activity_id"]
     job = env["jobs"].get("acme", activity)
     assert job["dataset_id"] == minted["datasets"]["org"] and job["import_target"] == {"org_id": "60"}
-    with pytest.raises(ForbiddenError, match="no access to org acme"):
+    with pytest.raises(ForbiddenError, match=r"no access to org acme"):
         routes.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")],
                                                           [("file", ("f.json", PROFILE_LINE))]), **env)
     status_env = {name: env[name] for name in ("jobs", "objects", "counters", "limits", "url_ttl_seconds")}
     assert routes.profile_import_status(caller, activity, **status_env)["target"] == {"org_id": "60"}
     # A key of the same account for another org cannot read it; one of another account with org 60 finds nothing.
-    with pytest.raises(ForbiddenError, match="no access to org 60"):
+    with pytest.raises(ForbiddenError, match=r"no access to org 60"):
         routes.profile_import_status(routes.Caller("acme", "lk_2", "61", ()), activity, **status_env)
     with pytest.raises(NotFoundError):
         routes.profile_import_status(routes.Caller("globex", "lk_3", "60", ()), activity, **status_env)
@@ -195,9 +202,9 @@ def test_an_org_import_goes_to_the_dataset_of_the_keys_org_id_and_another_org_is
 
 def test_a_missing_or_empty_file_is_a_400(world):
     caller, _, env = world
-    with pytest.raises(BadRequestError, match="file is required"):
+    with pytest.raises(BadRequestError, match=r"file is required"):
         routes.request_profile_import(caller, form_of([("org_id", "acme"), ("format", "json")]), **env)
-    with pytest.raises(BadRequestError, match="empty"):
+    with pytest.raises(BadRequestError, match=r"empty"):
         routes.request_profile_import(
             caller, form_of([("org_id", "acme"), ("format", "json")], [("file", ("p.json", b"\n"))]), **env)
 

@@ -43,7 +43,8 @@ class Shared:
         self.jobs.create({
             "account_id": ACCOUNT, "job_id": upload_id, "job_type": "upload", "status": "Pending",
             "filename": "f.ndjson", "dataset_id": DATASET, "record_type": "customer_record",
-            "destination": {"destination_type": "dataset_load", "dataset_id": DATASET, "record_type": "customer_record"},
+            "destination": {"destination_type": "dataset_load",
+                            "dataset_id": DATASET, "record_type": "customer_record"},
             "object_key": key, "options": {"dry_run": dry_run, "max_rejected_percent": max_rejected_percent},
             "stats": {"total": 0, "loaded": 0, "rejected": 0},
             "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
@@ -114,7 +115,7 @@ def test_dry_runs_neither_wait_nor_hold_the_dataset():
 @pytest.mark.parametrize("ending", ["mark_failed", "error_budget"])
 def test_every_way_a_job_ends_lets_the_next_load_in(ending):
     world = Shared()
-    upload = world.upload("A", customers("k1", source="A") + [{"no": "link"}], max_rejected_percent=0)
+    upload = world.upload("A", [*customers("k1", source="A"), {"no": "link"}], max_rejected_percent=0)
     job = world.inspect(upload)
     assert world.holder() == upload
     if ending == "mark_failed":

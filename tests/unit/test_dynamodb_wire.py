@@ -32,7 +32,8 @@ from ingest.adapters.dynamodb_wire import CONTENT_TYPE, DynamoDBWire, SigV4Signe
 from ingest.adapters.record_store import OwnWrite, RecordStore, key_hash
 from ingest.logic.load import frames
 
-NOW = datetime.datetime(2026, 11, 30, 23, 59, 58)  # two seconds before a new signing day
+# Two seconds before a new signing day; naive UTC, as botocore's own clock (auth.get_current_datetime) gives it.
+NOW = datetime.datetime(2026, 11, 30, 23, 59, 58)  # noqa: DTZ001
 REGION = "eu-west-1"
 
 

@@ -15,8 +15,14 @@ import ingest
 from ingest.adapters import aws_errors
 from ingest.adapters.control_tables import DatasetsTable, JobsTable
 from ingest.adapters.counters import transact
-from ingest.errors import (AccessDeniedError, ConflictError, IngestError, NotFoundError, QuotaExceededError,
-                           ServiceBusyError)
+from ingest.errors import (
+    AccessDeniedError,
+    ConflictError,
+    IngestError,
+    NotFoundError,
+    QuotaExceededError,
+    ServiceBusyError,
+)
 from ingest.handlers.http import STATUS_FOR_ERROR, error_response
 from ingest.handlers.observability import logger
 
@@ -75,7 +81,8 @@ def _table_with(code: str, operation: str, **response):
 
 
 @pytest.mark.parametrize("code", sorted(aws_errors.THROTTLING_CODES & {
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}))
+    "ProvisionedThroughputExceededException", "ThrottlingException",
+    "RequestLimitExceeded", "TooManyRequestsException"}))
 def test_a_throttled_call_is_a_service_busy_error(code):
     table, stubber = _table_with(code, "get_item")
     with pytest.raises(ServiceBusyError) as caught:

@@ -100,14 +100,14 @@ def customer(key: str, **fields) -> bytes:
 
 
 CSV = (
-    "link.customer_id,first_name,custom_fields\r\n"
-    "c1,Ann,\r\n"
-    ',"no key\nover two lines",\r\n'  # rejected: no key; a quoted field over two lines
-    "c2,Bob,\r\n"
-    "c3,x,y,extra\r\n"  # rejected: four fields
-    'c4,"multi\nline, fine",\r\n'
-    ',,"{""tier"": 1}"\r\n'  # rejected: no key
-).encode()
+    b"link.customer_id,first_name,custom_fields\r\n"
+    b"c1,Ann,\r\n"
+    b',"no key\nover two lines",\r\n'  # rejected: no key; a quoted field over two lines
+    b"c2,Bob,\r\n"
+    b"c3,x,y,extra\r\n"  # rejected: four fields
+    b'c4,"multi\nline, fine",\r\n'
+    b',,"{""tier"": 1}"\r\n'  # rejected: no key
+)
 
 
 def test_csv_failed_rows_are_the_header_then_the_rejected_rows_as_sent_in_line_order():

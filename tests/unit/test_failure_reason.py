@@ -41,7 +41,8 @@ def test_a_file_rejection_without_a_message_is_generic():
 
 def test_a_timed_out_step_asks_for_smaller_files():
     # Sandbox.Timedout: what a Lambda task reports when the function reaches its timeout.
-    assert failure_reason(caught("Sandbox.Timedout", "2026-11-30T10:00:00Z abc Task timed out after 900.00 seconds")) == (
+    timed_out = caught("Sandbox.Timedout", "2026-11-30T10:00:00Z abc Task timed out after 900.00 seconds")
+    assert failure_reason(timed_out) == (
         "a processing step ran out of time (Sandbox.Timedout); split the file into smaller files and upload those")
     assert failure_reason({"Error": "States.Timeout", "Cause": ""}) == (
         "a processing step ran out of time (States.Timeout); split the file into smaller files and upload those")

@@ -99,7 +99,8 @@ def _in_bounds(bounds: dict[str, float], integer: bool) -> st.SearchStrategy:
     if integer:
         return st.integers(-5 if low is None else int(low), 5 if high is None else int(high)).filter(
             lambda n: ("gt" not in bounds or n > bounds["gt"]) and ("lt" not in bounds or n < bounds["lt"]))
-    return st.floats(low, high, allow_nan=False, allow_infinity=False, exclude_min="gt" in bounds, exclude_max="lt" in bounds)
+    return st.floats(low, high, allow_nan=False, allow_infinity=False,
+                     exclude_min="gt" in bounds, exclude_max="lt" in bounds)
 
 
 def canonical(kind: model.Kind) -> st.SearchStrategy:
@@ -114,7 +115,8 @@ def canonical(kind: model.Kind) -> st.SearchStrategy:
     if isinstance(kind, model.Float):
         return mostly(_in_bounds(kind.bounds, integer=False), st.one_of(NEAR_BOUNDS, st.integers(-10, 10)))
     if isinstance(kind, model.Int):
-        return mostly(_in_bounds(kind.bounds, integer=True), NEAR_BOUNDS.map(lambda number: int(number) if abs(number) < 1e30 else 0))
+        return mostly(_in_bounds(kind.bounds, integer=True),
+                      NEAR_BOUNDS.map(lambda number: int(number) if abs(number) < 1e30 else 0))
     if isinstance(kind, model.Bool):
         return st.booleans()
     if isinstance(kind, model.DateTime):
@@ -131,14 +133,16 @@ def canonical(kind: model.Kind) -> st.SearchStrategy:
     if isinstance(kind, model.AnyValue):
         return st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.floats(allow_nan=False,
                                       allow_infinity=False), st.text(max_size=3)),
-                            lambda inner: st.one_of(st.lists(inner, max_size=2), st.dictionaries(st.text(max_size=2), inner, max_size=2)),
+                            lambda inner: st.one_of(st.lists(inner, max_size=2),
+                                                    st.dictionaries(st.text(max_size=2), inner, max_size=2)),
                             max_leaves=12)
     if isinstance(kind, model.ListOf):
         return st.lists(canonical(kind.item), max_size=3)
     if isinstance(kind, model.DictOf):
         return st.dictionaries(st.text(max_size=3), canonical(kind.value), max_size=3)
     if isinstance(kind, model.OneOf):
-        every_field = {f.name: st.one_of(canonical(f.kind), st.none()) for _, variant in kind.variants for f in variant.fields}
+        every_field = {f.name: st.one_of(canonical(f.kind), st.none())
+                       for _, variant in kind.variants for f in variant.fields}
         return mostly(st.one_of(*(canonical_objects(variant) for _, variant in kind.variants)),
                       st.fixed_dictionaries({}, optional=every_field))
     if isinstance(kind, model.Model):
@@ -193,14 +197,19 @@ LAXER_IN_MSGSPEC = {
     "a float past a double's range, undeclared": _purchase_with('"zz": 1e400, '),
     "an integer past a double's range, undeclared": _purchase_with(f'"zz": {BIG_INT}, '),
     "an integer past a double's range, in custom_fields": _purchase_with(f'"custom_fields": {{"a": {BIG_INT}}}, '),
-    "an integer past a double's range, a quantity": orjson.dumps(PURCHASE).replace(b'"quantity":', b'"quantity":' + BIG_INT.encode() + b",\"q\":"),
+    "an integer past a double's range, a quantity": orjson.dumps(PURCHASE).replace(
+        b'"quantity":', b'"quantity":' + BIG_INT.encode() + b",\"q\":"),
     "an integer past a double's range, as unix seconds": _purchase_with(f'"action_at": {BIG_INT}, '),
     "nesting deeper than orjson takes, undeclared": _purchase_with('"zz": ' + "[" * 1100 + "]" * 1100 + ", "),
-    "nesting deeper than orjson takes, in custom_fields": _purchase_with('"custom_fields": {"a": ' + "[" * 1100 + "]" * 1100 + "}, "),
-    "nesting just within orjson's limit, in custom_fields": _purchase_with('"custom_fields": {"a": ' + "[" * 1021 + "]" * 1021 + "}, "),
-    "an integer beyond 64 bits where a float is declared": orjson.dumps(PURCHASE).replace(b'"price_paid":', b'"price_paid":123456789012345678901234567890,"x":'),
+    "nesting deeper than orjson takes, in custom_fields": _purchase_with(
+        '"custom_fields": {"a": ' + "[" * 1100 + "]" * 1100 + "}, "),
+    "nesting just within orjson's limit, in custom_fields": _purchase_with(
+        '"custom_fields": {"a": ' + "[" * 1021 + "]" * 1021 + "}, "),
+    "an integer beyond 64 bits where a float is declared": orjson.dumps(PURCHASE).replace(
+        b'"price_paid":', b'"price_paid":123456789012345678901234567890,"x":'),
     "a lone surrogate escape": _purchase_with('"zz": "\\ud800", '),
-    "a duplicate key, the last one bad": _purchase_with('"purchase_id": "first", ').replace(b'"purchase_id":"p-', b'"purchase_id":5,"y":"p-'),
+    "a duplicate key, the last one bad": _purchase_with('"purchase_id": "first", ').replace(
+        b'"purchase_id":"p-', b'"purchase_id":5,"y":"p-'),
     "a duplicate key, the last one good": _purchase_with('"purchase_id": 5, '),
     "a byte-order mark": b"\xef\xbb\xbf" + orjson.dumps(PURCHASE),
     "a lower-case t in the date-time": orjson.dumps({**PURCHASE, "action_at": "2024-08-29t10:11:12Z"}),
@@ -240,14 +249,16 @@ def test_undeclared_fields_take_the_typed_path_once_orjson_has_checked_the_line(
 def test_what_msgspec_would_accept_is_refused_by_the_exact_checker():
     # Not a vacuous table: each of these is refused by the exact checker.
     for name in ("invalid UTF-8 in an undeclared field", "a float past a double's range, undeclared",
-                 "an integer past a double's range, in custom_fields", "nesting deeper than orjson takes, in custom_fields",
+                 "an integer past a double's range, in custom_fields",
+                 "nesting deeper than orjson takes, in custom_fields",
                  "a lower-case t in the date-time", "13 fraction digits", "an empty purchase_id"):
         assert exact("purchase", LAXER_IN_MSGSPEC[name])[0] is not None, name
     assert exact("purchase", LAXER_IN_MSGSPEC["nesting just within orjson's limit, in custom_fields"])[0] is None
 
 
 @SETTINGS
-@given(st.sampled_from(purchase_lines(20) + customer_lines(20)), st.integers(0, 10**6), st.binary(min_size=1, max_size=3))
+@given(st.sampled_from(purchase_lines(20) + customer_lines(20)), st.integers(0, 10**6),
+       st.binary(min_size=1, max_size=3))
 def test_bytes_spliced_into_well_formed_lines_get_the_exact_verdict(line, where, spliced):
     at = where % len(line)
     name = "purchase" if b"purchase_id" in line else "customer_record"
@@ -265,16 +276,17 @@ def test_a_date_time_the_typed_path_takes_is_one_the_exact_checker_takes(text):
         model.as_datetime(text)  # raises Refused when the authority refuses it
 
 
-@pytest.mark.parametrize("text", ["2024-08-29T10:11:12Z", "2024-08-29T10:11:12", "2024-02-29T00:00:00Z", "2000-02-29T23:59:59Z",
-                                  "2024-08-29T10:11:12.123Z", "2024-08-29T10:11:12.123456+10:00", "9999-12-31T23:59:59-23:59",
+@pytest.mark.parametrize("text", ["2024-08-29T10:11:12Z", "2024-08-29T10:11:12", "2024-02-29T00:00:00Z",
+                                  "2000-02-29T23:59:59Z", "2024-08-29T10:11:12.123Z",
+                                  "2024-08-29T10:11:12.123456+10:00", "9999-12-31T23:59:59-23:59",
                                   "0001-01-01T00:00:00"])
 def test_common_date_time_forms_take_the_typed_path(text):
     assert fast_path.canonical_datetime(text)
 
 
-@pytest.mark.parametrize("text", ["1900-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2024-04-31T00:00:00Z", "2024-8-29T10:11:12Z",
-                                  "2024-08-29 10:11:12Z", "2024-08-29T10:11Z", "2024-W35-4T10:11:12", "20240829T101112Z",
-                                  "2024-08-29T101112.5Z"])
+@pytest.mark.parametrize("text", ["1900-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2024-04-31T00:00:00Z",
+                                  "2024-8-29T10:11:12Z", "2024-08-29 10:11:12Z", "2024-08-29T10:11Z",
+                                  "2024-W35-4T10:11:12", "20240829T101112Z", "2024-08-29T101112.5Z"])
 def test_other_date_time_forms_are_left_to_the_exact_checker(text):
     assert not fast_path.canonical_datetime(text)
 
@@ -291,7 +303,7 @@ def test_an_email_the_typed_path_takes_is_one_the_exact_checker_takes(text):
 def test_a_link_the_typed_path_takes_has_the_exact_checkers_verdict_and_key(link):
     if not isinstance(link, dict) or not all(isinstance(value, str) for value in link.values()):
         return  # the typed path decodes links as {name: string}: anything else is the authority's
-    key = fast_path._Links(lexer.LINK).key(link)  # noqa: SLF001 - the piece under test
+    key = fast_path._Links(lexer.LINK).key(link)  # the private piece under test
     if key is not None:
         assert lexer.LINK.compile()(link) is None
         assert key == keys.link_key(link)
@@ -303,7 +315,7 @@ def test_every_link_shape_takes_the_typed_path_with_the_exact_key():
              {"external_id": "X", "system_name": "crm"}, {"link_type": "email", "link_value": " A@B.CO"},
              {"link_value": "7", "link_type": "customer_id", "id_type": "pos"},
              {"link_type": "mobile", "link_value": "1", "id_type": "default"}]
-    reader = fast_path._Links(lexer.LINK)  # noqa: SLF001
+    reader = fast_path._Links(lexer.LINK)
     for link in links:
         assert reader.key(link) == keys.link_key(link), link
     assert reader.key({"customer_id": "C-1", "email": "a@b.co"}) is None
@@ -316,7 +328,7 @@ def test_a_link_that_is_not_the_key_passes_exactly_when_it_would_give_a_key(link
     # Event types check their link without building its key: the check and the keyer must agree.
     if not isinstance(link, dict) or not all(isinstance(value, str) for value in link.values()):
         return
-    reader = fast_path._Links(lexer.LINK)  # noqa: SLF001
+    reader = fast_path._Links(lexer.LINK)
     shape = tuple(link)
     check = reader.checks.get(shape)
     passes = shape in reader.checks and (check is None or check(link) is not None)
@@ -328,8 +340,8 @@ def test_a_link_that_is_not_the_key_passes_exactly_when_it_would_give_a_key(link
 def test_check_line_keeps_the_exact_messages_for_lines_the_typed_path_refuses():
     line = orjson.dumps({**PURCHASE, "products": [{"price_paid": -1, "quantity": 0}], "type": "mail"})
     assert check_line(record_types.get("purchase"), line) == (
-        'type: must be one of "physical", "ecommerce"; products[0].price_paid: must be ≥ 0; '
-        "products[0].quantity: must be ≥ 1", None, None)
+        ('type: must be one of "physical", "ecommerce"; products[0].price_paid: must be ≥ 0; '
+         "products[0].quantity: must be ≥ 1"), None, None)
 
 
 def test_types_declared_as_json_schema_have_no_typed_path():

@@ -249,11 +249,11 @@ def test_gzip_with_corrupt_header_is_rejected_as_corrupt():
 def test_crlf_line_of_exactly_the_limit_is_accepted_like_its_lf_twin():
     from ingest.logic.lines import numbered_lines as lines_of
 
-    assert [(l.number, l.raw, l.too_long) for l in lines_of([b"abcd\r\nxy\n"], max_line_bytes=4)] == [
+    assert [(line.number, line.raw, line.too_long) for line in lines_of([b"abcd\r\nxy\n"], max_line_bytes=4)] == [
         (1, b"abcd", False), (2, b"xy", False)]
 
 
 def test_byte_order_mark_split_across_chunks_is_removed():
     from ingest.logic.lines import numbered_lines as lines_of
 
-    assert [l.raw for l in lines_of([b"\xef", b"\xbb", b"\xbf{}\n"])] == [b"{}"]
+    assert [line.raw for line in lines_of([b"\xef", b"\xbb", b"\xbf{}\n"])] == [b"{}"]

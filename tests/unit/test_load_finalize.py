@@ -84,7 +84,7 @@ def test_a_dry_run_completes_without_counting_or_writing():
 # -- MarkFailed ----------------------------------------------------------------------------------
 def test_mark_failed_mid_load_counts_finished_partitions_once_and_keeps_the_rejected_lines():
     world = World(partitions=4)
-    job = world.split(lines_with_errors() + [customer(7, "d"), customer(8, "e")])
+    job = world.split([*lines_with_errors(), customer(7, "d"), customer(8, "e")])
     tasks = world.tasks(job)
     finished = [load_partition(world.ctx, job, task, "a1") for task in tasks[:-1]]
     world.records.fail_after_writes = 0

@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from ingest.adapters.record_store import OwnWrite, Stamp
 from ingest.logic import clear
 from ingest.logic.load.layout import WorkKeys
 from ingest.logic.load.loading import counted, load_partition, windows
-from ingest.adapters.record_store import OwnWrite, Stamp
 from tests.unit.fakes import FakeRecordWriter
 from tests.unit.load_world import ACCOUNT, DATASET, World, customer, rejected
 
@@ -217,7 +217,7 @@ def test_profile_changes_apply_in_order_across_windows_and_refusals_are_logged_i
     world = World(window=2, partitions=1)
     job = world.split(PROFILE_FILE, record_type="profile_changes")
     [result] = world.load(job)
-    assert profile(world, "c1") == {"n": 15} and profile(world, "c2") == {"s": "text"} and profile(world, "c3") == {"n": 1}
+    assert (profile(world, "c1"), profile(world, "c2"), profile(world, "c3")) == ({"n": 15}, {"s": "text"}, {"n": 1})
     assert (result.loaded, result.rejected, result.created, result.replaced) == (6, 1, 3, 0)
     outcome = world.finalize(job)
     assert world.dataset["record_counts"] == {"profile": 3}  # counted as what it is stored as

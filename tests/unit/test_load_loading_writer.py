@@ -68,7 +68,8 @@ def writer(client, clock, shards=64, threads=4, rate=1000.0):
 
 def test_each_record_is_one_update_with_all_old_that_keeps_created_by_and_uses_the_datasets_shards():
     client, clock = StubClient(old={"b": {"pk": {"S": "x"}, "sk": {"S": "b"}, "data": {"S": "{}"},
-                                          "job_id": {"S": "U0"}, "created_by": {"S": "U0"}, "line": {"N": "3"}}}), Clock()
+                                          "job_id": {"S": "U0"}, "created_by": {"S": "U0"},
+                                          "line": {"N": "3"}}}), Clock()
     with writer(client, clock) as records:
         priors = records.write([RecordWrite("a", '{"n":1}', 7), RecordWrite("b", '{"n":2}', 9, {"applied": "m"})])
     assert priors == [None, {"data": "{}", "job_id": "U0", "created_by": "U0", "line": "3"}]
@@ -98,7 +99,8 @@ def test_throttling_slows_the_bucket_and_retries_the_record_however_often():
 
 
 def test_other_transient_errors_get_a_bounded_number_of_tries():
-    client, clock = StubClient({"a": [error("InternalServerError")] * 2, "b": [error("ServiceUnavailable")] * 99}), Clock()
+    client, clock = StubClient({"a": [error("InternalServerError")] * 2,
+                                "b": [error("ServiceUnavailable")] * 99}), Clock()
     with writer(client, clock, threads=1) as records:
         assert records.write([RecordWrite("a", "{}", 1)]) == [None]
         with pytest.raises(ClientError, match="ServiceUnavailable"):
@@ -172,7 +174,8 @@ def test_load_upserts_send_what_a_record_write_of_the_same_line_sends():
         with writer(upserted, Clock(), shards=shards) as records:
             upsert_priors = records.write_upserts(decoded)
         with writer(written, Clock(), shards=shards) as records:
-            write_priors = records.write([RecordWrite(frame.key, frame.record.decode(), frame.line) for frame in decoded])
+            write_priors = records.write([RecordWrite(frame.key, frame.record.decode(), frame.line)
+                                          for frame in decoded])
         assert upsert_priors == write_priors == [None, {"data": "{}", "job_id": "U0"}, None, None]
         assert upserted.requests and sorted(upserted.requests, key=repr) == sorted(written.requests, key=repr)
         assert {request["Key"]["pk"]["S"] for request in upserted.requests} == {

@@ -292,7 +292,7 @@ def test_a_range_reads_only_its_bytes_and_past_its_end_only_to_finish_its_last_r
     world.objects.ranged_reads.clear()
     tasks = world.manifest(WORK.split_manifest)
     split.split_range(world.ctx, job, tasks[3])
-    (key, start, end), *more = world.objects.ranged_reads
+    (_, start, end), *more = world.objects.ranged_reads
     assert (start, end) == (299, 400)
     assert [(more_start, more_end) for _, more_start, more_end in more] in ([], [(400, None)])
     result = SplitResult.model_validate_json(world.objects.read(WORK.split_result(3)))

@@ -150,10 +150,12 @@ def needs(service: str, operation: str, params: dict) -> list[tuple[str, str, di
 
 def test_s3_operations_map_to_their_iam_actions():
     tls = {"aws:securetransport": "true"}
-    assert needs("s3", "HeadObject", {"Bucket": "b", "Key": "uploads/a/f"}) == [("s3:GetObject", "arn:aws:s3:::b/uploads/a/f", tls)]
+    assert needs("s3", "HeadObject", {"Bucket": "b", "Key": "uploads/a/f"}) == [
+        ("s3:GetObject", "arn:aws:s3:::b/uploads/a/f", tls)]
     assert needs("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "work/a/"}) == [
         ("s3:ListBucket", "arn:aws:s3:::b", {**tls, "s3:prefix": "work/a/"})]
-    assert [n[0] for n in needs("s3", "UploadPart", {"Bucket": "b", "Key": "k", "PartNumber": 1, "UploadId": "u"})] == ["s3:PutObject"]
+    assert [n[0] for n in needs("s3", "UploadPart", {"Bucket": "b", "Key": "k", "PartNumber": 1,
+                                                     "UploadId": "u"})] == ["s3:PutObject"]
     assert [n[0] for n in needs("s3", "AbortMultipartUpload", {"Bucket": "b", "Key": "k", "UploadId": "u"})] == [
         "s3:AbortMultipartUpload"]
     assert [n[0] for n in needs("s3", "ListParts", {"Bucket": "b", "Key": "k", "UploadId": "u"})] == [
@@ -194,7 +196,8 @@ def test_api_gateway_and_step_functions_calls():
         ("apigateway:DELETE", "arn:aws:apigateway:us-east-1::/apikeys/k1", {})]
     assert needs("apigateway", "CreateUsagePlanKey", {"usagePlanId": "p1", "keyId": "k1", "keyType": "API_KEY"}) == [
         ("apigateway:POST", "arn:aws:apigateway:us-east-1::/usageplans/p1/keys", {})]
-    assert needs("apigateway", "GetUsagePlans", {}) == [("apigateway:GET", "arn:aws:apigateway:us-east-1::/usageplans", {})]
+    assert needs("apigateway", "GetUsagePlans", {}) == [
+        ("apigateway:GET", "arn:aws:apigateway:us-east-1::/usageplans", {})]
     machine = "arn:aws:states:us-east-1:123456789012:stateMachine:M"
     assert needs("stepfunctions", "StartExecution", {"stateMachineArn": machine, "name": "n"}) == [
         ("states:StartExecution", machine, {})]
@@ -203,7 +206,7 @@ def test_api_gateway_and_step_functions_calls():
 
 
 def test_an_operation_without_a_mapping_is_an_error_not_a_pass():
-    with pytest.raises(UnmappedOperationError, match="dynamodb.CreateTable"):
+    with pytest.raises(UnmappedOperationError, match=r"dynamodb.CreateTable"):
         needs("dynamodb", "CreateTable", {"TableName": "Records"})
-    with pytest.raises(UnmappedOperationError, match="s3.PutBucketPolicy"):
+    with pytest.raises(UnmappedOperationError, match=r"s3.PutBucketPolicy"):
         needs("s3", "PutBucketPolicy", {"Bucket": "b", "Policy": "{}"})

@@ -8,12 +8,12 @@ import re
 import pytest
 
 from ingest.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, QuotaExceededError
-from ingest.logic import audiences, localytics_audiences as imports, uploads
-from tests.unit import routes
-from tests.unit.routes import Caller
-from ingest.logic.multipart import FilePart, Form
+from ingest.logic import audiences
+from ingest.logic import localytics_audiences as imports
 from ingest.logic.load.context import LoadContext, LoadSettings
+from ingest.logic.multipart import FilePart, Form
 from tests.support.load_runner import run_upload
+from tests.unit import routes
 from tests.unit.fakes import (
     FakeAudienceStore,
     FakeDatasetsTable,
@@ -22,6 +22,7 @@ from tests.unit.fakes import (
     FakeObjectStore,
     FakeQuotaCounters,
 )
+from tests.unit.routes import Caller
 
 CALLER = Caller(account_id="acme", key_id="key-1", org_id="org-1", app_ids=("app-1",))
 UPLOAD_QUOTA = imports.uploads_quota(3)
@@ -115,7 +116,8 @@ def test_failed_lines_are_counted_and_the_status_gives_the_error_log_url():
 
 
 def test_a_failed_import_says_why_in_error_reason():
-    upload = {"id": "U1", "status": "Failed", "destination": {"audience_id": "A1"}, "created_at": "2026-01-02T03:04:05Z",
+    upload = {"id": "U1", "status": "Failed", "destination": {"audience_id": "A1"},
+              "created_at": "2026-01-02T03:04:05Z",
               "updated_at": "2026-01-02T03:04:09Z", "failure_reason": "the file is binary, not text",
               "stats": {"total": 0, "loaded": 0, "rejected": 0}}
     view = routes.audience_status_view(upload, "app-1")
@@ -204,7 +206,8 @@ def test_another_apps_audiences_are_403_and_another_accounts_404():
     other_app = Caller(account_id="acme", key_id="key-2", org_id="org-1", app_ids=("app-2",))
     for call in (lambda: world.status(created["activity_id"], other_app),
                  lambda: routes.rename_audience_list(other_app, world.store, created["audience_list_id"], "y"),
-                 lambda: routes.delete_audience_list(other_app, world.store, world.records, created["audience_list_id"]),
+                 lambda: routes.delete_audience_list(other_app, world.store, world.records,
+                                                     created["audience_list_id"]),
                  lambda: routes.app_audience_lists(other_app, world.store, "app-1")):
         with pytest.raises(ForbiddenError):
             call()

@@ -23,7 +23,8 @@ class InjectedError(Exception):
 def recorded_parts(client) -> list[int]:
     """Sizes of the parts uploaded through `client`, in order."""
     sizes: list[int] = []
-    client.meta.events.register("before-parameter-build.s3.UploadPart", lambda params, **_: sizes.append(len(params["Body"])))
+    client.meta.events.register("before-parameter-build.s3.UploadPart",
+                                lambda params, **_: sizes.append(len(params["Body"])))
     return sizes
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ingest import record_types
 from ingest.errors import NotFoundError
-from ingest.logic import clear, datasets as datasets_logic
+from ingest.logic import clear
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.finalize import finalize
 from ingest.logic.load.layout import WorkKeys
@@ -124,7 +124,8 @@ def test_set_add_adds_each_value_once_and_creates_the_set():
 
 
 def test_set_remove_removes_values_and_leaves_an_absent_attribute_absent():
-    after = apply_changes({"s": frozenset({"a", "b"})}, [op("set-remove", "s", ["a", "zz"]), op("set-remove", "t", ["a"])])
+    after = apply_changes({"s": frozenset({"a", "b"})}, [op("set-remove", "s", ["a", "zz"]),
+                                                         op("set-remove", "t", ["a"])])
     assert after == {"s": frozenset({"b"})}
 
 
@@ -164,8 +165,10 @@ def test_a_change_that_does_not_fit_the_value_held_is_refused_and_nothing_change
     (change("c", op("increment", "a")), "changes[0].value: is required"),
     (change("c", op("set-add", "a", "x")), "changes[0].value: must be of type array"),
     (change("c", op("delete", "a", 1)), "changes[0].value: is not allowed here"),
-    (change("c", op("rename", "a")), 'changes[0].op: must be one of "assign", "set-add", "set-remove", "increment", "delete"'),
-    (change("c", op("assign", "a", {"x": 1})), "changes[0].value: must be of type string or number or boolean or array"),
+    (change("c", op("rename", "a")),
+     'changes[0].op: must be one of "assign", "set-add", "set-remove", "increment", "delete"'),
+    (change("c", op("assign", "a", {"x": 1})),
+     "changes[0].value: must be of type string or number or boolean or array"),
     ({"changes": [op("delete", "a")]}, "customer_id: is required"),
 ])
 def test_schema_errors_name_the_change_and_the_rule(record, problem):
@@ -300,13 +303,15 @@ def test_clear_plans_the_profile_partition_for_a_profile_changes_load():
     world = World()
     world.upload(lines(*LOCALYTICS_EXAMPLE))
     world.jobs.create({"account_id": ACCOUNT, "job_id": "clear-1", "job_type": "clear", "status": "Pending"})
-    planned = clear.plan(world.jobs, world.datasets, {"account_id": ACCOUNT, "job_id": "clear-1", "dataset_id": DATASET})
+    planned = clear.plan(world.jobs, world.datasets,
+                         {"account_id": ACCOUNT, "job_id": "clear-1", "dataset_id": DATASET})
     assert planned["partitions"] == [{"record_type": "profile", "shards": world.shards}]  # the dataset's shards
 
 
 def test_the_catalogue_describes_how_profile_changes_load():
     described = record_types.get("profile_changes").describe()
-    assert (described["load"], described["stored_as"], described["formats"]) == ("profile_changes", "profile", ["ndjson"])
+    assert (described["load"], described["stored_as"], described["formats"]) == (
+        "profile_changes", "profile", ["ndjson"])
     assert "profile" in record_types.stored_types() and "profile_changes" not in record_types.stored_types()
 
 
@@ -347,10 +352,11 @@ def test_record_store_writes_the_marker_with_the_record_and_reads_many_in_batche
     sleeps: list[float] = []
     store = RecordStore(client, "records", sleep=sleeps.append)
     store.put_records(ACCOUNT, DATASET, "profile",
-                      [(f"c{i}", '{"n": %d}' % i, {"applied": '{"job": "j"}'}) for i in range(150)], job_id="j")
+                      [(f"c{i}", f'{{"n": {i}}}', {"applied": '{"job": "j"}'}) for i in range(150)], job_id="j")
     store.put_records(ACCOUNT, DATASET, "profile", [("plain", "{}")], job_id="j")
     found = store.get_many(ACCOUNT, DATASET, "profile", [f"c{i}" for i in range(150)] + ["plain", "absent"])
-    assert client.get_calls == [100, 30, 52] and len(sleeps) == 1  # the 30 unprocessed keys asked again, after a backoff
+    # the 30 unprocessed keys asked again, after a backoff
+    assert client.get_calls == [100, 30, 52] and len(sleeps) == 1
     assert len(found) == 151 and "absent" not in found
     assert found["c7"] == {"data": '{"n": 7}', "applied": '{"job": "j"}', "job_id": "j"}
     assert found["plain"] == {"data": "{}", "job_id": "j"}

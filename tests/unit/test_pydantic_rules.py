@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import date, datetime
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Optional, Union
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -69,11 +69,11 @@ def pydantic_type(kind: model.Kind) -> Any:
     if isinstance(kind, model.AnyValue):
         return Any
     if isinstance(kind, model.ListOf):
-        return List[pydantic_type(kind.item)]
+        return list[pydantic_type(kind.item)]
     if isinstance(kind, model.DictOf):
-        return Dict[str, pydantic_type(kind.value)]
+        return dict[str, pydantic_type(kind.value)]
     if isinstance(kind, model.OneOf):
-        return Union[tuple(pydantic_model(variant) for _, variant in kind.variants)]
+        return Union[tuple(pydantic_model(variant) for _, variant in kind.variants)]  # noqa: UP007 (built at run time)
     if isinstance(kind, model.Model):
         return pydantic_model(kind)
     raise TypeError(kind)
@@ -87,7 +87,7 @@ def pydantic_model(declared: model.Model):
     for field in declared.fields:
         annotated = pydantic_type(field.kind)
         if field.nullable:
-            annotated = Optional[annotated]
+            annotated = Optional[annotated]  # noqa: UP045 (a typing object built at run time, as the pydantic model had it)
         default = ... if field.required else (None if field.nullable else "product_id")  # the one default
         fields[f"f_{field.name}"] = (annotated, pydantic.Field(default, alias=field.name))
     validators = {}
@@ -154,7 +154,8 @@ def values(kind: model.Kind) -> st.SearchStrategy:
     if isinstance(kind, model.Email):
         return st.one_of(EMAILISH, st.just(""), JSON_SCALAR)
     if isinstance(kind, model.Str):
-        return st.one_of(st.text(max_size=5), JSON_SCALAR, st.lists(INT64, max_size=1), st.dictionaries(st.text(max_size=2), INT64, max_size=1))
+        return st.one_of(st.text(max_size=5), JSON_SCALAR,
+                         st.lists(INT64, max_size=1), st.dictionaries(st.text(max_size=2), INT64, max_size=1))
     if isinstance(kind, (model.Float, model.Int)):
         bounds = [st.just(limit + delta) for limit in kind.bounds.values() for delta in (-1, -0.5, 0, 0.5, 1)]
         return st.one_of(FINITE, INT64, SMALL_INT, st.floats(-3, 3), NUMERIC_TEXT, st.booleans(), st.none(),
@@ -173,7 +174,8 @@ def values(kind: model.Kind) -> st.SearchStrategy:
     if isinstance(kind, model.AnyValue):
         return st.one_of(JSON_SCALAR, st.lists(JSON_SCALAR, max_size=2))
     if isinstance(kind, model.ListOf):
-        return st.one_of(st.lists(values(kind.item), max_size=3), NOT_AN_OBJECT.filter(lambda v: not isinstance(v, list)), st.none())
+        return st.one_of(st.lists(values(kind.item), max_size=3),
+                         NOT_AN_OBJECT.filter(lambda v: not isinstance(v, list)), st.none())
     if isinstance(kind, model.DictOf):
         return st.one_of(st.dictionaries(st.text(max_size=3), values(kind.value), max_size=3), NOT_AN_OBJECT, st.none())
     if isinstance(kind, model.OneOf):
@@ -220,7 +222,8 @@ def test_our_verdicts_are_pydantics(declared):
     same_verdict()
 
 
-@pytest.mark.parametrize("kind", [model.DateTime(), model.Date(), model.HttpUrl(), model.Email(), model.Email(blank_ok=True),
+@pytest.mark.parametrize("kind", [model.DateTime(), model.Date(), model.HttpUrl(), model.Email(),
+                                  model.Email(blank_ok=True),
                                   model.Float(ge=-90, lt=90), model.Int(ge=1), model.Int(le=-1), model.Bool(),
                                   model.Str(min_length=1), model.Float(ge=0)],
                          ids=lambda kind: type(kind).__name__ + str(getattr(kind, "bounds", "")))

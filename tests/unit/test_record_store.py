@@ -165,7 +165,8 @@ def test_backoff_sleeps_are_jittered_within_an_exponential_cap(monkeypatch):
     client = FakeDynamoDB(throttle=[1] * (MAX_WRITE_ATTEMPTS - 1))
     sleeps = Sleeps()
     store(client, sleeps).put_records("acme", "ds1", "t", records(3), job_id="j")
-    expected = [min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt) for attempt in range(MAX_WRITE_ATTEMPTS - 1)]
+    expected = [min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt)
+                for attempt in range(MAX_WRITE_ATTEMPTS - 1)]
     assert bounds == [(0, high) for high in expected]
     assert sleeps == expected
     assert max(sleeps) == BACKOFF_CAP_SECONDS

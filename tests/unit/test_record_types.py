@@ -84,7 +84,8 @@ def test_customer_key_is_the_links_identifier_with_its_kind(customer, link, key)
 
 
 def test_one_customer_whatever_the_case_of_the_email(customer):
-    assert customer.key_of({"link": {"email": "Jane@Fake.com"}}) == customer.key_of({"link": {"email": "jane@fake.com"}})
+    assert (customer.key_of({"link": {"email": "Jane@Fake.com"}})
+            == customer.key_of({"link": {"email": "jane@fake.com"}}))
 
 
 def test_the_kind_of_identifier_is_part_of_the_key(customer):
@@ -174,8 +175,9 @@ def test_customer_link_needs_exactly_one_identifier(customer):
         ({"link": {"email": "no-at-sign"}}, "link.email: must be an email address"),
         ({"link": {"link_type": "email", "link_value": ""}}, "link.link_value: must not be empty"),
         ({"link": {"customer_id": [1]}}, "link.customer_id: must be a string"),
-        ({"link": "c-1"}, "link: must hold one identifier: email; email_sha256; email_md5; customer_id (+ system_name); "
-                          "mobile; external_id + system_name; link_type + link_value (+ id_type), deprecated"),
+        ({"link": "c-1"},
+         ("link: must hold one identifier: email; email_sha256; email_md5; customer_id (+ system_name); "
+          "mobile; external_id + system_name; link_type + link_value (+ id_type), deprecated")),
         ({"link": {"customer_id": "c"}, "date_of_birth": "29/08/2024"},
          "date_of_birth: must be a date, e.g. 2023-03-06 (or unix seconds)"),
         ({"link": {"customer_id": "c"}, "custom_fields": []}, "custom_fields: must be an object"),
@@ -215,8 +217,8 @@ def test_key_longer_than_dynamodb_sort_key_limit_is_rejected(customer, purchase)
     assert customer.problem_with({"link": {"customer_id": "k" * (fits + 1)}}) == (
         "link: must be at most 1024 bytes (it is the record key)"
     )
-    # The limit is in UTF-8 bytes, not characters: 342 × 'é' (2 bytes each) = 684 bytes is fine,
-    # 513 × 'é' = 1026 bytes is not.
+    # The limit is in UTF-8 bytes, not characters: 342 x 'é' (2 bytes each) = 684 bytes is fine,
+    # 513 x 'é' = 1026 bytes is not.
     assert purchase.problem_with(valid_purchase(purchase_id="é" * 342)) is None
     assert purchase.problem_with(valid_purchase(purchase_id="é" * 513)) == (
         "purchase_id: must be at most 1024 bytes (it is the record key)"
@@ -225,7 +227,8 @@ def test_key_longer_than_dynamodb_sort_key_limit_is_rejected(customer, purchase)
 
 def test_an_empty_identifier_cannot_be_a_key(purchase):
     # Lexer takes an empty purchase_id; the records table cannot hold an empty sort key.
-    assert purchase.problem_with(valid_purchase(purchase_id="")) == "purchase_id: must not be empty (it is the record key)"
+    assert purchase.problem_with(valid_purchase(purchase_id="")) == (
+        "purchase_id: must not be empty (it is the record key)")
 
 
 def test_clear_data_plans_the_partitions_of_old_names_too():

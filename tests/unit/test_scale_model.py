@@ -83,8 +83,8 @@ def test_the_boto3_client_over_the_model_counts_each_call_and_sends_nothing():
                                 UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
                                 ExpressionAttributeValues={":d": {"S": "{}"}}, ReturnValues="ALL_OLD")
     assert "Attributes" not in answer  # no old item: a new record
-    client.batch_write_item(RequestItems={"records": [{"PutRequest": {"Item": {"pk": {"S": "p2"}, "sk": {"S": f"k{i}"}}}}
-                                                      for i in range(3)]})
+    client.batch_write_item(RequestItems={"records": [
+        {"PutRequest": {"Item": {"pk": {"S": "p2"}, "sk": {"S": f"k{i}"}}}} for i in range(3)]})
     assert model.tally.calls == 2
     assert model.tally.items == 4
     assert dict(model.tally.units_by_partition) == {"p1": 1, "p2": 3}
@@ -99,7 +99,8 @@ def test_the_wire_sender_over_the_model_is_counted_and_priced_as_the_boto3_clien
     tallies = []
     for through_wire in (False, True):
         model = ModelledDynamoDB()
-        store = RecordStore(modelled_client(model), "records", load_writes=modelled_wire(model) if through_wire else None)
+        store = RecordStore(modelled_client(model), "records",
+                            load_writes=modelled_wire(model) if through_wire else None)
         with store.writer("acct", "ds", "customer_record", 64, "U1", "a1", 4, 1e9) as writer:
             assert writer.write(records) == [None] * 8  # new records: no old item
         tallies.append(model.tally.state())

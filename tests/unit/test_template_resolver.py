@@ -34,7 +34,7 @@ def test_ref_to_resource_and_pseudo_parameters(resolver):
 
 
 def test_ref_to_unknown_resource_is_an_error(resolver):
-    with pytest.raises(UnresolvableError, match="Ref to Missing"):
+    with pytest.raises(UnresolvableError, match=r"Ref to Missing"):
         resolver.resolve({"Ref": "Missing"})
 
 
@@ -44,12 +44,12 @@ def test_get_att_list_and_dotted_forms(resolver):
 
 
 def test_get_att_unknown_attribute_is_an_error(resolver):
-    with pytest.raises(UnresolvableError, match="UploadsBucket.DomainName"):
+    with pytest.raises(UnresolvableError, match=r"UploadsBucket.DomainName"):
         resolver.resolve({"Fn::GetAtt": ["UploadsBucket", "DomainName"]})
 
 
 def test_unsupported_intrinsic_is_an_error(resolver):
-    with pytest.raises(UnresolvableError, match="Fn::ImportValue"):
+    with pytest.raises(UnresolvableError, match=r"Fn::ImportValue"):
         resolver.resolve({"Fn::ImportValue": "Shared-Bucket"})
 
 
@@ -167,13 +167,14 @@ def test_circular_references_are_reported():
         "A": resource(X={"Ref": "B"}),
         "B": resource(X={"Fn::GetAtt": ["A", "Arn"]}),
     }})
-    with pytest.raises(UnresolvableError, match="circular reference"):
+    with pytest.raises(UnresolvableError, match=r"circular reference"):
         template.creation_order()
 
 
 def test_of_type_filters_resources():
     template = Template({"Resources": {
-        "T1": resource("AWS::DynamoDB::Table"), "B": resource("AWS::S3::Bucket"), "T2": resource("AWS::DynamoDB::Table"),
+        "T1": resource("AWS::DynamoDB::Table"), "B": resource("AWS::S3::Bucket"),
+        "T2": resource("AWS::DynamoDB::Table"),
     }})
     assert set(template.of_type("AWS::DynamoDB::Table")) == {"T1", "T2"}
     assert template.of_type("AWS::SQS::Queue") == {}

@@ -45,13 +45,13 @@ def test_tokens_are_unique_per_mint():
 def test_unknown_token_is_unauthorized():
     table = FakeTokensTable()
     mint_token(table, KEYS, "acme")
-    with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
+    with pytest.raises(UnauthorizedError, match=r"unknown or revoked token"):
         account_for_token(table, "ing_not-a-real-token")
 
 
 def test_missing_token_is_unauthorized():
     for value in (None, ""):
-        with pytest.raises(UnauthorizedError, match="missing Auth-Api-Token"):
+        with pytest.raises(UnauthorizedError, match=r"missing Auth-Api-Token"):
             account_for_token(FakeTokensTable(), value)
 
 
@@ -66,14 +66,14 @@ def test_revoked_token_is_unauthorized():
     table = FakeTokensTable()
     token = mint_token(table, KEYS, "acme")
     table.items[token_hash(token)]["revoked_at"] = "2024-01-01T00:00:00Z"
-    with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
+    with pytest.raises(UnauthorizedError, match=r"unknown or revoked token"):
         account_for_token(table, token)
 
 
 @pytest.mark.parametrize("account", ["Acme", "-acme", "acme_co", "", "a" * 64, "acme co"])
 def test_invalid_account_names_are_rejected(account):
     table = FakeTokensTable()
-    with pytest.raises(BadRequestError, match="account must be 1-63 characters"):
+    with pytest.raises(BadRequestError, match=r"account must be 1-63 characters"):
         mint_token(table, KEYS, account)
     assert table.items == {}
 
@@ -89,17 +89,17 @@ def test_valid_account_names_are_accepted(account):
 import importlib  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 from ingest.errors import ConflictError, NotFoundError  # noqa: E402
+from ingest.handlers import wiring  # noqa: E402
 from ingest.logic.tokens import (  # noqa: E402
     MAX_ACTIVE_TOKENS,
     TOKEN_LIMIT_MESSAGE,
     revoke_token,
 )
 from tests.unit.routes import create_token, create_token_from_request, list_tokens  # noqa: E402
-from ingest.handlers import wiring  # noqa: E402
 
 LIMIT_MESSAGE = "an account may have at most 5 active tokens; revoke one first"
 
@@ -125,7 +125,7 @@ def test_revoking_frees_a_place_and_the_revoked_token_stops_working():
     table = FakeTokensTable()
     minted = [create_token(table, KEYS, "acme", f"t{n}") for n in range(5)]
     revoke_token(table, KEYS, "acme", minted[2]["id"])
-    with pytest.raises(UnauthorizedError, match="unknown or revoked token"):
+    with pytest.raises(UnauthorizedError, match=r"unknown or revoked token"):
         account_for_token(table, minted[2]["token"])
     assert account_for_token(table, minted[1]["token"]) == "acme"
     assert account_for_token(table, mint_token(table, KEYS, "acme")) == "acme"  # the freed place
@@ -255,7 +255,7 @@ def test_concurrent_mints_never_exceed_the_limit(already):
 
 # --- last use --------------------------------------------------------------------------------
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def test_use_is_recorded_at_most_once_a_minute():
@@ -324,10 +324,11 @@ def test_the_authorizer_refuses_a_revoked_token_and_records_use_of_a_good_one(au
     revoke_token(table, KEYS, "acme", revoked["id"])
     allowed = _authorize(module, kept["token"])
     assert allowed["context"] == {"account_id": "acme"}
-    assert allowed["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:api/prod/*"
+    assert allowed["policyDocument"]["Statement"][0]["Resource"] == (
+        "arn:aws:execute-api:us-east-1:123456789012:api/prod/*")
     assert table.items[token_hash(kept["token"])]["last_used_at"]
     for token in (revoked["token"], "ing_unknown"):
-        with pytest.raises(Exception, match="^Unauthorized$"):
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
             _authorize(module, token)
     assert allowed["usageIdentifierKey"] == token_hash(kept["token"])
 
@@ -345,7 +346,7 @@ def test_the_authorizer_denies_a_source_ip_outside_the_accounts_allow_list(autho
     other = create_token(table, KEYS, "other")
     assert _authorize(module, other["token"], "203.0.113.9")["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     # An unknown token is still 401, wherever it comes from.
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         _authorize(module, "ing_unknown", "198.51.100.77")
 
 
@@ -392,6 +393,6 @@ def test_a_failing_table_write_deletes_the_new_api_key():
             raise RuntimeError("DynamoDB is down")
 
     keys = FakeUsagePlanKeys()
-    with pytest.raises(RuntimeError, match="DynamoDB is down"):
+    with pytest.raises(RuntimeError, match=r"DynamoDB is down"):
         create_token(BrokenTable(), keys, "acme")
     assert keys.keys == {} and len(keys.deleted) == 1

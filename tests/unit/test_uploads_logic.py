@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.logic import jobs as job_listing
-
 from ingest import ids, record_types
-
 from ingest.errors import BadRequestError, NotFoundError
-from ingest.logic import uploads
 from ingest.logic.uploads import FILENAME_RULE_TEXT, parse_object_key
 from tests.unit import routes
-from tests.unit.routes import request_upload
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore
+from tests.unit.routes import request_upload
 
 ACCOUNT = "acme"
 TTL = 900
@@ -217,8 +213,8 @@ def test_filename_with_a_trailing_newline_breaks_the_rule():
 
     from ingest.errors import BadRequestError as _Bad
     from ingest.logic.uploads import FILENAME_RULE_TEXT
-    from tests.unit.routes import request_upload
     from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore
+    from tests.unit.routes import request_upload
 
     with _pytest.raises(_Bad) as error:
         request_upload(FakeJobsTable(), FakeDatasetsTable(), FakeObjectStore(), "acme",

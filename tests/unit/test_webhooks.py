@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.errors import BadRequestError
-from tests.unit.fakes import FakeWebhooksTable
 from ingest.logic import webhook_signatures, webhook_targets
 from ingest.logic.webhook_targets import UnsafeTargetError, check_url, resolve_target
 from ingest.logic.webhooks import (
@@ -23,6 +22,7 @@ from ingest.logic.webhooks import (
     known_event_types,
     payload,
 )
+from tests.unit.fakes import FakeWebhooksTable
 
 
 # -- signatures -----------------------------------------------------------------------------------------
@@ -68,15 +68,15 @@ def public(host, port):
     "https://[64:ff9b::a9fe:a9fe]/", "https://[2002:a00:1::]/", "https://[::]/",
 ])
 def test_private_loopback_link_local_multicast_and_reserved_addresses_are_refused(url):
-    with pytest.raises(UnsafeTargetError, match="may not be sent"):
+    with pytest.raises(UnsafeTargetError, match=r"may not be sent"):
         check_url(url, public)
 
 
 def test_a_name_is_judged_by_every_address_it_resolves_to():
     assert check_url("https://hooks.example.com/x", public) == "https://hooks.example.com/x"
-    with pytest.raises(UnsafeTargetError, match="10.1.2.3 is a private address"):
+    with pytest.raises(UnsafeTargetError, match=r"10.1.2.3 is a private address"):
         check_url("https://hooks.example.com/x", lambda host, port: ["93.184.215.14", "10.1.2.3"])
-    with pytest.raises(UnsafeTargetError, match="private"):
+    with pytest.raises(UnsafeTargetError, match=r"private"):
         check_url("https://rebound.example.com/", lambda host, port: ["::ffff:192.168.0.10"])
 
 
@@ -90,12 +90,12 @@ def test_the_target_keeps_the_checked_address_host_port_and_path():
                                  "gopher://hooks.example.com/", "hooks.example.com/x", "//hooks.example.com/",
                                  "http://127.0.0.1:8080/"])
 def test_only_https_is_accepted_on_aws(url):
-    with pytest.raises(UnsafeTargetError, match="https"):
+    with pytest.raises(UnsafeTargetError, match=r"https"):
         check_url(url, public)
 
 
 def test_credentials_in_the_url_are_refused():
-    with pytest.raises(UnsafeTargetError, match="credentials"):
+    with pytest.raises(UnsafeTargetError, match=r"credentials"):
         check_url("https://user:pw@hooks.example.com/", public)
 
 
@@ -123,7 +123,7 @@ def test_the_exception_cannot_come_from_the_environment(monkeypatch):
 
 
 def test_a_name_that_does_not_resolve_is_refused():
-    with pytest.raises(UnsafeTargetError, match="does not resolve"):
+    with pytest.raises(UnsafeTargetError, match=r"does not resolve"):
         check_url("https://nowhere.invalid/", lambda host, port: [])
 
 
@@ -153,7 +153,7 @@ def test_event_types_are_derived_from_the_job_events():
 
 def test_unknown_event_types_are_refused_naming_the_known_ones():
     assert checked_event_types(["*"]) == ["*"]
-    with pytest.raises(BadRequestError, match="'upload.done' is not an event type.*upload.completed"):
+    with pytest.raises(BadRequestError, match=r"'upload.done' is not an event type.*upload.completed"):
         checked_event_types(["upload.completed", "upload.done"])
 
 
