@@ -20,6 +20,9 @@
   threads: two iterations failing at once could each make a key, one overwriting the other's, and that
   iteration's count restarted (a Split tried 4 times under MaxAttempts 2; seen under CPU load). Here the
   first key stored is the one every thread gets (dict.setdefault, atomic).
+- moto appends the thread of every execution, Map iteration and Parallel branch to a module list
+  (`TMP_THREADS`) that it never reads nor empties: a stack that runs for a day keeps every thread it
+  ever ran (hundreds a job). Here each execution, as it ends, drops the threads that have ended.
 - How a failed Lambda task is named needs no change: moto's interpreter takes the error from the
   function's `errorType` (a handler's exception class, or `Sandbox.Timedout` when the local Lambda
   runtime ends an invocation at its timeout), as Step Functions does.
@@ -42,6 +45,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.ev
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from local_stack.thread_context import Principal, working_for
 
@@ -75,6 +79,12 @@ def _heap_key(component) -> str:
     return key
 
 
+def forget_ended_threads() -> None:
+    """Keep only the live threads in moto's TMP_THREADS (nothing reads it: a thread appended while
+    this runs and dropped by it is lost to no one)."""
+    TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+
 def install() -> None:
     """Make States.ALL and States.TaskFailed leave terminal errors alone, run executions as their
     state machine's role, reuse the interpreter's clients, parse each JSONPath once and make each
@@ -94,8 +104,11 @@ def install() -> None:
     def _execution_logic(worker) -> None:
         details = worker._evaluation_details
         machine = Principal(details.state_machine_details.name, details.execution_details.role_arn, "state machine")
-        with working_for(machine):
-            execution_logic(worker)
+        try:
+            with working_for(machine):
+                execution_logic(worker)
+        finally:
+            forget_ended_threads()
 
     ExecutionWorker._execution_logic = _execution_logic  # type: ignore[method-assign]  # moto's seam
 
