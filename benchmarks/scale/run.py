@@ -18,6 +18,7 @@ import os
 import pickle
 import resource
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -152,10 +153,15 @@ class Harness:
             finally:
                 os._exit(code)
         sender.close()
-        message = pickle.loads(receiver.recv_bytes())  # noqa: S301 (from our own forked child)
-        _, _, usage = os.wait4(pid, 0)  # how it ended is in the message (an error, or the result)
+        try:
+            message = pickle.loads(receiver.recv_bytes())  # noqa: S301 (from our own forked child)
+        except EOFError:  # it ended without answering: killed (the OOM killer, a signal) or exited
+            message = None
+        _, status, usage = os.wait4(pid, 0)
         receiver.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if message is None:
+            raise RuntimeError(f"{step}: its invocation {_ending(status)} before answering")
         if "error" in message:
             raise RuntimeError(f"{step} failed in its invocation:\n{message['error']}")
         self.jobs.inner, self.datasets.inner = message["jobs"], message["datasets"]
@@ -284,3 +290,11 @@ class Harness:
         run.outcome = step("Finalize", lambda ctx: finalize.finalize(ctx, job))
         run.job = job
         return run
+
+
+def _ending(status: int) -> str:
+    """How a child process ended, from its wait status: "was killed by SIGKILL", "exited with 3"."""
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
