@@ -315,10 +315,13 @@ class _JobProgress:
             if shape is None:  # Inspecting, Finalizing: short, and nothing to count
                 note(f"upload {self.upload_id}: {phase}")
                 return
-            _, total_field, unit = shape
+            done_field, total_field, unit = shape
             bytes_bar = unit == "B"
-            self.bar = tqdm(total=progress.get(total_field) or None, desc=phase, unit=unit.strip(),
-                            unit_scale=bytes_bar, unit_divisor=1024, file=sys.stderr, dynamic_ncols=True)
+            # What the phase had done before this first sight of it is the bar's start, not progress made
+            # in its first instant (`status --follow` on a running job: a rate of 10^5 partitions a second).
+            self.bar = tqdm(total=progress.get(total_field) or None, initial=progress.get(done_field, 0),
+                            desc=phase, unit=unit.strip(), unit_scale=bytes_bar, unit_divisor=1024,
+                            file=sys.stderr, dynamic_ncols=True)
         if self.bar is not None:
             done_field, total_field, _ = PHASE_BARS[phase]
             self.bar.total = progress.get(total_field) or self.bar.total

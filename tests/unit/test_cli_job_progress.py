@@ -38,3 +38,13 @@ def test_a_failed_job_leaves_its_bar_where_the_job_stopped(capsys):
     err = drawn(capsys, loading(16), {"status": "Failed"})
     assert "Loading:  25%" in err and "100%" not in err
     assert f"\nupload {UPLOAD}: Failed" in err
+
+
+def test_a_bar_first_seen_mid_phase_counts_its_rate_from_there(capsys):
+    # `status --follow` on a running job: the first poll already finds 57 of 64 partitions done. Those
+    # were done before the bar existed; counting them as done in its first instant made a rate of
+    # hundreds of thousands of partitions a second (and an ETA of nothing).
+    err = drawn(capsys, loading(57))
+    last = err.rstrip().split("\r")[-1]
+    assert "57/64" in last
+    assert "?partitions/s" in last, last
