@@ -326,8 +326,9 @@ class _JobProgress:
             done_field, total_field, _ = PHASE_BARS[phase]
             self.bar.total = progress.get(total_field) or self.bar.total
             self.bar.update(max(0, progress.get(done_field, 0) - self.bar.n))
-            self.bar.set_postfix(lines=progress.get("lines_read", 0), records=progress.get("records_loaded", 0),
-                                 refresh=True)
+            # As text: tqdm would write a number in 3 significant digits when shorter (70000 as "7e+4").
+            self.bar.set_postfix(lines=str(progress.get("lines_read", 0)),
+                                 records=str(progress.get("records_loaded", 0)), refresh=True)
 
     def close(self, finished: bool = False) -> None:
         """End the bar; finished: its phase is over (the job moved on, or Completed), though the polls

@@ -48,3 +48,11 @@ def test_a_bar_first_seen_mid_phase_counts_its_rate_from_there(capsys):
     last = err.rstrip().split("\r")[-1]
     assert "57/64" in last
     assert "?partitions/s" in last, last
+
+
+def test_counts_are_written_out_whole(capsys):
+    # tqdm's set_postfix writes a number in 3 significant digits when that is shorter: a job of 70,000
+    # lines read "lines=7e+4".
+    err = drawn(capsys, {"status": "Processing", "progress": {
+        "phase": "Loading", "chunks_total": 64, "chunks_done": 3, "lines_read": 70000, "records_loaded": 100000}})
+    assert "lines=70000" in err and "records=100000" in err, err
