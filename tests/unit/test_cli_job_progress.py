@@ -56,3 +56,17 @@ def test_counts_are_written_out_whole(capsys):
     err = drawn(capsys, {"status": "Processing", "progress": {
         "phase": "Loading", "chunks_total": 64, "chunks_done": 3, "lines_read": 70000, "records_loaded": 100000}})
     assert "lines=70000" in err and "records=100000" in err, err
+
+
+def test_a_completed_jobs_bar_ends_with_the_jobs_own_counts(capsys):
+    # The polls missed the last Loads: the bar read "records=68952" at 64/64 for a job that loaded 69,999.
+    err = drawn(capsys, loading(60), {"status": "Completed", "stats": {"total": 700, "loaded": 699, "rejected": 1}})
+    last_bar = err[err.rindex("Loading:"):]
+    assert "64/64" in last_bar and "lines=700" in last_bar and "records=699" in last_bar, last_bar
+
+
+def test_a_bar_ends_with_the_counts_the_next_phase_reports(capsys):
+    finalizing = {"status": "Processing", "progress": {"phase": "Finalizing", "lines_read": 100, "records_loaded": 640}}
+    err = drawn(capsys, loading(60), finalizing, {"status": "Completed"})
+    last_bar = err[err.rindex("Loading:"):]
+    assert "64/64" in last_bar and "records=640" in last_bar, last_bar
