@@ -301,6 +301,9 @@ class _JobProgress:
         if progress:
             self._show(progress)
         if status in FINAL_STATUSES:  # the bar ends before the status is said, on a line of its own
+            stats = upload.get("stats")
+            if status == "Completed" and self.bar is not None and stats:  # the polls may have missed the last counts
+                self._counts(stats.get("total", 0), stats.get("loaded", 0))
             self.close(finished=status == "Completed")
         if status != self.last_status and not progress:
             note(f"upload {self.upload_id}: {status}")
@@ -309,22 +312,31 @@ class _JobProgress:
     def _show(self, progress: dict) -> None:
         phase = progress["phase"]
         if phase != self.phase:
-            self.close(finished=True)  # phases run in order: a job in the next one finished this one
+            # Phases run in order: a job in the next one finished this one, with the counts it reports now.
+            self._counts(progress.get("lines_read", 0), progress.get("records_loaded", 0))
+            self.close(finished=True)
             self.phase = phase
             shape = PHASE_BARS.get(phase)
             if shape is None:  # Inspecting, Finalizing: short, and nothing to count
                 note(f"upload {self.upload_id}: {phase}")
                 return
-            _, total_field, unit = shape
+            done_field, total_field, unit = shape
             bytes_bar = unit == "B"
-            self.bar = tqdm(total=progress.get(total_field) or None, desc=phase, unit=unit.strip(),
-                            unit_scale=bytes_bar, unit_divisor=1024, file=sys.stderr, dynamic_ncols=True)
+            # What the phase had done before this first sight of it is the bar's start, not progress made
+            # in its first instant (`status --follow` on a running job: a rate of 10^5 partitions a second).
+            self.bar = tqdm(total=progress.get(total_field) or None, initial=progress.get(done_field, 0),
+                            desc=phase, unit=unit.strip(), unit_scale=bytes_bar, unit_divisor=1024,
+                            file=sys.stderr, dynamic_ncols=True)
         if self.bar is not None:
             done_field, total_field, _ = PHASE_BARS[phase]
             self.bar.total = progress.get(total_field) or self.bar.total
             self.bar.update(max(0, progress.get(done_field, 0) - self.bar.n))
-            self.bar.set_postfix(lines=progress.get("lines_read", 0), records=progress.get("records_loaded", 0),
-                                 refresh=True)
+            self._counts(progress.get("lines_read", 0), progress.get("records_loaded", 0))
+
+    def _counts(self, lines: int, records: int) -> None:
+        if self.bar is not None:
+            # As text: tqdm would write a number in 3 significant digits when shorter (70000 as "7e+4").
+            self.bar.set_postfix(lines=str(lines), records=str(records), refresh=True)
 
     def close(self, finished: bool = False) -> None:
         """End the bar; finished: its phase is over (the job moved on, or Completed), though the polls

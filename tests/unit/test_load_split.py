@@ -354,6 +354,29 @@ def test_inspect_refuses_files_it_can_tell_are_wrong(data, filename, message):
     assert world.item["status"] == "Pending"
 
 
+# A PNG's first "line" is b"\x89PNG\r": no NUL in it (its first NUL is byte 9). Named .ndjson it used to
+# load as hundreds of rejected lines of garbage (docs: binary content ends Failed with a reason).
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x05\x91" + bytes(range(256)) * 8
+
+
+@pytest.mark.parametrize("data, filename", [
+    (PNG_HEAD, "f.ndjson"),
+    (PNG_HEAD, "f.csv"),
+    (gzip.compress(PNG_HEAD), "f.ndjson.gz"),
+    (b'{"link": {"customer_id": "c1"}}\n' * 100 + b"\x00", "f.ndjson"),  # a NUL in the first 8,000 bytes
+])
+def test_inspect_refuses_a_file_whose_first_bytes_hold_a_nul_as_binary(data, filename):
+    world = World(data, filename=filename)
+    with pytest.raises(FileRejectedError, match="the file is binary, not text"):
+        world.inspect()
+
+
+def test_a_nul_past_the_first_8000_bytes_is_left_to_its_line():
+    line = b'{"link": {"customer_id": "c1"}}\n'
+    world = World(line * (8000 // len(line) + 1) + b"\x00\n", filename="f.ndjson")
+    world.inspect()
+
+
 def test_inspect_refuses_missing_objects_jobs_and_datasets_and_waits_for_a_busy_dataset():
     world = World(NDJSON_FILE)
     world.objects.sizes[world.key] = 5 * 1024**3 + 1

@@ -64,13 +64,36 @@ def records_of(chunks: Iterable[bytes], fmt: str, record_type, first_number: int
             yield SourceRecord(line.number, line.raw, line.raw)
 
 
+# Text (JSON lines, CSV) holds no NUL byte; binary formats have one early, though not always in their
+# first "line" (a PNG's is b"\x89PNG\r", its first NUL is byte 9). git calls a file binary on the same
+# test over its first 8,000 bytes.
+BINARY_SNIFF_BYTES = 8000
+BINARY = "the file is binary, not text: upload UTF-8 NDJSON or CSV"
+
+
+def check_text(head: bytes) -> None:
+    """Refuse a file whose first BINARY_SNIFF_BYTES (decompressed, for gzip) hold a NUL byte."""
+    if b"\x00" in head[:BINARY_SNIFF_BYTES]:
+        raise FileRejectedError(BINARY)
+
+
+def head_of(chunks: Iterable[bytes]) -> bytes:
+    """The first BINARY_SNIFF_BYTES of a stream, read no further."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= BINARY_SNIFF_BYTES:
+            break
+    return head[:BINARY_SNIFF_BYTES]
+
+
 def check_start(first_lines: list[bytes], fmt: str, record_type) -> None:
     """Fail fast, before anything is loaded, when the file cannot be what its name says."""
     if not first_lines:
         return
     first = first_lines[0].strip()
     if b"\x00" in first:
-        raise FileRejectedError("the file is binary, not text: upload UTF-8 NDJSON or CSV")
+        raise FileRejectedError(BINARY)
     if fmt == CSV:
         if first.startswith(b"{"):
             raise FileRejectedError(

@@ -58,6 +58,7 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
         raise FileRejectedError(f"record type {item['record_type']} no longer exists")
     first_line = _first_line(ctx, key, gzipped)
     content = None if first_line is None else first_line[1]
+    formats.check_text(_head(ctx, key, gzipped))
     formats.check_start([] if content is None else [content], fmt, record_type)
     if fmt == formats.CSV and first_line is not None and content is None:
         raise FileRejectedError(
@@ -96,6 +97,13 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
         tasks = [task.state() for task in range_tasks(job, header_offset)]
         ctx.objects.put(WorkKeys(account_id, upload_id).scan_manifest, orjson.dumps(tasks), content_type=JSON)
     return job
+
+
+def _head(ctx: LoadContext, key: str, gzipped: bool) -> bytes:
+    """The file's first bytes as text would be read (decompressed for gzip), enough to tell binary."""
+    if not gzipped:
+        return ctx.objects.first_bytes(key, formats.BINARY_SNIFF_BYTES)
+    return formats.head_of(line_reader.gunzip(ctx.objects.stream(key)))
 
 
 def _first_line(ctx: LoadContext, key: str, gzipped: bool) -> tuple[int, bytes | None] | None:
