@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -57,6 +57,10 @@ class PresignedUrl:
     method: str
     bucket: str
     key: str
+    # The headers signed into the URL besides host (X-Amz-SignedHeaders), lower-case, with the values
+    # signed: a declared size's content-length. S3 computes the signature over what the request sends,
+    # so another value fails it as SignatureDoesNotMatch.
+    signed_headers: tuple[tuple[str, str], ...] = ()
 
 
 class AccessGuard:
@@ -158,9 +162,11 @@ def install(guard: AccessGuard) -> None:
         principal = current_principal()
         params = (request_dict.get("context") or {}).get(_PARAMS) or {}
         if principal and _guard and operation_name in PRESIGNED_METHODS and "Key" in params:
-            signature = parse_qs(url.split("?", 1)[-1]).get("X-Amz-Signature", [""])[0]
+            query = parse_qs(url.split("?", 1)[-1])
+            signature = query.get("X-Amz-Signature", [""])[0]
             _guard.remember_presigned(signature, PresignedUrl(principal, PRESIGNED_METHODS[operation_name],
-                                                              params["Bucket"], params["Key"]))
+                                                              params["Bucket"], params["Key"],
+                                                              _signed_headers(query, request_dict)))
         return url
 
     _make_request._local_stack = True  # type: ignore[attr-defined]
@@ -265,9 +271,24 @@ def _answer(client: Any, operation_model: Any, refused: tuple[str, str] | None, 
                                                      "ResponseMetadata": metadata}
 
 
-def refuse_presigned(method: str, raw_path: str, query: str) -> tuple[int, str, str] | None:
+def _signed_headers(query: dict[str, list[str]], request_dict: dict) -> tuple[tuple[str, str], ...]:
+    """The (name, value) of each header a SigV4 URL signs besides host, as the request it was made from
+    held them."""
+    names = [name for name in query.get("X-Amz-SignedHeaders", [""])[0].split(";") if name and name != "host"]
+    values = {name.lower(): str(value) for name, value in (request_dict.get("headers") or {}).items()}
+    return tuple((name, values.get(name, "")) for name in names)
+
+
+_SIGNATURE_DOES_NOT_MATCH = (403, "SignatureDoesNotMatch",
+                             ("The request signature we calculated does not match the signature you provided. "
+                              "Check your key and signing method."))
+
+
+def refuse_presigned(method: str, raw_path: str, query: str,
+                     headers: Mapping[str, str] | None = None) -> tuple[int, str, str] | None:
     """None to let a request through; else (status, S3 error code, message) for a presigned URL its
-    signer's role may not use (or one altered since it was signed)."""
+    signer's role may not use, one altered since it was signed, or one sent with other values of the
+    headers it signs (`headers`: the request's, lower-case names; a PUT of another size than signed)."""
     signature = parse_qs(query).get("X-Amz-Signature", [""])[0]
     guard = _guard
     url = guard.presigned(signature) if (guard and signature) else None
@@ -275,8 +296,10 @@ def refuse_presigned(method: str, raw_path: str, query: str) -> tuple[int, str, 
         return None
     bucket, _, key = unquote(raw_path).lstrip("/").partition("/")
     if (method, bucket, key) != (url.method, url.bucket, url.key):
-        return (403, "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.")
+        return _SIGNATURE_DOES_NOT_MATCH
+    sent = headers or {}
+    if any(sent.get(name) != value for name, value in url.signed_headers):
+        return _SIGNATURE_DOES_NOT_MATCH
     action = "s3:PutObject" if method == "PUT" else "s3:GetObject"
     request = Request(action, s3_object_arn(bucket, key), SECURE_TRANSPORT)
     decision = guard.decide(url.signer.role_arn, request)

@@ -89,6 +89,16 @@ def _expired(query: str) -> bool:
     return datetime.now(UTC).timestamp() > signed_at.timestamp() + lifetime
 
 
+def _headers(environ: dict) -> dict[str, str]:
+    """The request's headers by lower-case name, from a WSGI environ."""
+    headers = {name[5:].replace("_", "-").lower(): value for name, value in environ.items()
+               if name.startswith("HTTP_")}
+    for name in ("CONTENT_LENGTH", "CONTENT_TYPE"):
+        if environ.get(name):
+            headers[name.replace("_", "-").lower()] = environ[name]
+    return headers
+
+
 def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
     query = environ.get("QUERY_STRING", "")
     # A browser's CORS preflight (OPTIONS) repeats the URL but is no use of it: S3 answers it from the
@@ -99,7 +109,7 @@ def _presigned_url_refused(environ: dict) -> tuple[str, list, bytes] | None:
     if _expired(query):
         refusal: tuple[int, str, str] | None = (403, "AccessDenied", "Request has expired")
     else:
-        refusal = access_guard.refuse_presigned(environ["REQUEST_METHOD"], raw_path, query)
+        refusal = access_guard.refuse_presigned(environ["REQUEST_METHOD"], raw_path, query, _headers(environ))
     if refusal is None:
         return None
     status, code, message = refusal

@@ -57,6 +57,17 @@ def test_declared_size_over_5_gb_is_refused_and_a_declared_size_is_signed(stack,
     assert "X-Amz-SignedHeaders=content-length%3Bhost" in ok.json()["url"]
 
 
+def test_a_put_of_another_size_than_declared_is_refused_as_s3_refuses_it(stack, account, dataset):
+    body = b'{"link": {"customer_id": "c1"}}\n'
+    upload = requests.post(stack.info.api_url + "/v1/uploads", headers=_headers(account),
+                           json=_upload_body(dataset["id"], size=len(body))).json()
+    longer = requests.put(upload["url"], data=body + b'{"link": {"customer_id": "c2"}}\n')
+    assert longer.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in longer.text
+    assert requests.get(f"{stack.info.api_url}/v1/uploads/{upload['id']}",
+                        headers=_headers(account)).json()["status"] == "Pending"  # nothing stored, no job ran
+    assert requests.put(upload["url"], data=body).status_code == 200
+
+
 def test_oversized_request_body_gets_413_pointing_to_the_presigned_flow(stack, account):
     response = requests.post(stack.info.api_url + "/v1/datasets", headers=_headers(account),
                              data=b'{"name": "' + b"x" * (10 * 1024 * 1024 + 10) + b'"}')
