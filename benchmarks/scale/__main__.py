@@ -62,7 +62,7 @@ def scenarios(record_bytes: float) -> list[Scenario]:
         Scenario("5 GiB gzip 10:1", 5 * GIB, 50 * GIB, gzip=True),
         Scenario("5 GiB gzip 4:1 multi-member", 5 * GIB, 20 * GIB, gzip=True, members=True),
         Scenario("5 GiB gzip 10:1 multi-member", 5 * GIB, 50 * GIB, gzip=True, members=True),
-        Scenario(f"10 M records x {record_bytes:.0f} B", ten_million, ten_million, gzip=False),
+        Scenario(f"10 M records x {record_bytes:.0f} B", ten_million, ten_million, gzip=False, floor_target=True),
     ]
 
 
@@ -146,9 +146,13 @@ def print_job(model: JobModel) -> None:
           + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in load.bounds.items()))
     print("  load phase bound by: "
           + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in model.load_phase_bounds.items()))
-    verdict = "meets" if model.floor_ratio <= TARGET_FLOOR_RATIO else "MISSES"
+    if scenario.floor_target:
+        verdict = "meets" if model.floor_ratio <= TARGET_FLOOR_RATIO else "MISSES"
+        judged = f"{verdict} the {TARGET_FLOOR_RATIO}x target"
+    else:
+        judged = f"no target: the {TARGET_FLOOR_RATIO}x is set for the 10 M-record scenario"
     print(f"  job wall time {model.wall_s:,.0f} s vs write floor {model.write_floor_s:,.0f} s (write units / "
-          f"configured rate): {model.floor_ratio:.2f}x ({verdict} the {TARGET_FLOOR_RATIO}x target)")
+          f"configured rate): {model.floor_ratio:.2f}x ({judged})")
     worst = max(step.worst_share for step in model.steps)
     print(f"  every step under {TARGET_SHARE:.0%} of its timeout, memory and /tmp: "
           f"{'yes' if worst <= TARGET_SHARE else 'NO'} (worst {worst:.0%})")
