@@ -123,6 +123,56 @@ def cli(ctx: click.Context, api_url: str | None, token: str | None) -> None:
 # --- upload -----------------------------------------------------------------------------------
 
 
+SINGLE_PUT_BYTES = 5 * 1024**3  # S3's largest single PUT
+
+
+@dataclass(frozen=True)
+class Sending:
+    """How `upload` and `retry` send a file: one PUT, or a multipart upload (cli/multipart.py) over the
+    threshold (always over 5 GB, and with --gzip)."""
+
+    multipart_threshold: int
+    parallel: int
+    part_size: int | None
+    part_retries: int
+    gzip_parts: bool = False
+
+    def multipart(self, size: int) -> bool:
+        return self.gzip_parts or size > self.multipart_threshold or size > SINGLE_PUT_BYTES
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a sent file becomes: a new upload (`upload`) or the retry of one (`retry`)."""
+
+    describe: str  # for the notes: "into dataset D as T", "as the retry of upload U"
+    state: dict[str, Any]  # names it in the key of a multipart upload's resume state
+    request_put: Callable[[str], dict]  # file name -> the upload, with its presigned PUT `url`
+    request_multipart: Callable[[str, int, int | None], dict]  # file name, size, part size -> the upload
+
+
+def _sending_options(threshold_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of Sending, alike for `upload` and `retry`."""
+    options = [
+        click.option("--multipart-threshold", type=click.IntRange(min=1), default=multipart.DEFAULT_THRESHOLD_BYTES,
+                     show_default=True, metavar="BYTES", help=threshold_help),
+        click.option("--parallel", type=click.IntRange(1, 64), default=multipart.DEFAULT_PARALLEL, show_default=True,
+                     help="Multipart: parts sent at once."),
+        click.option("--part-size", type=click.IntRange(5 * 1024 * 1024, 5 * 1024**3), default=None,
+                     metavar="BYTES", help="Multipart: bytes per part (5 MiB to 5 GiB; the service chooses when "
+                     "absent)."),
+        click.option("--part-retries", type=click.IntRange(0, 20), default=multipart.DEFAULT_RETRIES,
+                     show_default=True, help="Multipart: attempts after the first for a part (backoff from 0.5 s, "
+                     "doubling)."),
+    ]
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):  # click lists the last applied first
+            function = option(function)
+        return function
+    return decorate
+
+
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option("--dataset", "dataset_id", required=True, metavar="ID", help="Dataset to load into.")
@@ -131,15 +181,8 @@ def cli(ctx: click.Context, api_url: str | None, token: str | None) -> None:
 @click.option("--no-wait", is_flag=True, help="Exit once the file is sent; do not follow the job.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="How long to follow the job before giving up (exit 1; the job carries on).")
-@click.option("--multipart-threshold", type=click.IntRange(min=1), default=multipart.DEFAULT_THRESHOLD_BYTES,
-              show_default=True, metavar="BYTES", help="Files larger than this (or sent with --gzip) go as a "
-              "multipart upload: parallel parts, resumable. Over 5 GB always.")
-@click.option("--parallel", type=click.IntRange(1, 64), default=multipart.DEFAULT_PARALLEL, show_default=True,
-              help="Multipart: parts sent at once.")
-@click.option("--part-size", type=click.IntRange(5 * 1024 * 1024, 5 * 1024**3), default=None, metavar="BYTES",
-              help="Multipart: bytes per part (5 MiB to 5 GiB; the service chooses when absent).")
-@click.option("--part-retries", type=click.IntRange(0, 20), default=multipart.DEFAULT_RETRIES, show_default=True,
-              help="Multipart: attempts after the first for a part (backoff from 0.5 s, doubling).")
+@_sending_options("Files larger than this (or sent with --gzip) go as a multipart upload: parallel parts, "
+                  "resumable. Over 5 GB always.")
 @click.option("--gzip", "gzip_parts", is_flag=True,
               help="Multipart: compress on the fly, one gzip member per part (FILE must not be gzipped already).")
 @click.pass_obj
@@ -161,14 +204,16 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
     1 Failed, API error or --timeout reached, 130 interrupted.
     """
     client = settings.client()
-    size = file.stat().st_size
     if gzip_parts and file.name.endswith(".gz"):
         fail(f"{file.name} is gzipped already: --gzip compresses a plain file", code=2)
-    if gzip_parts or size > multipart_threshold or size > SINGLE_PUT_BYTES:
-        upload_id = _multipart_upload(client, file, dataset_id, record_type, part_size, parallel, part_retries,
-                                      gzip_parts)
-    else:
-        upload_id = _single_put_upload(client, file, dataset_id, record_type, size)
+    target = Target(
+        describe=f"into dataset {dataset_id} as {record_type}",
+        state={"dataset_id": dataset_id, "record_type": record_type},
+        request_put=lambda name: client.request_upload(name, dataset_id, record_type),
+        request_multipart=lambda name, size, part_size: client.request_multipart_upload(
+            name, dataset_id, record_type, size, part_size))
+    upload_id = _send_file(client, file, target, Sending(multipart_threshold, parallel, part_size, part_retries,
+                                                         gzip_parts))
 
     if no_wait:
         click.echo(f"id: {upload_id}")
@@ -199,18 +244,23 @@ def upload(settings: Settings, file: Path, dataset_id: str, record_type: str, no
              "the error log lists each one with its line number and the reason")
 
 
-SINGLE_PUT_BYTES = 5 * 1024**3  # S3's largest single PUT
-
-
 def _progress_bar(file: Path, size: int, initial: int = 0) -> tqdm:
     return tqdm(total=size, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                 desc=file.name, dynamic_ncols=True)
 
 
-def _single_put_upload(client: IngestClient, file: Path, dataset_id: str, record_type: str, size: int) -> str:
-    requested = client.request_upload(file.name, dataset_id, record_type)
+def _send_file(client: IngestClient, file: Path, target: Target, sending: Sending) -> str:
+    """Send FILE as `target` (one PUT, or a multipart upload): the upload's id once the file is sent."""
+    size = file.stat().st_size
+    if sending.multipart(size):
+        return _multipart_upload(client, file, target, sending)
+    return _single_put_upload(client, file, target, size)
+
+
+def _single_put_upload(client: IngestClient, file: Path, target: Target, size: int) -> str:
+    requested = target.request_put(file.name)
     upload_id = requested["id"]
-    note(f"upload {upload_id}: sending {file.name} into dataset {dataset_id} as {record_type}")
+    note(f"upload {upload_id}: sending {file.name} {target.describe}")
     try:
         with _progress_bar(file, size) as bar:
             put_file(requested["url"], str(file), on_progress=bar.update)
@@ -220,13 +270,13 @@ def _single_put_upload(client: IngestClient, file: Path, dataset_id: str, record
     return upload_id
 
 
-def _multipart_upload(client: IngestClient, file: Path, dataset_id: str, record_type: str, part_size: int | None,
-                      parallel: int, retries: int, gzip_parts: bool) -> str:
+def _multipart_upload(client: IngestClient, file: Path, target: Target, sending: Sending) -> str:
     """Send FILE as a multipart upload (cli/multipart.py), resuming the one an earlier run left open."""
     size = file.stat().st_size
+    gzip_parts, parallel = sending.gzip_parts, sending.parallel
     name = file.name + ".gz" if gzip_parts else file.name
-    destination = {"dataset_id": dataset_id, "record_type": record_type, "part_size": part_size}
-    state = multipart.UploadState(multipart.state_key(file, destination, gzip_parts))
+    state = multipart.UploadState(multipart.state_key(file, {**target.state, "part_size": sending.part_size},
+                                                      gzip_parts))
     held: dict[int, str] = {}
     resumed = state.load()
     if resumed:
@@ -244,13 +294,13 @@ def _multipart_upload(client: IngestClient, file: Path, dataset_id: str, record_
     else:
         # With --gzip the declared size is the plain file's: an upper bound of what is sent, near enough
         # for gzip's few bytes of overhead on incompressible data.
-        requested = client.request_multipart_upload(name, dataset_id, record_type, size, part_size)
+        requested = target.request_multipart(name, size, sending.part_size)
         upload_id, chosen_size = requested["id"], requested["multipart"]["part_size"]
         state.save(upload_id, chosen_size)
-        note(f"upload {upload_id}: sending {name} into dataset {dataset_id} as {record_type} "
-             f"in parts of {chosen_size} bytes, {parallel} at once")
+        note(f"upload {upload_id}: sending {name} {target.describe} in parts of {chosen_size} bytes, "
+             f"{parallel} at once")
     parts = (multipart.gzip_parts if gzip_parts else multipart.plain_parts)(file, chosen_size)
-    sender = multipart.PartSender(client, upload_id, retries)
+    sender = multipart.PartSender(client, upload_id, sending.part_retries)
     try:
         with _progress_bar(file, size) as bar:
             lock = threading.Lock()
@@ -497,13 +547,16 @@ def failed_rows(settings: Settings, upload_id: str, output: Path | None, unproce
 @click.option("--follow", is_flag=True, help="Follow the retry to its end, then print its JSON.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True, metavar="SECONDS",
               help="With --follow: how long to follow before giving up (exit 1; the job carries on).")
+@_sending_options("FILE larger than this goes as a multipart upload: parallel parts, resumable. Over 5 GB always.")
 @click.pass_obj
 def retry(settings: Settings, upload_id: str, file: Path | None, unprocessed: bool, follow: bool,
-          timeout: float) -> None:
+          timeout: float, multipart_threshold: int, parallel: int, part_size: int | None, part_retries: int) -> None:
     """Retry upload ID: send FILE (the corrected rows) as a new upload of the same dataset, record type
     and options, or with --unprocessed have the service load its unprocessed rows.
 
     \b
+    FILE is sent as `upload` sends a file: one PUT, or over --multipart-threshold
+    (always over 5 GB) a multipart upload, which the same command resumes.
     The retry's id goes to stdout; it names ID as its parent_id, and ID lists it in retries.
     FILE is loaded as the upload's format (its file name's extension), whatever FILE is called.
     Exit status: 0 sent (with --follow: Completed), 1 Failed, API error or --timeout, 2 bad command line.
@@ -511,18 +564,22 @@ def retry(settings: Settings, upload_id: str, file: Path | None, unprocessed: bo
     if unprocessed == (file is not None):
         raise click.UsageError("give either FILE or --unprocessed")
     client = settings.client()
-    child = client.retry_upload(upload_id, "unprocessed" if unprocessed else None)
-    if file is not None:
-        with tqdm(total=file.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                  desc=file.name, dynamic_ncols=True) as bar:
-            put_file(child["url"], str(file), on_progress=bar.update)
-    note(f"retry {child['id']} of upload {upload_id} started")
+    if file is None:
+        child_id = client.retry_upload(upload_id, "unprocessed")["id"]
+    else:
+        target = Target(
+            describe=f"as the retry of upload {upload_id}",
+            state={"retry_of": upload_id},
+            request_put=lambda name: client.retry_upload(upload_id),
+            request_multipart=lambda name, size, part_size: client.retry_multipart_upload(upload_id, size, part_size))
+        child_id = _send_file(client, file, target, Sending(multipart_threshold, parallel, part_size, part_retries))
+    note(f"retry {child_id} of upload {upload_id} started")
     if not follow:
-        click.echo(child["id"])
+        click.echo(child_id)
         return
-    final = _follow(client, child["id"], timeout, _JobProgress(child["id"]))
+    final = _follow(client, child_id, timeout, _JobProgress(child_id))
     if final is None:
-        fail(f"retry {child['id']} had not finished after {timeout:.0f}s; the job carries on")
+        fail(f"retry {child_id} had not finished after {timeout:.0f}s; the job carries on")
     _print_json(final, False)
     if final["status"] == "Failed":
         raise click.exceptions.Exit(EXIT_ERROR)

@@ -83,11 +83,9 @@ class IngestClient:
     def request_multipart_upload(self, filename: str, dataset_id: str, record_type: str, size: int,
                                  part_size: int | None = None) -> dict:
         body: dict[str, Any] = {
-            "filename": filename, "multipart": True, "size": size,
+            "filename": filename, **_multipart_fields(size, part_size),
             "destination": {"destination_type": "dataset_load", "dataset_id": dataset_id, "record_type": record_type},
         }
-        if part_size is not None:
-            body["part_size"] = part_size
         return self._call("POST", "/v1/uploads", json=body)
 
     def sign_parts(self, upload_id: str, part_numbers: list[int]) -> dict:
@@ -109,6 +107,10 @@ class IngestClient:
     def retry_upload(self, upload_id: str, rows: str | None = None) -> dict:
         """POST /v1/uploads/{id}/retry: the child upload (with `url` unless rows="unprocessed")."""
         return self._call("POST", f"/v1/uploads/{upload_id}/retry", json={"rows": rows} if rows else None)
+
+    def retry_multipart_upload(self, upload_id: str, size: int, part_size: int | None = None) -> dict:
+        """POST /v1/uploads/{id}/retry as a multipart upload: the child, with `multipart` (no `url`)."""
+        return self._call("POST", f"/v1/uploads/{upload_id}/retry", json=_multipart_fields(size, part_size))
 
     def list_uploads(self, **filters: str | None) -> dict:
         return self._call("GET", "/v1/uploads", params={k: v for k, v in filters.items() if v})
@@ -132,6 +134,11 @@ class IngestClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"upload {upload_id} still {upload['status']} after {timeout:.0f}s")
             time.sleep(poll)
+
+
+def _multipart_fields(size: int, part_size: int | None) -> dict[str, Any]:
+    """The request fields of a multipart upload, for POST /v1/uploads and a retry alike."""
+    return {"multipart": True, "size": size, **({"part_size": part_size} if part_size is not None else {})}
 
 
 def _retry_after(response: requests.Response) -> float:

@@ -113,6 +113,31 @@ def test_a_client_that_failed_midway_resumes_from_the_parts_s3_holds(client, dat
     assert line_counts(final["stats"]) == {"total": 2200, "loaded": 2198, "rejected": 2}
 
 
+def test_a_retry_sent_as_a_multipart_upload_completes_and_its_parent_lists_it(client, dataset, load_file):
+    parent = load_file(b'{"link": {"customer_id": "p1"}}\n{not json\n')
+    assert line_counts(parent["stats"]) == {"total": 2, "loaded": 1, "rejected": 1}
+    data = _file(1200)  # ~6 MB: two parts of PART; line 7 is malformed
+    retry = client.retry_multipart_upload(parent["id"], len(data), PART)
+    assert "url" not in retry and "expires_at" not in retry and retry["status"] == "Pending"
+    assert retry["parent_id"] == parent["id"] and retry["filename"] == parent["filename"]
+    assert retry["destination"] == parent["destination"]
+    assert retry["multipart"]["part_size"] == PART and retry["multipart"]["part_count"] == 2
+    etags = _put_parts(client, retry["id"], data, [1, 2])
+    assert [part["part_number"] for part in client.list_parts(retry["id"])["parts"]] == [1, 2]
+    client.complete_upload(retry["id"], sorted(etags.items()))
+    final = client.wait_for(retry["id"], timeout=120, poll=0.2)
+    assert final["status"] == "Completed", final
+    assert line_counts(final["stats"]) == {"total": 1200, "loaded": 1199, "rejected": 1}
+    assert client.get_upload(parent["id"])["retries"] == [retry["id"]]
+    # The rows the service copies itself take no file fields; a declared size over one PUT's needs multipart.
+    for body, message in (({"rows": "unprocessed", "multipart": True, "size": 10}, "rows: unprocessed takes no"),
+                          ({"size": 5 * 1024**3 + 1}, 'send "multipart": true')):
+        with pytest.raises(ApiError) as refused:
+            client._call("POST", f"/v1/uploads/{parent['id']}/retry", json=body)
+        assert refused.value.status == 400 and message in refused.value.message
+    assert client.get_upload(parent["id"])["retries"] == [retry["id"]]
+
+
 def test_abort_deletes_the_parts_and_fails_the_job(client, dataset, stack):
     data = _file(1200)
     created = _create(client, dataset, len(data))
@@ -298,6 +323,22 @@ def test_the_cli_resumes_after_a_dropped_part_sending_only_what_s3_lacks(cli, da
     fields = _fields(second.stdout)
     assert (fields["status"], fields["total"], fields["loaded"], fields["rejected"]) == (
         "Completed", "2200", "2198", "2")
+
+
+def test_the_cli_sends_a_retry_over_the_threshold_as_a_multipart_upload(cli, client, dataset, load_file, tmp_path,
+                                                                        part_puts):
+    parent = load_file(b'{"link": {"customer_id": "p1"}}\n{not json\n')
+    fixed = tmp_path / "fixed.ndjson"
+    fixed.write_bytes(b'{"link": {"customer_id": "p2"}}\n{"link": {"customer_id": "p3"}}\n')
+    result = cli("retry", parent["id"], str(fixed), "--multipart-threshold", "1", "--follow")
+    assert result.returncode == 0, result.stderr
+    assert "in parts of" in result.stderr and "as the retry of upload" in result.stderr
+    child = json.loads(result.stdout)
+    assert child["status"] == "Completed" and child["parent_id"] == parent["id"]
+    assert line_counts(child["stats"]) == {"total": 2, "loaded": 2, "rejected": 0}
+    assert child["multipart"]["part_count"] == 1 and part_puts.counts == {1: 1}  # a part PUT, not one PUT
+    assert client.get_upload(parent["id"])["retries"] == [child["id"]]
+    assert not list((tmp_path / "state").glob("*.json"))  # the state file goes once the upload completes
 
 
 def test_ctrl_c_stops_the_cli_at_once_and_the_same_command_resumes_from_what_s3_holds(stack, account, dataset,

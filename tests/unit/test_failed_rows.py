@@ -15,11 +15,11 @@ import pytest
 from ingest import record_types
 from ingest.adapters.record_store import partition_of
 from ingest.errors import BadRequestError, ConflictError, NotFoundError
-from ingest.logic import retries, uploads
+from ingest.logic import multipart_uploads, retries, uploads
 from ingest.logic.load import decompress, error_log, failure, finalize, inspect, loading, rows, scan, split
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.layout import WorkKeys
-from ingest.models.uploads import RetryRequest
+from ingest.models.uploads import CompleteRequest, PartNumbers, RetryRequest
 from ingest.models.workflow import ExecutionInput, FailedState, PartitionTask, RangeTask, StepError
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
 
@@ -266,6 +266,49 @@ def test_retry_without_rows_answers_a_presigned_url_for_the_corrected_file():
     assert service.view(parent).retries == [retry.id, second.id]
 
 
+def test_a_retry_with_a_declared_size_signs_it_into_the_url_as_post_uploads_does():
+    service = Service()
+    parent = service.upload("customers.csv", CSV)
+    service.run(parent)
+    retry = service.retry(parent, {"size": 123})
+    assert retry.url.endswith("&content-length=123") and retry.multipart is None
+    assert service.jobs.get(ACCOUNT, retry.id)["declared_size"] == 123
+
+
+def test_a_multipart_retry_is_a_multipart_upload_whose_parts_complete_into_the_childs_load():
+    service = Service()
+    parent = service.upload("mixed.ndjson", b"\n".join(MIXED) + b"\n", max_rejected_percent=50)
+    service.run(parent)
+    fixed = b"".join(customer(f"fixed{number}") + b"\n" for number in range(1, 9))
+    retry = service.retry(parent, {"multipart": True, "size": len(fixed), "part_size": 5 * 1024 * 1024})
+    assert retry.url is None and retry.expires_at is None and retry.parent_id == parent
+    assert "url" not in retry.body() and retry.body()["multipart"]["part_count"] == 1
+    child = service.jobs.get(ACCOUNT, retry.id)
+    assert retry.multipart.key == child["object_key"] == f"uploads/{ACCOUNT}/{retry.id}/mixed.ndjson"
+    assert child["options"] == {"dry_run": False, "max_rejected_percent": 50}
+    assert service.view(parent).retries == [retry.id]
+    # Its parts are signed and completed as any multipart upload's (logic/multipart_uploads.py).
+    signed = multipart_uploads.sign_parts(service.jobs, service.objects, ACCOUNT, retry.id,
+                                          PartNumbers(part_numbers=[1]), TTL).parts
+    assert f"uploadId={retry.multipart.upload_id}&partNumber=1" in signed[0].url
+    etag = service.objects.upload_part(retry.multipart.upload_id, 1, fixed)
+    multipart_uploads.complete(service.jobs, service.objects, ACCOUNT, retry.id,
+                               CompleteRequest(parts=[{"part_number": 1, "etag": etag}]))
+    item = service.run(retry.id)
+    assert item["status"] == "Completed" and item["stats"]["loaded"] == 8 and item["stats"]["rejected"] == 0
+
+
+def test_a_multipart_retry_past_the_deployments_limit_is_refused_and_creates_nothing():
+    service = Service()
+    parent = service.upload("a.ndjson", customer("a") + b"\n")
+    service.run(parent)
+    with pytest.raises(BadRequestError, match="over the 1000-byte limit of one upload"):
+        retries.retry_upload(service.jobs, service.datasets, service.objects, ACCOUNT, parent,
+                             RetryRequest(multipart=True, size=1001), TTL, max_upload_bytes=1000)
+    assert service.view(parent).retries is None
+    assert [item["job_id"] for item in service.jobs.items.values()] == [parent]
+
+
 def test_retry_refusals():
     service = Service()
     running = service.upload("a.ndjson", customer("a") + b"\n")
@@ -280,6 +323,8 @@ def test_retry_refusals():
         service.retry(running, {"rows": "unprocessed"})
     with pytest.raises(BadRequestError, match="rows must be one of: unprocessed"):
         service.retry(running, {"rows": "all"})
+    with pytest.raises(BadRequestError, match="rows: unprocessed takes no size, multipart or part_size"):
+        service.retry(running, {"rows": "unprocessed", "multipart": True, "size": 10})
     assert service.view(running).retries is None
 
 

@@ -12,7 +12,14 @@ from ingest.logic import multipart_uploads, uploads
 from ingest.logic.multipart_sweep import lifecycle_reason, sweep
 from ingest.logic.multipart_uploads import ABORTED_BY_CLIENT, DEFAULT_PART_BYTES, plan_parts
 from ingest.models.base import parse
-from ingest.models.uploads import MAX_PARTS, MIN_PART_BYTES, CompleteRequest, PartNumbers, UploadRequest
+from ingest.models.uploads import (
+    MAX_PARTS,
+    MIN_PART_BYTES,
+    CompleteRequest,
+    PartNumbers,
+    RetryRequest,
+    UploadRequest,
+)
 from tests.unit import routes
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore
 
@@ -47,6 +54,14 @@ def test_too_many_parts_and_sizes_over_the_limit_are_refused_with_the_way_out():
     assert plan_parts(LIMIT, None, LIMIT).part_count <= MAX_PARTS
 
 
+UPLOAD_FIELDS = {"filename": "a.ndjson", "destination": {"destination_type": "dataset_load", "dataset_id": "d",
+                                                          "record_type": "customer_record"}}
+
+
+# A retry (POST /v1/uploads/{id}/retry) sends its corrected file as POST /v1/uploads does: the same
+# fields, the same rules, the same words.
+@pytest.mark.parametrize(("model", "fields"), [(UploadRequest, UPLOAD_FIELDS), (RetryRequest, {})],
+                         ids=["upload", "retry"])
 @pytest.mark.parametrize(("body", "message"), [
     ({"multipart": True}, "a multipart upload needs size"),
     ({"multipart": "yes", "size": 10}, "multipart must be true or false"),
@@ -54,12 +69,25 @@ def test_too_many_parts_and_sizes_over_the_limit_are_refused_with_the_way_out():
     ({"multipart": True, "size": 10, "part_size": MIN_PART_BYTES - 1}, "part_size must be a whole number"),
     ({"multipart": True, "size": 10, "part_size": 5 * GIB + 1}, "part_size must be a whole number"),
     ({"size": 5 * GIB + 1}, 'send "multipart": true'),
+    ({"size": 0}, "size must be the file's size in bytes"),
 ])
-def test_the_request_says_what_is_wrong(body, message):
-    request = {"filename": "a.ndjson", "destination": {"destination_type": "dataset_load", "dataset_id": "d",
-                                                       "record_type": "customer_record"}, **body}
+def test_the_request_says_what_is_wrong(model, fields, body, message):
     with pytest.raises(BadRequestError, match=message):
-        parse(UploadRequest, request)
+        parse(model, {**fields, **body})
+
+
+@pytest.mark.parametrize("body", [{"multipart": True, "size": 10}, {"size": 10}, {"part_size": 5 * MIB}])
+def test_a_retry_of_unprocessed_rows_takes_no_file_fields(body):
+    with pytest.raises(BadRequestError, match="rows: unprocessed takes no size, multipart or part_size"):
+        parse(RetryRequest, {"rows": "unprocessed", **body})
+    assert parse(RetryRequest, {"rows": "unprocessed", "multipart": False}).rows == "unprocessed"
+
+
+def test_a_retry_takes_the_fields_of_post_uploads_and_names_them_when_refusing_another():
+    retry = parse(RetryRequest, {"multipart": True, "size": 12 * MIB, "part_size": 5 * MIB})
+    assert (retry.multipart, retry.size, retry.part_size, retry.rows) == (True, 12 * MIB, 5 * MIB, None)
+    with pytest.raises(BadRequestError, match="unknown fields filename; known: rows, size, multipart, part_size"):
+        parse(RetryRequest, {"filename": "a.ndjson"})
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -173,14 +173,16 @@ def get_upload(caller: TokenCaller, upload_id: str) -> UploadView:
     return uploads.get_upload(adapters.jobs, adapters.objects, caller.account_id, upload_id, adapters.url_ttl_seconds)
 
 
-# 201: a child upload is created either way; rows=unprocessed has no URL (the service loads the rows itself).
+# 201: a child upload is created either way; rows=unprocessed has no URL (the service loads the rows itself),
+# nor has a multipart retry (its parts are signed as for POST /v1/uploads with "multipart": true).
 @route(app, "POST", "/v1/uploads/{upload_id}/retry", status=201, answer=RetryView, body=RetryRequest,
        optional_body=True, idempotent=True)
 def retry_upload(caller: TokenCaller, upload_id: str, body: RetryRequest) -> RetryView:
     adapters = wiring.api()
     view = retries.retry_upload(adapters.jobs, adapters.datasets, adapters.objects, caller.account_id, upload_id,
-                                body, adapters.url_ttl_seconds)
-    logger.info("retry requested", extra={"upload_id": view.id, "parent_id": upload_id, "rows": body.rows})
+                                body, adapters.url_ttl_seconds, adapters.max_upload_bytes)
+    logger.info("retry requested", extra={"upload_id": view.id, "parent_id": upload_id, "rows": body.rows,
+                                          "multipart": body.multipart})
     return view
 
 

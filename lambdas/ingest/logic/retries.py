@@ -1,7 +1,10 @@
 """Retry of an upload: POST /v1/uploads/{upload_id}/retry creates a child upload of the same destination
 and options.
 
-Without rows: the child waits for the corrected file at its own presigned URL, as POST /v1/uploads.
+Without rows: the child waits for the corrected file at its own presigned URL, as POST /v1/uploads
+(a declared size signed into it), or, with "multipart": true, is a multipart upload exactly as
+POST /v1/uploads makes one (its parts signed and completed through /parts and /complete): the request's
+size, multipart and part_size are POST /v1/uploads' own fields and rules (models/uploads.py).
 With rows=unprocessed: the child's file is the parent's unprocessed rows file (logic/load/rows.py wrote
 it, with a line map), copied server side to the child's own upload key, so the S3 trigger starts it as
 any upload (the API never starts a load itself); the child keeps the line map, so its error log, failed
@@ -17,14 +20,15 @@ from __future__ import annotations
 
 from ingest.errors import ConflictError, NotFoundError
 from ingest.logic import uploads
-from ingest.logic.uploads import Lineage, NewUpload
+from ingest.logic.multipart_uploads import DEFAULT_MAX_UPLOAD_BYTES
+from ingest.logic.uploads import Lineage, NewUpload, part_plan
 from ingest.models.uploads import DATASET_LOAD, UNPROCESSED, DatasetLoad, RetryRequest, RetryView, UploadOptions
 
 RUNNING = ("Pending", "Processing")
 
 
 def retry_upload(jobs, datasets, objects, account_id: str, upload_id: str, request: RetryRequest,
-                 url_ttl_seconds: int) -> RetryView:
+                 url_ttl_seconds: int, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> RetryView:
     parent = jobs.get(account_id, upload_id)
     if parent is None or parent.get("job_type") != "upload":
         raise NotFoundError(f"upload {upload_id} not found")
@@ -51,6 +55,8 @@ def retry_upload(jobs, datasets, objects, account_id: str, upload_id: str, reque
         options=UploadOptions(dry_run=bool(options.get("dry_run", False)),
                               max_rejected_percent=float(options.get("max_rejected_percent", 100))),
         lineage=lineage,
+        size=request.size,  # RetryRequest refuses size and multipart with rows=unprocessed
+        parts=part_plan(request, max_upload_bytes),
     )
     created = uploads.create_upload(jobs, datasets, objects, None, account_id, child, url_ttl_seconds)
     child_id = created.view.id

@@ -31,6 +31,7 @@ from ingest.models.uploads import (
     MultipartView,
     NewUploadView,
     ProgressView,
+    RetryRequest,
     UploadOptions,
     UploadRequest,
     UploadView,
@@ -100,11 +101,15 @@ class NewUpload:
 
     @classmethod
     def of(cls, request: UploadRequest, max_upload_bytes: int) -> NewUpload:
-        parts = None
-        if request.multipart and request.size is not None:  # UploadRequest requires the size for multipart
-            parts = plan_parts(request.size, request.part_size, max_upload_bytes)
         return cls(filename=request.filename, destination=request.destination, options=request.options,
-                   size=request.size, parts=parts)
+                   size=request.size, parts=part_plan(request, max_upload_bytes))
+
+
+def part_plan(request: UploadRequest | RetryRequest, max_upload_bytes: int) -> PartPlan | None:
+    """The parts of a request's multipart upload (None for a single PUT): POST /v1/uploads and a retry."""
+    if request.multipart and request.size is not None:  # check_sent_as requires the size for multipart
+        return plan_parts(request.size, request.part_size, max_upload_bytes)
+    return None
 
 
 @dataclass(frozen=True)

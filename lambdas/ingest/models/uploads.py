@@ -172,35 +172,48 @@ def _part_size(value: Any) -> int | None:
     return value
 
 
+# How the file is sent - one PUT or an S3 multipart upload - is declared alike by POST /v1/uploads and
+# POST /v1/uploads/{upload_id}/retry: these three fields, checked together by check_sent_as.
+Size = Annotated[int | None, Field(ge=1, description=(
+    "the file's size in bytes. A single PUT: at most 5 GB, signed into the URL, so S3 accepts only that "
+    "length. Multipart: required; at most the deployment's limit (README), it chooses the part size")),
+                 rule(_size)]
+Multipart = Annotated[bool, Field(description=(
+    "true: an S3 multipart upload (files over 5 GB, resumable): no `url`; sign part URLs with "
+    "POST /v1/uploads/{upload_id}/parts and finish with POST /v1/uploads/{upload_id}/complete")),
+                      rule(_multipart)]
+PartSize = Annotated[int | None, Field(ge=MIN_PART_BYTES, le=MAX_PART_BYTES, description=(
+    "multipart only: bytes per part (the last may be smaller); the service chooses when absent")),
+                     rule(_part_size)]
+
+
+def check_sent_as(request: UploadRequest | RetryRequest) -> None:
+    """A request's size, multipart and part_size agree: a multipart upload has a size, a single PUT no
+    part size and at most 5 GB."""
+    if not request.multipart:
+        if request.part_size is not None:
+            raise BadRequestError("part_size applies to multipart uploads only: send \"multipart\": true")
+        if request.size is not None and request.size > MAX_UPLOAD_BYTES:
+            raise BadRequestError(
+                f"size {request.size} bytes is over the 5 GB limit of one PUT ({MAX_UPLOAD_BYTES} bytes); "
+                "send \"multipart\": true to upload it in parts")
+    elif request.size is None:
+        raise BadRequestError("a multipart upload needs size: the file's size in bytes")
+
+
 class UploadRequest(RequestModel):
     """POST /v1/uploads, exactly Lexer's File Upload request (plus our options and size)."""
 
     filename: Filename = None
     destination: Annotated[Destination, REQUIRED, rule(_destination)] = None
     options: Annotated[UploadOptions, rule(_options)] = None
-    size: Annotated[int | None, Field(ge=1, description=(
-        "the file's size in bytes. A single PUT: at most 5 GB, signed into the URL, so S3 accepts only that "
-        "length. Multipart: required; at most the deployment's limit (README), it chooses the part size")),
-                    rule(_size)] = None
-    multipart: Annotated[bool, Field(description=(
-        "true: an S3 multipart upload (files over 5 GB, resumable): no `url`; sign part URLs with "
-        "POST /v1/uploads/{upload_id}/parts and finish with POST /v1/uploads/{upload_id}/complete")),
-                         rule(_multipart)] = False
-    part_size: Annotated[int | None, Field(ge=MIN_PART_BYTES, le=MAX_PART_BYTES, description=(
-        "multipart only: bytes per part (the last may be smaller); the service chooses when absent")),
-                         rule(_part_size)] = None
+    size: Size = None
+    multipart: Multipart = False
+    part_size: PartSize = None
 
     @model_validator(mode="after")
     def _size_fits_the_way(self) -> UploadRequest:
-        if not self.multipart:
-            if self.part_size is not None:
-                raise BadRequestError("part_size applies to multipart uploads only: send \"multipart\": true")
-            if self.size is not None and self.size > MAX_UPLOAD_BYTES:
-                raise BadRequestError(
-                    f"size {self.size} bytes is over the 5 GB limit of one PUT ({MAX_UPLOAD_BYTES} bytes); "
-                    "send \"multipart\": true to upload it in parts")
-        elif self.size is None:
-            raise BadRequestError("a multipart upload needs size: the file's size in bytes")
+        check_sent_as(self)
         return self
 
 
@@ -328,15 +341,29 @@ UNPROCESSED = "unprocessed"
 
 class RetryRequest(RequestModel):
     """POST /v1/uploads/{upload_id}/retry: no body (or {}) for a corrected file the caller uploads to
-    the answer's URL; rows=unprocessed for the service to load the parent's unprocessed rows itself."""
+    the answer's URL, or the multipart fields of POST /v1/uploads (size, multipart, part_size) to send
+    it as POST /v1/uploads would; rows=unprocessed for the service to load the parent's unprocessed rows
+    itself (no file is sent, so none of those fields)."""
 
-    unknown_fields_message = "unknown fields {unknown}; known: rows"
+    unknown_fields_message = "unknown fields {unknown}; known: rows, size, multipart, part_size"
 
     rows: Annotated[Literal["unprocessed"] | None, rule(one_of, "rows", (UNPROCESSED,))] = None
+    size: Size = None
+    multipart: Multipart = False
+    part_size: PartSize = None
+
+    @model_validator(mode="after")
+    def _rows_or_a_file(self) -> RetryRequest:
+        if self.rows == UNPROCESSED and (self.multipart or self.size is not None or self.part_size is not None):
+            raise BadRequestError("rows: unprocessed takes no size, multipart or part_size: the service copies "
+                                  "those rows itself; send them only to upload a corrected file")
+        check_sent_as(self)
+        return self
 
 
 class RetryView(UploadView):
-    """The retry just created (201): with `url` and `expires_at` when the caller uploads the file."""
+    """The retry just created (201): with `url` and `expires_at` when the caller PUTs the file, with
+    `multipart` (and no URL) for a multipart retry, as NewUploadView."""
 
     upload_url_fields: ClassVar[tuple[str, str, str] | None] = ("id", "url", "expires_at")
 
