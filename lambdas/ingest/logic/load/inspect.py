@@ -44,7 +44,8 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
                                 "one upload; split it into smaller files")
     if size == 0:
         raise FileRejectedError("the uploaded file is empty (0 bytes)")
-    gzipped = line_reader.is_gzip(ctx.objects.first_bytes(key, 2))
+    start = ctx.objects.first_bytes(key, formats.BINARY_SNIFF_BYTES)  # one GET: gzip's magic, a plain file's head
+    gzipped = line_reader.is_gzip(start)
     dataset_id = item["dataset_id"]
     target = hold.load_target(ctx, item)
     dataset = target.get(account_id, dataset_id)
@@ -58,7 +59,8 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
         raise FileRejectedError(f"record type {item['record_type']} no longer exists")
     first_line = _first_line(ctx, key, gzipped)
     content = None if first_line is None else first_line[1]
-    formats.check_text(_head(ctx, key, gzipped))
+    # A gzip file's head is its text's, decompressed; a plain file's is the bytes read above.
+    formats.check_text(formats.head_of(line_reader.gunzip(ctx.objects.stream(key))) if gzipped else start)
     formats.check_start([] if content is None else [content], fmt, record_type)
     if fmt == formats.CSV and first_line is not None and content is None:
         raise FileRejectedError(
@@ -97,13 +99,6 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
         tasks = [task.state() for task in range_tasks(job, header_offset)]
         ctx.objects.put(WorkKeys(account_id, upload_id).scan_manifest, orjson.dumps(tasks), content_type=JSON)
     return job
-
-
-def _head(ctx: LoadContext, key: str, gzipped: bool) -> bytes:
-    """The file's first bytes as text would be read (decompressed for gzip), enough to tell binary."""
-    if not gzipped:
-        return ctx.objects.first_bytes(key, formats.BINARY_SNIFF_BYTES)
-    return formats.head_of(line_reader.gunzip(ctx.objects.stream(key)))
 
 
 def _first_line(ctx: LoadContext, key: str, gzipped: bool) -> tuple[int, bytes | None] | None:
