@@ -190,6 +190,9 @@ def test_other_csv_columns_are_kept_as_ndjson_keeps_other_fields(stack, account,
         ("customer_record-x.json", b"link.customer_id,first_name\na,b\n", "looks like CSV"),
         ("customer_record-x.json", b'[\n{"link": {"customer_id": "a"}}\n]\n', "one JSON array"),
         ("customer_record-x.json", b"\x00\x01\x02binary\x00garbage\n", "binary"),
+        # A PNG: its first "line" (up to the \n) holds no NUL; the bytes after it do.
+        ("customer_record-x.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + b"\xa7" * 500, "binary"),
+        ("customer_record-x.json.gz", gzip.compress(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64), "binary"),
     ],
 )
 def test_file_that_is_not_what_its_name_says_fails_with_a_reason(load_file, filename, content, reason):
