@@ -32,10 +32,13 @@ ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 PART = 5 * MIB  # S3's (and moto's) minimum for every part but the last
 SWEEPER = "ingest.handlers.multipart_sweeper.handler"
-BAD_LINES = (7, 1500)  # line numbers of the two malformed lines
+BAD_LINES = (7, 150)  # line numbers of the two malformed lines: one in the first part, one in the second
+# Lines of ~50 KB: a file spans several 5 MiB parts in a few hundred records. What these tests check is the
+# upload; each record costs the local stack a write (2,200 lines of 5 KB made a test take ~35 s, 220 take ~9).
+LINE_PADDING = 50_000
 
 
-def _lines(count: int, padding: int = 5000, incompressible: bool = False) -> list[bytes]:
+def _lines(count: int, padding: int = LINE_PADDING, incompressible: bool = False) -> list[bytes]:
     noise = random.Random(14)
     lines = []
     for number in range(1, count + 1):
@@ -47,7 +50,7 @@ def _lines(count: int, padding: int = 5000, incompressible: bool = False) -> lis
     return lines
 
 
-def _file(count: int = 2200, **kwargs) -> bytes:
+def _file(count: int = 220, **kwargs) -> bytes:
     return b"\n".join(_lines(count, **kwargs)) + b"\n"
 
 
@@ -92,7 +95,7 @@ def test_a_multipart_upload_completes_and_loads_every_line_with_its_number(clien
     assert completed["id"] == created["id"]
     final = client.wait_for(created["id"], timeout=120, poll=0.2)
     assert final["status"] == "Completed", final
-    assert line_counts(final["stats"]) == {"total": 2200, "loaded": 2198, "rejected": 2}
+    assert line_counts(final["stats"]) == {"total": 220, "loaded": 218, "rejected": 2}
     errors = [json.loads(line) for line in requests.get(final["error_log_url"], timeout=30).text.splitlines()]
     assert [error["line"] for error in errors] == list(BAD_LINES)
 
@@ -110,13 +113,13 @@ def test_a_client_that_failed_midway_resumes_from_the_parts_s3_holds(client, dat
     sent.update(_put_parts(client, created["id"], data, missing))
     client.complete_upload(created["id"], sorted(sent.items()))
     final = client.wait_for(created["id"], timeout=120, poll=0.2)
-    assert line_counts(final["stats"]) == {"total": 2200, "loaded": 2198, "rejected": 2}
+    assert line_counts(final["stats"]) == {"total": 220, "loaded": 218, "rejected": 2}
 
 
 def test_a_retry_sent_as_a_multipart_upload_completes_and_its_parent_lists_it(client, dataset, load_file):
     parent = load_file(b'{"link": {"customer_id": "p1"}}\n{not json\n')
     assert line_counts(parent["stats"]) == {"total": 2, "loaded": 1, "rejected": 1}
-    data = _file(1200)  # ~6 MB: two parts of PART; line 7 is malformed
+    data = _file(120)  # ~6 MB: two parts of PART; line 7 is malformed
     retry = client.retry_multipart_upload(parent["id"], len(data), PART)
     assert "url" not in retry and "expires_at" not in retry and retry["status"] == "Pending"
     assert retry["parent_id"] == parent["id"] and retry["filename"] == parent["filename"]
@@ -127,7 +130,7 @@ def test_a_retry_sent_as_a_multipart_upload_completes_and_its_parent_lists_it(cl
     client.complete_upload(retry["id"], sorted(etags.items()))
     final = client.wait_for(retry["id"], timeout=120, poll=0.2)
     assert final["status"] == "Completed", final
-    assert line_counts(final["stats"]) == {"total": 1200, "loaded": 1199, "rejected": 1}
+    assert line_counts(final["stats"]) == {"total": 120, "loaded": 119, "rejected": 1}
     assert client.get_upload(parent["id"])["retries"] == [retry["id"]]
     # The rows the service copies itself take no file fields; a declared size over one PUT's needs multipart.
     for body, message in (({"rows": "unprocessed", "multipart": True, "size": 10}, "rows: unprocessed takes no"),
@@ -139,7 +142,7 @@ def test_a_retry_sent_as_a_multipart_upload_completes_and_its_parent_lists_it(cl
 
 
 def test_abort_deletes_the_parts_and_fails_the_job(client, dataset, stack):
-    data = _file(1200)
+    data = _file(120)
     created = _create(client, dataset, len(data))
     _put_parts(client, created["id"], data, [1])
     response = requests.delete(f"{client.api_url}/v1/uploads/{created['id']}",
@@ -168,7 +171,7 @@ def test_a_completed_upload_refuses_parts_completion_and_abort(client, dataset):
 
 
 def test_another_accounts_upload_is_not_found_and_bad_requests_are_400(client, dataset, stack, mint):
-    data = _file(1200)
+    data = _file(120)
     created = _create(client, dataset, len(data))
     stranger = IngestClient(stack.info.api_url, mint("acct-stranger-multipart"))
     for call in (lambda: stranger.sign_parts(created["id"], [1]), lambda: stranger.list_parts(created["id"]),
@@ -186,7 +189,7 @@ def test_another_accounts_upload_is_not_found_and_bad_requests_are_400(client, d
 
 
 def test_the_lifecycle_sweep_fails_an_upload_left_open_past_its_days(client, dataset, stack):
-    data = _file(1200)
+    data = _file(120)
     created = _create(client, dataset, len(data))
     _put_parts(client, created["id"], data, [1])
     lam = boto3.client("lambda", endpoint_url=stack.aws_endpoint, region_name=REGION)
@@ -322,7 +325,7 @@ def test_the_cli_resumes_after_a_dropped_part_sending_only_what_s3_lacks(cli, da
     assert part_puts.counts == {1: 1, 2: 3, 3: 2}  # part 1 was not sent again
     fields = _fields(second.stdout)
     assert (fields["status"], fields["total"], fields["loaded"], fields["rejected"]) == (
-        "Completed", "2200", "2198", "2")
+        "Completed", "220", "218", "2")
 
 
 def test_the_cli_sends_a_retry_over_the_threshold_as_a_multipart_upload(cli, client, dataset, load_file, tmp_path,
@@ -372,5 +375,5 @@ def test_ctrl_c_stops_the_cli_at_once_and_the_same_command_resumes_from_what_s3_
     assert "resuming" in second.stderr and "S3 holds 1 part(s)" in second.stderr
     assert part_puts.counts == {1: 1, 2: 2, 3: 1}  # part 1 was not sent again
     fields = _fields(second.stdout)
-    assert (fields["status"], fields["total"], fields["loaded"]) == ("Completed", "2200", "2198")
+    assert (fields["status"], fields["total"], fields["loaded"]) == ("Completed", "220", "218")
 
