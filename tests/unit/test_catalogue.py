@@ -109,7 +109,7 @@ def test_key_longer_than_the_sort_key_limit_is_rejected():
 # -- link: who the record is about ---------------------------------------------------------------
 
 ONE_IDENTIFIER = ("must hold one identifier: email; email_sha256; email_md5; customer_id (+ system_name); mobile; "
-                  "external_id + system_name; link_type + link_value (+ id_type), deprecated")
+                  "external_id + system_name; link_type + link_value (+ id_type; deprecated)")
 
 
 @pytest.mark.parametrize("name", LINKED_TYPES)

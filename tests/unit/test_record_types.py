@@ -177,7 +177,7 @@ def test_customer_link_needs_exactly_one_identifier(customer):
         ({"link": {"customer_id": [1]}}, "link.customer_id: must be a string"),
         ({"link": "c-1"},
          ("link: must hold one identifier: email; email_sha256; email_md5; customer_id (+ system_name); "
-          "mobile; external_id + system_name; link_type + link_value (+ id_type), deprecated")),
+          "mobile; external_id + system_name; link_type + link_value (+ id_type; deprecated)")),
         ({"link": {"customer_id": "c"}, "date_of_birth": "29/08/2024"},
          "date_of_birth: must be a date, e.g. 2023-03-06 (or unix seconds)"),
         ({"link": {"customer_id": "c"}, "custom_fields": []}, "custom_fields: must be an object"),

@@ -52,7 +52,7 @@ LINK = OneOf(
     ("customer_id (+ system_name)", _link(required("customer_id", Str()), optional("system_name", Str()))),
     ("mobile", _link(required("mobile", Str(), "international format, digits only"))),
     ("external_id + system_name", _link(required("external_id", Str()), required("system_name", Str()))),
-    ("link_type + link_value (+ id_type), deprecated", _link(
+    ("link_type + link_value (+ id_type; deprecated)", _link(
         required("link_type", Enum(*LINK_TYPES)), required("link_value", Str(min_length=1)),
         defaulted("id_type", Str(), "default", nullable=True))),
     what="link",
