@@ -189,6 +189,8 @@ def test_other_csv_columns_are_kept_as_ndjson_keeps_other_fields(stack, account,
         ("customer_record-x.csv", b'{"link": {"customer_id": "a"}}\n', "holds JSON lines"),
         ("customer_record-x.json", b"link.customer_id,first_name\na,b\n", "looks like CSV"),
         ("customer_record-x.json", b'[\n{"link": {"customer_id": "a"}}\n]\n', "one JSON array"),
+        ("customer_record-x.json", b'[{"link": {"customer_id": "a"}}, {"link": {"customer_id": "b"}}]',
+         "one JSON array"),
         ("customer_record-x.json", b"\x00\x01\x02binary\x00garbage\n", "binary"),
         # A PNG: its first "line" (up to the \n) holds no NUL; the bytes after it do.
         ("customer_record-x.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + b"\xa7" * 500, "binary"),
@@ -197,7 +199,8 @@ def test_other_csv_columns_are_kept_as_ndjson_keeps_other_fields(stack, account,
     ],
     # Named ids: an id made of the bytes would hold gzip's header, and xdist refuses ids that differ
     # between its workers' collections.
-    ids=["json-lines-named-csv", "csv-named-json", "json-array", "nul-bytes", "png-named-json", "png-named-json-gz"],
+    ids=["json-lines-named-csv", "csv-named-json", "json-array", "json-array-on-one-line", "nul-bytes",
+         "png-named-json", "png-named-json-gz"],
 )
 def test_file_that_is_not_what_its_name_says_fails_with_a_reason(load_file, filename, content, reason):
     upload = load_file(content, filename=filename)

@@ -550,3 +550,20 @@ def test_a_line_with_tabs_between_its_tokens_reaches_load_as_sent():
         (2, "customer_id:c1", b'{"link":\t{"customer_id": "c1"},\t"first_name": "Ann"}'),
         (3, "customer_id:c2", customer("c2")),
     ]
+
+
+@pytest.mark.parametrize("data, filename", [
+    (b'[{"link": {"customer_id": "c1"}}, {"link": {"customer_id": "c2"}}]\n', "f.ndjson"),  # one line
+    (b'\xef\xbb\xbf  [ {"link": {"customer_id": "c1"}}]', "f.json"),  # a BOM, spaces, no final newline
+    (b"[\n  {\n    \"link\": {\"customer_id\": \"c1\"}\n  }\n]\n", "f.json"),  # pretty-printed
+    (b"[" + b'{"link": {"customer_id": "c1"}, "notes": "' + b"x" * 1_100_000 + b'"}]', "f.json"),  # over a line's limit
+    (gzip.compress(b'[{"link": {"customer_id": "c1"}}]\n', mtime=0), "f.ndjson.gz"),
+], ids=["one-line", "bom-and-spaces", "pretty", "too-long-to-hold", "gzip"])
+def test_inspect_refuses_a_file_that_is_one_json_array(data, filename):
+    with pytest.raises(FileRejectedError, match="the file holds one JSON array"):
+        World(data, filename=filename).inspect()
+
+
+def test_a_first_line_that_starts_with_a_bracket_but_holds_no_records_is_left_to_its_line():
+    world = World(b'["not", "a record"]\n{"link": {"customer_id": "c1"}}\n')
+    world.inspect()  # no failure: the line is rejected on its own when the file is split

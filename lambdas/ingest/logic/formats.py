@@ -69,12 +69,17 @@ def records_of(chunks: Iterable[bytes], fmt: str, record_type, first_number: int
 # test over its first 8,000 bytes.
 BINARY_SNIFF_BYTES = 8000
 BINARY = "the file is binary, not text: upload UTF-8 NDJSON or CSV"
+JSON_ARRAY = "the file holds one JSON array; send one JSON object per line (NDJSON)"
 
 
-def check_text(head: bytes) -> None:
-    """Refuse a file whose first BINARY_SNIFF_BYTES (decompressed, for gzip) hold a NUL byte."""
-    if b"\x00" in head[:BINARY_SNIFF_BYTES]:
-        raise FileRejectedError(BINARY)
+def _is_json_array(head: bytes) -> bool:
+    """The file starts `[` then a record (`{`) or a row (`[`): an array dump, whether pretty-printed or on
+    one line (too long to hold, often). No NDJSON line starts so: a record is an object."""
+    start = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if not start.startswith(b"["):
+        return False
+    rest = start[1:].lstrip(b" \t\r\n")
+    return rest in (b"", b"]") or rest.startswith((b"{", b"["))
 
 
 def head_of(chunks: Iterable[bytes]) -> bytes:
@@ -87,12 +92,18 @@ def head_of(chunks: Iterable[bytes]) -> bytes:
     return head[:BINARY_SNIFF_BYTES]
 
 
-def check_start(first_lines: list[bytes], fmt: str, record_type) -> None:
-    """Fail fast, before anything is loaded, when the file cannot be what its name says."""
+def check_start(head: bytes, first_lines: list[bytes], fmt: str, record_type) -> None:
+    """Fail fast, before anything is loaded, when the file cannot be what its name says. `head`: the
+    file's first BINARY_SNIFF_BYTES (decompressed, for gzip); `first_lines`: its first non-blank line,
+    or none when it has none or the line is too long to hold."""
+    if b"\x00" in head[:BINARY_SNIFF_BYTES]:
+        raise FileRejectedError(BINARY)
+    if fmt != CSV and _is_json_array(head):
+        raise FileRejectedError(JSON_ARRAY)
     if not first_lines:
         return
     first = first_lines[0].strip()
-    if b"\x00" in first:
+    if b"\x00" in first:  # a first line longer than the head
         raise FileRejectedError(BINARY)
     if fmt == CSV:
         if first.startswith(b"{"):
@@ -103,8 +114,6 @@ def check_start(first_lines: list[bytes], fmt: str, record_type) -> None:
         if problems:
             raise FileRejectedError("the CSV header does not match " + record_type.name + ": " + "; ".join(problems))
         return
-    if first == b"[":
-        raise FileRejectedError("the file holds one JSON array; send one JSON object per line (NDJSON)")
     if not first.startswith((b"{", b"[")) and b"," in first:
         raise FileRejectedError(
             "the file is named as NDJSON but its first line is not JSON (it looks like CSV): name CSV files .csv"
