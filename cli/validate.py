@@ -69,7 +69,8 @@ class Validation:
             raise FileRejectedError(f"the file is {self.size} bytes, over the 5 GB limit; split it into smaller files")
         if self.size == 0:
             raise FileRejectedError("the uploaded file is empty (0 bytes)")
-        formats.check_start(formats.head_of(self._stream()), self._first_lines(), self.format, self.record_type)
+        formats.check_head(formats.head_of(self._stream()), self.format)
+        formats.check_start(self._first_lines(), self.format, self.record_type)
 
     def _first_lines(self) -> list[bytes]:
         for line in line_reader.numbered_lines(self._stream()):

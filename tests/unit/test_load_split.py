@@ -567,3 +567,17 @@ def test_inspect_refuses_a_file_that_is_one_json_array(data, filename):
 def test_a_first_line_that_starts_with_a_bracket_but_holds_no_records_is_left_to_its_line():
     world = World(b'["not", "a record"]\n{"link": {"customer_id": "c1"}}\n')
     world.inspect()  # no failure: the line is rejected on its own when the file is split
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_one_line_json_array_fails_before_its_line_is_read_to_the_end(compress):
+    # JSON.stringify of a whole export: one line, as long as the file. Its end is not needed to refuse it.
+    plain = b"[" + b",".join(b'{"link": {"customer_id": "c%d"}}' % n for n in range(200_000)) + b"]"
+    data = gzip.compress(plain, mtime=0) if compress else plain
+    world = World(data, filename="f.json.gz" if compress else "f.json", read_size=64 * 1024)
+    streamed = []
+    stream = world.objects.stream
+    world.objects.stream = lambda key: (streamed.append(len(chunk)) or chunk for chunk in stream(key))
+    with pytest.raises(FileRejectedError, match="the file holds one JSON array"):
+        world.inspect()
+    assert len(data) > 5 * 64 * 1024 and sum(streamed) <= 64 * 1024

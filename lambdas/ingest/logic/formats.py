@@ -92,14 +92,18 @@ def head_of(chunks: Iterable[bytes]) -> bytes:
     return head[:BINARY_SNIFF_BYTES]
 
 
-def check_start(head: bytes, first_lines: list[bytes], fmt: str, record_type) -> None:
-    """Fail fast, before anything is loaded, when the file cannot be what its name says. `head`: the
-    file's first BINARY_SNIFF_BYTES (decompressed, for gzip); `first_lines`: its first non-blank line,
-    or none when it has none or the line is too long to hold."""
+def check_head(head: bytes, fmt: str) -> None:
+    """Refuse a file whose first BINARY_SNIFF_BYTES (decompressed, for gzip) show it is not lines of
+    records: binary, or one JSON array. Read before the first line: a one-line array of 5 GB is one line."""
     if b"\x00" in head[:BINARY_SNIFF_BYTES]:
         raise FileRejectedError(BINARY)
     if fmt != CSV and _is_json_array(head):
         raise FileRejectedError(JSON_ARRAY)
+
+
+def check_start(first_lines: list[bytes], fmt: str, record_type) -> None:
+    """Fail fast, before anything is loaded, when the file cannot be what its name says. `first_lines`: its
+    first non-blank line, or none when it has none or the line is too long to hold."""
     if not first_lines:
         return
     first = first_lines[0].strip()

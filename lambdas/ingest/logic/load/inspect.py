@@ -57,11 +57,11 @@ def inspect(ctx: LoadContext, execution: ExecutionInput) -> LoadJob:
     record_type = record_types.get(item["record_type"])
     if record_type is None:
         raise FileRejectedError(f"record type {item['record_type']} no longer exists")
+    # A gzip file's head is its text's, decompressed; a plain file's is the bytes read above.
+    formats.check_head(formats.head_of(line_reader.gunzip(ctx.objects.stream(key))) if gzipped else start, fmt)
     first_line = _first_line(ctx, key, gzipped)
     content = None if first_line is None else first_line[1]
-    # A gzip file's head is its text's, decompressed; a plain file's is the bytes read above.
-    head = formats.head_of(line_reader.gunzip(ctx.objects.stream(key))) if gzipped else start
-    formats.check_start(head, [] if content is None else [content], fmt, record_type)
+    formats.check_start([] if content is None else [content], fmt, record_type)
     if fmt == formats.CSV and first_line is not None and content is None:
         raise FileRejectedError(
             f"the CSV header row is malformed: line is longer than {line_reader.MAX_LINE_BYTES} bytes")
