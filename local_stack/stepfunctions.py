@@ -15,6 +15,11 @@
   CPU, against 7 us to apply the parsed path), for every state of every Map iteration. Here each path
   text is parsed once per process; a parsed path is never changed by applying it, and a path that
   does not parse is refused every time (a failure is not remembered).
+- moto's interpreter parses the whole state machine definition (ANTLR, in Python) for every
+  execution it starts: ~120 ms of CPU for our load workflow, each job. Here each definition text is
+  parsed once per process and its program shared by the executions of it, as a Map's iterations share
+  the parsed states already: evaluating a program changes nothing in it but each state's heap key
+  (below), and each execution has its own heap.
 - moto keeps each state's retry count in the execution's heap under the state's `heap_key`, which it
   makes on first use without a lock. A Distributed Map's iterations share the parsed states and run in
   threads: two iterations failing at once could each make a key, one overwriting the other's, and that
@@ -43,6 +48,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import resource_eval_s3
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -50,6 +56,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from local_stack.thread_context import Principal, working_for
 
 PARSED_JSON_PATHS = 1024  # distinct path texts remembered per parser (our workflows use a few dozen)
+PARSED_DEFINITIONS = 32  # state machine definitions remembered (the stack has a handful)
 TERMINAL_ERRORS = (StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
                    StatesErrorName(typ=StatesErrorNameType.StatesRuntime))
 
@@ -79,6 +86,23 @@ def _heap_key(component) -> str:
     return key
 
 
+_programs: dict[str, Any] = {}  # definition text -> its parsed program, oldest first
+_programs_lock = threading.Lock()
+
+
+def _parsed_program(worker: ExecutionWorker) -> Any:
+    """moto's ExecutionWorker._get_evaluation_entrypoint, parsing each definition text once: executions
+    started together wait for the one parse (the lock) rather than each making their own."""
+    definition = worker._evaluation_details.state_machine_details.definition
+    with _programs_lock:
+        program = _programs.get(definition)
+        if program is None:  # a definition that does not parse raises, and is tried again next time
+            program = _programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            if len(_programs) > PARSED_DEFINITIONS:
+                del _programs[next(iter(_programs))]
+        return program
+
+
 def forget_ended_threads() -> None:
     """Keep only the live threads in moto's TMP_THREADS (nothing reads it: a thread appended while
     this runs and dropped by it is lost to no one)."""
@@ -87,8 +111,8 @@ def forget_ended_threads() -> None:
 
 def install() -> None:
     """Make States.ALL and States.TaskFailed leave terminal errors alone, run executions as their
-    state machine's role, reuse the interpreter's clients, parse each JSONPath once and make each
-    state's heap key once (idempotent)."""
+    state machine's role, reuse the interpreter's clients, parse each definition and each JSONPath once
+    and make each state's heap key once (idempotent)."""
     # The modules that make the clients our workflows use (task invocations, a Distributed Map's reader).
     lambda_eval_utils.boto_client_for = client_for  # moto's seam
     resource_eval_s3.boto_client_for = client_for
@@ -111,6 +135,7 @@ def install() -> None:
             forget_ended_threads()
 
     ExecutionWorker._execution_logic = _execution_logic  # type: ignore[method-assign]  # moto's seam
+    ExecutionWorker._get_evaluation_entrypoint = _parsed_program  # type: ignore[method-assign,assignment]  # moto's seam
 
     def _eval_body(self, env) -> None:
         error_name = env.stack[-1]
