@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 import requests
 
@@ -32,9 +33,19 @@ def test_each_file_is_served_with_its_type_and_nothing_else_is(stack):
         assert answer.status_code == 200, path.name
         assert answer.text == path.read_text(), path.name
         assert answer.headers["Content-Type"].split(";")[0] == {
-            ".html": "text/html", ".js": "text/javascript", ".css": "text/css"}[path.suffix]
+            ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}[path.suffix]
     for name in ("nope.js", "..%2Fconfig.py", "%2E%2E%2Fhandlers%2Fconsole.py", "console.py"):
         assert get(stack, f"/console/{name}").status_code == 404, name
+
+
+def test_both_pages_name_an_icon_that_is_served_so_the_browser_asks_for_no_favicon_ico(stack):
+    # Without a <link rel="icon">, a browser asks the API for /favicon.ico: a 404 in every page's console.
+    for page in ("/console", "/console/upload.html"):
+        page_url = f"{stack.info.api_url}{page}"
+        href = re.search(r'<link rel="icon" href="([^"]+)"', requests.get(page_url, timeout=30).text).group(1)
+        icon = requests.get(urljoin(page_url, href), timeout=30)
+        assert icon.status_code == 200 and icon.headers["Content-Type"] == "image/svg+xml", (page, href)
+        assert icon.text.startswith("<svg")
 
 
 def test_a_trailing_slash_is_sent_to_the_page_so_its_relative_urls_resolve(stack):
@@ -45,7 +56,7 @@ def test_a_trailing_slash_is_sent_to_the_page_so_its_relative_urls_resolve(stack
 def test_the_files_hold_no_inline_code_no_html_insertion_and_no_external_address():
     """What the CSP forbids, the files do not need; and API text is never parsed as HTML."""
     for path in CONSOLE_DIR.iterdir():
-        text = path.read_text()
+        text = path.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")  # a namespace's name, not fetched
         assert not re.search(r"https?://", text), f"{path.name} names an external address"
         assert not re.search(r"\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval)\b", text), path.name
         if path.suffix == ".html":

@@ -27,6 +27,7 @@ CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",  # the pages' icon: without one the browser asks for /favicon.ico, a 404
 }
 # A key that is never written: presigning it only shows which origin the bucket's URLs use.
 ORIGIN_PROBE_KEY = "console/origin-probe"
@@ -39,7 +40,7 @@ class ConsoleFile:
 
 
 def load_files(directory: Path = CONSOLE_DIR, vendor: Path = VENDOR_DIR) -> dict[str, ConsoleFile]:
-    """Every servable file by name: the directory's .html, .js and .css files and the vendored files that
+    """Every servable file by name: the directory's .html, .js, .css and .svg files and the vendored files that
     are there, nothing else."""
     paths = [*(path for path in sorted(directory.iterdir()) if path.suffix in CONTENT_TYPES),
              *(vendor / name for name in VENDORED if (vendor / name).is_file())]
