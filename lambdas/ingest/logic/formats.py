@@ -75,7 +75,7 @@ JSON_ARRAY = "the file holds one JSON array; send one JSON object per line (NDJS
 def _is_json_array(head: bytes) -> bool:
     """The file starts `[` then a record (`{`) or a row (`[`): an array dump, whether pretty-printed or on
     one line (too long to hold, often). No NDJSON line starts so: a record is an object."""
-    start = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    start = head.removeprefix(line_reader.UTF8_BOM).lstrip(b" \t\r\n")
     if not start.startswith(b"["):
         return False
     rest = start[1:].lstrip(b" \t\r\n")
