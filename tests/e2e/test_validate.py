@@ -213,6 +213,18 @@ def test_a_csv_header_with_an_unknown_column_is_rejected_as_the_server_rejects_i
     assert result.stdout == ""
 
 
+def test_a_json_array_on_one_line_is_refused_as_the_server_refuses_it(load_file, validate, tmp_path):
+    content = b'[{"link": {"customer_id": "c1"}}, {"link": {"customer_id": "c2"}}]'  # JSON.stringify of an export
+    upload = load_file(content, filename="customer_record-export.json")
+    assert upload["status"] == "Failed" and "the file holds one JSON array" in upload["failure_reason"]
+    path = tmp_path / "customer_record-export.json"
+    path.write_bytes(content)
+    result = validate(path, "--record-type", "customer_record")
+    assert result.returncode == 1
+    assert result.stderr == f"error: {upload['failure_reason']}\n"
+    assert result.stdout == ""
+
+
 def test_format_option_overrides_the_filename(validate, tmp_path):
     path = tmp_path / "purchases.txt"
     path.write_bytes(b"link.customer_id,first_name\nc1,Ada\n")
