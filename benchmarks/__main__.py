@@ -1,7 +1,7 @@
 """`make bench`: throughput of the hot path and of a whole job, each next to a baseline from the same run.
 
 The machine is small and noisy, so absolute numbers drift; the ratios are what to compare.
-  1. validation: our per-line check (load/split.check_line: the typed accept path, else orjson + the
+  1. validation: our per-line check (load/record_limits.check_line: the typed accept path, else orjson + the
      declared Lexer type's checker; then the key) vs json + jsonschema Draft7 over the served
      schema; and the same check against bare orjson.loads
   2. exact path: lines the typed path leaves to the exact checker (a conversion), check_line vs
@@ -111,7 +111,7 @@ def bench_validation(lines: list[bytes]) -> dict:
     import orjson
 
     from ingest import record_types
-    from ingest.logic.load.split import check_line
+    from ingest.logic.load.record_limits import check_line
 
     record_type = record_types.get("purchase")
     baseline_validator = jsonschema.Draft7Validator(record_type.schema)
@@ -138,7 +138,7 @@ def bench_exact_path(lines: list[bytes], rounds: int = 5) -> dict:
     """Lines the typed path leaves to the exact checker (here: each quantity sent as a string, which
     pydantic converts): check_line (a typed attempt first) vs the exact checker alone."""
     from ingest import record_types
-    from ingest.logic.load.split import check_line
+    from ingest.logic.load.record_limits import check_line
 
     record_type = record_types.get("purchase")
     converted = [raw.replace(b'"quantity": ', b'"quantity": "').replace(b', "price_paid"', b'", "price_paid"')

@@ -3,7 +3,7 @@
 No network and no token: the file goes through the very functions the load workflow uses.
 Inspect's checks (logic/load/inspect.py: size, gzip by magic bytes, the format from the filename,
 formats.check_start on the first non-blank line), then Split's (logic/load/split.py):
-formats.records_of (a record.problem rejects the record) and check_line on each record's JSON.
+formats.records_of (a record.problem rejects the record) and record_limits.check_line on each record's JSON.
 Error lines are error_log.error_line, the same {"line", "error", "raw"} the server writes to its
 error log.
 """
@@ -23,7 +23,7 @@ from ingest import record_types
 from ingest.errors import FileRejectedError
 from ingest.logic import formats
 from ingest.logic import lines as line_reader
-from ingest.logic.load import error_log, inspect, split
+from ingest.logic.load import error_log, record_limits
 
 READ_BYTES = 1024 * 1024
 PROGRESS_ABOVE_BYTES = 10 * 1024 * 1024
@@ -65,7 +65,7 @@ class Validation:
 
     def check_start(self) -> None:
         """Inspect's checks; FileRejectedError carries the failure_reason the server would give."""
-        if self.size > inspect.MAX_OBJECT_BYTES:
+        if self.size > record_limits.MAX_OBJECT_BYTES:
             raise FileRejectedError(f"the file is {self.size} bytes, over the 5 GB limit; split it into smaller files")
         if self.size == 0:
             raise FileRejectedError("the uploaded file is empty (0 bytes)")
@@ -83,7 +83,7 @@ class Validation:
         as it fails the job."""
         for record in formats.records_of(self._stream(on_read), self.format, self.record_type):
             self.total += 1
-            problem = record.problem or split.check_line(self.record_type, cast(bytes, record.json))[0]
+            problem = record.problem or record_limits.check_line(self.record_type, cast(bytes, record.json))[0]
             if problem:
                 self.invalid += 1
                 yield LineError(record.number, problem, record.raw)

@@ -24,7 +24,7 @@ from cli.client import put_file
 from ingest import record_types
 from ingest.adapters.record_store import NEW_DATASET_SHARDS, RecordStore, partition
 from ingest.handlers import wiring
-from ingest.logic.load.split import check_line
+from ingest.logic.load.record_limits import check_line
 from ingest.logic.load.steps import LoadSteps
 from local_stack import lambda_runtime
 from tests.support import faults

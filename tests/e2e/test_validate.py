@@ -260,6 +260,21 @@ def test_it_needs_no_api_settings(validate, tmp_path):
     assert needs_api.returncode == 1 and "no API to talk to" in needs_api.stderr
 
 
+def test_it_loads_no_aws_sdk(validate, tmp_path):
+    """validate is a local command: it runs the load steps' checks (logic/load/record_limits.py), not the
+    steps, whose adapters import boto3 (about a second of start-up, paid on every run, for nothing)."""
+    path = tmp_path / "customer_record-sdk.ndjson"
+    path.write_bytes(b'{"link": {"customer_id": "c1"}}\n')
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli", "validate", str(path),
+                             "--record-type", "customer_record"], cwd=ROOT, env=_env(tmp_path), check=False,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "ingest.record_types" in imported  # the checks themselves were imported
+    # (botocore.exceptions comes in through the error log's imports: a few milliseconds, not the SDK.)
+    assert not {name for name in imported if name.split(".")[0] in ("boto3", "s3transfer", "pydantic")}
+
+
 def test_a_large_file_shows_a_progress_bar(validate, tmp_path):
     line = b'{"link": {"customer_id": "c1"}, "custom_fields": {"pad": "' + b"x" * 1000 + b'"}}\n'
     path = tmp_path / "customer_record-large.ndjson.gz"

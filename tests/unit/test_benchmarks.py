@@ -17,7 +17,7 @@ def test_in_memory_benchmarks_run_and_count_every_record():
         assert result["records"] == 200
         assert result["ours_per_s"] > 0 and result["baseline_per_s"] > 0
     from ingest import record_types
-    from ingest.logic.load.split import check_line
+    from ingest.logic.load.record_limits import check_line
     assert all(check_line(record_types.get("purchase"), line)[0] is None for line in lines)  # valid Lexer purchases
 
 

@@ -19,6 +19,7 @@ from ingest.logic import multipart_uploads, retries, uploads
 from ingest.logic.load import decompress, error_log, failure, finalize, inspect, loading, rows, scan, split
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.record_limits import check_line
 from ingest.models.uploads import CompleteRequest, PartNumbers, RetryRequest
 from ingest.models.workflow import ExecutionInput, FailedState, PartitionTask, RangeTask, StepError
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
@@ -149,7 +150,7 @@ MIXED = [customer(f"k{number}", n=number) if number % 5 else b"not json" for num
 
 
 def _key(line: bytes) -> str:
-    _, key, _ = split.check_line(record_types.get("customer_record"), line)
+    _, key, _ = check_line(record_types.get("customer_record"), line)
     assert key is not None
     return key
 

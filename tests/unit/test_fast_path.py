@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from benchmarks.__main__ import customer_lines, purchase_lines
 from ingest import record_types
-from ingest.logic.load.split import check_line
+from ingest.logic.load.record_limits import check_line
 from ingest.record_types import fast_path, keys, lexer, model
 from tests.unit.test_pydantic_rules import TIME_TEXT, objects, values
 

@@ -21,7 +21,7 @@ from ingest.adapters.record_store import key_hash, partition_of
 from ingest.errors import DatasetBusyError, FileRejectedError
 from ingest.logic import formats
 from ingest.logic.lines import MAX_LINE_BYTES
-from ingest.logic.load import decompress, frames, inspect, scan, split
+from ingest.logic.load import decompress, frames, inspect, record_limits, scan, split
 from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.layout import WorkKeys
 from ingest.models.workflow import ExecutionInput, LoadJob, PartitionTask, RangeTask, SplitResult
@@ -113,7 +113,7 @@ def one_pass(data: bytes, fmt: str, record_type: str = "customer_record") -> tup
     for record in formats.records_of([data], fmt, kind):
         problem = record.problem
         if problem is None:
-            problem, key, stored = split.check_line(kind, record.json)
+            problem, key, stored = record_limits.check_line(kind, record.json)
         if problem is None:
             valid.append((record.number, key, stored, record.raw))
         else:
@@ -521,14 +521,14 @@ ROUTED_LINES = [
     b'{"link": {"customer_id": 5}}',  # converted by the exact checker
     b'{"link": {"customer_id": ""}}',  # refused
     b'{"link": ',  # not JSON
-    b'{"link": {"customer_id": "big"}, "first_name": "' + b"x" * split.MAX_STORED_RECORD_BYTES + b'"}',
+    b'{"link": {"customer_id": "big"}, "first_name": "' + b"x" * record_limits.MAX_STORED_RECORD_BYTES + b'"}',
 ]
 
 
 @pytest.mark.parametrize("line", ROUTED_LINES)
 def test_split_routes_each_line_as_check_line_partition_of_and_frames_encode_say(line):
     kind = record_types.get("customer_record")
-    problem, key, stored = split.check_line(kind, line)
+    problem, key, stored = record_limits.check_line(kind, line)
     for csv_raw in (None, b"c1,\t\"row\"\nas sent"):
         routed = split.line_router(kind, 7)(12, line, csv_raw)
         if problem is not None:

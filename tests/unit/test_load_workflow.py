@@ -19,7 +19,7 @@ from ingest.logic.load.context import LoadContext, LoadSettings
 from ingest.logic.load.failure import mark_failed
 from ingest.logic.load.finalize import finalize
 from ingest.logic.load.layout import WorkKeys
-from ingest.logic.load.split import MAX_STORED_RECORD_BYTES, check_line
+from ingest.logic.load.record_limits import MAX_OBJECT_BYTES, MAX_STORED_RECORD_BYTES, check_line
 from ingest.models.workflow import ExecutionInput, FailedState, PartitionResult, StepError
 from tests.support.load_runner import run_to_finalize, run_upload
 from tests.unit.fakes import FakeDatasetsTable, FakeJobsTable, FakeObjectStore, FakeRecordStore
@@ -143,13 +143,13 @@ def test_inspect_detects_gzip_by_content_not_by_name():
 
 def test_inspect_names_the_size_of_a_file_over_5_gb_and_accepts_exactly_5_gb():
     world = World(customer("a"), range_bytes=LoadSettings().range_bytes)
-    world.objects.sizes[world.key] = inspect.MAX_OBJECT_BYTES + 1
+    world.objects.sizes[world.key] = MAX_OBJECT_BYTES + 1
     with pytest.raises(FileRejectedError, match="over the 5 GB limit") as info:
         world.inspect()
-    assert str(inspect.MAX_OBJECT_BYTES + 1) in str(info.value)
+    assert str(MAX_OBJECT_BYTES + 1) in str(info.value)
     assert world.job["status"] == "Pending"
-    world.objects.sizes[world.key] = inspect.MAX_OBJECT_BYTES
-    assert world.inspect().size == inspect.MAX_OBJECT_BYTES
+    world.objects.sizes[world.key] = MAX_OBJECT_BYTES
+    assert world.inspect().size == MAX_OBJECT_BYTES
     assert len(json.loads(world.objects.read(WORK.scan_manifest))) == 40  # 5 GiB in ranges of 128 MiB
 
 
@@ -170,7 +170,7 @@ def test_inspect_plans_a_large_plain_file_in_whole_waves_of_loads():
     world = World(customer("a"), range_bytes=LoadSettings().range_bytes)
     world.ctx = LoadContext(objects=world.objects, jobs=world.jobs, datasets=world.datasets, records=world.records,
                             settings=LoadSettings(partition_bytes=16 * 1024**2, load_max_concurrency=64))
-    world.objects.sizes[world.key] = inspect.MAX_OBJECT_BYTES  # 5 GB: 299 partitions of 16 MiB needed
+    world.objects.sizes[world.key] = MAX_OBJECT_BYTES  # 5 GB: 299 partitions of 16 MiB needed
     assert world.inspect().partitions == 320  # 5 waves of 64
 
 

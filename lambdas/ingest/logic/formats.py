@@ -1,7 +1,7 @@
 """File formats: turn an uploaded byte stream into numbered records, the same way everywhere.
 
 The Split step and the offline `validate` command both read files through `records_of`, and both
-check each record with `load/split.check_line`, so they agree line for line.
+check each record with `load/record_limits.check_line`, so they agree line for line.
 
 NDJSON (.json/.ndjson/.jsonl): one JSON value per line; parsing happens in Load.
 CSV (.csv): RFC 4180 with a header row. Dotted headers build nested objects (`link.email`); each

@@ -12,6 +12,7 @@
   decompress.py  Decompress: a gzip upload, in a chain of bounded invocations, into plain parts cut at records
   resumable_gzip.py  gzip inflation a later invocation resumes (indexed_gzip checkpoints)
   members.py     InflateMembers and JoinMembers: a multi-member gzip upload inflated in parallel by member
+  record_limits.py  the largest upload and record, and the per-record check (Split's and validate's)
   split.py       Split (one range: align to records, number lines, check each, route by key) and PlanLoad
   loading.py     Load (one partition, in range order, in bounded windows) and its strategies per load
                  kind: upsert, profile changes, audience members

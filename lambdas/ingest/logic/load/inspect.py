@@ -21,10 +21,10 @@ from ingest.logic import lines as line_reader
 from ingest.logic.load import hold, members
 from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys
+from ingest.logic.load.record_limits import MAX_OBJECT_BYTES
 from ingest.logic.load.scan import range_tasks
 from ingest.models.workflow import ExecutionInput, LoadJob
 
-MAX_OBJECT_BYTES = 5 * 1024**3  # 5 GB: the largest object a single presigned PUT can create
 JSON = "application/json"
 
 

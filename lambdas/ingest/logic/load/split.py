@@ -32,29 +32,12 @@ from ingest.logic.load.context import LoadContext
 from ingest.logic.load.layout import WorkKeys, missing_results, missing_results_message
 from ingest.logic.load.progress import ProgressReporter
 from ingest.logic.load.ranges import RangeStream
+from ingest.logic.load.record_limits import MAX_STORED_RECORD_BYTES, too_big
 from ingest.models.workflow import LoadJob, PartitionTask, PlannedLoad, RangeTask, SplitResult, SplitTotals
 
-# DynamoDB items are limited to 400 KB; leave room for the keys and attributes.
-MAX_STORED_RECORD_BYTES = 380 * 1024
 SPLIT_PART_BYTES = MIN_PART_BYTES  # what one partition's writer holds at most before uploading a part
 PROGRESS_EVERY_RECORDS = 4096  # records between two progress increments (the reporter writes every 2 s)
 JSON = "application/json"
-
-
-def check_line(record_type, raw: bytes) -> tuple[str | None, str | None, bytes | None]:
-    """(problem, key, stored JSON) for one record's JSON; problem is None when it is accepted.
-    The stored record is the line as sent: checks convert nothing, and nothing is dumped again.
-    (The CLI's validate runs this; Split runs the same checks through line_router.)"""
-    problem, key = record_type.check_line(raw)
-    if problem is None and len(raw) <= MAX_STORED_RECORD_BYTES:
-        return None, key, raw
-    if problem is None:
-        problem = too_big(raw)
-    return problem, None, None
-
-
-def too_big(raw: bytes) -> str:
-    return f"record is {len(raw)} bytes, over the {MAX_STORED_RECORD_BYTES}-byte limit of the dataset store"
 
 
 # route(line number, record JSON, CSV row as sent or None) -> (problem, partition, frame)
