@@ -13,8 +13,9 @@ The machine is small and noisy, so absolute numbers drift; the ratios are what t
      interleaved, best round each (other processes' load skews both alike)
   4. split: what Split does per record (logic/load/split.py: read, check, route by the key's hash,
      frame) vs merely splitting bytes into lines
-  5. end to end on the local stack: a whole upload job vs raw BatchWriteItem of the same
-     records into the same embedded DynamoDB (locally, the store is the bottleneck)
+  5. end to end on the local stack: a whole upload job vs the same UpdateItems written straight into
+     the same embedded DynamoDB by a Load's writer (locally, the store is the bottleneck; this is
+     benchmarks/local_stack.py's part c, default context)
 Then, in a second table, what boto3 costs per record to write (HTTP stubbed: no network), and a Load's
 RecordWriter through boto3 and through the functions' wire sender (adapters/dynamodb_wire.py).
 """
@@ -26,7 +27,6 @@ import contextlib
 import json
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -366,59 +366,30 @@ def bench_split(lines: list[bytes]) -> dict:
     return {"records": len(lines), "ours_per_s": rate(len(lines), ours_s), "baseline_per_s": rate(len(lines), base_s)}
 
 
-def bench_end_to_end(lines: list[bytes], template: Path) -> dict:
-    from local_stack.stack import LocalStack, free_port
+def bench_end_to_end(records: int, template: Path) -> dict:
+    """One upload job of `records` distinct records through the whole local stack, against the same
+    UpdateItems written straight into the same embedded DynamoDB by a Load's own writer on as many threads
+    as the job's Loads use (benchmarks/local_stack.py part c: locally the store is the bottleneck, so this
+    is what the job's overhead is measured against)."""
+    from benchmarks.local_stack import DEFAULT_SETTINGS, Bench, job_vs_direct_writes
 
-    stack = LocalStack(template, aws_port=free_port(), api_port=free_port())
-    info = stack.start()
+    bench = Bench.start(template, DEFAULT_SETTINGS)
     # The handlers run in this process and log JSON lines to stdout, as to CloudWatch: keep the
     # results table readable by sending those to a file, as `make run` does.
     log_path = ROOT / ".local" / "bench-lambda.log"
     log_path.parent.mkdir(exist_ok=True)
     with open(log_path, "a", buffering=1) as handler_log, contextlib.redirect_stdout(handler_log):
         try:
-            return _timed_job_and_baseline(stack, info, lines)
+            job_s, direct_s = job_vs_direct_writes(bench, records)
         finally:
-            stack.stop()
-
-
-def _timed_job_and_baseline(stack, info, lines: list[bytes]) -> dict:
-    """One upload through the whole service, against writing the same records straight to the store."""
-    import boto3
-
-    from cli.client import IngestClient, put_file
-    from ingest.adapters.record_store import RecordStore
-    from local_stack.tokens import mint_local_token
-
-    client = IngestClient(info.api_url, mint_local_token(info.tokens_table, "bench"))
-    dataset = client.create_dataset("bench")
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "purchase-bench.ndjson"
-        path.write_bytes(b"\n".join(lines) + b"\n")
-        started = time.perf_counter()
-        upload = client.request_upload(path.name, dataset["id"], "purchase")
-        put_file(upload["url"], str(path))
-        finished = client.wait_for(upload["id"], timeout=3600, poll=0.5)
-        job_s = time.perf_counter() - started
-    assert finished["status"] == "Completed", finished
-    records_table = stack.deployment.outputs.get("RecordsTableName") or next(
-        name for name in (stack.deployment.physical_id(lid)
-                          for lid in stack.deployment.template.of_type("AWS::DynamoDB::Table"))
-        if "Records" in name
-    )
-    store = RecordStore(boto3.client("dynamodb"), records_table)
-    pairs = [(json.loads(raw)["purchase_id"], raw.decode()) for raw in lines]
-    started = time.perf_counter()
-    store.put_records("bench", "baseline", "purchase", pairs, job_id="baseline")
-    store_s = time.perf_counter() - started
-    return {"records": len(lines), "ours_per_s": rate(len(lines), job_s), "baseline_per_s": rate(len(lines), store_s),
-            "stats": finished["stats"]}
+            bench.stack.stop()  # type: ignore[attr-defined]
+    return {"records": records, "ours_per_s": rate(records, job_s), "baseline_per_s": rate(records, direct_s)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=50_000, help="records for the in-memory benchmarks")
-    parser.add_argument("--e2e-records", type=int, default=10_000, help="records for the end-to-end job")
+    parser.add_argument("--e2e-records", type=int, default=3_000, help="records for the end-to-end job")
     parser.add_argument("--boto3-records", type=int, default=2_000, help="records for the boto3 write costs")
     parser.add_argument("--template", default=str(ROOT / "cdk.out" / "BulkIngest.template.json"))
     parser.add_argument("--skip-end-to-end", action="store_true", help="in-memory benchmarks only (no local stack)")
@@ -437,8 +408,8 @@ def main() -> int:
     results["exact path purchase (check_line vs exact checker alone)"] = bench_exact_path(lines)
     results["split (read + check + route + frame vs bare line split)"] = bench_split(lines)
     if not args.skip_end_to_end:
-        results["end-to-end job on local stack (vs raw BatchWriteItem)"] = bench_end_to_end(
-            lines[: args.e2e_records], Path(args.template))
+        results["end-to-end job on local stack (vs its writes straight)"] = bench_end_to_end(
+            args.e2e_records, Path(args.template))
     print(f"{'benchmark':62} {'records':>8} {'ours/s':>10} {'baseline/s':>11} {'ratio':>7}")
     for name, result in results.items():
         ratio = result["ours_per_s"] / result["baseline_per_s"]

@@ -73,7 +73,7 @@ class Validation:
         formats.check_start(self._first_lines(), self.format, self.record_type)
 
     def _first_lines(self) -> list[bytes]:
-        for line in line_reader.numbered_lines(self._stream()):
+        for line in line_reader.numbered_lines(self._stream(), too_long_at_once=True):  # as Inspect reads it
             return [] if line.too_long else [line.raw]
         return []
 

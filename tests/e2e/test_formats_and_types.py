@@ -196,11 +196,14 @@ def test_other_csv_columns_are_kept_as_ndjson_keeps_other_fields(stack, account,
         ("customer_record-x.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + b"\xa7" * 500, "binary"),
         ("customer_record-x.json.gz", gzip.compress(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64, mtime=0),
          "binary"),
+        # Classic Mac OS line endings (CR alone): read as they are, the file would be one line.
+        ("customer_record-x.csv", b"link.customer_id,first_name\ra,Ann\rb,Bo\r",
+         "lines end in a carriage return alone"),
     ],
     # Named ids: an id made of the bytes would hold gzip's header, and xdist refuses ids that differ
     # between its workers' collections.
     ids=["json-lines-named-csv", "csv-named-json", "json-array", "json-array-on-one-line", "nul-bytes",
-         "png-named-json", "png-named-json-gz"],
+         "png-named-json", "png-named-json-gz", "cr-line-endings"],
 )
 def test_file_that_is_not_what_its_name_says_fails_with_a_reason(load_file, filename, content, reason):
     upload = load_file(content, filename=filename)

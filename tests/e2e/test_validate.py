@@ -213,11 +213,19 @@ def test_a_csv_header_with_an_unknown_column_is_rejected_as_the_server_rejects_i
     assert result.stdout == ""
 
 
-def test_a_json_array_on_one_line_is_refused_as_the_server_refuses_it(load_file, validate, tmp_path):
-    content = b'[{"link": {"customer_id": "c1"}}, {"link": {"customer_id": "c2"}}]'  # JSON.stringify of an export
-    upload = load_file(content, filename="customer_record-export.json")
-    assert upload["status"] == "Failed" and "the file holds one JSON array" in upload["failure_reason"]
-    path = tmp_path / "customer_record-export.json"
+@pytest.mark.parametrize("filename, content, reason", [
+    # JSON.stringify of an export
+    ("customer_record-export.json", b'[{"link": {"customer_id": "c1"}}, {"link": {"customer_id": "c2"}}]',
+     "the file holds one JSON array"),
+    # Lines ended by CR alone (classic Mac OS)
+    ("customer_record-mac.csv", b"link.customer_id,first_name\rc1,Ann\rc2,Bo\r",
+     "lines end in a carriage return alone"),
+], ids=["json-array-on-one-line", "cr-line-endings"])
+def test_a_file_that_is_not_lines_of_records_is_refused_as_the_server_refuses_it(load_file, validate, tmp_path,
+                                                                                   filename, content, reason):
+    upload = load_file(content, filename=filename)
+    assert upload["status"] == "Failed" and reason in upload["failure_reason"]
+    path = tmp_path / filename
     path.write_bytes(content)
     result = validate(path, "--record-type", "customer_record")
     assert result.returncode == 1

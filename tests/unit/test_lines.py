@@ -257,3 +257,15 @@ def test_byte_order_mark_split_across_chunks_is_removed():
     from ingest.logic.lines import numbered_lines as lines_of
 
     assert [line.raw for line in lines_of([b"\xef", b"\xbb", b"\xbf{}\n"])] == [b"{}"]
+
+
+def test_too_long_at_once_answers_before_the_line_ends_and_numbers_as_before():
+    data = b"a\n\n" + b"y" * 50 + b"\nb\n" + b"z" * 30
+    for size in (1, 3, 7, 64):
+        read: list[int] = []
+        counted = (read.append(len(chunk)) or chunk for chunk in pieces(data, size))
+        lines = numbered_lines(counted, max_line_bytes=10, too_long_at_once=True)
+        assert as_pairs([next(lines), next(lines)]) == [(1, b"a", False), (3, b"", True)], size
+        # Answered within a chunk of passing the limit (plus its room for a CR), not at the line's end.
+        assert sum(read) <= len(b"a\n\n") + 10 + 2 + size, size
+        assert as_pairs(lines) == [(4, b"b", False), (5, b"", True)], size

@@ -581,3 +581,35 @@ def test_a_one_line_json_array_fails_before_its_line_is_read_to_the_end(compress
     with pytest.raises(FileRejectedError, match="the file holds one JSON array"):
         world.inspect()
     assert len(data) > 5 * 64 * 1024 and sum(streamed) <= 64 * 1024
+
+
+@pytest.mark.parametrize("data, filename", [
+    (b'{"link": {"customer_id": "c1"}}\r{"link": {"customer_id": "c2"}}\r', "customer_record-mac.ndjson"),
+    (b"customer_id,first_name\rc1,Ann\rc2,Bo\r", "customer_record-mac.csv"),
+    (gzip.compress(b"customer_id,first_name\rc1,Ann\r", mtime=0), "customer_record-mac.csv.gz"),
+], ids=["ndjson", "csv", "csv-gzip"])
+def test_inspect_refuses_lines_ended_by_a_carriage_return_alone(data, filename):
+    # Classic Mac OS line endings: no LF anywhere, so the whole file would be one line.
+    with pytest.raises(FileRejectedError, match=r"lines end in a carriage return alone \(CR.*LF or CRLF"):
+        World(data, filename=filename).inspect()
+
+
+@pytest.mark.parametrize("data", [
+    b'{"link": {"customer_id": "c1"}}\r',  # one record, its line ended by CR alone: the CR is dropped
+    b'{"link": {"customer_id": "c1"}}\r\n{"link": {"customer_id": "c2"}}\r\n',  # CRLF
+    b'{"link": {"customer_id": "c1"}}\n{"link":\r{"customer_id": "c2"}}\n',  # a CR as JSON whitespace
+], ids=["one-record", "crlf", "cr-inside-a-record"])
+def test_a_carriage_return_with_a_line_feed_in_the_head_is_not_refused(data):
+    assert World(data).inspect().format == "ndjson"
+
+
+def test_inspect_answers_a_first_line_too_long_to_hold_without_reading_it_to_the_end():
+    # One record of 8 MiB (a CSV saved with no line break at all looks the same): Inspect does not need
+    # its end, and Split rejects the line on its own; reading it through could take Inspect's minute.
+    first = b'{"link": {"customer_id": "c1"}, "notes": "' + b"x" * (8 * 1024 * 1024) + b'"}\n'
+    world = World(first + b'{"link": {"customer_id": "c2"}}\n', read_size=64 * 1024)
+    streamed = []
+    stream = world.objects.stream
+    world.objects.stream = lambda key: (streamed.append(len(chunk)) or chunk for chunk in stream(key))
+    assert world.inspect().format == "ndjson"
+    assert sum(streamed) <= MAX_LINE_BYTES + 3 * 64 * 1024 + formats.BINARY_SNIFF_BYTES

@@ -59,7 +59,7 @@ class Line:
 
 def numbered_lines(
     chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES, strip_cr: bool = True,
-    first_number: int = 1,
+    first_number: int = 1, too_long_at_once: bool = False,
 ) -> Iterator[Line]:
     """Yield every non-blank line with its 1-based number; blank lines still count for numbering.
 
@@ -67,6 +67,8 @@ def numbered_lines(
     in memory. strip_cr=False keeps a trailing '\r' (for our own work files, whose lines are
     already exactly the uploaded lines). `first_number` is the number of the first line (a Split
     range that starts inside the file); a byte-order mark is dropped only at the file's start.
+    too_long_at_once: yield a too-long line as soon as it is past the limit, before its end is read (a
+    reader that stops at the first line, as Inspect, then reads no further).
     """
     number = first_number - 1
     buffer = bytearray()
@@ -82,11 +84,14 @@ def numbered_lines(
                     if len(buffer) > max_line_bytes + 1:
                         skipping_long_line = True
                         buffer.clear()
+                        if too_long_at_once:
+                            yield Line(number + 1, b"", too_long=True)
                 break
             number += 1
             if skipping_long_line:
                 skipping_long_line = False
-                yield Line(number, b"", too_long=True)
+                if not too_long_at_once:
+                    yield Line(number, b"", too_long=True)
             else:
                 if buffer:
                     buffer += chunk[start:end]
@@ -102,7 +107,8 @@ def numbered_lines(
                     yield Line(number, line)
             start = end + 1
     if skipping_long_line:
-        yield Line(number + 1, b"", too_long=True)
+        if not too_long_at_once:
+            yield Line(number + 1, b"", too_long=True)
     else:
         line = bytes(buffer)
         if strip_cr and line.endswith(b"\r"):

@@ -108,7 +108,8 @@ def _first_line(ctx: LoadContext, key: str, gzipped: bool) -> tuple[int, bytes |
     stream: Iterable[bytes] = ctx.objects.stream(key)
     if gzipped:
         stream = line_reader.gunzip(stream)
-    for line in line_reader.numbered_lines(stream):
+    # A first line too long to hold is answered as soon as it is (not read to its end: it may be the file).
+    for line in line_reader.numbered_lines(stream, too_long_at_once=True):
         content = None if line.too_long else line.raw
         if gzipped:
             return 0, content
