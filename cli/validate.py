@@ -55,9 +55,10 @@ class Validation:
             known = ", ".join(sorted(record_types.catalogue()))
             raise UnusableCommandLine(f"unknown record type {record_type!r}; known record types: {known}")
         self.format = fmt or formats.format_of(path.name)
-        refusal = formats.format_refusal(self.record_type, self.format)
+        refusal = formats.format_refusal(self.record_type, self.format, format_from_filename=fmt is None)
         if refusal:  # the upload request would be refused with 400, before any file is sent
-            raise UnusableCommandLine(refusal)
+            taken = " or ".join(f"--format {name}" for name in self.record_type.formats)
+            raise UnusableCommandLine(refusal if fmt is None else f"{refusal}; validate it with {taken}")
         self.size = path.stat().st_size
         with path.open("rb") as head:
             self.gzip = line_reader.is_gzip(head.read(2))

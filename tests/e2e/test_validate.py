@@ -303,7 +303,16 @@ def test_validate_refuses_a_format_the_record_type_does_not_take_as_the_upload_r
     result = subprocess.run([sys.executable, "-m", "cli", "validate", str(path), "--record-type", "profile_changes"],
                             cwd=ROOT, check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: record type profile_changes takes NDJSON files only, not CSV")
+    assert result.stderr == ("error: record type profile_changes takes NDJSON files only, not CSV; "
+                             "name the file .ndjson, .jsonl or .json (optionally .gz)\n")
+    # The format named by --format, not by the file's name: renaming the file would change nothing.
+    named = tmp_path / "changes.txt"
+    named.write_text('{"customer_id": "abc", "changes": []}\n')
+    result = subprocess.run([sys.executable, "-m", "cli", "validate", str(named), "--record-type", "profile_changes",
+                             "--format", "csv"], cwd=ROOT, check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("error: record type profile_changes takes NDJSON files only, not CSV; "
+                             "validate it with --format ndjson\n")
 
 
 # The fixtures written from Lexer's specification: every case, accepted or rejected, as one file per type.

@@ -31,13 +31,15 @@ def format_of(filename: str) -> str:
     return CSV if name.endswith(".csv") else NDJSON
 
 
-def format_refusal(record_type, fmt: str) -> str | None:
+def format_refusal(record_type, fmt: str, format_from_filename: bool = True) -> str | None:
     """Why a type does not take files of this format (profile_changes lines hold nested change
-    lists, not CSV cells), or None when it does. The upload request and `validate` both say it."""
+    lists, not CSV cells), or None when it does. The upload request and `validate` both say it; the
+    hint to rename the file only when the format came from its name."""
     if fmt in record_type.formats:
         return None
     taken = " or ".join(name.upper() for name in record_type.formats)
-    hint = "; name the file .ndjson, .jsonl or .json (optionally .gz)" if NDJSON in record_type.formats else ""
+    renamed = NDJSON in record_type.formats and format_from_filename
+    hint = "; name the file .ndjson, .jsonl or .json (optionally .gz)" if renamed else ""
     return f"record type {record_type.name} takes {taken} files only, not {fmt.upper()}{hint}"
 
 
