@@ -94,6 +94,17 @@ def test_hostile_lines_are_rejected_alone_and_the_rest_loads(client, dataset, lo
     assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 2}
 
 
+def test_a_first_line_too_long_to_hold_is_rejected_alone_and_the_rest_loads(client, dataset, load_file):
+    # Inspect answers "too long" at the line limit without reading the line to its end; Split rejects it.
+    first = b'{"link": {"customer_id": "big"}, "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    upload = load_file(first + b"\n" + json.dumps({"link": {"customer_id": "ok"}}).encode() + b"\n")
+    assert upload["status"] == "Completed"
+    assert line_counts(upload["stats"]) == {"total": 2, "loaded": 1, "rejected": 1}
+    errors = [json.loads(line) for line in requests.get(upload["error_log_url"]).text.splitlines()]
+    assert [(e["line"], e["error"]) for e in errors] == [(1, "line is longer than 1048576 bytes")]
+    assert client.get_dataset(dataset["id"])["record_counts"] == {"customer_record": 1}
+
+
 def test_duplicate_keys_in_one_object_keep_the_last_value(stack, account, dataset, load_file):
     upload = load_file(b'{"link": {"customer_id": "dup"}, "first_name": "first", "first_name": "second"}\n')
     assert line_counts(upload["stats"]) == {"total": 1, "loaded": 1, "rejected": 0}
